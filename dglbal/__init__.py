@@ -1,0 +1,10 @@
+"""dglbal: balanced initialization and rescale-invariance analysis for deep DGL GNNs."""
+import os
+
+# DGL reads its backend from here; set it so that `import dgl` writes no config file.
+os.environ.setdefault("DGLBACKEND", "pytorch")
+
+from . import init, nn  # noqa: E402
+
+__version__ = "0.1.0"
+__all__ = ["init", "nn", "__version__"]

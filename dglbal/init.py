@@ -1,0 +1,296 @@
+"""Initialization schemes for graph layers, in the style of ``torch.nn.init``.
+
+Functions ending in ``_`` change parameters in place and return what they were given.
+They work on dglbal's layers and on DGL's own ``GATConv``, ``GATv2Conv`` and ``GraphConv``
+(the parameter names are the same), and on any model holding such layers.
+
+Schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
+
+========================  ==================================================================
+``xavier``                DGL's default: Xavier-normal feature and attention weights (ReLU
+                          gain) for the GAT layers, Xavier-uniform for GraphConv, zero biases.
+``xavier_zero_attention`` XavZ: ``xavier`` with the attention vectors set to zero.
+``he``                    He-normal feature weights, N(0, 2 / fan_in): the GNN He scheme for
+                          aggregation operators of spectral radius 1 (mean, attention,
+                          symmetric normalization). :func:`gnn_he_` handles any operator.
+``looks_linear``          Looks-linear orthogonal feature weights (first / hidden / last
+                          block form), zero attention, zero residual (skip) weights.
+========================  ==================================================================
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterator, List, Optional
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+from torch import nn
+
+LAYER_SCHEMES = ("xavier", "xavier_zero_attention", "he", "looks_linear")
+POSITIONS = ("first", "hidden", "last")
+_ATTENTION_NAMES = ("attn", "attn_l", "attn_r")
+_FEATURE_LINEAR_NAMES = ("fc", "fc_src", "fc_dst")
+
+
+# --- which modules are graph layers, and where their weights are -------------------------
+
+def graph_layers(module: nn.Module) -> Iterator[nn.Module]:
+    """Yield the GAT / GATv2 / GraphConv layers of ``module`` (dglbal's and DGL's), in order."""
+    from dgl.nn.pytorch import GATConv, GATv2Conv, GraphConv
+
+    from . import nn as dglbal_nn
+
+    kinds = (GATConv, GATv2Conv, GraphConv, dglbal_nn.GATConv, dglbal_nn.GATv2Conv,
+             dglbal_nn.GraphConv)
+    for sub in module.modules():
+        if isinstance(sub, kinds):
+            yield sub
+
+
+def is_attention_layer(layer: nn.Module) -> bool:
+    """True for GATConv / GATv2Conv-like layers (they own attention vectors)."""
+    return any(isinstance(getattr(layer, n, None), nn.Parameter) for n in _ATTENTION_NAMES)
+
+
+def feature_weights(layer: nn.Module) -> List[torch.Tensor]:
+    """The layer's feature transforms as (out_features, in_features) tensors (views).
+
+    Shared modules (GATv2Conv with ``share_weights=True``) appear once. GraphConv stores its
+    weight as (in, out); the transposed view is returned, so in-place changes reach it.
+    """
+    if not is_attention_layer(layer):
+        weight = getattr(layer, "weight", None)
+        return [] if weight is None else [weight.t()]
+    seen, weights = set(), []
+    for name in _FEATURE_LINEAR_NAMES:
+        linear = getattr(layer, name, None)
+        if isinstance(linear, nn.Linear) and id(linear) not in seen:
+            seen.add(id(linear))
+            weights.append(linear.weight)
+    return weights
+
+
+def attention_parameters(layer: nn.Module) -> List[nn.Parameter]:
+    """The attention vectors of a GAT-like layer (empty for GraphConv)."""
+    params = (getattr(layer, n, None) for n in _ATTENTION_NAMES)
+    return [p for p in params if isinstance(p, nn.Parameter)]
+
+
+def _biases(layer: nn.Module) -> List[torch.Tensor]:
+    biases = []
+    for name in _FEATURE_LINEAR_NAMES + ("res_fc",):
+        linear = getattr(layer, name, None)
+        if isinstance(linear, nn.Linear) and linear.bias is not None:
+            biases.append(linear.bias)
+    bias = getattr(layer, "bias", None)
+    if isinstance(bias, torch.Tensor):
+        biases.append(bias)
+    return biases
+
+
+def _residual_linear(layer: nn.Module) -> Optional[nn.Linear]:
+    res_fc = getattr(layer, "res_fc", None)
+    return res_fc if isinstance(res_fc, nn.Linear) else None
+
+
+# --- tensor-level schemes -----------------------------------------------------------------
+
+def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> torch.Tensor:
+    """Fill an (out, in) weight with the looks-linear orthogonal block structure.
+
+    With ``U`` a random matrix with orthonormal rows or columns (``nn.init.orthogonal_``):
+
+    - ``first``:  ``W = [U; -U]`` (rows stacked), ``U`` of shape (out/2, in);
+    - ``hidden``: ``W = [[U, -U], [-U, U]]``, ``U`` of shape (out/2, in/2);
+    - ``last``:   ``W = [U, -U]`` (columns stacked), ``U`` of shape (out, in/2).
+
+    A ReLU network initialized this way computes a linear function of its input at
+    initialization. Halved dimensions must be even, otherwise a ``ValueError`` is raised.
+
+    Example::
+
+        >>> w = torch.empty(8, 5)
+        >>> _ = looks_linear_orthogonal_(w, "first")
+        >>> torch.equal(w[:4], -w[4:])
+        True
+    """
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+    if weight.dim() != 2:
+        raise ValueError(f"looks-linear needs a 2-D weight, got shape {tuple(weight.shape)}")
+    rows, cols = weight.shape
+    halve_rows, halve_cols = position in ("first", "hidden"), position in ("hidden", "last")
+    for halve, size, what in ((halve_rows, rows, "output"), (halve_cols, cols, "input")):
+        if halve and size % 2:
+            raise ValueError(
+                f"looks-linear ({position} layer) needs an even number of {what} features; "
+                f"got a weight of shape {tuple(weight.shape)}. Use even hidden widths "
+                "(num_heads * hidden_feats)."
+            )
+    u = torch.empty(rows // 2 if halve_rows else rows, cols // 2 if halve_cols else cols,
+                    dtype=weight.dtype, device=weight.device)
+    nn.init.orthogonal_(u)
+    if position == "first":
+        block = torch.cat([u, -u], dim=0)
+    elif position == "last":
+        block = torch.cat([u, -u], dim=1)
+    else:
+        block = torch.cat([torch.cat([u, -u], dim=1), torch.cat([-u, u], dim=1)], dim=0)
+    with torch.no_grad():
+        weight.copy_(block)
+    return weight
+
+
+def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tensor:
+    """W ~ N(0, 2 / (fan_in * rho^2)) for an (out, in) weight: GNN He initialization."""
+    if not spectral_radius > 0:
+        raise ValueError(f"He scaling needs a positive spectral radius, got {spectral_radius}")
+    std = math.sqrt(2.0 / weight.shape[1]) / spectral_radius
+    with torch.no_grad():
+        return weight.normal_(0.0, std)
+
+
+# --- layer-level schemes ------------------------------------------------------------------
+
+def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidden") -> nn.Module:
+    """Initialize one GAT / GATv2 / GraphConv layer with a named scheme (see module doc).
+
+    ``position`` (first / hidden / last) matters only for ``looks_linear``.
+    The random draws of ``xavier`` are those of DGL's ``reset_parameters``: with the same seed,
+    dglbal's layers and DGL's start from identical weights.
+    """
+    if scheme not in LAYER_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r}; choose from {LAYER_SCHEMES}")
+    gain = nn.init.calculate_gain("relu")
+    weights = feature_weights(layer)
+    attention = attention_parameters(layer)
+    residual = _residual_linear(layer)
+    with torch.no_grad():
+        if scheme in ("xavier", "xavier_zero_attention"):
+            if attention:
+                for w in weights:
+                    nn.init.xavier_normal_(w, gain=gain)
+            elif weights:  # GraphConv: draw on the stored (in, out) tensor, as DGL does
+                nn.init.xavier_uniform_(layer.weight)
+            for a in attention:
+                nn.init.xavier_normal_(a, gain=gain)
+            if residual is not None:
+                nn.init.xavier_normal_(residual.weight, gain=gain)
+        elif scheme == "he":
+            for w in weights:
+                he_normal_(w)
+            for a in attention:
+                nn.init.xavier_normal_(a, gain=gain)
+            if residual is not None:
+                he_normal_(residual.weight)
+        else:  # looks_linear
+            for w in weights:
+                looks_linear_orthogonal_(w, position)
+            if residual is not None:
+                residual.weight.zero_()
+        if scheme in ("xavier_zero_attention", "looks_linear"):
+            for a in attention:
+                a.zero_()
+        for b in _biases(layer):
+            b.zero_()
+    return layer
+
+
+# --- model-level schemes ------------------------------------------------------------------
+
+def xavier_(module: nn.Module) -> nn.Module:
+    """DGL's default initialization for every graph layer in ``module`` (Xav)."""
+    for layer in graph_layers(module):
+        init_layer_(layer, "xavier")
+    return module
+
+
+def zero_attention_(module: nn.Module) -> nn.Module:
+    """Set every attention vector of the graph layers in ``module`` to zero."""
+    with torch.no_grad():
+        for layer in graph_layers(module):
+            for a in attention_parameters(layer):
+                a.zero_()
+    return module
+
+
+def xavier_zero_attention_(module: nn.Module) -> nn.Module:
+    """Xavier feature weights and zero attention (XavZ)."""
+    return zero_attention_(xavier_(module))
+
+
+def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None
+                       ) -> sp.csr_matrix:
+    """The (num_nodes x num_nodes) aggregation operator a layer applies on ``graph``.
+
+    Row v holds the weights with which node v sums its in-neighbours. GraphConv uses its
+    normalization (``norm``) and ``edge_weight``; attention layers are taken at zero
+    attention logits (uniform attention, i.e. mean aggregation), as after XavZ or balanced
+    initialization. A ``residual_alpha`` of dglbal's layers gives (1 - alpha) A + alpha I.
+    """
+    if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
+        raise ValueError("the aggregation operator is square only on homogeneous graphs")
+    n = graph.num_nodes()
+    src, dst = (t.cpu().numpy() for t in graph.edges())
+    values = np.ones(len(src)) if edge_weight is None else (
+        edge_weight.detach().cpu().double().reshape(-1).numpy())
+    in_deg = np.maximum(np.bincount(dst, minlength=n), 1).astype(float)
+    out_deg = np.maximum(np.bincount(src, minlength=n), 1).astype(float)
+    norm = "right" if is_attention_layer(layer) else getattr(layer, "_norm", "both")
+    if norm == "both":
+        values = values / np.sqrt(in_deg[dst] * out_deg[src])
+    elif norm == "right":
+        values = values / in_deg[dst]
+    elif norm == "left":
+        values = values / out_deg[src]
+    matrix = sp.csr_matrix((values, (dst, src)), shape=(n, n))
+    alpha = float(getattr(layer, "residual_alpha", 0.0))
+    if alpha:
+        matrix = (1.0 - alpha) * matrix + alpha * sp.identity(n, format="csr")
+    return matrix
+
+
+def spectral_radius(matrix: sp.spmatrix) -> float:
+    """Largest absolute eigenvalue of a square sparse matrix."""
+    n = matrix.shape[0]
+    if n <= 1000:
+        return float(np.abs(np.linalg.eigvals(matrix.toarray())).max(initial=0.0))
+    return float(np.abs(spla.eigs(matrix.astype(float), k=1, which="LM",
+                                  return_eigenvectors=False, tol=1e-8)).max())
+
+
+def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
+    """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
+
+    ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on
+    ``graph`` (see :func:`aggregation_matrix`): 1 for mean aggregation, attention and
+    symmetric normalization on undirected graphs, larger for sum aggregation
+    (``norm="none"``), where plain He initialization lets activations grow with depth.
+    A linear residual branch (``res_fc``) bypasses aggregation and gets plain He.
+    Attention vectors and biases are left as they are.
+
+    Example::
+
+        >>> import dgl, torch
+        >>> from dglbal.nn import GCN
+        >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
+        >>> model = GCN(5, 8, 3, num_layers=4)
+        >>> _ = gnn_he_(model, g)
+    """
+    layers = list(graph_layers(model))
+    if not layers:
+        raise ValueError(f"{type(model).__name__} holds no GATConv, GATv2Conv or GraphConv")
+    for layer in layers:
+        rho = spectral_radius(aggregation_matrix(layer, graph, edge_weight))
+        if not rho > 0:
+            raise ValueError(
+                f"the aggregation operator of {type(layer).__name__} has spectral radius 0 on "
+                "this graph (no cycles); add self-loops to use GNN He initialization")
+        for w in feature_weights(layer):
+            he_normal_(w, rho)
+        residual = _residual_linear(layer)
+        if residual is not None:
+            he_normal_(residual.weight)
+    return model

@@ -1,0 +1,106 @@
+"""Input validation shared by dglbal's graph layers.
+
+DGL's layers fail on bad input with low-level errors (a matmul shape mismatch, an
+index error deep inside a kernel) or, for some heterographs, not at all. These helpers
+turn every such case into one exception that names the problem.
+"""
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+import torch
+from dgl import DGLGraph
+from dgl.base import DGLError
+
+Features = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
+
+ZERO_IN_DEGREE_MESSAGE = (
+    "There are 0-in-degree nodes in the graph, output for those nodes will be invalid. "
+    "This is harmful for some applications, causing silent performance regression. "
+    "Adding self-loop on the input graph by calling `g = dgl.add_self_loop(g)` will "
+    "resolve the issue. Setting ``allow_zero_in_degree`` to be `True` when constructing "
+    "this module will suppress the check and let the code run."
+)
+
+
+def check_graph(graph: DGLGraph, layer: str, allow_zero_in_degree: bool) -> None:
+    """Require a graph with a single edge type and, unless allowed, no 0-in-degree node."""
+    if not isinstance(graph, DGLGraph):
+        raise TypeError(f"{layer} expects a DGLGraph, got {type(graph).__name__}")
+    if len(graph.canonical_etypes) != 1:
+        raise DGLError(
+            f"{layer} supports graphs with a single edge type; got a heterograph with "
+            f"edge types {graph.canonical_etypes}. Apply it per relation, for example "
+            "with dgl.nn.HeteroGraphConv."
+        )
+    if not allow_zero_in_degree and (graph.in_degrees() == 0).any():
+        raise DGLError(ZERO_IN_DEGREE_MESSAGE)
+
+
+def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: str) -> None:
+    if not isinstance(feat, torch.Tensor):
+        raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got {type(feat).__name__}")
+    if feat.dim() != 2:
+        raise ValueError(
+            f"{layer}: {what} features must be 2-D (num_nodes, in_feats), got shape "
+            f"{tuple(feat.shape)}"
+        )
+    if feat.shape[0] != rows:
+        raise ValueError(
+            f"{layer}: {what} features have {feat.shape[0]} rows but the graph has {rows} "
+            f"{what} nodes"
+        )
+    if feat.shape[1] != cols:
+        raise ValueError(
+            f"{layer}: {what} features have width {feat.shape[1]}, the layer was built for "
+            f"in_feats={cols}"
+        )
+
+
+def check_features(
+    graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str
+) -> None:
+    """Check a feature tensor, or a (source, destination) pair, against the graph and layer.
+
+    A single tensor stands for the source nodes; it also serves the destination nodes of a
+    homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows).
+    """
+    num_src, num_dst = graph.num_src_nodes(), graph.num_dst_nodes()
+    if isinstance(feat, tuple):
+        if len(feat) != 2:
+            raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
+        _check_matrix(feat[0], "source", num_src, in_src_feats, layer)
+        _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer)
+        return
+    _check_matrix(feat, "source", num_src, in_src_feats, layer)
+    if not graph.is_block and num_src != num_dst:
+        raise ValueError(
+            f"{layer}: the graph has {num_src} source and {num_dst} destination nodes; "
+            "pass a (source, destination) feature pair for a bipartite graph"
+        )
+
+
+def check_residual_alpha(alpha: float, layer: str) -> float:
+    """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
+    alpha = float(alpha)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"{layer}: residual_alpha must lie in [0, 1], got {alpha}")
+    return alpha
+
+
+def self_rows(graph: DGLGraph, src_values: torch.Tensor, layer: str) -> torch.Tensor:
+    """The rows of a per-source-node tensor that belong to the destination nodes.
+
+    This is where the identity part of a residual aggregation (1 - alpha) A + alpha I reads
+    from: every destination node must also be a source node, as in homogeneous graphs and
+    in blocks (whose first ``num_dst_nodes`` source nodes are the destination nodes).
+    """
+    num_dst = graph.num_dst_nodes()
+    if graph.is_block:
+        return src_values[:num_dst]
+    if graph.num_src_nodes() != num_dst or graph.canonical_etypes[0][0] != graph.canonical_etypes[0][2]:
+        raise DGLError(
+            f"{layer}: residual_alpha > 0 adds alpha * I, which needs the destination nodes "
+            "to be source nodes too (a homogeneous graph or a block); got a bipartite graph"
+        )
+    return src_values

@@ -1,0 +1,168 @@
+"""GATConv: DGL's GAT layer with balanced-initialization and residual-aggregation options."""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple, Union
+
+import torch
+from dgl import DGLGraph
+from dgl import function as fn
+from dgl.nn.functional import edge_softmax
+from dgl.nn.pytorch.utils import Identity
+from dgl.utils import expand_as_pair
+from torch import nn
+
+from ..init import init_layer_
+from ._checks import Features, check_features, check_graph, check_residual_alpha, self_rows
+
+
+class GATConv(nn.Module):
+    r"""Graph attention layer from `Graph Attention Network
+    <https://arxiv.org/abs/1710.10903>`__, a drop-in replacement for
+    :class:`dgl.nn.pytorch.GATConv` (DGL 2.1).
+
+    .. math::
+        h_i' = \sum_{j\in\mathcal{N}(i)} \alpha_{ij} W h_j, \qquad
+        \alpha_{ij} = \mathrm{softmax}_j\big(\mathrm{LeakyReLU}(a_l^T W h_j + a_r^T W h_i)\big)
+
+    Constructor arguments, defaults, parameter names (``fc`` or ``fc_src``/``fc_dst``,
+    ``attn_l``, ``attn_r``, ``bias``, ``res_fc``) and the forward signature (with
+    ``edge_weight`` and ``get_attention``) are DGL's. Keyword-only extras, off by default:
+
+    Parameters
+    ----------
+    init : str
+        Scheme applied in :meth:`reset_parameters` (see :mod:`dglbal.init`).
+    init_position : str
+        ``"first"``, ``"hidden"`` or ``"last"``: the looks-linear block form of this layer.
+    residual_alpha : float
+        Aggregate with :math:`(1-\alpha) A_{att} + \alpha I`. Needs homogeneous graphs or
+        blocks.
+
+    Features must be 2-D (DGL also accepts extra leading dimensions; dglbal raises a clear
+    error instead).
+
+    Example
+    -------
+    >>> import dgl, torch
+    >>> from dglbal.nn import GATConv
+    >>> g = dgl.add_self_loop(dgl.rand_graph(6, 12))
+    >>> conv = GATConv(10, 4, num_heads=3, init="xavier_zero_attention")
+    >>> out, att = conv(g, torch.randn(6, 10), get_attention=True)
+    >>> out.shape, att.shape
+    (torch.Size([6, 3, 4]), torch.Size([18, 3, 1]))
+    """
+
+    def __init__(
+        self,
+        in_feats: Union[int, Tuple[int, int]],
+        out_feats: int,
+        num_heads: int,
+        feat_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        negative_slope: float = 0.2,
+        residual: bool = False,
+        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        allow_zero_in_degree: bool = False,
+        bias: bool = True,
+        *,
+        init: str = "xavier",
+        init_position: str = "hidden",
+        residual_alpha: float = 0.0,
+    ):
+        super().__init__()
+        self._num_heads = num_heads
+        self._in_src_feats, self._in_dst_feats = expand_as_pair(in_feats)
+        self._out_feats = out_feats
+        self._allow_zero_in_degree = allow_zero_in_degree
+        width = out_feats * num_heads
+        if isinstance(in_feats, tuple):
+            self.fc_src = nn.Linear(self._in_src_feats, width, bias=False)
+            self.fc_dst = nn.Linear(self._in_dst_feats, width, bias=False)
+        else:
+            self.fc = nn.Linear(self._in_src_feats, width, bias=False)
+        self.attn_l = nn.Parameter(torch.empty(1, num_heads, out_feats))
+        self.attn_r = nn.Parameter(torch.empty(1, num_heads, out_feats))
+        self.feat_drop = nn.Dropout(feat_drop)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.leaky_relu = nn.LeakyReLU(negative_slope)
+        self.has_linear_res = residual and self._in_dst_feats != width
+        if not residual:
+            self.register_buffer("res_fc", None)
+        elif self.has_linear_res:
+            self.res_fc = nn.Linear(self._in_dst_feats, width, bias=bias)
+        else:
+            self.res_fc = Identity()
+        self.has_explicit_bias = bias and not self.has_linear_res
+        if self.has_explicit_bias:
+            self.bias = nn.Parameter(torch.empty(width))
+        else:
+            self.register_buffer("bias", None)
+        self.activation = activation
+        self.init = init
+        self.init_position = init_position
+        self.residual_alpha = check_residual_alpha(residual_alpha, type(self).__name__)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Reinitialize the parameters with the layer's ``init`` scheme."""
+        init_layer_(self, self.init, self.init_position)
+
+    def set_allow_zero_in_degree(self, set_value: bool) -> None:
+        """Set the ``allow_zero_in_degree`` flag."""
+        self._allow_zero_in_degree = set_value
+
+    def forward(
+        self,
+        graph: DGLGraph,
+        feat: Features,
+        edge_weight: Optional[torch.Tensor] = None,
+        get_attention: bool = False,
+    ):
+        """Compute the layer.
+
+        ``feat`` is an (N, in_feats) tensor or a (source, destination) pair; ``edge_weight``
+        of shape (E,) or (E, 1) scales the attention. Returns (N_dst, num_heads, out_feats)
+        and, with ``get_attention=True``, the attention of shape (E, num_heads, 1).
+        """
+        name = type(self).__name__
+        check_graph(graph, name, self._allow_zero_in_degree)
+        check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name)
+        if edge_weight is not None and edge_weight.shape[0] != graph.num_edges():
+            raise ValueError(
+                f"{name}: edge_weight has {edge_weight.shape[0]} entries for "
+                f"{graph.num_edges()} edges")
+        heads, out = self._num_heads, self._out_feats
+        fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
+        fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
+        with graph.local_scope():
+            if isinstance(feat, tuple):
+                h_src, h_dst = self.feat_drop(feat[0]), self.feat_drop(feat[1])
+                z_src = fc_src(h_src).view(-1, heads, out)
+                z_dst = fc_dst(h_dst).view(-1, heads, out)
+            else:
+                h_src = h_dst = self.feat_drop(feat)
+                z_src = z_dst = self.fc(h_src).view(-1, heads, out)
+                if graph.is_block:
+                    z_dst = z_src[: graph.num_dst_nodes()]
+                    h_dst = h_dst[: graph.num_dst_nodes()]
+            graph.srcdata.update({"ft": z_src, "el": (z_src * self.attn_l).sum(-1, keepdim=True)})
+            graph.dstdata["er"] = (z_dst * self.attn_r).sum(-1, keepdim=True)
+            graph.apply_edges(fn.u_add_v("el", "er", "e"))
+            attention = self.attn_drop(edge_softmax(graph, self.leaky_relu(graph.edata.pop("e"))))
+            if edge_weight is not None:
+                attention = attention * edge_weight.reshape(-1, 1, 1)
+            graph.edata["a"] = attention
+            graph.update_all(fn.u_mul_e("ft", "a", "m"), fn.sum("m", "ft"))
+            rst = graph.dstdata["ft"]
+            if self.residual_alpha:
+                own = self_rows(graph, z_src, name)
+                rst = (1.0 - self.residual_alpha) * rst + self.residual_alpha * own
+            if self.res_fc is not None:
+                rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
+            if self.has_explicit_bias:
+                rst = rst + self.bias.view(1, heads, out)
+            if self.activation:
+                rst = self.activation(rst)
+            if get_attention:
+                return rst, graph.edata["a"]
+            return rst

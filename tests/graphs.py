@@ -1,0 +1,27 @@
+"""Small graphs for the tests: homogeneous, bipartite, and sampled DGL blocks."""
+import dgl
+import torch
+
+
+def homogeneous(num_nodes=12, num_edges=40, seed=0, self_loops=True):
+    dgl.seed(seed)
+    g = dgl.rand_graph(num_nodes, num_edges)
+    return dgl.add_self_loop(dgl.remove_self_loop(g)) if self_loops else g
+
+
+def bipartite(num_src=9, num_dst=6, seed=0):
+    """A bipartite graph in which every destination node has at least one in-edge."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_src, (3 * num_dst,), generator=gen)
+    dst = torch.cat([torch.arange(num_dst), torch.randint(0, num_dst, (2 * num_dst,), generator=gen)])
+    return dgl.heterograph({("user", "rates", "item"): (src, dst)},
+                           num_nodes_dict={"user": num_src, "item": num_dst})
+
+
+def sampled_block(num_nodes=40, num_edges=160, seed=0, fanout=4):
+    """The first block of a 2-layer neighbour sample from dgl.dataloading."""
+    g = homogeneous(num_nodes, num_edges, seed)
+    dgl.seed(seed)
+    sampler = dgl.dataloading.NeighborSampler([fanout, fanout])
+    _, _, blocks = sampler.sample_blocks(g, torch.arange(5))
+    return blocks[0]
