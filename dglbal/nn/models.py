@@ -48,7 +48,8 @@ class _DeepGNN(nn.Module):
         self.init = init
         self.layers = nn.ModuleList()
 
-    def _zero_skip_branches(self) -> None:
+    def zero_skip_branches_(self) -> None:
+        """Zero the weights of the skip branches (fixup); a no-op without skips."""
         if not self.skip:
             return
         with torch.no_grad():
@@ -60,7 +61,7 @@ class _DeepGNN(nn.Module):
         """Reinitialize every layer with the model's scheme (and zero the skip branches)."""
         for layer in self.layers:
             layer.reset_parameters()
-        self._zero_skip_branches()
+        self.zero_skip_branches_()
 
     def _hidden(self, out: torch.Tensor) -> torch.Tensor:
         return out
@@ -155,7 +156,7 @@ class GAT(_DeepGNN):
             else:
                 layer = GATConv(d_in, d_out, num_heads, **kwargs)
             self.layers.append(layer)
-        self._zero_skip_branches()
+        self.zero_skip_branches_()
 
     def _hidden(self, out: torch.Tensor) -> torch.Tensor:
         return out.flatten(1)
@@ -202,4 +203,4 @@ class GCN(_DeepGNN):
                 dims[index], dims[index + 1], norm=norm, bias=bias,
                 allow_zero_in_degree=allow_zero_in_degree, init=init,
                 init_position=_position(index, num_layers), residual_alpha=residual_alpha))
-        self._zero_skip_branches()
+        self.zero_skip_branches_()

@@ -1,0 +1,38 @@
+"""Where datasets live and the preprocessing every dataset gets."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import dgl
+import torch
+
+DATA_ENV = "DGLBAL_DATA"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are not where dglbal looked, and it could not be downloaded."""
+
+
+def data_root(root: Optional[str] = None) -> Optional[Path]:
+    """The data directory: ``root``, else ``$DGLBAL_DATA``, else None (DGL's default)."""
+    chosen = root if root is not None else os.environ.get(DATA_ENV)
+    return Path(chosen).expanduser() if chosen else None
+
+
+def row_normalize(feat: torch.Tensor) -> torch.Tensor:
+    """Scale each row to sum 1 (rows of zeros stay zero), like PyG's NormalizeFeatures."""
+    feat = feat.float()
+    if feat.numel() and feat.min() < 0:
+        feat = feat - feat.min()
+    sums = feat.sum(dim=1, keepdim=True)
+    return torch.where(sums > 0, feat / sums.clamp(min=torch.finfo(feat.dtype).tiny), feat)
+
+
+def finalize(graph: dgl.DGLGraph) -> dgl.DGLGraph:
+    """Add self-loops exactly once and row-normalize the features."""
+    graph = dgl.add_self_loop(dgl.remove_self_loop(graph))
+    graph.ndata["feat"] = row_normalize(graph.ndata["feat"])
+    graph.ndata["label"] = graph.ndata["label"].long()
+    return graph

@@ -1,0 +1,85 @@
+"""Results of experiments: mean +- 95% confidence intervals, tables, JSON and plots."""
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+from scipy import stats
+
+from .train import RunResult, TrainConfig
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
+    """Mean and half-width of the Student-t confidence interval (0 for a single value)."""
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2:
+        return float(values.mean()), 0.0
+    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    return float(values.mean()), float(half)
+
+
+def by_scheme(results: List[RunResult]) -> Dict[str, List[RunResult]]:
+    grouped: Dict[str, List[RunResult]] = defaultdict(list)
+    for r in results:
+        grouped[r.scheme].append(r)
+    return dict(grouped)
+
+
+def summary_table(results: List[RunResult]) -> str:
+    """One row per scheme: test accuracy (%) mean +- 95% CI, best epoch, epochs, time."""
+    header = f"{'scheme':<24}{'test acc (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
+             f"{'epochs':>9}{'s/run':>8}  stops"
+    lines = [header, "-" * len(header)]
+    for scheme, runs in by_scheme(results).items():
+        acc, ci = mean_ci([100 * r.test_acc for r in runs])
+        val, _ = mean_ci([100 * r.best_val_acc for r in runs])
+        stops = ", ".join(sorted({r.stop_reason for r in runs}))
+        lines.append(
+            f"{scheme:<24}{f'{acc:.1f} +- {ci:.1f}':>18}{val:>14.1f}"
+            f"{np.mean([r.best_epoch for r in runs]):>12.0f}{np.mean([r.epochs for r in runs]):>9.0f}"
+            f"{np.mean([r.seconds for r in runs]):>8.1f}  {stops}")
+    return "\n".join(lines)
+
+
+def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> Path:
+    """Write the configuration, a per-scheme summary and every run's history as JSON."""
+    summary = {}
+    for scheme, runs in by_scheme(results).items():
+        acc, ci = mean_ci([r.test_acc for r in runs])
+        summary[scheme] = {"test_acc_mean": acc, "test_acc_ci95": ci, "runs": len(runs)}
+    payload = {"config": vars(config) | {"lr": config.learning_rate()}, "summary": summary,
+               "runs": [r.to_dict() for r in results]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=1))
+    return path
+
+
+def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
+    """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    for scheme, runs in by_scheme(results).items():
+        for ax, key in ((ax_loss, "train_loss"), (ax_val, "val_acc")):
+            curves = [getattr(r, key) for r in runs]
+            length = max(len(c) for c in curves)
+            # Runs that stopped early keep their last value (loss below threshold, final acc).
+            padded = np.array([c + [c[-1]] * (length - len(c)) if c else [np.nan] * length
+                               for c in curves])
+            ax.plot(np.arange(1, length + 1), padded.mean(0), label=scheme)
+    ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss")
+    ax_val.set(xlabel="epoch", ylabel="validation accuracy")
+    ax_val.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,77 @@
+"""The training protocol and the `dglbal train` command."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dglbal.cli import main
+from dglbal.data import make_synthetic
+from dglbal.data._common import finalize
+from dglbal.nn import GAT
+from dglbal.train import paper_learning_rate, train_node_classifier
+
+
+@pytest.fixture(scope="module")
+def small_graph():
+    return finalize(make_synthetic(num_nodes=300, num_features=60, seed=0))
+
+
+def test_training_reduces_the_loss(small_graph):
+    torch.manual_seed(0)
+    model = GAT(60, 16, 5, num_layers=2)
+    out = train_node_classifier(model, small_graph, optimizer="adam", lr=0.02, epochs=40)
+    assert out["epochs"] == 40 and out["stop_reason"] == "max_epochs"
+    assert out["train_loss"][-1] < 0.7 * out["train_loss"][0]
+    assert out["best_val_acc"] == max(out["val_acc"])
+    assert out["val_acc"][out["best_epoch"]] == out["best_val_acc"]
+
+
+def test_training_stops_at_the_loss_threshold(small_graph):
+    out = train_node_classifier(GAT(60, 8, 5, num_layers=2), small_graph, epochs=50,
+                                loss_threshold=100.0)
+    assert (out["epochs"], out["stop_reason"]) == (1, "loss_threshold")
+
+
+def test_non_finite_loss_stops_the_run(small_graph):
+    model = GAT(60, 8, 5, num_layers=2)
+    with torch.no_grad():
+        model.layers[0].fc_src.weight.fill_(float("nan"))
+    out = train_node_classifier(model, small_graph, epochs=5)
+    assert (out["epochs"], out["stop_reason"]) == (0, "diverged")
+
+
+def test_paper_learning_rates():
+    assert paper_learning_rate("cora", 5) == 0.1
+    assert paper_learning_rate("citeseer", 10) == 0.05
+    assert paper_learning_rate("pubmed", 40) == 0.005
+    assert paper_learning_rate("texas", 10) == 0.01
+    assert paper_learning_rate("actor", 40) == 0.0005
+    assert paper_learning_rate("cora", 10, "adam") == pytest.approx(0.0005)
+
+
+def test_train_command_writes_results_and_plot(tmp_path, capsys):
+    code = main(["train", "--dataset", "synthetic", "--layers", "3", "--hidden", "8", "--epochs",
+                 "4", "--seeds", "2", "--init", "xavier", "looks_linear", "--quiet",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "xavier" in table and "looks_linear" in table and "+-" in table
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["scheme"], r["seed"]) for r in results["runs"]] == [
+        ("xavier", 0), ("xavier", 1), ("looks_linear", 0), ("looks_linear", 1)]
+    assert all(len(r["train_loss"]) == 4 for r in results["runs"])
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_command_reports_bad_input(capsys):
+    assert main(["train", "--model", "gat", "--layers", "3", "--hidden", "7", "--init",
+                 "looks_linear", "--epochs", "1", "--quiet", "--out", "/tmp/unused"]) == 2
+    assert "even number" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point():
+    out = subprocess.run([sys.executable, "-m", "dglbal", "train", "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "--init" in out and "--dataset" in out
