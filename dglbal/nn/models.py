@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Callable, List
 
+import dgl
 import torch
 import torch.nn.functional as F
 from dgl import DGLGraph
@@ -62,6 +63,18 @@ class _DeepGNN(nn.Module):
         for layer in self.layers:
             layer.reset_parameters()
         self.zero_skip_branches_()
+
+    def probe_inputs(self, num_nodes: int = 8, seed: int = 0):
+        """A small random graph with self-loops and features, for :func:`dglbal.analyze`."""
+        generator = torch.Generator().manual_seed(seed)
+        src = torch.randint(0, num_nodes, (3 * num_nodes,), generator=generator)
+        dst = torch.randint(0, num_nodes, (3 * num_nodes,), generator=generator)
+        graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=num_nodes))
+        first = self.layers[0]
+        in_feats = getattr(first, "_in_src_feats", getattr(first, "_in_feats", None))
+        device = next(self.parameters()).device
+        feat = torch.randn(num_nodes, in_feats, generator=generator).to(device)
+        return graph.to(device), feat
 
     def _hidden(self, out: torch.Tensor) -> torch.Tensor:
         return out

@@ -1,0 +1,90 @@
+"""The rescale-invariance analyser: ``analyze(model, *example_inputs)``.
+
+Layout: :mod:`.algebra` (symbols, elimination) and :mod:`.groups` (exponent tables) are the
+numpy-only core; :mod:`.tracer`, :mod:`.torch_rules` and :mod:`.dgl_rules` are the torch / DGL
+front end; :mod:`.registry` is where rules for custom ops and modules are registered.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, List
+
+import torch
+from torch import nn
+
+from . import dgl_rules, torch_rules  # noqa: F401  (register the built-in rules)
+from .context import TraceContext
+from .groups import assemble
+from .registry import register_module_rule, register_op_rule
+from .report import NeuronGroup, SymmetryReport, find_gates
+from .tracer import Tracer
+
+__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "register_module_rule",
+           "register_op_rule"]
+
+
+def _output_tensors(out: Any) -> List[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in _output_tensors(item)]
+    if isinstance(out, dict):
+        return [t for item in out.values() for t in _output_tensors(item)]
+    return []
+
+
+@contextlib.contextmanager
+def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
+    """Frozen parameters are still parameters: let the trace see what depends on them."""
+    frozen = [p for p in model.parameters() if not p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        for p in frozen:
+            p.requires_grad_(False)
+
+
+def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
+    """Find every rescale symmetry of ``model``'s parameters by running it once.
+
+    Each group is a symmetry ``theta_k -> lambda ** e_k * theta_k`` (any lambda > 0) under which
+    the outputs do not change; for a hidden ReLU neuron its incoming weights get +1 and its
+    outgoing weights (and attention entries) -1. Ops that are not positively homogeneous hold
+    what they touch at exponent 0 and are listed in ``report.unsupported``.
+
+    ``example_inputs`` are passed to ``model``; dglbal's model builders make a small probe
+    graph when they are omitted. The symmetries do not depend on the graph.
+
+    Example
+    -------
+    >>> from dglbal.nn import GAT
+    >>> report = analyze(GAT(16, 8, 3, num_layers=3))
+    >>> len(report.groups)   # (L - 1) * width hidden neurons
+    16
+    """
+    named = list(model.named_parameters())
+    if not named:
+        raise ValueError(f"{type(model).__name__} has no parameters to analyse")
+    if not example_inputs:
+        probe = getattr(model, "probe_inputs", None)
+        if probe is None:
+            raise TypeError(f"pass example inputs: analyze(model, graph, features); "
+                            f"{type(model).__name__} cannot make its own")
+        example_inputs = probe()
+    ctx = TraceContext(named)
+    with _all_parameters_require_grad(model), Tracer(ctx, model):
+        out = model(*example_inputs)
+    outputs = _output_tensors(out)
+    if not outputs:
+        raise TypeError(f"{type(model).__name__} returned {type(out).__name__}; the analyser "
+                        "needs a tensor (or a tuple, list or dict of tensors)")
+    live = ctx.finish(outputs)
+    # Parameters that never reach an output take part in no symmetry worth reporting.
+    exponents = {n: e for n, e in ctx.exponents.items() if f"p:{n}" in live}
+    shapes = {name: tuple(p.shape) for name, p in ctx.params.items()}
+    table = assemble(ctx.eliminator, exponents, shapes)
+    gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
+    return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named])

@@ -1,0 +1,249 @@
+"""The state of one trace, and the helpers that per-op rules use to state what an op does.
+
+Rules (built-in or registered by users) receive a :class:`TraceContext`. They read exponent
+fields with :meth:`~TraceContext.field`, state constraints with :meth:`equal`,
+:meth:`require_zero` and :meth:`combine`, and give outputs their fields with
+:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for data.
+"""
+from __future__ import annotations
+
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from .algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
+from .fields import Field, as_array, collapse, is_zero
+from .groups import Exponent, FieldExponent, OuterExponent
+
+ALWAYS = -1  # the op id of constraints that hold whichever ops are live
+
+
+class TraceContext:
+    """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
+
+    def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]]) -> None:
+        self.symbols = SymbolTable()
+        self.eliminator = Eliminator(self.symbols)
+        self.param_names: Dict[int, str] = {}
+        self.params: Dict[str, torch.nn.Parameter] = {}
+        for name, p in named_parameters:
+            self.param_names.setdefault(id(p), name)
+            self.params.setdefault(name, p)
+        self.exponents: Dict[str, Exponent] = {}
+        self._fields: Dict[int, Field] = {}
+        self._alive: List[torch.Tensor] = []
+        self._by_grad_fn: Dict[Tuple[int, int], Field] = {}
+        self.unsupported: List[str] = []
+        self.module_path: List[str] = []
+        self.muted = 0
+        # Constraints and reports wait, per op, until the trace shows which ops reach the
+        # outputs: an op whose result is never used must not constrain anything.
+        self._op = ALWAYS
+        self._pending: List[Tuple[int, Callable, tuple]] = []
+        self._reports: List[Tuple[int, str]] = []
+        # Data-flow graph: (op, input keys, output keys, is_gate).
+        self.flow: List[Tuple[int, Tuple[str, ...], Tuple[str, ...], bool]] = []
+
+    # -- ops ----------------------------------------------------------------------------------
+    def begin_op(self) -> int:
+        """Start recording a new op; constraints stated from now on belong to it."""
+        self._op = len(self.flow)
+        return self._op
+
+    def _state(self, method: Callable, *args) -> None:
+        self._pending.append((self._op, method, args))
+
+    # -- symbols and constraints ----------------------------------------------------------
+    def fresh(self, shape: Sequence[int], kind: int = AUXILIARY, label: str = "") -> np.ndarray:
+        """New symbols of the given shape (``kind``: NEURON, PARAMETER or AUXILIARY)."""
+        return self.symbols.fresh(shape, kind, label)
+
+    def equal(self, a: Field, b: Field) -> None:
+        """Impose equal exponents entrywise (fields broadcast)."""
+        if a is None and b is None:
+            return
+        ndim = max(x.ndim for x in (a, b) if x is not None)
+        self._state(self.eliminator.equal, as_array(a, ndim), as_array(b, ndim))
+
+    def require_zero(self, field: Field) -> None:
+        """Impose exponent 0 on every entry (the op is not homogeneous in this input)."""
+        if field is not None:
+            self._state(self.eliminator.zero, field)
+
+    def define(self, target: np.ndarray, terms: Sequence[Tuple[float, np.ndarray]]) -> None:
+        """Impose target == sum(coef * array) entrywise."""
+        self._state(self.eliminator.define, target, list(terms))
+
+    def combine(self, terms: Iterable[Tuple[float, Field]], shape: Optional[Sequence[int]] = None
+                ) -> Field:
+        """The field of sum(coef * field): exponents of products, quotients and powers."""
+        terms = [(c, f) for c, f in terms if f is not None and c != 0 and not is_zero(f)]
+        if not terms:
+            return None
+        ndim = max(f.ndim for _, f in terms)
+        arrays = [(c, as_array(f, ndim)) for c, f in terms]
+        out_shape = tuple(shape) if shape is not None else np.broadcast_shapes(
+            *(a.shape for _, a in arrays))
+        if len(arrays) == 1 and arrays[0][0] == 1:
+            return np.broadcast_to(arrays[0][1], out_shape).copy()
+        target = self.fresh(out_shape, AUXILIARY, "product")
+        self.define(target, arrays)
+        return target
+
+    # -- fields of tensors ------------------------------------------------------------------
+    def param_name(self, x) -> Optional[str]:
+        return self.param_names.get(id(x)) if isinstance(x, torch.nn.Parameter) else None
+
+    def is_tracked(self, x) -> bool:
+        if not isinstance(x, torch.Tensor):
+            return False
+        if id(x) in self._fields:
+            return self._fields[id(x)] is not None
+        if self.param_name(x) is not None:
+            return True
+        return x.requires_grad and x.grad_fn is not None
+
+    def known(self, x) -> bool:
+        """True for parameters and tensors the trace has recorded (with any field)."""
+        return isinstance(x, torch.Tensor) and (id(x) in self._fields or
+                                                 self.param_name(x) is not None)
+
+    def field(self, x) -> Field:
+        """The exponent field of a tensor (None for data, scalars and untracked values)."""
+        if not isinstance(x, torch.Tensor):
+            return None
+        key = id(x)
+        if key in self._fields:
+            return self._fields[key]
+        name = self.param_name(x)
+        if name is not None:
+            return self.param_field(name)
+        if x.requires_grad and x.grad_fn is not None:
+            return self._untracked(x)
+        return None
+
+    def set_field(self, tensor, field: Field) -> None:
+        """Give an op's output tensor its exponent field."""
+        if not isinstance(tensor, torch.Tensor):
+            return
+        if field is not None:
+            field = as_array(field, tensor.dim())
+            if field.shape != tuple(tensor.shape):
+                field = np.broadcast_to(field, np.broadcast_shapes(field.shape, tuple(tensor.shape)))
+            field = None if is_zero(field) else collapse(field)
+        self._fields[id(tensor)] = field
+        self._alive.append(tensor)
+        if tensor.grad_fn is not None:
+            self._by_grad_fn[(id(tensor.grad_fn), tensor.output_nr)] = field
+
+    def key(self, x) -> str:
+        name = self.param_name(x)
+        return f"p:{name}" if name is not None else f"t:{id(x)}"
+
+    # -- parameters ---------------------------------------------------------------------------
+    def param_field(self, name: str) -> np.ndarray:
+        """Per-entry symbols of a parameter (created on first use, or from its outer form)."""
+        exponent = self.exponents.get(name)
+        if isinstance(exponent, FieldExponent):
+            return exponent.ids
+        shape = tuple(self.params[name].shape)
+        ids = self.fresh(shape, PARAMETER, name)
+        if isinstance(exponent, OuterExponent):  # E[o, j] = row[o] - col[j]
+            row, col = exponent.row[:, None], exponent.col[None, :]
+            if exponent.transposed:  # stored as (in, out)
+                row, col = row.T, col.T
+            op, self._op = self._op, ALWAYS  # a definition: true whichever op needs it
+            self.define(ids, [(1, row), (-1, col)])
+            self._op = op
+        self.exponents[name] = FieldExponent(ids)
+        return ids
+
+    def require_param_zero(self, name: str) -> None:
+        exponent = self.exponents.get(name)
+        if isinstance(exponent, OuterExponent):
+            self.equal(exponent.row, exponent.col[:1])
+            self.equal(exponent.col, exponent.col[:1])
+        else:
+            self.require_zero(self.param_field(name))
+
+    def neuron_label(self, name: str) -> str:
+        """Group label for the output channels of a weight: its module's path."""
+        return name.rsplit(".", 1)[0] if "." in name else name
+
+    # -- reporting -----------------------------------------------------------------------------
+    def report_unsupported(self, what: str) -> None:
+        where = self.module_path[-1] if self.module_path else ""
+        self._reports.append((self._op, f"{what} in {where}" if where else what))
+
+    def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
+        """Close the current op: which tensors it read and wrote, and whether it is a gate."""
+        ins = tuple(self.key(x) for x in inputs if isinstance(x, torch.Tensor))
+        outs = tuple(self.key(x) for x in outputs if isinstance(x, torch.Tensor))
+        self.flow.append((self._op, ins, outs, gate))
+        self._op = ALWAYS
+
+    # -- the end of the trace -------------------------------------------------------------------
+    def live(self, output_keys: Sequence[str]) -> Tuple[set, set]:
+        """Ops and keys (tensors, parameters) from which an output can be reached."""
+        producers: Dict[str, List[int]] = {}
+        for index, (_, _, outs, _) in enumerate(self.flow):
+            for key in outs:
+                producers.setdefault(key, []).append(index)
+        keys, ops, stack = set(), set(), list(output_keys)
+        while stack:
+            key = stack.pop()
+            if key in keys:
+                continue
+            keys.add(key)
+            for index in producers.get(key, ()):
+                if index not in ops:
+                    ops.add(index)
+                    stack.extend(self.flow[index][1])
+        return {self.flow[i][0] for i in ops}, keys
+
+    def finish(self, outputs: Sequence[torch.Tensor]) -> set:
+        """Apply the constraints of the ops that reach the outputs; returns the live keys."""
+        for tensor in outputs:
+            self.require_zero(self.field(tensor))
+        live_ops, live_keys = self.live([self.key(t) for t in outputs])
+        live_ops.add(ALWAYS)
+        for op, method, args in self._pending:
+            if op in live_ops:
+                method(*args)
+        self._pending.clear()
+        for op, entry in self._reports:
+            if op in live_ops and entry not in self.unsupported:
+                self.unsupported.append(entry)
+        return live_keys
+
+    # -- tensors computed outside the trace ---------------------------------------------------
+    def _untracked(self, x: torch.Tensor) -> None:
+        """A parameter-dependent tensor made by an op the trace did not see.
+
+        Its relation to its sources is unknown: walk the autograd graph back to traced
+        tensors and parameters and hold them at exponent 0.
+        """
+        self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
+        seen, stack = set(), [(x.grad_fn, x.output_nr)]
+        while stack:
+            node, nr = stack.pop()
+            if node is None or (id(node), nr) in seen:
+                continue
+            seen.add((id(node), nr))
+            if (id(node), nr) in self._by_grad_fn:
+                self.require_zero(self._by_grad_fn[(id(node), nr)])
+                continue
+            variable = getattr(node, "variable", None)
+            if variable is not None:
+                name = self.param_name(variable)
+                if name is not None:
+                    self.require_param_zero(name)
+                continue
+            stack.extend(node.next_functions)
+        self._fields[id(x)] = None
+        self._alive.append(x)
+        return None
+
+
+__all__ = ["TraceContext", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]

@@ -1,0 +1,160 @@
+"""What the analyser found: neuron groups, their exponents, and rescaling along them."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Dict, List, Mapping, Sequence, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from .algebra import SymbolTable
+from .groups import ExponentTable
+
+
+class NeuronGroup:
+    """One independent rescale symmetry: ``theta_k -> lambda ** e_k * theta_k``.
+
+    For a hidden neuron, ``incoming`` holds the entries with exponent +1 (its incoming weights
+    and bias), ``outgoing`` those with -1 (outgoing weights, attention entries).
+    """
+
+    def __init__(self, report: "SymmetryReport", index: int, name: str) -> None:
+        self._report = report
+        self.index = index
+        self.name = name
+
+    def _slice(self, param: str):
+        table = self._report.table
+        if param not in table.entries:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return table.group_slice(param, self.index)
+
+    @property
+    def parameters(self) -> List[str]:
+        """Names of the parameters this group touches."""
+        return [p for p in self._report.table.entries if len(self._slice(p)[0])]
+
+    def exponents(self, name: str) -> torch.Tensor:
+        """Dense float64 tensor of the parameter's shape: each entry's power of lambda."""
+        shape = self._report.table.shapes[name]
+        dense = np.zeros(int(np.prod(shape, dtype=np.int64)))
+        flat, values = self._slice(name)
+        dense[flat] = values
+        return torch.from_numpy(dense.reshape(shape))
+
+    def _entries_with(self, sign: float) -> Dict[str, torch.Tensor]:
+        out = {}
+        for name in self.parameters:
+            flat, values = self._slice(name)
+            chosen = flat[values == sign]
+            if len(chosen):
+                out[name] = torch.from_numpy(chosen)
+        return out
+
+    @property
+    def incoming(self) -> Dict[str, torch.Tensor]:
+        """{parameter name: flat indices} of the entries with exponent +1."""
+        return self._entries_with(1.0)
+
+    @property
+    def outgoing(self) -> Dict[str, torch.Tensor]:
+        """{parameter name: flat indices} of the entries with exponent -1."""
+        return self._entries_with(-1.0)
+
+    def __repr__(self) -> str:
+        return f"NeuronGroup({self.name!r}, parameters={self.parameters})"
+
+
+def _group_name(symbols: SymbolTable, symbol: int) -> str:
+    label, index = symbols.label(symbol)
+    where = " ".join(str(i) for i in index)
+    return f"{label} channel {where}" if len(index) == 1 else f"{label} entry ({where})"
+
+
+class SymmetryReport:
+    """Result of :func:`dglbal.analyze`.
+
+    Attributes
+    ----------
+    groups : list of NeuronGroup
+        One per independent symmetry, in forward order.
+    unsupported : list of str
+        Ops and modules treated as non-homogeneous (their inputs and outputs held at exponent
+        0), with the module they ran in.
+    gates : list of str
+        Parameters that reach the output only through a softmax (attention vectors).
+    table : ExponentTable
+        The exponents as sparse (entry, group, value) triplets per parameter.
+    """
+
+    def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
+                 gates: Sequence[str], parameter_order: Sequence[str]) -> None:
+        self.table = table
+        self.unsupported = list(unsupported)
+        self.gates = list(gates)
+        self.parameter_order = [p for p in parameter_order if p in table.entries]
+        self.groups = [NeuronGroup(self, g, _group_name(symbols, int(s)))
+                       for g, s in enumerate(table.groups.tolist())]
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def log_factors(self, log_lambdas: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """{parameter: sum_g e_gk * log_lambdas[g]} as flat float64 tensors."""
+        log_lambdas = log_lambdas.detach().double().cpu().numpy()
+        out = {}
+        for name, (flat, grp, val) in self.table.entries.items():
+            numel = int(np.prod(self.table.shapes[name], dtype=np.int64))
+            out[name] = torch.from_numpy(np.bincount(flat, weights=val * log_lambdas[grp],
+                                                     minlength=numel))
+        return out
+
+    @torch.no_grad()
+    def rescale_(self, model: nn.Module, lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
+        """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive, one per group)."""
+        lambdas = torch.as_tensor(lambdas, dtype=torch.float64)
+        if lambdas.shape != (len(self.groups),):
+            raise ValueError(f"need one lambda per group ({len(self.groups)}), got shape "
+                             f"{tuple(lambdas.shape)}")
+        if not torch.all(lambdas > 0):
+            raise ValueError("rescaling factors must be positive")
+        params = dict(model.named_parameters())
+        for name, log_factor in self.log_factors(lambdas.log()).items():
+            p = params[name]
+            p.mul_(log_factor.exp().to(p).view_as(p))
+        return model
+
+    def __str__(self) -> str:
+        per_module = Counter(g.name.rsplit(" channel", 1)[0].rsplit(" entry", 1)[0]
+                             for g in self.groups)
+        lines = [f"SymmetryReport: {len(self.groups)} rescale groups over "
+                 f"{len(self.table.entries)} parameters"]
+        for module, count in per_module.items():
+            lines.append(f"  {module:<40} {count:>6} groups")
+        if self.gates:
+            lines.append(f"  gate parameters (reach the output only through a softmax): "
+                         f"{', '.join(self.gates)}")
+        if self.unsupported:
+            lines.append("  treated as non-homogeneous (held at exponent 0):")
+            lines.extend(f"    {u}" for u in self.unsupported)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def find_gates(flow, output_keys: Sequence[str], parameters: Mapping[str, object]) -> List[str]:
+    """Parameters with no path to the outputs that avoids a softmax."""
+    producers: Dict[str, List[str]] = {}
+    for _, ins, outs, gate in flow:
+        if not gate:
+            for o in outs:
+                producers.setdefault(o, []).extend(ins)
+    reached, stack = set(), list(output_keys)
+    while stack:
+        key = stack.pop()
+        if key in reached:
+            continue
+        reached.add(key)
+        stack.extend(producers.get(key, ()))
+    return [name for name in parameters if f"p:{name}" not in reached]
