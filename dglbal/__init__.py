@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
 from . import init, nn  # noqa: E402
+from .symmetry import NeuronGroup, SymmetryReport, analyze  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["init", "nn", "__version__"]
+__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "init", "nn", "__version__"]

@@ -105,7 +105,10 @@ class Eliminator:
             return False
         pivot = self._choose_pivot(reduced)
         scale = reduced.pop(pivot)
-        value: Form = {s: _exact(Fraction(-c) / scale) for s, c in reduced.items()}
+        if scale in (1, -1):  # the usual case: stay in integers
+            value: Form = {s: -c * scale for s, c in reduced.items()}
+        else:
+            value = {s: _exact(Fraction(-c) / scale) for s, c in reduced.items()}
         for user in self._users.pop(pivot, ()):
             target = self._pivot[user]
             coef = target.pop(pivot)

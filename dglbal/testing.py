@@ -1,0 +1,192 @@
+"""Checks that the symmetries found by :func:`dglbal.analyze` are real and complete.
+
+Use them in your own test suite::
+
+    from dglbal.testing import check_rescale_invariance, check_noether
+    check_rescale_invariance(model, graph, feat)   # raises AssertionError on failure
+
+All checks run on a float64 copy of the model; the model passed in is left unchanged.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, List, Optional, Sequence, Tuple
+
+import dgl
+import numpy as np
+import torch
+from torch import nn
+
+from .symmetry import SymmetryReport, analyze
+
+
+def as_double(value: Any) -> Any:
+    """Cast floating tensors (also inside tuples, lists and a graph's features) to float64."""
+    if isinstance(value, torch.Tensor):
+        return value.double() if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_double(v) for v in value)
+    if isinstance(value, dgl.DGLGraph):
+        local = value.local_var()
+        for frame in (local.srcdata, local.dstdata, local.edata):
+            for key, tensor in list(frame.items()):
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                    frame[key] = tensor.double()
+        return local
+    return value
+
+
+def _outputs(out: Any) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        return out.reshape(-1)
+    if isinstance(out, dict):
+        out = list(out.values())
+    return torch.cat([_outputs(o) for o in out])
+
+
+def _double_model(model: nn.Module) -> nn.Module:
+    return copy.deepcopy(model).double()
+
+
+def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]):
+    model64 = _double_model(model)
+    inputs64 = as_double(tuple(inputs))
+    return model64, inputs64, report if report is not None else analyze(model64, *inputs64)
+
+
+def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                             trials: int = 2, rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+    """Rescale along every group at once with random lambdas: the outputs must not change.
+
+    ``inputs`` may differ from those the report was made with (the symmetries do not depend
+    on the graph). Returns the report.
+    """
+    model64, inputs64, report = _prepare(model, inputs, report)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        reference = _outputs(model64(*inputs64))
+        for trial in range(trials):
+            lambdas = torch.exp(torch.randn(len(report.groups), generator=generator,
+                                            dtype=torch.float64))
+            rescaled = report.rescale_(copy.deepcopy(model64), lambdas)
+            out = _outputs(rescaled(*inputs64))
+            error = float((out - reference).norm() / reference.norm().clamp(min=1e-300))
+            if not error <= rtol:
+                raise AssertionError(f"outputs changed by {error:.2e} (relative) after rescaling "
+                                     f"along {len(report.groups)} groups (trial {trial})")
+    return report
+
+
+def noether_residuals(model: nn.Module, report: SymmetryReport) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Per group: sum_k e_gk theta_k grad_k, and sum_k |e_gk theta_k grad_k| (its scale).
+
+    Call after ``loss.backward()``. For a true symmetry the first is 0 for every loss.
+    """
+    params = dict(model.named_parameters())
+    num_groups = len(report.groups)
+    total, scale = np.zeros(num_groups), np.zeros(num_groups)
+    for name, (flat, grp, val) in report.table.entries.items():
+        p = params[name]
+        grad = p.grad if p.grad is not None else torch.zeros_like(p)
+        product = (p.detach() * grad).double().reshape(-1).cpu().numpy()[flat] * val
+        total += np.bincount(grp, weights=product, minlength=num_groups)
+        scale += np.bincount(grp, weights=np.abs(product), minlength=num_groups)
+    return torch.from_numpy(total), torch.from_numpy(scale)
+
+
+def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                  rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+    """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L."""
+    model64, inputs64, report = _prepare(model, inputs, report)
+    out = _outputs(model64(*inputs64))
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed),
+                          dtype=torch.float64)
+    (weights * out).sum().backward()
+    residual, scale = noether_residuals(model64, report)
+    worst = float((residual.abs() / scale.clamp(min=1e-300)).max()) if len(residual) else 0.0
+    if not worst <= rtol:
+        group = report.groups[int((residual.abs() / scale.clamp(min=1e-300)).argmax())]
+        raise AssertionError(f"sum e*theta*grad is not 0 for {group.name}: {worst:.2e} relative")
+    return report
+
+
+def _atoms(shapes: Sequence[Tuple[int, ...]]) -> np.ndarray:
+    """Slices in which rescalings act: rows and columns of matrices, entries of the rest."""
+    columns: List[np.ndarray] = []
+    offset, total = 0, sum(int(np.prod(s)) for s in shapes)
+    for shape in shapes:
+        size = int(np.prod(shape))
+        index = np.arange(size).reshape(shape)
+        slices = ([index[i, :] for i in range(shape[0])] + [index[:, j] for j in range(shape[1])]
+                  if len(shape) == 2 else [np.array([k]) for k in range(size)])
+        for entries in slices:
+            column = np.zeros(total)
+            column[offset + entries.reshape(-1)] = 1.0
+            columns.append(column)
+        offset += size
+    return np.stack(columns, axis=1)
+
+
+def _rank(matrix: np.ndarray, tol: float = 1e-6) -> int:
+    """Numerical rank with an absolute tolerance (columns here have norms of order 1)."""
+    if matrix.size == 0:
+        return 0
+    return int((np.linalg.svd(matrix, compute_uv=False) > tol).sum())
+
+
+def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
+                                report: SymmetryReport, rtol: float = 1e-9,
+                                seed: int = 0) -> Tuple[int, int]:
+    """(black-box dimension, symbolic dimension) of the rescale symmetries, measured.
+
+    The black box is the nullspace of J[m, s] = sum_{k in slice s} theta_k dF_m/dtheta_k over
+    slices s (rows / columns of matrices, entries of other parameters), with rows F_m random
+    projections of the outputs on every input set. Use small models: J is dense.
+
+    The black box is a first-order reference at one parameter point, and it also counts
+    invariances that are not rescalings: translations (a bias before a softmax; per-head
+    biases that are averaged, where only their sum matters), linearly dependent inputs of a
+    linear layer (duplicated features), eps-level invariances (LayerNorm, BatchNorm), and
+    accidents of the point (a ReLU channel dead on every input, an attention channel whose
+    LeakyReLU never changes sign). Compare on generic parameters of models without these.
+    """
+    model64 = _double_model(model)
+    params = dict(model64.named_parameters())
+    names = [n for n in report.parameter_order]
+    atoms = _atoms([tuple(params[n].shape) for n in names])
+    theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
+    generator = torch.Generator().manual_seed(seed)
+    rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
+    rows = []
+    for inputs in input_sets:
+        out = _outputs(model64(*as_double(tuple(inputs))))
+        for _ in range(rows_per_set):
+            projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+            grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],
+                                        retain_graph=True, allow_unused=True)
+            flat = torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1)
+                              for g, n in zip(grads, names)]).numpy()
+            rows.append(flat * theta)
+    jacobian = np.stack(rows) @ atoms
+    _, values, vt = np.linalg.svd(jacobian)
+    rank = int((values > rtol * values.max()).sum())
+    null = vt[rank:].T
+    blackbox = _rank(atoms @ null) if null.size else 0  # null is orthonormal, atoms 0/1
+    symbolic = np.stack([np.concatenate([g.exponents(n).reshape(-1).numpy() for n in names])
+                         for g in report.groups], axis=1) if report.groups else np.zeros((0, 0))
+    return blackbox, _rank(symbolic)
+
+
+def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
+                   report: Optional[SymmetryReport] = None) -> SymmetryReport:
+    """The groups found span the black-box symmetry space (see blackbox_symmetry_dimension)."""
+    report = report if report is not None else analyze(_double_model(model),
+                                                       *as_double(tuple(input_sets[0])))
+    blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report)
+    if symbolic != len(report.groups):
+        raise AssertionError(f"the {len(report.groups)} groups are not independent "
+                             f"(rank {symbolic})")
+    if blackbox != symbolic:
+        raise AssertionError(f"black-box symmetry space has dimension {blackbox}, the groups "
+                             f"span {symbolic}")
+    return report
