@@ -134,8 +134,15 @@ def _rank(matrix: np.ndarray, tol: float = 1e-6) -> int:
     return int((np.linalg.svd(matrix, compute_uv=False) > tol).sum())
 
 
+def _redraw_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
-                                report: SymmetryReport, rtol: float = 1e-9,
+                                report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
                                 seed: int = 0) -> Tuple[int, int]:
     """(black-box dimension, symbolic dimension) of the rescale symmetries, measured.
 
@@ -143,30 +150,36 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     slices s (rows / columns of matrices, entries of other parameters), with rows F_m random
     projections of the outputs on every input set. Use small models: J is dense.
 
-    The black box is a first-order reference at one parameter point, and it also counts
-    invariances that are not rescalings: translations (a bias before a softmax; per-head
-    biases that are averaged, where only their sum matters), linearly dependent inputs of a
-    linear layer (duplicated features), eps-level invariances (LayerNorm, BatchNorm), and
-    accidents of the point (a ReLU channel dead on every input, an attention channel whose
-    LeakyReLU never changes sign). Compare on generic parameters of models without these.
+    Rescale exponents do not depend on the parameter values; the rows of J are therefore
+    stacked over ``points`` parameter points (the model's own and random N(0, 1) draws), which
+    intersects their nullspaces. At a single point J also vanishes along directions that are
+    no symmetry: a ReLU channel dead on every input, attention logits whose LeakyReLU keeps
+    one sign in every neighbourhood, translations that look like rescalings to first order
+    (a bias before a softmax, per-head biases that are averaged), linearly dependent inputs
+    of a linear layer. Those directions depend on the point and drop out of the intersection.
+    Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out.
     """
-    model64 = _double_model(model)
-    params = dict(model64.named_parameters())
-    names = [n for n in report.parameter_order]
-    atoms = _atoms([tuple(params[n].shape) for n in names])
-    theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
     generator = torch.Generator().manual_seed(seed)
+    names = list(report.parameter_order)
+    model64 = _double_model(model)
+    shapes = [tuple(dict(model64.named_parameters())[n].shape) for n in names]
+    atoms = _atoms(shapes)
     rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
     rows = []
-    for inputs in input_sets:
-        out = _outputs(model64(*as_double(tuple(inputs))))
-        for _ in range(rows_per_set):
-            projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
-            grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],
-                                        retain_graph=True, allow_unused=True)
-            flat = torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1)
-                              for g, n in zip(grads, names)]).numpy()
-            rows.append(flat * theta)
+    for point in range(points):
+        current = model64 if point == 0 else _redraw_(_double_model(model), generator)
+        params = dict(current.named_parameters())
+        theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
+        for inputs in input_sets:
+            out = _outputs(current(*as_double(tuple(inputs))))
+            for _ in range(rows_per_set):
+                projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+                grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],
+                                            retain_graph=True, allow_unused=True)
+                flat = torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1)
+                                  for g, n in zip(grads, names)]).numpy()
+                row = flat * theta
+                rows.append(row / max(np.abs(row).max(), 1e-300))
     jacobian = np.stack(rows) @ atoms
     _, values, vt = np.linalg.svd(jacobian)
     rank = int((values > rtol * values.max()).sum())

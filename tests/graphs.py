@@ -25,3 +25,11 @@ def sampled_block(num_nodes=40, num_edges=160, seed=0, fanout=4):
     sampler = dgl.dataloading.NeighborSampler([fanout, fanout])
     _, _, blocks = sampler.sample_blocks(g, torch.arange(5))
     return blocks[0]
+
+
+def input_sets(in_feats, count=4, num_nodes=30, seed=0):
+    """(graph, float64 features) pairs on random graphs with self-loops."""
+    generator = torch.Generator().manual_seed(seed)
+    return [(homogeneous(num_nodes, 3 * num_nodes, seed + i),
+             torch.randn(num_nodes, in_feats, generator=generator, dtype=torch.float64))
+            for i in range(count)]
