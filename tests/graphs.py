@@ -1,6 +1,8 @@
 """Small graphs for the tests: homogeneous, bipartite, and sampled DGL blocks."""
 import dgl
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 
 def homogeneous(num_nodes=12, num_edges=40, seed=0, self_loops=True):
@@ -33,3 +35,23 @@ def input_sets(in_feats, count=4, num_nodes=30, seed=0):
     return [(homogeneous(num_nodes, 3 * num_nodes, seed + i),
              torch.randn(num_nodes, in_feats, generator=generator, dtype=torch.float64))
             for i in range(count)]
+
+
+class Stack(nn.Module):
+    """Layers with an activation in between: graph layers get (graph, h), nn.Linear gets h.
+    Heads are concatenated, and averaged after the last layer."""
+
+    def __init__(self, *layers, activation=F.relu):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.activation = activation
+
+    def forward(self, graph, h):
+        for i, layer in enumerate(self.layers):
+            h = layer(h) if isinstance(layer, nn.Linear) else layer(graph, h)
+            last = i == len(self.layers) - 1
+            if h.dim() == 3:
+                h = h.mean(1) if last else h.flatten(1)
+            if not last:
+                h = self.activation(h)
+        return h

@@ -12,26 +12,7 @@ import dglbal
 from dglbal.nn import GAT, GCN
 from dglbal.symmetry import register_module_rule
 from dglbal.testing import check_complete, check_noether, check_rescale_invariance
-from graphs import input_sets
-
-
-class Stack(nn.Module):
-    """Graph layers with an activation in between; heads concatenated, averaged at the end."""
-
-    def __init__(self, *layers, activation=F.relu):
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.activation = activation
-
-    def forward(self, graph, h):
-        for i, layer in enumerate(self.layers):
-            h = layer(graph, h)
-            last = i == len(self.layers) - 1
-            if h.dim() == 3:
-                h = h.mean(1) if last else h.flatten(1)
-            if not last:
-                h = self.activation(h)
-        return h
+from graphs import Stack, input_sets
 
 
 def verify(model, in_feats, expected_groups=None, complete=True):

@@ -9,7 +9,7 @@ from torch import nn
 import dglbal
 import dglbal.nn as ours
 from dglbal.testing import check_complete, check_noether, check_rescale_invariance
-from graphs import input_sets
+from graphs import Stack, input_sets
 
 KINDS = ("graphconv", "gatconv", "gatv2", "sage", "gin", "ours_gatv2", "ours_graphconv", "linear")
 
@@ -57,38 +57,23 @@ def build_layer(spec, d_in):
     return nn.Linear(d_in, width, bias=bias), width
 
 
-class RandomStack(nn.Module):
-    def __init__(self, specs, activation, in_feats):
-        super().__init__()
-        self.activation = activation
-        self.layers = nn.ModuleList()
-        self.is_graph = []
-        d = in_feats
-        for spec in specs:
-            layer, d_out = build_layer(spec, d)
-            self.layers.append(layer)
-            self.is_graph.append(spec["kind"] != "linear")
-            square, d = d_out == d, d_out
-            if spec["repeat"] and square and not spec["last"]:
-                self.layers.append(layer)  # the same module (and weights) again
-                self.is_graph.append(spec["kind"] != "linear")
-
-    def forward(self, graph, h):
-        for i, (layer, is_graph) in enumerate(zip(self.layers, self.is_graph)):
-            h = layer(graph, h) if is_graph else layer(h)
-            last = i == len(self.layers) - 1
-            if h.dim() == 3:
-                h = h.mean(1) if last else h.flatten(1)
-            if not last:
-                h = self.activation(h)
-        return h
+def random_stack(specs, activation, in_feats):
+    """A Stack of the specified layers; `repeat` applies a square layer twice (shared weights)."""
+    layers, d = [], in_feats
+    for spec in specs:
+        layer, d_out = build_layer(spec, d)
+        layers.append(layer)
+        if spec["repeat"] and d_out == d and not spec["last"]:
+            layers.append(layer)
+        d = d_out
+    return Stack(*layers, activation=activation)
 
 
 @given(layer_specs())
 def test_random_architectures(arch):
     specs, activation = arch
     torch.manual_seed(0)
-    model = RandomStack(specs, activation, in_feats=4).double()
+    model = random_stack(specs, activation, in_feats=4).double()
     sets = input_sets(4)
     report = dglbal.analyze(model, *input_sets(4, count=1, num_nodes=7, seed=50)[0])
     check_rescale_invariance(model, *sets[0], report=report)

@@ -80,6 +80,13 @@ def check_features(
         )
 
 
+def check_edge_weight(graph: DGLGraph, edge_weight, layer: str) -> None:
+    """Edge weights need one entry per edge."""
+    if edge_weight is not None and edge_weight.shape[0] != graph.num_edges():
+        raise ValueError(f"{layer}: edge_weight has {edge_weight.shape[0]} entries for "
+                         f"{graph.num_edges()} edges")
+
+
 def check_residual_alpha(alpha: float, layer: str) -> float:
     """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
     alpha = float(alpha)

@@ -11,11 +11,11 @@ from dgl.nn.pytorch.utils import Identity
 from dgl.utils import expand_as_pair
 from torch import nn
 
-from ..init import init_layer_
-from ._checks import Features, check_features, check_graph, check_residual_alpha, self_rows
+from ._base import GraphLayer
+from ._checks import Features, check_edge_weight, check_features, check_graph
 
 
-class GATConv(nn.Module):
+class GATConv(GraphLayer):
     r"""Graph attention layer from `Graph Attention Network
     <https://arxiv.org/abs/1710.10903>`__, a drop-in replacement for
     :class:`dgl.nn.pytorch.GATConv` (DGL 2.1).
@@ -98,18 +98,7 @@ class GATConv(nn.Module):
         else:
             self.register_buffer("bias", None)
         self.activation = activation
-        self.init = init
-        self.init_position = init_position
-        self.residual_alpha = check_residual_alpha(residual_alpha, type(self).__name__)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Reinitialize the parameters with the layer's ``init`` scheme."""
-        init_layer_(self, self.init, self.init_position)
-
-    def set_allow_zero_in_degree(self, set_value: bool) -> None:
-        """Set the ``allow_zero_in_degree`` flag."""
-        self._allow_zero_in_degree = set_value
+        self._set_extras(init, init_position, residual_alpha)
 
     def forward(
         self,
@@ -127,10 +116,7 @@ class GATConv(nn.Module):
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
         check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name)
-        if edge_weight is not None and edge_weight.shape[0] != graph.num_edges():
-            raise ValueError(
-                f"{name}: edge_weight has {edge_weight.shape[0]} entries for "
-                f"{graph.num_edges()} edges")
+        check_edge_weight(graph, edge_weight, name)
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
@@ -154,9 +140,7 @@ class GATConv(nn.Module):
             graph.edata["a"] = attention
             graph.update_all(fn.u_mul_e("ft", "a", "m"), fn.sum("m", "ft"))
             rst = graph.dstdata["ft"]
-            if self.residual_alpha:
-                own = self_rows(graph, z_src, name)
-                rst = (1.0 - self.residual_alpha) * rst + self.residual_alpha * own
+            rst = self._with_identity(graph, rst, z_src)
             if self.res_fc is not None:
                 rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
             if self.has_explicit_bias:

@@ -11,11 +11,11 @@ from dgl.nn.pytorch.utils import Identity
 from dgl.utils import expand_as_pair
 from torch import nn
 
-from ..init import init_layer_
-from ._checks import Features, check_features, check_graph, check_residual_alpha, self_rows
+from ._base import GraphLayer
+from ._checks import Features, check_features, check_graph
 
 
-class GATv2Conv(nn.Module):
+class GATv2Conv(GraphLayer):
     r"""GATv2 from `How Attentive are Graph Attention Networks?
     <https://arxiv.org/abs/2105.14491>`__, a drop-in replacement for
     :class:`dgl.nn.pytorch.GATv2Conv` (DGL 2.1).
@@ -94,18 +94,7 @@ class GATv2Conv(nn.Module):
         self.activation = activation
         self.share_weights = share_weights
         self.bias = bias
-        self.init = init
-        self.init_position = init_position
-        self.residual_alpha = check_residual_alpha(residual_alpha, type(self).__name__)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Reinitialize the parameters with the layer's ``init`` scheme."""
-        init_layer_(self, self.init, self.init_position)
-
-    def set_allow_zero_in_degree(self, set_value: bool) -> None:
-        """Set the ``allow_zero_in_degree`` flag."""
-        self._allow_zero_in_degree = set_value
+        self._set_extras(init, init_position, residual_alpha)
 
     def forward(self, graph: DGLGraph, feat: Features, get_attention: bool = False):
         """Compute the layer.
@@ -137,9 +126,7 @@ class GATv2Conv(nn.Module):
             graph.edata["a"] = self.attn_drop(edge_softmax(graph, logits))
             graph.update_all(fn.u_mul_e("el", "a", "m"), fn.sum("m", "ft"))
             rst = graph.dstdata["ft"]
-            if self.residual_alpha:
-                own = self_rows(graph, z_src, name)
-                rst = (1.0 - self.residual_alpha) * rst + self.residual_alpha * own
+            rst = self._with_identity(graph, rst, z_src)
             if self.res_fc is not None:
                 rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
             if self.activation:

@@ -10,8 +10,8 @@ from dgl.base import DGLError
 from dgl.utils import expand_as_pair
 from torch import nn
 
-from ..init import init_layer_
-from ._checks import Features, check_features, check_graph, check_residual_alpha, self_rows
+from ._base import GraphLayer
+from ._checks import Features, check_edge_weight, check_features, check_graph
 
 _NORMS = ("none", "both", "right", "left")
 
@@ -23,7 +23,7 @@ def _degree_scale(degrees: torch.Tensor, norm: str, like: torch.Tensor) -> torch
     return scale.reshape(-1, *([1] * (like.dim() - 1)))
 
 
-class GraphConv(nn.Module):
+class GraphConv(GraphLayer):
     r"""Graph convolution from `Semi-Supervised Classification with Graph Convolutional
     Networks <https://arxiv.org/abs/1609.02907>`__, a drop-in replacement for
     :class:`dgl.nn.pytorch.GraphConv` (DGL 2.1).
@@ -85,18 +85,7 @@ class GraphConv(nn.Module):
         else:
             self.register_parameter("bias", None)
         self._activation = activation
-        self.init = init
-        self.init_position = init_position
-        self.residual_alpha = check_residual_alpha(residual_alpha, type(self).__name__)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Reinitialize the parameters with the layer's ``init`` scheme."""
-        init_layer_(self, self.init, self.init_position)
-
-    def set_allow_zero_in_degree(self, set_value: bool) -> None:
-        """Set the ``allow_zero_in_degree`` flag."""
-        self._allow_zero_in_degree = set_value
+        self._set_extras(init, init_position, residual_alpha)
 
     def forward(
         self,
@@ -123,10 +112,7 @@ class GraphConv(nn.Module):
             raise ValueError(
                 f"{name}: weight must have shape ({self._in_feats}, out_feats), got "
                 f"{tuple(weight.shape)}")
-        if edge_weight is not None and edge_weight.shape[0] != graph.num_edges():
-            raise ValueError(
-                f"{name}: edge_weight has {edge_weight.shape[0]} entries for "
-                f"{graph.num_edges()} edges")
+        check_edge_weight(graph, edge_weight, name)
         with graph.local_scope():
             message = fn.copy_u("h", "m")
             if edge_weight is not None:
@@ -147,11 +133,7 @@ class GraphConv(nn.Module):
                 rst = torch.matmul(rst, weight)
             if self._norm in ("right", "both"):
                 rst = rst * _degree_scale(graph.in_degrees(), self._norm, feat_dst)
-            if self.residual_alpha:
-                own = self_rows(graph, feat_src, name)
-                if weight is not None:
-                    own = torch.matmul(own, weight)
-                rst = (1.0 - self.residual_alpha) * rst + self.residual_alpha * own
+            rst = self._with_identity(graph, rst, feat_src, weight)
             if self.bias is not None:
                 rst = rst + self.bias
             if self._activation is not None:
