@@ -25,8 +25,8 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/dglbal train --dataset synthetic --model gat --layers 10 \
-		--init xavier xavier_zero_attention looks_linear --seeds 3 --epochs 300 \
-		--out runs/demo
+		--init xavier bal_x bal_o --optimizer adam --seeds 2 --epochs 200 \
+		--monitor --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

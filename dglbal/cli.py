@@ -39,6 +39,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--loss-threshold", type=float, default=1e-4)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
+    p.add_argument("--monitor", action="store_true",
+                   help="record the conservation law and gradient diagnostics per epoch and "
+                        "plot them (monitor_<scheme>_seed<N>.png)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -49,11 +52,11 @@ def _run_train(args: argparse.Namespace) -> int:
         bias=args.bias, skip=args.skip, residual_alpha=args.residual_alpha,
         schemes=list(dict.fromkeys(args.init)), seeds=list(range(args.seeds)),
         optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-        loss_threshold=args.loss_threshold, device=args.device)
+        loss_threshold=args.loss_threshold, device=args.device, monitor=args.monitor)
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
           f"<= {config.epochs} epochs, seeds {config.seeds}")
-    results = run_experiment(config, progress=not args.quiet)
+    results = run_experiment(config, progress=not args.quiet, monitor_dir=args.out)
     print(summary_table(results))
     json_path = save_results(results, config, args.out / "results.json")
     title = f"{config.model.upper()} L={config.layers} on {config.dataset}"

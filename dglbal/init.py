@@ -294,3 +294,59 @@ def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None)
         if residual is not None:
             he_normal_(residual.weight)
     return model
+
+
+# --- balanced schemes (Table 1: BalX, BalO) ------------------------------------------------
+
+def _zero_biases_and_residuals_(model: nn.Module) -> None:
+    """Biases and residual (``res_fc``) weights start at zero so that balance holds."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".res_fc." in f".{name}":
+                p.zero_()
+
+
+def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = None):
+    """BalX: Xavier feature weights, zero attention, balanced (init mode).
+
+    Graph layers get DGL's Xavier initialization, other parameters keep theirs; biases and
+    residual weights start at zero. ``beta=None`` keeps the first neurons' Xavier norms.
+    Works on any model :func:`dglbal.analyze` handles; returns the balance report.
+    """
+    from .balance import analyze_and_balance
+
+    xavier_(model)
+    _zero_biases_and_residuals_(model)
+    return analyze_and_balance(model, *example_inputs, mode="init", beta=beta)
+
+
+def balanced_orthogonal_(model: nn.Module, *example_inputs, beta: float = 2.0):
+    """BalO: looks-linear orthogonal weights, zero attention, balanced with ``beta`` = 2.
+
+    Each weight used as a linear map gets the looks-linear form of its role in the analyser's
+    view: data to hidden neurons the first-layer form, hidden to hidden the hidden form,
+    hidden to output the last-layer form (other weights: plain orthogonal). Biases and
+    residual weights start at zero. Returns the balance report.
+
+    Example
+    -------
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(16, 8, 3, num_layers=5)
+    >>> report = balanced_orthogonal_(model)
+    >>> len(report.groups)
+    32
+    """
+    from .balance import balance_, BalanceReport
+    from .symmetry import analyze
+
+    report = analyze(model, *example_inputs)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, (position, transposed) in report.weight_roles.items():
+            weight = params[name].t() if transposed else params[name]
+            if position == "none":
+                nn.init.orthogonal_(weight)
+            else:
+                looks_linear_orthogonal_(weight, position)
+    _zero_biases_and_residuals_(model)
+    return BalanceReport(report, balance_(model, report, "init", beta=beta))

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .conservation import relative_residuals
 from .symmetry import SymmetryReport, analyze
 
 
@@ -77,23 +78,6 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[Sy
     return report
 
 
-def noether_residuals(model: nn.Module, report: SymmetryReport) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Per group: sum_k e_gk theta_k grad_k, and sum_k |e_gk theta_k grad_k| (its scale).
-
-    Call after ``loss.backward()``. For a true symmetry the first is 0 for every loss.
-    """
-    params = dict(model.named_parameters())
-    num_groups = len(report.groups)
-    total, scale = np.zeros(num_groups), np.zeros(num_groups)
-    for name, (flat, grp, val) in report.table.entries.items():
-        p = params[name]
-        grad = p.grad if p.grad is not None else torch.zeros_like(p)
-        product = (p.detach() * grad).double().reshape(-1).cpu().numpy()[flat] * val
-        total += np.bincount(grp, weights=product, minlength=num_groups)
-        scale += np.bincount(grp, weights=np.abs(product), minlength=num_groups)
-    return torch.from_numpy(total), torch.from_numpy(scale)
-
-
 def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                   rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L."""
@@ -102,10 +86,10 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed),
                           dtype=torch.float64)
     (weights * out).sum().backward()
-    residual, scale = noether_residuals(model64, report)
-    worst = float((residual.abs() / scale.clamp(min=1e-300)).max()) if len(residual) else 0.0
+    relative = relative_residuals(model64, report)
+    worst = float(relative.max()) if len(relative) else 0.0
     if not worst <= rtol:
-        group = report.groups[int((residual.abs() / scale.clamp(min=1e-300)).argmax())]
+        group = report.groups[int(relative.argmax())]
         raise AssertionError(f"sum e*theta*grad is not 0 for {group.name}: {worst:.2e} relative")
     return report
 
@@ -203,3 +187,96 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
         raise AssertionError(f"black-box symmetry space has dimension {blackbox}, the groups "
                              f"span {symbolic}")
     return report
+
+
+def _sgd_drift_error(model64: nn.Module, inputs64, report: SymmetryReport, projection,
+                     lr: float) -> float:
+    """One SGD step: c_g must move by exactly lr^2 sum_k e_gk grad_k^2 (Noether removes the
+    first-order term). Returns the largest mismatch relative to I_g + O_g."""
+    from .balance import FlatExponents
+
+    model64.zero_grad()
+    (projection * _outputs(model64(*inputs64))).sum().backward()
+    before = FlatExponents(model64, report)
+    incoming, outgoing = before.norms()
+    grads = np.concatenate([p.grad.detach().reshape(-1).numpy() if p.grad is not None else
+                            np.zeros(p.numel()) for p in before.params])
+    predicted = lr ** 2 * np.bincount(before.group, weights=before.value * grads[before.entry] ** 2,
+                                      minlength=before.num_groups)
+    with torch.no_grad():
+        for p in before.params:
+            if p.grad is not None:
+                p -= lr * p.grad
+    after_in, after_out = FlatExponents(model64, report).norms()
+    drift = (after_in - after_out) - (incoming - outgoing)
+    return float((np.abs(drift - predicted) / np.maximum(incoming + outgoing, 1e-300)).max(
+        initial=0.0))
+
+
+def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float = 1e-3,
+                       rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+    """Every check of the conservation law on a float64 copy of ``model``; raises on failure.
+
+    - the groups are symmetries: outputs unchanged under random rescaling;
+    - delta_g = sum_k e_gk theta_k grad_k = 0 after backward, along SGD and Adam runs;
+    - one SGD step changes c_g by exactly lr^2 sum_k e_gk grad_k^2 (drift of order lr^2 per
+      step, so c is constant under gradient flow);
+    - ``mode="preserve"`` balancing keeps the outputs and reaches c = 0; ``mode="init"`` reaches
+      c = 0; both are idempotent.
+
+    Example (in a user's test suite)::
+
+        def test_my_model_conserves():
+            check_conservation(MyModel(), graph, features)
+    """
+    from .balance import analyze_and_balance, balance_constants, group_norms
+
+    model64 = _double_model(model)
+    inputs64 = as_double(tuple(inputs))
+    report = check_rescale_invariance(model64, *inputs64, rtol=rtol * 10, seed=seed)
+    check_noether(model64, *inputs64, report=report, rtol=rtol, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    projection = torch.randn(_outputs(model64(*inputs64)).shape, generator=generator,
+                             dtype=torch.float64)
+    for make in (lambda params: torch.optim.SGD(params, lr=lr),
+                 lambda params: torch.optim.Adam(params, lr=lr)):
+        trained = _double_model(model64)
+        optimizer = make(trained.parameters())
+        for step in range(steps):
+            optimizer.zero_grad()
+            (projection * _outputs(trained(*inputs64))).sum().backward()
+            worst = float(relative_residuals(trained, report).numpy().max(initial=0.0))
+            if not worst <= rtol:
+                raise AssertionError(f"delta_g = {worst:.2e} (relative) at step {step} of "
+                                     f"{type(optimizer).__name__}")
+            optimizer.step()
+    mismatch = _sgd_drift_error(_double_model(model64), inputs64, report, projection, lr)
+    if not mismatch <= rtol:
+        raise AssertionError(f"an SGD step moved c_g by {mismatch:.2e} (relative) more than "
+                             "lr^2 sum e grad^2")
+    for mode in ("preserve", "init"):
+        balanced = _double_model(model64)
+        with torch.no_grad():
+            before = _outputs(balanced(*inputs64))
+        first = analyze_and_balance(balanced, *inputs64, mode=mode, tol=1e-10)
+        live = [g.name not in first.dead_groups for g in first.groups]
+        norms = group_norms(balanced, first)
+        scale = norms["incoming"] + norms["outgoing"]
+        c = balance_constants(balanced, first)
+        worst = float((c.abs() / scale.clamp(min=1e-300))[live].max()) if any(live) else 0.0
+        if not worst <= 1e-8:
+            raise AssertionError(f"{mode} balancing left |c_g| / (I_g + O_g) = {worst:.2e}")
+        with torch.no_grad():
+            after = _outputs(balanced(*inputs64))
+        if mode == "preserve":
+            change = float((after - before).norm() / before.norm().clamp(min=1e-300))
+            if not change <= 1e-10:
+                raise AssertionError(f"preserve balancing changed the outputs by {change:.2e}")
+        snapshot = [p.detach().clone() for p in balanced.parameters()]
+        analyze_and_balance(balanced, *inputs64, mode=mode, tol=1e-10)
+        moved = max((float((p - q).abs().max()) for p, q in zip(balanced.parameters(), snapshot)),
+                    default=0.0)
+        if not moved <= 1e-8:
+            raise AssertionError(f"{mode} balancing is not idempotent (moved {moved:.2e})")
+    return report
+

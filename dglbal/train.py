@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, List, Optional
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional
 
 import dgl
 import numpy as np
@@ -12,11 +13,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from .conservation import ConservationMonitor
 from .data import PLANETOID, load_dataset, num_classes
-from .init import LAYER_SCHEMES, gnn_he_
+from .init import gnn_he_
 from .nn import GAT, GCN
+from .nn.models import MODEL_SCHEMES
+from .symmetry import analyze
 
-SCHEMES = LAYER_SCHEMES + ("gnn_he",)
+SCHEMES = MODEL_SCHEMES + ("gnn_he",)
 MODELS = ("gat", "gcn")
 
 
@@ -63,6 +67,7 @@ class TrainConfig:
     epochs: int = 5000
     loss_threshold: float = 1e-4
     device: str = "auto"
+    monitor: bool = False
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
@@ -137,11 +142,13 @@ def train_node_classifier(
     loss_threshold: float = 1e-4,
     progress: bool = False,
     description: str = "",
+    on_backward: Optional[Callable[[], None]] = None,
 ) -> dict:
     """Full-batch training; test accuracy is taken at the epoch of best validation accuracy.
 
     Stops after ``epochs`` epochs, when the training loss falls below ``loss_threshold``, or
-    when the loss stops being finite (reported as ``stop_reason="diverged"``).
+    when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
+    is called after each backward pass, before the optimizer step (for a monitor).
     """
     feat, labels = graph.ndata["feat"], graph.ndata["label"]
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
@@ -160,6 +167,8 @@ def train_node_classifier(
             break
         opt.zero_grad()
         loss.backward()
+        if on_backward is not None:
+            on_backward()
         opt.step()
         model.eval()
         with torch.no_grad():
@@ -178,8 +187,13 @@ def train_node_classifier(
 
 
 def run_experiment(config: TrainConfig, progress: bool = True,
-                   graph: Optional[dgl.DGLGraph] = None) -> List[RunResult]:
-    """Train every (scheme, seed) pair of ``config``; returns one result per run."""
+                   graph: Optional[dgl.DGLGraph] = None,
+                   monitor_dir: Optional[Path] = None) -> List[RunResult]:
+    """Train every (scheme, seed) pair of ``config``; returns one result per run.
+
+    With ``config.monitor``, each run records the conservation diagnostics and writes
+    ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
+    """
     device = resolve_device(config.device)
     if graph is None:
         graph = load_dataset(config.dataset, config.root, split=config.split)
@@ -191,9 +205,15 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     for scheme, seed in bar:
         seed_everything(seed)
         model = build_model(config, scheme, in_feats, out_feats, graph).to(device)
+        monitor = ConservationMonitor(model, analyze(model)) if config.monitor else None
         outcome = train_node_classifier(
             model, graph, optimizer=config.optimizer, lr=config.learning_rate(),
             epochs=config.epochs, loss_threshold=config.loss_threshold, progress=progress,
-            description=f"{scheme} seed {seed}")
+            description=f"{scheme} seed {seed}",
+            on_backward=monitor.record if monitor is not None else None)
         results.append(RunResult(scheme=scheme, seed=seed, **outcome))
+        if monitor is not None and monitor_dir is not None:
+            stem = Path(monitor_dir) / f"monitor_{scheme}_seed{seed}"
+            monitor.plot(stem.with_suffix(".png"), f"{scheme}, seed {seed}")
+            monitor.save_json(stem.with_suffix(".json"))
     return results

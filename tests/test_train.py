@@ -75,3 +75,13 @@ def test_python_dash_m_entry_point():
     out = subprocess.run([sys.executable, "-m", "dglbal", "train", "--help"], capture_output=True,
                          text=True, check=True).stdout
     assert "--init" in out and "--dataset" in out
+
+
+def test_train_command_with_monitor_and_balanced_schemes(tmp_path):
+    code = main(["train", "--layers", "3", "--hidden", "8", "--epochs", "3", "--seeds", "1",
+                 "--init", "bal_o", "bal_x", "--monitor", "--quiet", "--out", str(tmp_path)])
+    assert code == 0
+    for scheme in ("bal_o", "bal_x"):
+        assert (tmp_path / f"monitor_{scheme}_seed0.png").read_bytes()[:4] == b"\x89PNG"
+        summary = json.loads((tmp_path / f"monitor_{scheme}_seed0.json").read_text())
+        assert len(summary["delta_max"]) == 3 and max(summary["delta_max"]) < 1e-4

@@ -10,6 +10,10 @@ from dgl import DGLGraph
 from torch import nn
 
 from ..init import LAYER_SCHEMES, feature_weights
+
+# Model-level schemes: a per-layer base, then init-mode balancing (beta; None keeps norms).
+BALANCED = {"bal_x": ("xavier", None), "bal_o": ("looks_linear", 2.0)}
+MODEL_SCHEMES = LAYER_SCHEMES + tuple(BALANCED)
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
 from .graphconv import GraphConv
@@ -37,16 +41,17 @@ class _DeepGNN(nn.Module):
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be at least 1, got {num_layers}")
-        if init not in LAYER_SCHEMES:
+        if init not in MODEL_SCHEMES:
             raise ValueError(
-                f"unknown init scheme {init!r} for a model builder; choose from {LAYER_SCHEMES}"
+                f"unknown init scheme {init!r} for a model builder; choose from {MODEL_SCHEMES}"
                 " (gnn_he_ needs the graph: call dglbal.init.gnn_he_(model, graph))")
-        if init == "looks_linear" and num_layers < 2:
+        if init in ("looks_linear", "bal_o") and num_layers < 2:
             raise ValueError("looks-linear initialization needs at least 2 layers")
         self.num_layers = num_layers
         self.activation = activation
         self.skip = skip
         self.init = init
+        self.layer_init = BALANCED[init][0] if init in BALANCED else init
         self.layers = nn.ModuleList()
 
     def zero_skip_branches_(self) -> None:
@@ -59,10 +64,19 @@ class _DeepGNN(nn.Module):
                     weight.zero_()
 
     def reset_parameters(self) -> None:
-        """Reinitialize every layer with the model's scheme (and zero the skip branches)."""
+        """Reinitialize every layer with the model's scheme, zero the skip branches, and
+        balance for ``bal_x`` / ``bal_o``."""
         for layer in self.layers:
             layer.reset_parameters()
+        self._finish_init()
+
+    def _finish_init(self) -> None:
         self.zero_skip_branches_()
+        if self.init in BALANCED:
+            from ..balance import balance_
+            from ..symmetry import analyze
+
+            balance_(self, analyze(self), "init", beta=BALANCED[self.init][1])
 
     def probe_inputs(self, num_nodes: int = 8, seed: int = 0):
         """A small random graph with self-loops and features, for :func:`dglbal.analyze`."""
@@ -72,9 +86,9 @@ class _DeepGNN(nn.Module):
         graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=num_nodes))
         first = self.layers[0]
         in_feats = getattr(first, "_in_src_feats", getattr(first, "_in_feats", None))
-        device = next(self.parameters()).device
-        feat = torch.randn(num_nodes, in_feats, generator=generator).to(device)
-        return graph.to(device), feat
+        reference = next(self.parameters())
+        feat = torch.randn(num_nodes, in_feats, generator=generator)
+        return graph.to(reference.device), feat.to(reference.device, reference.dtype)
 
     def _hidden(self, out: torch.Tensor) -> torch.Tensor:
         return out
@@ -161,7 +175,8 @@ class GAT(_DeepGNN):
         outs = [hidden_feats] * (num_layers - 1) + [out_feats]
         for index, (d_in, d_out) in enumerate(zip(dims, outs)):
             kwargs = dict(feat_drop=feat_drop, attn_drop=attn_drop, negative_slope=negative_slope,
-                          allow_zero_in_degree=allow_zero_in_degree, bias=bias, init=init,
+                          allow_zero_in_degree=allow_zero_in_degree, bias=bias,
+                          init=self.layer_init,
                           init_position=_position(index, num_layers),
                           residual_alpha=residual_alpha)
             if conv == "gatv2":
@@ -169,7 +184,7 @@ class GAT(_DeepGNN):
             else:
                 layer = GATConv(d_in, d_out, num_heads, **kwargs)
             self.layers.append(layer)
-        self.zero_skip_branches_()
+        self._finish_init()
 
     def _hidden(self, out: torch.Tensor) -> torch.Tensor:
         return out.flatten(1)
@@ -214,6 +229,6 @@ class GCN(_DeepGNN):
         for index in range(num_layers):
             self.layers.append(GraphConv(
                 dims[index], dims[index + 1], norm=norm, bias=bias,
-                allow_zero_in_degree=allow_zero_in_degree, init=init,
+                allow_zero_in_degree=allow_zero_in_degree, init=self.layer_init,
                 init_position=_position(index, num_layers), residual_alpha=residual_alpha))
-        self.zero_skip_branches_()
+        self._finish_init()

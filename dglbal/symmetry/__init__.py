@@ -14,7 +14,7 @@ from torch import nn
 
 from . import dgl_rules, torch_rules  # noqa: F401  (register the built-in rules)
 from .context import TraceContext
-from .groups import assemble
+from .groups import assemble, weight_roles
 from .registry import register_module_rule, register_op_rule
 from .report import NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
@@ -87,4 +87,5 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     shapes = {name: tuple(p.shape) for name, p in ctx.params.items()}
     table = assemble(ctx.eliminator, exponents, shapes)
     gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
-    return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named])
+    return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],
+                          weight_roles(ctx.eliminator, exponents))

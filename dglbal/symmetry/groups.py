@@ -123,3 +123,21 @@ def names_by_group(table: ExponentTable) -> List[List[str]]:
         for g in np.unique(grp).tolist():
             touched[g].append(name)
     return touched
+
+
+def weight_roles(eliminator: Eliminator, exponents: Mapping[str, Exponent]
+                 ) -> Dict[str, Tuple[str, bool]]:
+    """For each weight used as a linear map: its position and whether it is stored (in, out).
+
+    ``first`` maps data to hidden neurons (its rows carry groups), ``hidden`` hidden to hidden,
+    ``last`` hidden neurons to the output (its columns carry groups), ``none`` neither.
+    """
+    roles = {}
+    for name, exponent in exponents.items():
+        if isinstance(exponent, OuterExponent):
+            rows = len(eliminator.resolve_array(exponent.row)[0]) > 0
+            cols = len(eliminator.resolve_array(exponent.col)[0]) > 0
+            position = {(True, False): "first", (True, True): "hidden",
+                        (False, True): "last"}.get((rows, cols), "none")
+            roles[name] = (position, exponent.transposed)
+    return roles

@@ -86,11 +86,16 @@ class SymmetryReport:
         Parameters that reach the output only through a softmax (attention vectors).
     table : ExponentTable
         The exponents as sparse (entry, group, value) triplets per parameter.
+    weight_roles : dict
+        For weights used as linear maps: (position, stored transposed), position one of
+        ``first`` (data to hidden), ``hidden``, ``last`` (hidden to output), ``none``.
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
-                 gates: Sequence[str], parameter_order: Sequence[str]) -> None:
+                 gates: Sequence[str], parameter_order: Sequence[str],
+                 weight_roles: Mapping[str, tuple] = ()) -> None:
         self.table = table
+        self.weight_roles = dict(weight_roles)
         self.unsupported = list(unsupported)
         self.gates = list(gates)
         self.parameter_order = [p for p in parameter_order if p in table.entries]

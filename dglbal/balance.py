@@ -1,0 +1,228 @@
+"""Balancing along the rescale symmetries: ``analyze_and_balance``.
+
+For every group g, with incoming norm I_g = sum_{e>0} e theta^2 and outgoing norm
+O_g = sum_{e<0} |e| theta^2, the conserved quantity of gradient flow is c_g = I_g - O_g.
+A model is balanced when every c_g is 0.
+
+- ``mode="init"``: Procedure 2.6 of "Are GATs Out of Balance?" on the groups. It zeroes the
+  attention-like gate parameters, gives the first neurons incoming norm ``beta``, then walks
+  the groups in forward order and scales each one's outgoing weights to its incoming norm.
+  It changes the function: it is an initialization.
+- ``mode="preserve"``: moves along the symmetry orbit to its minimum-norm point,
+  lambda_g = (O_g / I_g) ** (1/4) per sweep until |c_g| < tol (I_g + O_g). The function
+  does not change.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .symmetry import SymmetryReport, analyze
+
+
+@dataclass
+class BalanceSummary:
+    """What balancing did."""
+
+    mode: str
+    sweeps: int = 0
+    dead_groups: List[str] = field(default_factory=list)
+    zeroed: List[str] = field(default_factory=list)
+    max_relative_c: float = 0.0
+
+    def __str__(self) -> str:
+        text = (f"balanced ({self.mode}): max |c_g| / (I_g + O_g) = {self.max_relative_c:.1e} "
+                f"after {self.sweeps} sweeps")
+        if self.zeroed:
+            text += f"; zeroed gates: {', '.join(self.zeroed)}"
+        if self.dead_groups:
+            text += f"; {len(self.dead_groups)} dead groups left alone"
+        return text
+
+
+class FlatExponents:
+    """All exponent triplets of a report over one flat float64 copy of the parameters."""
+
+    def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
+        params = dict(model.named_parameters())
+        self.names = [n for n in report.parameter_order]
+        self.params = [params[n] for n in self.names]
+        sizes = [p.numel() for p in self.params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        entry, group, value = [], [], []
+        for i, name in enumerate(self.names):
+            flat, grp, val = report.table.entries[name]
+            entry.append(flat + self.offsets[i])
+            group.append(grp)
+            value.append(val)
+        order = np.argsort(np.concatenate(group), kind="stable")
+        self.entry = np.concatenate(entry)[order]
+        self.group = np.concatenate(group)[order]
+        self.value = np.concatenate(value)[order]
+        self.num_groups = len(report.groups)
+        self.bounds = np.searchsorted(self.group, np.arange(self.num_groups + 1))
+        self.theta = np.concatenate([p.detach().double().cpu().reshape(-1).numpy()
+                                     for p in self.params]) if self.params else np.zeros(0)
+
+    def norms(self) -> tuple:
+        """(I_g, O_g) for every group."""
+        mass = self.theta[self.entry] ** 2 * np.abs(self.value)
+        incoming = np.bincount(self.group, weights=mass * (self.value > 0), minlength=self.num_groups)
+        outgoing = np.bincount(self.group, weights=mass * (self.value < 0), minlength=self.num_groups)
+        return incoming, outgoing
+
+    def group_entries(self, g: int) -> tuple:
+        lo, hi = self.bounds[g], self.bounds[g + 1]
+        return self.entry[lo:hi], self.value[lo:hi]
+
+    def rescale(self, log_lambdas: np.ndarray) -> None:
+        """theta_k *= exp(sum_g e_gk log_lambda_g)."""
+        log_factor = np.bincount(self.entry, weights=self.value * log_lambdas[self.group],
+                                 minlength=len(self.theta))
+        self.theta *= np.exp(log_factor)
+
+    def zero(self, name: str) -> None:
+        i = self.names.index(name)
+        self.theta[self.offsets[i]:self.offsets[i + 1]] = 0.0
+
+    @torch.no_grad()
+    def write_back(self) -> None:
+        for i, p in enumerate(self.params):
+            chunk = torch.from_numpy(self.theta[self.offsets[i]:self.offsets[i + 1]])
+            p.copy_(chunk.view_as(p).to(device=p.device, dtype=p.dtype))
+
+
+def _relative_c(incoming: np.ndarray, outgoing: np.ndarray, live: np.ndarray) -> float:
+    total = incoming + outgoing
+    rel = np.abs(incoming - outgoing)[live] / np.maximum(total[live], 1e-300)
+    return float(rel.max()) if rel.size else 0.0
+
+
+def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary) -> None:
+    """Sweeps of lambda_g = (O_g / I_g) ** (1/4) over all live groups at once."""
+    for sweep in range(max_sweeps + 1):
+        incoming, outgoing = flat.norms()
+        live = (incoming > 0) & (outgoing > 0)
+        summary.max_relative_c = _relative_c(incoming, outgoing, live)
+        if summary.max_relative_c < tol or sweep == max_sweeps:
+            summary.sweeps += sweep
+            return
+        log_lambdas = np.zeros(flat.num_groups)
+        log_lambdas[live] = 0.25 * (np.log(outgoing[live]) - np.log(incoming[live]))
+        flat.rescale(log_lambdas)
+
+
+def _outgoing_only_gates(report: SymmetryReport) -> List[str]:
+    """Gate parameters that never carry a positive exponent: attention vectors."""
+    return [name for name in report.gates
+            if name in report.table.entries and not np.any(report.table.entries[name][2] > 0)]
+
+
+def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
+          summary: BalanceSummary) -> None:
+    """Procedure 2.6 on the groups, in forward order."""
+    for name in _outgoing_only_gates(report):
+        flat.zero(name)
+        summary.zeroed.append(name)
+    outgoing_entries = set(flat.entry[flat.value < 0].tolist())
+    theta = flat.theta
+    for g in range(flat.num_groups):
+        entries, values = flat.group_entries(g)
+        inward, outward = entries[values > 0], entries[values < 0]
+        mass_in = float(np.sum(values[values > 0] * theta[inward] ** 2))
+        first = not outgoing_entries.intersection(inward.tolist())
+        if first and beta is not None and mass_in > 0:
+            theta[inward] *= np.sqrt(beta / mass_in)
+            mass_in = beta
+        mass_out = float(np.sum(-values[values < 0] * theta[outward] ** 2))
+        if mass_in > 0 and mass_out > 0:
+            theta[outward] *= np.sqrt(mass_in / mass_out)
+
+
+def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
+             beta: Optional[float] = 2.0, tol: float = 1e-6, max_sweeps: int = 1000
+             ) -> BalanceSummary:
+    """Balance ``model`` in place along the groups of ``report`` (see the module doc).
+
+    ``beta=None`` in init mode keeps the first neurons' incoming norms. Groups with a zero
+    incoming or outgoing norm (dead neurons) are left alone and listed.
+    """
+    if mode not in ("init", "preserve"):
+        raise ValueError(f"mode must be 'init' or 'preserve', got {mode!r}")
+    if beta is not None and not beta > 0:
+        raise ValueError(f"beta must be positive, got {beta}")
+    summary = BalanceSummary(mode=mode)
+    flat = FlatExponents(model, report)
+    if mode == "init":
+        _init(flat, report, beta, summary)
+    # Preserve sweeps finish init mode where its single walk cannot (residual streams,
+    # shared weights): they do not change the function. An initialization may as well be
+    # balanced as tightly as float64 allows.
+    _preserve(flat, min(tol, 1e-10) if mode == "init" else tol, max_sweeps, summary)
+    incoming, outgoing = flat.norms()
+    summary.dead_groups = [report.groups[g].name
+                           for g in np.flatnonzero((incoming == 0) | (outgoing == 0))]
+    flat.write_back()
+    return summary
+
+
+class BalanceReport(SymmetryReport):
+    """A :class:`SymmetryReport` with what balancing did in ``report.balance``."""
+
+    def __init__(self, report: SymmetryReport, summary: BalanceSummary) -> None:
+        self.__dict__.update(report.__dict__)
+        self.groups = [type(g)(self, g.index, g.name) for g in report.groups]
+        self.balance = summary
+
+    @property
+    def sweeps(self) -> int:
+        return self.balance.sweeps
+
+    @property
+    def dead_groups(self) -> List[str]:
+        return self.balance.dead_groups
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n  {self.balance}"
+
+    __repr__ = __str__
+
+
+def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "init",
+                        beta: Optional[float] = 2.0, tol: float = 1e-6,
+                        max_sweeps: int = 1000) -> BalanceReport:
+    """Find the model's rescale symmetries and balance it along them, in place.
+
+    ``mode="init"`` balances as an initialization (changes the function; ``beta`` is the
+    incoming squared norm of the first neurons); ``mode="preserve"`` keeps the function and
+    reaches |c_g| < tol (I_g + O_g). Parts that are not homogeneous belong to no group and are
+    left untouched (``report.unsupported`` names them).
+
+    Example
+    -------
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(16, 8, 3, num_layers=4)
+    >>> report = analyze_and_balance(model, mode="preserve")
+    >>> bool(balance_constants(model, report).abs().max() < 1e-4)
+    True
+    """
+    report = analyze(model, *example_inputs)
+    summary = balance_(model, report, mode, beta=beta, tol=tol, max_sweeps=max_sweeps)
+    return BalanceReport(report, summary)
+
+
+def balance_constants(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
+    """c_g = sum_k e_gk theta_k ** 2 for every group (float64)."""
+    flat = FlatExponents(model, report)
+    incoming, outgoing = flat.norms()
+    return torch.from_numpy(incoming - outgoing)
+
+
+def group_norms(model: nn.Module, report: SymmetryReport) -> Dict[str, torch.Tensor]:
+    """{'incoming': I_g, 'outgoing': O_g} for every group (float64)."""
+    incoming, outgoing = FlatExponents(model, report).norms()
+    return {"incoming": torch.from_numpy(incoming), "outgoing": torch.from_numpy(outgoing)}
