@@ -1,4 +1,4 @@
-"""Command line: ``dglbal train`` (also ``python -m dglbal train``)."""
+"""Command line: ``dglbal train`` and ``dglbal sweep`` (also ``python -m dglbal ...``)."""
 from __future__ import annotations
 
 import argparse
@@ -11,19 +11,12 @@ from .report import plot_curves, save_results, summary_table
 from .train import MODELS, SCHEMES, TrainConfig, run_experiment
 
 
-def _train_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train", help="train a deep GNN under one or more init schemes (the paper's protocol)",
-        description="Full-batch training, stop when the training loss < --loss-threshold, test "
-                    "accuracy at the epoch of best validation accuracy; mean +- 95%% CI over "
-                    "seeds. Writes results.json and curves.png under --out.")
-    p.add_argument("--dataset", default="synthetic", choices=DATASETS,
-                   help="dataset (default: synthetic, generated in-process)")
+def _training_options(p: argparse.ArgumentParser) -> None:
+    """Options shared by train and sweep: the model, the optimizer and the protocol."""
     p.add_argument("--root", help="data directory (default: $DGLBAL_DATA, then DGL's)")
     p.add_argument("--split", type=int, default=1, help="heterophilous split index (default 1)")
     p.add_argument("--model", default="gat", choices=MODELS)
     p.add_argument("--conv", default="gatv2", choices=("gatv2", "gat"), help="GAT layer type")
-    p.add_argument("--layers", type=int, default=5, help="number of graph layers L")
     p.add_argument("--hidden", type=int, default=64, help="hidden width per head")
     p.add_argument("--heads", type=int, default=1)
     p.add_argument("--bias", action="store_true", help="use biases (the paper does not)")
@@ -38,21 +31,28 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=5000, help="maximum epochs")
     p.add_argument("--loss-threshold", type=float, default=1e-4)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
-    p.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
     p.add_argument("--monitor", action="store_true",
                    help="record the conservation law and gradient diagnostics per epoch and "
                         "plot them (monitor_<scheme>_seed<N>.png)")
+    p.add_argument("--minibatch", action="store_true",
+                   help="sampled minibatch training with DGL's NeighborSampler (blocks)")
+    p.add_argument("--batch-size", type=int, default=512, help="training nodes per minibatch")
+    p.add_argument("--fanout", type=int, default=10, help="neighbours sampled per layer")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
+    return TrainConfig(
+        dataset=dataset, root=args.root, split=args.split, model=args.model, conv=args.conv,
+        layers=layers, hidden=args.hidden, heads=args.heads, bias=args.bias, skip=args.skip,
+        residual_alpha=args.residual_alpha, schemes=list(dict.fromkeys(args.init)),
+        seeds=list(range(args.seeds)), optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
+        loss_threshold=args.loss_threshold, device=args.device, monitor=args.monitor,
+        minibatch=args.minibatch, batch_size=args.batch_size, fanout=args.fanout)
+
+
 def _run_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(
-        dataset=args.dataset, root=args.root, split=args.split, model=args.model,
-        conv=args.conv, layers=args.layers, hidden=args.hidden, heads=args.heads,
-        bias=args.bias, skip=args.skip, residual_alpha=args.residual_alpha,
-        schemes=list(dict.fromkeys(args.init)), seeds=list(range(args.seeds)),
-        optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-        loss_threshold=args.loss_threshold, device=args.device, monitor=args.monitor)
+    config = _config(args, args.dataset, args.layers)
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
           f"<= {config.epochs} epochs, seeds {config.seeds}")
@@ -65,14 +65,44 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_sweep(args: argparse.Namespace) -> int:
+    from .sweep import SweepConfig, run_sweep, summary_tables, write_outputs
+
+    sweep = SweepConfig(datasets=args.dataset, depths=args.layers,
+                        base=_config(args, args.dataset[0], args.layers[0]))
+    records = run_sweep(sweep, args.out, progress=not args.quiet)
+    print(summary_tables(records))
+    written = write_outputs(records, args.out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="dglbal", description="Balanced initialization for deep DGL graph neural networks")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
+    train = sub.add_parser(
+        "train", help="train a deep GNN under one or more init schemes (the paper's protocol)",
+        description="Full-batch training, stop when the training loss < --loss-threshold, test "
+                    "accuracy at the epoch of best validation accuracy; mean +- 95%% CI over "
+                    "seeds. Writes results.json and curves.png under --out.")
+    train.add_argument("--dataset", default="synthetic", choices=DATASETS,
+                       help="dataset (default: synthetic, generated in-process)")
+    train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
+    train.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
+    _training_options(train)
+    sweep = sub.add_parser(
+        "sweep", help="a resumable grid of datasets x depths x schemes x seeds",
+        description="Runs every (dataset, depth, scheme, seed) with the train protocol; finished "
+                    "runs are kept in --out/runs and skipped when the sweep runs again. Writes "
+                    "results.csv, summary.md (the paper's layout) and plots.")
+    sweep.add_argument("--dataset", nargs="+", default=["cora"], choices=DATASETS)
+    sweep.add_argument("--layers", type=int, nargs="+", default=[2, 5, 10])
+    sweep.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output directory")
+    _training_options(sweep)
     args = parser.parse_args(argv)
     try:
-        return _run_train(args)
+        return _run_train(args) if args.command == "train" else _run_sweep(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"dglbal: error: {error}", file=sys.stderr)
         return 2

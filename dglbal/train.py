@@ -68,6 +68,9 @@ class TrainConfig:
     loss_threshold: float = 1e-4
     device: str = "auto"
     monitor: bool = False
+    minibatch: bool = False
+    batch_size: int = 512
+    fanout: int = 10
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
@@ -128,8 +131,73 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
     return model
 
 
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> float:
-    return float((logits[mask].argmax(1) == labels[mask]).float().mean())
+def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((logits.argmax(1) == labels).float().mean()) if len(labels) else 0.0
+
+
+def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
+    """One full-batch step per epoch; evaluation on the whole graph."""
+    feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
+
+    def step() -> float:
+        loss = F.cross_entropy(model(graph, feat)[train], labels[train])
+        if torch.isfinite(loss):
+            opt.zero_grad()
+            loss.backward()
+            if on_backward is not None:
+                on_backward()
+            opt.step()
+        return float(loss)
+
+    def evaluate() -> tuple:
+        logits = model(graph, feat)
+        return _accuracy(logits[val], labels[val]), _accuracy(logits[test], labels[test])
+
+    return step, evaluate
+
+
+def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size: int,
+             fanout: int):
+    """Minibatches of training nodes with DGL's neighbour sampling (one block per layer);
+    evaluation on all neighbours, also in minibatches."""
+    feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    layers = getattr(model, "num_layers", None)
+    if layers is None:
+        raise ValueError("minibatch training needs a dglbal.nn.GAT or GCN (one block per layer)")
+    ids = {p: torch.nonzero(graph.ndata[f"{p}_mask"]).squeeze(1) for p in ("train", "val", "test")}
+    loader = dgl.dataloading.DataLoader(graph, ids["train"],
+                                        dgl.dataloading.NeighborSampler([fanout] * layers),
+                                        batch_size=batch_size, shuffle=True, device=graph.device)
+    full = dgl.dataloading.MultiLayerFullNeighborSampler(layers)
+
+    def step() -> float:
+        total, count = 0.0, 0
+        for input_nodes, output_nodes, blocks in loader:
+            loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
+            if not torch.isfinite(loss):
+                return float(loss)
+            opt.zero_grad()
+            loss.backward()
+            if on_backward is not None:
+                on_backward()
+            opt.step()
+            total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
+        return total / max(count, 1)
+
+    def evaluate() -> tuple:
+        accuracies = []
+        for part in ("val", "test"):
+            predictions, truth = [], []
+            for input_nodes, output_nodes, blocks in dgl.dataloading.DataLoader(
+                    graph, ids[part], full, batch_size=4 * batch_size, device=graph.device):
+                predictions.append(model(blocks, feat[input_nodes]))
+                truth.append(labels[output_nodes])
+            accuracies.append(_accuracy(torch.cat(predictions), torch.cat(truth))
+                              if predictions else 0.0)
+        return tuple(accuracies)
+
+    return step, evaluate
 
 
 def train_node_classifier(
@@ -143,17 +211,20 @@ def train_node_classifier(
     progress: bool = False,
     description: str = "",
     on_backward: Optional[Callable[[], None]] = None,
+    minibatch: Optional[tuple] = None,
 ) -> dict:
-    """Full-batch training; test accuracy is taken at the epoch of best validation accuracy.
+    """Train; test accuracy is taken at the epoch of best validation accuracy.
 
+    Full batch by default; ``minibatch=(batch_size, fanout)`` samples blocks with DGL's
+    ``NeighborSampler`` (the model must take one block per layer, as dglbal's builders do).
     Stops after ``epochs`` epochs, when the training loss falls below ``loss_threshold``, or
     when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
     is called after each backward pass, before the optimizer step (for a monitor).
     """
-    feat, labels = graph.ndata["feat"], graph.ndata["label"]
-    train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
     opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
     opt = opt_cls(model.parameters(), lr=lr)
+    step, evaluate = (_full_batch(model, graph, opt, on_backward) if minibatch is None
+                      else _sampled(model, graph, opt, on_backward, *minibatch))
     history = {"train_loss": [], "val_acc": []}
     best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
     stop_reason = "max_epochs"
@@ -161,25 +232,18 @@ def train_node_classifier(
     for epoch in tqdm(range(epochs), desc=description, disable=not progress, leave=False,
                       unit="ep", dynamic_ncols=True):
         model.train()
-        loss = F.cross_entropy(model(graph, feat)[train], labels[train])
-        if not torch.isfinite(loss):
+        loss = step()
+        if not np.isfinite(loss):
             stop_reason = "diverged"
             break
-        opt.zero_grad()
-        loss.backward()
-        if on_backward is not None:
-            on_backward()
-        opt.step()
         model.eval()
         with torch.no_grad():
-            logits = model(graph, feat)
-        val_acc = _accuracy(logits, labels, val)
-        history["train_loss"].append(float(loss))
+            val_acc, test_acc = evaluate()
+        history["train_loss"].append(loss)
         history["val_acc"].append(val_acc)
         if val_acc > best["best_val_acc"]:
-            best = {"best_val_acc": val_acc, "best_epoch": epoch,
-                    "test_acc": _accuracy(logits, labels, test)}
-        if float(loss) < loss_threshold:
+            best = {"best_val_acc": val_acc, "best_epoch": epoch, "test_acc": test_acc}
+        if loss < loss_threshold:
             stop_reason = "loss_threshold"
             break
     return dict(best, epochs=len(history["train_loss"]), stop_reason=stop_reason,
@@ -194,26 +258,35 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     With ``config.monitor``, each run records the conservation diagnostics and writes
     ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
     """
-    device = resolve_device(config.device)
     if graph is None:
         graph = load_dataset(config.dataset, config.root, split=config.split)
-    graph = graph.to(device)
-    in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
+    graph = graph.to(resolve_device(config.device))
     runs = [(scheme, seed) for scheme in config.schemes for seed in config.seeds]
     results = []
     bar: Iterable = tqdm(runs, desc="runs", disable=not progress, dynamic_ncols=True)
     for scheme, seed in bar:
-        seed_everything(seed)
-        model = build_model(config, scheme, in_feats, out_feats, graph).to(device)
-        monitor = ConservationMonitor(model, analyze(model)) if config.monitor else None
-        outcome = train_node_classifier(
-            model, graph, optimizer=config.optimizer, lr=config.learning_rate(),
-            epochs=config.epochs, loss_threshold=config.loss_threshold, progress=progress,
-            description=f"{scheme} seed {seed}",
-            on_backward=monitor.record if monitor is not None else None)
-        results.append(RunResult(scheme=scheme, seed=seed, **outcome))
-        if monitor is not None and monitor_dir is not None:
-            stem = Path(monitor_dir) / f"monitor_{scheme}_seed{seed}"
-            monitor.plot(stem.with_suffix(".png"), f"{scheme}, seed {seed}")
-            monitor.save_json(stem.with_suffix(".json"))
+        results.append(run_once(config, scheme, seed, graph, progress=progress,
+                                monitor_dir=monitor_dir))
     return results
+
+
+def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
+             progress: bool = False, monitor_dir: Optional[Path] = None) -> RunResult:
+    """One training run of ``config`` with one scheme and seed, on a graph already on its
+    device; with ``config.monitor`` the diagnostics go to ``monitor_dir``."""
+    device = graph.device
+    in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
+    seed_everything(seed)
+    model = build_model(config, scheme, in_feats, out_feats, graph).to(device)
+    monitor = ConservationMonitor(model, analyze(model)) if config.monitor else None
+    outcome = train_node_classifier(
+        model, graph, optimizer=config.optimizer, lr=config.learning_rate(),
+        epochs=config.epochs, loss_threshold=config.loss_threshold, progress=progress,
+        description=f"{config.dataset} L={config.layers} {scheme} seed {seed}",
+        on_backward=monitor.record if monitor is not None else None,
+        minibatch=(config.batch_size, config.fanout) if config.minibatch else None)
+    if monitor is not None and monitor_dir is not None:
+        stem = Path(monitor_dir) / f"monitor_{scheme}_seed{seed}"
+        monitor.plot(stem.with_suffix(".png"), f"{scheme}, seed {seed}")
+        monitor.save_json(stem.with_suffix(".json"))
+    return RunResult(scheme=scheme, seed=seed, **outcome)

@@ -83,3 +83,26 @@ def test_wrong_input_width_is_named():
     graph = homogeneous()
     with pytest.raises(ValueError, match="in_feats=6"):
         GAT(6, 4, 3, num_layers=3)(graph, features(graph, 5))
+
+
+@pytest.mark.parametrize("builder", [
+    lambda: GAT(6, 4, 3, num_layers=3, num_heads=2, skip=True, residual_alpha=0.2),
+    # norm="both" also divides by source out-degrees, which a block does not keep (as in DGL)
+    lambda: GCN(6, 8, 3, num_layers=3, skip=True, norm="right")])
+def test_builders_take_one_block_per_layer(builder):
+    """On full-neighbour blocks the outputs equal those of the whole graph."""
+    import dgl
+    graph = homogeneous(num_nodes=30, num_edges=90)
+    torch.manual_seed(0)
+    model = builder()
+    with torch.no_grad():
+        for layer in model.layers[1:-1]:
+            for p in layer.parameters():
+                p.normal_()  # skip branches start at zero: give them weight
+    x = features(graph, 6)
+    seeds = torch.arange(5)
+    sampler = dgl.dataloading.MultiLayerFullNeighborSampler(3)
+    input_nodes, output_nodes, blocks = sampler.sample_blocks(graph, seeds)
+    torch.testing.assert_close(model(blocks, x[input_nodes]), model(graph, x)[output_nodes])
+    with pytest.raises(ValueError, match="3 layers but got 2 blocks"):
+        model(blocks[:2], x[input_nodes])

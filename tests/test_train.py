@@ -85,3 +85,33 @@ def test_train_command_with_monitor_and_balanced_schemes(tmp_path):
         assert (tmp_path / f"monitor_{scheme}_seed0.png").read_bytes()[:4] == b"\x89PNG"
         summary = json.loads((tmp_path / f"monitor_{scheme}_seed0.json").read_text())
         assert len(summary["delta_max"]) == 3 and max(summary["delta_max"]) < 1e-4
+
+
+def test_sweep_is_resumable_and_writes_the_papers_layout(tmp_path, capsys):
+    argv = ["sweep", "--dataset", "synthetic", "--layers", "2", "3", "--init", "xavier", "bal_o",
+            "--seeds", "2", "--epochs", "3", "--hidden", "8", "--quiet", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    runs = sorted((tmp_path / "runs").glob("*.json"))
+    assert len(runs) == 8
+    stamps = [p.stat().st_mtime_ns for p in runs]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| scheme | L=2 | L=3 |" in summary and "| bal_o |" in summary
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(rows) == 9 and rows[0].startswith("dataset,model,layers,scheme,seed")
+    assert (tmp_path / "accuracy_vs_depth.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(argv) == 0  # again: every run is loaded, none is trained
+    assert [p.stat().st_mtime_ns for p in runs] == stamps
+
+
+def test_minibatch_training_with_sampled_blocks(small_graph):
+    torch.manual_seed(0)
+    model = GAT(60, 16, 5, num_layers=3, init="bal_o")
+    out = train_node_classifier(model, small_graph, optimizer="adam", lr=0.01, epochs=15,
+                                minibatch=(32, 4))
+    assert out["epochs"] == 15 and out["train_loss"][-1] < out["train_loss"][0]
+
+
+def test_epochs_to_fraction():
+    from dglbal.sweep import epochs_to_fraction
+    assert epochs_to_fraction([0.1, 0.5, 0.9, 1.0, 0.8]) == 4  # 0.9 < 0.95 * 1.0
+    assert epochs_to_fraction([]) == 0

@@ -1,7 +1,7 @@
 """Deep GAT and GCN builders with the papers' initialization and architecture options."""
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable, List, Sequence, Union
 
 import dgl
 import torch
@@ -96,15 +96,31 @@ class _DeepGNN(nn.Module):
     def _output(self, out: torch.Tensor) -> torch.Tensor:
         return out
 
-    def forward(self, graph: DGLGraph, feat: torch.Tensor) -> torch.Tensor:
-        """Node outputs of shape (N, out_feats) for features of shape (N, in_feats)."""
+    def forward(self, graph: Union[DGLGraph, Sequence[DGLGraph]], feat: torch.Tensor
+                ) -> torch.Tensor:
+        """Node outputs of shape (N, out_feats) for features of shape (N, in_feats).
+
+        ``graph`` is one graph for every layer, or one block per layer as produced by
+        ``dgl.dataloading`` samplers (then the outputs are those of the last block's
+        destination nodes).
+        """
+        graphs = self._graphs(graph)
         if self.num_layers == 1:
-            return self._output(self.layers[0](graph, feat))
-        h = self._hidden(self.layers[0](graph, feat))
-        for layer in self.layers[1:-1]:
-            branch = self._hidden(layer(graph, self.activation(h)))
-            h = h + branch if self.skip else branch
-        return self._output(self.layers[-1](graph, self.activation(h)))
+            return self._output(self.layers[0](graphs[0], feat))
+        h = self._hidden(self.layers[0](graphs[0], feat))
+        for layer, block in zip(self.layers[1:-1], graphs[1:-1]):
+            branch = self._hidden(layer(block, self.activation(h)))
+            h = h[: branch.shape[0]] + branch if self.skip else branch
+        return self._output(self.layers[-1](graphs[-1], self.activation(h)))
+
+    def _graphs(self, graph) -> List[DGLGraph]:
+        if isinstance(graph, DGLGraph):
+            return [graph] * self.num_layers
+        graphs = list(graph)
+        if len(graphs) != self.num_layers:
+            raise ValueError(f"{type(self).__name__} has {self.num_layers} layers but got "
+                             f"{len(graphs)} blocks")
+        return graphs
 
 
 class GAT(_DeepGNN):
