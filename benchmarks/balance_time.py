@@ -36,35 +36,36 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     graph = load_dataset(args.dataset)
-    feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["train_mask"]
+    feat = graph.ndata["feat"]
+    torch.manual_seed(0)
     print(f"{args.dataset}, torch threads {torch.get_num_threads()}, best of {args.repeats}")
     print(f"{'L':>4}{'init (s)':>10}{'preserve (s)':>14}{'sweeps':>8}{'epoch (s)':>11}"
           f"{'init / epoch':>14}")
     for layers in args.layers:
-        torch.manual_seed(0)
-        model = GAT(feat.shape[1], 64, num_classes(graph), layers)
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+        print(measure(GAT(feat.shape[1], 64, num_classes(graph), layers), graph, args.repeats))
 
-        def epoch():
-            optimizer.zero_grad()
-            F.cross_entropy(model(graph, feat)[mask], labels[mask]).backward()
-            optimizer.step()
 
-        epoch()
-        epoch_time = best_of(args.repeats, epoch)
-        init_time = best_of(args.repeats, lambda: analyze_and_balance(model, mode="init"))
-        model.reset_parameters()  # unbalanced again (Xavier)
-        report = None
+def measure(model, graph, repeats: int) -> str:
+    """One table row: balancing times, sweeps, epoch time and balancing's cost in epochs."""
+    feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["train_mask"]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
 
-        def preserve():
-            nonlocal report
-            model.reset_parameters()
-            report = analyze_and_balance(model, mode="preserve")
+    def epoch():
+        optimizer.zero_grad()
+        F.cross_entropy(model(graph, feat)[mask], labels[mask]).backward()
+        optimizer.step()
 
-        preserve_time = best_of(args.repeats, preserve)
-        print(f"{layers:>4}{init_time:>10.3f}{preserve_time:>14.3f}{report.sweeps:>8}"
-              f"{epoch_time:>11.3f}{init_time / epoch_time:>14.2f}")
+    def preserve():
+        model.reset_parameters()  # Xavier: unbalanced again
+        return analyze_and_balance(model, mode="preserve")
 
+    epoch()
+    epoch_time = best_of(repeats, epoch)
+    init_time = best_of(repeats, lambda: analyze_and_balance(model, mode="init"))
+    preserve_time = best_of(repeats, preserve)
+    sweeps = preserve().sweeps
+    return (f"{model.num_layers:>4}{init_time:>10.3f}{preserve_time:>14.3f}{sweeps:>8}"
+            f"{epoch_time:>11.3f}{init_time / epoch_time:>14.2f}")
 
 if __name__ == "__main__":
     main()

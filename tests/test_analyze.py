@@ -1,5 +1,4 @@
 """dglbal.analyze: the contract, DGL's layers, plain PyTorch, message passing, bad models."""
-import dgl
 import dgl.function as fn
 import dgl.nn.pytorch as dglnn
 import pytest

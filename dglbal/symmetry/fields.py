@@ -6,11 +6,9 @@ and every node shares its features' exponents). ``None`` stands for a field of z
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional
 
 import numpy as np
-
-from .algebra import ZERO
 
 Field = Optional[np.ndarray]
 
@@ -37,19 +35,3 @@ def as_array(field: Field, ndim: int) -> np.ndarray:
     """The field as an array (zeros for None), left-padded to ``ndim`` dimensions."""
     array = zeros(ndim) if field is None else field
     return array.reshape((1,) * (ndim - array.ndim) + array.shape)
-
-
-def broadcast_shape(*fields: np.ndarray) -> Tuple[int, ...]:
-    return np.broadcast_shapes(*(f.shape for f in fields))
-
-
-def uniform_along(field: np.ndarray, axes: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
-    """Pairs (a, b) that must be equal for the field not to vary along ``axes``."""
-    reference = field
-    for axis in axes:
-        reference = reference.take([0], axis=axis)
-    return field, reference
-
-
-def nonzero_where(field: np.ndarray) -> np.ndarray:
-    return field != ZERO
