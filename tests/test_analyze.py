@@ -272,3 +272,45 @@ def test_custom_module_rule():
     report = verify(WithSquare(), 3, 4)
     assert {tuple(sorted(g.exponents("b.weight").unique().tolist())) for g in report.groups} == {
         (-2.0, 0.0)}
+
+
+def test_python_slices_are_replayed_from_autograd():
+    """x[:, :3] with Python ints bypasses torch's function modes; it must still be traced."""
+    class Sliced(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(5, 6), nn.Linear(3, 2), nn.Linear(4, 2)
+
+        def forward(self, graph, x):
+            h = F.relu(self.a(x))
+            return self.b(h[:, :3]) + self.c(h[:, 2:][:, None][:, 0])
+
+    report = verify(Sliced(), 5, 6)
+    assert report.unsupported == []
+
+
+class _Untraced(torch.autograd.Function):
+    """A custom op the tracer cannot see, like a compiled kernel."""
+
+    @staticmethod
+    def forward(ctx, x):
+        with torch._C.DisableTorchFunction():
+            return x * 2.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 2.0
+
+
+def test_untraced_op_holds_its_inputs_and_keeps_what_made_them():
+    class WithKernel(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.out = dglnn.GATConv(5, 4, 2), nn.Linear(8, 3)
+
+        def forward(self, graph, x):
+            return _Untraced.apply(self.out(F.relu(self.conv(graph, x).flatten(1))))
+
+    report = verify(WithKernel(), 5, 8)
+    assert report.unsupported == ["untraced op _UntracedBackward"]
+    assert report.gates == ["conv.attn_l", "conv.attn_r"]

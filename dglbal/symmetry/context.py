@@ -17,6 +17,7 @@ from .fields import Field, as_array, collapse, is_zero
 from .groups import Exponent, FieldExponent, OuterExponent
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
+_NOT_A_VIEW = object()
 
 
 class TraceContext:
@@ -33,7 +34,7 @@ class TraceContext:
         self.exponents: Dict[str, Exponent] = {}
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
-        self._by_grad_fn: Dict[Tuple[int, int], Field] = {}
+        self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[str] = []
         self.module_path: List[str] = []
         self.muted = 0
@@ -134,8 +135,12 @@ class TraceContext:
             field = None if is_zero(field) else collapse(field)
         self._fields[id(tensor)] = field
         self._alive.append(tensor)
-        if tensor.grad_fn is not None:
-            self._by_grad_fn[(id(tensor.grad_fn), tensor.output_nr)] = field
+        node = tensor.grad_fn
+        if node is not None:
+            # Keep the node's Python wrapper alive: its id is the key, and a freed wrapper
+            # would come back as a new object with another id.
+            self._alive.append(node)
+            self._by_grad_fn[(id(node), tensor.output_nr)] = (field, self.key(tensor))
 
     def key(self, x) -> str:
         name = self.param_name(x)
@@ -218,32 +223,73 @@ class TraceContext:
         return live_keys
 
     # -- tensors computed outside the trace ---------------------------------------------------
-    def _untracked(self, x: torch.Tensor) -> None:
+    def _untracked(self, x: torch.Tensor) -> Field:
         """A parameter-dependent tensor made by an op the trace did not see.
 
-        Its relation to its sources is unknown: walk the autograd graph back to traced
-        tensors and parameters and hold them at exponent 0.
+        Basic indexing with Python slices and ints skips torch's function modes; such views
+        are replayed from their autograd nodes. Anything else is unknown: its sources (traced
+        tensors and parameters, found through the autograd graph) are held at exponent 0.
+        Either way the sources are linked to the tensor, so that what made them stays live.
         """
-        self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
-        seen, stack = set(), [(x.grad_fn, x.output_nr)]
+        sources: List[str] = []
+        field = self._replay_view(x.grad_fn, x.output_nr, sources)
+        if field is _NOT_A_VIEW:
+            field = None
+            self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
+            for node_field, key in self._sources(x.grad_fn, x.output_nr):
+                sources.append(key)
+                if key.startswith("p:"):
+                    self.require_param_zero(key[2:])
+                else:
+                    self.require_zero(node_field)
+        self.set_field(x, field)
+        self.flow.append((ALWAYS, tuple(sources), (self.key(x),), False))
+        return self._fields[id(x)]
+
+    def _replay_view(self, node, nr: int, sources: List[str]):
+        """The field of a chain of slices, selections and unsqueezes of a traced tensor."""
+        if (id(node), nr) in self._by_grad_fn:
+            field, key = self._by_grad_fn[(id(node), nr)]
+            sources.append(key)
+            return field
+        variable = getattr(node, "variable", None)
+        if variable is not None and self.param_name(variable) is not None:
+            sources.append(self.key(variable))
+            return self.param_field(self.param_name(variable))
+        kind = type(node).__name__
+        if kind not in ("SliceBackward0", "SelectBackward0", "UnsqueezeBackward0"):
+            return _NOT_A_VIEW
+        parent, parent_nr = node.next_functions[0]
+        source = self._replay_view(parent, parent_nr, sources)
+        if source is _NOT_A_VIEW:
+            return _NOT_A_VIEW
+        dim = node._saved_dim
+        if kind == "UnsqueezeBackward0":
+            return None if source is None else np.expand_dims(source, dim)
+        sizes = tuple(node._saved_self_sym_sizes)
+        full = np.broadcast_to(as_array(source, len(sizes)), sizes)
+        index = [slice(None)] * len(sizes)
+        index[dim] = (node._saved_index if kind == "SelectBackward0" else
+                      slice(node._saved_start, node._saved_end, node._saved_step))
+        return full[tuple(index)]
+
+    def _sources(self, node, nr: int) -> List[Tuple[Field, str]]:
+        """Traced tensors and parameters an untraced tensor depends on (autograd graph)."""
+        found, seen, stack = [], set(), [(node, nr)]
         while stack:
             node, nr = stack.pop()
             if node is None or (id(node), nr) in seen:
                 continue
             seen.add((id(node), nr))
             if (id(node), nr) in self._by_grad_fn:
-                self.require_zero(self._by_grad_fn[(id(node), nr)])
+                found.append(self._by_grad_fn[(id(node), nr)])
                 continue
             variable = getattr(node, "variable", None)
             if variable is not None:
-                name = self.param_name(variable)
-                if name is not None:
-                    self.require_param_zero(name)
+                if self.param_name(variable) is not None:
+                    found.append((None, self.key(variable)))
                 continue
             stack.extend(node.next_functions)
-        self._fields[id(x)] = None
-        self._alive.append(x)
-        return None
-
+        return found
 
 __all__ = ["TraceContext", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
