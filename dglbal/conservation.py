@@ -50,8 +50,9 @@ class ConservationMonitor:
 
     Call :meth:`record` after ``loss.backward()`` and before ``optimizer.step()``.
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
-    norm ||grad W||_F / ||W||_F and the fraction of entries whose relative change since the
-    start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the paper).
+    norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
+    change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
+    paper); entries that started at 0 count their absolute change.
 
     Example
     -------
@@ -92,8 +93,12 @@ class ConservationMonitor:
         for name in self.watched:
             p, p0 = params[name], self._initial[name]
             grad = p.grad if p.grad is not None else torch.zeros_like(p)
-            rel_grad[name] = float(grad.norm() / p.norm().clamp(min=1e-12))
-            moved = (p - p0).abs() > self.threshold * p0.abs()
+            norm = float(p.norm())
+            rel_grad[name] = float(grad.norm()) / norm if norm > 0 else float("nan")
+            # Relative change; entries that started at 0 (attention after balancing) have
+            # none, so their absolute change counts, as in the paper's Figure 11.
+            reference = torch.where(p0 == 0, torch.ones_like(p0), p0.abs())
+            moved = (p - p0).abs() > self.threshold * reference
             changed[name] = float(moved.double().mean())
         self.history["rel_grad"].append(rel_grad)
         self.history["changed"].append(changed)

@@ -197,6 +197,10 @@ def test_monitor_records_conservation_along_training(tmp_path):
     png = monitor.plot(tmp_path / "monitor.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
     assert np.isfinite(monitor.history["changed"][-1]["layers.0.fc_src.weight"])
+    # BalO starts the attention at 0: no relative gradient then, and absolute change counts.
+    assert np.isnan(monitor.history["rel_grad"][0]["layers.0.attn"])
+    assert np.isfinite(monitor.history["rel_grad"][-1]["layers.0.attn"])
+    assert monitor.history["changed"][-1]["layers.0.attn"] < 1.0
 
 
 def test_preserve_mode_converges_on_deep_networks():
