@@ -314,3 +314,19 @@ def test_untraced_op_holds_its_inputs_and_keeps_what_made_them():
     report = verify(WithKernel(), 5, 8)
     assert report.unsupported == ["untraced op _UntracedBackward"]
     assert report.gates == ["conv.attn_l", "conv.attn_r"]
+
+
+def test_scatter_that_reduces_is_not_a_move():
+    """scatter_reduce sums entries: held at exponent 0, not moved like scatter."""
+    class Scatter(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 2)
+
+        def forward(self, graph, x):
+            h = F.relu(self.a(x))
+            index = torch.zeros_like(h, dtype=torch.long)
+            return self.b(torch.zeros_like(h).scatter_reduce(1, index, h, reduce="sum"))
+
+    report = verify(Scatter(), 4, 0)
+    assert any("scatter" in u for u in report.unsupported)
