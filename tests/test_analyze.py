@@ -18,7 +18,8 @@ def verify(model, in_feats, expected_groups=None, complete=True):
     """Finite and infinitesimal checks on other graphs than the probe, and completeness.
 
     ``complete=False`` for normalizations, invariant up to eps, which the black-box
-    reference cannot tell from a symmetry (see dglbal.testing.blackbox_symmetry_dimension).
+    reference cannot tell from a symmetry (see dglbal.testing.blackbox_symmetry_dimension),
+    and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
     """
     model = model.double()
     sets = input_sets(in_feats)
@@ -328,5 +329,6 @@ def test_scatter_that_reduces_is_not_a_move():
             index = torch.zeros_like(h, dtype=torch.long)
             return self.b(torch.zeros_like(h).scatter_reduce(1, index, h, reduce="sum"))
 
-    report = verify(Scatter(), 4, 0)
-    assert any("scatter" in u for u in report.unsupported)
+    # Held at 0 on purpose, so fewer groups than the black box finds: no completeness check.
+    report = verify(Scatter(), 4, 0, complete=False)
+    assert any("scatter_reduce" in u for u in report.unsupported)
