@@ -11,8 +11,8 @@ from torch import nn
 
 from ..init import LAYER_SCHEMES, feature_weights
 
-# Model-level schemes: a per-layer base, then init-mode balancing (beta; None keeps norms).
-BALANCED = {"bal_x": ("xavier", None), "bal_o": ("looks_linear", 2.0)}
+# Model-level schemes: a per-layer base, then init-mode balancing with beta = 2 (Procedure 2.6).
+BALANCED = {"bal_x": ("xavier", 2.0), "bal_o": ("looks_linear", 2.0)}
 MODEL_SCHEMES = LAYER_SCHEMES + tuple(BALANCED)
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
