@@ -88,13 +88,6 @@ class ExponentTable:
         lo, hi = np.searchsorted(grp, [group, group + 1])
         return flat[lo:hi], val[lo:hi]
 
-    def weighted_sums(self, values: Mapping[str, np.ndarray]) -> np.ndarray:
-        """sum_k e_gk * values_k for every group g (values given per parameter, flattened)."""
-        total = np.zeros(self.num_groups)
-        for name, (flat, grp, val) in self.entries.items():
-            total += np.bincount(grp, weights=val * values[name][flat], minlength=self.num_groups)
-        return total
-
 
 def assemble(eliminator: Eliminator, exponents: Mapping[str, Exponent],
              shapes: Mapping[str, Tuple[int, ...]]) -> ExponentTable:
@@ -114,15 +107,6 @@ def assemble(eliminator: Eliminator, exponents: Mapping[str, Exponent],
         order = np.lexsort((flat, grp))
         entries[name] = (flat[order], grp[order], val[order])
     return ExponentTable(groups=groups, entries=entries, shapes=dict(shapes))
-
-
-def names_by_group(table: ExponentTable) -> List[List[str]]:
-    """For each group, the parameters it touches."""
-    touched: List[List[str]] = [[] for _ in range(table.num_groups)]
-    for name, (_, grp, _) in table.entries.items():
-        for g in np.unique(grp).tolist():
-            touched[g].append(name)
-    return touched
 
 
 def weight_roles(eliminator: Eliminator, exponents: Mapping[str, Exponent]
