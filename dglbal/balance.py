@@ -68,8 +68,21 @@ class FlatExponents:
         self.value = np.concatenate(value)[order]
         self.num_groups = len(report.groups)
         self.bounds = np.searchsorted(self.group, np.arange(self.num_groups + 1))
-        self.theta = np.concatenate([p.detach().double().cpu().reshape(-1).numpy()
-                                     for p in self.params]) if self.params else np.zeros(0)
+        self.refresh()
+
+    def _flatten(self, tensors) -> np.ndarray:
+        arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
+        return np.concatenate(arrays) if arrays else np.zeros(0)
+
+    def refresh(self) -> "FlatExponents":
+        """Re-read theta from the parameters; the index over the groups stays as it is."""
+        self.theta = self._flatten(self.params)
+        return self
+
+    def gradients(self) -> np.ndarray:
+        """The parameters' gradients, flat like theta (0 where there is none)."""
+        return self._flatten(p.grad if p.grad is not None else torch.zeros_like(p)
+                             for p in self.params)
 
     def norms(self) -> tuple:
         """(I_g, O_g) for every group."""

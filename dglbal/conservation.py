@@ -19,24 +19,21 @@ from .balance import FlatExponents
 from .symmetry import SymmetryReport
 
 
-def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
-    flat = FlatExponents(model, report)
-    grads = np.concatenate([(p.grad if p.grad is not None else torch.zeros_like(p))
-                            .detach().double().cpu().reshape(-1).numpy() for p in flat.params]) \
-        if flat.params else np.zeros(0)
-    terms = flat.value * flat.theta[flat.entry] * grads[flat.entry]
+def _residuals(flat: FlatExponents) -> Tuple[np.ndarray, np.ndarray]:
+    """Per group: sum_k e_gk theta_k grad_k and sum_k |e_gk theta_k grad_k|."""
+    terms = flat.value * flat.theta[flat.entry] * flat.gradients()[flat.entry]
     return (np.bincount(flat.group, weights=terms, minlength=flat.num_groups),
             np.bincount(flat.group, weights=np.abs(terms), minlength=flat.num_groups))
 
 
 def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     """delta_g = sum_k e_gk theta_k grad_k for every group; call after ``loss.backward()``."""
-    return torch.from_numpy(_residuals(model, report)[0])
+    return torch.from_numpy(_residuals(FlatExponents(model, report))[0])
 
 
 def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     """|delta_g| / sum_k |e_gk theta_k grad_k|: 0 up to rounding for a true symmetry."""
-    total, scale = _residuals(model, report)
+    total, scale = _residuals(FlatExponents(model, report))
     return torch.from_numpy(np.abs(total) / np.maximum(scale, 1e-300))
 
 
@@ -79,13 +76,14 @@ class ConservationMonitor:
         self.tracked = np.linspace(0, max(len(report.groups) - 1, 0),
                                    min(tracked_groups, len(report.groups))).astype(int).tolist()
         self.history: Dict[str, list] = {"c": [], "delta": [], "rel_grad": [], "changed": []}
+        self._flat = FlatExponents(model, report)  # the index is built once; theta per epoch
 
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
-        flat = FlatExponents(self.model, self.report)
+        flat = self._flat.refresh()
         incoming, outgoing = flat.norms()
-        delta, scale = _residuals(self.model, self.report)
+        delta, scale = _residuals(flat)
         self.history["c"].append((incoming - outgoing).tolist())
         self.history["delta"].append((np.abs(delta) / np.maximum(scale, 1e-300)).tolist())
         params = dict(self.model.named_parameters())

@@ -199,15 +199,14 @@ def _sgd_drift_error(model64: nn.Module, inputs64, report: SymmetryReport, proje
     (projection * _outputs(model64(*inputs64))).sum().backward()
     before = FlatExponents(model64, report)
     incoming, outgoing = before.norms()
-    grads = np.concatenate([p.grad.detach().reshape(-1).numpy() if p.grad is not None else
-                            np.zeros(p.numel()) for p in before.params])
+    grads = before.gradients()
     predicted = lr ** 2 * np.bincount(before.group, weights=before.value * grads[before.entry] ** 2,
                                       minlength=before.num_groups)
     with torch.no_grad():
         for p in before.params:
             if p.grad is not None:
                 p -= lr * p.grad
-    after_in, after_out = FlatExponents(model64, report).norms()
+    after_in, after_out = before.refresh().norms()
     drift = (after_in - after_out) - (incoming - outgoing)
     return float((np.abs(drift - predicted) / np.maximum(incoming + outgoing, 1e-300)).max(
         initial=0.0))
