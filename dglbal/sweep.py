@@ -1,16 +1,16 @@
 """``dglbal sweep``: a resumable grid of datasets x depths x schemes x seeds.
 
-Every finished run is a JSON file under ``<out>/runs/``; running the same sweep again skips
-them, so a sweep can be stopped and resumed, or extended with more seeds or depths.
+Every finished run is a JSON file under ``<out>/runs/`` named by its whole configuration
+(:mod:`dglbal.runfiles`); running the same sweep again skips them, so a sweep can be stopped and
+resumed, or extended with more seeds or depths. A run of another configuration (another width,
+learning rate, ...) gets another file, so it is trained, never taken from an older run.
 """
 from __future__ import annotations
 
 import csv
-import json
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -18,6 +18,9 @@ from tqdm.auto import tqdm
 from .data import load_dataset
 from .paper import reference
 from .report import mean_ci
+from .runfiles import describe_differences, load_run, run_name, run_record, table_setting
+from .runfiles import epochs_to_fraction  # noqa: F401  (public here since the first release)
+from .runfiles import write_json_atomic
 from .train import RunResult, TrainConfig, resolve_device, run_once
 
 
@@ -28,25 +31,6 @@ class SweepConfig:
     datasets: List[str] = field(default_factory=lambda: ["cora"])
     depths: List[int] = field(default_factory=lambda: [2, 5, 10])
     base: TrainConfig = field(default_factory=TrainConfig)
-
-
-def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
-    """First epoch (1-based) whose validation accuracy reaches ``fraction`` of the best."""
-    if not val_acc:
-        return 0
-    target = fraction * max(val_acc)
-    return int(np.argmax(np.asarray(val_acc) >= target)) + 1
-
-
-def _key(config: TrainConfig, scheme: str, seed: int) -> str:
-    return (f"{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}"
-            f"-{config.optimizer}-e{config.epochs}")
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
 
 
 def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict]:
@@ -60,22 +44,21 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     graphs: Dict[str, object] = {}
     for dataset, layers, scheme, seed in grid:
         config = replace(sweep.base, dataset=dataset, layers=layers, schemes=[scheme], seeds=[seed])
-        path = runs_dir / f"{_key(config, scheme, seed)}.json"
-        if path.exists():
-            records.append(json.loads(path.read_text()))
+        path = runs_dir / f"{run_name(config, scheme, seed)}.json"
+        record = load_run(path, config, scheme, seed)
+        if record is not None:
+            records.append(record)
             bar.update()
             continue
         if dataset not in graphs:
             graphs[dataset] = load_dataset(dataset, config.root, split=config.split).to(
                 resolve_device(config.device))
         monitor_dir = Path(out) / "monitor" / f"{dataset}-L{layers}" if config.monitor else None
-        config = replace(config, monitor=config.monitor and seed == config.seeds[0])
+        config = replace(config, monitor=config.monitor and seed == sweep.base.seeds[0])
         result = run_once(config, scheme, seed, graphs[dataset], progress=progress,
                           monitor_dir=monitor_dir)
-        record = dict(dataset=dataset, model=config.model, layers=layers, optimizer=config.optimizer,
-                      lr=config.learning_rate(), budget=config.epochs,
-                      epochs_to_95=epochs_to_fraction(result.val_acc), **result.to_dict())
-        _write_json(path, record)
+        record = run_record(config, result, str(graphs[dataset].device), run=path.stem)
+        write_json_atomic(path, record)
         records.append(record)
         bar.update()
     bar.close()
@@ -87,17 +70,28 @@ def _cell(values: List[float]) -> str:
     return f"{mean:.1f} +- {ci:.1f}"
 
 
+def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
+    """Records grouped by dataset, model and configuration (never mixed): (dataset, model,
+    label naming the settings where this group differs from the others, records)."""
+    keys = sorted({(r["dataset"], r["model"], table_setting(r)) for r in records})
+    labels = describe_differences({setting for _, _, setting in keys})
+    return [(dataset, model, labels[setting],
+             [r for r in records if (r["dataset"], r["model"], table_setting(r)) == key])
+            for key in keys for dataset, model, setting in [key]]
+
+
 def summary_tables(records: List[dict]) -> str:
     """Markdown tables in the paper's layout: test accuracy (%) per scheme and depth, the
-    paper's number in brackets, then epochs to the best model and to 95% of it."""
+    paper's number in brackets, then epochs to the best model and to 95% of it. Runs of
+    different configurations go to different tables."""
     lines = []
-    for (dataset, model) in sorted({(r["dataset"], r["model"]) for r in records}):
-        subset = [r for r in records if r["dataset"] == dataset and r["model"] == model]
+    for dataset, model, label, subset in _panels(records):
         depths = sorted({r["layers"] for r in subset})
         schemes = list(dict.fromkeys(r["scheme"] for r in subset))
         budget = sorted({r["budget"] for r in subset})
         lines.append(f"### {model.upper()} on {dataset} ({subset[0]['optimizer']}, at most "
-                     f"{'/'.join(map(str, budget))} epochs, {len({r['seed'] for r in subset})} seeds)")
+                     f"{'/'.join(map(str, budget))} epochs, {len({r['seed'] for r in subset})} seeds"
+                     + (f"; {label}" if label else "") + ")")
         lines.append("")
         header = "| scheme | " + " | ".join(f"L={d}" for d in depths) + " |"
         lines += [header, "|" + "---|" * (len(depths) + 1)]
@@ -129,18 +123,22 @@ def write_outputs(records: List[dict], out: Path) -> List[Path]:
     out = Path(out)
     columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "budget",
                "test_acc", "best_val_acc", "best_epoch", "epochs_to_95", "epochs", "seconds",
-               "stop_reason"]
+               "stop_reason", "run"]
     with open(out / "results.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(records)
     (out / "summary.md").write_text(summary_tables(records))
     written = [out / "results.csv", out / "summary.md", _plot_depths(records, out)]
-    for dataset, model, layers in sorted({(r["dataset"], r["model"], r["layers"]) for r in records}):
-        runs = [RunResult(**{k: r[k] for k in RunResult.__dataclass_fields__}) for r in records
-                if (r["dataset"], r["model"], r["layers"]) == (dataset, model, layers)]
-        written.append(plot_curves(runs, out / f"curves_{dataset}_{model}_L{layers}.png",
-                                   f"{model.upper()} L={layers} on {dataset}"))
+    panels = _panels(records)
+    for number, (dataset, model, label, subset) in enumerate(panels):
+        tag = f"_{number}" if len(panels) > len({(d, m) for d, m, _, _ in panels}) else ""
+        for layers in sorted({r["layers"] for r in subset}):
+            runs = [RunResult(**{k: r[k] for k in RunResult.__dataclass_fields__})
+                    for r in subset if r["layers"] == layers]
+            title = f"{model.upper()} L={layers} on {dataset}" + (f" ({label})" if label else "")
+            written.append(plot_curves(runs, out / f"curves_{dataset}_{model}_L{layers}{tag}.png",
+                                       title))
     return written
 
 
@@ -151,10 +149,9 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = sorted({(r["dataset"], r["model"]) for r in records})
+    panels = _panels(records)
     fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
-    for column, (dataset, model) in enumerate(panels):
-        subset = [r for r in records if (r["dataset"], r["model"]) == (dataset, model)]
+    for column, (dataset, model, label, subset) in enumerate(panels):
         depths = sorted({r["layers"] for r in subset})
         for scheme in dict.fromkeys(r["scheme"] for r in subset):
             stats = [mean_ci([100 * r["test_acc"] for r in subset
@@ -164,7 +161,8 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
             epochs = [np.mean([r["best_epoch"] + 1 for r in subset
                                if r["scheme"] == scheme and r["layers"] == d]) for d in depths]
             axes[1, column].plot(depths, epochs, marker="o", label=scheme)
-        axes[0, column].set(title=f"{model.upper()} on {dataset}", xlabel="layers",
+        axes[0, column].set(title=f"{model.upper()} on {dataset}" + (f"\n{label}" if label else ""),
+                            xlabel="layers",
                             ylabel="test accuracy (%)", xscale="log")
         axes[1, column].set(xlabel="layers", ylabel="epochs to best model", xscale="log",
                             yscale="log")

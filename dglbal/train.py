@@ -45,12 +45,23 @@ def paper_learning_rate(dataset: str, num_layers: int, optimizer: str = "sgd") -
     return 0.0005
 
 
+# Metadata of a TrainConfig field that cannot change a run's result (where data or output is
+# read or written, diagnostics): dglbal.runfiles leaves it out of the run key.
+NOT_IN_RUN_KEY = {"run_key": False}
+
+
 @dataclass
 class TrainConfig:
-    """One experiment: a model family, a dataset, schemes and seeds (the CLI's options)."""
+    """One experiment: a model family, a dataset, schemes and seeds (the CLI's options).
+
+    Every field is part of a sweep's run key (:mod:`dglbal.runfiles`) unless its metadata is
+    :data:`NOT_IN_RUN_KEY`. ``device`` is left out: CPU and GPU runs of one configuration are
+    the same experiment (they differ by floating-point rounding, as runs on different thread
+    counts do); each run file records the device it ran on.
+    """
 
     dataset: str = "synthetic"
-    root: Optional[str] = None
+    root: Optional[str] = field(default=None, metadata=NOT_IN_RUN_KEY)
     split: int = 1
     model: str = "gat"
     conv: str = "gatv2"
@@ -66,8 +77,8 @@ class TrainConfig:
     lr: Optional[float] = None
     epochs: int = 5000
     loss_threshold: float = 1e-4
-    device: str = "auto"
-    monitor: bool = False
+    device: str = field(default="auto", metadata=NOT_IN_RUN_KEY)
+    monitor: bool = field(default=False, metadata=NOT_IN_RUN_KEY)
     minibatch: bool = False
     batch_size: int = 512
     fanout: int = 10

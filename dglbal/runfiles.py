@@ -1,0 +1,162 @@
+"""Run files: what identifies a run, its file name, atomic writes and verified loads.
+
+A run's identity is every :class:`~dglbal.train.TrainConfig` field that can change its result,
+read from the dataclass itself, so a field added later enters it without editing this module.
+Fields whose metadata says ``run_key=False`` (the data directory, the device, diagnostics) are
+left out; the grid axes ``schemes`` / ``seeds`` become the run's one ``scheme`` and ``seed``;
+``lr`` is the learning rate actually used (the paper's when ``lr`` is None).
+
+The file name is readable, ``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<hash>.json``: the
+hash covers only the identity entries that differ from the defaults, so adding a field whose
+default reproduces the old behaviour keeps every existing name. The file records the whole
+configuration and the identity; a file is reused only when its recorded identity, with fields
+it predates filled in by their current defaults, equals the run's. Anything else (unreadable
+JSON, a foreign file, a stale configuration) is moved to ``rejected/`` beside it, with a
+warning naming it, and the run is trained again.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+import numpy as np
+
+from .train import RunResult, TrainConfig
+
+GRID_AXES = ("schemes", "seeds")
+
+
+class RunFileWarning(UserWarning):
+    """A run file could not be reused and was set aside."""
+
+
+def _canonical(value: Any) -> Any:
+    """JSON-shaped (tuples become lists, paths strings), as a file would store it."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _in_key(f: dataclasses.Field) -> bool:
+    return f.metadata.get("run_key", True) and f.name not in GRID_AXES
+
+
+def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
+    """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``."""
+    identity = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if _in_key(f)}
+    identity.update(lr=config.learning_rate(), scheme=scheme, seed=seed)
+    return _canonical(identity)
+
+
+def _defaults() -> Dict[str, Any]:
+    return run_identity(TrainConfig(), scheme="", seed=0)
+
+
+def run_name(config: TrainConfig, scheme: str, seed: int) -> str:
+    """``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<8 hex digits>``."""
+    identity, defaults = run_identity(config, scheme, seed), _defaults()
+    changed = {k: v for k, v in identity.items() if k not in defaults or defaults[k] != v}
+    digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}-{digest}"
+
+
+def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
+    """First epoch (1-based) whose validation accuracy reaches ``fraction`` of the best."""
+    if not val_acc:
+        return 0
+    target = fraction * max(val_acc)
+    return int(np.argmax(np.asarray(val_acc) >= target)) + 1
+
+
+def write_json_atomic(path: Path, payload: dict) -> Path:
+    """Write ``payload`` to ``path`` through a temporary file and a rename: a reader (or a
+    crash) never sees half a file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload))
+    os.replace(tmp, path)
+    return path
+
+
+def run_record(config: TrainConfig, result: RunResult, device: str, **extra: Any) -> dict:
+    """What a run file holds: the result, the run's whole configuration and its identity."""
+    run_config = dataclasses.replace(config, schemes=[result.scheme], seeds=[result.seed])
+    return dict(dataset=config.dataset, model=config.model, layers=config.layers,
+                optimizer=config.optimizer, lr=config.learning_rate(), budget=config.epochs,
+                epochs_to_95=epochs_to_fraction(result.val_acc), **extra, **result.to_dict(), device=device,
+                config=_canonical(dataclasses.asdict(run_config)),
+                run_key=run_identity(config, result.scheme, result.seed))
+
+
+def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
+    """Why ``record`` is not the run ``identity`` (None when it is)."""
+    if not isinstance(record, dict):
+        return f"holds a JSON {type(record).__name__}, not a run record"
+    missing = [k for k in ("run_key", "config", "epochs_to_95", *RunResult.__dataclass_fields__)
+               if k not in record]
+    if missing:
+        return f"is not a dglbal run record (no {', '.join(missing)})"
+    recorded = record["run_key"]
+    if not isinstance(recorded, dict):
+        return "has a malformed run_key"
+    recorded = {**_defaults(), **recorded}  # fields added since the file was written
+    differ = sorted(k for k in set(identity) | set(recorded) if identity.get(k, "<absent>")
+                    != recorded.get(k, "<absent>"))
+    if differ:
+        shown = ", ".join(f"{k}={recorded.get(k, '<absent>')!r} (now {identity.get(k, '<absent>')!r})"
+                          for k in differ[:4])
+        return f"records another configuration: {shown}"
+    return None
+
+
+def set_aside(path: Path, reason: str) -> Path:
+    """Move ``path`` to ``rejected/`` beside it (never overwriting) and warn, naming both."""
+    folder = path.parent / "rejected"
+    folder.mkdir(exist_ok=True)
+    target, n = folder / path.name, 1
+    while target.exists():
+        target, n = folder / f"{path.stem}.{n}{path.suffix}", n + 1
+    os.replace(path, target)
+    warnings.warn(f"run file {path} {reason}; moved it to {target} and running it again",
+                  RunFileWarning, stacklevel=3)
+    return target
+
+
+def load_run(path: Path, config: TrainConfig, scheme: str, seed: int) -> Optional[dict]:
+    """The record in ``path`` if it is this run; None if there is none or it was set aside."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        set_aside(path, f"is not readable JSON ({type(error).__name__}: {error})")
+        return None
+    reason = _problem(record, run_identity(config, scheme, seed))
+    if reason is not None:
+        set_aside(path, reason)
+        return None
+    return record
+
+
+def table_setting(record: dict) -> str:
+    """The configuration a summary table is about: everything but the table's own axes."""
+    settings = {k: v for k, v in record.get("config", {}).items()
+                if k not in ("dataset", "model", "layers", *GRID_AXES)
+                and k not in _EXCLUDED_FROM_TABLES}
+    return json.dumps(settings, sort_keys=True)
+
+
+_EXCLUDED_FROM_TABLES = frozenset(f.name for f in dataclasses.fields(TrainConfig)
+                                  if not f.metadata.get("run_key", True))
+
+
+def describe_differences(settings: Iterable[str]) -> Dict[str, str]:
+    """For each table setting, a short label of the fields where the settings differ."""
+    parsed = {s: json.loads(s) for s in settings}
+    keys = sorted({k for p in parsed.values() for k in p})
+    varying = [k for k in keys if len({json.dumps(p.get(k)) for p in parsed.values()}) > 1]
+    return {s: ", ".join(f"{k}={p.get(k)!r}" for k in varying) for s, p in parsed.items()}
