@@ -8,7 +8,9 @@ from typing import List, Optional
 
 from .data import DATASETS
 from .report import plot_curves, save_results, summary_table
+from .runfiles import Interrupted
 from .train import MODELS, SCHEMES, TrainConfig, run_experiment
+from .validation import prepare_output_dir, validate_config
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -53,15 +55,18 @@ def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
 
 def _run_train(args: argparse.Namespace) -> int:
     config = _config(args, args.dataset, args.layers)
+    validate_config(config)
+    out = prepare_output_dir(args.out)
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
           f"<= {config.epochs} epochs, seeds {config.seeds}")
-    results = run_experiment(config, progress=not args.quiet, monitor_dir=args.out)
+    results = run_experiment(config, progress=not args.quiet, monitor_dir=out,
+                             runs_dir=out / "runs")
     print(summary_table(results))
-    json_path = save_results(results, config, args.out / "results.json")
+    json_path = save_results(results, config, out / "results.json")
     title = f"{config.model.upper()} L={config.layers} on {config.dataset}"
-    png_path = plot_curves(results, args.out / "curves.png", title)
-    print(f"wrote {json_path} and {png_path}")
+    png_path = plot_curves(results, out / "curves.png", title)
+    print(f"wrote {json_path} and {png_path} (one file per run in {out / 'runs'})")
     return 0
 
 
@@ -70,9 +75,13 @@ def _run_sweep(args: argparse.Namespace) -> int:
 
     sweep = SweepConfig(datasets=args.dataset, depths=args.layers,
                         base=_config(args, args.dataset[0], args.layers[0]))
-    records = run_sweep(sweep, args.out, progress=not args.quiet)
+    for dataset in sweep.datasets:
+        for layers in sweep.depths:
+            validate_config(_config(args, dataset, layers))
+    out = prepare_output_dir(args.out)
+    records = run_sweep(sweep, out, progress=not args.quiet)
     print(summary_tables(records))
-    written = write_outputs(records, args.out)
+    written = write_outputs(records, out)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
@@ -85,7 +94,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "train", help="train a deep GNN under one or more init schemes (the paper's protocol)",
         description="Full-batch training, stop when the training loss < --loss-threshold, test "
                     "accuracy at the epoch of best validation accuracy; mean +- 95%% CI over "
-                    "seeds. Writes results.json and curves.png under --out.")
+                    "seeds. Each run is written to --out/runs as it finishes; the same command "
+                    "again (after a Ctrl-C) trains only the missing runs. Writes results.json "
+                    "and curves.png under --out.")
     train.add_argument("--dataset", default="synthetic", choices=DATASETS,
                        help="dataset (default: synthetic, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
@@ -103,6 +114,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run_train(args) if args.command == "train" else _run_sweep(args)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"dglbal: error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(f"dglbal: {stop}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"dglbal: interrupted; finished runs are kept in {args.out / 'runs'}",
+              file=sys.stderr)
+        return 130

@@ -1,7 +1,6 @@
 """Results of experiments: mean +- 95% confidence intervals, tables, JSON and plots."""
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy import stats
 
+from .runfiles import write_json_atomic
 from .train import RunResult, TrainConfig
 
 
@@ -54,7 +54,7 @@ def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> P
     payload = {"config": vars(config) | {"lr": config.learning_rate()}, "summary": summary,
                "runs": [r.to_dict() for r in results]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=1))
+    write_json_atomic(path, payload, indent=1)
     return path
 
 

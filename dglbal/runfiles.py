@@ -22,7 +22,7 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -71,14 +71,14 @@ def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
     return int(np.argmax(np.asarray(val_acc) >= target)) + 1
 
 
-def write_json_atomic(path: Path, payload: dict) -> Path:
+def write_json_atomic(path: Path, payload: dict, indent: Optional[int] = None) -> dict:
     """Write ``payload`` to ``path`` through a temporary file and a rename: a reader (or a
-    crash) never sees half a file."""
+    crash, or a Ctrl-C) never sees half a file. Returns ``payload``."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload))
+    tmp.write_text(json.dumps(payload, indent=indent))
     os.replace(tmp, path)
-    return path
+    return payload
 
 
 def run_record(config: TrainConfig, result: RunResult, device: str, **extra: Any) -> dict:
@@ -140,6 +140,42 @@ def load_run(path: Path, config: TrainConfig, scheme: str, seed: int) -> Optiona
         set_aside(path, reason)
         return None
     return record
+
+
+def result_of(record: dict) -> RunResult:
+    """The :class:`RunResult` a run record holds."""
+    return RunResult(**{k: record[k] for k in RunResult.__dataclass_fields__})
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a set of runs; says how many finished runs are kept, and where."""
+
+    def __init__(self, kept: int, total: int, folder: Path):
+        super().__init__(f"interrupted: {kept} of {total} runs finished and are kept in "
+                         f"{folder}; run the same command again to resume")
+        self.kept, self.total, self.folder = kept, total, folder
+
+
+def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
+                train: Callable[[TrainConfig, str, int], Tuple[RunResult, str]],
+                on_done: Callable[[], object] = lambda: None) -> List[dict]:
+    """One record per (config, scheme, seed): its run file's when that file is this run, else
+    ``train(config, scheme, seed) -> (result, device)``'s, written as soon as it finishes.
+    A ``KeyboardInterrupt`` becomes :class:`Interrupted`; every finished run is on disk."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    records: List[dict] = []
+    try:
+        for config, scheme, seed in runs:
+            path = runs_dir / f"{run_name(config, scheme, seed)}.json"
+            record = load_run(path, config, scheme, seed)
+            if record is None:
+                result, device = train(config, scheme, seed)
+                record = write_json_atomic(path, run_record(config, result, device, run=path.stem))
+            records.append(record)
+            on_done()
+    except KeyboardInterrupt:
+        raise Interrupted(len(records), len(runs), runs_dir) from None
+    return records
 
 
 def table_setting(record: dict) -> str:

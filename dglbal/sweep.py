@@ -18,10 +18,10 @@ from tqdm.auto import tqdm
 from .data import load_dataset
 from .paper import reference
 from .report import mean_ci
-from .runfiles import describe_differences, load_run, run_name, run_record, table_setting
+from .runfiles import describe_differences, result_of, run_or_load, table_setting
 from .runfiles import epochs_to_fraction  # noqa: F401  (public here since the first release)
-from .runfiles import write_json_atomic
-from .train import RunResult, TrainConfig, resolve_device, run_once
+from .train import TrainConfig, resolve_device, run_once
+from .validation import validate_config
 
 
 @dataclass
@@ -34,35 +34,29 @@ class SweepConfig:
 
 
 def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict]:
-    """Run (or load) every run of the grid; returns one record per run."""
-    runs_dir = Path(out) / "runs"
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    grid = [(d, L, s, seed) for d in sweep.datasets for L in sweep.depths
-            for s in sweep.base.schemes for seed in sweep.base.seeds]
-    records = []
-    bar = tqdm(total=len(grid), desc="sweep", disable=not progress, dynamic_ncols=True)
+    """Run (or load) every run of the grid; returns one record per run. Each run is written
+    to ``<out>/runs/`` as it finishes; a Ctrl-C raises :class:`dglbal.runfiles.Interrupted`."""
+    for dataset in sweep.datasets:
+        for layers in sweep.depths:
+            validate_config(replace(sweep.base, dataset=dataset, layers=layers))
     graphs: Dict[str, object] = {}
-    for dataset, layers, scheme, seed in grid:
-        config = replace(sweep.base, dataset=dataset, layers=layers, schemes=[scheme], seeds=[seed])
-        path = runs_dir / f"{run_name(config, scheme, seed)}.json"
-        record = load_run(path, config, scheme, seed)
-        if record is not None:
-            records.append(record)
-            bar.update()
-            continue
-        if dataset not in graphs:
-            graphs[dataset] = load_dataset(dataset, config.root, split=config.split).to(
-                resolve_device(config.device))
-        monitor_dir = Path(out) / "monitor" / f"{dataset}-L{layers}" if config.monitor else None
+
+    def train(config: TrainConfig, scheme: str, seed: int):
+        if config.dataset not in graphs:
+            graph = load_dataset(config.dataset, config.root, split=config.split)
+            graphs[config.dataset] = graph.to(resolve_device(config.device))
+        monitor_dir = (Path(out) / "monitor" / f"{config.dataset}-L{config.layers}"
+                       if config.monitor else None)
         config = replace(config, monitor=config.monitor and seed == sweep.base.seeds[0])
-        result = run_once(config, scheme, seed, graphs[dataset], progress=progress,
-                          monitor_dir=monitor_dir)
-        record = run_record(config, result, str(graphs[dataset].device), run=path.stem)
-        write_json_atomic(path, record)
-        records.append(record)
-        bar.update()
-    bar.close()
-    return records
+        graph = graphs[config.dataset]
+        return run_once(config, scheme, seed, graph, progress=progress,
+                        monitor_dir=monitor_dir), str(graph.device)
+
+    runs = [(replace(sweep.base, dataset=d, layers=L, schemes=[s], seeds=[seed]), s, seed)
+            for d in sweep.datasets for L in sweep.depths
+            for s in sweep.base.schemes for seed in sweep.base.seeds]
+    with tqdm(total=len(runs), desc="sweep", disable=not progress, dynamic_ncols=True) as bar:
+        return run_or_load(runs, Path(out) / "runs", train, bar.update)
 
 
 def _cell(values: List[float]) -> str:
@@ -134,8 +128,7 @@ def write_outputs(records: List[dict], out: Path) -> List[Path]:
     for number, (dataset, model, label, subset) in enumerate(panels):
         tag = f"_{number}" if len(panels) > len({(d, m) for d, m, _, _ in panels}) else ""
         for layers in sorted({r["layers"] for r in subset}):
-            runs = [RunResult(**{k: r[k] for k in RunResult.__dataclass_fields__})
-                    for r in subset if r["layers"] == layers]
+            runs = [result_of(r) for r in subset if r["layers"] == layers]
             title = f"{model.upper()} L={layers} on {dataset}" + (f" ({label})" if label else "")
             written.append(plot_curves(runs, out / f"curves_{dataset}_{model}_L{layers}{tag}.png",
                                        title))

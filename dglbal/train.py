@@ -19,9 +19,11 @@ from .init import gnn_he_
 from .nn import GAT, GCN
 from .nn.models import MODEL_SCHEMES
 from .symmetry import analyze
+from .validation import resolve_device
 
 SCHEMES = MODEL_SCHEMES + ("gnn_he",)
 MODELS = ("gat", "gcn")
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
 def paper_learning_rate(dataset: str, num_layers: int, optimizer: str = "sgd") -> float:
@@ -105,13 +107,6 @@ class RunResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -232,7 +227,9 @@ def train_node_classifier(
     when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
     is called after each backward pass, before the optimizer step (for a monitor).
     """
-    opt_cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}[optimizer]
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    opt_cls = OPTIMIZERS[optimizer]
     opt = opt_cls(model.parameters(), lr=lr)
     step, evaluate = (_full_batch(model, graph, opt, on_backward) if minibatch is None
                       else _sampled(model, graph, opt, on_backward, *minibatch))
@@ -263,22 +260,40 @@ def train_node_classifier(
 
 def run_experiment(config: TrainConfig, progress: bool = True,
                    graph: Optional[dgl.DGLGraph] = None,
-                   monitor_dir: Optional[Path] = None) -> List[RunResult]:
+                   monitor_dir: Optional[Path] = None,
+                   runs_dir: Optional[Path] = None) -> List[RunResult]:
     """Train every (scheme, seed) pair of ``config``; returns one result per run.
 
-    With ``config.monitor``, each run records the conservation diagnostics and writes
-    ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
+    With ``runs_dir``, each run is written there as it finishes (one JSON file per run, see
+    :mod:`dglbal.runfiles`) and runs already there are loaded instead of trained, so a Ctrl-C
+    (raised as :class:`dglbal.runfiles.Interrupted`, saying what was kept) loses only the run
+    in progress. With ``config.monitor``, each run records the conservation diagnostics and
+    writes ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
     """
-    if graph is None:
-        graph = load_dataset(config.dataset, config.root, split=config.split)
-    graph = graph.to(resolve_device(config.device))
-    runs = [(scheme, seed) for scheme in config.schemes for seed in config.seeds]
-    results = []
-    bar: Iterable = tqdm(runs, desc="runs", disable=not progress, dynamic_ncols=True)
-    for scheme, seed in bar:
-        results.append(run_once(config, scheme, seed, graph, progress=progress,
-                                monitor_dir=monitor_dir))
-    return results
+    from .runfiles import result_of, run_or_load
+    from .validation import validate_config
+
+    validate_config(config)
+    loaded = {}
+
+    def train(run_config: TrainConfig, scheme: str, seed: int):
+        if "graph" not in loaded:
+            source = graph if graph is not None else load_dataset(
+                config.dataset, config.root, split=config.split)
+            loaded["graph"] = source.to(resolve_device(config.device))
+        return run_once(run_config, scheme, seed, loaded["graph"], progress=progress,
+                        monitor_dir=monitor_dir), str(loaded["graph"].device)
+
+    runs = [(config, scheme, seed) for scheme in config.schemes for seed in config.seeds]
+    bar = tqdm(total=len(runs), desc="runs", disable=not progress, dynamic_ncols=True)
+    with bar:
+        if runs_dir is not None:
+            return [result_of(r) for r in run_or_load(runs, Path(runs_dir), train, bar.update)]
+        results = []
+        for run in runs:
+            results.append(train(*run)[0])
+            bar.update()
+        return results
 
 
 def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
