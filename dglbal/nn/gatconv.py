@@ -5,14 +5,16 @@ from typing import Callable, Optional, Tuple, Union
 
 import torch
 from dgl import DGLGraph
-from dgl import function as fn
 from dgl.nn.functional import edge_softmax
+from dgl.ops import u_add_v
 from dgl.nn.pytorch.utils import Identity
 from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
 from ._checks import Features, check_edge_weight, check_features, check_graph
+from .attention import attention_sum, edge_index
+from .sparse import dense, feature_dropout
 
 
 class GATConv(GraphLayer):
@@ -39,7 +41,9 @@ class GATConv(GraphLayer):
         blocks.
 
     Features must be 2-D (DGL also accepts extra leading dimensions; dglbal raises a clear
-    error instead).
+    error instead); they may be a sparse CSR or COO matrix. The aggregation runs in a fused
+    kernel (:func:`dglbal.nn.attention.attention_sum`) that keeps no (edges x features)
+    tensor for the backward pass.
 
     Example
     -------
@@ -51,6 +55,8 @@ class GATConv(GraphLayer):
     >>> out.shape, att.shape
     (torch.Size([6, 3, 4]), torch.Size([18, 3, 1]))
     """
+
+    accepts_sparse_features = True  # the first layer may take a sparse CSR / COO matrix
 
     def __init__(
         self,
@@ -120,33 +126,31 @@ class GATConv(GraphLayer):
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
-        with graph.local_scope():
-            if isinstance(feat, tuple):
-                h_src, h_dst = self.feat_drop(feat[0]), self.feat_drop(feat[1])
-                z_src = fc_src(h_src).view(-1, heads, out)
-                z_dst = fc_dst(h_dst).view(-1, heads, out)
-            else:
-                h_src = h_dst = self.feat_drop(feat)
-                z_src = z_dst = self.fc(h_src).view(-1, heads, out)
-                if graph.is_block:
-                    z_dst = z_src[: graph.num_dst_nodes()]
-                    h_dst = h_dst[: graph.num_dst_nodes()]
-            graph.srcdata.update({"ft": z_src, "el": (z_src * self.attn_l).sum(-1, keepdim=True)})
-            graph.dstdata["er"] = (z_dst * self.attn_r).sum(-1, keepdim=True)
-            graph.apply_edges(fn.u_add_v("el", "er", "e"))
-            attention = self.attn_drop(edge_softmax(graph, self.leaky_relu(graph.edata.pop("e"))))
-            if edge_weight is not None:
-                attention = attention * edge_weight.reshape(-1, 1, 1)
-            graph.edata["a"] = attention
-            graph.update_all(fn.u_mul_e("ft", "a", "m"), fn.sum("m", "ft"))
-            rst = graph.dstdata["ft"]
-            rst = self._with_identity(graph, rst, z_src)
-            if self.res_fc is not None:
-                rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
-            if self.has_explicit_bias:
-                rst = rst + self.bias.view(1, heads, out)
-            if self.activation:
-                rst = self.activation(rst)
-            if get_attention:
-                return rst, graph.edata["a"]
-            return rst
+        if isinstance(feat, tuple):
+            h_src, h_dst = (feature_dropout(self.feat_drop, f) for f in feat)
+            z_src = fc_src(h_src).view(-1, heads, out)
+            z_dst = fc_dst(h_dst).view(-1, heads, out)
+        else:
+            h_src = h_dst = feature_dropout(self.feat_drop, feat)
+            z_src = z_dst = self.fc(h_src).view(-1, heads, out)
+            if graph.is_block:
+                z_dst = z_src[: graph.num_dst_nodes()]
+        el = (z_src * self.attn_l).sum(-1, keepdim=True)
+        er = (z_dst * self.attn_r).sum(-1, keepdim=True)
+        logits = self.leaky_relu(u_add_v(graph, el, er))
+        attention = self.attn_drop(edge_softmax(graph, logits))
+        if edge_weight is not None:
+            attention = attention * edge_weight.reshape(-1, 1, 1)
+        src, dst = edge_index(graph)
+        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes())
+        rst = self._with_identity(graph, rst, z_src)
+        if self.res_fc is not None:
+            h_dst = dense(h_dst)[: graph.num_dst_nodes()]
+            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
+        if self.has_explicit_bias:
+            rst = rst + self.bias.view(1, heads, out)
+        if self.activation:
+            rst = self.activation(rst)
+        if get_attention:
+            return rst, attention
+        return rst

@@ -12,7 +12,7 @@ from typing import Any, Iterator, List
 import torch
 from torch import nn
 
-from . import dgl_rules, torch_rules  # noqa: F401  (register the built-in rules)
+from . import attention_rules, dgl_rules, torch_rules  # noqa: F401  (register the built-in rules)
 from .context import TraceContext
 from .groups import assemble, weight_roles
 from .registry import register_module_rule, register_op_rule

@@ -1,0 +1,192 @@
+"""Fused edge-attention kernels for GAT layers, written with device-generic torch ops.
+
+DGL computes GATv2's logits ``e_uv = a . LeakyReLU(z_u + z_v)`` as a chain of edge-wise ops
+(``u_add_v``, ``leaky_relu``, ``* a``, ``sum``) and keeps several (E, H, D) intermediates for
+the backward pass. :func:`gatv2_logits` computes the same numbers with one gather, one add,
+one in-place LeakyReLU and one matrix product, and saves only the node tensors: the backward
+pass recomputes ``z_u + z_v`` (and the LeakyReLU mask) edge by edge. Work is chunked over
+edges, so an (E, H, D) temporary never exceeds :data:`CHUNK_ELEMENTS` entries however large
+the graph is. :func:`attention_sum` aggregates ``sum_u alpha_uv z_u`` with a gather and an
+``index_add_`` and recomputes the messages in backward as well.
+
+Both functions take part in ``__torch_function__`` dispatch, so the rescale analyser
+(:mod:`dglbal.symmetry`) sees each of them as one op with its own rule
+(:mod:`dglbal.symmetry.attention_rules`).
+"""
+from __future__ import annotations
+
+from typing import Iterator, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+from torch.overrides import handle_torch_function, has_torch_function
+
+CHUNK_ELEMENTS = 1 << 22
+"""Entries of an (edges, heads, features) temporary per chunk: 16 MiB in float32."""
+
+
+def _chunks(num_edges: int, row: int) -> Iterator[slice]:
+    step = max(1, CHUNK_ELEMENTS // max(row, 1))
+    for start in range(0, num_edges, step):
+        yield slice(start, min(start + step, num_edges))
+
+
+def _edge_sums(z_src, z_dst, src, dst) -> torch.Tensor:
+    """(chunk, H, D): z_src[src] + z_dst[dst]."""
+    return z_src.index_select(0, src).add_(z_dst.index_select(0, dst))
+
+
+def _weighted_rows(weights: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """(H, D): sum over edges of weights[e, h] * rows[e, h, :], as one matrix product."""
+    if rows.shape[1] == 1:
+        return (weights.reshape(1, -1) @ rows.reshape(rows.shape[0], -1)).reshape(1, -1)
+    return torch.bmm(weights.permute(1, 2, 0), rows.transpose(0, 1)).squeeze(1)
+
+
+def _project(rows: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
+    """(chunk, H, 1): rows[e, h, :] . attn[h, :]."""
+    edges, heads, width = rows.shape
+    if heads == 1:
+        return (rows.reshape(edges, width) @ attn.reshape(width, 1)).reshape(edges, 1, 1)
+    return torch.bmm(rows.transpose(0, 1), attn.reshape(heads, width, 1)).transpose(0, 1)
+
+
+class _GATv2Logits(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z_src, z_dst, attn, src, dst, negative_slope):
+        ctx.save_for_backward(z_src, z_dst, attn, src, dst)
+        ctx.negative_slope = negative_slope
+        heads, width = z_src.shape[1:]
+        out = z_src.new_empty(src.shape[0], heads, 1)
+        for part in _chunks(src.shape[0], heads * width):
+            hidden = F.leaky_relu_(_edge_sums(z_src, z_dst, src[part], dst[part]), negative_slope)
+            out[part] = _project(hidden, attn)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        z_src, z_dst, attn, src, dst = ctx.saved_tensors
+        slope = ctx.negative_slope
+        need_src, need_dst, need_attn = ctx.needs_input_grad[:3]
+        heads, width = z_src.shape[1:]
+        grad_src = torch.zeros_like(z_src) if need_src else None
+        grad_dst = torch.zeros_like(z_dst) if need_dst else None
+        grad_attn = attn.new_zeros(heads, width) if need_attn else None
+        for part in _chunks(src.shape[0], heads * width):
+            s, d = src[part], dst[part]
+            hidden = _edge_sums(z_src, z_dst, s, d)
+            grad = grad_out[part]
+            if need_src or need_dst:
+                # g * LeakyReLU'(z_u + z_v), recomputed here instead of saved in forward
+                grad_hidden = torch.ops.aten.leaky_relu_backward(
+                    grad.expand_as(hidden), hidden, slope, False)
+                if need_src:
+                    grad_src.index_add_(0, s, grad_hidden)
+                if need_dst:
+                    grad_dst.index_add_(0, d, grad_hidden)
+            if need_attn:
+                grad_attn += _weighted_rows(grad, F.leaky_relu_(hidden, slope))
+        scale = attn.reshape(1, heads, width)
+        return (grad_src.mul_(scale) if need_src else None,
+                grad_dst.mul_(scale) if need_dst else None,
+                grad_attn.reshape(attn.shape) if need_attn else None, None, None, None)
+
+
+class _AttentionSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z_src, weights, src, dst, num_dst):
+        ctx.save_for_backward(z_src, weights, src, dst)
+        heads, width = z_src.shape[1:]
+        out = z_src.new_zeros(num_dst, heads, width)
+        for part in _chunks(src.shape[0], heads * width):
+            out.index_add_(0, dst[part], z_src.index_select(0, src[part]).mul_(weights[part]))
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        z_src, weights, src, dst = ctx.saved_tensors
+        need_src, need_weights = ctx.needs_input_grad[:2]
+        heads, width = z_src.shape[1:]
+        grad_src = torch.zeros_like(z_src) if need_src else None
+        grad_weights = torch.empty_like(weights) if need_weights else None
+        for part in _chunks(src.shape[0], heads * width):
+            grad_messages = grad_out.index_select(0, dst[part])
+            if need_weights:
+                messages = z_src.index_select(0, src[part])
+                grad_weights[part] = (messages.mul_(grad_messages)).sum(-1, keepdim=True)
+            if need_src:
+                grad_src.index_add_(0, src[part], grad_messages.mul_(weights[part]))
+        return grad_src, grad_weights, None, None, None
+
+
+def _check(z_src: torch.Tensor, z_dst: torch.Tensor, src: torch.Tensor, dst: torch.Tensor
+           ) -> None:
+    if z_src.dim() != 3 or z_dst.dim() != 3 or z_src.shape[1:] != z_dst.shape[1:]:
+        raise ValueError("node features must have shape (nodes, heads, features) on both "
+                         f"sides, got {tuple(z_src.shape)} and {tuple(z_dst.shape)}")
+    if src.shape != dst.shape or src.dim() != 1:
+        raise ValueError(f"src and dst must be 1-D and of equal length, got {tuple(src.shape)} "
+                         f"and {tuple(dst.shape)}")
+
+
+def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
+                 src: torch.Tensor, dst: torch.Tensor, negative_slope: float = 0.2
+                 ) -> torch.Tensor:
+    r"""GATv2 attention logits :math:`e_{uv} = a^T \mathrm{LeakyReLU}(z_u + z_v)` per edge.
+
+    ``z_src`` (N_src, H, D) and ``z_dst`` (N_dst, H, D) are the transformed node features,
+    ``attn`` has H * D entries (DGL's (1, H, D) parameter), ``src`` and ``dst`` (E,) index the
+    edges' end nodes. Returns (E, H, 1). Equal to DGL's
+    ``(leaky_relu(u_add_v(z_src, z_dst)) * attn).sum(-1, keepdim=True)``; memory for
+    backward is the node tensors only.
+
+    Example
+    -------
+    >>> import torch
+    >>> z = torch.randn(4, 1, 3, requires_grad=True)
+    >>> src, dst = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 0])
+    >>> gatv2_logits(z, z, torch.randn(1, 1, 3), src, dst).shape
+    torch.Size([4, 1, 1])
+    """
+    if has_torch_function((z_src, z_dst, attn)):
+        return handle_torch_function(gatv2_logits, (z_src, z_dst, attn), z_src, z_dst, attn,
+                                     src, dst, negative_slope)
+    _check(z_src, z_dst, src, dst)
+    if attn.numel() != z_src.shape[1] * z_src.shape[2]:
+        raise ValueError(f"attn has {attn.numel()} entries for {z_src.shape[1]} heads of "
+                         f"width {z_src.shape[2]}")
+    return _GATv2Logits.apply(z_src, z_dst, attn, src, dst, float(negative_slope))
+
+
+def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
+                  dst: torch.Tensor, num_dst: int) -> torch.Tensor:
+    r"""Attention-weighted aggregation :math:`h_v = \sum_{(u, v)} w_{uv} z_u`.
+
+    ``z_src`` (N_src, H, D), ``weights`` (E, H, 1), ``src``/``dst`` (E,); returns
+    (num_dst, H, D). Equal to DGL's ``update_all(u_mul_e, sum)``.
+
+    Example
+    -------
+    >>> import torch
+    >>> z = torch.ones(3, 1, 2)
+    >>> attention_sum(z, torch.full((3, 1, 1), 0.5), torch.tensor([0, 1, 2]),
+    ...               torch.tensor([0, 0, 1]), 2)[:, 0]
+    tensor([[1.0000, 1.0000],
+            [0.5000, 0.5000]])
+    """
+    if has_torch_function((z_src, weights)):
+        return handle_torch_function(attention_sum, (z_src, weights), z_src, weights, src, dst,
+                                     num_dst)
+    _check(z_src, z_src, src, dst)
+    if weights.shape != (src.shape[0], z_src.shape[1], 1):
+        raise ValueError(f"weights must have shape (edges, heads, 1) = "
+                         f"{(src.shape[0], z_src.shape[1], 1)}, got {tuple(weights.shape)}")
+    return _AttentionSum.apply(z_src, weights, src, dst, int(num_dst))
+
+
+def edge_index(graph) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(src, dst) of a DGL graph's edges in edge-id order (for the kernels above)."""
+    return graph.edges(order="eid")

@@ -1,0 +1,181 @@
+"""The fused attention kernels: gradients, parity with DGL, memory, analyser, sparse input."""
+import itertools
+
+import dgl.nn.pytorch as dglnn
+import pytest
+import torch
+
+import dglbal.nn as ours
+import dglbal.nn.attention as attention
+from dglbal.nn.attention import attention_sum, edge_index, gatv2_logits
+from dglbal.nn.sparse import sparse_features
+from dglbal.symmetry import analyze
+from graphs import Stack, bipartite, homogeneous, sampled_block
+
+GRAPHS = {"homogeneous": homogeneous, "bipartite": bipartite, "block": sampled_block}
+TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-10}
+
+
+def _inputs(graph, heads, width, generator):
+    z_src = torch.randn(graph.num_src_nodes(), heads, width, generator=generator,
+                        dtype=torch.float64, requires_grad=True)
+    z_dst = torch.randn(graph.num_dst_nodes(), heads, width, generator=generator,
+                        dtype=torch.float64, requires_grad=True)
+    attn = torch.randn(1, heads, width, generator=generator, dtype=torch.float64,
+                       requires_grad=True)
+    return z_src, z_dst, attn
+
+
+@pytest.fixture(params=[None, 7], ids=["one-chunk", "chunked"])
+def chunking(request, monkeypatch):
+    """Run the kernels in one chunk and in chunks of one or two edges."""
+    if request.param is not None:
+        monkeypatch.setattr(attention, "CHUNK_ELEMENTS", request.param)
+
+
+@pytest.mark.parametrize("kind,heads,slope", [("homogeneous", 1, 0.2), ("bipartite", 3, 0.2),
+                                              ("block", 2, -0.5)])
+def test_gradcheck(kind, heads, slope, chunking):
+    graph = GRAPHS[kind]()
+    src, dst = edge_index(graph)
+    z_src, z_dst, attn = _inputs(graph, heads, 3, torch.Generator().manual_seed(0))
+    assert torch.autograd.gradcheck(
+        lambda a, b, c: gatv2_logits(a, b, c, src, dst, slope), (z_src, z_dst, attn))
+    weights = torch.rand(graph.num_edges(), heads, 1, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda z, w: attention_sum(z, w, src, dst, graph.num_dst_nodes()), (z_src, weights))
+
+
+def _grads(module, graph, feat, seed_out):
+    out = module(graph, feat)
+    out.backward(seed_out)
+    feats = feat if isinstance(feat, tuple) else (feat,)
+    return [out.detach()] + [f.grad for f in feats] + [p.grad for p in module.parameters()]
+
+
+@pytest.mark.parametrize("layer,kind,heads,dtype", list(itertools.product(
+    ("GATv2Conv", "GATConv"), GRAPHS, (1, 3), (torch.float32, torch.float64))))
+def test_outputs_and_gradients_match_dgl(layer, kind, heads, dtype, chunking):
+    graph = GRAPHS[kind]()
+    bipartite_graph = kind == "bipartite"
+    in_feats = (6, 5) if bipartite_graph else 6
+    kwargs = dict(residual=True, share_weights=False) if layer == "GATv2Conv" else \
+        dict(residual=True)
+    theirs = getattr(dglnn, layer)(in_feats, 2, heads, **kwargs).to(dtype)
+    mine = getattr(ours, layer)(in_feats, 2, heads, **kwargs).to(dtype)
+    mine.load_state_dict(theirs.state_dict())
+    gen = torch.Generator().manual_seed(2)
+    src = torch.randn(graph.num_src_nodes(), 6, generator=gen, dtype=dtype)
+    feat = (src, torch.randn(graph.num_dst_nodes(), 5, generator=gen, dtype=dtype)) \
+        if bipartite_graph else src
+    seed_out = torch.randn(graph.num_dst_nodes(), heads, 2, generator=gen, dtype=dtype)
+    results = []
+    for module in (mine, theirs):
+        leaves = tuple(f.clone().requires_grad_() for f in feat) if bipartite_graph else \
+            feat.clone().requires_grad_()
+        results.append(_grads(module, graph, leaves, seed_out))
+    tol = TOLERANCE[dtype]
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def _saved_shapes(module, graph, feat):
+    shapes = []
+
+    def pack(tensor):
+        shapes.append(tuple(tensor.shape))
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(graph, feat)
+    return shapes
+
+
+@pytest.mark.parametrize("layer", ["GATv2Conv", "GATConv"])
+def test_no_edge_by_feature_tensor_is_saved_for_backward(layer):
+    graph = homogeneous(num_nodes=30, num_edges=200)
+    edges, width = graph.num_edges(), 8
+    feat = torch.randn(graph.num_nodes(), 6)
+    mine, theirs = getattr(ours, layer)(6, width, 2), getattr(dglnn, layer)(6, width, 2)
+
+    def edge_wide(shapes):
+        return [s for s in shapes if s[:1] == (edges,) and torch.Size(s).numel() >= edges * width]
+
+    if layer == "GATv2Conv":  # DGL keeps (E, H, D) tensors (GATConv's are (E, H, 1) there too)
+        assert edge_wide(_saved_shapes(theirs, graph, feat))
+    assert edge_wide(_saved_shapes(mine, graph, feat)) == []
+
+
+def test_kernels_reject_bad_shapes():
+    z, idx = torch.randn(4, 1, 3), torch.arange(4)
+    with pytest.raises(ValueError, match="heads, features"):
+        gatv2_logits(z, torch.randn(4, 2, 3), torch.randn(1, 1, 3), idx, idx)
+    with pytest.raises(ValueError, match="attn has 2 entries"):
+        gatv2_logits(z, z, torch.randn(2), idx, idx)
+    with pytest.raises(ValueError, match="equal length"):
+        attention_sum(z, torch.rand(4, 1, 1), idx, idx[:3], 4)
+    with pytest.raises(ValueError, match="weights must have shape"):
+        attention_sum(z, torch.rand(4, 2, 1), idx, idx, 4)
+
+
+@pytest.mark.parametrize("layer", ["GATv2Conv", "GATConv"])
+def test_analyser_sees_the_same_groups_as_in_dgl_layers(layer, monkeypatch):
+    calls = []
+    for func in (attention.gatv2_logits, attention.attention_sum):
+        from dglbal.symmetry.registry import OP_RULES
+        rule = OP_RULES[func]
+        monkeypatch.setitem(OP_RULES, func, lambda *a, rule=rule: calls.append(1) or rule(*a))
+    kwargs = dict(bias=False, share_weights=True) if layer == "GATv2Conv" else dict(bias=False)
+    mine = Stack(getattr(ours, layer)(5, 4, 2, **kwargs), getattr(ours, layer)(8, 3, 2))
+    theirs = Stack(getattr(dglnn, layer)(5, 4, 2, **kwargs), getattr(dglnn, layer)(8, 3, 2))
+    theirs.load_state_dict(mine.state_dict())
+    graph, feat = homogeneous(), torch.randn(12, 5)
+    reports = [analyze(model, graph, feat) for model in (mine, theirs)]
+    assert calls  # the kernels' rules were used, not a trace of their insides
+    assert reports[0].unsupported == reports[1].unsupported == []
+    assert len(reports[0].groups) == len(reports[1].groups) > 0
+    for a, b in zip(*(r.groups for r in reports)):
+        assert a.parameters == b.parameters
+        for name in a.parameters:
+            assert torch.equal(a.exponents(name), b.exponents(name))
+
+
+@pytest.mark.parametrize("conv,residual,layout", [("gatv2", False, "csr"), ("gat", False, "csr"),
+                                                  ("gatv2", True, "coo")])
+def test_sparse_features_give_the_dense_results(conv, residual, layout):
+    graph = homogeneous(num_nodes=20, num_edges=60)
+    gen = torch.Generator().manual_seed(0)
+    feat = torch.rand(20, 30, generator=gen) * (torch.rand(20, 30, generator=gen) < 0.05)
+    torch.manual_seed(0)
+    model = ours.GAT(30, 4, 3, 3, num_heads=2, conv=conv, feat_drop=0.5,
+                     residual_alpha=0.1 if residual else 0.0)
+    model.eval()  # feature dropout off: the same function on both inputs
+    sparse = sparse_features(feat) if layout == "csr" else feat.to_sparse()
+    assert sparse.layout == {"csr": torch.sparse_csr, "coo": torch.sparse_coo}[layout]
+    results = []
+    for x in (feat, sparse):
+        model.zero_grad()
+        out = model(graph, x)
+        out.sum().backward()
+        results.append([out.detach()] + [p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_sparse_feature_dropout_keeps_zeros_and_scales_values():
+    graph = homogeneous(num_nodes=20, num_edges=60)
+    feat = sparse_features(torch.eye(20, 30))
+    layer = ours.GATv2Conv(30, 4, 1, feat_drop=0.5)
+    layer.train()
+    out = layer(graph, feat)
+    assert out.shape == (20, 1, 4) and torch.isfinite(out).all()
+
+
+def test_sparse_features_only_when_sparse_enough():
+    dense = torch.ones(5, 10)
+    assert sparse_features(dense) is dense
+    mostly_zero = torch.zeros(5, 10)
+    mostly_zero[1, 2] = 3.0
+    csr = sparse_features(mostly_zero)
+    assert csr.layout == torch.sparse_csr and torch.equal(csr.to_dense(), mostly_zero)
+    assert sparse_features(mostly_zero, max_density=0.0) is mostly_zero
