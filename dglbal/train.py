@@ -18,6 +18,7 @@ from .data import PLANETOID, load_dataset, num_classes
 from .init import gnn_he_
 from .nn import GAT, GCN
 from .nn.models import MODEL_SCHEMES
+from .nn.sparse import input_features
 from .symmetry import analyze
 from .validation import resolve_device
 
@@ -143,7 +144,7 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
     """One full-batch step per epoch; evaluation on the whole graph."""
-    feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
 
     def step() -> float:
