@@ -1,10 +1,22 @@
-"""Training-epoch time of dglbal.nn.GAT / GCN against the same stack of dgl.nn layers.
+"""Training-epoch time of dglbal's deep GAT against the same model in DGL and in PyG.
 
-    python benchmarks/epoch_time.py [--dataset cora] [--layers 2 10 40] [--epochs 20]
+    python benchmarks/epoch_time.py [--dataset cora] [--layers 2 10 40] [--threads 1 2]
+                                    [--epochs 20] [--models gat gcn]
 
-Both models get the same weights and the same graph; epochs alternate between them, so
-machine noise hits both alike. An epoch is a full-batch forward, backward and SGD step.
-Prints ms per epoch and the ratio dglbal / dgl (target: <= 1.05).
+Every model gets the same weights and the same graph (Cora has self-loops added; PyG's
+``add_self_loops`` is off so that all see the same edges). Epochs alternate between the
+models, so machine noise hits them alike; the median is printed. An epoch is a full-batch
+forward, backward and SGD step. Columns:
+
+- ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does),
+- ``dense``: the same model fed the dense feature matrix,
+- ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GraphConv`` for GCN),
+- ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` (optional: ``pip install
+  dglbal[bench]``; the column is left out when PyG does not import).
+
+``saved MiB`` is the memory autograd keeps for the backward pass at the end of the forward
+pass (the peak of a training step), counted once per storage with saved-tensor hooks.
+Targets (issue 13): dglbal <= 0.7 x dgl and <= 0.8 x pyg at every depth and thread count.
 """
 import argparse
 import os
@@ -20,25 +32,38 @@ from torch import nn  # noqa: E402
 
 from dglbal.data import load_dataset, num_classes  # noqa: E402
 from dglbal.nn import GAT, GCN  # noqa: E402
+from dglbal.nn.sparse import sparse_features  # noqa: E402
+
+try:
+    import torch_geometric.nn as pygnn
+except ImportError:  # optional benchmark dependency
+    pygnn = None
 
 
-class DGLStack(nn.Module):
-    """The builders' architecture written with dgl.nn layers, as a DGL user would."""
+class Stack(nn.Module):
+    """The builders' architecture written with another library's layers, as its user would."""
 
-    def __init__(self, layers, heads: bool):
+    def __init__(self, layers, heads: bool, graph_arg):
         super().__init__()
         self.layers = nn.ModuleList(layers)
         self.heads = heads
+        self.graph_arg = graph_arg
 
     def forward(self, graph, h):
+        graph = self.graph_arg(graph)
         for layer in self.layers[:-1]:
-            h = layer(graph, h)
+            h = self._call(layer, graph, h)
             h = F.relu(h.flatten(1) if self.heads else h)
-        h = self.layers[-1](graph, h)
-        return h.mean(1) if self.heads else h
+        h = self._call(self.layers[-1], graph, h)
+        return h.mean(1) if self.heads and h.dim() == 3 else h
+
+    @staticmethod
+    def _call(layer, graph, h):
+        return layer(graph, h) if isinstance(layer, (dglnn.GATv2Conv, dglnn.GraphConv)) \
+            else layer(h, graph)
 
 
-def dgl_twin(model) -> DGLStack:
+def dgl_twin(model) -> Stack:
     """A dgl.nn stack with the same layers and weights as a dglbal builder."""
     twins = []
     for layer in model.layers:
@@ -49,7 +74,22 @@ def dgl_twin(model) -> DGLStack:
             twin = dglnn.GraphConv(layer._in_feats, layer._out_feats, bias=False)
         twin.load_state_dict(layer.state_dict())
         twins.append(twin)
-    return DGLStack(twins, heads=isinstance(model, GAT))
+    return Stack(twins, heads=isinstance(model, GAT), graph_arg=lambda g: g)
+
+
+def pyg_twin(model: GAT) -> Stack:
+    """A torch_geometric stack of GATv2Conv (shared weights) with the same weights."""
+    twins = []
+    for index, layer in enumerate(model.layers):
+        last = index == len(model.layers) - 1
+        twin = pygnn.GATv2Conv(layer._in_src_feats, layer._out_feats, heads=layer._num_heads,
+                               concat=not last, bias=False, share_weights=True,
+                               add_self_loops=False)
+        with torch.no_grad():
+            twin.lin_l.weight.copy_(layer.fc_src.weight)
+            twin.att.copy_(layer.attn)
+        twins.append(twin)
+    return Stack(twins, heads=True, graph_arg=lambda g: torch.stack(g.edges(order="eid")))
 
 
 def epoch(model, optimizer, graph, feat, labels, mask) -> float:
@@ -60,34 +100,79 @@ def epoch(model, optimizer, graph, feat, labels, mask) -> float:
     return time.perf_counter() - start
 
 
+def saved_mib(model, graph, feat) -> float:
+    """MiB that autograd keeps for backward after one forward pass (each storage once)."""
+    storages = {}
+
+    def pack(tensor):
+        if tensor.layout == torch.strided:
+            storage = tensor.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = model(graph, feat)
+    del out
+    return sum(storages.values()) / 2 ** 20
+
+
+def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs):
+    torch.manual_seed(0)
+    ours = builder(feat.shape[1], 64, num_classes(graph), layers)
+    models = {"dglbal": (ours, sparse_feat), "dense": (ours, feat),
+              "dgl": (dgl_twin(ours), feat)}
+    if pygnn is not None and builder is GAT:
+        models["pyg"] = (pyg_twin(ours), feat)
+    with torch.no_grad():
+        reference = ours(graph, feat)
+        for name, (model, x) in models.items():
+            torch.testing.assert_close(model(graph, x), reference, rtol=1e-4, atol=1e-5,
+                                       msg=lambda m: f"{name} differs from dglbal: {m}")
+    memory = {name: saved_mib(model, graph, x) for name, (model, x) in models.items()}
+    optimizers = {name: torch.optim.SGD(model.parameters(), lr=0.01)
+                  for name, (model, _) in models.items()}
+    times = {name: [] for name in models}
+    for step in range(epochs + 3):
+        for name, (model, x) in models.items():
+            elapsed = epoch(model, optimizers[name], graph, x, labels, mask)
+            if step >= 3:
+                times[name].append(elapsed)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}, memory
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="cora")
     parser.add_argument("--layers", type=int, nargs="+", default=[2, 10, 40])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--models", nargs="+", choices=("gat", "gcn"), default=["gat"])
     args = parser.parse_args()
     graph = load_dataset(args.dataset)
     feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["train_mask"]
-    print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges; torch threads "
-          f"{torch.get_num_threads()}; median of {args.epochs} epochs after 3 warm-up epochs")
-    print(f"{'model':<6}{'L':>4}{'dglbal ms':>12}{'dgl.nn ms':>12}{'ratio':>8}")
-    for builder in (GAT, GCN):
-        for layers in args.layers:
-            torch.manual_seed(0)
-            ours = builder(feat.shape[1], 64, num_classes(graph), layers)
-            theirs = dgl_twin(ours)
-            with torch.no_grad():
-                torch.testing.assert_close(ours(graph, feat), theirs(graph, feat))
-            runs = {"ours": (ours, torch.optim.SGD(ours.parameters(), lr=0.01), []),
-                    "theirs": (theirs, torch.optim.SGD(theirs.parameters(), lr=0.01), [])}
-            for step in range(args.epochs + 3):
-                for model, optimizer, times in runs.values():
-                    elapsed = epoch(model, optimizer, graph, feat, labels, mask)
-                    if step >= 3:
-                        times.append(elapsed)
-            ms = {k: 1e3 * statistics.median(v[2]) for k, v in runs.items()}
-            print(f"{builder.__name__:<6}{layers:>4}{ms['ours']:>12.1f}{ms['theirs']:>12.1f}"
-                  f"{ms['ours'] / ms['theirs']:>8.3f}")
+    sparse_feat = sparse_features(feat)
+    density = float(torch.count_nonzero(feat)) / feat.numel()
+    print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges, features "
+          f"{tuple(feat.shape)} {100 * density:.1f}% non-zero; median of {args.epochs} epochs "
+          f"after 3 warm-up epochs, interleaved; torch {torch.__version__}"
+          + ("" if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
+    names = ["dglbal", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
+    header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>11}" for n in names)
+              + f"{'/dgl':>7}{'/pyg':>7}  saved MiB " + "/".join(names) + "  load")
+    print(header)
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for model_name in args.models:
+            builder = {"gat": GAT, "gcn": GCN}[model_name]
+            for layers in args.layers:
+                ms, memory = compare(builder, layers, graph, feat, sparse_feat, labels, mask,
+                                     args.epochs)
+                cells = "".join(f"{ms[n]:>11.1f}" if n in ms else f"{'-':>11}" for n in names)
+                ratio = {n: f"{ms['dglbal'] / ms[n]:>7.2f}" if n in ms else f"{'-':>7}"
+                         for n in ("dgl", "pyg")}
+                mem = "/".join(f"{memory[n]:.1f}" if n in memory else "-" for n in names)
+                print(f"{builder.__name__:<6}{threads:>4}{layers:>4}{cells}{ratio['dgl']}"
+                      f"{ratio['pyg']}  {mem}  {os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":
