@@ -24,6 +24,9 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import nn
 
+from ._balance_checks import (check_balance_arguments, check_finite_parameters,
+                              check_report_matches, check_result_is_finite, frozen_groups,
+                              warn_if_no_groups)
 from .symmetry import SymmetryReport, analyze
 
 
@@ -36,6 +39,7 @@ class BalanceSummary:
     dead_groups: List[str] = field(default_factory=list)
     zeroed: List[str] = field(default_factory=list)
     max_relative_c: float = 0.0
+    frozen_groups: List[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (f"balanced ({self.mode}): max |c_g| / (I_g + O_g) = {self.max_relative_c:.1e} "
@@ -44,6 +48,9 @@ class BalanceSummary:
             text += f"; zeroed gates: {', '.join(self.zeroed)}"
         if self.dead_groups:
             text += f"; {len(self.dead_groups)} dead groups left alone"
+        if self.frozen_groups:
+            text += (f"; {len(self.frozen_groups)} groups touching frozen parameters "
+                     "(requires_grad=False) left alone")
         return text
 
 
@@ -52,6 +59,7 @@ class FlatExponents:
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
         params = dict(model.named_parameters())
+        check_report_matches(params, report, model)
         self.names = [n for n in report.parameter_order]
         self.params = [params[n] for n in self.names]
         sizes = [p.numel() for p in self.params]
@@ -68,6 +76,7 @@ class FlatExponents:
         self.value = np.concatenate(value)[order]
         self.num_groups = len(report.groups)
         self.bounds = np.searchsorted(self.group, np.arange(self.num_groups + 1))
+        self.fixed = np.zeros(self.num_groups, dtype=bool)  # groups balancing must not move
         self.refresh()
 
     def _flatten(self, tensors) -> np.ndarray:
@@ -122,7 +131,7 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: Balance
     solves. Each step counts as one sweep. Dead groups stay at t = 0.
     """
     incoming, outgoing = flat.norms()
-    live = np.flatnonzero((incoming > 0) & (outgoing > 0))
+    live = np.flatnonzero((incoming > 0) & (outgoing > 0) & ~flat.fixed)
     base = flat.theta ** 2
     index = np.full(flat.num_groups, -1)
     index[live] = np.arange(len(live))
@@ -168,11 +177,12 @@ def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
           summary: BalanceSummary) -> None:
     """Procedure 2.6 on the groups, in forward order."""
     for name in _outgoing_only_gates(report):
-        flat.zero(name)
-        summary.zeroed.append(name)
+        if flat.params[flat.names.index(name)].requires_grad:
+            flat.zero(name)
+            summary.zeroed.append(name)
     outgoing_entries = set(flat.entry[flat.value < 0].tolist())
     theta = flat.theta
-    for g in range(flat.num_groups):
+    for g in np.flatnonzero(~flat.fixed):
         entries, values = flat.group_entries(g)
         inward, outward = entries[values > 0], entries[values < 0]
         mass_in = float(np.sum(values[values > 0] * theta[inward] ** 2))
@@ -191,14 +201,19 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     """Balance ``model`` in place along the groups of ``report`` (see the module doc).
 
     ``beta=None`` in init mode keeps the first neurons' incoming norms. Groups with a zero
-    incoming or outgoing norm (dead neurons) are left alone and listed.
+    incoming or outgoing norm (dead neurons) are left alone and listed. Frozen parameters
+    (``requires_grad=False``) are never changed: the groups that touch them are left alone and
+    listed in ``frozen_groups``, and frozen gates are not zeroed. Non-finite parameters or
+    ``beta`` are refused, and so is a result that would not be finite in the parameters'
+    dtype (the model is then left as it was).
     """
-    if mode not in ("init", "preserve"):
-        raise ValueError(f"mode must be 'init' or 'preserve', got {mode!r}")
-    if beta is not None and not beta > 0:
-        raise ValueError(f"beta must be positive, got {beta}")
+    check_balance_arguments(mode, beta, tol, max_sweeps)
     summary = BalanceSummary(mode=mode)
     flat = FlatExponents(model, report)
+    check_finite_parameters(flat)
+    flat.fixed = frozen_groups(flat, report)
+    summary.frozen_groups = [report.groups[g].name for g in np.flatnonzero(flat.fixed)]
+    warn_if_no_groups(model, report)
     if mode == "init":
         _init(flat, report, beta, summary)
     # Preserve sweeps finish init mode where its single walk cannot (residual streams,
@@ -208,6 +223,7 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     incoming, outgoing = flat.norms()
     summary.dead_groups = [report.groups[g].name
                            for g in np.flatnonzero((incoming == 0) | (outgoing == 0))]
+    check_result_is_finite(flat, beta if mode == "init" else None)
     flat.write_back()
     return summary
 

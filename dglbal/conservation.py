@@ -82,6 +82,9 @@ class ConservationMonitor:
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
         flat = self._flat.refresh()
+        if flat.params and all(p.grad is None for p in flat.params):
+            raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
+                               "it after loss.backward() and before optimizer.step()")
         incoming, outgoing = flat.norms()
         delta, scale = _residuals(flat)
         self.history["c"].append((incoming - outgoing).tolist())

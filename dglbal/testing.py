@@ -5,7 +5,10 @@ Use them in your own test suite::
     from dglbal.testing import check_rescale_invariance, check_noether
     check_rescale_invariance(model, graph, feat)   # raises AssertionError on failure
 
-All checks run on a float64 copy of the model; the model passed in is left unchanged.
+All checks run on a float64 copy of the model in eval mode (dropout off, normalizations on
+their running statistics: random dropout masks are not what a symmetry check is about), with
+every parameter trainable (the symmetries do not depend on which parameters are frozen). The
+model passed in is left unchanged, its mode and ``requires_grad`` flags included.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._balance_checks import check_report_matches
 from .conservation import relative_residuals
 from .symmetry import SymmetryReport, analyze
 
@@ -46,13 +50,30 @@ def _outputs(out: Any) -> torch.Tensor:
 
 
 def _double_model(model: nn.Module) -> nn.Module:
-    return copy.deepcopy(model).double()
+    """A float64 copy in eval mode with every parameter trainable (see the module doc)."""
+    copied = copy.deepcopy(model).double().eval()
+    for p in copied.parameters():
+        p.requires_grad_(True)
+    return copied
 
 
 def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]):
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
-    return model64, inputs64, report if report is not None else analyze(model64, *inputs64)
+    if report is None:
+        report = analyze(model64, *inputs64)
+    check_report_matches(dict(model64.named_parameters()), report, model)
+    return model64, inputs64, report
+
+
+def _check_input_sets(input_sets: Sequence[Sequence[Any]]) -> None:
+    if not isinstance(input_sets, (list, tuple)) or not input_sets:
+        raise ValueError("input_sets must be a non-empty list of input tuples, e.g. "
+                         f"[(graph, feat)], got {input_sets!r}")
+    for inputs in input_sets:
+        if not isinstance(inputs, (list, tuple)):
+            raise ValueError("input_sets must be a list of input tuples, e.g. [(graph, feat)]; "
+                             f"an element is a {type(inputs).__name__}")
 
 
 def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
@@ -143,9 +164,11 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     of a linear layer. Those directions depend on the point and drop out of the intersection.
     Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out.
     """
+    _check_input_sets(input_sets)
     generator = torch.Generator().manual_seed(seed)
     names = list(report.parameter_order)
     model64 = _double_model(model)
+    check_report_matches(dict(model64.named_parameters()), report, model)
     shapes = [tuple(dict(model64.named_parameters())[n].shape) for n in names]
     atoms = _atoms(shapes)
     rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
@@ -177,6 +200,7 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
 def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                    report: Optional[SymmetryReport] = None) -> SymmetryReport:
     """The groups found span the black-box symmetry space (see blackbox_symmetry_dimension)."""
+    _check_input_sets(input_sets)
     report = report if report is not None else analyze(_double_model(model),
                                                        *as_double(tuple(input_sets[0])))
     blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report)

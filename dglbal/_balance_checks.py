@@ -1,0 +1,87 @@
+"""What :func:`dglbal.balance.balance_` checks before and after it moves any weight: its
+arguments, finite parameters, frozen parameters, a model without symmetry, a finite result."""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .symmetry import SymmetryReport
+
+
+def check_balance_arguments(mode: str, beta: Optional[float], tol: float, max_sweeps: int) -> None:
+    if mode not in ("init", "preserve"):
+        raise ValueError(f"mode must be 'init' or 'preserve', got {mode!r}")
+    if beta is not None and not (isinstance(beta, (int, float)) and math.isfinite(beta)
+                                 and beta > 0):
+        raise ValueError(f"beta must be a positive finite number (or None), got {beta!r}")
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
+        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
+    if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, int) or max_sweeps < 1:
+        raise ValueError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}")
+
+
+def check_report_matches(params: dict, report: SymmetryReport, model: nn.Module) -> None:
+    """The report must describe this model: its parameters, with their shapes."""
+    for name in report.parameter_order:
+        if name not in params:
+            raise ValueError(f"the report was made for another model: it has parameter {name!r}, "
+                             f"which this {type(model).__name__} lacks; run analyze on this model")
+        shape = tuple(report.table.shapes.get(name, params[name].shape))
+        if shape != tuple(params[name].shape):
+            raise ValueError(f"the report was made for another model: parameter {name!r} has "
+                             f"shape {tuple(params[name].shape)} here, {shape} in the report")
+
+
+def check_finite_parameters(flat) -> None:
+    """Refuse NaN or infinite parameters, and squared norms that overflow float64."""
+    names, params = flat.names, flat.params
+    for name, param in zip(names, params):
+        if not bool(torch.isfinite(param).all()):
+            bad = int((~torch.isfinite(param)).sum())
+            raise ValueError(f"parameter {name!r} has {bad} non-finite entries (NaN or inf); "
+                             "balancing needs finite weights")
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = flat.norms()
+    if not all(np.isfinite(n).all() for n in norms):
+        largest = max(names, key=lambda n: float(params[names.index(n)].detach().abs().max()))
+        raise ValueError(f"the squared norms overflow float64 (parameter {largest!r} holds "
+                         f"values up to {float(params[names.index(largest)].abs().max()):.1e}); "
+                         "balancing needs weights whose squares are finite")
+
+
+def frozen_groups(flat, report: SymmetryReport) -> np.ndarray:
+    """Which groups touch a parameter with ``requires_grad=False`` (those must not move)."""
+    fixed = np.zeros(flat.num_groups, dtype=bool)
+    for name, param in zip(flat.names, flat.params):
+        if not param.requires_grad:
+            fixed[np.unique(report.table.entries[name][1])] = True
+    return fixed
+
+
+def warn_if_no_groups(model: nn.Module, report: SymmetryReport) -> None:
+    """A model with parameters but no provable symmetry (a tanh network, say) is not
+    balanced by anything: say so instead of returning silently."""
+    if len(report.groups) == 0 and any(True for _ in model.parameters()):
+        why = "; ".join(report.unsupported[:3]) or "no positively homogeneous path"
+        warnings.warn(f"{type(model).__name__}: found no rescale symmetry (0 groups), so "
+                      f"balancing moves no weight (init mode only zeroes attention gates). "
+                      f"Not homogeneous: {why}", UserWarning, stacklevel=4)
+
+
+def check_result_is_finite(flat, beta: Optional[float]) -> None:
+    """Every balanced parameter must be finite in its own dtype before it is written back."""
+    problems: List[str] = []
+    for i, (name, param) in enumerate(zip(flat.names, flat.params)):
+        chunk = flat.theta[flat.offsets[i]:flat.offsets[i + 1]]
+        limit = torch.finfo(param.dtype).max if param.dtype.is_floating_point else np.inf
+        if chunk.size and not (np.isfinite(chunk).all() and np.abs(chunk).max() <= limit):
+            problems.append(name)
+    if problems:
+        hint = f"; beta={beta!r} is too large" if beta is not None else ""
+        raise ValueError(f"balancing would make parameter {problems[0]!r} non-finite in its "
+                         f"dtype{hint} (the model is left unchanged)")
