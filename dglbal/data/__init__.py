@@ -4,11 +4,13 @@ Every graph gets self-loops exactly once and row-normalized features, as in the 
 """
 from __future__ import annotations
 
+import numbers
 from typing import Optional
 
 import dgl
 
-from ._common import DATA_ENV, DatasetNotFoundError, data_root, finalize, row_normalize
+from ._common import (DATA_ENV, DatasetFileError, DatasetNotFoundError, data_root, finalize,
+                      row_normalize)
 from .heterophilous import NAMES as HETEROPHILOUS
 from .heterophilous import load_heterophilous
 from .planetoid import DGL_CLASSES as PLANETOID
@@ -17,8 +19,8 @@ from .synthetic import make_synthetic
 
 DATASETS = ("synthetic",) + tuple(PLANETOID) + HETEROPHILOUS
 
-__all__ = ["DATASETS", "DATA_ENV", "DatasetNotFoundError", "load_dataset", "make_synthetic",
-           "num_classes", "row_normalize"]
+__all__ = ["DATASETS", "DATA_ENV", "DatasetFileError", "DatasetNotFoundError", "load_dataset",
+           "make_synthetic", "num_classes", "row_normalize"]
 
 
 def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
@@ -45,16 +47,18 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     >>> int(g.ndata["train_mask"].sum())
     100
     """
-    key = name.lower()
-    if key not in DATASETS:
+    if not isinstance(name, str) or name.lower() not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    if isinstance(split, bool) or not isinstance(split, numbers.Integral):
+        raise ValueError(f"split must be an integer (which of the fixed splits), got {split!r}")
+    key = name.lower()
     if key == "synthetic":
         graph = make_synthetic(seed=seed)
     elif key in PLANETOID:
         graph = load_planetoid(key, data_root(root))
     else:
-        graph = load_heterophilous(key, data_root(root), split)
-    return finalize(graph)
+        graph = load_heterophilous(key, data_root(root), int(split))
+    return finalize(graph, f"dataset {key!r}")
 
 
 def num_classes(graph: dgl.DGLGraph) -> int:

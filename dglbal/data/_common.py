@@ -15,6 +15,10 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset's files are not where dglbal looked, and it could not be downloaded."""
 
 
+class DatasetFileError(ValueError):
+    """A dataset file exists but cannot be used (corrupted, truncated or malformed)."""
+
+
 def data_root(root: Optional[str] = None) -> Optional[Path]:
     """The data directory: ``root``, else ``$DGLBAL_DATA``, else None (DGL's default)."""
     chosen = root if root is not None else os.environ.get(DATA_ENV)
@@ -30,8 +34,14 @@ def row_normalize(feat: torch.Tensor) -> torch.Tensor:
     return torch.where(sums > 0, feat / sums.clamp(min=torch.finfo(feat.dtype).tiny), feat)
 
 
-def finalize(graph: dgl.DGLGraph) -> dgl.DGLGraph:
-    """Add self-loops exactly once and row-normalize the features."""
+def finalize(graph: dgl.DGLGraph, source: str = "the graph") -> dgl.DGLGraph:
+    """Add self-loops exactly once and row-normalize the features (finite ones only:
+    ``source`` names where they came from in the error)."""
+    feat = graph.ndata["feat"]
+    if feat.is_floating_point() and not bool(torch.isfinite(feat).all()):
+        rows = torch.nonzero(~torch.isfinite(feat).all(dim=1)).squeeze(1)
+        raise DatasetFileError(f"{source}: node features hold NaN or inf in {len(rows)} rows "
+                               f"(first: node {int(rows[0])}); fix or drop them")
     graph = dgl.add_self_loop(dgl.remove_self_loop(graph))
     graph.ndata["feat"] = row_normalize(graph.ndata["feat"])
     graph.ndata["label"] = graph.ndata["label"].long()

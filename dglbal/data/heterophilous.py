@@ -1,6 +1,8 @@
 """The heterophilous node-classification sets with 10 fixed splits, from npz files."""
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional
 
@@ -8,7 +10,7 @@ import dgl
 import numpy as np
 import torch
 
-from ._common import DatasetNotFoundError
+from ._common import DatasetFileError, DatasetNotFoundError
 
 NAMES = ("actor", "chameleon", "squirrel", "cornell", "texas", "wisconsin")
 _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
@@ -17,9 +19,11 @@ _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "t
 def load_heterophilous(name: str, root: Optional[Path], split: int = 1) -> dgl.DGLGraph:
     """Load ``<root>/<name>.npz`` (or ``<root>/heterophilous/<name>.npz``) with split ``split``.
 
-    The npz holds node_features, node_labels, edges (one row per edge, each stored once),
-    and train/val/test masks of shape (10, N). Edges are made undirected, as in the loader
-    of the release these files come from.
+    The npz holds node_features, node_labels, edges (one row per edge, each stored once; a
+    (2, E) array is read as E edges too), and train/val/test masks of shape (10, N). Edges are
+    made undirected, as in the loader of the release these files come from. A file that is
+    not a readable npz, or whose arrays do not fit together, is a :class:`DatasetFileError`
+    naming the file and the dataset.
     """
     looked = [] if root is None else [root / f"{name}.npz", root / "heterophilous" / f"{name}.npz"]
     path = next((p for p in looked if p.is_file()), None)
@@ -28,18 +32,60 @@ def load_heterophilous(name: str, root: Optional[Path], split: int = 1) -> dgl.D
         raise DatasetNotFoundError(
             f"dataset {name!r}: looked for {where}. Pass the directory holding {name}.npz "
             f"(keys {', '.join(_KEYS)}) as root= or set DGLBAL_DATA to it.")
-    with np.load(path) as data:
-        missing = [k for k in _KEYS if k not in data.files]
-        if missing:
-            raise ValueError(f"{path} lacks the arrays {missing}")
-        num_splits = data["train_masks"].shape[0]
-        if not 0 <= split < num_splits:
-            raise ValueError(f"dataset {name!r} has splits 0..{num_splits - 1}, got split={split}")
-        edges = torch.from_numpy(data["edges"]).long()
-        num_nodes = data["node_features"].shape[0]
-        graph = dgl.to_bidirected(dgl.graph((edges[:, 0], edges[:, 1]), num_nodes=num_nodes))
-        graph.ndata["feat"] = torch.from_numpy(data["node_features"]).float()
-        graph.ndata["label"] = torch.from_numpy(data["node_labels"]).long()
-        for part in ("train", "val", "test"):
-            graph.ndata[f"{part}_mask"] = torch.from_numpy(data[f"{part}_masks"][split]).bool()
+    try:
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files if k in _KEYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        raise DatasetFileError(f"dataset {name!r}: {path} is not a readable npz file "
+                               f"({type(error).__name__}: {error})") from None
+    missing = [k for k in _KEYS if k not in arrays]
+    if missing:
+        raise DatasetFileError(f"dataset {name!r}: {path} lacks the arrays {missing}")
+    return _graph(name, path, arrays, split)
+
+
+def _graph(name: str, path: Path, arrays: dict, split: int) -> dgl.DGLGraph:
+    """The graph of one split, after checking every array against the number of nodes."""
+    where = f"dataset {name!r}: {path}"
+    feat = arrays["node_features"]
+    if feat.ndim != 2:
+        raise DatasetFileError(f"{where}: node_features must be 2-D (nodes, features), "
+                               f"got shape {feat.shape}")
+    num_nodes = feat.shape[0]
+    if not np.isfinite(feat).all():
+        rows = np.flatnonzero(~np.isfinite(feat).all(axis=1))
+        raise DatasetFileError(f"{where}: node_features hold NaN or inf in {len(rows)} rows "
+                               f"(first: node {rows[0]})")
+    if arrays["node_labels"].shape != (num_nodes,):
+        raise DatasetFileError(f"{where}: node_labels has shape {arrays['node_labels'].shape}, "
+                               f"expected ({num_nodes},), one label per node")
+    for part in ("train", "val", "test"):
+        masks = arrays[f"{part}_masks"]
+        if masks.ndim != 2 or masks.shape[1] != num_nodes:
+            raise DatasetFileError(f"{where}: {part}_masks has shape {masks.shape}, expected "
+                                   f"(splits, {num_nodes})")
+    num_splits = arrays["train_masks"].shape[0]
+    if not 0 <= split < num_splits:
+        raise ValueError(f"dataset {name!r} has splits 0..{num_splits - 1}, got split={split}")
+    edges = _edge_rows(arrays["edges"], num_nodes, where)
+    graph = dgl.to_bidirected(dgl.graph((edges[:, 0], edges[:, 1]), num_nodes=num_nodes))
+    graph.ndata["feat"] = torch.from_numpy(feat).float()
+    graph.ndata["label"] = torch.from_numpy(arrays["node_labels"]).long()
+    for part in ("train", "val", "test"):
+        graph.ndata[f"{part}_mask"] = torch.from_numpy(arrays[f"{part}_masks"][split]).bool()
     return graph
+
+
+def _edge_rows(edges: np.ndarray, num_nodes: int, where: str) -> torch.Tensor:
+    """Edges as (E, 2) rows; a (2, E) array (PyG's edge_index layout) is transposed."""
+    if edges.ndim != 2 or 2 not in edges.shape:
+        raise DatasetFileError(f"{where}: edges has shape {edges.shape}, expected (E, 2) or "
+                               "(2, E)")
+    if edges.shape[1] != 2:
+        edges = edges.T
+    if not np.issubdtype(edges.dtype, np.integer):
+        raise DatasetFileError(f"{where}: edges must hold integer node ids, got {edges.dtype}")
+    if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
+        raise DatasetFileError(f"{where}: edges refer to node ids {edges.min()}..{edges.max()}, "
+                               f"the file has {num_nodes} nodes")
+    return torch.from_numpy(np.ascontiguousarray(edges)).long()

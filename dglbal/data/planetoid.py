@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 from typing import List, Optional
@@ -9,7 +10,7 @@ from typing import List, Optional
 import dgl
 from dgl.data import CiteseerGraphDataset, CoraGraphDataset, PubmedGraphDataset
 
-from ._common import DatasetNotFoundError
+from ._common import DatasetFileError, DatasetNotFoundError
 
 DGL_CLASSES = {"cora": CoraGraphDataset, "citeseer": CiteseerGraphDataset,
                "pubmed": PubmedGraphDataset}
@@ -51,6 +52,21 @@ def _from_local_files(name: str, folder: Path) -> dgl.DGLGraph:
         return _LocalFiles(raw_dir=tmp, verbose=False)[0]
 
 
+def _unreadable(name: str, folder: Path) -> str:
+    """The first ind.<name>.* file that does not parse (all of them if each one does)."""
+    for part in _PARTS:
+        path = folder / f"ind.{name}.{part}"
+        try:
+            if part == "test.index":
+                [int(line) for line in path.read_text().split()]
+            else:
+                with open(path, "rb") as handle:
+                    pickle.load(handle, encoding="latin1")
+        except Exception:
+            return str(path)
+    return f"the files {folder}/ind.{name}.*"
+
+
 def load_planetoid(name: str, root: Optional[Path]) -> dgl.DGLGraph:
     """Load a Planetoid citation graph with its public split.
 
@@ -60,7 +76,12 @@ def load_planetoid(name: str, root: Optional[Path]) -> dgl.DGLGraph:
     if root is not None:
         folder = _local_dir(name, root)
         if folder is not None:
-            return _from_local_files(name, folder)
+            try:
+                return _from_local_files(name, folder)
+            except Exception as error:  # DGL's loader: UnpicklingError, EOFError, ValueError...
+                raise DatasetFileError(
+                    f"dataset {name!r}: {_unreadable(name, folder)} could not be read by DGL's "
+                    f"planetoid loader ({type(error).__name__}: {error})") from error
     try:
         return DGL_CLASSES[name](raw_dir=None if root is None else str(root), verbose=False)[0]
     except Exception as error:  # DGL raises assorted errors when offline
