@@ -86,7 +86,8 @@ def run_record(config: TrainConfig, result: RunResult, device: str, **extra: Any
     run_config = dataclasses.replace(config, schemes=[result.scheme], seeds=[result.seed])
     return dict(dataset=config.dataset, model=config.model, layers=config.layers,
                 optimizer=config.optimizer, lr=config.learning_rate(), budget=config.epochs,
-                epochs_to_95=epochs_to_fraction(result.val_acc), **extra, **result.to_dict(), device=device,
+                epochs_to_95=epochs_to_fraction(result.val_acc), **extra, **result.to_dict(),
+                device=device,
                 config=_canonical(dataclasses.asdict(run_config)),
                 run_key=run_identity(config, result.scheme, result.seed))
 
@@ -106,8 +107,8 @@ def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
     differ = sorted(k for k in set(identity) | set(recorded) if identity.get(k, "<absent>")
                     != recorded.get(k, "<absent>"))
     if differ:
-        shown = ", ".join(f"{k}={recorded.get(k, '<absent>')!r} (now {identity.get(k, '<absent>')!r})"
-                          for k in differ[:4])
+        shown = ", ".join(f"{k}={recorded.get(k, '<absent>')!r} "
+                          f"(now {identity.get(k, '<absent>')!r})" for k in differ[:4])
         return f"records another configuration: {shown}"
     return None
 

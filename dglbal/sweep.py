@@ -84,7 +84,8 @@ def summary_tables(records: List[dict]) -> str:
         schemes = list(dict.fromkeys(r["scheme"] for r in subset))
         budget = sorted({r["budget"] for r in subset})
         lines.append(f"### {model.upper()} on {dataset} ({subset[0]['optimizer']}, at most "
-                     f"{'/'.join(map(str, budget))} epochs, {len({r['seed'] for r in subset})} seeds"
+                     f"{'/'.join(map(str, budget))} epochs, "
+                     f"{len({r['seed'] for r in subset})} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
         header = "| scheme | " + " | ".join(f"L={d}" for d in depths) + " |"

@@ -6,7 +6,8 @@ turn every such case into one exception that names the problem.
 """
 from __future__ import annotations
 
-from typing import Tuple, Union
+import numbers
+from typing import Optional, Tuple, Union
 
 import torch
 from dgl import DGLGraph
@@ -57,10 +58,36 @@ def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: st
         )
 
 
+def check_sizes(layer: str, **sizes: Union[int, Tuple[int, int]]) -> None:
+    """Layer sizes (``in_feats``, ``out_feats``, ``num_heads``, ...) must be positive ints."""
+    for name, value in sizes.items():
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0:
+                raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
+
+
+def parameter_dtype(module: torch.nn.Module) -> Optional[torch.dtype]:
+    """The dtype of a module's first floating-point parameter (None if it has none)."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
+
+
+def _check_dtype(feat: torch.Tensor, what: str, dtype: Optional[torch.dtype], layer: str) -> None:
+    if not feat.is_floating_point():
+        raise TypeError(f"{layer}: {what} features must be floating point, got {feat.dtype}; "
+                        "convert them with feat.float()")
+    autocast = torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+    if dtype is not None and feat.dtype != dtype and not autocast:
+        raise TypeError(f"{layer}: {what} features are {feat.dtype} but the layer's weights "
+                        f"are {dtype}; convert one of them (feat.to({dtype}) or "
+                        f"model.to({feat.dtype}))")
+
+
 def check_features(
-    graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str
+    graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str,
+    dtype: Optional[torch.dtype] = None,
 ) -> None:
-    """Check a feature tensor, or a (source, destination) pair, against the graph and layer.
+    """Check a feature tensor, or a (source, destination) pair, against the graph and layer
+    (and, with ``dtype``, against the dtype of the layer's weights).
 
     A single tensor stands for the source nodes; it also serves the destination nodes of a
     homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows).
@@ -71,8 +98,11 @@ def check_features(
             raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
         _check_matrix(feat[0], "source", num_src, in_src_feats, layer)
         _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer)
+        _check_dtype(feat[0], "source", dtype, layer)
+        _check_dtype(feat[1], "destination", dtype, layer)
         return
     _check_matrix(feat, "source", num_src, in_src_feats, layer)
+    _check_dtype(feat, "source", dtype, layer)
     if not graph.is_block and num_src != num_dst:
         raise ValueError(
             f"{layer}: the graph has {num_src} source and {num_dst} destination nodes; "
@@ -81,10 +111,18 @@ def check_features(
 
 
 def check_edge_weight(graph: DGLGraph, edge_weight, layer: str) -> None:
-    """Edge weights need one entry per edge."""
-    if edge_weight is not None and edge_weight.shape[0] != graph.num_edges():
-        raise ValueError(f"{layer}: edge_weight has {edge_weight.shape[0]} entries for "
-                         f"{graph.num_edges()} edges")
+    """Edge weights: one floating-point scalar per edge, shape (E,) or (E, 1)."""
+    if edge_weight is None:
+        return
+    if not isinstance(edge_weight, torch.Tensor):
+        raise TypeError(f"{layer}: edge_weight must be a torch.Tensor, got "
+                        f"{type(edge_weight).__name__}")
+    shape, edges = tuple(edge_weight.shape), graph.num_edges()
+    if shape not in ((edges,), (edges, 1)):
+        raise ValueError(f"{layer}: edge_weight must have shape ({edges},) or ({edges}, 1), "
+                         f"one weight per edge, got {shape}")
+    if not edge_weight.is_floating_point():
+        raise TypeError(f"{layer}: edge_weight must be floating point, got {edge_weight.dtype}")
 
 
 def check_residual_alpha(alpha: float, layer: str) -> float:

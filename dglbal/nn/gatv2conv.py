@@ -11,7 +11,7 @@ from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import Features, check_features, check_graph
+from ._checks import Features, check_features, check_graph, check_sizes, parameter_dtype
 from .attention import attention_sum, edge_index, gatv2_logits
 from .sparse import dense, feature_dropout
 
@@ -79,6 +79,8 @@ class GATv2Conv(GraphLayer):
         residual_alpha: float = 0.0,
     ):
         super().__init__()
+        check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats,
+                    num_heads=num_heads)
         self._num_heads = num_heads
         self._in_src_feats, self._in_dst_feats = expand_as_pair(in_feats)
         self._out_feats = out_feats
@@ -113,7 +115,8 @@ class GATv2Conv(GraphLayer):
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
-        check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name)
+        check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name,
+                       parameter_dtype(self))
         heads, out = self._num_heads, self._out_feats
         if isinstance(feat, tuple):
             h_src, h_dst = (feature_dropout(self.feat_drop, f) for f in feat)

@@ -11,7 +11,8 @@ from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import Features, check_edge_weight, check_features, check_graph
+from ._checks import (Features, check_edge_weight, check_features, check_graph, check_sizes,
+                      parameter_dtype)
 
 _NORMS = ("none", "both", "right", "left")
 
@@ -70,6 +71,7 @@ class GraphConv(GraphLayer):
         residual_alpha: float = 0.0,
     ):
         super().__init__()
+        check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats)
         if norm not in _NORMS:
             raise DGLError(f"Invalid norm value. Must be one of {_NORMS}, but got {norm!r}.")
         self._in_feats = in_feats
@@ -102,7 +104,8 @@ class GraphConv(GraphLayer):
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
-        check_features(graph, feat, self._in_feats, self._in_feats, name)
+        check_features(graph, feat, self._in_feats, self._in_feats, name,
+                       weight.dtype if weight is not None else parameter_dtype(self))
         if weight is not None and self.weight is not None:
             raise DGLError(
                 "External weight is provided while at the same time the module has defined "

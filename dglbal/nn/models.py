@@ -39,8 +39,8 @@ class _DeepGNN(nn.Module):
 
     def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be at least 1, got {num_layers}")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
         if init not in MODEL_SCHEMES:
             raise ValueError(
                 f"unknown init scheme {init!r} for a model builder; choose from {MODEL_SCHEMES}"

@@ -1,0 +1,87 @@
+"""Probes: bad layer arguments and inputs are clear errors naming the argument (issue 9).
+DGL parity for valid input is tests/test_parity.py's job; these are the invalid ones."""
+import dgl
+import pytest
+import torch
+
+from dglbal.nn import GAT, GCN, GATConv, GATv2Conv, GraphConv
+
+LAYERS = {"GATConv": lambda **kw: GATConv(5, 4, num_heads=2, **kw),
+          "GATv2Conv": lambda **kw: GATv2Conv(5, 4, num_heads=2, **kw),
+          "GraphConv": lambda **kw: GraphConv(5, 4, **kw)}
+
+
+def _graph():
+    dgl.seed(0)
+    return dgl.add_self_loop(dgl.rand_graph(8, 20))
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int32, torch.bool])
+def test_integer_features_are_a_clear_error(name, dtype):
+    feat = torch.ones(8, 5, dtype=dtype)
+    with pytest.raises(TypeError, match=f"{name}: source features must be floating point, got "
+                                        f"{dtype}"):
+        LAYERS[name]()(_graph(), feat)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_float64_features_into_a_float32_layer_name_both_dtypes(name):
+    with pytest.raises(TypeError, match=f"{name}: source features are torch.float64 but the "
+                                        "layer's weights are torch.float32"):
+        LAYERS[name]()(_graph(), torch.randn(8, 5, dtype=torch.float64))
+    LAYERS[name]().double()(_graph(), torch.randn(8, 5, dtype=torch.float64))  # matching: fine
+
+
+def test_a_float64_feature_pair_destination_is_named():
+    graph = dgl.heterograph({("a", "to", "b"): ([0, 1, 2], [0, 1, 1])})
+    layer = GATConv((5, 3), 4, num_heads=1)
+    with pytest.raises(TypeError, match="destination features are torch.float64"):
+        layer(graph, (torch.randn(3, 5), torch.randn(2, 3, dtype=torch.float64)))
+
+
+def test_a_float64_model_on_float32_features_in_a_builder():
+    model = GAT(5, 4, 3, num_layers=3).double()
+    with pytest.raises(TypeError, match="GATv2Conv: source features are torch.float32"):
+        model(_graph(), torch.randn(8, 5))
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: GATConv(5, 4, num_heads=0), "GATConv: num_heads must be a positive integer, got 0"),
+    (lambda: GATv2Conv(5, 4, num_heads=-2), "GATv2Conv: num_heads must be a positive integer"),
+    (lambda: GATConv(5, 0, num_heads=1), "GATConv: out_feats must be a positive integer, got 0"),
+    (lambda: GATv2Conv(5, -1, num_heads=1), "GATv2Conv: out_feats must be a positive integer"),
+    (lambda: GraphConv(5, 0), "GraphConv: out_feats must be a positive integer, got 0"),
+    (lambda: GraphConv(0, 4), "GraphConv: in_feats must be a positive integer"),
+    (lambda: GATConv((5, 0), 4, num_heads=1), r"in_feats must be a positive integer, got \(5, 0\)"),
+    (lambda: GATv2Conv(5, 2.5, num_heads=1), "out_feats must be a positive integer, got 2.5"),
+    (lambda: GAT(5, 4, 3, num_layers=3, num_heads=0), "num_heads must be a positive integer"),
+    (lambda: GAT(5, 0, 3, num_layers=3), "out_feats must be a positive integer, got 0"),
+    (lambda: GAT(5, 4, 3, num_layers=2.5), "num_layers must be an integer >= 1, got 2.5"),
+    (lambda: GCN(5, 4, 3, num_layers="3"), "num_layers must be an integer >= 1, got '3'"),
+    (lambda: GCN(5, 4, 3, num_layers=0), "num_layers must be an integer >= 1, got 0"),
+])
+def test_sizes_that_are_not_positive_integers_are_refused(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+@pytest.mark.parametrize("name", ["GATConv", "GraphConv"])
+@pytest.mark.parametrize("shape", [(lambda e: (e, 2)), (lambda e: (e - 1,)), (lambda e: (2, e))])
+def test_edge_weight_of_the_wrong_shape_names_the_argument(name, shape):
+    graph = _graph()
+    weight = torch.rand(shape(graph.num_edges()))
+    edges = graph.num_edges()
+    with pytest.raises(ValueError, match=rf"{name}: edge_weight must have shape \({edges},\) or "
+                                         rf"\({edges}, 1\)"):
+        LAYERS[name]()(graph, torch.randn(8, 5), edge_weight=weight)
+
+
+@pytest.mark.parametrize("name", ["GATConv", "GraphConv"])
+def test_edge_weight_of_shape_e_or_e_by_1_is_accepted(name):
+    graph = _graph()
+    for weight in (torch.rand(graph.num_edges()), torch.rand(graph.num_edges(), 1)):
+        LAYERS[name]()(graph, torch.randn(8, 5), edge_weight=weight)
+    with pytest.raises(TypeError, match="edge_weight must be floating point"):
+        LAYERS[name]()(graph, torch.randn(8, 5), edge_weight=torch.ones(graph.num_edges(),
+                                                                         dtype=torch.int64))
