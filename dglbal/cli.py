@@ -60,13 +60,22 @@ def _run_train(args: argparse.Namespace) -> int:
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
           f"<= {config.epochs} epochs, seeds {config.seeds}")
-    results = run_experiment(config, progress=not args.quiet, monitor_dir=out,
-                             runs_dir=out / "runs")
+    if args.dist_config is not None:
+        from .distributed import run_dist_experiment
+
+        results = run_dist_experiment(config, args.dist_config, args.ip_config,
+                                      progress=not args.quiet)
+        if results is None:  # trainers other than rank 0 report nothing
+            return 0
+    else:
+        results = run_experiment(config, progress=not args.quiet, monitor_dir=out,
+                                 runs_dir=out / "runs")
     print(summary_table(results))
     json_path = save_results(results, config, out / "results.json")
     title = f"{config.model.upper()} L={config.layers} on {config.dataset}"
     png_path = plot_curves(results, out / "curves.png", title)
-    print(f"wrote {json_path} and {png_path} (one file per run in {out / 'runs'})")
+    per_run = "" if args.dist_config else f" (one file per run in {out / 'runs'})"
+    print(f"wrote {json_path} and {png_path}{per_run}")
     return 0
 
 
@@ -101,6 +110,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                        help="dataset (default: synthetic, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
     train.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
+    train.add_argument("--dist-config", type=Path, metavar="PART_CONFIG",
+                       help="train on a DGL-partitioned graph (its part_config JSON) with "
+                            "DistDGL sampling and DDP; run under DGL's tools/launch.py, or "
+                            "alone for one partition (standalone); --dataset is ignored")
+    train.add_argument("--ip-config", type=Path, help="DGL's ip config (with --dist-config)")
     _training_options(train)
     sweep = sub.add_parser(
         "sweep", help="a resumable grid of datasets x depths x schemes x seeds",

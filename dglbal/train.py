@@ -148,6 +148,7 @@ def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
 
     def step() -> float:
+        model.train()
         loss = F.cross_entropy(model(graph, feat)[train], labels[train])
         if torch.isfinite(loss):
             opt.zero_grad()
@@ -158,6 +159,7 @@ def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
         return float(loss)
 
     def evaluate() -> tuple:
+        model.eval()
         logits = model(graph, feat)
         return _accuracy(logits[val], labels[val]), _accuracy(logits[test], labels[test])
 
@@ -179,6 +181,7 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
     full = dgl.dataloading.MultiLayerFullNeighborSampler(layers)
 
     def step() -> float:
+        model.train()
         total, count = 0.0, 0
         for input_nodes, output_nodes, blocks in loader:
             loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
@@ -193,6 +196,7 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
         return total / max(count, 1)
 
     def evaluate() -> tuple:
+        model.eval()
         accuracies = []
         for part in ("val", "test"):
             predictions, truth = [], []
@@ -228,24 +232,35 @@ def train_node_classifier(
     when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
     is called after each backward pass, before the optimizer step (for a monitor).
     """
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    opt_cls = OPTIMIZERS[optimizer]
-    opt = opt_cls(model.parameters(), lr=lr)
+    opt = make_optimizer(model, optimizer, lr)
     step, evaluate = (_full_batch(model, graph, opt, on_backward) if minibatch is None
                       else _sampled(model, graph, opt, on_backward, *minibatch))
+    return fit(step, evaluate, epochs=epochs, loss_threshold=loss_threshold, progress=progress,
+               description=description)
+
+
+def make_optimizer(model: nn.Module, name: str, lr: float) -> torch.optim.Optimizer:
+    """One of :data:`OPTIMIZERS` over the model's parameters."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name](model.parameters(), lr=lr)
+
+
+def fit(step: Callable[[], float], evaluate: Callable[[], tuple], *, epochs: int,
+        loss_threshold: float, progress: bool = False, description: str = "") -> dict:
+    """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss,
+    ``evaluate()`` returns (validation, test) accuracy; stops as
+    :func:`train_node_classifier` describes."""
     history = {"train_loss": [], "val_acc": []}
     best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
     stop_reason = "max_epochs"
     start = time.perf_counter()
     for epoch in tqdm(range(epochs), desc=description, disable=not progress, leave=False,
                       unit="ep", dynamic_ncols=True):
-        model.train()
         loss = step()
         if not np.isfinite(loss):
             stop_reason = "diverged"
             break
-        model.eval()
         with torch.no_grad():
             val_acc, test_acc = evaluate()
         history["train_loss"].append(loss)

@@ -1,0 +1,105 @@
+"""Data-parallel plumbing on torch.distributed: the process group, one balanced start for every
+replica, and checks that the replicas stay identical.
+
+Balancing needs no data, so every rank builds and balances its model with the same seed; rank 0's
+weights are then broadcast so that the replicas start bit-identical even where balancing would
+round differently on another machine. ``DistributedDataParallel`` all-reduces the gradients
+during ``backward()``: anything that runs after it and before ``optimizer.step()`` (a
+:class:`~dglbal.ConservationMonitor`, a rebalancing step) sees the same gradients and the same
+parameters on every rank, so it does the same thing everywhere and the replicas stay equal.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, List, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def world_size() -> int:
+    """Processes in the default group (1 without torch.distributed)."""
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def rank() -> int:
+    """This process's rank in the default group (0 without torch.distributed)."""
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def default_backend(device: torch.device) -> str:
+    """NCCL for CUDA devices, gloo on the CPU."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def init_from_env(device: torch.device, backend: Optional[str] = None) -> bool:
+    """Join the process group described by torchrun's environment (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``); returns whether there is more than one process.
+
+    Nothing happens with ``WORLD_SIZE`` unset or 1, or when the group already exists.
+    """
+    if dist.is_initialized():
+        return dist.get_world_size() > 1
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return False
+    missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
+    if missing:
+        raise ValueError(f"WORLD_SIZE={size} but {', '.join(missing)} not set: start the "
+                         "trainers with torchrun or DGL's tools/launch.py")
+    dist.init_process_group(backend or default_backend(device), init_method="env://")
+    return True
+
+
+def _tensors(module: nn.Module) -> Iterable[torch.Tensor]:
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+@torch.no_grad()
+def broadcast_module_(module: nn.Module, src: int = 0) -> nn.Module:
+    """Copy rank ``src``'s parameters and buffers into every rank's ``module`` (in place)."""
+    if world_size() > 1:
+        for tensor in _tensors(module):
+            dist.broadcast(tensor.data, src)
+    return module
+
+
+@torch.no_grad()
+def replica_divergence(module: nn.Module) -> float:
+    """The largest absolute difference between any rank's parameters and rank 0's (0.0 when
+    the replicas are identical, and always with one process)."""
+    if world_size() == 1:
+        return 0.0
+    flat = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
+    reference = flat.clone()
+    dist.broadcast(reference, 0)
+    gap = (flat - reference).abs().max().reshape(1)
+    dist.all_reduce(gap, op=dist.ReduceOp.MAX)
+    return float(gap)
+
+
+def all_reduce_sum(values: List[float], device: torch.device) -> List[float]:
+    """Sum a few numbers over the ranks (float64); unchanged with one process."""
+    if world_size() == 1:
+        return list(values)
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor)
+    return tensor.tolist()
+
+
+def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
+    """Broadcast rank 0's weights and wrap ``model`` in DistributedDataParallel (the model
+    itself with one process). The returned module trains; ``unwrap`` gives the model back."""
+    if world_size() == 1:
+        return model
+    broadcast_module_(model)
+    device = torch.device(device)
+    ids = [device] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel wrapper (or the module itself)."""
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module

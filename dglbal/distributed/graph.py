@@ -1,0 +1,124 @@
+"""DistDGL's side: partition a dataset, start DGL's distributed services, open a DistGraph.
+
+A partitioned graph is DGL's own format (``dgl.distributed.partition_graph``): a JSON file
+(``part_config``) and one folder per partition. dglbal adds the dataset's input width and class
+count under the key ``"dglbal"`` of that JSON; graphs partitioned by other tools work too, the
+class count is then read from the labels.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Optional, Union
+
+import dgl
+import torch
+
+NODE_DATA = ("feat", "label", "train_mask", "val_mask", "test_mask")
+# The machine (line of the ip config) of a trainer, when several machines share one host:
+# DGL finds a trainer's machine by matching the host's addresses against the ip config, which
+# picks the first machine when they all are 127.0.0.1 (see dglbal.distributed.local).
+MACHINE_ENV = "DGLBAL_DIST_MACHINE"
+PathLike = Union[str, Path]
+
+
+def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
+              part_method: str = "metis") -> Path:
+    """Partition ``graph`` with ``dgl.distributed.partition_graph``; returns the part_config.
+
+    The graph needs the node data of a dglbal dataset (``feat``, ``label`` and the three
+    masks). Partitions balance training nodes and edges.
+
+    Example
+    -------
+    >>> from dglbal.data import load_dataset
+    >>> config = partition(load_dataset("synthetic"), "synthetic", "parts", num_parts=2)
+    """
+    missing = [key for key in NODE_DATA if key not in graph.ndata]
+    if missing:
+        raise ValueError(f"graph lacks node data {', '.join(missing)}; a dglbal dataset "
+                         f"has {', '.join(NODE_DATA)}")
+    if num_parts < 1:
+        raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+    out_dir = Path(out_dir)
+    dgl.distributed.partition_graph(graph, name, num_parts, str(out_dir),
+                                    part_method=part_method,
+                                    balance_ntypes=graph.ndata["train_mask"].long(),
+                                    balance_edges=True)
+    config = out_dir / f"{name}.json"
+    meta = json.loads(config.read_text())
+    meta["dglbal"] = {"in_feats": int(graph.ndata["feat"].shape[1]),
+                      "num_classes": int(graph.ndata["label"].max()) + 1}
+    config.write_text(json.dumps(meta, indent=2))
+    return config
+
+
+def read_part_config(part_config: PathLike) -> dict:
+    """The partition metadata, with a clear error for a missing or foreign file."""
+    path = Path(part_config)
+    if not path.is_file():
+        raise FileNotFoundError(f"partition config {path} not found (write one with "
+                                "`python -m dglbal.distributed partition`)")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not a partition config: {error}") from None
+    missing = [key for key in ("graph_name", "num_parts") if key not in meta]
+    if missing:
+        raise ValueError(f"{path} is not a DGL partition config: no {', '.join(missing)}")
+    return meta
+
+
+def is_standalone() -> bool:
+    """DGL's standalone mode: one process, one partition, no servers."""
+    return os.environ.get("DGL_DIST_MODE", "standalone") == "standalone"
+
+
+def initialize(ip_config: Optional[PathLike] = None) -> None:
+    """``dgl.distributed.initialize``: in the server role (``DGL_ROLE=server``, set by DGL's
+    launcher) this process serves its partition until the trainers finish, then exits."""
+    if ip_config is not None and not Path(ip_config).is_file():
+        raise FileNotFoundError(f"ip config {ip_config} not found")
+    if os.environ.get("DGL_ROLE", "client") != "server":
+        if not is_standalone() and ip_config is None:
+            raise ValueError("distributed mode (DGL_DIST_MODE=distributed) needs --ip-config")
+        if MACHINE_ENV in os.environ:
+            from dgl.distributed import rpc_client
+
+            machine = int(os.environ[MACHINE_ENV])
+            rpc_client.get_local_machine_id = lambda server_namebook: machine
+    dgl.distributed.initialize(None if ip_config is None else str(ip_config))
+
+
+def open_graph(part_config: PathLike) -> dgl.distributed.DistGraph:
+    """The partitioned graph as a ``DistGraph`` (after :func:`initialize`)."""
+    meta = read_part_config(part_config)
+    if is_standalone() and meta["num_parts"] != 1:
+        raise ValueError(f"standalone mode reads one partition but {part_config} has "
+                         f"{meta['num_parts']}: start servers and trainers with DGL's launcher")
+    graph = dgl.distributed.DistGraph(meta["graph_name"], part_config=str(part_config))
+    missing = [key for key in NODE_DATA if key not in graph.ndata]
+    if missing:
+        raise ValueError(f"partitioned graph {meta['graph_name']} lacks node data "
+                         f"{', '.join(missing)}")
+    return graph
+
+
+def graph_shape(graph: dgl.distributed.DistGraph, part_config: PathLike) -> tuple:
+    """(input width, class count) of a partitioned dataset."""
+    meta = read_part_config(part_config).get("dglbal", {})
+    in_feats = int(graph.ndata["feat"].shape[1])
+    if "num_classes" in meta:
+        return in_feats, int(meta["num_classes"])
+    labels = graph.ndata["label"]
+    chunk = 1 << 20
+    top = max(int(labels[start:min(start + chunk, graph.num_nodes())].max())
+              for start in range(0, graph.num_nodes(), chunk))
+    return in_feats, top + 1
+
+
+def split_nodes(graph: dgl.distributed.DistGraph, mask: str) -> torch.Tensor:
+    """This trainer's share of the nodes of ``mask`` (disjoint across trainers)."""
+    return dgl.distributed.node_split(graph.ndata[mask], graph.get_partition_book(),
+                                      force_even=True)

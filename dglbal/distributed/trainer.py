@@ -1,0 +1,158 @@
+"""The paper's protocol on a partitioned graph: DistDGL sampling, DDP between trainers.
+
+Every trainer samples blocks of its share of the training nodes with
+``dgl.dataloading.DistNodeDataLoader`` and a ``NeighborSampler`` (features and labels are pulled
+from DGL's servers), and the trainers keep one model through ``DistributedDataParallel``. Loss
+and accuracies are summed over the trainers, so that every trainer takes the same early-stopping
+decision; test accuracy is taken at the epoch of best validation accuracy, as in
+:func:`dglbal.train.train_node_classifier`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import dgl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train import (RunResult, TrainConfig, build_model, fit, make_optimizer, resolve_device,
+                     seed_everything)
+from . import ddp
+from .graph import (graph_shape, initialize, is_standalone, open_graph, read_part_config,
+                    split_nodes)
+
+
+def trainer_device(name: str = "auto") -> torch.device:
+    """The device of this trainer: with CUDA, the GPU of torchrun's ``LOCAL_RANK``."""
+    device = resolve_device(name)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def _check(config: TrainConfig) -> None:
+    if "gnn_he" in config.schemes:
+        raise ValueError("gnn_he needs the whole graph's spectral radius; it is not available "
+                         "on a partitioned graph (use he, xavier, looks_linear, bal_x or bal_o)")
+    if config.monitor:
+        raise ValueError("--monitor is not supported with --dist-config")
+
+
+def run_dist_experiment(config: TrainConfig, part_config: Path,
+                        ip_config: Optional[Path] = None,
+                        progress: bool = True) -> Optional[List[RunResult]]:
+    """Train every (scheme, seed) of ``config`` on a partitioned graph.
+
+    Run it in every process that DGL's launcher (``tools/launch.py``) starts: in the server
+    role it serves a partition and exits; trainers return the results on rank 0 and ``None``
+    on the other ranks. Without servers (``DGL_DIST_MODE=standalone``, the default) it runs
+    in this process on a one-partition graph.
+    """
+    _check(config)
+    read_part_config(part_config)
+    initialize(ip_config)
+    try:
+        device = trainer_device(config.device)
+        ddp.init_from_env(device)
+        graph = open_graph(part_config)
+        in_feats, out_feats = graph_shape(graph, part_config)
+        ids = {part: split_nodes(graph, f"{part}_mask") for part in ("train", "val", "test")}
+        results = [dist_run_once(config, scheme, seed, graph, ids, in_feats, out_feats, device,
+                                 progress=progress and ddp.rank() == 0)
+                   for scheme in config.schemes for seed in config.seeds]
+    except BaseException:
+        if is_standalone():
+            raise
+        # DGL's exit handler would wait at a barrier for the other trainers, forever.
+        traceback.print_exc()
+        sys.stderr.flush()
+        os._exit(1)
+    return results if ddp.rank() == 0 else None
+
+
+def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[str, torch.Tensor],
+                  in_feats: int, out_feats: int, device: torch.device,
+                  progress: bool = False,
+                  on_backward: Optional[Callable[[], None]] = None) -> RunResult:
+    """One run: every trainer builds (and balances) the model with ``seed``, rank 0's weights
+    are broadcast, and the trainers train it together."""
+    seed_everything(seed)
+    model = build_model(config, scheme, in_feats, out_feats, graph=None).to(device)
+    trained = ddp.data_parallel(model, device)
+    opt = make_optimizer(trained, config.optimizer, config.learning_rate())
+    step, evaluate = sampled_loop(trained, graph, ids, opt, config.batch_size, config.fanout,
+                                  device, on_backward)
+    outcome = fit(step, evaluate, epochs=config.epochs, loss_threshold=config.loss_threshold,
+                  progress=progress, description=f"dist L={config.layers} {scheme} seed {seed}")
+    return RunResult(scheme=scheme, seed=seed, **outcome)
+
+
+def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool = False):
+    return dgl.dataloading.DistNodeDataLoader(graph, nodes, sampler, batch_size=batch_size,
+                                              shuffle=shuffle, drop_last=False)
+
+
+def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, batch_size: int,
+                 fanout: int, device: torch.device,
+                 on_backward: Optional[Callable[[], None]] = None):
+    """``(step, evaluate)`` for :func:`dglbal.train.fit` on a DistGraph.
+
+    ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer
+    minibatches finish first. Validation and test accuracy sample neighbours with the same
+    fanout (all L-hop neighbours would not fit on the graphs DistDGL is for). ``on_backward`` runs after DDP has all-reduced the gradients.
+    """
+    model = ddp.unwrap(trained)
+    layers = getattr(model, "num_layers", None)
+    if layers is None:
+        raise ValueError("distributed training needs a dglbal.nn.GAT or GCN (one block per layer)")
+    feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    sampler = dgl.dataloading.NeighborSampler([fanout] * layers)
+    train_loader = _batches(graph, ids["train"], sampler, batch_size, shuffle=True)
+    eval_loaders = [_batches(graph, ids[part], sampler, 4 * batch_size) for part in ("val", "test")]
+
+    def joined():
+        if isinstance(trained, nn.parallel.DistributedDataParallel):
+            return trained.join()
+        return contextlib.nullcontext()
+
+    def step() -> float:
+        trained.train()
+        total, count, finite = 0.0, 0, True
+        with joined():
+            for input_nodes, output_nodes, blocks in train_loader:
+                blocks = [block.to(device) for block in blocks]
+                logits = trained(blocks, feat[input_nodes].to(device))
+                loss = F.cross_entropy(logits, labels[output_nodes].to(device))
+                if not torch.isfinite(loss):
+                    finite = False
+                    break
+                opt.zero_grad()
+                loss.backward()
+                if on_backward is not None:
+                    on_backward()
+                opt.step()
+                total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
+        total, count, diverged = ddp.all_reduce_sum([total, count, float(not finite)], device)
+        return float("nan") if diverged else total / max(count, 1.0)
+
+    def evaluate() -> tuple:
+        model.eval()
+        accuracies = []
+        for loader in eval_loaders:
+            correct, count = 0, 0
+            for input_nodes, output_nodes, blocks in loader:
+                blocks = [block.to(device) for block in blocks]
+                predicted = model(blocks, feat[input_nodes].to(device)).argmax(1)
+                correct += int((predicted == labels[output_nodes].to(device)).sum())
+                count += len(output_nodes)
+            correct, count = ddp.all_reduce_sum([correct, count], device)
+            accuracies.append(correct / count if count else 0.0)
+        return tuple(accuracies)
+
+    return step, evaluate
