@@ -1,5 +1,6 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Both create .venv if it is missing and install dglbal (editable) with its pinned stack.
+# Both create .venv if it is missing and install dglbal (editable) with the exact tested set of
+# constraints.txt (pyproject.toml declares ranges; constraints.txt pins what we test).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -13,14 +14,23 @@ ifneq ($(wildcard $(SHARED_DATA)),)
 export DGLBAL_DATA ?= $(SHARED_DATA)
 endif
 
-.PHONY: demo test install clean
+# Release checks, not part of CI: `make check-wheel` (sdist + wheel, twine check, install
+# the wheel into a fresh venv with the constraints, smoke run; WHEEL_PYTHON=python3.12 tries
+# another Python) and `make check-oldest` (the lower bounds, constraints-oldest.txt, Python 3.10).
+TOOLS_VENV ?= .venv-tools
+WHEEL_PYTHON ?= $(PYTHON)
+WHEEL_VENV ?= .venv-wheel
+OLDEST_PYTHON ?= $(shell command -v python3.10)
+OLDEST_VENV ?= .venv-oldest
+
+.PHONY: demo test install clean check-wheel check-oldest
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -31,5 +41,26 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+check-wheel:
+	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet build twine
+	rm -rf dist
+	$(TOOLS_VENV)/bin/python -m build --outdir dist .
+	$(TOOLS_VENV)/bin/python -m twine check --strict dist/*
+	rm -rf $(WHEEL_VENV)
+	$(WHEEL_PYTHON) -m venv $(WHEEL_VENV)
+	$(WHEEL_VENV)/bin/python -m pip install --quiet -c constraints.txt "$$(ls dist/*.whl)[test]"
+	$(WHEEL_VENV)/bin/python -m pip check
+	cd $(WHEEL_VENV) && bin/python -c "import dglbal, dglbal.distributed; print('dglbal', dglbal.__version__, 'from', dglbal.__file__)"
+	cd $(WHEEL_VENV) && bin/dglbal train --dataset synthetic --layers 3 --init bal_o --seeds 1 \
+		--epochs 5 --quiet --out smoke
+	$(WHEEL_VENV)/bin/pytest -q -p no:cacheprovider tests
+
+check-oldest:
+	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -c constraints-oldest.txt ".[test]"
+	$(OLDEST_VENV)/bin/python -m pip check
+	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) $(WHEEL_VENV) $(OLDEST_VENV) runs build dist *.egg-info
