@@ -142,6 +142,16 @@ def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1) == labels).float().mean()) if len(labels) else 0.0
 
 
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
+            on_backward: Optional[Callable[[], None]] = None) -> None:
+    """One optimizer step on ``loss``; ``on_backward`` runs between backward and step."""
+    opt.zero_grad()
+    loss.backward()
+    if on_backward is not None:
+        on_backward()
+    opt.step()
+
+
 def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
     """One full-batch step per epoch; evaluation on the whole graph."""
     feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
@@ -151,11 +161,7 @@ def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
         model.train()
         loss = F.cross_entropy(model(graph, feat)[train], labels[train])
         if torch.isfinite(loss):
-            opt.zero_grad()
-            loss.backward()
-            if on_backward is not None:
-                on_backward()
-            opt.step()
+            descend(opt, loss, on_backward)
         return float(loss)
 
     def evaluate() -> tuple:
@@ -187,11 +193,7 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
             loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
             if not torch.isfinite(loss):
                 return float(loss)
-            opt.zero_grad()
-            loss.backward()
-            if on_backward is not None:
-                on_backward()
-            opt.step()
+            descend(opt, loss, on_backward)
             total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
         return total / max(count, 1)
 

@@ -119,8 +119,8 @@ def launch_local(part_config: Path, command: Sequence[str], work_dir: Path, *,
     common = _dgl_env(part_config, ip_config, world)
     servers, trainers, machines = [], [], []
     for machine in range(num_parts):
-        processes = [(f"server{machine}", dict(common, DGL_ROLE="server",
-                                                DGL_SERVER_ID=str(machine)))]
+        server_env = dict(common, DGL_ROLE="server", DGL_SERVER_ID=str(machine))
+        processes = [(f"server{machine}", server_env)]
         for local_rank in range(trainers_per_part):
             rank = machine * trainers_per_part + local_rank
             processes.append((f"trainer{rank}", dict(

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import (RunResult, TrainConfig, build_model, fit, make_optimizer, resolve_device,
-                     seed_everything)
+from ..train import (RunResult, TrainConfig, build_model, descend, fit, make_optimizer,
+                     resolve_device, seed_everything)
 from . import ddp
 from .graph import (graph_shape, initialize, is_standalone, open_graph, read_part_config,
                     split_nodes)
@@ -105,7 +105,8 @@ def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, b
 
     ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer
     minibatches finish first. Validation and test accuracy sample neighbours with the same
-    fanout (all L-hop neighbours would not fit on the graphs DistDGL is for). ``on_backward`` runs after DDP has all-reduced the gradients.
+    fanout (all L-hop neighbours would not fit on the graphs DistDGL is for). ``on_backward``
+    runs after DDP has all-reduced the gradients.
     """
     model = ddp.unwrap(trained)
     layers = getattr(model, "num_layers", None)
@@ -132,11 +133,7 @@ def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, b
                 if not torch.isfinite(loss):
                     finite = False
                     break
-                opt.zero_grad()
-                loss.backward()
-                if on_backward is not None:
-                    on_backward()
-                opt.step()
+                descend(opt, loss, on_backward)
                 total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
         total, count, diverged = ddp.all_reduce_sum([total, count, float(not finite)], device)
         return float("nan") if diverged else total / max(count, 1.0)
