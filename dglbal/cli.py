@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .data import DATASETS
+from .protocol import PROTOCOLS
 from .report import plot_curves, save_results, summary_table
 from .runfiles import Interrupted
 from .train import MODELS, SCHEMES, TrainConfig, run_experiment
@@ -31,7 +32,17 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--optimizer", default="sgd", choices=("sgd", "adam"))
     p.add_argument("--lr", type=float, help="learning rate (default: the paper's for L)")
     p.add_argument("--epochs", type=int, default=5000, help="maximum epochs")
-    p.add_argument("--loss-threshold", type=float, default=1e-4)
+    p.add_argument("--loss-threshold", type=float,
+                   help="stop below this training loss (default: the protocol's)")
+    p.add_argument("--protocol", default="dglbal", choices=tuple(PROTOCOLS),
+                   help="paper: the authors' code (Xavier gain 1, one-head last layer, stop "
+                        "at 1e-5 / 1e-3, ...); dglbal: the library's defaults (see "
+                        "dglbal.protocol). Default: dglbal for train, paper for sweep")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout on the attention and on hidden features after each ReLU")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="optimizer weight decay")
+    p.add_argument("--no-share-weights", dest="share_weights", action="store_false",
+                   help="GATv2: separate source and target weights W_s, W_t")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     p.add_argument("--monitor", action="store_true",
                    help="record the conservation law and gradient diagnostics per epoch and "
@@ -49,7 +60,9 @@ def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
         layers=layers, hidden=args.hidden, heads=args.heads, bias=args.bias, skip=args.skip,
         residual_alpha=args.residual_alpha, schemes=list(dict.fromkeys(args.init)),
         seeds=list(range(args.seeds)), optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
-        loss_threshold=args.loss_threshold, device=args.device, monitor=args.monitor,
+        loss_threshold=args.loss_threshold, protocol=args.protocol,
+        share_weights=args.share_weights, dropout=args.dropout, weight_decay=args.weight_decay,
+        device=args.device, monitor=args.monitor,
         minibatch=args.minibatch, batch_size=args.batch_size, fanout=args.fanout)
 
 
@@ -59,7 +72,8 @@ def _run_train(args: argparse.Namespace) -> int:
     out = prepare_output_dir(args.out)
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
-          f"<= {config.epochs} epochs, seeds {config.seeds}")
+          f"<= {config.epochs} epochs, stop at loss < {config.stop_loss():g} "
+          f"({config.protocol} protocol), seeds {config.seeds}")
     if args.dist_config is not None:
         from .distributed import run_dist_experiment
 
@@ -125,6 +139,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sweep.add_argument("--layers", type=int, nargs="+", default=[2, 5, 10])
     sweep.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output directory")
     _training_options(sweep)
+    sweep.set_defaults(protocol="paper")
     args = parser.parse_args(argv)
     try:
         return _run_train(args) if args.command == "train" else _run_sweep(args)

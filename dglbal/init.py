@@ -154,16 +154,18 @@ def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tens
 
 # --- layer-level schemes ------------------------------------------------------------------
 
-def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidden") -> nn.Module:
+def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidden",
+                gain: Optional[float] = None) -> nn.Module:
     """Initialize one GAT / GATv2 / GraphConv layer with a named scheme (see module doc).
 
     ``position`` (first / hidden / last) matters only for ``looks_linear``.
-    The random draws of ``xavier`` are those of DGL's ``reset_parameters``: with the same seed,
-    dglbal's layers and DGL's start from identical weights.
+    ``gain`` is the Xavier-normal gain of attention layers' feature and attention weights:
+    ``None`` is DGL's (the ReLU gain, sqrt 2), with random draws identical to DGL's
+    ``reset_parameters`` for the same seed; the paper's code uses 1.
     """
     if scheme not in LAYER_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {LAYER_SCHEMES}")
-    gain = nn.init.calculate_gain("relu")
+    gain = nn.init.calculate_gain("relu") if gain is None else gain
     weights = feature_weights(layer)
     attention = attention_parameters(layer)
     residual = _residual_linear(layer)
@@ -200,10 +202,11 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
 
 # --- model-level schemes ------------------------------------------------------------------
 
-def xavier_(module: nn.Module) -> nn.Module:
-    """DGL's default initialization for every graph layer in ``module`` (Xav)."""
+def xavier_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
+    """Xavier initialization of every graph layer in ``module`` (Xav): DGL's default, or
+    Xavier-normal with ``gain`` on attention layers (the paper's code: ``gain=1``)."""
     for layer in graph_layers(module):
-        init_layer_(layer, "xavier")
+        init_layer_(layer, "xavier", gain=gain)
     return module
 
 
@@ -216,9 +219,9 @@ def zero_attention_(module: nn.Module) -> nn.Module:
     return module
 
 
-def xavier_zero_attention_(module: nn.Module) -> nn.Module:
+def xavier_zero_attention_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
     """Xavier feature weights and zero attention (XavZ)."""
-    return zero_attention_(xavier_(module))
+    return zero_attention_(xavier_(module, gain))
 
 
 def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None

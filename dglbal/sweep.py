@@ -15,7 +15,6 @@ from typing import Dict, List, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .data import load_dataset
 from .paper import reference
 from .report import mean_ci
 from .runfiles import describe_differences, result_of, run_or_load, table_setting
@@ -43,7 +42,7 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
 
     def train(config: TrainConfig, scheme: str, seed: int):
         if config.dataset not in graphs:
-            graph = load_dataset(config.dataset, config.root, split=config.split)
+            graph = config.load_graph()
             graphs[config.dataset] = graph.to(resolve_device(config.device))
         monitor_dir = (Path(out) / "monitor" / f"{config.dataset}-L{config.layers}"
                        if config.monitor else None)

@@ -14,11 +14,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .conservation import ConservationMonitor
-from .data import PLANETOID, load_dataset, num_classes
+from .data import PLANETOID, num_classes
 from .init import gnn_he_
 from .nn import GAT, GCN
-from .nn.models import MODEL_SCHEMES
+from .nn.models import DATA_SCHEMES, MODEL_SCHEMES
 from .nn.sparse import input_features
+from .protocol import get_protocol
 from .symmetry import analyze
 from .validation import resolve_device
 
@@ -79,7 +80,11 @@ class TrainConfig:
     optimizer: str = "sgd"
     lr: Optional[float] = None
     epochs: int = 5000
-    loss_threshold: float = 1e-4
+    loss_threshold: Optional[float] = None  # None: the protocol's for the dataset
+    protocol: str = "dglbal"                # see dglbal.protocol (the CLI's sweep: paper)
+    share_weights: bool = True
+    dropout: float = 0.0
+    weight_decay: float = 0.0
     device: str = field(default="auto", metadata=NOT_IN_RUN_KEY)
     monitor: bool = field(default=False, metadata=NOT_IN_RUN_KEY)
     minibatch: bool = False
@@ -89,6 +94,15 @@ class TrainConfig:
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
             self.dataset, self.layers, self.optimizer)
+
+    def stop_loss(self) -> float:
+        """The training loss below which runs stop (``loss_threshold``, else the protocol's)."""
+        return (self.loss_threshold if self.loss_threshold is not None
+                else get_protocol(self.protocol).loss_threshold(self.dataset))
+
+    def load_graph(self) -> dgl.DGLGraph:
+        """The dataset, loaded and masked as the protocol prescribes."""
+        return get_protocol(self.protocol).load(self.dataset, self.root, self.split)
 
 
 @dataclass
@@ -126,10 +140,16 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
         raise ValueError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
     layer_scheme = "he" if scheme == "gnn_he" else scheme
     common = dict(bias=config.bias, skip=config.skip, residual_alpha=config.residual_alpha,
-                  init=layer_scheme)
+                  init=layer_scheme, dropout=config.dropout)
+    if scheme in DATA_SCHEMES:
+        if graph is None:
+            raise ValueError(f"init scheme {scheme!r} sets its scale from the training graph's "
+                             "features; it needs the graph")
+        common["init_data"] = (graph, graph.ndata["feat"])
     if config.model == "gat":
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
-                    conv=config.conv, **common)
+                    conv=config.conv, share_weights=config.share_weights,
+                    **get_protocol(config.protocol).gat_options(), **common)
     else:
         model = GCN(in_feats, config.hidden, out_feats, config.layers, **common)
     if scheme == "gnn_he":
@@ -219,6 +239,7 @@ def train_node_classifier(
     *,
     optimizer: str = "sgd",
     lr: float = 0.1,
+    weight_decay: float = 0.0,
     epochs: int = 5000,
     loss_threshold: float = 1e-4,
     progress: bool = False,
@@ -230,22 +251,24 @@ def train_node_classifier(
 
     Full batch by default; ``minibatch=(batch_size, fanout)`` samples blocks with DGL's
     ``NeighborSampler`` (the model must take one block per layer, as dglbal's builders do).
+    ``weight_decay`` is the optimizer's (L2) weight decay.
     Stops after ``epochs`` epochs, when the training loss falls below ``loss_threshold``, or
     when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
     is called after each backward pass, before the optimizer step (for a monitor).
     """
-    opt = make_optimizer(model, optimizer, lr)
+    opt = make_optimizer(model, optimizer, lr, weight_decay)
     step, evaluate = (_full_batch(model, graph, opt, on_backward) if minibatch is None
                       else _sampled(model, graph, opt, on_backward, *minibatch))
     return fit(step, evaluate, epochs=epochs, loss_threshold=loss_threshold, progress=progress,
                description=description)
 
 
-def make_optimizer(model: nn.Module, name: str, lr: float) -> torch.optim.Optimizer:
-    """One of :data:`OPTIMIZERS` over the model's parameters."""
+def make_optimizer(model: nn.Module, name: str, lr: float,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """One of :data:`OPTIMIZERS` over the model's parameters (with L2 ``weight_decay``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    return OPTIMIZERS[name](model.parameters(), lr=lr)
+    return OPTIMIZERS[name](model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def fit(step: Callable[[], float], evaluate: Callable[[], tuple], *, epochs: int,
@@ -296,8 +319,7 @@ def run_experiment(config: TrainConfig, progress: bool = True,
 
     def train(run_config: TrainConfig, scheme: str, seed: int):
         if "graph" not in loaded:
-            source = graph if graph is not None else load_dataset(
-                config.dataset, config.root, split=config.split)
+            source = graph if graph is not None else config.load_graph()
             loaded["graph"] = source.to(resolve_device(config.device))
         return run_once(run_config, scheme, seed, loaded["graph"], progress=progress,
                         monitor_dir=monitor_dir), str(loaded["graph"].device)
@@ -325,7 +347,8 @@ def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
     monitor = ConservationMonitor(model, analyze(model)) if config.monitor else None
     outcome = train_node_classifier(
         model, graph, optimizer=config.optimizer, lr=config.learning_rate(),
-        epochs=config.epochs, loss_threshold=config.loss_threshold, progress=progress,
+        weight_decay=config.weight_decay, epochs=config.epochs,
+        loss_threshold=config.stop_loss(), progress=progress,
         description=f"{config.dataset} L={config.layers} {scheme} seed {seed}",
         on_backward=monitor.record if monitor is not None else None,
         minibatch=(config.batch_size, config.fanout) if config.minibatch else None)

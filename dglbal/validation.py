@@ -65,9 +65,17 @@ def validate_config(config) -> None:
                          f"{', '.join(MODEL_SCHEMES + ('gnn_he',))}")
     if config.lr is not None and not (math.isfinite(config.lr) and config.lr > 0):
         raise ValueError(f"--lr must be a positive finite number, got {config.lr!r}")
-    if not math.isfinite(config.loss_threshold) or config.loss_threshold < 0:
+    if config.loss_threshold is not None and (not math.isfinite(config.loss_threshold)
+                                              or config.loss_threshold < 0):
         raise ValueError(f"--loss-threshold must be a finite number >= 0, "
                          f"got {config.loss_threshold!r}")
+    from .protocol import get_protocol
+
+    get_protocol(config.protocol)
+    if not 0.0 <= config.dropout < 1.0:
+        raise ValueError(f"--dropout must lie in [0, 1), got {config.dropout!r}")
+    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
+        raise ValueError(f"--weight-decay must be a finite number >= 0, got {config.weight_decay!r}")
     if not 0.0 <= config.residual_alpha <= 1.0:
         raise ValueError(f"--residual-alpha must lie in [0, 1], got {config.residual_alpha!r}")
     if isinstance(config.split, bool) or not isinstance(config.split, int) or config.split < 0:

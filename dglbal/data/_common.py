@@ -34,15 +34,18 @@ def row_normalize(feat: torch.Tensor) -> torch.Tensor:
     return torch.where(sums > 0, feat / sums.clamp(min=torch.finfo(feat.dtype).tiny), feat)
 
 
-def finalize(graph: dgl.DGLGraph, source: str = "the graph") -> dgl.DGLGraph:
+def finalize(graph: dgl.DGLGraph, source: str = "the graph",
+             normalize: bool = True) -> dgl.DGLGraph:
     """Add self-loops exactly once and row-normalize the features (finite ones only:
-    ``source`` names where they came from in the error)."""
+    ``source`` names where they came from in the error); ``normalize=False`` only casts
+    them to float."""
     feat = graph.ndata["feat"]
     if feat.is_floating_point() and not bool(torch.isfinite(feat).all()):
         rows = torch.nonzero(~torch.isfinite(feat).all(dim=1)).squeeze(1)
         raise DatasetFileError(f"{source}: node features hold NaN or inf in {len(rows)} rows "
                                f"(first: node {int(rows[0])}); fix or drop them")
     graph = dgl.add_self_loop(dgl.remove_self_loop(graph))
-    graph.ndata["feat"] = row_normalize(graph.ndata["feat"])
+    feat = graph.ndata["feat"]
+    graph.ndata["feat"] = row_normalize(feat) if normalize else feat.float()
     graph.ndata["label"] = graph.ndata["label"].long()
     return graph

@@ -16,12 +16,15 @@ NAMES = ("actor", "chameleon", "squirrel", "cornell", "texas", "wisconsin")
 _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
 
 
-def load_heterophilous(name: str, root: Optional[Path], split: int = 1) -> dgl.DGLGraph:
+def load_heterophilous(name: str, root: Optional[Path], split: int = 1,
+                       bidirected: bool = True) -> dgl.DGLGraph:
     """Load ``<root>/<name>.npz`` (or ``<root>/heterophilous/<name>.npz``) with split ``split``.
 
     The npz holds node_features, node_labels, edges (one row per edge, each stored once; a
     (2, E) array is read as E edges too), and train/val/test masks of shape (10, N). Edges are
-    made undirected, as in the loader of the release these files come from. A file that is
+    made undirected, as in the loader of the release these files come from; ``bidirected=False``
+    keeps them one-way, source to target as stored (what the code of "Are GATs Out of
+    Balance?" does). A file that is
     not a readable npz, or whose arrays do not fit together, is a :class:`DatasetFileError`
     naming the file and the dataset.
     """
@@ -41,10 +44,11 @@ def load_heterophilous(name: str, root: Optional[Path], split: int = 1) -> dgl.D
     missing = [k for k in _KEYS if k not in arrays]
     if missing:
         raise DatasetFileError(f"dataset {name!r}: {path} lacks the arrays {missing}")
-    return _graph(name, path, arrays, split)
+    return _graph(name, path, arrays, split, bidirected)
 
 
-def _graph(name: str, path: Path, arrays: dict, split: int) -> dgl.DGLGraph:
+def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = True
+           ) -> dgl.DGLGraph:
     """The graph of one split, after checking every array against the number of nodes."""
     where = f"dataset {name!r}: {path}"
     feat = arrays["node_features"]
@@ -68,7 +72,9 @@ def _graph(name: str, path: Path, arrays: dict, split: int) -> dgl.DGLGraph:
     if not 0 <= split < num_splits:
         raise ValueError(f"dataset {name!r} has splits 0..{num_splits - 1}, got split={split}")
     edges = _edge_rows(arrays["edges"], num_nodes, where)
-    graph = dgl.to_bidirected(dgl.graph((edges[:, 0], edges[:, 1]), num_nodes=num_nodes))
+    graph = dgl.graph((edges[:, 0], edges[:, 1]), num_nodes=num_nodes)
+    if bidirected:
+        graph = dgl.to_bidirected(graph)
     graph.ndata["feat"] = torch.from_numpy(feat).float()
     graph.ndata["label"] = torch.from_numpy(arrays["node_labels"]).long()
     for part in ("train", "val", "test"):

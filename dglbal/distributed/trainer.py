@@ -85,10 +85,10 @@ def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[
     seed_everything(seed)
     model = build_model(config, scheme, in_feats, out_feats, graph=None).to(device)
     trained = ddp.data_parallel(model, device)
-    opt = make_optimizer(trained, config.optimizer, config.learning_rate())
+    opt = make_optimizer(trained, config.optimizer, config.learning_rate(), config.weight_decay)
     step, evaluate = sampled_loop(trained, graph, ids, opt, config.batch_size, config.fanout,
                                   device, on_backward)
-    outcome = fit(step, evaluate, epochs=config.epochs, loss_threshold=config.loss_threshold,
+    outcome = fit(step, evaluate, epochs=config.epochs, loss_threshold=config.stop_loss(),
                   progress=progress, description=f"dist L={config.layers} {scheme} seed {seed}")
     return RunResult(scheme=scheme, seed=seed, **outcome)
 

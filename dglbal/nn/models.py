@@ -1,7 +1,7 @@
 """Deep GAT and GCN builders with the papers' initialization and architecture options."""
 from __future__ import annotations
 
-from typing import Callable, List, Sequence, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import dgl
 import torch
@@ -9,11 +9,18 @@ import torch.nn.functional as F
 from dgl import DGLGraph
 from torch import nn
 
-from ..init import LAYER_SCHEMES, feature_weights
+from ..data_scale import DEFAULT_LOGIT_SPREAD, scale_to_logit_spread_
+from ..init import LAYER_SCHEMES, feature_weights, graph_layers, init_layer_, is_attention_layer
 
 # Model-level schemes: a per-layer base, then init-mode balancing with beta = 2 (Procedure 2.6).
-BALANCED = {"bal_x": ("xavier", 2.0), "bal_o": ("looks_linear", 2.0)}
+# bal_o_data is BalO with every weight then scaled by one factor chosen from the data
+# (dglbal.data_scale): the network stays balanced and its initial logits get spread 1.
+BALANCED = {"bal_x": ("xavier", 2.0), "bal_o": ("looks_linear", 2.0),
+            "bal_o_data": ("looks_linear", 2.0)}
 MODEL_SCHEMES = LAYER_SCHEMES + tuple(BALANCED)
+DATA_SCHEMES = ("bal_o_data",)
+_XAVIER_SCHEMES = ("xavier", "xavier_zero_attention")
+InitData = Tuple[Union[DGLGraph, Sequence[DGLGraph]], torch.Tensor]
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
 from .graphconv import GraphConv
@@ -37,7 +44,10 @@ class _DeepGNN(nn.Module):
     by its first and last layer, and the branches learn from there.
     """
 
-    def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str):
+    def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str,
+                 dropout: float = 0.0, xavier_gain: Optional[float] = None,
+                 zero_target_weights: bool = False, init_data: Optional[InitData] = None,
+                 logit_spread: float = DEFAULT_LOGIT_SPREAD):
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
@@ -45,13 +55,28 @@ class _DeepGNN(nn.Module):
             raise ValueError(
                 f"unknown init scheme {init!r} for a model builder; choose from {MODEL_SCHEMES}"
                 " (gnn_he_ needs the graph: call dglbal.init.gnn_he_(model, graph))")
-        if init in ("looks_linear", "bal_o") and num_layers < 2:
+        if init in ("looks_linear", "bal_o", "bal_o_data") and num_layers < 2:
             raise ValueError("looks-linear initialization needs at least 2 layers")
+        if init in DATA_SCHEMES:
+            if init_data is None:
+                raise ValueError(f"init={init!r} sets the initial logit scale from data: pass "
+                                 "init_data=(graph, features)")
+            if skip:
+                raise ValueError(f"init={init!r} needs a plain stack (skip=False): with skips "
+                                 "the output is not homogeneous of degree L in the weights")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_layers = num_layers
         self.activation = activation
         self.skip = skip
         self.init = init
         self.layer_init = BALANCED[init][0] if init in BALANCED else init
+        self.xavier_gain = xavier_gain
+        self.zero_target_weights = zero_target_weights
+        self.logit_spread = logit_spread
+        self.data_scale: Optional[float] = None
+        self._init_data = init_data  # used once by _finish_init, then dropped
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.layers = nn.ModuleList()
 
     def zero_skip_branches_(self) -> None:
@@ -63,20 +88,51 @@ class _DeepGNN(nn.Module):
                 for weight in feature_weights(layer):
                     weight.zero_()
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, init_data: Optional[InitData] = None) -> None:
         """Reinitialize every layer with the model's scheme, zero the skip branches, and
-        balance for ``bal_x`` / ``bal_o``."""
+        balance for ``bal_x`` / ``bal_o`` / ``bal_o_data``. ``bal_o_data`` measures its scale
+        again on ``init_data`` when given, else reuses the factor found at construction."""
         for layer in self.layers:
             layer.reset_parameters()
+        self._init_data = init_data
         self._finish_init()
 
     def _finish_init(self) -> None:
+        if self.xavier_gain is not None and self.layer_init in _XAVIER_SCHEMES:
+            for layer, index in zip(self.layers, range(self.num_layers)):
+                if is_attention_layer(layer):
+                    init_layer_(layer, self.layer_init, _position(index, self.num_layers),
+                                gain=self.xavier_gain)
         self.zero_skip_branches_()
+        if self.zero_target_weights and self.layer_init == "looks_linear":
+            self.zero_target_weights_()
         if self.init in BALANCED:
             from ..balance import balance_
             from ..symmetry import analyze
 
             balance_(self, analyze(self), "init", beta=BALANCED[self.init][1])
+        if self.init in DATA_SCHEMES:
+            self._scale_to_data()
+
+    def zero_target_weights_(self) -> None:
+        """Zero W_t (``fc_dst``) of attention layers without weight sharing: BalO as in the
+        paper's code, which balances the source weights W_s only."""
+        with torch.no_grad():
+            for layer in graph_layers(self):
+                fc_src, fc_dst = getattr(layer, "fc_src", None), getattr(layer, "fc_dst", None)
+                if fc_dst is not None and fc_dst is not fc_src:
+                    fc_dst.weight.zero_()
+
+    def _scale_to_data(self) -> None:
+        data, self._init_data = self._init_data, None
+        if data is None:  # reset_parameters without data: the factor found before
+            with torch.no_grad():
+                for parameter in self.parameters():
+                    parameter.mul_(self.data_scale)
+            return
+        graph, feat = data
+        self.data_scale = scale_to_logit_spread_(self, graph, feat, self.num_layers,
+                                                 self.logit_spread)
 
     def probe_inputs(self, num_nodes: int = 8, seed: int = 0):
         """A small random graph with self-loops and features, for :func:`dglbal.analyze`."""
@@ -109,9 +165,9 @@ class _DeepGNN(nn.Module):
             return self._output(self.layers[0](graphs[0], feat))
         h = self._hidden(self.layers[0](graphs[0], feat))
         for layer, block in zip(self.layers[1:-1], graphs[1:-1]):
-            branch = self._hidden(layer(block, self.activation(h)))
+            branch = self._hidden(layer(block, self.dropout(self.activation(h))))
             h = h[: branch.shape[0]] + branch if self.skip else branch
-        return self._output(self.layers[-1](graphs[-1], self.activation(h)))
+        return self._output(self.layers[-1](graphs[-1], self.dropout(self.activation(h))))
 
     def _graphs(self, graph) -> List[DGLGraph]:
         if isinstance(graph, DGLGraph):
@@ -127,7 +183,8 @@ class GAT(_DeepGNN):
     r"""A deep GAT (GATv2 by default, as in "Are GATs Out of Balance?").
 
     Hidden layers concatenate their heads (width ``num_heads * hidden_feats``); the last
-    layer averages them. Biases are off by default, as in the paper.
+    layer averages its ``last_layer_heads`` heads (``num_heads`` by default; the paper's code
+    uses 1). Biases are off by default, as in the paper.
 
     Parameters
     ----------
@@ -149,9 +206,25 @@ class GAT(_DeepGNN):
         Residual aggregation (1 - alpha) A + alpha I in every layer.
     init : str
         Layer scheme (see :mod:`dglbal.init`); looks-linear gets the first / hidden / last
-        block forms by position.
+        block forms by position. ``bal_x`` / ``bal_o`` are balanced; ``bal_o_data`` is BalO
+        with its initial logit spread set to ``logit_spread`` on ``init_data`` by scaling
+        every weight by one factor, which keeps the balance (:mod:`dglbal.data_scale`).
     conv : str
         ``"gatv2"`` or ``"gat"`` (GATConv).
+    dropout : float
+        One rate for the hidden features after each activation (not the input features)
+        and, unless ``attn_drop`` is given, for the attention coefficients of every layer:
+        the placement of the paper's code.
+    last_layer_heads : int, optional
+        Heads of the last layer (default ``num_heads``).
+    xavier_gain : float, optional
+        Xavier-normal gain for ``xavier`` / ``xavier_zero_attention`` / ``bal_x``
+        (default: DGL's, sqrt 2; the paper's code uses 1).
+    zero_target_weights : bool
+        Looks-linear schemes without weight sharing: W_t (``fc_dst``) starts at zero and
+        only W_s is balanced, as in the paper's code.
+    init_data : (graph, features), optional
+        The data ``bal_o_data`` measures its initial logits on.
 
     Example
     -------
@@ -180,25 +253,38 @@ class GAT(_DeepGNN):
         conv: str = "gatv2",
         negative_slope: float = 0.2,
         feat_drop: float = 0.0,
-        attn_drop: float = 0.0,
+        attn_drop: Optional[float] = None,
         allow_zero_in_degree: bool = False,
+        dropout: float = 0.0,
+        last_layer_heads: Optional[int] = None,
+        xavier_gain: Optional[float] = None,
+        zero_target_weights: bool = False,
+        init_data: Optional[InitData] = None,
+        logit_spread: float = DEFAULT_LOGIT_SPREAD,
     ):
-        super().__init__(num_layers, activation, skip, init)
+        super().__init__(num_layers, activation, skip, init, dropout=dropout,
+                         xavier_gain=xavier_gain, zero_target_weights=zero_target_weights,
+                         init_data=init_data, logit_spread=logit_spread)
         if conv not in ("gatv2", "gat"):
             raise ValueError(f"conv must be 'gatv2' or 'gat', got {conv!r}")
+        last_heads = num_heads if last_layer_heads is None else last_layer_heads
+        if last_heads < 1:
+            raise ValueError(f"last_layer_heads must be at least 1, got {last_heads}")
+        attn_drop = dropout if attn_drop is None else attn_drop
         width = hidden_feats * num_heads
         dims = [in_feats] + [width] * (num_layers - 1)
         outs = [hidden_feats] * (num_layers - 1) + [out_feats]
-        for index, (d_in, d_out) in enumerate(zip(dims, outs)):
+        heads = [num_heads] * (num_layers - 1) + [last_heads]
+        for index, (d_in, d_out, h) in enumerate(zip(dims, outs, heads)):
             kwargs = dict(feat_drop=feat_drop, attn_drop=attn_drop, negative_slope=negative_slope,
                           allow_zero_in_degree=allow_zero_in_degree, bias=bias,
                           init=self.layer_init,
                           init_position=_position(index, num_layers),
                           residual_alpha=residual_alpha)
             if conv == "gatv2":
-                layer = GATv2Conv(d_in, d_out, num_heads, share_weights=share_weights, **kwargs)
+                layer = GATv2Conv(d_in, d_out, h, share_weights=share_weights, **kwargs)
             else:
-                layer = GATConv(d_in, d_out, num_heads, **kwargs)
+                layer = GATConv(d_in, d_out, h, **kwargs)
             self.layers.append(layer)
         self._finish_init()
 
@@ -212,8 +298,8 @@ class GAT(_DeepGNN):
 class GCN(_DeepGNN):
     r"""A deep GCN of :class:`dglbal.nn.GraphConv` layers.
 
-    Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention);
-    ``norm`` selects GraphConv's normalization.
+    Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention;
+    ``dropout`` acts on the hidden features); ``norm`` selects GraphConv's normalization.
 
     Example
     -------
@@ -239,8 +325,12 @@ class GCN(_DeepGNN):
         init: str = "xavier",
         norm: str = "both",
         allow_zero_in_degree: bool = False,
+        dropout: float = 0.0,
+        init_data: Optional[InitData] = None,
+        logit_spread: float = DEFAULT_LOGIT_SPREAD,
     ):
-        super().__init__(num_layers, activation, skip, init)
+        super().__init__(num_layers, activation, skip, init, dropout=dropout,
+                         init_data=init_data, logit_spread=logit_spread)
         dims: List[int] = [in_feats] + [hidden_feats] * (num_layers - 1) + [out_feats]
         for index in range(num_layers):
             self.layers.append(GraphConv(
