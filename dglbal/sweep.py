@@ -15,7 +15,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .paper import reference
+from .paper import reference_text
 from .report import mean_ci
 from .runfiles import describe_differences, result_of, run_or_load, table_setting
 from .runfiles import epochs_to_fraction  # noqa: F401  (public here since the first release)
@@ -75,7 +75,7 @@ def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
 
 def summary_tables(records: List[dict]) -> str:
     """Markdown tables in the paper's layout: test accuracy (%) per scheme and depth, the
-    paper's number in brackets, then epochs to the best model and to 95% of it. Runs of
+    paper's mean +- 95% CI in brackets, then epochs to the best model and to 95% of it. Runs of
     different configurations go to different tables."""
     lines = []
     for dataset, model, label, subset in _panels(records):
@@ -93,7 +93,7 @@ def summary_tables(records: List[dict]) -> str:
             cells = []
             for d in depths:
                 runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
-                paper = reference(model, dataset, scheme, d)
+                paper = reference_text(model, dataset, scheme, d, subset[0]["optimizer"])
                 cell = _cell([100 * r["test_acc"] for r in runs]) if runs else "-"
                 cells.append(cell + (f" ({paper})" if paper is not None and runs else ""))
             lines.append(f"| {scheme} | " + " | ".join(cells) + " |")

@@ -15,13 +15,14 @@ from dglbal.train import RunResult, TrainConfig
 @pytest.fixture(autouse=True)
 def _small_and_unplotted(monkeypatch):
     """These probes are about which runs are trained and kept: a 300-node graph, no plots."""
+    import dglbal.protocol
     import dglbal.report
     import dglbal.sweep
     from dglbal.data import make_synthetic
     from dglbal.data._common import finalize
 
     graph = finalize(make_synthetic(num_nodes=300))
-    monkeypatch.setattr(dglbal.sweep, "load_dataset", lambda *args, **kwargs: graph)
+    monkeypatch.setattr(dglbal.protocol, "load_dataset", lambda *args, **kwargs: graph)
     monkeypatch.setattr(dglbal.sweep, "_plot_depths", lambda records, out: out / "none.png")
     monkeypatch.setattr(dglbal.report, "plot_curves", lambda runs, path, title="": path)
 

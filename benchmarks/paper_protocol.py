@@ -1,0 +1,100 @@
+"""The tables of "Are GATs Out of Balance?" under the paper protocol, in priority order.
+
+    python benchmarks/paper_protocol.py run --out DIR [--epochs 5000] [--seeds 5]
+    python benchmarks/paper_protocol.py report --out DIR
+
+``run`` trains cell after cell with ``dglbal sweep``'s machinery (``--protocol paper``), one
+run file per (dataset, depth, scheme, seed) under ``DIR/<family>/runs/``; finished runs are
+skipped, so the same command resumes, and a larger ``--seeds`` or ``--epochs`` extends the grid.
+Cells come in the order of the paper's claims: deep GATs under SGD first (L = 10, 20, 40 on
+Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), three
+heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5). Within a cell the seeds
+go round the schemes (seed 0 of Xav, BalX, BalO, then seed 1, ...), so a cell cut short still
+compares the schemes on equal seeds. After each cell, and with ``report``, every family's
+``results.csv``, ``summary.md`` and plots are rewritten from all its run files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Tuple
+
+from dglbal.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.train import TrainConfig
+
+SCHEMES = ("xavier", "bal_x", "bal_o")
+HETEROPHILOUS = ("texas", "wisconsin", "cornell")
+
+
+@dataclass(frozen=True)
+class Cell:
+    family: str          # output subdirectory: one table family
+    dataset: str
+    layers: int
+    model: str = "gat"
+    optimizer: str = "sgd"
+
+
+def cells() -> List[Cell]:
+    """Every cell of the grid, in priority order."""
+    deep = [Cell("gat-sgd", d, L) for L in (10, 20, 40) for d in ("cora", "citeseer")]
+    gcn = [Cell("gcn-sgd", "cora", L, model="gcn") for L in (10, 40)]
+    adam = [Cell("gat-adam", "cora", L, optimizer="adam") for L in (10, 5)]
+    hetero = [Cell("hetero-sgd", d, L) for L in (10, 20, 40) for d in HETEROPHILOUS]
+    shallow = ([Cell("gat-sgd", d, L) for L in (5, 2) for d in ("cora", "citeseer")]
+               + [Cell("hetero-sgd", d, L) for L in (5, 2) for d in HETEROPHILOUS])
+    return deep + gcn + adam + hetero + shallow
+
+
+def run_cell(cell: Cell, out: Path, epochs: int, seeds: int) -> None:
+    """Train the cell's runs that are missing, seed by seed across the schemes."""
+    for count in range(1, seeds + 1):
+        base = TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
+                           optimizer=cell.optimizer, schemes=list(SCHEMES),
+                           seeds=list(range(count)), epochs=epochs, protocol="paper")
+        run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
+                  out / cell.family, progress=False)
+
+
+def load_records(folder: Path) -> List[dict]:
+    """Every run file of one family (files set aside in ``runs/rejected`` excluded)."""
+    records = [json.loads(path.read_text()) for path in (folder / "runs").glob("*.json")]
+    order = {scheme: index for index, scheme in enumerate(SCHEMES)}
+    return sorted(records, key=lambda r: (r["dataset"], r["layers"], order.get(r["scheme"], 99),
+                                          r["scheme"], r["seed"]))
+
+
+def report(out: Path) -> List[Tuple[str, int]]:
+    """Rewrite each family's tables and plots from its run files; (family, runs) pairs."""
+    written = []
+    for folder in sorted(p for p in out.iterdir() if (p / "runs").is_dir()):
+        records = load_records(folder)
+        if records:
+            write_outputs(records, folder)
+            written.append((folder.name, len(records)))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--epochs", type=int, default=5000)
+    parser.add_argument("--seeds", type=int, default=5)
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.command == "run":
+        for cell in cells():
+            run_cell(cell, args.out, args.epochs, args.seeds)
+            report(args.out)
+            print(f"done: {cell}", flush=True)
+    for family, count in report(args.out):
+        print(f"{family}: {count} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
