@@ -49,11 +49,12 @@ def cells() -> List[Cell]:
     return deep + gcn + adam + hetero + shallow
 
 
-def run_cell(cell: Cell, out: Path, epochs: int, seeds: int) -> None:
+def run_cell(cell: Cell, out: Path, epochs: int, seeds: int,
+             schemes: Tuple[str, ...] = SCHEMES) -> None:
     """Train the cell's runs that are missing, seed by seed across the schemes."""
     for count in range(1, seeds + 1):
         base = TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
-                           optimizer=cell.optimizer, schemes=list(SCHEMES),
+                           optimizer=cell.optimizer, schemes=list(schemes),
                            seeds=list(range(count)), epochs=epochs, protocol="paper")
         run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
                   out / cell.family, progress=False)
@@ -62,7 +63,7 @@ def run_cell(cell: Cell, out: Path, epochs: int, seeds: int) -> None:
 def load_records(folder: Path) -> List[dict]:
     """Every run file of one family (files set aside in ``runs/rejected`` excluded)."""
     records = [json.loads(path.read_text()) for path in (folder / "runs").glob("*.json")]
-    order = {scheme: index for index, scheme in enumerate(SCHEMES)}
+    order = {scheme: index for index, scheme in enumerate(SCHEMES + ("bal_o_data",))}
     return sorted(records, key=lambda r: (r["dataset"], r["layers"], order.get(r["scheme"], 99),
                                           r["scheme"], r["seed"]))
 
