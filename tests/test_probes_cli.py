@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+import dglbal.protocol
 import dglbal.train
 from dglbal.cli import main
 from dglbal.data import make_synthetic
@@ -19,7 +20,7 @@ TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "
 def small_data(monkeypatch):
     """A 300-node graph for every dataset name (these probes are about files, not accuracy)."""
     graph = finalize(make_synthetic(num_nodes=300))
-    monkeypatch.setattr(dglbal.train, "load_dataset", lambda *args, **kwargs: graph)
+    monkeypatch.setattr(dglbal.protocol, "load_dataset", lambda *args, **kwargs: graph)
     return graph
 
 

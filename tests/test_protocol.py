@@ -219,3 +219,11 @@ def test_sweep_defaults_to_the_paper_protocol_and_train_to_dglbal(tmp_path, caps
     assert protocols == ["paper", "dglbal"]
     assert main(["train", "--out", str(tmp_path / "t")] + common) == 0
     assert "stop at loss < 0.0001 (dglbal protocol)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--dropout", "1.0", "--dropout must lie in [0, 1)"),
+    ("--weight-decay", "-1", "--weight-decay must be a finite number >= 0")])
+def test_bad_protocol_options_are_named(tmp_path, capsys, option, value, message):
+    assert main(["train", "--out", str(tmp_path), option, value, "--quiet"]) == 2
+    assert message in capsys.readouterr().err
