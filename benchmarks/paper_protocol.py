@@ -1,7 +1,7 @@
 """The tables of "Are GATs Out of Balance?" under the paper protocol, in priority order.
 
     python benchmarks/paper_protocol.py run --out DIR [--epochs 5000] [--seeds 5]
-    python benchmarks/paper_protocol.py report --out DIR
+    python benchmarks/paper_protocol.py report --out DIR [--epochs 5000] [--seeds 5]
 
 ``run`` trains cell after cell with ``dglbal sweep``'s machinery (``--protocol paper``), one
 run file per (dataset, depth, scheme, seed) under ``DIR/<family>/runs/``; finished runs are
@@ -11,7 +11,8 @@ Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), thr
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5). Within a cell the seeds
 go round the schemes (seed 0 of Xav, BalX, BalO, then seed 1, ...), so a cell cut short still
 compares the schemes on equal seeds. After each cell, and with ``report``, every family's
-``results.csv``, ``summary.md`` and plots are rewritten from all its run files.
+``results.csv``, ``summary.md`` and plots are rewritten from all its run files, and
+``DIR/status.md`` lists every cell of the plan with the seeds finished per scheme.
 """
 from __future__ import annotations
 
@@ -50,12 +51,12 @@ def cells() -> List[Cell]:
 
 
 def run_cell(cell: Cell, out: Path, epochs: int, seeds: int,
-             schemes: Tuple[str, ...] = SCHEMES) -> None:
+             schemes: Tuple[str, ...] = SCHEMES, protocol: str = "paper") -> None:
     """Train the cell's runs that are missing, seed by seed across the schemes."""
     for count in range(1, seeds + 1):
         base = TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
                            optimizer=cell.optimizer, schemes=list(schemes),
-                           seeds=list(range(count)), epochs=epochs, protocol="paper")
+                           seeds=list(range(count)), epochs=epochs, protocol=protocol)
         run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
                   out / cell.family, progress=False)
 
@@ -79,6 +80,27 @@ def report(out: Path) -> List[Tuple[str, int]]:
     return written
 
 
+def status(out: Path, epochs: int, seeds: int) -> str:
+    """A markdown table: every cell of the plan, in priority order, with the finished runs
+    (seeds per scheme) at this budget."""
+    lines = [f"| # | family | dataset | model | optimizer | L | budget | seeds finished "
+             f"({' / '.join(SCHEMES)}) of {seeds} |", "|" + "---|" * 8]
+    loaded = {}
+    for index, cell in enumerate(cells(), 1):
+        if cell.family not in loaded:
+            folder = out / cell.family
+            loaded[cell.family] = load_records(folder) if (folder / "runs").is_dir() else []
+        done = [sum(1 for r in loaded[cell.family]
+                    if (r["dataset"], r["layers"], r["model"], r["optimizer"], r["scheme"],
+                        r["budget"]) == (cell.dataset, cell.layers, cell.model, cell.optimizer,
+                                         scheme, epochs))
+                for scheme in SCHEMES]
+        lines.append(f"| {index} | {cell.family} | {cell.dataset} | {cell.model} | "
+                     f"{cell.optimizer} | {cell.layers} | {epochs} | "
+                     f"{' / '.join(map(str, done))} |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "report"))
@@ -94,6 +116,9 @@ def main(argv=None) -> int:
             print(f"done: {cell}", flush=True)
     for family, count in report(args.out):
         print(f"{family}: {count} runs")
+    table = status(args.out, args.epochs, args.seeds)
+    (args.out / "status.md").write_text(table + "\n")
+    print(table)
     return 0
 
 
