@@ -90,6 +90,8 @@ def test_paper_last_layer_has_one_head():
         heads[protocol] = model.layers[-1]._num_heads
         assert model(g, g.ndata["feat"]).shape == (40, 3)
     assert heads == {"paper": 1, "dglbal": 8}
+    with pytest.raises(ValueError, match="last_layer_heads must be a positive integer, got 0"):
+        GAT(12, 4, 3, num_layers=3, last_layer_heads=0)
 
 
 def test_paper_balo_without_weight_sharing_zeros_w_t_and_balances_w_s():

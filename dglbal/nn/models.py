@@ -267,9 +267,12 @@ class GAT(_DeepGNN):
                          init_data=init_data, logit_spread=logit_spread)
         if conv not in ("gatv2", "gat"):
             raise ValueError(f"conv must be 'gatv2' or 'gat', got {conv!r}")
+        if last_layer_heads is not None and (isinstance(last_layer_heads, bool) or not
+                                             isinstance(last_layer_heads, int) or
+                                             last_layer_heads < 1):
+            raise ValueError(f"last_layer_heads must be a positive integer, got "
+                             f"{last_layer_heads!r}")
         last_heads = num_heads if last_layer_heads is None else last_layer_heads
-        if last_heads < 1:
-            raise ValueError(f"last_layer_heads must be at least 1, got {last_heads}")
         attn_drop = dropout if attn_drop is None else attn_drop
         width = hidden_feats * num_heads
         dims = [in_feats] + [width] * (num_layers - 1)
