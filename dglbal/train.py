@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional
 
 import dgl
 import numpy as np
@@ -192,6 +192,26 @@ def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
     return step, evaluate
 
 
+def _seeded_batches(loader) -> Iterator:
+    """Iterate a DGL DataLoader with DGL's sampling on one thread.
+
+    DGL's CPU neighbour sampling runs in parallel with one random stream per thread, so with
+    2+ threads the same dgl.seed() gives different blocks run to run. Sampling on one thread
+    (the model still uses all of them) makes minibatch training reproducible under a seed.
+    """
+    batches = iter(loader)
+    while True:
+        threads = dgl.utils.get_num_threads()
+        dgl.utils.set_num_threads(1)
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        finally:
+            dgl.utils.set_num_threads(threads)
+        yield batch
+
+
 def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size: int,
              fanout: int):
     """Minibatches of training nodes with DGL's neighbour sampling (one block per layer);
@@ -209,7 +229,7 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
     def step() -> float:
         model.train()
         total, count = 0.0, 0
-        for input_nodes, output_nodes, blocks in loader:
+        for input_nodes, output_nodes, blocks in _seeded_batches(loader):
             loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
             if not torch.isfinite(loss):
                 return float(loss)
@@ -222,8 +242,8 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
         accuracies = []
         for part in ("val", "test"):
             predictions, truth = [], []
-            for input_nodes, output_nodes, blocks in dgl.dataloading.DataLoader(
-                    graph, ids[part], full, batch_size=4 * batch_size, device=graph.device):
+            for input_nodes, output_nodes, blocks in _seeded_batches(dgl.dataloading.DataLoader(
+                    graph, ids[part], full, batch_size=4 * batch_size, device=graph.device)):
                 predictions.append(model(blocks, feat[input_nodes]))
                 truth.append(labels[output_nodes])
             accuracies.append(_accuracy(torch.cat(predictions), torch.cat(truth))
