@@ -22,6 +22,6 @@ for name in names:
 print("| case | must be | is | detail | known cause | repro |\n|---|---|---|---|---|---|")
 for _, name, outcome, seconds in sorted(rows, key=lambda r: r[0]):
     cause = KNOWN_FAILURES.get(name) or ORDER_DEPENDENT.get(name, "")
-    detail = outcome.describe().split(" ", 1 if outcome.status == "exact" else 2)[-1]
+    detail = outcome.describe()[len(outcome.status) + 1:]
     print(f"| {name} | {CASES[name].expect} | {outcome.status} | {detail.replace('|', '/')} "
           f"| {cause} | `pytest 'tests/test_zoo.py::test_zoo[{name}]'` |")
