@@ -57,9 +57,9 @@ KNOWN_FAILURES = {
     "SetTransformerDecoder": f"{_INDEX} (padding to dense batches); Tensor.new held at 0",
     "torch-embedding": _EMBEDDING, "HeteroEmbedding": _EMBEDDING, "DegreeEncoder": _EMBEDDING,
     "BiasedMHA+SpatialEncoder": _EMBEDDING,
-    "torch-einsum": _EINSUM, "AtomicConv": _EINSUM, "BiasedMHA+PathEncoder": _EINSUM,
+    "torch-einsum": _EINSUM, "AtomicConv": _EINSUM,
     "SAGEConv-lstm": _RECURRENT.format("LSTM"), "torch-LSTM-input": _RECURRENT.format("LSTM"),
-    "JumpingKnowledge-lstm": _RECURRENT.format("LSTM"), "Set2Set": _RECURRENT.format("LSTM"),
+    "JumpingKnowledge-lstm": _RECURRENT.format("LSTM"),
     "GatedGraphConv": _RECURRENT.format("GRUCell"),
     "torch-GRUCell-input": _RECURRENT.format("GRUCell"),
     "AGNNConv": _SCALE_INVARIANT.format("F.normalize (cosine attention)"),
@@ -69,11 +69,6 @@ KNOWN_FAILURES = {
     "sparse-A@X": _SPARSE, "sparse-GCN": _SPARSE, "sparse-GAT": _SPARSE,
     "GroupRevRes": "the reversible branch runs under no_grad / detach_ and is not traced",
     "torch-pad-zero": "F.pad with zeros gives the padded column exponent 0, not a free symbol",
-    "WeightBasis": "the black box finds 1 more symmetry than the groups (cause not isolated)",
-    "GatedGCNConv": "sigmoid gates: the black box finds 2 more symmetries (cause not isolated)",
-    "GlobalAttentionPooling": ("softmax over each graph's nodes is held at 0 (torch.exp): "
-                               "the black box finds 2 more symmetries"),
-    "BiasedMHA": "softmax attention: the black box finds 2 more symmetries (cause not isolated)",
     "BiasedMHA+SpatialEncoder3d": "softmax attention and gaussian kernels: 8 symmetries lost",
 }
 

@@ -19,11 +19,14 @@ def _graph(num_nodes: int, generator: torch.Generator) -> dgl.DGLGraph:
     return dgl.add_self_loop(dgl.remove_self_loop(g))
 
 
+GRAPHS = 6  # per batch: graph-level readouts need enough output rows for the black box
+
+
 def graph_and_features(seed: int, num_nodes: int = 6) -> Tuple[dgl.DGLGraph, torch.Tensor]:
-    """Two graphs of ``num_nodes`` and ``num_nodes + 1`` nodes, batched, with edge features
+    """A batch of graphs of ``num_nodes - 2`` to ``num_nodes + 3`` nodes with edge features
     ``feat``, positive ``weight`` and ``dist``, integer ``etype`` and node coordinates ``pos``."""
     generator = torch.Generator().manual_seed(seed)
-    g = dgl.batch([_graph(num_nodes, generator), _graph(num_nodes + 1, generator)])
+    g = dgl.batch([_graph(num_nodes - 2 + i, generator) for i in range(GRAPHS)])
     n, m = g.num_nodes(), g.num_edges()
 
     def draw(*shape):

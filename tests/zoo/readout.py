@@ -37,12 +37,12 @@ def weight_and_sum():
 
 @case("SetTransformerEncoder", ("SetTransformerEncoder",), names=("layer_norm",))
 def set_transformer_encoder():
-    return Around(raise_eps(dglnn.SetTransformerEncoder(H, 1, 2, H)), H)
+    return Around(raise_eps(dglnn.SetTransformerEncoder(H, 1, 2, 2)), H)
 
 
 @case("SetTransformerDecoder", ("SetTransformerDecoder",), names=("layer_norm",))
 def set_transformer_decoder():
-    return Around(raise_eps(dglnn.SetTransformerDecoder(H, 1, 2, H, 1, k=2)), 2 * H)
+    return Around(raise_eps(dglnn.SetTransformerDecoder(H, 1, 2, 2, 1, k=2)), 2 * H)
 
 
 class JumpingKnowledgeNet(nn.Module):
