@@ -35,8 +35,9 @@ class _AllParameters:
         out = model(*inputs)
         out = torch.cat([o.reshape(-1) for o in out]) if isinstance(out, tuple) else out
         grads = torch.autograd.grad(out.sum(), [p for _, p in named], allow_unused=True)
-        shapes = {n: p.shape for (n, p), g in zip(named, grads) if g is not None}
+        shapes = {n: tuple(p.shape) for (n, p), g in zip(named, grads) if g is not None}
         self.parameter_order = list(shapes)
+        self.table = SimpleNamespace(shapes=shapes)
 
         def padded(group):
             def exponents(name):
