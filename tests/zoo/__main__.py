@@ -23,7 +23,8 @@ def readme_status(name: str, outcome: Outcome) -> str:
     if outcome.status == "exact":
         return f"exact ({outcome.groups} groups)"
     if outcome.status == "refused":
-        return (f"refused ({outcome.groups} groups of {outcome.blackbox}): "
+        should = ", should be exact" if CASES[name].expect == "exact" else ""
+        return (f"refused{should} ({outcome.groups} groups of {outcome.blackbox}): "
                 f"{_cause(name) or CASES[name].why}")
     cause = _cause(name).removeprefix(f"{outcome.status}: ") or outcome.detail
     return f"**still wrong: {outcome.status}** ({outcome.groups} groups): {cause}"
