@@ -1,8 +1,12 @@
 """The rescale-invariance analyser: ``analyze(model, *example_inputs)``.
 
-Layout: :mod:`.algebra` (symbols, elimination) and :mod:`.groups` (exponent tables) are the
-numpy-only core; :mod:`.tracer`, :mod:`.torch_rules` and :mod:`.dgl_rules` are the torch / DGL
-front end; :mod:`.registry` is where rules for custom ops and modules are registered.
+Layout: :mod:`.algebra` (symbols, elimination), :mod:`.fields` and :mod:`.groups` (exponent
+tables) are the numpy-only core. The torch / DGL front end is :mod:`.tracer` (recording) and
+:mod:`.context` (the state rules write to), with the per-op rules in tables by family:
+:mod:`.torch_rules` (elementwise), :mod:`.indexing_rules`, :mod:`.reduction_rules`,
+:mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``) and
+:mod:`.dgl_rules` (DGL's message passing). :mod:`.registry` is where rules for custom ops and
+modules are registered.
 """
 from __future__ import annotations
 
@@ -12,7 +16,8 @@ from typing import Any, Iterator, List
 import torch
 from torch import nn
 
-from . import attention_rules, dgl_rules, torch_rules  # noqa: F401  (register the built-in rules)
+from . import (attention_rules, dgl_rules, indexing_rules, linear_rules,  # noqa: F401
+               recurrent_rules, reduction_rules, sparse_rules, torch_rules)  # (the built-in rules)
 from .context import TraceContext
 from .groups import assemble, weight_roles
 from .registry import register_module_rule, register_op_rule
@@ -31,6 +36,27 @@ def _output_tensors(out: Any) -> List[torch.Tensor]:
     if isinstance(out, dict):
         return [t for item in out.values() for t in _output_tensors(item)]
     return []
+
+
+@contextlib.contextmanager
+def _left_as_found(model: nn.Module) -> Iterator[None]:
+    """The probe run changes nothing: train / eval flags, buffers (BatchNorm running
+    statistics, num_batches_tracked) and the global random state are restored."""
+    modes = [(m, m.training) for m in model.modules()]
+    buffers = [(m, dict(m._buffers), {n: b.detach().clone() for n, b in m._buffers.items()
+                                      if b is not None}) for m in model.modules()]
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        for module, training in modes:
+            module.training = training
+        with torch.no_grad():
+            for module, own, saved in buffers:
+                module._buffers.clear()
+                module._buffers.update(own)
+                for name, value in saved.items():
+                    own[name].copy_(value)
 
 
 @contextlib.contextmanager
@@ -75,7 +101,7 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                             f"{type(model).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named)
-    with _all_parameters_require_grad(model), Tracer(ctx, model):
+    with _left_as_found(model), _all_parameters_require_grad(model), Tracer(ctx, model):
         out = model(*example_inputs)
     outputs = _output_tensors(out)
     if not outputs:

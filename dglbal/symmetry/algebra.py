@@ -77,6 +77,7 @@ class Eliminator:
         self._pivot: Dict[int, Form] = {}
         self._users: Dict[int, set] = {}
         self.constraints = 0
+        self.rank = 0  # constraints that were not implied by earlier ones
 
     # -- building constraints -----------------------------------------------------------
     def reduce(self, form: Form) -> Form:
@@ -103,6 +104,7 @@ class Eliminator:
         reduced = self.reduce(form)
         if not reduced:
             return False
+        self.rank += 1
         pivot = self._choose_pivot(reduced)
         scale = reduced.pop(pivot)
         if scale in (1, -1):  # the usual case: stay in integers

@@ -3,7 +3,13 @@
 Rules (built-in or registered by users) receive a :class:`TraceContext`. They read exponent
 fields with :meth:`~TraceContext.field`, state constraints with :meth:`equal`,
 :meth:`require_zero` and :meth:`combine`, and give outputs their fields with
-:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for data.
+:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for data. TorchScript
+objects that hold values (``dgl.sparse`` matrices) have fields too: those of their values.
+
+Soundness rests on one rule: a dependency the trace cannot see must never remove a constraint.
+Constraints of an op wait until the trace shows whether the op reaches an output; an op whose
+result leaves the visible data flow (integer or boolean results, results without autograd
+history, TorchScript objects) is *escaping* and keeps its constraints whatever happens next.
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from .groups import Exponent, FieldExponent, OuterExponent
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
 _NOT_A_VIEW = object()
+Value = (torch.Tensor, torch.ScriptObject)
 
 
 class TraceContext:
@@ -36,21 +43,29 @@ class TraceContext:
         self._alive: List[torch.Tensor] = []
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[str] = []
+        self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
         # outputs: an op whose result is never used must not constrain anything.
         self._op = ALWAYS
+        self._op_names: Dict[int, str] = {}
+        self._escaping: set = set()
         self._pending: List[Tuple[int, Callable, tuple]] = []
         self._reports: List[Tuple[int, str]] = []
         # Data-flow graph: (op, input keys, output keys, is_gate).
         self.flow: List[Tuple[int, Tuple[str, ...], Tuple[str, ...], bool]] = []
 
     # -- ops ----------------------------------------------------------------------------------
-    def begin_op(self) -> int:
+    def begin_op(self, name: str = "") -> int:
         """Start recording a new op; constraints stated from now on belong to it."""
         self._op = len(self.flow)
+        self._op_names[self._op] = name
         return self._op
+
+    def mark_escaping(self) -> None:
+        """The current op's result may be used where the trace cannot see: keep its constraints."""
+        self._escaping.add(self._op)
 
     def _state(self, method: Callable, *args) -> None:
         self._pending.append((self._op, method, args))
@@ -97,26 +112,30 @@ class TraceContext:
         return self.param_names.get(id(x)) if isinstance(x, torch.nn.Parameter) else None
 
     def is_tracked(self, x) -> bool:
-        if not isinstance(x, torch.Tensor):
+        if not isinstance(x, Value):
             return False
         if id(x) in self._fields:
             return self._fields[id(x)] is not None
+        if isinstance(x, torch.ScriptObject):
+            return False
         if self.param_name(x) is not None:
             return True
         return x.requires_grad and x.grad_fn is not None
 
     def known(self, x) -> bool:
         """True for parameters and tensors the trace has recorded (with any field)."""
-        return isinstance(x, torch.Tensor) and (id(x) in self._fields or
-                                                 self.param_name(x) is not None)
+        return isinstance(x, Value) and (id(x) in self._fields or
+                                          self.param_name(x) is not None)
 
     def field(self, x) -> Field:
         """The exponent field of a tensor (None for data, scalars and untracked values)."""
-        if not isinstance(x, torch.Tensor):
+        if not isinstance(x, Value):
             return None
         key = id(x)
         if key in self._fields:
             return self._fields[key]
+        if isinstance(x, torch.ScriptObject):  # made outside the trace: data
+            return None
         name = self.param_name(x)
         if name is not None:
             return self.param_field(name)
@@ -125,7 +144,11 @@ class TraceContext:
         return None
 
     def set_field(self, tensor, field: Field) -> None:
-        """Give an op's output tensor its exponent field."""
+        """Give an op's output tensor (or TorchScript object) its exponent field."""
+        if isinstance(tensor, torch.ScriptObject):
+            self._fields[id(tensor)] = None if is_zero(field) else collapse(np.asarray(field))
+            self._alive.append(tensor)
+            return
         if not isinstance(tensor, torch.Tensor):
             return
         if field is not None:
@@ -183,19 +206,20 @@ class TraceContext:
 
     def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
         """Close the current op: which tensors it read and wrote, and whether it is a gate."""
-        ins = tuple(self.key(x) for x in inputs if isinstance(x, torch.Tensor))
-        outs = tuple(self.key(x) for x in outputs if isinstance(x, torch.Tensor))
+        ins = tuple(self.key(x) for x in inputs if isinstance(x, Value))
+        outs = tuple(self.key(x) for x in outputs if isinstance(x, Value))
         self.flow.append((self._op, ins, outs, gate))
         self._op = ALWAYS
 
     # -- the end of the trace -------------------------------------------------------------------
-    def live(self, output_keys: Sequence[str]) -> Tuple[set, set]:
-        """Ops and keys (tensors, parameters) from which an output can be reached."""
+    def live(self, output_keys: Sequence[str], root_ops: Iterable[int] = ()) -> Tuple[set, set]:
+        """Ops and keys (tensors, parameters) from which an output or a root op is reached."""
         producers: Dict[str, List[int]] = {}
         for index, (_, _, outs, _) in enumerate(self.flow):
             for key in outs:
                 producers.setdefault(key, []).append(index)
-        keys, ops, stack = set(), set(), list(output_keys)
+        ops = {i for i in root_ops if 0 <= i < len(self.flow)}
+        keys, stack = set(), list(output_keys) + [k for i in ops for k in self.flow[i][1]]
         while stack:
             key = stack.pop()
             if key in keys:
@@ -208,19 +232,48 @@ class TraceContext:
         return {self.flow[i][0] for i in ops}, keys
 
     def finish(self, outputs: Sequence[torch.Tensor]) -> set:
-        """Apply the constraints of the ops that reach the outputs; returns the live keys."""
+        """Apply the constraints of the ops that reach the outputs, and those of escaping ops.
+
+        Escaping ops that do not visibly reach an output are applied last; one that still
+        removes a symmetry then is named in ``unsupported``. Returns the live keys.
+        """
         for tensor in outputs:
             self.require_zero(self.field(tensor))
-        live_ops, live_keys = self.live([self.key(t) for t in outputs])
+        output_keys = [self.key(t) for t in outputs]
+        live_ops, live_keys = self.live(output_keys)
         live_ops.add(ALWAYS)
+        # Escaping ops, and the ops that feed them, count whether or not they reach an output.
+        kept_ops, kept_keys = self.live(output_keys, self._escaping)
+        hidden = [(op, method, args) for op, method, args in self._pending
+                  if op not in live_ops and op in kept_ops]
         for op, method, args in self._pending:
             if op in live_ops:
                 method(*args)
+        binding = set()
+        for op, method, args in hidden:
+            rank = self.eliminator.rank
+            method(*args)
+            if self.eliminator.rank > rank:
+                binding.add(op)
         self._pending.clear()
-        for op, entry in self._reports:
-            if op in live_ops and entry not in self.unsupported:
+        named = {op for op, _ in self._reports}
+        reports = self._reports + [
+            (op, f"{self._op_names.get(op) or 'an op'}: reaches the output only through a "
+                 "result the trace cannot follow (integer or boolean results, no autograd "
+                 "history, TorchScript objects); its constraints are kept")
+            for op in sorted(binding - named)]
+        for op, entry in reports:
+            if (op in live_ops or op in kept_ops) and entry not in self.unsupported:
                 self.unsupported.append(entry)
-        return live_keys
+        return live_keys | kept_keys
+
+    def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
+        """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
+        storage = tensor.untyped_storage().data_ptr()
+        if not storage:
+            return []
+        return [t for t in self._alive if isinstance(t, torch.Tensor) and t is not tensor
+                and id(t) in self._fields and t.untyped_storage().data_ptr() == storage]
 
     # -- tensors computed outside the trace ---------------------------------------------------
     def _untracked(self, x: torch.Tensor) -> Field:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from dgl.backend.pytorch import sparse
+from dgl.nn.pytorch.factory import KNNGraph, RadiusGraph, SegmentedKNNGraph
 
 from .context import TraceContext
 from .fields import as_array
-from .registry import DGL_RULES
+from .registry import DGL_RULES, register_module_rule
+from .rule_helpers import equal_along, hold_at_zero, outputs
 
 
 def _feature_field(ctx: TraceContext, x):
@@ -86,3 +88,23 @@ def scatter_add(ctx, args, out):
 DGL_RULES.update({sparse.GSpMM: gspmm, sparse.GSDDMM: gsddmm, sparse.EdgeSoftmax: edge_softmax,
                   sparse.SegmentReduce: segment_reduce, sparse.ScatterAdd: scatter_add})
 GATES = {sparse.EdgeSoftmax}
+
+
+@register_module_rule(KNNGraph, SegmentedKNNGraph, RadiusGraph)
+def graph_from_features(ctx, module, args, kwargs, out):
+    """A graph built from hidden features is a discrete decision on distances: k-NN keeps
+    its order under one common scale of all channels; a radius needs exponent 0."""
+    x = args[0]
+    if ctx.is_tracked(x):
+        name = type(module).__name__
+        if isinstance(module, RadiusGraph):
+            ctx.report_unsupported(f"{name} on hidden features (a fixed radius): held at "
+                                   "exponent 0")
+            hold_at_zero(ctx, x)
+        else:
+            ctx.report_unsupported(f"{name} on hidden features: one common exponent for all "
+                                   "channels")
+            field = as_array(ctx.field(x), x.dim())
+            equal_along(ctx, field, range(field.ndim))
+    for tensor in outputs(out):
+        ctx.set_field(tensor, None)

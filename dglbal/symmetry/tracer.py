@@ -1,29 +1,45 @@
 """Recording a forward pass: torch calls, DGL's sparse Functions and registered modules.
 
 The tracer runs the model once, eagerly, and hands every op that touches a parameter-
-dependent tensor to its rule. Three hooks do the recording:
+dependent tensor to its rule. The hooks that do the recording:
 
-- a ``TorchFunctionMode`` for torch functions and Tensor methods;
+- a ``TorchFunctionMode`` for torch functions, Tensor methods and ``torch.ops`` calls
+  (``dgl.sparse`` runs through those);
+- ``Tensor.__getitem__``, patched for the trace: indexing with tensors skips function modes;
+- ``dgl.sparse.SparseMatrix`` methods that call TorchScript directly (``val``, ``transpose``);
 - temporary wrappers around the ``apply`` of DGL's autograd Functions (message passing,
   edge softmax), during which the torch calls made inside DGL are muted;
 - forward hooks on modules, for the current module path and for modules with a rule.
+
+It also keeps the trace sound where data leaves the visible flow: ops with integer, boolean
+or history-free results, or non-tensor results, are marked escaping (their constraints are
+kept), and an in-place write that changes a field through a tensor sharing memory with others
+holds all of them at exponent 0.
 """
 from __future__ import annotations
 
 import inspect
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List
 
+import numpy as np
 import torch
 from dgl.backend.pytorch import sparse
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from . import sparse_rules
 from .context import TraceContext
 from .dgl_rules import GATES
 from .registry import DGL_RULES, OP_RULES, module_rule_for
-from .torch_rules import METADATA, _outputs, _tensors, conservative, move, passthrough, softmax
+from .reduction_rules import softmax
+from .rule_helpers import conservative, is_value, op_name, outputs, values
+from .indexing_rules import move
+from .torch_rules import METADATA, passthrough
 
-_SOFTMAX_RULES = {softmax}
+_GATE_RULES = {softmax, sparse_rules.softmax}
+_IN_PLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__setitem__"}
+_ORIGINAL_GETITEM = torch._C.TensorBase.__getitem__
+_ORIGINAL_SETITEM = torch._C.TensorBase.__setitem__
 
 
 def _dgl_functions() -> List[type]:
@@ -33,43 +49,114 @@ def _dgl_functions() -> List[type]:
 
 
 def _mark_data(ctx: TraceContext, out) -> None:
-    """Outputs of ops on data only are data, even when autograd tracks them."""
-    for tensor in _outputs(out):
-        if tensor.requires_grad:
-            ctx.set_field(tensor, None)
+    """Outputs of ops on data only are data (also when autograd tracks them)."""
+    for value in outputs(out):
+        ctx.set_field(value, None)
+
+
+def _escapes(out) -> bool:
+    """Results the autograd graph cannot follow: integers, booleans, no history, non-tensors."""
+    results = outputs(out)
+    return not results or any(not isinstance(r, torch.Tensor) or r.grad_fn is None
+                              for r in results)
+
+
+def _in_place_target(name: str, args, kwargs):
+    if kwargs.get("out") is not None:
+        return kwargs["out"]
+    if name in _IN_PLACE or (name.endswith("_") and not name.endswith("__")):
+        return args[0] if args and isinstance(args[0], torch.Tensor) else None
+    return None
+
+
+def _same_field(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return np.array_equal(*np.broadcast_arrays(a, b))
+    except ValueError:
+        return False
 
 
 class _OpRecorder(TorchFunctionMode):
     def __init__(self, ctx: TraceContext) -> None:
         super().__init__()
         self.ctx = ctx
+        self.seen = 0  # indexing ops the mode has handled: tells the patches what it missed
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        func = getattr(func, "original", func)  # the patched Tensor.__getitem__ / __setitem__
+        name = getattr(func, "__name__", "")
+        if name in ("__getitem__", "__setitem__"):
+            self.seen += 1
+        target = None if self.ctx.muted else _in_place_target(name, args, kwargs)
+        self.before_write(target)
         out = func(*args, **kwargs)
+        self.record(func, args, kwargs, out, target)
+        return out
+
+    def before_write(self, target) -> None:
+        """An in-place op is about to change ``target``: note what it holds now."""
+        ctx = self.ctx
+        if target is None or ctx.muted:
+            return
+        if not ctx.known(target):
+            ctx.set_field(target, ctx.field(target))
+        ctx.free_before_write.clear()
+        if not ctx.is_tracked(target) and bool(torch.all((target == 0) | target.isinf())):
+            ctx.free_before_write.add(id(target))
+
+    def record(self, func, args, kwargs, out, target=None) -> None:
         ctx = self.ctx
         if ctx.muted:
-            return out
-        tensors = _tensors(list(args) + list(kwargs.values()))
-        inputs = [t for t in tensors if ctx.known(t) or ctx.is_tracked(t)]
-        if not inputs:
-            _mark_data(ctx, out)
-            return out
+            return
         name = getattr(func, "__name__", "")
+        inputs = [v for v in values(list(args) + list(kwargs.values()))
+                  if ctx.known(v) or ctx.is_tracked(v)]
+        if not inputs:
+            return _mark_data(ctx, out)
         if name in METADATA and not (name == "__get__" and isinstance(out, torch.Tensor)):
-            return out
-        ctx.begin_op()
+            return
+        ctx.begin_op(op_name(func))
+        before = ctx.field(target) if target is not None else None
         gate = False
-        if not any(ctx.is_tracked(t) for t in inputs):
-            _mark_data(ctx, out)  # derived from parameters, but with exponent 0
-        elif name == "__get__":
-            self._attribute(func, args, out)
-        else:
-            rule = OP_RULES.get(func, conservative)
-            rule(ctx, func, args, kwargs, out)
-            gate = rule in _SOFTMAX_RULES
-        ctx.record_flow(inputs, _outputs(out), gate=gate)
-        return out
+        ctx.muted += 1  # the rules' own torch calls are not part of the model
+        try:
+            if not any(ctx.is_tracked(v) for v in inputs):
+                _mark_data(ctx, out)  # derived from parameters, but with exponent 0
+            elif name == "__get__":
+                self._attribute(func, args, out)
+            else:
+                rule = OP_RULES.get(func, conservative)
+                rule(ctx, func, args, kwargs, out)
+                gate = rule in _GATE_RULES
+                if target is not None:
+                    self._check_aliases(func, target, before)
+        finally:
+            ctx.muted -= 1
+            if target is not None:
+                ctx.free_before_write.clear()
+        if _escapes(out) and target is None:
+            ctx.mark_escaping()
+        written = [target] if target is not None else []  # in place: the target is new
+        ctx.record_flow(inputs, outputs(out) + written, gate=gate)
+
+    def _check_aliases(self, func, target: torch.Tensor, before) -> None:
+        """An in-place write that changes exponents, seen through other views: hold all at 0."""
+        ctx = self.ctx
+        after = ctx.field(target)
+        if _same_field(before, after):
+            return
+        others = ctx.aliases(target)
+        if not others:
+            return
+        ctx.report_unsupported(f"in-place {op_name(func)} on a tensor that shares memory with "
+                               "others (a view): held at exponent 0")
+        ctx.mark_escaping()
+        for field in [before, after] + [ctx.field(t) for t in others]:
+            ctx.require_zero(field)
+        ctx.set_field(target, None)
 
     def _attribute(self, func, args, out) -> None:
         """Tensor attributes: ``x.data`` keeps the field, ``x.T`` / ``x.mT`` move it."""
@@ -82,6 +169,23 @@ class _OpRecorder(TorchFunctionMode):
             move(self.ctx, lambda x: getattr(x, attribute), args, {}, out)
         else:
             self.ctx.set_field(out, None)
+
+    def record_call(self, rule: Callable[[], None], inputs: List[Any], results: List[Any],
+                    name: str) -> None:
+        """Record a call the function mode does not see, with a rule given as a closure."""
+        ctx = self.ctx
+        if ctx.muted:
+            return
+        inputs = [v for v in inputs if ctx.known(v) or ctx.is_tracked(v)]
+        if not inputs:
+            return _mark_data(ctx, results)
+        ctx.begin_op(name)
+        ctx.muted += 1
+        try:
+            rule()
+        finally:
+            ctx.muted -= 1
+        ctx.record_flow(inputs, results)
 
 
 class Tracer:
@@ -118,10 +222,10 @@ class Tracer:
 
     def _apply_rule(self, cls: type, args: tuple, out) -> None:
         ctx = self.ctx
-        inputs = [t for t in _tensors(args) if ctx.known(t) or ctx.is_tracked(t)]
+        inputs = [t for t in values(args) if ctx.known(t) or ctx.is_tracked(t)]
         if not inputs:
             return _mark_data(ctx, out)
-        ctx.begin_op()
+        ctx.begin_op(f"dgl.{cls.__name__}")
         if not any(ctx.is_tracked(t) for t in inputs):
             _mark_data(ctx, out)
         else:
@@ -133,7 +237,34 @@ class Tracer:
             except KeyError:  # no rule, or an op / reducer the rule does not know
                 ctx.report_unsupported(f"dgl.{cls.__name__}")
                 conservative(ctx, cls, args, {}, out, report=False)
-        ctx.record_flow(inputs, _outputs(out), gate=cls in GATES)
+        ctx.record_flow(inputs, outputs(out), gate=cls in GATES)
+
+    # -- indexing with tensors, which skips function modes ----------------------------------
+    def _getitem(self):
+        recorder = self._mode
+
+        def getitem(tensor, index):
+            seen = recorder.seen
+            out = _ORIGINAL_GETITEM(tensor, index)
+            if recorder.seen == seen:  # the mode did not see it
+                recorder.record(_ORIGINAL_GETITEM, (tensor, index), {}, out)
+            return out
+
+        getitem.original = _ORIGINAL_GETITEM
+        return getitem
+
+    def _setitem(self):
+        recorder = self._mode
+
+        def setitem(tensor, index, value):
+            seen = recorder.seen
+            recorder.before_write(tensor)
+            _ORIGINAL_SETITEM(tensor, index, value)
+            if recorder.seen == seen:
+                recorder.record(_ORIGINAL_SETITEM, (tensor, index, value), {}, None, tensor)
+
+        setitem.original = _ORIGINAL_SETITEM
+        return setitem
 
     # -- modules ----------------------------------------------------------------------------
     def _pre_hook(self, name: str):
@@ -159,30 +290,43 @@ class Tracer:
     def _module_rule(self, rule, module: nn.Module, pending: tuple, out) -> None:
         ctx = self.ctx
         args, kwargs = pending
-        inputs = [t for t in _tensors(list(args) + list(kwargs.values()))
+        inputs = [t for t in values(list(args) + list(kwargs.values()))
                   if ctx.known(t) or ctx.is_tracked(t)]
-        ctx.begin_op()
+        ctx.begin_op(type(module).__name__)
         rule(ctx, module, args, kwargs, out)
-        ctx.record_flow(inputs + list(module.parameters()), _outputs(out))
+        if _escapes(out):
+            ctx.mark_escaping()
+        ctx.record_flow(inputs + list(module.parameters()), outputs(out))
 
     def __enter__(self) -> "Tracer":
         for cls in _dgl_functions():
-            self._patched.append((cls, cls.__dict__.get("apply")))
+            self._patched.append((cls, "apply", cls.__dict__.get("apply")))
             cls.apply = self._wrap(cls)
         for name, module in self.model.named_modules():
             self._handles.append(module.register_forward_pre_hook(
                 self._pre_hook(name), with_kwargs=True))
             self._handles.append(module.register_forward_hook(self._post_hook(), with_kwargs=True))
         self._mode = _OpRecorder(self.ctx)
+        self._patched.append((torch.Tensor, "__getitem__", torch.Tensor.__dict__.get(
+            "__getitem__")))
+        torch.Tensor.__getitem__ = self._getitem()
+        self._patched.append((torch.Tensor, "__setitem__", torch.Tensor.__dict__.get(
+            "__setitem__")))
+        torch.Tensor.__setitem__ = self._setitem()
+        self._patched.extend(sparse_rules.wrap_methods(self.ctx, self._record_method))
         self._mode.__enter__()
         return self
+
+    def _record_method(self, rule: Callable[[], None], inputs: List[Any], results: List[Any]
+                       ) -> None:
+        self._mode.record_call(rule, inputs, results, "dgl.sparse.SparseMatrix method")
 
     def __exit__(self, *exc) -> None:
         self._mode.__exit__(*exc)
         for handle in self._handles:
             handle.remove()
-        for cls, own in self._patched:
+        for owner, name, own in reversed(self._patched):
             if own is None:
-                del cls.apply
+                delattr(owner, name)
             else:
-                cls.apply = own
+                setattr(owner, name, own)

@@ -1,0 +1,222 @@
+"""Exponent rules for linear maps (linear, matmul, bmm, einsum) and affine normalizations.
+
+A weight used as a linear map keeps its exponent in outer form ``row[o] - col[j]`` (see
+:mod:`.groups`): no symbol per entry. Products of two traced tensors, and inputs whose
+exponents vary along their leading axes, are handled entry by entry.
+"""
+from __future__ import annotations
+
+import string
+from typing import List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from .algebra import NEURON
+from .fields import as_array
+from .groups import FieldExponent, OuterExponent
+from .registry import register_op_rule
+from .rule_helpers import arg, conservative, hold_at_zero, op_name, ops
+
+
+def input_channels(ctx, x: torch.Tensor) -> Optional[np.ndarray]:
+    """The exponents of x's last axis when x's field does not vary along its other axes
+    (the usual node-by-feature layout); None otherwise."""
+    field = as_array(ctx.field(x), x.dim())
+    if any(s > 1 for s in field.shape[:-1]):
+        return None
+    return np.broadcast_to(field.reshape(-1), (x.shape[-1],)).copy()
+
+
+def _weight_rows(ctx, name: str, col: np.ndarray, transposed: bool) -> np.ndarray:
+    """Exponents of the output channels of weight ``name`` applied to inputs ``col``."""
+    weight = ctx.params[name]
+    n_out = weight.shape[1] if transposed else weight.shape[0]
+    exponent = ctx.exponents.get(name)
+    if exponent is None:
+        row = ctx.fresh((n_out,), NEURON, ctx.neuron_label(name))
+        ctx.exponents[name] = OuterExponent(row, col, transposed)
+        return row
+    if isinstance(exponent, OuterExponent) and exponent.transposed == transposed:
+        if np.array_equal(col, exponent.col):
+            return exponent.row
+        # Shared weight on other inputs: col - old col must be one constant c; rows shift by c.
+        shift = ctx.fresh((1,), label="shared weight")
+        ctx.define(shift, [(1, col[:1]), (-1, exponent.col[:1])])
+        ctx.define(col[None, :], [(1, exponent.col[None, :]), (1, shift[:, None])])
+        row = ctx.fresh((n_out,), label="shared weight")
+        ctx.define(row, [(1, exponent.row), (1, shift)])
+        return row
+    entries = ctx.param_field(name)
+    matrix = entries.T if transposed else entries  # (out, in)
+    row = ctx.fresh((n_out,), label="linear")
+    ctx.define(np.broadcast_to(row[:, None], matrix.shape).copy(),
+               [(1, matrix), (1, col[None, :])])
+    return row
+
+
+def _matrix_rows(ctx, weight: torch.Tensor, col: np.ndarray, transposed: bool) -> np.ndarray:
+    """Output exponents for a weight that is a parameter, a traced tensor, or data."""
+    name = ctx.param_name(weight)
+    if name is not None and weight.dim() == 2:
+        return _weight_rows(ctx, name, col, transposed)
+    n_out = weight.shape[-1] if transposed else weight.shape[0]
+    field = ctx.field(weight)
+    if field is None:  # data matrix: inputs must share one exponent
+        ctx.equal(col, col[:1])
+        return np.broadcast_to(col[:1], (n_out,)).copy()
+    matrix = as_array(field, 2)
+    matrix = np.broadcast_to(matrix.T if transposed else matrix, (n_out, len(col)))
+    row = ctx.fresh((n_out,), label="linear")
+    ctx.define(np.broadcast_to(row[:, None], matrix.shape).copy(),
+               [(1, matrix), (1, col[None, :])])
+    return row
+
+
+def _with_rows(x: torch.Tensor, rows: np.ndarray) -> np.ndarray:
+    return rows.reshape((1,) * (x.dim() - 1) + (len(rows),))
+
+
+def _bias(ctx, bias: torch.Tensor, field: np.ndarray) -> None:
+    name = ctx.param_name(bias)
+    if name is not None and name not in ctx.exponents and bias.dim() == 1:
+        ctx.exponents[name] = FieldExponent(field.reshape(-1).copy())
+    else:
+        ctx.equal(field, ctx.field(bias))
+
+
+def _entrywise_product(ctx, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Field of a @ b for fields of a (..., i, j) and b (..., j, k), entry by entry."""
+    inner = max(fa.shape[-1], fb.shape[-2])
+    fa = np.broadcast_to(fa[..., :, :, None], fa.shape[:-1] + (inner, 1))
+    fb = np.broadcast_to(fb[..., None, :, :], fb.shape[:-2] + (1, inner, fb.shape[-1]))
+    full = np.broadcast_shapes(fa.shape, fb.shape)
+    target = ctx.fresh(full[:-2] + (1, full[-1]), label="product")
+    ctx.define(np.broadcast_to(target, full), [(1, fa), (1, fb)])
+    return target[..., 0, :]
+
+
+def _matrix_field(ctx, x: torch.Tensor) -> np.ndarray:
+    """x's field with at least two axes (a vector as one row)."""
+    return as_array(ctx.field(x), max(x.dim(), 2))
+
+
+@register_op_rule(*ops("linear"))
+def linear(ctx, func, args, kwargs, out):
+    """F.linear(x, W, b): W[o, j] gets exponent row[o] - col[j], b[o] gets row[o]."""
+    x, weight = args[0], arg(args, kwargs, 1, "weight")
+    bias = arg(args, kwargs, 2, "bias")
+    col = input_channels(ctx, x)
+    if col is not None:
+        field = _with_rows(out, _matrix_rows(ctx, weight, col, transposed=False))
+    else:
+        field = _entrywise_product(ctx, _matrix_field(ctx, x), _matrix_field(ctx, weight).T)
+    if bias is not None:
+        _bias(ctx, bias, field)
+    ctx.set_field(out, field)
+
+
+@register_op_rule(*ops("matmul", "mm", "__matmul__", "bmm", "__rmatmul__"))
+def matmul(ctx, func, args, kwargs, out):
+    """x @ W with a 2-D W in outer form when x's rows share exponents; else entry by entry."""
+    a, b = (args[1], args[0]) if func.__name__ == "__rmatmul__" else (args[0], args[1])
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+        return conservative(ctx, func, args, kwargs, out)
+    if a.dim() == 1 or b.dim() == 1:  # vectors: as matrices with one row / column
+        fa, fb = _matrix_field(ctx, a), _matrix_field(ctx, b)
+        fb = fb.reshape(-1, 1) if b.dim() == 1 else fb
+        field = _entrywise_product(ctx, fa, fb)
+        field = field[..., 0, :] if a.dim() == 1 else field
+        return ctx.set_field(out, field[..., 0] if b.dim() == 1 else field)
+    col = input_channels(ctx, a) if b.dim() == 2 else None
+    if col is not None:
+        rows = _matrix_rows(ctx, b, col, transposed=True)
+        return ctx.set_field(out, _with_rows(out, rows))
+    ctx.set_field(out, _entrywise_product(ctx, _matrix_field(ctx, a), _matrix_field(ctx, b)))
+
+
+def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):
+    """Letters of each operand and of the output, with '...' spelled out."""
+    equation = equation.replace(" ", "")
+    inputs, _, output = equation.partition("->")
+    specs = inputs.split(",")
+    spare = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in equation]
+    ellipsis = max((t.dim() - len(s.replace("...", "")) for s, t in zip(specs, operands)
+                    if "..." in s), default=0)
+    filler = "".join(spare[:ellipsis])
+    letters = [s.replace("...", filler[ellipsis - (t.dim() - len(s.replace("...", ""))):])
+               for s, t in zip(specs, operands)]
+    if "->" in equation:
+        out = output.replace("...", filler)
+    else:
+        counts = {c: "".join(letters).count(c) for c in "".join(letters)}
+        out = filler + "".join(sorted(c for c, n in counts.items() if n == 1 and c not in filler))
+    return letters, out
+
+
+@register_op_rule(*ops("einsum"))
+def einsum(ctx, func, args, kwargs, out):
+    """out[o] = sum over the other letters of a product: exponents add, equal over sums."""
+    equation = args[0]
+    operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else \
+        list(args[1:])
+    letters, out_letters = _einsum_terms(equation, operands)
+    if any(len(set(s)) != len(s) for s in letters):
+        return conservative(ctx, func, args, kwargs, out, reason="repeated index")
+    alphabet: List[str] = list(out_letters) + sorted(set("".join(letters)) - set(out_letters))
+    terms, sizes = [], {c: 1 for c in alphabet}
+    for spec, x in zip(letters, operands):
+        field = ctx.field(x)
+        if field is None:
+            continue
+        field = as_array(field, len(spec))
+        for c, size in zip(spec, field.shape):
+            sizes[c] = max(sizes[c], size)
+        moved = field.transpose([spec.index(c) for c in alphabet if c in spec])
+        terms.append(moved.reshape([field.shape[spec.index(c)] if c in spec else 1
+                                    for c in alphabet]))
+    if not terms:
+        return ctx.set_field(out, None)
+    full = tuple(sizes[c] for c in alphabet)
+    kept = tuple(sizes[c] if c in out_letters else 1 for c in alphabet)
+    target = ctx.fresh(kept, label="product")
+    ctx.define(np.broadcast_to(target, full), [(1, t) for t in terms])
+    ctx.set_field(out, target.reshape(kept[:len(out_letters)]))
+
+
+def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out) -> None:
+    """Normalizations break the chain (input exponent 0); the affine scale starts neurons."""
+    ctx.report_unsupported(f"{op_name(func)} (scale-invariant only up to eps)")
+    hold_at_zero(ctx, x)
+    if weight is None:
+        if bias is not None:
+            hold_at_zero(ctx, bias)
+        return ctx.set_field(out, None)
+    name = ctx.param_name(weight)
+    if name is not None and name not in ctx.exponents:
+        ctx.exponents[name] = FieldExponent(ctx.fresh(tuple(weight.shape), NEURON, name))
+    field = ctx.field(weight)
+    if field is None:
+        return ctx.set_field(out, None)
+    field = np.broadcast_to(field, tuple(weight.shape)).reshape(tuple(channel_shape))
+    if bias is not None:
+        _bias(ctx, bias, field.reshape(tuple(bias.shape)))
+    ctx.set_field(out, field)
+
+
+@register_op_rule(*ops("layer_norm"))
+def layer_norm(ctx, func, args, kwargs, out):
+    x, shape = args[0], args[1]
+    weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
+    _affine_norm(ctx, func, x, weight, bias, (1,) * (x.dim() - len(shape)) + tuple(shape), out)
+
+
+@register_op_rule(*ops("batch_norm", "instance_norm", "group_norm"))
+def channel_norm(ctx, func, args, kwargs, out):
+    x = args[0]
+    if getattr(func, "__name__", "") == "group_norm":
+        weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
+    else:
+        weight, bias = arg(args, kwargs, 3, "weight"), arg(args, kwargs, 4, "bias")
+    shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
+    _affine_norm(ctx, func, x, weight, bias, shape, out)

@@ -1,0 +1,159 @@
+"""Exponent rules for reductions, order-based decisions and scale-invariant ops.
+
+A positive rescaling never changes the order of entries that share one exponent. Sorting,
+top-k, argmax and comparisons are therefore exact when the exponents are equal along the
+compared axis, and they require exactly that: results taken from per-channel scales that
+differ would change with the rescaling. Their integer results leave the autograd graph, so
+these constraints hold whether or not the trace sees where the indices go.
+"""
+from __future__ import annotations
+
+from numbers import Number
+
+import numpy as np
+import torch
+
+from .fields import as_array
+from .registry import register_op_rule
+from .rule_helpers import arg, conservative, dims, equal_along, op_name, ops, outputs
+from .torch_rules import add
+
+
+def reduce_field(ctx, x: torch.Tensor, dim, keepdim: bool):
+    """Reducing over axes needs equal exponents along them; returns the reduced field."""
+    field = ctx.field(x)
+    if field is None:
+        return None
+    axes = dims(x.dim(), dim)
+    reference = equal_along(ctx, as_array(field, x.dim()), axes)
+    return reference if keepdim else reference.reshape(
+        [s for i, s in enumerate(reference.shape) if i not in axes])
+
+
+def _dim_and_keepdim(args, kwargs, position: int):
+    dim = kwargs.get("dim", args[position] if len(args) > position else None)
+    if isinstance(dim, torch.dtype):
+        dim = None
+    keep = args[position + 1] if len(args) > position + 1 else None
+    keepdim = kwargs.get("keepdim", keep if isinstance(keep, bool) else False)
+    return dim, keepdim
+
+
+@register_op_rule(*ops("sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
+                       "norm", "linalg_vector_norm", "median", "nanmedian", "kthvalue",
+                       "mode", "logsumexp"))
+def reduction(ctx, func, args, kwargs, out):
+    """Sum / mean / max / min / norm / median over axes (max(x, y) of two tensors: a sum)."""
+    name = getattr(func, "__name__", "")
+    if len(args) > 1 and isinstance(args[1], torch.Tensor):
+        return add(ctx, func, args, kwargs, out)
+    if name == "logsumexp":
+        return conservative(ctx, func, args, kwargs, out)
+    position = {"norm": 2, "linalg_vector_norm": 2, "kthvalue": 2}.get(name, 1)
+    dim, keepdim = _dim_and_keepdim(args, kwargs, position)
+    values, *indices = outputs(out)
+    ctx.set_field(values, reduce_field(ctx, args[0], dim, keepdim))
+    for tensor in indices:  # max / min / median with dim also return indices
+        ctx.set_field(tensor, None)
+
+
+@register_op_rule(*ops("var", "std"))
+def spread(ctx, func, args, kwargs, out):
+    """var has twice the (common) exponent of its entries, std the same."""
+    dim, keepdim = _dim_and_keepdim(args, kwargs, 1)
+    if isinstance(dim, bool):  # var(x, unbiased)
+        dim = None
+    field = reduce_field(ctx, args[0], dim, keepdim)
+    factor = 2 if getattr(func, "__name__", "") == "var" else 1
+    ctx.set_field(out, ctx.combine([(factor, field)]))
+
+
+@register_op_rule(*ops("cumsum", "cummax", "cummin", "logcumsumexp", "cumprod"))
+def cumulative(ctx, func, args, kwargs, out):
+    """Running sums / maxima along an axis: equal exponents along it."""
+    if getattr(func, "__name__", "") in ("logcumsumexp", "cumprod"):
+        return conservative(ctx, func, args, kwargs, out)
+    values, *indices = outputs(out)
+    ctx.set_field(values, reduce_field(ctx, args[0], arg(args, kwargs, 1, "dim"), True))
+    for tensor in indices:
+        ctx.set_field(tensor, None)
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    ndim = max(a.ndim, b.ndim)
+    try:
+        return bool(np.all(np.equal(*np.broadcast_arrays(as_array(a, ndim), as_array(b, ndim)))))
+    except ValueError:
+        return False
+
+
+def _name_decision(ctx, func) -> None:
+    ctx.report_unsupported(f"{op_name(func)}: a discrete decision on traced values (exact "
+                           "only for one common exponent along the compared entries)")
+
+
+@register_op_rule(*ops("sort", "argsort", "topk", "msort", "argmax", "argmin"))
+def order(ctx, func, args, kwargs, out):
+    """Orders along an axis survive a common positive scale of that axis (and only that).
+
+    Values keep their field (equal along the axis); indices are data."""
+    name = getattr(func, "__name__", "")
+    x = args[0]
+    position = 2 if name == "topk" else 1
+    dim = arg(args, kwargs, position, "dim", None if name in ("argmax", "argmin") else -1)
+    if name == "msort":
+        dim = 0
+    field = ctx.field(x)
+    reference = None
+    if field is not None:
+        field = as_array(field, x.dim())
+        reference = equal_along(ctx, field, dims(x.dim(), dim))
+        if reference.shape != field.shape:  # exponents that may differ along the axis
+            _name_decision(ctx, func)
+    results = outputs(out)
+    if name in ("sort", "topk", "msort"):
+        ctx.set_field(results[0], reference)
+        results = results[1:]
+    for tensor in results:
+        ctx.set_field(tensor, None)
+
+
+@register_op_rule(*ops("gt", "lt", "ge", "le", "eq", "ne", "greater", "less", "greater_equal",
+                       "less_equal", "__gt__", "__lt__", "__ge__", "__le__", "__eq__",
+                       "__ne__", "sign", "signbit", "isnan", "isinf", "isfinite", "heaviside",
+                       "nonzero", "argwhere", "count_nonzero", "any", "all"))
+def compare(ctx, func, args, kwargs, out):
+    """Signs, and comparisons with 0 or between equal exponents, do not change under
+    rescaling; a comparison with another constant needs exponent 0 (and is named)."""
+    operands = [a for a in args[:2] if isinstance(a, (torch.Tensor, Number))]
+    if len(operands) == 2:
+        fields = [ctx.field(a) for a in operands]
+        if all(f is not None for f in fields) and not _same(*fields):
+            _name_decision(ctx, func)
+        add(ctx, func, operands, {}, None)
+    for t in outputs(out):
+        ctx.set_field(t, None)
+
+
+@register_op_rule(*ops("normalize"))
+def normalize(ctx, func, args, kwargs, out):
+    """x / ||x|| along an axis: scale-invariant for a common exponent along it (up to eps)."""
+    x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
+    reduce_field(ctx, x, dim, True)
+    ctx.set_field(out, None)
+
+
+@register_op_rule(*ops("cosine_similarity"))
+def cosine_similarity(ctx, func, args, kwargs, out):
+    """cos(x1, x2) along an axis: each input needs a common exponent along it."""
+    dim = arg(args, kwargs, 2, "dim", 1)
+    for x in args[:2]:
+        if isinstance(x, torch.Tensor):
+            reduce_field(ctx, x, dim, True)
+    ctx.set_field(out, None)
+
+
+@register_op_rule(*ops("softmax", "log_softmax", "_softmax"))
+def softmax(ctx, func, args, kwargs, out):
+    """Softmax is shift-invariant, not scale-invariant: its input must have exponent 0."""
+    conservative(ctx, func, args, kwargs, out)
