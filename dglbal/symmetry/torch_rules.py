@@ -131,4 +131,4 @@ METADATA = {"dim", "size", "numel", "is_contiguous", "data_ptr", "untyped_storag
             "retain_grad", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
             "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor",
             "is_complex", "is_nonzero", "has_names", "_is_view", "is_shared", "is_pinned",
-            "__reduce_ex__", "__deepcopy__", "__get__", "new"}
+            "__reduce_ex__", "__deepcopy__", "__get__", "new", "storage", "_typed_storage"}

@@ -13,8 +13,8 @@ dependent tensor to its rule. The hooks that do the recording:
 
 It also keeps the trace sound where data leaves the visible flow: ops with integer, boolean
 or history-free results, or non-tensor results, are marked escaping (their constraints are
-kept), and an in-place write that changes a field through a tensor sharing memory with others
-holds all of them at exponent 0.
+kept); an in-place write that changes a field updates the fields of every traced tensor
+that shares its memory (views), entry by entry through their strides.
 """
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ from .context import TraceContext
 from .dgl_rules import GATES
 from .registry import DGL_RULES, OP_RULES, module_rule_for
 from .reduction_rules import softmax
-from .rule_helpers import conservative, is_value, op_name, outputs, values
+from .fields import as_array
+from .rule_helpers import conservative, op_name, outputs, values
 from .indexing_rules import move
 from .torch_rules import METADATA, passthrough
 
@@ -120,7 +121,7 @@ class _OpRecorder(TorchFunctionMode):
             return
         ctx.begin_op(op_name(func))
         before = ctx.field(target) if target is not None else None
-        gate = False
+        gate, aliases = False, []
         ctx.muted += 1  # the rules' own torch calls are not part of the model
         try:
             if not any(ctx.is_tracked(v) for v in inputs):
@@ -132,31 +133,50 @@ class _OpRecorder(TorchFunctionMode):
                 rule(ctx, func, args, kwargs, out)
                 gate = rule in _GATE_RULES
                 if target is not None:
-                    self._check_aliases(func, target, before)
+                    aliases = self._update_aliases(func, target, before)
         finally:
             ctx.muted -= 1
             if target is not None:
                 ctx.free_before_write.clear()
         if _escapes(out) and target is None:
             ctx.mark_escaping()
-        written = [target] if target is not None else []  # in place: the target is new
+        written = [target] + aliases if target is not None else []  # in place: new values
         ctx.record_flow(inputs, outputs(out) + written, gate=gate)
 
-    def _check_aliases(self, func, target: torch.Tensor, before) -> None:
-        """An in-place write that changes exponents, seen through other views: hold all at 0."""
+    def _update_aliases(self, func, target: torch.Tensor, before) -> List[torch.Tensor]:
+        """An in-place write changed the target's exponents: tensors sharing its memory (views
+        of it, or it of them) see the new exponents at the entries it wrote. Returns them."""
         ctx = self.ctx
         after = ctx.field(target)
         if _same_field(before, after):
-            return
+            return []
         others = ctx.aliases(target)
         if not others:
-            return
-        ctx.report_unsupported(f"in-place {op_name(func)} on a tensor that shares memory with "
-                               "others (a view): held at exponent 0")
-        ctx.mark_escaping()
-        for field in [before, after] + [ctx.field(t) for t in others]:
-            ctx.require_zero(field)
-        ctx.set_field(target, None)
+            return []
+        if any(t.dtype != target.dtype for t in others):  # reinterpreted bytes: give up
+            ctx.report_unsupported(f"in-place {op_name(func)} on memory shared with a tensor "
+                                   "of another dtype: held at exponent 0")
+            ctx.mark_escaping()
+            for field in [before, after] + [ctx.field(t) for t in others]:
+                ctx.require_zero(field)
+            return others
+        size = target.untyped_storage().nbytes() // target.element_size()
+        storage = torch.arange(size)
+
+        def positions(t: torch.Tensor) -> np.ndarray:
+            return storage.as_strided(t.shape, t.stride(), t.storage_offset()).numpy()
+
+        written = np.full(size, -1, dtype=np.int64)  # -1: not written (symbols are >= 0)
+        written[positions(target)] = np.broadcast_to(as_array(after, target.dim()),
+                                                     tuple(target.shape))
+        for t in others:
+            seen = written[positions(t)]
+            hit = seen != -1
+            if hit.any():
+                field = np.broadcast_to(as_array(ctx.field(t), t.dim()), tuple(t.shape)).copy()
+                field[hit] = seen[hit]
+                ctx.set_field(t, field)
+        return others
 
     def _attribute(self, func, args, out) -> None:
         """Tensor attributes: ``x.data`` keeps the field, ``x.T`` / ``x.mT`` move it."""
