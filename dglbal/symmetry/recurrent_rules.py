@@ -8,12 +8,13 @@ their columns absorb the scales of the channels that feed them (``W_ih[g, j]`` g
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import nn
 
+from .fields import as_array
 from .groups import OuterExponent
 from .registry import register_module_rule
-from .rule_helpers import hold_at_zero, outputs
-from .linear_rules import input_channels
+from .rule_helpers import equal_along, hold_at_zero, outputs
 
 
 def _absorb(ctx, name: str, col: np.ndarray) -> None:
@@ -33,7 +34,12 @@ def _absorb(ctx, name: str, col: np.ndarray) -> None:
 def recurrent(ctx, module, args, kwargs, out):
     """Input weights of the first layer absorb the input's channel scales; the rest is 0."""
     x = args[0]
-    col = input_channels(ctx, x) if ctx.is_tracked(x) else None
+    col = None
+    if isinstance(x, torch.Tensor) and ctx.is_tracked(x):
+        # The input weights are shared over time steps and batch: one exponent per channel.
+        field = as_array(ctx.field(x), x.dim())
+        col = equal_along(ctx, field, range(x.dim() - 1)).reshape(-1)
+        col = np.broadcast_to(col, (x.shape[-1],)).copy()
     if col is None:
         for tensor in outputs(x):  # also a PackedSequence
             hold_at_zero(ctx, tensor)

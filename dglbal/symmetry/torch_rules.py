@@ -7,6 +7,7 @@ families live in :mod:`.indexing_rules`, :mod:`.reduction_rules`, :mod:`.linear_
 """
 from __future__ import annotations
 
+import math
 from numbers import Number
 
 from .registry import register_op_rule
@@ -37,8 +38,9 @@ def clamp(ctx, func, args, kwargs, out):
 
 @register_op_rule(*ops("masked_fill", "masked_fill_"))
 def masked_fill(ctx, func, args, kwargs, out):
-    """Filling with 0 is homogeneous of every degree; any other constant is not."""
-    if zero_scalar(arg(args, kwargs, 2, "value")):
+    """Filling with 0 or an infinity is homogeneous of every degree; other constants are not."""
+    value = arg(args, kwargs, 2, "value")
+    if zero_scalar(value) or (isinstance(value, float) and math.isinf(value)):
         passthrough(ctx, func, args, {}, out)
     else:
         conservative(ctx, func, args, kwargs, out, reason="a non-zero fill pins exponent 0")
