@@ -132,3 +132,16 @@ def test_exact(name):
 def test_recurrent_layers_name_their_recurrence():
     report = verify(Around(dglnn.GatedGraphConv(4, 4, 2, 1)), 5, 4)
     assert any("GRUCell recurrence" in u for u in report.unsupported)
+
+
+def test_rows_chosen_by_data_are_named_when_they_could_differ():
+    """HGTConv with several edge types has per-relation symmetries (relation_att[r] against
+    relation_pri[r]); rows gathered by an index tensor share one exponent, so they are not
+    found: sound, and named."""
+    def three_types(graph):
+        return (torch.zeros(graph.num_nodes(), dtype=torch.long),
+                torch.arange(graph.num_edges()) % 3)
+
+    model = Around(dglnn.HGTConv(4, 2, 2, 1, 3, dropout=0.0), extra=three_types)
+    report = verify(model, 5, 22, complete=False)
+    assert any("relation_att" in u and "not searched" in u for u in report.unsupported)

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 
 from .fields import as_array, collapse
 from .registry import register_op_rule
-from .rule_helpers import (arg, conservative, dims, equal_along, field_tensor, is_value, ops,
-                           outputs, swap_values, zero_scalar)
+from .rule_helpers import (arg, conservative, dims, equal_along, field_tensor, is_value,
+                           op_name, ops, outputs, swap_values, zero_scalar)
 
 _VIEWS = set(ops("view"))
 
@@ -41,7 +41,7 @@ def repeat_interleave(ctx, func, args, kwargs, out):
     """Repeats given as a tensor are data: equal exponents along the axis."""
     repeats, dim = arg(args, kwargs, 1, "repeats"), arg(args, kwargs, 2, "dim")
     if isinstance(repeats, torch.Tensor) and repeats.numel() > 1:
-        return _gather_along(ctx, args[0], dims(args[0].dim(), dim), out)
+        return _gather_along(ctx, func, args[0], dims(args[0].dim(), dim), out)
     move(ctx, func, args, kwargs, out)
 
 
@@ -83,12 +83,22 @@ def _tensor_axes(index, ndim: int) -> List[int]:
     return axes
 
 
-def _gather_along(ctx, x: torch.Tensor, axes: List[int], out, call=None) -> None:
+def _by_data(ctx, func, field: np.ndarray, axes) -> np.ndarray:
+    """Equal exponents along axes indexed by data, named when they could have differed."""
+    reference = equal_along(ctx, field, axes)
+    if reference.shape != field.shape:
+        ctx.report_unsupported(f"{op_name(func)}: entries chosen by an index tensor share one "
+                               "exponent along the indexed axis (symmetries of single rows, "
+                               "e.g. of one relation type, are not searched)")
+    return reference
+
+
+def _gather_along(ctx, func, x: torch.Tensor, axes: List[int], out, call=None) -> None:
     """Entries picked along ``axes`` by data: equal exponents there, then move like ``call``."""
     field = ctx.field(x)
     if field is None:
         return ctx.set_field(out, None)
-    reference = equal_along(ctx, as_array(field, x.dim()), axes)
+    reference = _by_data(ctx, func, as_array(field, x.dim()), axes)
     if call is None:  # the result has the reference's layout along every other axis
         result = reference
     else:
@@ -104,7 +114,7 @@ def getitem(ctx, func, args, kwargs, out):
     axes = _tensor_axes(index, x.dim())
     if not axes:
         return move(ctx, func, args, kwargs, out)
-    _gather_along(ctx, x, axes, out, call=lambda f: f[index])
+    _gather_along(ctx, func, x, axes, out, call=lambda f: f[index])
 
 
 @register_op_rule(*ops("index_select", "gather", "take_along_dim", "take"))
@@ -118,7 +128,7 @@ def gather(ctx, func, args, kwargs, out):
         axis = arg(args, kwargs, 2 if name == "take_along_dim" else 1, "dim")
         axes = dims(x.dim(), axis)
     call = lambda f: func(f, *args[1:], **kwargs)  # noqa: E731
-    _gather_along(ctx, x, axes, out, call=call)
+    _gather_along(ctx, func, x, axes, out, call=call)
 
 
 @register_op_rule(*ops("embedding"))
@@ -130,7 +140,7 @@ def embedding(ctx, func, args, kwargs, out):
     field = ctx.field(table)
     if field is None:
         return ctx.set_field(out, None)
-    row = equal_along(ctx, as_array(field, 2), [0])
+    row = _by_data(ctx, func, as_array(field, 2), [0])
     ctx.set_field(out, row.reshape((1,) * ids.dim() + row.shape[1:]))
 
 
