@@ -3,13 +3,15 @@
 Rules (built-in or registered by users) receive a :class:`TraceContext`. They read exponent
 fields with :meth:`~TraceContext.field`, state constraints with :meth:`equal`,
 :meth:`require_zero` and :meth:`combine`, and give outputs their fields with
-:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for data. TorchScript
-objects that hold values (``dgl.sparse`` matrices) have fields too: those of their values.
+:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for
+data. TorchScript objects that hold values (``dgl.sparse`` matrices) have fields too: those
+of their values.
 
 Soundness rests on one rule: a dependency the trace cannot see must never remove a constraint.
 Constraints of an op wait until the trace shows whether the op reaches an output; an op whose
 result leaves the visible data flow (integer or boolean results, results without autograd
-history, TorchScript objects) is *escaping* and keeps its constraints whatever happens next.
+history, TorchScript objects) is *escaping*: its constraints, and those of the ops feeding
+it, are kept whatever happens next.
 """
 from __future__ import annotations
 

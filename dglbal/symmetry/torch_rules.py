@@ -19,7 +19,8 @@ COPY_INTO = set(ops("copy_"))
 @register_op_rule(*ops("relu", "relu_", "leaky_relu", "leaky_relu_", "dropout", "dropout_",
                        "feature_alpha_dropout", "clone", "contiguous", "detach", "to", "float",
                        "double", "half", "bfloat16", "type", "type_as", "cpu", "cuda", "abs",
-                       "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_", "detach_"))
+                       "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_",
+                       "detach_"))
 def passthrough(ctx, func, args, kwargs, out):
     """Positively homogeneous elementwise ops (and copies): the field moves unchanged."""
     source = args[1] if func in COPY_INTO else args[0]
