@@ -9,7 +9,9 @@ models, so machine noise hits them alike; the median is printed. An epoch is a f
 forward, backward and SGD step. Columns:
 
 - ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does),
-- ``dense``: the same model fed the dense feature matrix,
+- ``compiled``: the same with the attention kernels run through ``torch.compile``
+  (``dglbal.nn.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
+- ``dense``: the default model fed the dense feature matrix,
 - ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GraphConv`` for GCN),
 - ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` (optional: ``pip install
   dglbal[bench]``; the column is left out when PyG does not import).
@@ -32,6 +34,7 @@ from torch import nn  # noqa: E402
 
 from dglbal.data import load_dataset, num_classes  # noqa: E402
 from dglbal.nn import GAT, GCN  # noqa: E402
+from dglbal.nn import attention  # noqa: E402
 from dglbal.nn.sparse import sparse_features  # noqa: E402
 
 try:
@@ -92,12 +95,16 @@ def pyg_twin(model: GAT) -> Stack:
     return Stack(twins, heads=True, graph_arg=lambda g: torch.stack(g.edges(order="eid")))
 
 
-def epoch(model, optimizer, graph, feat, labels, mask) -> float:
-    start = time.perf_counter()
+RATIOS = ("dglbal", "compiled")
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def epoch(model, optimizer, graph, feat, labels, mask, clock=time.perf_counter) -> float:
+    start = clock()
     optimizer.zero_grad()
     F.cross_entropy(model(graph, feat)[mask], labels[mask]).backward()
     optimizer.step()
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def saved_mib(model, graph, feat) -> float:
@@ -116,27 +123,32 @@ def saved_mib(model, graph, feat) -> float:
     return sum(storages.values()) / 2 ** 20
 
 
-def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs):
+def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs, clock):
     torch.manual_seed(0)
     ours = builder(feat.shape[1], 64, num_classes(graph), layers)
-    models = {"dglbal": (ours, sparse_feat), "dense": (ours, feat),
-              "dgl": (dgl_twin(ours), feat)}
+    models = {"dglbal": (ours, sparse_feat), "compiled": (ours, sparse_feat),
+              "dense": (ours, feat), "dgl": (dgl_twin(ours), feat)}
     if pygnn is not None and builder is GAT:
         models["pyg"] = (pyg_twin(ours), feat)
     with torch.no_grad():
         reference = ours(graph, feat)
         for name, (model, x) in models.items():
+            attention.set_backend("compiled" if name == "compiled" else "eager")
             torch.testing.assert_close(model(graph, x), reference, rtol=1e-4, atol=1e-5,
                                        msg=lambda m: f"{name} differs from dglbal: {m}")
-    memory = {name: saved_mib(model, graph, x) for name, (model, x) in models.items()}
     optimizers = {name: torch.optim.SGD(model.parameters(), lr=0.01)
                   for name, (model, _) in models.items()}
     times = {name: [] for name in models}
+    memory = {}
     for step in range(epochs + 3):
         for name, (model, x) in models.items():
-            elapsed = epoch(model, optimizers[name], graph, x, labels, mask)
+            attention.set_backend("compiled" if name == "compiled" else "eager")
+            if step == 3:  # after warm-up (and compilation)
+                memory[name] = saved_mib(model, graph, x)
+            elapsed = epoch(model, optimizers[name], graph, x, labels, mask, clock)
             if step >= 3:
                 times[name].append(elapsed)
+    attention.set_backend("eager")
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}, memory
 
 
@@ -147,6 +159,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--models", nargs="+", choices=("gat", "gcn"), default=["gat"])
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
+                        help="wall time, or CPU time of the process (all threads; less "
+                             "sensitive to other load on a shared machine)")
     args = parser.parse_args()
     graph = load_dataset(args.dataset)
     feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["train_mask"]
@@ -154,11 +169,12 @@ def main() -> None:
     density = float(torch.count_nonzero(feat)) / feat.numel()
     print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges, features "
           f"{tuple(feat.shape)} {100 * density:.1f}% non-zero; median of {args.epochs} epochs "
-          f"after 3 warm-up epochs, interleaved; torch {torch.__version__}"
+          f"after 3 warm-up epochs, interleaved, {args.clock} clock; torch {torch.__version__}"
           + ("" if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
-    names = ["dglbal", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
+    names = ["dglbal", "compiled", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
     header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>11}" for n in names)
-              + f"{'/dgl':>7}{'/pyg':>7}  saved MiB " + "/".join(names) + "  load")
+              + "".join(f"{a[:4] + '/' + b:>10}" for a in RATIOS for b in ("dgl", "pyg"))
+              + "  saved MiB " + "/".join(names) + "  load")
     print(header)
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -166,13 +182,13 @@ def main() -> None:
             builder = {"gat": GAT, "gcn": GCN}[model_name]
             for layers in args.layers:
                 ms, memory = compare(builder, layers, graph, feat, sparse_feat, labels, mask,
-                                     args.epochs)
+                                     args.epochs, CLOCKS[args.clock])
                 cells = "".join(f"{ms[n]:>11.1f}" if n in ms else f"{'-':>11}" for n in names)
-                ratio = {n: f"{ms['dglbal'] / ms[n]:>7.2f}" if n in ms else f"{'-':>7}"
-                         for n in ("dgl", "pyg")}
+                ratios = "".join(f"{ms[a] / ms[b]:>10.2f}" if b in ms else f"{'-':>10}"
+                                 for a in RATIOS for b in ("dgl", "pyg"))
                 mem = "/".join(f"{memory[n]:.1f}" if n in memory else "-" for n in names)
-                print(f"{builder.__name__:<6}{threads:>4}{layers:>4}{cells}{ratio['dgl']}"
-                      f"{ratio['pyg']}  {mem}  {os.getloadavg()[0]:.1f}", flush=True)
+                print(f"{builder.__name__:<6}{threads:>4}{layers:>4}{cells}{ratios}  {mem}  "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The fused attention kernels: gradients, parity with DGL, memory, analyser, sparse input."""
 import itertools
+import os
 
 import dgl.nn.pytorch as dglnn
 import pytest
@@ -179,3 +180,53 @@ def test_sparse_features_only_when_sparse_enough():
     csr = sparse_features(mostly_zero)
     assert csr.layout == torch.sparse_csr and torch.equal(csr.to_dense(), mostly_zero)
     assert sparse_features(mostly_zero, max_density=0.0) is mostly_zero
+
+
+@pytest.fixture
+def compiled_backend(monkeypatch):
+    monkeypatch.setattr(attention, "_compiled", {})
+    attention.set_backend("compiled")
+    yield
+    attention.set_backend("eager")
+
+
+def test_backend_names_are_checked():
+    with pytest.raises(ValueError, match="unknown attention backend 'fast'"):
+        attention.set_backend("fast")
+    assert attention.get_backend() == "eager"
+
+
+def test_small_graphs_stay_eager_under_the_compiled_backend(compiled_backend, monkeypatch):
+    def no_compile(*args, **kwargs):
+        raise AssertionError("torch.compile called for a small graph")
+
+    monkeypatch.setattr(torch, "compile", no_compile)
+    graph = homogeneous()
+    ours.GATv2Conv(6, 4, 2)(graph, torch.randn(12, 6)).sum().backward()
+    assert attention.get_backend() == "compiled"
+
+
+def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler found")
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: broken)
+    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
+    graph = homogeneous()
+    src, dst = edge_index(graph)
+    z_src, z_dst, attn = _inputs(graph, 2, 3, torch.Generator().manual_seed(0))
+    with pytest.warns(RuntimeWarning, match="no compiler found"):
+        out = gatv2_logits(z_src, z_dst, attn, src, dst)
+    assert attention.get_backend() == "eager"
+    expected = attention._gather_logits(z_src, z_dst, attn, src, dst, 0.2)
+    torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "thorough",
+                    reason="compiles with inductor (about a minute): HYPOTHESIS_PROFILE=thorough")
+@pytest.mark.parametrize("layer", ["GATv2Conv", "GATConv"])
+def test_compiled_backend_matches_dgl(layer, compiled_backend, monkeypatch):
+    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
+    test_outputs_and_gradients_match_dgl(layer, "homogeneous", 2, torch.float32, None)
+    assert attention.get_backend() == "compiled"
+    assert attention._compiled  # the compiled kernels ran

@@ -12,10 +12,21 @@ the graph is. :func:`attention_sum` aggregates ``sum_u alpha_uv z_u`` with a gat
 Both functions take part in ``__torch_function__`` dispatch, so the rescale analyser
 (:mod:`dglbal.symmetry`) sees each of them as one op with its own rule
 (:mod:`dglbal.symmetry.attention_rules`).
+
+Backends (:func:`set_backend`, or the environment variable ``DGLBAL_ATTENTION``):
+``"eager"`` (default) runs the autograd Functions below; ``"compiled"`` runs the plain
+gather formulation through ``torch.compile`` (inductor fuses the gathers, the LeakyReLU and
+the reductions into single loops, on CPU with a C++ compiler and on CUDA with Triton, and
+also keeps only node tensors for backward). Compiling takes tens of seconds per new shape
+family, so it pays off in long runs on large graphs: graphs with fewer than
+:data:`COMPILE_MIN_EDGES` edges (the analyser's probes, tests) stay eager, and a failed
+compilation falls back to eager with a warning.
 """
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+import os
+import warnings
+from typing import Callable, Dict, Iterator, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +35,52 @@ from torch.overrides import handle_torch_function, has_torch_function
 
 CHUNK_ELEMENTS = 1 << 22
 """Entries of an (edges, heads, features) temporary per chunk: 16 MiB in float32."""
+
+BACKENDS = ("eager", "compiled")
+COMPILE_MIN_EDGES = 4096
+"""Smaller graphs always run eager: compiling for them would cost more than it saves."""
+_backend = os.environ.get("DGLBAL_ATTENTION", "eager")
+_compiled: Dict[Callable, Callable] = {}
+
+
+def set_backend(name: str) -> None:
+    """Run the attention kernels ``"eager"`` (default) or ``"compiled"`` (torch.compile)."""
+    global _backend
+    if name not in BACKENDS:
+        raise ValueError(f"unknown attention backend {name!r}; choose from {BACKENDS}")
+    _backend = name
+
+
+def get_backend() -> str:
+    """The current attention backend (see :func:`set_backend`)."""
+    return _backend
+
+
+def _gather_logits(z_src, z_dst, attn, src, dst, negative_slope: float):
+    hidden = F.leaky_relu(z_src[src] + z_dst[dst], negative_slope)
+    return (hidden * attn.reshape(1, *z_src.shape[1:])).sum(-1, keepdim=True)
+
+
+def _gather_sum(z_src, weights, src, dst, num_dst: int):
+    out = z_src.new_zeros(num_dst, *z_src.shape[1:])
+    return out.index_add_(0, dst, z_src[src] * weights)
+
+
+def _try_compiled(formulation: Callable, args: tuple, num_edges: int):
+    """``torch.compile(formulation)(*args)``, or None to run eager (small graph, or the
+    compilation failed: then the backend falls back to eager for good, with a warning)."""
+    global _backend
+    if _backend != "compiled" or num_edges < COMPILE_MIN_EDGES:
+        return None
+    if formulation not in _compiled:
+        _compiled[formulation] = torch.compile(formulation, dynamic=True)
+    try:
+        return _compiled[formulation](*args)
+    except Exception as error:  # no C++ compiler / Triton, or an unsupported platform
+        warnings.warn(f"torch.compile of the attention kernels failed ({type(error).__name__}:"
+                      f" {error}); running them eager from now on", RuntimeWarning)
+        _backend = "eager"
+        return None
 
 
 def _chunks(num_edges: int, row: int) -> Iterator[slice]:
@@ -158,7 +215,9 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     if attn.numel() != z_src.shape[1] * z_src.shape[2]:
         raise ValueError(f"attn has {attn.numel()} entries for {z_src.shape[1]} heads of "
                          f"width {z_src.shape[2]}")
-    return _GATv2Logits.apply(z_src, z_dst, attn, src, dst, float(negative_slope))
+    args = (z_src, z_dst, attn, src, dst, float(negative_slope))
+    out = _try_compiled(_gather_logits, args, src.shape[0])
+    return _GATv2Logits.apply(*args) if out is None else out
 
 
 def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
@@ -184,7 +243,9 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     if weights.shape != (src.shape[0], z_src.shape[1], 1):
         raise ValueError(f"weights must have shape (edges, heads, 1) = "
                          f"{(src.shape[0], z_src.shape[1], 1)}, got {tuple(weights.shape)}")
-    return _AttentionSum.apply(z_src, weights, src, dst, int(num_dst))
+    args = (z_src, weights, src, dst, int(num_dst))
+    out = _try_compiled(_gather_sum, args, src.shape[0])
+    return _AttentionSum.apply(*args) if out is None else out
 
 
 def edge_index(graph) -> Tuple[torch.Tensor, torch.Tensor]:
