@@ -10,7 +10,8 @@ the setting of the 600-epoch BalO / Xavier runs in ``benchmarks/results/gat-plan
 ``bal_o_data`` (``--schemes`` adds others). ``bal_o_data`` reaches its best model within 300
 epochs, hence the default budget; BalO needs the 600 (and more). Runs are resumable like ``paper_protocol.py`` (``DIR/runs``).
 ``report`` prints per cell and scheme: test accuracy at the best validation epoch
-(mean +- 95% CI), best validation accuracy, the epoch of the best validation accuracy, and the
+(mean +- 95% CI), best validation accuracy, the epoch of the best validation accuracy, the
+first epoch reaching 95% of the run's own best validation accuracy, and the
 first epoch whose validation accuracy reaches BalO's mean best validation accuracy of that
 cell (how soon a scheme is as good as BalO gets within the budget; needs the run's curve, so
 only for runs trained here), with the number of runs that reach it.
@@ -55,13 +56,15 @@ def baseline_records(path: Path, seeds: int, budget: int, have: set) -> List[dic
                                  seed=int(row["seed"]), budget=budget,
                                  test_acc=float(row["test_acc"]),
                                  best_val_acc=float(row["best_val_acc"]),
-                                 best_epoch=int(row["best_epoch"]), source=path.parent.name))
+                                 best_epoch=int(row["best_epoch"]),
+                                 epochs_to_95=int(row["epochs_to_95"]), source=path.parent.name))
     return rows
 
 
 def table(records: List[dict]) -> str:
     lines = ["| dataset | L | scheme | runs | test acc (%) | best val (%) | epoch of best val "
-             "| epoch reaching BalO's best val (runs) | budget | runs from |", "|" + "---|" * 10]
+             "| epoch reaching 95% of own best val | epoch reaching BalO's best val (runs) "
+             "| budget | runs from |", "|" + "---|" * 11]
     measured = {(r["dataset"], r["layers"]) for r in records if r["scheme"] == "bal_o_data"}
     for dataset, layers in sorted(measured):
         cell = [r for r in records if (r["dataset"], r["layers"]) == (dataset, layers)]
@@ -74,6 +77,7 @@ def table(records: List[dict]) -> str:
             test, ci = mean_ci([100 * r["test_acc"] for r in runs])
             best = np.mean([100 * r["best_val_acc"] for r in runs])
             epoch = np.mean([r["best_epoch"] + 1 for r in runs])
+            e95 = np.mean([r["epochs_to_95"] for r in runs])
             curves = [r["val_acc"] for r in runs if "val_acc" in r]
             reach = "-"
             if target is not None and curves:
@@ -82,7 +86,7 @@ def table(records: List[dict]) -> str:
                          else f"never (0/{len(curves)})")
             source = sorted({r.get("source", "this run") for r in runs})
             lines.append(f"| {dataset} | {layers} | {scheme} | {len(runs)} | {test:.1f} +- {ci:.1f} "
-                         f"| {best:.1f} | {epoch:.0f} | {reach} | "
+                         f"| {best:.1f} | {epoch:.0f} | {e95:.0f} | {reach} | "
                          f"{'/'.join(str(b) for b in sorted({r['budget'] for r in runs}))} | "
                          f"{', '.join(source)} |")
     return "\n".join(lines)
