@@ -1,0 +1,298 @@
+"""Dynamic rescaling during training: :class:`Rebalancer`.
+
+"Dynamic Rescaling for Training GNNs" (Mustafa and Burkholz, NeurIPS 2024) keeps a network in
+balance while it trains by moving along its rescale symmetries every few epochs. A group's
+rescaling by lambda multiplies its parameters by ``lambda ** e`` and, since the loss does not
+change, their gradients by ``lambda ** -e``. Here it works for every group that
+:func:`dglbal.analyze` finds, in any model, and carries the optimizer's state along.
+
+Criteria, per group g, with weights |e| on the entries (1 for ordinary neurons):
+
+- ``"relative_gradients"``: R_in = sum_{e>0} |e| (grad / theta) ** 2 and R_out likewise over
+  the outgoing entries (attention entries are outgoing); lambda = (R_in / R_out) ** (1/8).
+  Relative gradients scale as lambda ** -2e, so one sweep equalizes R_in and R_out of a group
+  whose neighbours stay put. Entries with theta = 0 have no relative gradient and are left out.
+- ``"norms"``: lambda = (O / I) ** (1/4) with I, O the incoming and outgoing squared norms
+  (parameters only): the sweep of preserve-mode balancing, c_g -> 0.
+
+lambda falls back to 1 when it is not finite (a zero sum, NaN gradients) and is clamped to
+``clamp`` = [1e-5, 2] per sweep, as the authors do. One sweep visits the groups level by level
+in forward order; groups of one level share no parameter entry, so their updates are exact
+and independent (a layer-by-layer Gauss-Seidel sweep, as the authors' code does for GATs).
+
+Everything per step runs in torch on the model's device: the exponent index is built once.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .symmetry import SymmetryReport, analyze
+
+CRITERIA = ("relative_gradients", "norms")
+
+# Optimizer state carried along the orbit: state key -> power p, the entry is multiplied by
+# lambda ** (-p e) (p = 1 for running means of gradients, 2 for those of squared gradients).
+# Keys in IGNORED_STATE do not depend on the parameters' scale (step counters).
+STATE_POWERS: Dict[type, Dict[str, int]] = {
+    torch.optim.SGD: {"momentum_buffer": 1},
+    torch.optim.Adam: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
+    torch.optim.AdamW: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
+    torch.optim.NAdam: {"exp_avg": 1, "exp_avg_sq": 2},
+    torch.optim.RAdam: {"exp_avg": 1, "exp_avg_sq": 2},
+    torch.optim.Adamax: {"exp_avg": 1, "exp_inf": 1},
+    torch.optim.Adagrad: {"sum": 2},
+}
+IGNORED_STATE = {"step", "mu_product"}
+
+
+def _state_powers(optimizer: torch.optim.Optimizer) -> Dict[str, int]:
+    powers = STATE_POWERS.get(type(optimizer))
+    if powers is None:
+        known = ", ".join(sorted(cls.__name__ for cls in STATE_POWERS))
+        raise TypeError(f"Rebalancer cannot carry the state of {type(optimizer).__name__} along "
+                        f"the rescaling; supported optimizers: {known} (or pass optimizer=None "
+                        "for one without state)")
+    return powers
+
+
+def forward_levels(entry: np.ndarray, group: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """A level per group, in forward order, such that groups of one level share no entry.
+
+    ``entry``/``group`` are triplet columns sorted by group, ``bounds[g]:bounds[g+1]`` the
+    triplets of group g. A group's level is one more than the highest level of the earlier
+    groups it shares an entry with: for a layered network, level = layer.
+    """
+    num_groups = len(bounds) - 1
+    touched = np.full(int(entry.max()) + 1 if len(entry) else 0, -1, dtype=np.int64)
+    levels = np.zeros(num_groups, dtype=np.int64)
+    for g in range(num_groups):
+        mine = entry[bounds[g]:bounds[g + 1]]
+        levels[g] = touched[mine].max(initial=-1) + 1
+        touched[mine] = levels[g]
+    return levels
+
+
+class _Level:
+    """The triplets of one level as torch tensors: entries, local group, weights in and out."""
+
+    def __init__(self, entry, local, value, groups, device, dtype) -> None:
+        def put(array, kind=dtype):
+            return torch.as_tensor(array, dtype=kind, device=device)
+
+        self.entry = put(entry, torch.long)
+        self.local = put(local, torch.long)
+        self.value = put(value)
+        self.inward = put(np.where(value > 0, value, 0.0))
+        self.outward = put(np.where(value < 0, -value, 0.0))
+        self.groups = put(groups, torch.long)
+        self.size = len(groups)
+
+    def sums(self, mass: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Per group of the level: sum |e| mass over incoming and over outgoing entries."""
+        m = mass[self.entry]
+        zeros = m.new_zeros(self.size)
+        return (zeros.index_add(0, self.local, m * self.inward),
+                zeros.index_add(0, self.local, m * self.outward))
+
+
+class Rebalancer:
+    """Rescale a model along its symmetries during training (dynamic rescaling).
+
+    Call :meth:`step` after every ``loss.backward()`` and before ``optimizer.step()`` (and
+    before gradient clipping); it acts on the first call and then on every ``every``-th,
+    running ``sweeps`` sweeps of ``criterion``. Parameters are multiplied by ``lambda ** e``,
+    gradients by ``lambda ** -e``; with ``optimizer`` given, its state follows (momentum and
+    first moments like gradients, second moments like squared gradients). The model's outputs
+    and loss do not change.
+
+    ``report`` is :func:`dglbal.analyze`'s report of ``model``; ``None`` analyses the model from
+    its ``probe_inputs()`` (dglbal's builders). Groups that touch a frozen parameter
+    (``requires_grad=False`` when the rebalancer is made) are never rescaled.
+
+    ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
+    ``history`` holds one record per rebalance: the call, the range of the total factor per
+    group, and the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
+    before and after.
+
+    Example
+    -------
+    >>> import torch
+    >>> import torch.nn.functional as F
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(8, 16, 3, num_layers=4)
+    >>> optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    >>> rebalancer = Rebalancer(model, every=10, sweeps=10, optimizer=optimizer)
+    >>> graph, feat = model.probe_inputs()
+    >>> for epoch in range(20):
+    ...     optimizer.zero_grad()
+    ...     F.cross_entropy(model(graph, feat), torch.zeros(len(feat), dtype=torch.long)).backward()
+    ...     acted = rebalancer.step()
+    ...     optimizer.step()
+    >>> len(rebalancer.history)
+    2
+    """
+
+    def __init__(self, model: nn.Module, report: Optional[SymmetryReport] = None, *,
+                 criterion: str = "relative_gradients", every: int = 10, sweeps: int = 10,
+                 optimizer: Optional[torch.optim.Optimizer] = None,
+                 clamp: Sequence[float] = (1e-5, 2.0)) -> None:
+        if criterion not in CRITERIA:
+            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+        for name, value in (("every", every), ("sweeps", sweeps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        low, high = (float(c) for c in clamp)
+        if not 0 < low <= 1 <= high < math.inf:
+            raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+        self.model, self.criterion, self.every, self.sweeps = model, criterion, every, sweeps
+        self.optimizer = optimizer
+        self._powers = _state_powers(optimizer) if optimizer is not None else {}
+        self._log_clamp = (math.log(low), math.log(high))
+        self.report = report if report is not None else _analyze_builder(model)
+        self.calls = 0
+        self.history: List[dict] = []
+        self.last_factors: Optional[torch.Tensor] = None
+        self._index(model, self.report)
+
+    def _index(self, model: nn.Module, report: SymmetryReport) -> None:
+        """The exponent triplets, without frozen groups, split into levels (numpy, once)."""
+        params = dict(model.named_parameters())
+        names = [n for n in report.parameter_order]
+        missing = [n for n in names if n not in params or
+                   tuple(params[n].shape) != tuple(report.table.shapes[n])]
+        if missing:
+            raise ValueError(f"the report was made for another model: parameter(s) "
+                             f"{', '.join(missing[:3])} missing or of another shape")
+        self._params = [params[n] for n in names]
+        if not self._params:
+            raise ValueError(f"{type(model).__name__} has no parameter in the report")
+        sizes = [p.numel() for p in self._params]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
+        columns = [(report.table.entries[n][0] + self._offsets[i], *report.table.entries[n][1:])
+                   for i, n in enumerate(names)]
+        entry, group, value = (np.concatenate(c) for c in zip(*columns))
+        frozen = np.zeros(report.table.num_groups, dtype=bool)
+        for i, (_, grp, _) in enumerate(columns):
+            if not self._params[i].requires_grad:
+                frozen[grp] = True
+        self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(frozen)]
+        keep = ~frozen[group]
+        order = np.argsort(group[keep], kind="stable")
+        entry, group, value = entry[keep][order], group[keep][order], value[keep][order]
+        self.num_groups = report.table.num_groups
+        if len(entry) == 0:
+            warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
+                          "Rebalancer.step() will do nothing", stacklevel=3)
+        bounds = np.searchsorted(group, np.arange(self.num_groups + 1))
+        levels = forward_levels(entry, group, bounds)[group]
+        device = self._params[0].device
+        self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._levels = []
+        for level in np.unique(levels):
+            pick = levels == level
+            groups, local = np.unique(group[pick], return_inverse=True)
+            self._levels.append(_Level(entry[pick], local.reshape(-1), value[pick], groups,
+                                       device, self._dtype))
+
+    def step(self) -> bool:
+        """Count a training step; rebalance on the first and then every ``every``-th call.
+        Returns whether it rebalanced."""
+        self.calls += 1
+        if (self.calls - 1) % self.every:
+            return False
+        self.rebalance_()
+        return True
+
+    def _flat(self, tensors) -> torch.Tensor:
+        return torch.cat([t.detach().reshape(-1).to(self._dtype) for t in tensors])
+
+    def _mass(self) -> Tuple[torch.Tensor, float]:
+        """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
+        theta = self._flat(self._params)
+        if self.criterion == "norms":
+            return theta * theta, 2.0
+        grad = self._flat(p.grad if p.grad is not None else torch.zeros_like(p)
+                          for p in self._params)
+        ratio = grad / torch.where(theta == 0, torch.ones_like(theta), theta)
+        return torch.where(theta == 0, torch.zeros_like(theta), ratio * ratio), -4.0
+
+    def imbalance(self) -> torch.Tensor:
+        """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
+        undefined: frozen groups, zero sums), on the model's device."""
+        mass, _ = self._mass()
+        return self._imbalance(mass)
+
+    def _imbalance(self, mass: torch.Tensor) -> torch.Tensor:
+        out = torch.full((self.num_groups,), float("nan"), dtype=self._dtype, device=mass.device)
+        for level in self._levels:
+            incoming, outgoing = level.sums(mass)
+            out[level.groups] = (incoming - outgoing).abs() / (incoming + outgoing)
+        return out
+
+    @torch.no_grad()
+    def rebalance_(self) -> torch.Tensor:
+        """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group."""
+        if not self._levels:
+            self.last_factors = torch.ones(self.num_groups, dtype=self._dtype)
+            return self.last_factors
+        mass, power = self._mass()
+        before = self._imbalance(mass)
+        log_factor = torch.zeros_like(mass)
+        log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
+        exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
+        for _ in range(self.sweeps):
+            for level in self._levels:
+                incoming, outgoing = level.sums(mass)
+                ratio = incoming / outgoing if power < 0 else outgoing / incoming
+                log_lambda = exponent * torch.log(ratio)
+                log_lambda = torch.where(torch.isfinite(log_lambda), log_lambda,
+                                         torch.zeros_like(log_lambda)).clamp(*self._log_clamp)
+                shift = level.value * log_lambda[level.local]
+                mass[level.entry] *= torch.exp(power * shift)
+                log_factor[level.entry] += shift
+                log_total[level.groups] += log_lambda
+        self._apply(torch.exp(log_factor))
+        self._record(log_total, before, self._imbalance(mass))
+        self.last_factors = torch.exp(log_total)
+        return self.last_factors
+
+    def _apply(self, factor: torch.Tensor) -> None:
+        """theta *= factor, grad /= factor, optimizer state along (a single pass)."""
+        state = self.optimizer.state if self.optimizer is not None else {}
+        for i, p in enumerate(self._params):
+            f = factor[self._offsets[i]:self._offsets[i + 1]].view_as(p).to(p.dtype)
+            p.mul_(f)
+            if p.grad is not None:
+                p.grad.div_(f)
+            for key, value in state.get(p, {}).items():
+                if key in IGNORED_STATE or not isinstance(value, torch.Tensor):
+                    continue
+                if key not in self._powers or value.shape != p.shape:
+                    raise TypeError(f"Rebalancer does not know how optimizer state {key!r} of "
+                                    f"{type(self.optimizer).__name__} transforms")
+                value.div_(f ** self._powers[key])
+
+    def _record(self, log_total: torch.Tensor, before: torch.Tensor,
+                after: torch.Tensor) -> None:
+        live = torch.isfinite(before) & torch.isfinite(after)
+        b, a = before[live], after[live]
+        stats = torch.stack([log_total.min(), log_total.max(), b.max(), b.median(), a.max(),
+                             a.median()]) if live.any() else torch.zeros(6)
+        low, high, b_max, b_med, a_max, a_med = stats.tolist()  # one device sync per rebalance
+        self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
+                                 lambda_max=math.exp(high), imbalance_before_max=b_max,
+                                 imbalance_before_median=b_med, imbalance_after_max=a_max,
+                                 imbalance_after_median=a_med))
+
+
+def _analyze_builder(model: nn.Module) -> SymmetryReport:
+    if getattr(model, "probe_inputs", None) is None:
+        raise TypeError(f"{type(model).__name__} cannot make its own probe inputs: pass "
+                        "report=dglbal.analyze(model, graph, features) to Rebalancer")
+    return analyze(model)
