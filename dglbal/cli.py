@@ -8,6 +8,8 @@ from typing import List, Optional
 
 from .data import DATASETS
 from .protocol import PROTOCOLS
+from .hooks import REBALANCE
+from .metrics import METRICS
 from .report import plot_curves, save_results, summary_table
 from .runfiles import Interrupted
 from .train import MODELS, SCHEMES, TrainConfig, run_experiment
@@ -51,6 +53,17 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                    help="sampled minibatch training with DGL's NeighborSampler (blocks)")
     p.add_argument("--batch-size", type=int, default=512, help="training nodes per minibatch")
     p.add_argument("--fanout", type=int, default=10, help="neighbours sampled per layer")
+    p.add_argument("--rebalance", default="none", choices=tuple(REBALANCE),
+                   help="dynamic rescaling during training (dglbal.Rebalancer): by relative "
+                        "gradients (relgrad) or by norms; default none")
+    p.add_argument("--rebalance-every", type=int, default=10, metavar="K",
+                   help="rebalance on the first epoch and then every K-th (default 10)")
+    p.add_argument("--rebalance-sweeps", type=int, default=10, metavar="N",
+                   help="sweeps over the groups per rebalance (default 10)")
+    p.add_argument("--grad-clip", type=float, metavar="NORM",
+                   help="clip the gradients' global 2-norm (after rebalancing)")
+    p.add_argument("--metric", default="auto", choices=METRICS,
+                   help="validation/test metric; auto: ROC-AUC for binary tasks, else accuracy")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -63,7 +76,9 @@ def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
         loss_threshold=args.loss_threshold, protocol=args.protocol,
         share_weights=args.share_weights, dropout=args.dropout, weight_decay=args.weight_decay,
         device=args.device, monitor=args.monitor,
-        minibatch=args.minibatch, batch_size=args.batch_size, fanout=args.fanout)
+        minibatch=args.minibatch, batch_size=args.batch_size, fanout=args.fanout,
+        rebalance=args.rebalance, rebalance_every=args.rebalance_every,
+        rebalance_sweeps=args.rebalance_sweeps, grad_clip=args.grad_clip, metric=args.metric)
 
 
 def _run_train(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, List, Optional
+from typing import Callable, Iterable, Iterator, List, Optional, Union
 
 import dgl
 import numpy as np
@@ -15,16 +15,20 @@ from tqdm.auto import tqdm
 
 from .conservation import ConservationMonitor
 from .data import PLANETOID, num_classes
-from .init import gnn_he_
-from .nn import GAT, GCN
+from .hooks import BackwardHook
+from .init import attention_parameters, gnn_he_, graph_layers
+from .metrics import accuracy, metric_function, resolve_metric
+from .nn import GAT, GCN, SAGE
 from .nn.models import DATA_SCHEMES, MODEL_SCHEMES
 from .nn.sparse import input_features
 from .protocol import get_protocol
 from .symmetry import analyze
 from .validation import resolve_device
 
-SCHEMES = MODEL_SCHEMES + ("gnn_he",)
-MODELS = ("gat", "gcn")
+# ll_ortho: looks-linear orthogonal weights with Xavier-normal attention (the authors' LLortho
+# in "Dynamic Rescaling for Training GNNs").
+SCHEMES = MODEL_SCHEMES + ("gnn_he", "ll_ortho")
+MODELS = ("gat", "gcn", "sage")
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
@@ -90,6 +94,11 @@ class TrainConfig:
     minibatch: bool = False
     batch_size: int = 512
     fanout: int = 10
+    rebalance: str = "none"
+    rebalance_every: int = 10
+    rebalance_sweeps: int = 10
+    grad_clip: Optional[float] = None
+    metric: str = "auto"
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
@@ -119,6 +128,8 @@ class RunResult:
     stop_reason: str
     train_loss: List[float]
     val_acc: List[float]
+    metric: str = "accuracy"  # what test_acc, best_val_acc and val_acc hold
+    rebalance_history: List[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,7 +149,7 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
     if config.model not in MODELS:
         raise ValueError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
-    layer_scheme = "he" if scheme == "gnn_he" else scheme
+    layer_scheme = {"gnn_he": "he", "ll_ortho": "looks_linear"}.get(scheme, scheme)
     common = dict(bias=config.bias, skip=config.skip, residual_alpha=config.residual_alpha,
                   init=layer_scheme, dropout=config.dropout)
     if scheme in DATA_SCHEMES:
@@ -150,16 +161,23 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
                     conv=config.conv, share_weights=config.share_weights,
                     **get_protocol(config.protocol).gat_options(), **common)
-    else:
+    elif config.model == "gcn":
         model = GCN(in_feats, config.hidden, out_feats, config.layers, **common)
+    else:
+        if config.residual_alpha or config.dropout:
+            raise ValueError("the SAGE model has no residual aggregation (residual_alpha) and "
+                             "no dropout")
+        model = SAGE(in_feats, config.hidden, out_feats, config.layers, bias=config.bias,
+                     skip=config.skip, init=layer_scheme)
+    if scheme == "ll_ortho":
+        with torch.no_grad():
+            for layer in graph_layers(model):
+                for a in attention_parameters(layer):
+                    nn.init.xavier_normal_(a, gain=nn.init.calculate_gain("relu"))
     if scheme == "gnn_he":
         gnn_he_(model, graph)
         model.zero_skip_branches_()
     return model
-
-
-def _accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((logits.argmax(1) == labels).float().mean()) if len(labels) else 0.0
 
 
 def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
@@ -172,7 +190,7 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
     opt.step()
 
 
-def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
+def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score):
     """One full-batch step per epoch; evaluation on the whole graph."""
     feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
@@ -187,7 +205,7 @@ def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward):
     def evaluate() -> tuple:
         model.eval()
         logits = model(graph, feat)
-        return _accuracy(logits[val], labels[val]), _accuracy(logits[test], labels[test])
+        return score(logits[val], labels[val]), score(logits[test], labels[test])
 
     return step, evaluate
 
@@ -212,8 +230,8 @@ def _seeded_batches(loader) -> Iterator:
         yield batch
 
 
-def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size: int,
-             fanout: int):
+def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
+             batch_size: int, fanout: int):
     """Minibatches of training nodes with DGL's neighbour sampling (one block per layer);
     evaluation on all neighbours, also in minibatches."""
     feat, labels = graph.ndata["feat"], graph.ndata["label"]
@@ -246,7 +264,7 @@ def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, batch_size
                     graph, ids[part], full, batch_size=4 * batch_size, device=graph.device)):
                 predictions.append(model(blocks, feat[input_nodes]))
                 truth.append(labels[output_nodes])
-            accuracies.append(_accuracy(torch.cat(predictions), torch.cat(truth))
+            accuracies.append(score(torch.cat(predictions), torch.cat(truth))
                               if predictions else 0.0)
         return tuple(accuracies)
 
@@ -257,7 +275,7 @@ def train_node_classifier(
     model: nn.Module,
     graph: dgl.DGLGraph,
     *,
-    optimizer: str = "sgd",
+    optimizer: Union[str, torch.optim.Optimizer] = "sgd",
     lr: float = 0.1,
     weight_decay: float = 0.0,
     epochs: int = 5000,
@@ -266,6 +284,7 @@ def train_node_classifier(
     description: str = "",
     on_backward: Optional[Callable[[], None]] = None,
     minibatch: Optional[tuple] = None,
+    metric: Callable[[torch.Tensor, torch.Tensor], float] = accuracy,
 ) -> dict:
     """Train; test accuracy is taken at the epoch of best validation accuracy.
 
@@ -274,11 +293,15 @@ def train_node_classifier(
     ``weight_decay`` is the optimizer's (L2) weight decay.
     Stops after ``epochs`` epochs, when the training loss falls below ``loss_threshold``, or
     when the loss stops being finite (reported as ``stop_reason="diverged"``). ``on_backward``
-    is called after each backward pass, before the optimizer step (for a monitor).
+    is called after each backward pass, before the optimizer step (for a monitor, a
+    :class:`dglbal.Rebalancer`, clipping). ``optimizer`` is a name ('sgd', 'adam'; ``lr``
+    applies) or a ready optimizer of the model's parameters. ``metric(logits, labels)`` scores
+    validation and test (accuracy by default; :func:`dglbal.metrics.roc_auc`).
     """
-    opt = make_optimizer(model, optimizer, lr, weight_decay)
-    step, evaluate = (_full_batch(model, graph, opt, on_backward) if minibatch is None
-                      else _sampled(model, graph, opt, on_backward, *minibatch))
+    opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
+        model, optimizer, lr, weight_decay)
+    step, evaluate = (_full_batch(model, graph, opt, on_backward, metric) if minibatch is None
+                      else _sampled(model, graph, opt, on_backward, metric, *minibatch))
     return fit(step, evaluate, epochs=epochs, loss_threshold=loss_threshold, progress=progress,
                description=description)
 
@@ -364,16 +387,22 @@ def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
     seed_everything(seed)
     model = build_model(config, scheme, in_feats, out_feats, graph).to(device)
-    monitor = ConservationMonitor(model, analyze(model)) if config.monitor else None
+    report = analyze(model) if config.monitor or config.rebalance != "none" else None
+    monitor = ConservationMonitor(model, report) if config.monitor else None
+    opt = make_optimizer(model, config.optimizer, config.learning_rate(), config.weight_decay)
+    hook = BackwardHook(model, opt, monitor=monitor, rebalance=config.rebalance,
+                        every=config.rebalance_every, sweeps=config.rebalance_sweeps,
+                        grad_clip=config.grad_clip, report=report)
+    metric = resolve_metric(config.metric, out_feats)
     outcome = train_node_classifier(
-        model, graph, optimizer=config.optimizer, lr=config.learning_rate(),
-        weight_decay=config.weight_decay, epochs=config.epochs,
+        model, graph, optimizer=opt, epochs=config.epochs,
         loss_threshold=config.stop_loss(), progress=progress,
         description=f"{config.dataset} L={config.layers} {scheme} seed {seed}",
-        on_backward=monitor.record if monitor is not None else None,
+        on_backward=hook, metric=metric_function(metric),
         minibatch=(config.batch_size, config.fanout) if config.minibatch else None)
     if monitor is not None and monitor_dir is not None:
         stem = Path(monitor_dir) / f"monitor_{scheme}_seed{seed}"
         monitor.plot(stem.with_suffix(".png"), f"{scheme}, seed {seed}")
         monitor.save_json(stem.with_suffix(".json"))
-    return RunResult(scheme=scheme, seed=seed, **outcome)
+    return RunResult(scheme=scheme, seed=seed, metric=metric,
+                     rebalance_history=hook.history, **outcome)
