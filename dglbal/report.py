@@ -30,8 +30,10 @@ def by_scheme(results: List[RunResult]) -> Dict[str, List[RunResult]]:
 
 
 def summary_table(results: List[RunResult]) -> str:
-    """One row per scheme: test accuracy (%) mean +- 95% CI, best epoch, epochs, time."""
-    header = f"{'scheme':<24}{'test acc (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
+    """One row per scheme: test accuracy (or ROC-AUC) (%) mean +- 95% CI, best epoch, epochs,
+    time."""
+    metric = "ROC-AUC" if results and results[0].metric == "rocauc" else "acc"
+    header = f"{'scheme':<24}{f'test {metric} (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
              f"{'epochs':>9}{'s/run':>8}  stops"
     lines = [header, "-" * len(header)]
     for scheme, runs in by_scheme(results).items():
