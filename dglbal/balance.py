@@ -15,18 +15,18 @@ A model is balanced when every c_g is 0.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 from torch import nn
 
 from ._balance_checks import (check_balance_arguments, check_finite_parameters,
                               check_report_matches, check_result_is_finite, frozen_groups,
                               warn_if_no_groups)
+from .orbit import OrbitNorm, minimize
 from .symmetry import SymmetryReport, analyze
 
 
@@ -64,20 +64,24 @@ class FlatExponents:
         self.params = [params[n] for n in self.names]
         sizes = [p.numel() for p in self.params]
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        entry, group, value = [], [], []
-        for i, name in enumerate(self.names):
-            flat, grp, val = report.table.entries[name]
-            entry.append(flat + self.offsets[i])
-            group.append(grp)
-            value.append(val)
-        order = np.argsort(np.concatenate(group), kind="stable")
-        self.entry = np.concatenate(entry)[order]
-        self.group = np.concatenate(group)[order]
-        self.value = np.concatenate(value)[order]
         self.num_groups = len(report.groups)
-        self.bounds = np.searchsorted(self.group, np.arange(self.num_groups + 1))
         self.fixed = np.zeros(self.num_groups, dtype=bool)  # groups balancing must not move
+        self.shapes = [report.table.shapes[n] for n in self.names]
+        self.triplets = [report.table.entries[n] for n in self.names]
+        self._by_group = None
         self.refresh()
+
+    @functools.cached_property
+    def _columns(self) -> tuple:
+        """(entry, group, value) over all parameters, concatenated on first use."""
+        entry = np.concatenate([flat + offset for (flat, _, _), offset
+                                in zip(self.triplets, self.offsets)])
+        return (entry, np.concatenate([group for _, group, _ in self.triplets]),
+                np.concatenate([value for _, _, value in self.triplets]))
+
+    entry = property(lambda self: self._columns[0])
+    group = property(lambda self: self._columns[1])
+    value = property(lambda self: self._columns[2])
 
     def _flatten(self, tensors) -> np.ndarray:
         arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
@@ -101,14 +105,13 @@ class FlatExponents:
         return incoming, outgoing
 
     def group_entries(self, g: int) -> tuple:
-        lo, hi = self.bounds[g], self.bounds[g + 1]
-        return self.entry[lo:hi], self.value[lo:hi]
-
-    def rescale(self, log_lambdas: np.ndarray) -> None:
-        """theta_k *= exp(sum_g e_gk log_lambda_g)."""
-        log_factor = np.bincount(self.entry, weights=self.value * log_lambdas[self.group],
-                                 minlength=len(self.theta))
-        self.theta *= np.exp(log_factor)
+        """(flat entries, exponents) of group g (the index by group is sorted on first use)."""
+        if self._by_group is None:
+            order = np.argsort(self.group, kind="stable")
+            bounds = np.searchsorted(self.group[order], np.arange(self.num_groups + 1))
+            self._by_group = (self.entry[order], self.value[order], bounds)
+        entry, value, bounds = self._by_group
+        return entry[bounds[g]:bounds[g + 1]], value[bounds[g]:bounds[g + 1]]
 
     def zero(self, name: str) -> None:
         i = self.names.index(name)
@@ -121,50 +124,25 @@ class FlatExponents:
             p.copy_(chunk.view_as(p).to(device=p.device, dtype=p.dtype))
 
 
-def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary) -> None:
+def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary
+              ) -> tuple:
     """Move to the minimum-norm point of the symmetry orbit, where every c_g = 0.
 
     That point is the fixed point of the per-group sweep lambda_g = (O_g / I_g) ** (1/4), but
     sweeping needs of the order of depth^2 sweeps on deep networks. The orbit's squared norm
-    N(t) = sum_k theta_k^2 exp(2 e_k . t), t = log lambda, is convex with gradient 2 c and a
-    sparse Hessian 4 E^T diag(theta^2) E, so damped Newton steps reach it in a few sparse
-    solves. Each step counts as one sweep. Dead groups stay at t = 0.
+    is convex in t = log lambda, so damped Newton steps reach it in a few steps, each solved
+    matrix-free by conjugate gradients (:mod:`dglbal.orbit`: linear in the parameter count).
+    Each Newton step counts as one sweep. Dead and frozen groups stay at t = 0. Returns the final
+    (I_g, O_g).
     """
-    incoming, outgoing = flat.norms()
-    live = np.flatnonzero((incoming > 0) & (outgoing > 0) & ~flat.fixed)
-    base = flat.theta ** 2
-    index = np.full(flat.num_groups, -1)
-    index[live] = np.arange(len(live))
-    keep = index[flat.group] >= 0
-    matrix = sp.csr_matrix((flat.value[keep], (flat.entry[keep], index[flat.group[keep]])),
-                           shape=(len(flat.theta), len(live)))
-    t = np.zeros(len(live))
-
-    def norm_and_masses(t):
-        mass = base * np.exp(2.0 * (matrix @ t))
-        return mass.sum(), mass
-
-    total, mass = norm_and_masses(t)
-    for sweep in range(max_sweeps + 1):
-        c = matrix.T @ mass
-        scale = np.abs(matrix).T @ mass
-        summary.max_relative_c = float((np.abs(c) / np.maximum(scale, 1e-300)).max(initial=0.0))
-        if summary.max_relative_c < tol or sweep == max_sweeps:
-            summary.sweeps += sweep
-            break
-        hessian = (matrix.T @ sp.diags(4.0 * mass) @ matrix).tocsc()
-        step = -spla.spsolve(hessian + sp.identity(len(live)) * 1e-12 * hessian.diagonal().max(),
-                             2.0 * c)
-        slope, alpha = float(2.0 * c @ step), 1.0
-        while alpha > 1e-10:
-            new_total, new_mass = norm_and_masses(t + alpha * step)
-            if new_total <= total + 0.25 * alpha * slope:
-                break
-            alpha /= 2
-        t, total, mass = t + alpha * step, new_total, new_mass
-    log_lambdas = np.zeros(flat.num_groups)
-    log_lambdas[live] = t
-    flat.rescale(log_lambdas)
+    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
+    _, c, scale, _ = norm.evaluate(flat.theta, np.zeros(flat.num_groups))
+    live = (scale + c > 0) & (scale - c > 0) & ~flat.fixed
+    t, steps, summary.max_relative_c = minimize(norm, flat.theta, live, tol, max_sweeps)
+    summary.sweeps += steps
+    norm.rescale(flat.theta, t)
+    _, c, scale, _ = norm.evaluate(flat.theta, np.zeros(flat.num_groups))
+    return (scale + c) / 2, (scale - c) / 2
 
 
 def _outgoing_only_gates(report: SymmetryReport) -> List[str]:
@@ -219,8 +197,8 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     # Preserve sweeps finish init mode where its single walk cannot (residual streams,
     # shared weights): they do not change the function. An initialization may as well be
     # balanced as tightly as float64 allows.
-    _preserve(flat, min(tol, 1e-10) if mode == "init" else tol, max_sweeps, summary)
-    incoming, outgoing = flat.norms()
+    incoming, outgoing = _preserve(flat, min(tol, 1e-10) if mode == "init" else tol,
+                                   max_sweeps, summary)
     summary.dead_groups = [report.groups[g].name
                            for g in np.flatnonzero((incoming == 0) | (outgoing == 0))]
     check_result_is_finite(flat, beta if mode == "init" else None)

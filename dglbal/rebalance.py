@@ -78,8 +78,9 @@ def forward_levels(entry: np.ndarray, group: np.ndarray, bounds: np.ndarray) -> 
     return levels
 
 
-class _Level:
-    """The triplets of one level as torch tensors: entries, local group, weights in and out."""
+class _Triplets:
+    """Triplets as torch tensors: entries, group (``local`` into ``groups``), exponent, and
+    the weights |e| of the incoming and of the outgoing entries."""
 
     def __init__(self, entry, local, value, groups, device, dtype) -> None:
         def put(array, kind=dtype):
@@ -94,7 +95,7 @@ class _Level:
         self.size = len(groups)
 
     def sums(self, mass: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Per group of the level: sum |e| mass over incoming and over outgoing entries."""
+        """Per group: sum |e| mass over its incoming and over its outgoing entries."""
         m = mass[self.entry]
         zeros = m.new_zeros(self.size)
         return (zeros.index_add(0, self.local, m * self.inward),
@@ -189,16 +190,28 @@ class Rebalancer:
         if len(entry) == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=3)
-        bounds = np.searchsorted(group, np.arange(self.num_groups + 1))
-        levels = forward_levels(entry, group, bounds)[group]
+        # Entries of one group only, with |e| = 1 (most of the first and last layers,
+        # attention) need no per-sweep traffic: their sums per group are kept and scaled.
+        private = (np.bincount(entry, minlength=self._offsets[-1])[entry] == 1) & \
+            (np.abs(value) == 1)
+        shared = ~private
+        bounds = np.searchsorted(group[shared], np.arange(self.num_groups + 1))
+        levels = forward_levels(entry[shared], group[shared], bounds)
         device = self._params[0].device
         self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        everyone = np.arange(self.num_groups)
+        self._private = _Triplets(entry[private], group[private], value[private], everyone,
+                                  device, self._dtype)
         self._levels = []
-        for level in np.unique(levels):
-            pick = levels == level
-            groups, local = np.unique(group[pick], return_inverse=True)
-            self._levels.append(_Level(entry[pick], local.reshape(-1), value[pick], groups,
-                                       device, self._dtype))
+        live = np.flatnonzero(~frozen & (np.bincount(group, minlength=self.num_groups) > 0))
+        triplet_level = levels[group]
+        for level in np.unique(levels[live]):
+            groups = live[levels[live] == level]
+            pick = shared & (triplet_level == level)
+            local = np.searchsorted(groups, group[pick])
+            self._levels.append(_Triplets(entry[pick], local, value[pick], groups, device,
+                                          self._dtype))
+        self._frozen = torch.as_tensor(frozen, device=device)
 
     def step(self) -> bool:
         """Count a training step; rebalance on the first and then every ``every``-th call.
@@ -225,15 +238,19 @@ class Rebalancer:
     def imbalance(self) -> torch.Tensor:
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
         undefined: frozen groups, zero sums), on the model's device."""
-        mass, _ = self._mass()
-        return self._imbalance(mass)
+        mass = self._mass()[0]
+        return self._imbalance(mass, *self._private.sums(mass))
 
-    def _imbalance(self, mass: torch.Tensor) -> torch.Tensor:
-        out = torch.full((self.num_groups,), float("nan"), dtype=self._dtype, device=mass.device)
+    def _imbalance(self, mass: torch.Tensor, private_in: torch.Tensor,
+                   private_out: torch.Tensor) -> torch.Tensor:
+        """The imbalance from the shared entries' masses and the private sums."""
+        incoming, outgoing = private_in.clone(), private_out.clone()
         for level in self._levels:
-            incoming, outgoing = level.sums(mass)
-            out[level.groups] = (incoming - outgoing).abs() / (incoming + outgoing)
-        return out
+            shared_in, shared_out = level.sums(mass)
+            incoming.index_add_(0, level.groups, shared_in)
+            outgoing.index_add_(0, level.groups, shared_out)
+        out = (incoming - outgoing).abs() / (incoming + outgoing)
+        return torch.where(self._frozen, torch.full_like(out, float("nan")), out)
 
     @torch.no_grad()
     def rebalance_(self) -> torch.Tensor:
@@ -242,13 +259,16 @@ class Rebalancer:
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype)
             return self.last_factors
         mass, power = self._mass()
-        before = self._imbalance(mass)
+        private_in, private_out = self._private.sums(mass)
+        before = self._imbalance(mass, private_in, private_out)
         log_factor = torch.zeros_like(mass)
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
         for _ in range(self.sweeps):
             for level in self._levels:
                 incoming, outgoing = level.sums(mass)
+                incoming += private_in[level.groups]
+                outgoing += private_out[level.groups]
                 ratio = incoming / outgoing if power < 0 else outgoing / incoming
                 log_lambda = exponent * torch.log(ratio)
                 log_lambda = torch.where(torch.isfinite(log_lambda), log_lambda,
@@ -256,9 +276,13 @@ class Rebalancer:
                 shift = level.value * log_lambda[level.local]
                 mass[level.entry] *= torch.exp(power * shift)
                 log_factor[level.entry] += shift
+                private_in[level.groups] *= torch.exp(power * log_lambda)
+                private_out[level.groups] *= torch.exp(-power * log_lambda)
                 log_total[level.groups] += log_lambda
+        private = self._private
+        log_factor[private.entry] = private.value * log_total[private.local]
         self._apply(torch.exp(log_factor))
-        self._record(log_total, before, self._imbalance(mass))
+        self._record(log_total, before, self._imbalance(mass, private_in, private_out))
         self.last_factors = torch.exp(log_total)
         return self.last_factors
 

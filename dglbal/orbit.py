@@ -1,0 +1,193 @@
+"""The squared norm along a symmetry orbit, matrix-free (numpy / scipy only).
+
+With t = log lambda per group, the parameters' squared norm along the orbit is
+``N(t) = sum_k theta_k^2 exp(2 (E t)_k)``: convex, with gradient 2 c(t) (c_g = I_g - O_g) and
+Hessian 4 E^T diag(mass) E. Preserve-mode balancing minimizes it by Newton steps whose linear
+systems are solved by conjugate gradients on Hessian-vector products, so nothing of the size
+of the Hessian is ever formed.
+
+A weight used as a linear map has exponents of outer form, ``E[o, j] = A[o] - B[j]``: every
+group touching it covers whole rows (its output channels) or whole columns (its input
+channels). For such a block everything N needs is a dense matrix-vector product with
+``S = theta^2``: the row masses ``e^{2A} * (S e^{-2B})``, the column masses, and the Hessian
+products. That is BLAS work linear in the parameter count, with no index traffic. Every other
+parameter (attention vectors, biases, irregular exponents) goes through one sparse matrix.
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Tuple
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def outer_form(triplets: Triplets, shape: Tuple[int, int], num_groups: int
+               ) -> Optional[Tuple[sp.csr_matrix, sp.csr_matrix]]:
+    """(U, W) with E[o, j] = (U t)[o] - (W t)[j] for a 2-D parameter, or None when its
+    exponents are not of that form (a group covering neither whole rows nor whole columns
+    with one value per row or column)."""
+    flat, group, value = triplets
+    rows, cols = shape
+    key = group * (rows * cols) + flat
+    if len(key) > 1 and not np.all(key[1:] > key[:-1]):  # the table's order: (group, entry)
+        order = np.argsort(key)
+        flat, group, value = flat[order], group[order], value[order]
+    o, j = flat // cols, flat % cols
+    whole_row = _whole_runs(group * rows + o, value, cols)
+    not_row = np.bincount(group, weights=~whole_row, minlength=num_groups) > 0
+    rest = np.flatnonzero(not_row[group])
+    if len(rest):
+        # Whole columns: every (group, column) pair seen exactly `rows` times, one value.
+        present = np.bincount(group[rest], minlength=num_groups) > 0
+        local = (np.cumsum(present) - 1)[group[rest]]
+        pair = local * cols + j[rest]
+        size = (int(local.max()) + 1) * cols
+        count = np.bincount(pair, minlength=size)
+        total = np.bincount(pair, weights=value[rest], minlength=size)
+        squares = np.bincount(pair, weights=value[rest] ** 2, minlength=size)
+        seen = count > 0
+        if not np.all(count[seen] == rows) or \
+                not np.allclose(rows * squares[seen], total[seen] ** 2, rtol=1e-12, atol=0):
+            return None
+    pick = ~not_row[group] & (j == 0)
+    u = sp.csr_matrix((value[pick], (o[pick], group[pick])), shape=(rows, num_groups))
+    pick = rest[o[rest] == 0]
+    w = sp.csr_matrix((-value[pick], (j[pick], group[pick])), shape=(cols, num_groups))
+    return u, w
+
+
+def _whole_runs(key: np.ndarray, value: np.ndarray, length: int) -> np.ndarray:
+    """For triplets sorted by ``key``: True where the key occurs exactly ``length`` times,
+    always with the same value."""
+    if len(key) == 0:
+        return np.ones(0, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    counts = np.diff(np.r_[starts, len(key)])
+    return np.repeat(counts == length, counts) & (value == np.repeat(value[starts], counts))
+
+
+class _OuterBlock:
+    def __init__(self, slot: slice, shape, u: sp.csr_matrix, w: sp.csr_matrix) -> None:
+        self.slot, self.shape, self.u, self.w = slot, shape, u, w
+        self.ut, self.wt = u.T.tocsr(), w.T.tocsr()
+        self.abs_ut, self.abs_wt = abs(self.ut), abs(self.wt)
+        self.sq_ut, self.sq_wt = self.ut.multiply(self.ut).tocsr(), self.wt.multiply(self.wt).tocsr()
+
+    def evaluate(self, theta: np.ndarray, t: np.ndarray):
+        self.square = theta[self.slot].reshape(self.shape) ** 2
+        self.ea, self.eb = np.exp(2.0 * (self.u @ t)), np.exp(-2.0 * (self.w @ t))
+        self.row = self.ea * (self.square @ self.eb)
+        self.col = self.eb * (self.square.T @ self.ea)
+        return (self.row.sum(), self.ut @ self.row - self.wt @ self.col,
+                self.abs_ut @ self.row + self.abs_wt @ self.col,
+                self.sq_ut @ self.row + self.sq_wt @ self.col)
+
+    def hessian_product(self, v: np.ndarray) -> np.ndarray:
+        alpha, beta = self.u @ v, self.w @ v
+        # sum_j mass_oj (alpha_o - beta_j) per row, sum_o mass_oj (alpha_o - beta_j) per column
+        per_row = alpha * self.row - self.ea * (self.square @ (self.eb * beta))
+        per_col = self.eb * (self.square.T @ (self.ea * alpha)) - beta * self.col
+        return self.ut @ per_row - self.wt @ per_col
+
+    def log_factor(self, t: np.ndarray) -> np.ndarray:
+        return (np.add.outer(self.u @ t, -(self.w @ t))).reshape(-1)
+
+
+class _SparseBlock:
+    def __init__(self, entries: np.ndarray, matrix: sp.csr_matrix) -> None:
+        self.entries, self.matrix = entries, matrix
+        self.mt = matrix.T.tocsr()
+        self.abs_mt, self.sq_mt = abs(self.mt), self.mt.multiply(self.mt).tocsr()
+
+    def evaluate(self, theta: np.ndarray, t: np.ndarray):
+        self.mass = theta[self.entries] ** 2 * np.exp(2.0 * (self.matrix @ t))
+        return (self.mass.sum(), self.mt @ self.mass, self.abs_mt @ self.mass,
+                self.sq_mt @ self.mass)
+
+    def hessian_product(self, v: np.ndarray) -> np.ndarray:
+        return self.mt @ (self.mass * (self.matrix @ v))
+
+
+class OrbitNorm:
+    """N(t) over the parameters of a report, split into outer-form blocks and the rest.
+
+    ``parameters`` lists (flat offset, shape, triplets) per parameter, triplets as in
+    :class:`dglbal.symmetry.groups.ExponentTable`.
+    """
+
+    def __init__(self, parameters, num_groups: int) -> None:
+        self.num_groups = num_groups
+        self.outer: List[_OuterBlock] = []
+        rest = []
+        for offset, shape, triplets in parameters:
+            size = int(np.prod(shape, dtype=np.int64))
+            form = outer_form(triplets, shape, num_groups) if len(shape) == 2 else None
+            if form is not None:
+                self.outer.append(_OuterBlock(slice(offset, offset + size), shape, *form))
+            else:
+                flat, group, value = triplets
+                rest.append((flat + offset, group, value))
+        entry, group, value = (np.concatenate(c) if rest else np.zeros(0, dtype=d)
+                               for c, d in zip(zip(*rest) if rest else ((), (), ()),
+                                               (np.int64, np.int64, float)))
+        entries, local = np.unique(entry, return_inverse=True)
+        self.sparse = _SparseBlock(entries, sp.csr_matrix(
+            (value, (local.reshape(-1), group)), shape=(len(entries), num_groups)))
+
+    @property
+    def blocks(self):
+        return [*self.outer, self.sparse]
+
+    def evaluate(self, theta: np.ndarray, t: np.ndarray):
+        """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers t for products."""
+        total, c, scale, diagonal = 0.0, 0.0, 0.0, 0.0
+        for block in self.blocks:
+            n, cb, sb, db = block.evaluate(theta, t)
+            total, c, scale, diagonal = total + n, c + cb, scale + sb, diagonal + db
+        zero = np.zeros(self.num_groups)
+        return total, c + zero, scale + zero, diagonal + zero
+
+    def hessian_product(self, v: np.ndarray) -> np.ndarray:
+        """(E^T diag(mass) E) v at the last evaluated t (the Hessian of N over 4)."""
+        return sum(block.hessian_product(v) for block in self.blocks)
+
+    def rescale(self, theta: np.ndarray, t: np.ndarray) -> None:
+        """theta_k *= exp((E t)_k), in place."""
+        for block in self.outer:
+            theta[block.slot] *= np.exp(block.log_factor(t))
+        theta[self.sparse.entries] *= np.exp(self.sparse.matrix @ t)
+
+
+def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
+             max_steps: int) -> Tuple[np.ndarray, int, float]:
+    """Damped Newton on N over the live groups (the others stay at t = 0), each system solved
+    by Jacobi-preconditioned conjugate gradients. Returns (t, steps, max relative |c_g|)."""
+    t = np.zeros(norm.num_groups)
+    mask = live.astype(float)
+    total, c, scale, diagonal = norm.evaluate(theta, t)
+    for step in range(max_steps + 1):
+        relative = np.abs(c[live]) / np.maximum(scale[live], 1e-300)
+        worst = float(relative.max(initial=0.0))
+        if worst < tol or step == max_steps:
+            return t, step, worst
+        precondition = np.where(live, 1.0 / np.maximum(diagonal, 1e-300), 1.0)
+        operator = spla.LinearOperator(
+            (norm.num_groups,) * 2, dtype=float,
+            matvec=lambda v: mask * norm.hessian_product(mask * v) + (1 - mask) * v)
+        # Inexact Newton: solve more tightly as c shrinks (superlinear convergence).
+        forcing = max(min(0.1, worst), 1e-10)
+        direction, _ = spla.cg(operator, -0.5 * mask * c, rtol=forcing, maxiter=500,
+                               M=spla.LinearOperator(operator.shape, dtype=float,
+                                                     matvec=lambda v: precondition * v))
+        slope, alpha = float(2.0 * c @ direction), 1.0
+        while True:
+            new = norm.evaluate(theta, t + alpha * direction)
+            if new[0] <= total + 0.25 * alpha * slope or alpha < 1e-10:
+                break
+            alpha /= 2
+        t = t + alpha * direction
+        total, c, scale, diagonal = new
+    return t, max_steps, worst
