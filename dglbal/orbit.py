@@ -74,7 +74,8 @@ class _OuterBlock:
         self.slot, self.shape, self.u, self.w = slot, shape, u, w
         self.ut, self.wt = u.T.tocsr(), w.T.tocsr()
         self.abs_ut, self.abs_wt = abs(self.ut), abs(self.wt)
-        self.sq_ut, self.sq_wt = self.ut.multiply(self.ut).tocsr(), self.wt.multiply(self.wt).tocsr()
+        self.sq_ut = self.ut.multiply(self.ut).tocsr()
+        self.sq_wt = self.wt.multiply(self.wt).tocsr()
 
     def evaluate(self, theta: np.ndarray, t: np.ndarray):
         self.square = theta[self.slot].reshape(self.shape) ** 2
