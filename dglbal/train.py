@@ -19,15 +19,15 @@ from .hooks import BackwardHook
 from .init import attention_parameters, gnn_he_, graph_layers
 from .metrics import accuracy, metric_function, resolve_metric
 from .nn import GAT, GCN, SAGE
-from .nn.models import DATA_SCHEMES, MODEL_SCHEMES
+from .nn.models import DATA_SCHEMES
 from .nn.sparse import input_features
 from .protocol import get_protocol
 from .symmetry import analyze
-from .validation import resolve_device
+from .validation import TRAIN_SCHEMES, resolve_device
 
 # ll_ortho: looks-linear orthogonal weights with Xavier-normal attention (the authors' LLortho
 # in "Dynamic Rescaling for Training GNNs").
-SCHEMES = MODEL_SCHEMES + ("gnn_he", "ll_ortho")
+SCHEMES = TRAIN_SCHEMES
 MODELS = ("gat", "gcn", "sage")
 OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 

@@ -10,7 +10,13 @@ from typing import List
 import torch
 
 from .data import DATASETS
+from .hooks import REBALANCE
+from .metrics import METRICS
 from .nn.models import MODEL_SCHEMES
+
+# Every scheme dglbal.train.build_model knows: the builders' own, and two it applies itself
+# (gnn_he needs the graph; ll_ortho is looks-linear with Xavier-normal attention).
+TRAIN_SCHEMES = MODEL_SCHEMES + ("gnn_he", "ll_ortho")
 
 # TrainConfig integer fields that must be >= 1, with their command-line options.
 _POSITIVE = {"layers": "--layers", "hidden": "--hidden", "heads": "--heads",
@@ -59,10 +65,10 @@ def validate_config(config) -> None:
         raise ValueError("--seeds must be at least 1 (no seed, no run)")
     if not config.schemes:
         raise ValueError("--init needs at least one scheme")
-    unknown = [s for s in config.schemes if s not in MODEL_SCHEMES + ("gnn_he",)]
+    unknown = [s for s in config.schemes if s not in TRAIN_SCHEMES]
     if unknown:
         raise ValueError(f"--init: unknown scheme(s) {unknown}; choose from "
-                         f"{', '.join(MODEL_SCHEMES + ('gnn_he',))}")
+                         f"{', '.join(TRAIN_SCHEMES)}")
     if config.lr is not None and not (math.isfinite(config.lr) and config.lr > 0):
         raise ValueError(f"--lr must be a positive finite number, got {config.lr!r}")
     if config.loss_threshold is not None and (not math.isfinite(config.loss_threshold)
@@ -80,7 +86,25 @@ def validate_config(config) -> None:
         raise ValueError(f"--residual-alpha must lie in [0, 1], got {config.residual_alpha!r}")
     if isinstance(config.split, bool) or not isinstance(config.split, int) or config.split < 0:
         raise ValueError(f"--split must be an integer >= 0, got {config.split!r}")
+    _validate_rebalancing(config)
     resolve_device(config.device)
+
+
+def _validate_rebalancing(config) -> None:
+    """Dynamic rescaling, gradient clipping and the metric (dglbal.Rebalancer's options)."""
+    if config.rebalance not in REBALANCE:
+        raise ValueError(f"--rebalance must be one of {', '.join(REBALANCE)}, "
+                         f"got {config.rebalance!r}")
+    for name in ("rebalance_every", "rebalance_sweeps"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
+                             f"got {value!r}")
+    if config.grad_clip is not None and not (math.isfinite(config.grad_clip)
+                                             and config.grad_clip > 0):
+        raise ValueError(f"--grad-clip must be a positive finite number, got {config.grad_clip!r}")
+    if config.metric not in METRICS:
+        raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {config.metric!r}")
 
 
 def prepare_output_dir(out: Path) -> Path:

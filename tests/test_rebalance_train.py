@@ -102,7 +102,8 @@ def test_ll_ortho_and_sage_builders(binary_graph):
 
 def test_cli_rebalance_options(tmp_path, capsys):
     assert main(["train", "--dataset", "synthetic", "--layers", "3", "--hidden", "8",
-                 "--epochs", "3", "--seeds", "1", "--optimizer", "adam", "--rebalance", "norms",
+                 "--init", "ll_ortho", "--epochs", "3", "--seeds", "1", "--optimizer", "adam",
+                 "--rebalance", "norms",
                  "--rebalance-every", "2", "--rebalance-sweeps", "3", "--grad-clip", "1",
                  "--quiet", "--out", str(tmp_path)]) == 0
     run = json.loads((tmp_path / "results.json").read_text())["runs"][0]
@@ -110,4 +111,7 @@ def test_cli_rebalance_options(tmp_path, capsys):
     assert main(["train", "--dataset", "synthetic", "--layers", "3", "--rebalance", "relgrad",
                  "--rebalance-every", "0", "--epochs", "1", "--quiet",
                  "--out", str(tmp_path)]) == 2
-    assert "every must be a positive integer" in capsys.readouterr().err
+    assert "--rebalance-every must be a positive integer" in capsys.readouterr().err
+    assert main(["train", "--dataset", "synthetic", "--grad-clip", "0", "--epochs", "1",
+                 "--quiet", "--out", str(tmp_path)]) == 2
+    assert "--grad-clip must be a positive" in capsys.readouterr().err
