@@ -35,6 +35,9 @@ def outer_form(triplets: Triplets, shape: Tuple[int, int], num_groups: int
     if len(key) > 1 and not np.all(key[1:] > key[:-1]):  # the table's order: (group, entry)
         order = np.argsort(key)
         flat, group, value = flat[order], group[order], value[order]
+    simple = _one_row_or_column(flat, group, value, shape, num_groups)
+    if simple is not None:
+        return simple
     o, j = flat // cols, flat % cols
     whole_row = _whole_runs(group * rows + o, value, cols)
     not_row = np.bincount(group, weights=~whole_row, minlength=num_groups) > 0
@@ -56,6 +59,32 @@ def outer_form(triplets: Triplets, shape: Tuple[int, int], num_groups: int
     u = sp.csr_matrix((value[pick], (o[pick], group[pick])), shape=(rows, num_groups))
     pick = rest[o[rest] == 0]
     w = sp.csr_matrix((-value[pick], (j[pick], group[pick])), shape=(cols, num_groups))
+    return u, w
+
+
+def _one_row_or_column(flat, group, value, shape, num_groups):
+    """The common case, checked per group rather than per entry: every group holds exactly
+    one whole row (an output channel) or one whole column (an input channel) of the weight,
+    with one value. Triplets sorted by (group, entry). None when that is not the case."""
+    rows, cols = shape
+    if len(flat) == 0:
+        return None
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    ends = np.r_[starts[1:], len(flat)] - 1
+    length, first, last = ends - starts + 1, flat[starts], flat[ends]
+    constant = np.minimum.reduceat(value, starts) == np.maximum.reduceat(value, starts)
+    # Sorted distinct entries: `cols` of them from a row start to its end are that row.
+    is_row = (length == cols) & (first % cols == 0) & (last - first == cols - 1)
+    is_col = ~is_row & (length == rows) & (first < cols)
+    if not np.all(constant & (is_row | is_col)):
+        return None
+    in_column = np.repeat(is_col, length)
+    if not np.all(flat[in_column] % cols == np.repeat(first[is_col], rows)):
+        return None
+    ids, values = group[starts], value[starts]
+    u = sp.csr_matrix((values[is_row], (first[is_row] // cols, ids[is_row])),
+                      shape=(rows, num_groups))
+    w = sp.csr_matrix((-values[is_col], (first[is_col], ids[is_col])), shape=(cols, num_groups))
     return u, w
 
 
