@@ -89,17 +89,17 @@ class _Triplets:
         self.entry = put(entry, torch.long)
         self.local = put(local, torch.long)
         self.value = put(value)
-        self.inward = put(np.where(value > 0, value, 0.0))
-        self.outward = put(np.where(value < 0, -value, 0.0))
+        # Column 0: the weight |e| of incoming entries, column 1: of outgoing ones.
+        self.weights = put(np.stack([np.where(value > 0, value, 0.0),
+                                     np.where(value < 0, -value, 0.0)], axis=1))
         self.groups = put(groups, torch.long)
         self.size = len(groups)
 
     def sums(self, mass: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Per group: sum |e| mass over its incoming and over its outgoing entries."""
-        m = mass[self.entry]
-        zeros = m.new_zeros(self.size)
-        return (zeros.index_add(0, self.local, m * self.inward),
-                zeros.index_add(0, self.local, m * self.outward))
+        both = mass.new_zeros(self.size, 2).index_add_(
+            0, self.local, mass[self.entry].unsqueeze(1) * self.weights)
+        return both[:, 0], both[:, 1]
 
 
 class Rebalancer:
@@ -270,9 +270,9 @@ class Rebalancer:
                 incoming += private_in[level.groups]
                 outgoing += private_out[level.groups]
                 ratio = incoming / outgoing if power < 0 else outgoing / incoming
-                log_lambda = exponent * torch.log(ratio)
-                log_lambda = torch.where(torch.isfinite(log_lambda), log_lambda,
-                                         torch.zeros_like(log_lambda)).clamp(*self._log_clamp)
+                # Not finite (a zero sum, NaN gradients): lambda = 1.
+                log_lambda = torch.nan_to_num(exponent * torch.log(ratio), nan=0.0, posinf=0.0,
+                                              neginf=0.0).clamp(*self._log_clamp)
                 shift = level.value * log_lambda[level.local]
                 mass[level.entry] *= torch.exp(power * shift)
                 log_factor[level.entry] += shift
