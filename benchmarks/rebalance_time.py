@@ -17,18 +17,10 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from balance_time import best_of  # noqa: E402  (this directory is on sys.path)
 from dglbal import Rebalancer  # noqa: E402
 from dglbal.data import load_dataset, num_classes  # noqa: E402
 from dglbal.nn import GAT  # noqa: E402
-
-
-def best_of(repeats, run) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
