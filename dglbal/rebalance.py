@@ -256,7 +256,8 @@ class Rebalancer:
     def rebalance_(self) -> torch.Tensor:
         """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group."""
         if not self._levels:
-            self.last_factors = torch.ones(self.num_groups, dtype=self._dtype)
+            self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
+                                           device=self._frozen.device)
             return self.last_factors
         mass, power = self._mass()
         private_in, private_out = self._private.sums(mass)
