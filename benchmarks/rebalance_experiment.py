@@ -9,7 +9,8 @@ Every configuration (architecture, learning rate, rebalancing, split) is one res
 ``dglbal sweep`` under ``<out>/<dataset>/<arch>-lr<lr>-<rebalance>-split<k>``: stop it at any
 time, run the same command again and finished runs are kept. The protocol is that of
 "Dynamic Rescaling for Training GNNs": 5 layers, width 64, one head, no bias, Adam,
-gradient-norm clipping at 3, rebalancing every 10 epochs with 10 sweeps, ROC-AUC.
+gradient-norm clipping at 3, rebalancing every 10 epochs with 10 sweeps, ROC-AUC; the data as
+dglbal loads it (``--protocol dglbal``: row-normalized features, edges both ways).
 
 Architectures: ``gat`` (the authors' GATv2 with shared weights and LL-orthogonal weights with
 Xavier-normal attention), ``gcn`` (dglbal's GCN with fixup skips), ``sage`` (DGL's SAGEConv,
@@ -51,8 +52,8 @@ def run(args) -> None:
         out = args.out / args.dataset / f"{arch}-lr{lr:g}-{rebalance}-split{split}"
         print(f"== {out}", flush=True)
         code = dglbal_main([
-            "sweep", "--dataset", args.dataset, "--layers", "5", "--hidden", "64", "--heads",
-            "1", *ARCHITECTURES[arch], "--optimizer", "adam", "--lr", str(lr), "--grad-clip",
+            "sweep", "--protocol", "dglbal", "--dataset", args.dataset, "--layers", "5",
+            "--hidden", "64", "--heads", "1", *ARCHITECTURES[arch], "--optimizer", "adam", "--lr", str(lr), "--grad-clip",
             "3", "--rebalance", rebalance, "--rebalance-every", "10", "--rebalance-sweeps", "10",
             "--metric", "rocauc", "--epochs", str(args.epochs), "--loss-threshold", "0",
             "--split", str(split), "--seeds", "1", "--quiet", "--out", str(out)])
