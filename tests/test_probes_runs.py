@@ -147,3 +147,30 @@ def test_summary_tables_never_mix_configurations():
     tables = summary_tables(records)
     assert tables.count("### GAT on synthetic") == 2
     assert "hidden=8" in tables and "hidden=16" in tables
+
+
+def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monkeypatch):
+    import dglbal.sweep
+
+    argv = ["sweep", *TINY, "--seeds", "3", "--out", str(tmp_path)]
+    real_run_once, calls = dglbal.sweep.run_once, []
+
+    def interrupted_on_the_second(*args, **kwargs):
+        calls.append(args[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_run_once(*args, **kwargs)
+
+    monkeypatch.setattr(dglbal.sweep, "run_once", interrupted_on_the_second)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"dglbal: interrupted: 1 of 3 runs finished and are kept in {tmp_path / 'runs'}; "
+        "run the same command again to resume")
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    def recorded(*args, **kwargs):
+        calls.append(args[2])
+        return real_run_once(*args, **kwargs)
+
+    calls.clear()
+    monkeypatch.setattr(dglbal.sweep, "run_once", recorded)
+    assert main(argv) == 0 and calls == [1, 2]  # the finished run is not trained again
