@@ -85,8 +85,9 @@ def _run_train(args: argparse.Namespace) -> int:
     config = _config(args, args.dataset, args.layers)
     validate_config(config)
     out = prepare_output_dir(args.out)
+    graph_name = args.dist_config or config.dataset
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
-          f"{config.dataset}, {config.optimizer} lr={config.learning_rate():g}, "
+          f"{graph_name}, {config.optimizer} lr={config.learning_rate():g}, "
           f"<= {config.epochs} epochs, stop at loss < {config.stop_loss():g} "
           f"({config.protocol} protocol), seeds {config.seeds}")
     if args.dist_config is not None:
