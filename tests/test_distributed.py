@@ -10,7 +10,7 @@ import shutil
 import pytest
 import torch
 
-from dglbal import analyze, balance_, balance_constants
+from dglbal import Rebalancer, analyze, balance_constants
 from dglbal.cli import main as cli_main
 from dglbal.data import load_dataset
 from dglbal.distributed import (dglbal_train_command, launch_local, partition,
@@ -86,7 +86,8 @@ def test_server_and_trainers_on_localhost(graph, tmp_path):
 
 def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
     """One DDP trainer: balanced start, DGL's DataLoader(use_ddp=True) gives each rank other
-    nodes, preserve-mode rebalancing after every backward (on all-reduced gradients)."""
+    nodes, dynamic rescaling (dglbal.Rebalancer, relative gradients, momentum carried along)
+    after every backward, on the all-reduced gradients."""
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
                       WORLD_SIZE=str(world), OMP_NUM_THREADS="1")
     torch.set_num_threads(1)
@@ -106,7 +107,8 @@ def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
     start_c = float(balance_constants(model, report).abs().max())
     alone = GAT(500, 8, 5, num_layers=3, init="bal_o")  # control: no gradient all-reduce
     ddp.broadcast_module_(alone)
-    opts = [torch.optim.SGD(m.parameters(), lr=0.05) for m in (trained, alone)]
+    opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9) for m in (trained, alone)]
+    rebalancer = Rebalancer(model, report, every=1, optimizer=opts[0])
     ids = torch.nonzero(g.ndata["train_mask"]).squeeze(1)
     dgl.seed(0)
     loader = dgl.dataloading.DataLoader(g, ids, dgl.dataloading.NeighborSampler([5] * 3),
@@ -120,12 +122,13 @@ def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
                 opt.zero_grad()
                 loss.backward()
                 if net is trained:
-                    balance_(model, report, "preserve")
+                    rebalancer.step()
                 opt.step()
             done += 1
             if done == steps:
                 break
     result = {"start_spread": start_spread, "start_c": start_c,
+              "rebalances": len(rebalancer.history),
               "spread": ddp.replica_divergence(model),
               "control_spread": ddp.replica_divergence(alone)}
     with open(out, "w") as f:
@@ -135,7 +138,7 @@ def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
 
 def test_ddp_replicas_stay_identical(tmp_path):
     """Two gloo processes: the replicas start balanced and equal, and stay bit-identical
-    through DDP training with rebalancing after every backward; without DDP they drift."""
+    through DDP training with dynamic rescaling after every backward; without DDP they drift."""
     context = multiprocessing.get_context("spawn")
     (port,) = free_ports(1)
     outs = [str(tmp_path / f"rank{r}.json") for r in range(2)]
@@ -157,5 +160,6 @@ def test_ddp_replicas_stay_identical(tmp_path):
     for result in results:
         assert result["start_spread"] == 0.0
         assert result["start_c"] < 1e-4
+        assert result["rebalances"] == 6
         assert result["spread"] == 0.0
         assert result["control_spread"] > 1e-6
