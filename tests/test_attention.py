@@ -34,9 +34,17 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(attention, "CHUNK_ELEMENTS", request.param)
 
 
+@pytest.fixture(params=["sparse", "gather"])
+def aggregation(request, monkeypatch):
+    """attention_sum as sparse-dense products (float32/64) and as gather-and-scatter (the
+    kernel other dtypes take)."""
+    if request.param == "gather":
+        monkeypatch.setattr(attention, "SPARSE_DTYPES", ())
+
+
 @pytest.mark.parametrize("kind,heads,slope", [("homogeneous", 1, 0.2), ("bipartite", 3, 0.2),
                                               ("block", 2, -0.5)])
-def test_gradcheck(kind, heads, slope, chunking):
+def test_gradcheck(kind, heads, slope, chunking, aggregation):
     graph = GRAPHS[kind]()
     src, dst = edge_index(graph)
     z_src, z_dst, attn = _inputs(graph, heads, 3, torch.Generator().manual_seed(0))
@@ -56,7 +64,7 @@ def _grads(module, graph, feat, seed_out):
 
 @pytest.mark.parametrize("layer,kind,heads,dtype", list(itertools.product(
     ("GATv2Conv", "GATConv"), GRAPHS, (1, 3), (torch.float32, torch.float64))))
-def test_outputs_and_gradients_match_dgl(layer, kind, heads, dtype, chunking):
+def test_outputs_and_gradients_match_dgl(layer, kind, heads, dtype, chunking, aggregation):
     graph = GRAPHS[kind]()
     bipartite_graph = kind == "bipartite"
     in_feats = (6, 5) if bipartite_graph else 6
@@ -227,6 +235,6 @@ def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
 @pytest.mark.parametrize("layer", ["GATv2Conv", "GATConv"])
 def test_compiled_backend_matches_dgl(layer, compiled_backend, monkeypatch):
     monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
-    test_outputs_and_gradients_match_dgl(layer, "homogeneous", 2, torch.float32, None)
+    test_outputs_and_gradients_match_dgl(layer, "homogeneous", 2, torch.float32, None, None)
     assert attention.get_backend() == "compiled"
     assert attention._compiled  # the compiled kernels ran

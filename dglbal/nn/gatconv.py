@@ -14,6 +14,7 @@ from torch import nn
 from ._base import GraphLayer
 from ._checks import (Features, check_edge_weight, check_features, check_graph, check_sizes,
                       parameter_dtype)
+from .adjacency import graph_adjacency
 from .attention import attention_sum, edge_index
 from .sparse import dense, feature_dropout
 
@@ -146,7 +147,8 @@ class GATConv(GraphLayer):
         if edge_weight is not None:
             attention = attention * edge_weight.reshape(-1, 1, 1)
         src, dst = edge_index(graph)
-        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes())
+        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(),
+                            graph_adjacency(graph))
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]

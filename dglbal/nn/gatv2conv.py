@@ -12,6 +12,7 @@ from torch import nn
 
 from ._base import GraphLayer
 from ._checks import Features, check_features, check_graph, check_sizes, parameter_dtype
+from .adjacency import graph_adjacency
 from .attention import attention_sum, edge_index, gatv2_logits
 from .sparse import dense, feature_dropout
 
@@ -132,7 +133,8 @@ class GATv2Conv(GraphLayer):
         src, dst = edge_index(graph)
         logits = gatv2_logits(z_src, z_dst, self.attn, src, dst, self.leaky_relu.negative_slope)
         attention = self.attn_drop(edge_softmax(graph, logits))
-        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes())
+        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(),
+                            graph_adjacency(graph))
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]

@@ -1,0 +1,87 @@
+"""A graph's edges grouped by destination and by source, for sparse-matrix kernels.
+
+:func:`dglbal.nn.attention.attention_sum` multiplies the attention-weighted adjacency
+matrix with the node features as one CSR sparse-dense product (``torch.sparse``: MKL on CPU,
+cuSPARSE on CUDA) instead of a gather, a scale and a scatter over every edge. It needs the
+edges in CSC order (grouped by destination; the backward pass needs CSR order too), which
+:func:`graph_adjacency` builds with one stable sort per side and caches for the graph's
+structure: the layers of a deep model share one build per forward pass.
+
+DGL's ``adj_tensors`` is not used: on blocks (``dgl.to_block``) DGL 2.1 returns invalid
+indices or crashes.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import NamedTuple, Tuple
+
+import torch
+
+CACHE_SIZE = 8
+"""Graph structures whose adjacency is kept (the most recently used ones)."""
+_cache: "OrderedDict[int, Tuple[object, Adjacency]]" = OrderedDict()
+
+
+class Adjacency(NamedTuple):
+    """Edges grouped by destination (``in_*``, CSC) and by source (``out_*``, CSR).
+
+    ``in_ptr`` (num_dst + 1) delimits each destination's in-edges, ``in_src`` holds their
+    sources and ``in_eid`` their edge ids; ``out_ptr``, ``out_dst``, ``out_eid`` likewise
+    per source. Within a group edges keep their edge-id order.
+    """
+
+    in_ptr: torch.Tensor
+    in_src: torch.Tensor
+    in_eid: torch.Tensor
+    out_ptr: torch.Tensor
+    out_dst: torch.Tensor
+    out_eid: torch.Tensor
+    num_src: int
+    num_dst: int
+
+
+def _grouped(key: torch.Tensor, other: torch.Tensor, groups: int):
+    order = torch.argsort(key, stable=True)
+    ptr = key.new_zeros(groups + 1)
+    torch.cumsum(torch.bincount(key, minlength=groups), 0, out=ptr[1:])
+    return ptr, other[order], order
+
+
+def build_adjacency(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int) -> Adjacency:
+    """The :class:`Adjacency` of the edges ``src[e] -> dst[e]`` (edge ids 0 .. E - 1).
+
+    Example
+    -------
+    >>> import torch
+    >>> adj = build_adjacency(torch.tensor([0, 2, 1]), torch.tensor([1, 0, 1]), 3, 2)
+    >>> adj.in_ptr.tolist(), adj.in_src.tolist(), adj.in_eid.tolist()
+    ([0, 1, 3], [2, 0, 1], [1, 0, 2])
+    """
+    src, dst = src.long(), dst.long()
+    in_ptr, in_src, in_eid = _grouped(dst, src, num_dst)
+    out_ptr, out_dst, out_eid = _grouped(src, dst, num_src)
+    return Adjacency(in_ptr, in_src, in_eid, out_ptr, out_dst, out_eid, num_src, num_dst)
+
+
+def graph_adjacency(graph) -> Adjacency:
+    """The :class:`Adjacency` of a single-relation DGL graph or block, cached per structure.
+
+    The cache is keyed by DGL's graph index, which DGL replaces whenever edges or nodes are
+    added or removed and shares between ``local_scope`` views; it holds a reference to the
+    index, so a key is never reused by another graph while it is cached.
+    """
+    structure = graph._graph
+    key = id(structure)
+    hit = _cache.get(key)
+    if hit is not None and hit[0] is structure:
+        _cache.move_to_end(key)
+        return hit[1]
+    src, dst = graph.edges(order="eid")
+    result = build_adjacency(src, dst, graph.num_src_nodes(), graph.num_dst_nodes())
+    _cache[key] = (structure, result)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return result
+
+
+__all__ = ["Adjacency", "build_adjacency", "graph_adjacency"]
