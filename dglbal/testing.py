@@ -18,7 +18,9 @@ from typing import Any, List, Optional, Sequence, Tuple
 import dgl
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ._balance_checks import check_report_matches
 from .conservation import relative_residuals
@@ -76,6 +78,19 @@ def _check_input_sets(input_sets: Sequence[Sequence[Any]]) -> None:
                              f"an element is a {type(inputs).__name__}")
 
 
+class _TrueEmbeddingGradients(TorchFunctionMode):
+    """``F.embedding`` without ``padding_idx``: the same forward values, and autograd's
+    gradient of the padding row becomes the true derivative (with ``padding_idx`` autograd
+    returns 0 there, although the forward pass reads the row)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if func is F.embedding:
+            args = args[:2] + (None,) + tuple(args[3:]) if len(args) > 2 else args
+            kwargs.pop("padding_idx", None)
+        return func(*args, **kwargs)
+
+
 def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                              trials: int = 2, rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """Rescale along every group at once with random lambdas: the outputs must not change.
@@ -101,9 +116,11 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[Sy
 
 def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                   rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
-    """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L."""
+    """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
+    (the true derivative: padding rows of embedding tables included)."""
     model64, inputs64, report = _prepare(model, inputs, report)
-    out = _outputs(model64(*inputs64))
+    with _TrueEmbeddingGradients():
+        out = _outputs(model64(*inputs64))
     weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed),
                           dtype=torch.float64)
     (weights * out).sum().backward()
@@ -146,6 +163,18 @@ def _redraw_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     return model
 
 
+def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[str]:
+    """Every parameter the outputs depend on in autograd, and any the report gives exponents."""
+    params = dict(model64.named_parameters())
+    reached = set()
+    for inputs in input_sets:
+        with _TrueEmbeddingGradients():
+            out = _outputs(model64(*as_double(tuple(inputs))))
+        grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
+        reached.update(n for n, g in zip(params, grads) if g is not None)
+    return [n for n in params if n in reached or n in report.table.entries]
+
+
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                                 report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
                                 seed: int = 0) -> Tuple[int, int]:
@@ -155,6 +184,12 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     slices s (rows / columns of matrices, entries of other parameters), with rows F_m random
     projections of the outputs on every input set. Use small models: J is dense.
 
+    Every parameter of the model is measured, whether or not the report lists it: one the
+    analyser dropped counts with exponent 0 in every group, so a symmetry lost that way is
+    found. Left out are parameters no output depends on at all (unused ones, unless the report
+    gives them exponents). ``F.embedding`` runs without ``padding_idx`` (same outputs), so that
+    the padding rows, which the forward pass reads, get their true gradient.
+
     Rescale exponents do not depend on the parameter values; the rows of J are therefore
     stacked over ``points`` parameter points (the model's own and random N(0, 1) draws), which
     intersects their nullspaces. At a single point J also vanishes along directions that are
@@ -162,13 +197,14 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     one sign in every neighbourhood, translations that look like rescalings to first order
     (a bias before a softmax, per-head biases that are averaged), linearly dependent inputs
     of a linear layer. Those directions depend on the point and drop out of the intersection.
-    Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out.
+    Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out. Nor do
+    rows of a table that no input selects: use inputs that read every row, as a workload would.
     """
     _check_input_sets(input_sets)
     generator = torch.Generator().manual_seed(seed)
-    names = list(report.parameter_order)
     model64 = _double_model(model)
     check_report_matches(dict(model64.named_parameters()), report, model)
+    names = _measured(model64, input_sets, report)
     shapes = [tuple(dict(model64.named_parameters())[n].shape) for n in names]
     atoms = _atoms(shapes)
     rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
@@ -178,7 +214,8 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
         params = dict(current.named_parameters())
         theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
         for inputs in input_sets:
-            out = _outputs(current(*as_double(tuple(inputs))))
+            with _TrueEmbeddingGradients():
+                out = _outputs(current(*as_double(tuple(inputs))))
             for _ in range(rows_per_set):
                 projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
                 grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],

@@ -10,7 +10,6 @@ import copy
 import os
 import re
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -23,30 +22,6 @@ from .registry import Case, randomize_
 
 #: worst first: the outcome of a case over several seeds is the worst one seen
 STATUSES = ("FALSE SYMMETRY", "crash", "MISSED SYMMETRY", "UNNAMED REFUSAL", "refused", "exact")
-
-
-class _AllParameters:
-    """The report as the black box should see it: over every parameter that reaches the
-    outputs in autograd. Parameters the analyser dropped (it saw no path from them to the
-    outputs) get exponent 0 in every group instead of being left out of the comparison."""
-
-    def __init__(self, report, model: torch.nn.Module, inputs) -> None:
-        named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        out = model(*inputs)
-        out = torch.cat([o.reshape(-1) for o in out]) if isinstance(out, tuple) else out
-        grads = torch.autograd.grad(out.sum(), [p for _, p in named], allow_unused=True)
-        shapes = {n: tuple(p.shape) for (n, p), g in zip(named, grads) if g is not None}
-        self.parameter_order = list(shapes)
-        self.table = SimpleNamespace(shapes=shapes)
-
-        def padded(group):
-            def exponents(name):
-                if name in report.parameter_order:
-                    return group.exponents(name)
-                return torch.zeros(shapes[name], dtype=torch.float64)
-            return SimpleNamespace(exponents=exponents)
-
-        self.groups = [padded(g) for g in report.groups]
 
 
 @dataclass
@@ -120,8 +95,7 @@ def _complete(case: Case, model, report, found: Outcome, graphs, seed: int,
             reference = copy.deepcopy(model)
             reference.step = case.blackbox_step
         blackbox, symbolic = blackbox_symmetry_dimension(
-            reference, graphs, _AllParameters(report, reference, graphs[0]), points=points,
-            seed=seed)
+            reference, graphs, report, points=points, seed=seed)
     else:
         blackbox, symbolic = case.groups, len(report.groups)
     found.blackbox = blackbox
