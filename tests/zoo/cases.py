@@ -29,15 +29,10 @@ EXCLUDED = {
 #: what is wrong today (strict xfails in tests/test_zoo.py); remove an entry when it passes
 _ROWS = ("rows gathered by an index tensor share one exponent (named), so symmetries of single "
          "rows are not searched")
-_UNUSED_ROWS = ("the black box counts embedding rows the input sets never use; the analyser "
-                "holds data-chosen rows to one exponent")
 KNOWN_FAILURES = {
     "HGTConv": f"{_ROWS}: per-relation relation_att[r] against relation_pri[r] (22 of 26)",
-    "TransE": _UNUSED_ROWS, "TransR": _UNUSED_ROWS, "DegreeEncoder": _UNUSED_ROWS,
     "SetTransformerEncoder": "softmax attention: the black box finds 2 more (translations?)",
     "SetTransformerDecoder": "softmax attention: the black box finds 4 more (translations?)",
-    "JumpingKnowledge-lstm": "LSTM attention over layers: the black box finds 1 more",
-    "BiasedMHA+SpatialEncoder3d": "softmax attention and gaussian kernels: symmetries lost",
 }
 
 #: outcomes that depend on which cases ran before in the same process (non-strict xfails)

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .inputs import HIDDEN as H, RELS
-from .registry import Around, case, raise_eps
+from .registry import Around, case, raise_eps, without_effect
 
 
 for _name, _cls in (("SumPooling", dglnn.SumPooling), ("AvgPooling", dglnn.AvgPooling),
@@ -52,6 +52,8 @@ class JumpingKnowledgeNet(nn.Module):
         super().__init__()
         self.convs = nn.ModuleList([dglnn.GraphConv(H, H), dglnn.GraphConv(H, H)])
         self.jk = dglnn.JumpingKnowledge(mode, in_feats=H, num_layers=2)
+        if mode == "lstm":  # one constant added to the logits of every layer
+            without_effect(self.jk, "att.bias")
 
     def forward(self, graph, h):
         layers = []
@@ -113,16 +115,18 @@ for _op, _width in (("dot", 1), ("cos", 1), ("ele", 3), ("cat", 3)):
             _edge_scores, {"conv": dglnn.GraphConv(H, H)}))
 
 
-def _triple_scores(model, g, h):
+def _triple_distances(model, g, h):
+    """Minus the triple score: the distance ||h + r - t|| >= 0 (the score itself is <= 0, a
+    ReLU after it would output 0 whatever the parameters)."""
     src, dst = g.edges()
-    return model.layer(h[src], h[dst], g.edata["etype"])[:, None]
+    return -model.layer(h[src], h[dst], g.edata["etype"])[:, None]
 
 
 @case("TransE", ("TransE",))
 def transe():
-    return Around(dglnn.TransE(RELS, H), 1, _triple_scores)
+    return Around(dglnn.TransE(RELS, H), 1, _triple_distances)
 
 
 @case("TransR", ("TransR",))
 def transr():
-    return Around(dglnn.TransR(RELS, 3, H), 1, _triple_scores)
+    return Around(dglnn.TransR(RELS, 3, H), 1, _triple_distances)

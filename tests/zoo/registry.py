@@ -91,3 +91,16 @@ def raise_eps(module: nn.Module, eps: float = 1.0) -> nn.Module:
         if isinstance(sub, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
             sub.eps = eps
     return module
+
+
+def without_effect(module: nn.Module, *names: str) -> nn.Module:
+    """Remove biases the outputs do not depend on at all: each adds one constant to every
+    logit a softmax normalizes (a key bias, the bias of a scalar logit), which the softmax
+    ignores. The black box would count such a parameter as free; it is no neuron, and the
+    analyser reports no group for it. ``names`` are dotted paths of biases in ``module``."""
+    for name in names:
+        owner, _, attribute = name.rpartition(".")
+        owner = module.get_submodule(owner)
+        delattr(owner, attribute)
+        owner.register_parameter(attribute, None)
+    return module

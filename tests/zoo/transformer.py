@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .inputs import EDGE, HIDDEN as H
-from .registry import Around, case, raise_eps
+from .registry import Around, case, raise_eps, without_effect
 
 HEADS = 2
 MAX_PATH = 2
@@ -15,17 +15,15 @@ MAX_PATH = 2
 @case("DegreeEncoder", ("DegreeEncoder",))
 def degree_encoder():
     def step(model, g, h):
+        g = dgl.remove_self_loop(g)  # degree 0 reads the padding row, as padded batches do
         degrees = torch.stack([g.in_degrees(), g.out_degrees()])[:, None]
         return h + model.layer(degrees)[0]
     return Around(dglnn.DegreeEncoder(3, H), H, step)
 
 
 def without_key_bias(attention: nn.Module) -> nn.Module:
-    """A key bias adds the same amount to every logit of a query, which the softmax ignores:
-    a parameter without effect (the black box would count it as free), not a neuron."""
-    del attention.k_proj.bias
-    attention.k_proj.register_parameter("bias", None)
-    return attention
+    """A key bias adds the same amount to every logit of a query (see ``without_effect``)."""
+    return without_effect(attention, "k_proj.bias")
 
 
 def _attention(model, g, h, bias):
@@ -67,10 +65,15 @@ def path_encoder():
 @case("BiasedMHA+SpatialEncoder3d", ("BiasedMHA", "SpatialEncoder3d"), names=("exp|gelu",))
 def spatial_encoder_3d():
     def step(model, g, h):
-        types = torch.arange(g.num_nodes()) % 2
-        return _attention(model, g, h, model.extra["encoder"](g.ndata["pos"][None], types[None]))
+        # Every row of gamma and beta is read: type -1 (a padded node) has rows of its own,
+        # and row 0 serves calls without types.
+        types = torch.arange(g.num_nodes()) % 3 - 1
+        pos, encoder = g.ndata["pos"][None], model.extra["encoder"]
+        return _attention(model, g, h, encoder(pos, types[None]) + encoder(pos))
+    encoder = without_effect(dglnn.SpatialEncoder3d(2, HEADS, max_node_type=2),
+                             "linear_layer_2.bias")  # one constant per head's logits
     return Around(without_key_bias(dglnn.BiasedMHA(H, HEADS, attn_drop=0.0)), H, step,
-                  {"encoder": dglnn.SpatialEncoder3d(2, HEADS, max_node_type=2)})
+                  {"encoder": encoder})
 
 
 @case("GraphormerLayer", ("GraphormerLayer",), names=("layer_norm",))
