@@ -275,6 +275,23 @@ def test_custom_module_rule():
         (-2.0, 0.0)}
 
 
+def test_rows_written_into_zeros_keep_their_channels():
+    """buffer[idx] = h into a zero tensor (DGL's pad_packed_tensor): the rows land where data
+    says, but every channel keeps an exponent of its own."""
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+        def forward(self, graph, x):
+            h = F.relu(self.a(x))
+            padded = h.new_zeros(2 * h.shape[0], h.shape[1])
+            padded[torch.arange(h.shape[0]) * 2] = h
+            return self.b(padded)
+
+    verify(Padded(), 3, 4)
+
+
 def test_python_slices_are_replayed_from_autograd():
     """x[:, :3] with Python ints bypasses torch's function modes; it must still be traced."""
     class Sliced(nn.Module):

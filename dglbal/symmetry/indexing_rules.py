@@ -201,10 +201,13 @@ def setitem(ctx, func, args, kwargs, out):
         if _is_free(ctx, value):
             return ctx.set_field(target, _reference(ctx, target, target.dim(), axes))
         written = as_array(ctx.field(value) if isinstance(value, torch.Tensor) else None, 1)
-        if _is_free(ctx, target):  # the value fills entries of a zero tensor: no layout to keep
-            written = equal_along(ctx, written, range(written.ndim))
-            return ctx.set_field(target, written.reshape((1,) * target.dim()))
-        reference = _reference(ctx, target, target.dim(), axes)
+        if _is_free(ctx, target):  # entries of a zero tensor: the value brings its layout
+            if ctx.field(value) is None:
+                return ctx.set_field(target, None)
+            shape = [1 if a in axes else size for a, size in enumerate(target.shape)]
+            reference = ctx.fresh(shape, label="written")
+        else:
+            reference = _reference(ctx, target, target.dim(), axes)
         region = torch.from_numpy(np.ascontiguousarray(reference)).expand(target.shape)[index]
         ctx.equal(collapse(region.numpy()), written)
         return ctx.set_field(target, reference)

@@ -31,8 +31,6 @@ _ROWS = ("rows gathered by an index tensor share one exponent (named), so symmet
          "rows are not searched")
 KNOWN_FAILURES = {
     "HGTConv": f"{_ROWS}: per-relation relation_att[r] against relation_pri[r] (22 of 26)",
-    "SetTransformerEncoder": "softmax attention: the black box finds 2 more (translations?)",
-    "SetTransformerDecoder": "softmax attention: the black box finds 4 more (translations?)",
 }
 
 #: outcomes that depend on which cases ran before in the same process (non-strict xfails)
