@@ -1,26 +1,24 @@
 """The paper's training protocol: full-batch node classification with early stopping."""
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Union
+from typing import Callable, List, Optional, Union
 
 import dgl
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
 from .conservation import ConservationMonitor
 from .data import PLANETOID, num_classes
+from .epochs import fit, full_batch_loop, sampled_loop
 from .hooks import BackwardHook
 from .init import attention_parameters, gnn_he_, graph_layers
 from .metrics import accuracy, metric_function, resolve_metric
 from .nn import GAT, GCN, SAGE
 from .nn.models import DATA_SCHEMES
-from .nn.sparse import input_features
 from .protocol import get_protocol
 from .symmetry import analyze
 from .validation import TRAIN_SCHEMES, resolve_device
@@ -180,97 +178,6 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
     return model
 
 
-def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
-            on_backward: Optional[Callable[[], None]] = None) -> None:
-    """One optimizer step on ``loss``; ``on_backward`` runs between backward and step."""
-    opt.zero_grad()
-    loss.backward()
-    if on_backward is not None:
-        on_backward()
-    opt.step()
-
-
-def _full_batch(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score):
-    """One full-batch step per epoch; evaluation on the whole graph."""
-    feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
-    train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
-
-    def step() -> float:
-        model.train()
-        loss = F.cross_entropy(model(graph, feat)[train], labels[train])
-        if torch.isfinite(loss):
-            descend(opt, loss, on_backward)
-        return float(loss)
-
-    def evaluate() -> tuple:
-        model.eval()
-        logits = model(graph, feat)
-        return score(logits[val], labels[val]), score(logits[test], labels[test])
-
-    return step, evaluate
-
-
-def _seeded_batches(loader) -> Iterator:
-    """Iterate a DGL DataLoader with DGL's sampling on one thread.
-
-    DGL's CPU neighbour sampling runs in parallel with one random stream per thread, so with
-    2+ threads the same dgl.seed() gives different blocks run to run. Sampling on one thread
-    (the model still uses all of them) makes minibatch training reproducible under a seed.
-    """
-    batches = iter(loader)
-    while True:
-        threads = dgl.utils.get_num_threads()
-        dgl.utils.set_num_threads(1)
-        try:
-            batch = next(batches)
-        except StopIteration:
-            return
-        finally:
-            dgl.utils.set_num_threads(threads)
-        yield batch
-
-
-def _sampled(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
-             batch_size: int, fanout: int):
-    """Minibatches of training nodes with DGL's neighbour sampling (one block per layer);
-    evaluation on all neighbours, also in minibatches."""
-    feat, labels = graph.ndata["feat"], graph.ndata["label"]
-    layers = getattr(model, "num_layers", None)
-    if layers is None:
-        raise ValueError("minibatch training needs a dglbal.nn.GAT or GCN (one block per layer)")
-    ids = {p: torch.nonzero(graph.ndata[f"{p}_mask"]).squeeze(1) for p in ("train", "val", "test")}
-    loader = dgl.dataloading.DataLoader(graph, ids["train"],
-                                        dgl.dataloading.NeighborSampler([fanout] * layers),
-                                        batch_size=batch_size, shuffle=True, device=graph.device)
-    full = dgl.dataloading.MultiLayerFullNeighborSampler(layers)
-
-    def step() -> float:
-        model.train()
-        total, count = 0.0, 0
-        for input_nodes, output_nodes, blocks in _seeded_batches(loader):
-            loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
-            if not torch.isfinite(loss):
-                return float(loss)
-            descend(opt, loss, on_backward)
-            total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
-        return total / max(count, 1)
-
-    def evaluate() -> tuple:
-        model.eval()
-        accuracies = []
-        for part in ("val", "test"):
-            predictions, truth = [], []
-            for input_nodes, output_nodes, blocks in _seeded_batches(dgl.dataloading.DataLoader(
-                    graph, ids[part], full, batch_size=4 * batch_size, device=graph.device)):
-                predictions.append(model(blocks, feat[input_nodes]))
-                truth.append(labels[output_nodes])
-            accuracies.append(score(torch.cat(predictions), torch.cat(truth))
-                              if predictions else 0.0)
-        return tuple(accuracies)
-
-    return step, evaluate
-
-
 def train_node_classifier(
     model: nn.Module,
     graph: dgl.DGLGraph,
@@ -300,10 +207,11 @@ def train_node_classifier(
     """
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
         model, optimizer, lr, weight_decay)
-    step, evaluate = (_full_batch(model, graph, opt, on_backward, metric) if minibatch is None
-                      else _sampled(model, graph, opt, on_backward, metric, *minibatch))
+    step, evaluate, reuses_forward = (
+        full_batch_loop(model, graph, opt, on_backward, metric) if minibatch is None
+        else sampled_loop(model, graph, opt, on_backward, metric, *minibatch))
     return fit(step, evaluate, epochs=epochs, loss_threshold=loss_threshold, progress=progress,
-               description=description)
+               description=description, reuses_forward=reuses_forward)
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float,
@@ -312,34 +220,6 @@ def make_optimizer(model: nn.Module, name: str, lr: float,
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZERS[name](model.parameters(), lr=lr, weight_decay=weight_decay)
-
-
-def fit(step: Callable[[], float], evaluate: Callable[[], tuple], *, epochs: int,
-        loss_threshold: float, progress: bool = False, description: str = "") -> dict:
-    """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss,
-    ``evaluate()`` returns (validation, test) accuracy; stops as
-    :func:`train_node_classifier` describes."""
-    history = {"train_loss": [], "val_acc": []}
-    best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
-    stop_reason = "max_epochs"
-    start = time.perf_counter()
-    for epoch in tqdm(range(epochs), desc=description, disable=not progress, leave=False,
-                      unit="ep", dynamic_ncols=True):
-        loss = step()
-        if not np.isfinite(loss):
-            stop_reason = "diverged"
-            break
-        with torch.no_grad():
-            val_acc, test_acc = evaluate()
-        history["train_loss"].append(loss)
-        history["val_acc"].append(val_acc)
-        if val_acc > best["best_val_acc"]:
-            best = {"best_val_acc": val_acc, "best_epoch": epoch, "test_acc": test_acc}
-        if loss < loss_threshold:
-            stop_reason = "loss_threshold"
-            break
-    return dict(best, epochs=len(history["train_loss"]), stop_reason=stop_reason,
-                seconds=time.perf_counter() - start, **history)
 
 
 def run_experiment(config: TrainConfig, progress: bool = True,

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..train import (RunResult, TrainConfig, build_model, descend, fit, make_optimizer,
+from ..epochs import descend, fit
+from ..train import (RunResult, TrainConfig, build_model, make_optimizer,
                      resolve_device, seed_everything)
 from . import ddp
 from .graph import (graph_shape, initialize, is_standalone, open_graph, read_part_config,

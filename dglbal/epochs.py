@@ -1,0 +1,190 @@
+"""The epoch loop: one training step and one evaluation per epoch, early stopping.
+
+:func:`fit` runs the loop for any ``(step, evaluate)`` pair; :func:`full_batch_loop` and
+:func:`sampled_loop` build the pair for full-batch and neighbour-sampled training.
+
+When a model computes the same function in train and eval mode (no active dropout, no batch
+statistics: :func:`mode_free`), the full-batch step scores validation and test from the
+logits of its own forward pass: those are the logits of the parameters the step started
+from, which the previous epoch's evaluation would have computed again. The recorded numbers
+are the same; each epoch runs one forward pass instead of two.
+"""
+from __future__ import annotations
+
+import time
+from typing import Callable, Iterator, Optional, Tuple
+
+import dgl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .nn import GAT, GCN, SAGE, GATConv, GATv2Conv, GraphConv
+from .nn.sparse import input_features
+
+Scores = Tuple[float, float]
+MODE_FREE = (GAT, GCN, SAGE, GATConv, GATv2Conv, GraphConv, nn.Linear, nn.Identity,
+             nn.ModuleList, nn.Sequential, nn.ReLU, nn.LeakyReLU, nn.ELU)
+"""Modules whose forward reads ``self.training`` only through dropout submodules."""
+
+
+def mode_free(model: nn.Module) -> bool:
+    """True if ``model`` computes the same function in train and eval mode: every submodule
+    is a :data:`MODE_FREE` type or a dropout of probability 0 (unknown modules: False)."""
+    return all(isinstance(m, MODE_FREE) or (isinstance(m, nn.modules.dropout._DropoutNd)
+                                            and m.p == 0)
+               for m in model.modules())
+
+
+def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
+            on_backward: Optional[Callable[[], None]] = None) -> None:
+    """One optimizer step on ``loss``; ``on_backward`` runs between backward and step."""
+    opt.zero_grad()
+    loss.backward()
+    if on_backward is not None:
+        on_backward()
+    opt.step()
+
+
+def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score):
+    """``(step, evaluate, reuses_forward)`` for :func:`fit`: one full-batch step per epoch,
+    evaluation on the whole graph. With ``reuses_forward`` (:func:`mode_free` models),
+    ``step()`` returns ``(loss, scores of the parameters it started from)``."""
+    feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
+    train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
+    reuses_forward = mode_free(model)
+
+    def scores(logits: torch.Tensor) -> Scores:
+        return score(logits[val], labels[val]), score(logits[test], labels[test])
+
+    def step():
+        model.train()
+        logits = model(graph, feat)
+        loss = F.cross_entropy(logits[train], labels[train])
+        before = scores(logits.detach()) if reuses_forward else None
+        if torch.isfinite(loss):
+            descend(opt, loss, on_backward)
+        return (float(loss), before) if reuses_forward else float(loss)
+
+    def evaluate() -> Scores:
+        model.eval()
+        return scores(model(graph, feat))
+
+    return step, evaluate, reuses_forward
+
+
+def _seeded_batches(loader) -> Iterator:
+    """Iterate a DGL DataLoader with DGL's sampling on one thread.
+
+    DGL's CPU neighbour sampling runs in parallel with one random stream per thread, so with
+    2+ threads the same dgl.seed() gives different blocks run to run. Sampling on one thread
+    (the model still uses all of them) makes minibatch training reproducible under a seed.
+    """
+    batches = iter(loader)
+    while True:
+        threads = dgl.utils.get_num_threads()
+        dgl.utils.set_num_threads(1)
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        finally:
+            dgl.utils.set_num_threads(threads)
+        yield batch
+
+
+def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
+                 batch_size: int, fanout: int):
+    """``(step, evaluate, False)`` for :func:`fit`: minibatches of training nodes with DGL's
+    neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches."""
+    feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    layers = getattr(model, "num_layers", None)
+    if layers is None:
+        raise ValueError("minibatch training needs a dglbal.nn.GAT or GCN (one block per layer)")
+    ids = {p: torch.nonzero(graph.ndata[f"{p}_mask"]).squeeze(1) for p in ("train", "val", "test")}
+    loader = dgl.dataloading.DataLoader(graph, ids["train"],
+                                        dgl.dataloading.NeighborSampler([fanout] * layers),
+                                        batch_size=batch_size, shuffle=True, device=graph.device)
+    full = dgl.dataloading.MultiLayerFullNeighborSampler(layers)
+
+    def step() -> float:
+        model.train()
+        total, count = 0.0, 0
+        for input_nodes, output_nodes, blocks in _seeded_batches(loader):
+            loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
+            if not torch.isfinite(loss):
+                return float(loss)
+            descend(opt, loss, on_backward)
+            total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
+        return total / max(count, 1)
+
+    def evaluate() -> Scores:
+        model.eval()
+        accuracies = []
+        for part in ("val", "test"):
+            predictions, truth = [], []
+            for input_nodes, output_nodes, blocks in _seeded_batches(dgl.dataloading.DataLoader(
+                    graph, ids[part], full, batch_size=4 * batch_size, device=graph.device)):
+                predictions.append(model(blocks, feat[input_nodes]))
+                truth.append(labels[output_nodes])
+            accuracies.append(score(torch.cat(predictions), torch.cat(truth))
+                              if predictions else 0.0)
+        return tuple(accuracies)
+
+    return step, evaluate, False
+
+
+def fit(step: Callable, evaluate: Callable[[], Scores], *, epochs: int,
+        loss_threshold: float, progress: bool = False, description: str = "",
+        reuses_forward: bool = False) -> dict:
+    """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss,
+    ``evaluate()`` returns the (validation, test) scores of the current parameters; stops
+    after ``epochs`` epochs, when the loss falls below ``loss_threshold`` or when it is not
+    finite (``stop_reason="diverged"``). Epoch ``t`` records the scores after its step.
+
+    With ``reuses_forward``, ``step()`` returns ``(loss, scores)`` where ``scores`` belong
+    to the parameters the step started from (the previous epoch's record); ``evaluate()``
+    then runs once, after the last step.
+    """
+    history = {"train_loss": [], "val_acc": []}
+    best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
+
+    def record(loss: float, scores: Scores) -> None:
+        nonlocal best
+        val_acc, test_acc = scores
+        if val_acc > best["best_val_acc"]:
+            best = {"best_val_acc": val_acc, "best_epoch": len(history["val_acc"]),
+                    "test_acc": test_acc}
+        history["train_loss"].append(loss)
+        history["val_acc"].append(val_acc)
+
+    stop_reason = "max_epochs"
+    unscored: Optional[float] = None  # loss of the last epoch whose scores are pending
+    start = time.perf_counter()
+    for _ in tqdm(range(epochs), desc=description, disable=not progress, leave=False,
+                  unit="ep", dynamic_ncols=True):
+        loss, before = step() if reuses_forward else (step(), None)
+        if unscored is not None:
+            record(unscored, before)
+            unscored = None
+        if not np.isfinite(loss):
+            stop_reason = "diverged"
+            break
+        if reuses_forward:
+            unscored = loss
+        else:
+            with torch.no_grad():
+                record(loss, evaluate())
+        if loss < loss_threshold:
+            stop_reason = "loss_threshold"
+            break
+    if unscored is not None:
+        with torch.no_grad():
+            record(unscored, evaluate())
+    return dict(best, epochs=len(history["train_loss"]), stop_reason=stop_reason,
+                seconds=time.perf_counter() - start, **history)
+
+
+__all__ = ["MODE_FREE", "descend", "fit", "full_batch_loop", "mode_free", "sampled_loop"]
