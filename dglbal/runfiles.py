@@ -92,11 +92,18 @@ def run_record(config: TrainConfig, result: RunResult, device: str, **extra: Any
                 run_key=run_identity(config, result.scheme, result.seed))
 
 
+_REQUIRED_RESULT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(RunResult)
+    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+"""RunResult fields every run file has; later ones (metric, rebalance_history) have defaults
+that hold for files written before them."""
+
+
 def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
     """Why ``record`` is not the run ``identity`` (None when it is)."""
     if not isinstance(record, dict):
         return f"holds a JSON {type(record).__name__}, not a run record"
-    missing = [k for k in ("run_key", "config", "epochs_to_95", *RunResult.__dataclass_fields__)
+    missing = [k for k in ("run_key", "config", "epochs_to_95", *_REQUIRED_RESULT_FIELDS)
                if k not in record]
     if missing:
         return f"is not a dglbal run record (no {', '.join(missing)})"
@@ -144,8 +151,9 @@ def load_run(path: Path, config: TrainConfig, scheme: str, seed: int) -> Optiona
 
 
 def result_of(record: dict) -> RunResult:
-    """The :class:`RunResult` a run record holds."""
-    return RunResult(**{k: record[k] for k in RunResult.__dataclass_fields__})
+    """The :class:`RunResult` a run record holds (fields added to RunResult since the file
+    was written take their defaults)."""
+    return RunResult(**{k: record[k] for k in RunResult.__dataclass_fields__ if k in record})
 
 
 class Interrupted(KeyboardInterrupt):

@@ -97,6 +97,21 @@ def test_a_field_added_later_with_its_old_default_keeps_existing_run_files(tmp_p
     assert run_name(Later(hidden=8, dropout=0.5), "xavier", 0) != path.stem
 
 
+def test_a_result_field_added_later_keeps_existing_run_files(tmp_path):
+    config = TrainConfig(hidden=8)
+    record = _record(config)
+    for added in ("metric", "rebalance_history"):  # fields RunResult gained in issue 10
+        del record[added]
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    path.write_text(json.dumps(record))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        loaded = load_run(path, config, "xavier", 0)
+    result = runfiles.result_of(loaded)
+    assert (result.metric, result.rebalance_history) == ("accuracy", [])
+    assert path.exists() and not (tmp_path / "rejected").exists()
+
+
 def test_a_changed_default_sets_the_old_file_aside(tmp_path, monkeypatch):
     old = TrainConfig()
     path = tmp_path / f"{run_name(old, 'xavier', 0)}.json"
