@@ -59,3 +59,12 @@ def test_build_adjacency_takes_int32_edges():
                           torch.tensor([1, 0, 1], dtype=torch.int32), 3, 2)
     assert adj.in_ptr.tolist() == [0, 1, 3] and adj.out_ptr.tolist() == [0, 1, 2, 3]
     assert adj.in_src.dtype == torch.int64
+
+
+def test_zero_in_degree_check_follows_an_edited_graph():
+    graph = dgl.graph((torch.tensor([0, 1, 2]), torch.tensor([1, 2, 0])))
+    layer = GATv2Conv(3, 2, 1)
+    layer(graph, torch.randn(3, 3))  # every node has an in-edge: cached as fine
+    graph.add_nodes(1)  # node 3 has none now
+    with pytest.raises(dgl.DGLError, match="0-in-degree"):
+        layer(graph, torch.randn(4, 3))

@@ -13,6 +13,8 @@ import torch
 from dgl import DGLGraph
 from dgl.base import DGLError
 
+from .adjacency import structure_cached
+
 Features = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
 ZERO_IN_DEGREE_MESSAGE = (
@@ -34,7 +36,8 @@ def check_graph(graph: DGLGraph, layer: str, allow_zero_in_degree: bool) -> None
             f"edge types {graph.canonical_etypes}. Apply it per relation, for example "
             "with dgl.nn.HeteroGraphConv."
         )
-    if not allow_zero_in_degree and (graph.in_degrees() == 0).any():
+    if not allow_zero_in_degree and structure_cached(
+            graph, "zero_in_degree", lambda: bool((graph.in_degrees() == 0).any())):
         raise DGLError(ZERO_IN_DEGREE_MESSAGE)
 
 

@@ -1,4 +1,5 @@
-"""A graph's edges grouped by destination and by source, for sparse-matrix kernels.
+"""A graph's edges grouped by destination and by source, for sparse-matrix kernels, and a
+cache of such values per graph structure.
 
 :func:`dglbal.nn.attention.attention_sum` multiplies the attention-weighted adjacency
 matrix with the node features as one CSR sparse-dense product (``torch.sparse``: MKL on CPU,
@@ -13,13 +14,13 @@ indices or crashes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import NamedTuple, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 import torch
 
 CACHE_SIZE = 8
-"""Graph structures whose adjacency is kept (the most recently used ones)."""
-_cache: "OrderedDict[int, Tuple[object, Adjacency]]" = OrderedDict()
+"""Graph structures whose derived values are kept (the most recently used ones)."""
+_cache: "OrderedDict[int, Tuple[object, Dict[str, Any]]]" = OrderedDict()
 
 
 class Adjacency(NamedTuple):
@@ -63,8 +64,8 @@ def build_adjacency(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst:
     return Adjacency(in_ptr, in_src, in_eid, out_ptr, out_dst, out_eid, num_src, num_dst)
 
 
-def graph_adjacency(graph) -> Adjacency:
-    """The :class:`Adjacency` of a single-relation DGL graph or block, cached per structure.
+def structure_cached(graph, name: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, a value that depends only on ``graph``'s structure, cached under ``name``.
 
     The cache is keyed by DGL's graph index, which DGL replaces whenever edges or nodes are
     added or removed and shares between ``local_scope`` views; it holds a reference to the
@@ -73,15 +74,24 @@ def graph_adjacency(graph) -> Adjacency:
     structure = graph._graph
     key = id(structure)
     hit = _cache.get(key)
-    if hit is not None and hit[0] is structure:
-        _cache.move_to_end(key)
-        return hit[1]
-    src, dst = graph.edges(order="eid")
-    result = build_adjacency(src, dst, graph.num_src_nodes(), graph.num_dst_nodes())
-    _cache[key] = (structure, result)
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
-    return result
+    if hit is None or hit[0] is not structure:
+        hit = _cache[key] = (structure, {})
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+    _cache.move_to_end(key)
+    values = hit[1]
+    if name not in values:
+        values[name] = compute()
+    return values[name]
 
 
-__all__ = ["Adjacency", "build_adjacency", "graph_adjacency"]
+def graph_adjacency(graph) -> Adjacency:
+    """The :class:`Adjacency` of a single-relation DGL graph or block, cached per structure."""
+    def compute() -> Adjacency:
+        src, dst = graph.edges(order="eid")
+        return build_adjacency(src, dst, graph.num_src_nodes(), graph.num_dst_nodes())
+
+    return structure_cached(graph, "adjacency", compute)
+
+
+__all__ = ["Adjacency", "build_adjacency", "graph_adjacency", "structure_cached"]

@@ -230,6 +230,13 @@ def _sampled_dots(ptr, columns, size, left, right) -> torch.Tensor:
         return torch.sparse.sampled_addmm(pattern, left, right.t(), beta=0.0).values()
 
 
+def _per_head(compute: Callable[[int], torch.Tensor], heads: int) -> torch.Tensor:
+    """``compute(h)`` for every head, stacked along dimension 1 (a view for one head)."""
+    if heads == 1:
+        return compute(0).unsqueeze(1)
+    return torch.stack([compute(h) for h in range(heads)], 1)
+
+
 class _SparseAttentionSum(torch.autograd.Function):
     """``h_v = sum_u w_uv z_u`` as one CSR product per head (destinations x sources);
     backward: the transposed product for ``z`` and sampled dot products for ``w``."""
@@ -240,9 +247,8 @@ class _SparseAttentionSum(torch.autograd.Function):
         ctx.adj = adj
         in_weights = weights.index_select(0, adj.in_eid)
         size = (adj.num_dst, adj.num_src)
-        heads = [_csr_product(adj.in_ptr, adj.in_src, in_weights[:, h, 0], size, z_src[:, h])
-                 for h in range(z_src.shape[1])]
-        return torch.stack(heads, 1)
+        return _per_head(lambda h: _csr_product(adj.in_ptr, adj.in_src, in_weights[:, h, 0],
+                                                size, z_src[:, h]), z_src.shape[1])
 
     @staticmethod
     @once_differentiable
@@ -251,16 +257,16 @@ class _SparseAttentionSum(torch.autograd.Function):
         adj = ctx.adj
         need_src, need_weights = ctx.needs_input_grad[:2]
         grad_src = grad_weights = None
-        heads = range(z_src.shape[1])
+        heads = z_src.shape[1]
         if need_src:
             out_weights = weights.index_select(0, adj.out_eid)
             size = (adj.num_src, adj.num_dst)
-            grad_src = torch.stack([_csr_product(adj.out_ptr, adj.out_dst, out_weights[:, h, 0],
-                                                 size, grad_out[:, h]) for h in heads], 1)
+            grad_src = _per_head(lambda h: _csr_product(
+                adj.out_ptr, adj.out_dst, out_weights[:, h, 0], size, grad_out[:, h]), heads)
         if need_weights:
             size = (adj.num_dst, adj.num_src)
-            dots = torch.stack([_sampled_dots(adj.in_ptr, adj.in_src, size, grad_out[:, h],
-                                              z_src[:, h]) for h in heads], 1)
+            dots = _per_head(lambda h: _sampled_dots(adj.in_ptr, adj.in_src, size,
+                                                     grad_out[:, h], z_src[:, h]), heads)
             grad_weights = torch.empty_like(weights).index_copy_(0, adj.in_eid, dots[..., None])
         return grad_src, grad_weights, None
 
