@@ -65,6 +65,19 @@ def test_train_command_writes_results_and_plot(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_attention_option_selects_the_kernels(tmp_path, monkeypatch):
+    from dglbal.nn import attention
+
+    monkeypatch.setattr(attention, "_backend", "eager")  # restored after the test
+    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 10 ** 9)  # this small graph stays eager
+    args = ["train", "--dataset", "synthetic", "--layers", "2", "--hidden", "4", "--epochs",
+            "1", "--seeds", "1", "--quiet", "--out", str(tmp_path)]
+    assert main(args + ["--attention", "compiled"]) == 0
+    assert attention.get_backend() == "compiled"
+    assert main(args + ["--attention", "eager"]) == 0
+    assert attention.get_backend() == "eager"
+
+
 def test_train_command_reports_bad_input(capsys):
     assert main(["train", "--model", "gat", "--layers", "3", "--hidden", "7", "--init",
                  "looks_linear", "--epochs", "1", "--quiet", "--out", "/tmp/unused"]) == 2
