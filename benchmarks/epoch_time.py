@@ -1,7 +1,7 @@
 """Training-epoch time of dglbal's deep GAT against the same model in DGL and in PyG.
 
     python benchmarks/epoch_time.py [--dataset cora] [--layers 2 10 40] [--threads 1 2]
-                                    [--epochs 20] [--models gat gcn]
+                                    [--epochs 20] [--models gat gcn] [--loop]
 
 Every model gets the same weights and the same graph (Cora has self-loops added; PyG's
 ``add_self_loops`` is off so that all see the same edges). Epochs alternate between the
@@ -15,6 +15,10 @@ forward, backward and SGD step. Columns:
 - ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GraphConv`` for GCN),
 - ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` (optional: ``pip install
   dglbal[bench]``; the column is left out when PyG does not import).
+
+``loop ms`` (with ``--loop``) is one epoch of ``dglbal.train.train_node_classifier`` on the same
+model: the step plus scoring validation and test (from the training forward's logits when the
+model has no dropout, see :mod:`dglbal.epochs`), the loss check and the history.
 
 ``saved MiB`` is the memory autograd keeps for the backward pass at the end of the forward
 pass (the peak of a training step), counted once per storage with saved-tensor hooks.
@@ -36,6 +40,7 @@ from dglbal.data import load_dataset, num_classes  # noqa: E402
 from dglbal.nn import GAT, GCN  # noqa: E402
 from dglbal.nn import attention  # noqa: E402
 from dglbal.nn.sparse import sparse_features  # noqa: E402
+from dglbal.train import train_node_classifier  # noqa: E402
 
 try:
     import torch_geometric.nn as pygnn
@@ -152,6 +157,15 @@ def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs, clo
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}, memory
 
 
+def loop_ms(builder, layers, graph, feat, epochs: int) -> float:
+    """ms per epoch of dglbal's training loop (train_node_classifier) on the builder's model."""
+    torch.manual_seed(0)
+    model = builder(feat.shape[1], 64, num_classes(graph), layers)
+    train_node_classifier(model, graph, epochs=3, loss_threshold=0.0, lr=0.01)  # warm-up
+    out = train_node_classifier(model, graph, epochs=epochs, loss_threshold=0.0, lr=0.01)
+    return 1e3 * out["seconds"] / out["epochs"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="cora")
@@ -159,6 +173,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--models", nargs="+", choices=("gat", "gcn"), default=["gat"])
+    parser.add_argument("--loop", action="store_true",
+                        help="also time an epoch of dglbal's training loop (loop ms)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
                         help="wall time, or CPU time of the process (all threads; less "
                              "sensitive to other load on a shared machine)")
@@ -172,9 +188,9 @@ def main() -> None:
           f"after 3 warm-up epochs, interleaved, {args.clock} clock; torch {torch.__version__}"
           + ("" if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
     names = ["dglbal", "compiled", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
-    header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>11}" for n in names)
+    header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>12}" for n in names)
               + "".join(f"{a[:4] + '/' + b:>10}" for a in RATIOS for b in ("dgl", "pyg"))
-              + "  saved MiB " + "/".join(names) + "  load")
+              + "  saved MiB " + "/".join(names) + "  load" + ("  loop ms" if args.loop else ""))
     print(header)
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -183,12 +199,14 @@ def main() -> None:
             for layers in args.layers:
                 ms, memory = compare(builder, layers, graph, feat, sparse_feat, labels, mask,
                                      args.epochs, CLOCKS[args.clock])
-                cells = "".join(f"{ms[n]:>11.1f}" if n in ms else f"{'-':>11}" for n in names)
+                cells = "".join(f"{ms[n]:>12.1f}" if n in ms else f"{'-':>12}" for n in names)
                 ratios = "".join(f"{ms[a] / ms[b]:>10.2f}" if b in ms else f"{'-':>10}"
                                  for a in RATIOS for b in ("dgl", "pyg"))
                 mem = "/".join(f"{memory[n]:.1f}" if n in memory else "-" for n in names)
+                loop = (f"  loop {loop_ms(builder, layers, graph, feat, args.epochs):.1f}"
+                        if args.loop else "")
                 print(f"{builder.__name__:<6}{threads:>4}{layers:>4}{cells}{ratios}  {mem}  "
-                      f"{os.getloadavg()[0]:.1f}", flush=True)
+                      f"{os.getloadavg()[0]:.1f}{loop}", flush=True)
 
 
 if __name__ == "__main__":
