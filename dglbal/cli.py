@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .data import DATASETS
+from .data_scale import DEFAULT_LOGIT_SPREAD
 from .protocol import PROTOCOLS
 from .hooks import REBALANCE
 from .metrics import METRICS
@@ -70,6 +71,8 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                         "(torch.compile: about half the epoch time of deep GATs on one CPU "
                         "thread, ~15 s of compilation per process; graphs with fewer than "
                         f"{attention.COMPILE_MIN_EDGES} edges stay eager)")
+    p.add_argument("--logit-spread", type=float, default=DEFAULT_LOGIT_SPREAD,
+                   help="bal_o_data: the initial logits' spread across classes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -84,7 +87,8 @@ def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
         device=args.device, monitor=args.monitor,
         minibatch=args.minibatch, batch_size=args.batch_size, fanout=args.fanout,
         rebalance=args.rebalance, rebalance_every=args.rebalance_every,
-        rebalance_sweeps=args.rebalance_sweeps, grad_clip=args.grad_clip, metric=args.metric)
+        rebalance_sweeps=args.rebalance_sweeps, grad_clip=args.grad_clip, metric=args.metric,
+        logit_spread=args.logit_spread)
 
 
 def _run_train(args: argparse.Namespace) -> int:

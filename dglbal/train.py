@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from .conservation import ConservationMonitor
 from .data import PLANETOID, num_classes
+from .data_scale import DEFAULT_LOGIT_SPREAD
 from .epochs import fit, full_batch_loop, sampled_loop
 from .hooks import BackwardHook
 from .init import attention_parameters, gnn_he_, graph_layers
@@ -97,6 +98,7 @@ class TrainConfig:
     rebalance_sweeps: int = 10
     grad_clip: Optional[float] = None
     metric: str = "auto"
+    logit_spread: float = DEFAULT_LOGIT_SPREAD  # bal_o_data: initial logits' spread
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
@@ -154,7 +156,7 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
         if graph is None:
             raise ValueError(f"init scheme {scheme!r} sets its scale from the training graph's "
                              "features; it needs the graph")
-        common["init_data"] = (graph, graph.ndata["feat"])
+        common.update(init_data=(graph, graph.ndata["feat"]), logit_spread=config.logit_spread)
     if config.model == "gat":
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
                     conv=config.conv, share_weights=config.share_weights,

@@ -82,6 +82,8 @@ def validate_config(config) -> None:
         raise ValueError(f"--dropout must lie in [0, 1), got {config.dropout!r}")
     if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
         raise ValueError(f"--weight-decay must be a finite number >= 0, got {config.weight_decay!r}")
+    if not (math.isfinite(config.logit_spread) and config.logit_spread > 0):
+        raise ValueError(f"--logit-spread must be a finite number > 0, got {config.logit_spread!r}")
     if not 0.0 <= config.residual_alpha <= 1.0:
         raise ValueError(f"--residual-alpha must lie in [0, 1], got {config.residual_alpha!r}")
     if isinstance(config.split, bool) or not isinstance(config.split, int) or config.split < 0:

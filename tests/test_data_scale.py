@@ -94,3 +94,15 @@ def test_build_model_feeds_the_training_graph():
     g.ndata["feat"] = feat
     model = build_model(TrainConfig(layers=5, hidden=8), "bal_o_data", 20, 3, g)
     assert logit_spread(model(g, feat)) == pytest.approx(1.0, rel=1e-4)
+
+
+def test_the_target_spread_is_a_training_option(tmp_path, capsys):
+    g, feat = graph_and_features()
+    g.ndata["feat"] = feat
+    model = build_model(TrainConfig(layers=5, hidden=8, logit_spread=0.3), "bal_o_data", 20, 3, g)
+    assert logit_spread(model(g, feat)) == pytest.approx(0.3, rel=1e-4)
+    from dglbal.cli import main
+
+    assert main(["train", "--init", "bal_o_data", "--logit-spread", "0", "--epochs", "1",
+                 "--quiet", "--out", str(tmp_path)]) == 2
+    assert "--logit-spread must be a finite number > 0" in capsys.readouterr().err
