@@ -27,6 +27,18 @@ def _edge_types(graph):
     return (torch.arange(graph.num_edges()) % 3,)
 
 
+def _relations(graph):
+    return (torch.zeros(graph.num_nodes(), dtype=torch.long),
+            torch.arange(graph.num_edges()) % 3)
+
+
+def _large_eps(layer):
+    """LayerNorm is scale-invariant up to eps: a large eps keeps the black box from counting
+    that near-symmetry."""
+    layer.norm.eps = 1.0
+    return layer
+
+
 def _one_type(graph):
     return (torch.zeros(graph.num_nodes(), dtype=torch.long),
             torch.zeros(graph.num_edges(), dtype=torch.long))
@@ -108,6 +120,12 @@ MODELS = {
     "relgraphconv-none": (lambda: Around(dglnn.RelGraphConv(4, 4, 3), extra=_edge_types), 8),
     "hgtconv-one-type": (lambda: Around(dglnn.HGTConv(4, 2, 2, 1, 1, dropout=0.0),
                                         extra=_one_type), 22),
+    # per head and relation r, relation_att[r] against relation_pri[r]: 2 x 3 instead of 2
+    "hgtconv-relations": (lambda: Around(dglnn.HGTConv(4, 2, 2, 1, 3, dropout=0.0),
+                                         extra=_relations), 26),
+    # in_size != heads * head_size: residual_w; the closing LayerNorm restarts the neurons
+    "hgtconv-residual-norm": (lambda: Around(_large_eps(dglnn.HGTConv(
+        4, 3, 2, 1, 3, dropout=0.0, use_norm=True)), out_width=6, extra=_relations), 40),
     "sparse-gcn": (SparseGCN, 4),
     "sparse-gat": (SparseGAT, 8),
     "edgepredictor-dot": (lambda: EdgeScores("dot"), 1),
@@ -134,14 +152,36 @@ def test_recurrent_layers_name_their_recurrence():
     assert any("GRUCell recurrence" in u for u in report.unsupported)
 
 
-def test_rows_chosen_by_data_are_named_when_they_could_differ():
-    """HGTConv with several edge types has per-relation symmetries (relation_att[r] against
-    relation_pri[r]); rows gathered by an index tensor share one exponent, so they are not
-    found: sound, and named."""
-    def three_types(graph):
-        return (torch.zeros(graph.num_nodes(), dtype=torch.long),
-                torch.arange(graph.num_edges()) % 3)
+class PerRelationScale(nn.Module):
+    """Messages h_src * s[etype] * t[etype]: s[r] against t[r] is a symmetry of each relation,
+    which a gather by the edge types cannot tell apart."""
 
-    model = Around(dglnn.HGTConv(4, 2, 2, 1, 3, dropout=0.0), extra=three_types)
-    report = verify(model, 5, 22, complete=False)
-    assert any("relation_att" in u and "not searched" in u for u in report.unsupported)
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 4), nn.Linear(4, 3)
+        self.s, self.t = nn.Parameter(torch.rand(3) + 0.5), nn.Parameter(torch.rand(3) + 0.5)
+
+    def forward(self, graph, x):
+        h = F.relu(self.a(x))
+        src, dst = graph.edges()
+        etype = torch.arange(graph.num_edges()) % 3
+        messages = h[src] * (self.s[etype] * self.t[etype])[:, None]
+        return self.b(F.relu(torch.zeros_like(h).index_add(0, dst, messages)))
+
+
+def test_rows_chosen_by_data_are_named_when_they_could_differ():
+    """Rows gathered by an index tensor share one exponent: one common scale of s and one of
+    t are found (with the 4 neurons), the per-relation ones are not: sound, and named."""
+    report = verify(PerRelationScale(), 5, 6, complete=False)
+    assert any("not searched" in u for u in report.unsupported)
+
+
+def test_hgtconv_with_several_node_types_is_traced_op_by_op():
+    """The module rule covers one node type; with several, the rows gathered by node type
+    share exponents (sound, named)."""
+    def types(graph):
+        return (torch.arange(graph.num_nodes()) % 2, torch.arange(graph.num_edges()) % 3)
+
+    model = Around(dglnn.HGTConv(4, 2, 2, 2, 3, dropout=0.0), extra=types)
+    report = verify(model, 5, complete=False)
+    assert any("not searched" in u for u in report.unsupported)

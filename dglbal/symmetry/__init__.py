@@ -4,8 +4,8 @@ Layout: :mod:`.algebra` (symbols, elimination), :mod:`.fields` and :mod:`.groups
 tables) are the numpy-only core. The torch / DGL front end is :mod:`.tracer` (recording) and
 :mod:`.context` (the state rules write to), with the per-op rules in tables by family:
 :mod:`.torch_rules` (elementwise), :mod:`.indexing_rules`, :mod:`.reduction_rules`,
-:mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``) and
-:mod:`.dgl_rules` (DGL's message passing). :mod:`.registry` is where rules for custom ops and
+:mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``),
+:mod:`.dgl_rules` (DGL's message passing) and :mod:`.hgt_rules` (``HGTConv``). :mod:`.registry` is where rules for custom ops and
 modules are registered.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any, Iterator, List
 import torch
 from torch import nn
 
-from . import (attention_rules, dgl_rules, indexing_rules, linear_rules,  # noqa: F401
+from . import (attention_rules, dgl_rules, hgt_rules, indexing_rules, linear_rules,  # noqa: F401
                recurrent_rules, reduction_rules, sparse_rules, torch_rules)  # (the built-in rules)
 from .context import TraceContext
 from .groups import assemble, weight_roles

@@ -7,14 +7,14 @@ README for an example.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Type
+from typing import Any, Callable, Dict, Optional, Tuple, Type
 
 from torch import nn
 
 Rule = Callable[..., None]
 
 OP_RULES: Dict[Any, Rule] = {}
-MODULE_RULES: Dict[Type[nn.Module], Rule] = {}
+MODULE_RULES: Dict[Type[nn.Module], Tuple[Rule, Optional[Callable[[nn.Module], bool]]]] = {}
 DGL_RULES: Dict[type, Rule] = {}  # DGL autograd Function class -> rule(ctx, args, out)
 
 
@@ -27,8 +27,11 @@ def register_op_rule(*funcs: Any) -> Callable[[Rule], Rule]:
     return decorator
 
 
-def register_module_rule(*module_types: Type[nn.Module]) -> Callable[[Rule], Rule]:
-    """Decorator: use the rule for calls of modules of these types (and their subclasses).
+def register_module_rule(*module_types: Type[nn.Module],
+                         applies: Optional[Callable[[nn.Module], bool]] = None
+                         ) -> Callable[[Rule], Rule]:
+    """Decorator: use the rule for calls of modules of these types (and their subclasses);
+    with ``applies``, only for the modules it accepts (the others are traced op by op).
 
     Example
     -------
@@ -42,13 +45,14 @@ def register_module_rule(*module_types: Type[nn.Module]) -> Callable[[Rule], Rul
     """
     def decorator(rule: Rule) -> Rule:
         for module_type in module_types:
-            MODULE_RULES[module_type] = rule
+            MODULE_RULES[module_type] = (rule, applies)
         return rule
     return decorator
 
 
-def module_rule_for(module: nn.Module):
+def module_rule_for(module: nn.Module) -> Optional[Rule]:
     for cls in type(module).__mro__:
         if cls in MODULE_RULES:
-            return MODULE_RULES[cls]
+            rule, applies = MODULE_RULES[cls]
+            return rule if applies is None or applies(module) else None
     return None

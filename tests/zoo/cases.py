@@ -27,11 +27,7 @@ EXCLUDED = {
 }
 
 #: what is wrong today (strict xfails in tests/test_zoo.py); remove an entry when it passes
-_ROWS = ("rows gathered by an index tensor share one exponent (named), so symmetries of single "
-         "rows are not searched")
-KNOWN_FAILURES = {
-    "HGTConv": f"{_ROWS}: per-relation relation_att[r] against relation_pri[r] (22 of 26)",
-}
+KNOWN_FAILURES: dict = {}
 
 #: outcomes that depend on which cases ran before in the same process (non-strict xfails)
 ORDER_DEPENDENT: dict = {}
