@@ -232,9 +232,21 @@ def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
 
 @pytest.mark.skipif(os.environ.get("HYPOTHESIS_PROFILE") != "thorough",
                     reason="compiles with inductor (about a minute): HYPOTHESIS_PROFILE=thorough")
-@pytest.mark.parametrize("layer", ["GATv2Conv", "GATConv"])
-def test_compiled_backend_matches_dgl(layer, compiled_backend, monkeypatch):
+@pytest.mark.parametrize("layer,threads", [("GATv2Conv", 1), ("GATv2Conv", 2), ("GATConv", 1),
+                                           ("GATConv", 2)])
+def test_compiled_backend_matches_dgl(layer, threads, compiled_backend, monkeypatch):
     monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
-    test_outputs_and_gradients_match_dgl(layer, "homogeneous", 2, torch.float32, None, None)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        test_outputs_and_gradients_match_dgl(layer, "homogeneous", 2, torch.float32, None, None)
+    finally:
+        torch.set_num_threads(before)
     assert attention.get_backend() == "compiled"
-    assert attention._compiled  # the compiled kernels ran
+    # one thread: whole kernels; more: GATv2's scatter-free edge-wise parts (GATConv's logits
+    # are per node, so its only edge-wise kernel is the aggregation, compiled on one thread)
+    whole = {"GATv2Conv": {attention._gather_logits, attention._gather_sum},
+             "GATConv": {attention._gather_sum}}[layer]
+    parts = {"GATv2Conv": {attention._gather_logits, attention._gather_edge_grads},
+             "GATConv": set()}[layer]
+    assert set(attention._compiled) == (whole if threads == 1 else parts)

@@ -6,19 +6,21 @@ the backward pass. :func:`gatv2_logits` computes the same numbers with one gathe
 one in-place LeakyReLU and one matrix product, and saves only the node tensors: the backward
 pass recomputes ``z_u + z_v`` (and the LeakyReLU mask) edge by edge. Work is chunked over
 edges, so an (E, H, D) temporary never exceeds :data:`CHUNK_ELEMENTS` entries however large
-the graph is. :func:`attention_sum` aggregates ``sum_u alpha_uv z_u`` with a gather and an
-``index_add_`` and recomputes the messages in backward as well.
+the graph is. :func:`attention_sum` aggregates ``sum_u alpha_uv z_u`` as one CSR sparse-dense
+product per head (float32/64; other dtypes gather, scale and scatter) and saves only the node
+tensors and the weights.
 
 Both functions take part in ``__torch_function__`` dispatch, so the rescale analyser
 (:mod:`dglbal.symmetry`) sees each of them as one op with its own rule
 (:mod:`dglbal.symmetry.attention_rules`).
 
-Backends (:func:`set_backend`, or the environment variable ``DGLBAL_ATTENTION``):
-``"eager"`` (default) runs the autograd Functions below; ``"compiled"`` runs the plain
-gather formulation through ``torch.compile`` (inductor fuses the gathers, the LeakyReLU and
-the reductions into single loops, on CPU with a C++ compiler and on CUDA with Triton, and
-also keeps only node tensors for backward). Compiling takes tens of seconds per new shape
-family, so it pays off in long runs on large graphs: graphs with fewer than
+Backends (:func:`set_backend`, or the environment variable ``DGLBAL_ATTENTION``): ``"eager"``
+(default) runs torch ops; ``"compiled"`` runs plain gather formulations through
+``torch.compile`` (inductor fuses gathers, LeakyReLU and reductions into single loops; a C++
+compiler on CPU, Triton on CUDA). On one thread whole kernels are compiled, scatters
+included; with more threads compiled CPU scatters become per-element atomic adds, so only the
+scatter-free edge-wise parts of the logits are compiled and the eager kernels scatter and
+aggregate. Compiling takes about 15 s per process: graphs with fewer than
 :data:`COMPILE_MIN_EDGES` edges (the analyser's probes, tests) stay eager, and a failed
 compilation falls back to eager with a warning.
 """
@@ -58,31 +60,42 @@ def get_backend() -> str:
     return _backend
 
 
-def _gather_logits(z_src, z_dst, attn, src, dst, negative_slope: float):
-    hidden = F.leaky_relu(z_src[src] + z_dst[dst], negative_slope)
-    return (hidden * attn.reshape(1, *z_src.shape[1:])).sum(-1, keepdim=True)
+def _whole_compiled(num_edges: int) -> bool:
+    """Compile a whole kernel, backward and scatters included: the compiled backend on one
+    thread (with more, compiled CPU scatters become per-element atomic adds, several times
+    slower; then only the scatter-free edge-wise parts are compiled)."""
+    return (_backend == "compiled" and num_edges >= COMPILE_MIN_EDGES
+            and torch.get_num_threads() == 1)
 
 
-def _gather_sum(z_src, weights, src, dst, num_dst: int):
+def _gather_sum(z_src, weights, src, dst, num_dst: int) -> torch.Tensor:
+    """:func:`attention_sum` in plain ops, for torch.compile on one thread."""
     out = z_src.new_zeros(num_dst, *z_src.shape[1:])
     return out.index_add_(0, dst, z_src[src] * weights)
 
 
-def _try_compiled(formulation: Callable, args: tuple, num_edges: int):
-    """``torch.compile(formulation)(*args)``, or None to run eager (small graph, or the
-    compilation failed: then the backend falls back to eager for good, with a warning)."""
-    global _backend
+def _kernel(eager: Callable, plain: Callable, num_edges: int) -> Callable:
+    """``eager``, or ``plain`` (the same computation in plain torch ops) through
+    ``torch.compile`` under the compiled backend for graphs of at least
+    :data:`COMPILE_MIN_EDGES` edges. A failed compilation warns and falls back to eager for
+    good (no C++ compiler, no Triton, an unsupported platform)."""
     if _backend != "compiled" or num_edges < COMPILE_MIN_EDGES:
-        return None
-    if formulation not in _compiled:
-        _compiled[formulation] = torch.compile(formulation, dynamic=True)
-    try:
-        return _compiled[formulation](*args)
-    except Exception as error:  # no C++ compiler / Triton, or an unsupported platform
-        warnings.warn(f"torch.compile of the attention kernels failed ({type(error).__name__}:"
-                      f" {error}); running them eager from now on", RuntimeWarning)
-        _backend = "eager"
-        return None
+        return eager
+    if plain not in _compiled:
+        _compiled[plain] = torch.compile(plain, dynamic=True)
+    compiled = _compiled[plain]
+
+    def run(*args):
+        global _backend
+        try:
+            return compiled(*args)
+        except Exception as error:  # noqa: BLE001 (any compiler failure: run eager)
+            warnings.warn(f"torch.compile of the attention kernels failed ({type(error).__name__}"
+                          f": {error}); running them eager from now on", RuntimeWarning)
+            _backend = "eager"
+            return eager(*args)
+
+    return run
 
 
 def _chunks(num_edges: int, row: int) -> Iterator[slice]:
@@ -139,16 +152,47 @@ def _project(rows: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
     return torch.bmm(rows.transpose(0, 1), attn.reshape(heads, width, 1)).transpose(0, 1)
 
 
+def _eager_logits(z_src, z_dst, attn, src, dst, negative_slope: float) -> torch.Tensor:
+    """(chunk, H, 1): a . LeakyReLU(z_u + z_v) per edge, one gather-add and one product."""
+    return _project(F.leaky_relu_(_edge_sums(z_src, z_dst, src, dst), negative_slope), attn)
+
+
+def _gather_logits(z_src, z_dst, attn, src, dst, negative_slope: float) -> torch.Tensor:
+    """The same in plain ops, for torch.compile to fuse into one loop over edges."""
+    hidden = F.leaky_relu(z_src[src] + z_dst[dst], negative_slope)
+    return (hidden * attn.reshape(1, *z_src.shape[1:])).sum(-1, keepdim=True)
+
+
+def _eager_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_attn: bool):
+    """Per edge ``g * LeakyReLU'(z_u + z_v)`` (chunk, H, D) and, with ``need_attn``,
+    ``sum_e g_e LeakyReLU(z_u + z_v)`` (H, D); z_u + z_v is recomputed, not saved."""
+    hidden = _edge_sums(z_src, z_dst, src, dst)
+    grad_hidden = torch.ops.aten.leaky_relu_backward(grad.expand_as(hidden), hidden,
+                                                     negative_slope, False)
+    grad_attn = _weighted_rows(grad, F.leaky_relu_(hidden, negative_slope)) if need_attn \
+        else None
+    return grad_hidden, grad_attn
+
+
+def _gather_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_attn: bool):
+    """The same in plain ops, for torch.compile. It scatters nothing: compiled CPU scatters
+    become per-element atomic adds with two or more threads, several times slower."""
+    hidden = z_src[src] + z_dst[dst]
+    grad_hidden = torch.where(hidden > 0, grad, grad * negative_slope)
+    grad_attn = (grad * F.leaky_relu(hidden, negative_slope)).sum(0) if need_attn else None
+    return grad_hidden, grad_attn
+
+
 class _GATv2Logits(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z_src, z_dst, attn, src, dst, negative_slope):
         ctx.save_for_backward(z_src, z_dst, attn, src, dst)
         ctx.negative_slope = negative_slope
         heads, width = z_src.shape[1:]
+        logits = _kernel(_eager_logits, _gather_logits, src.shape[0])
         out = z_src.new_empty(src.shape[0], heads, 1)
         for part in _chunks(src.shape[0], heads * width):
-            hidden = F.leaky_relu_(_edge_sums(z_src, z_dst, src[part], dst[part]), negative_slope)
-            out[part] = _project(hidden, attn)
+            out[part] = logits(z_src, z_dst, attn, src[part], dst[part], negative_slope)
         return out
 
     @staticmethod
@@ -161,20 +205,17 @@ class _GATv2Logits(torch.autograd.Function):
         grad_src = _zeros(z_src) if need_src else None
         grad_dst = _zeros(z_dst) if need_dst else None
         grad_attn = attn.new_zeros(heads, width) if need_attn else None
+        edge_grads = _kernel(_eager_edge_grads, _gather_edge_grads, src.shape[0])
         for part in _chunks(src.shape[0], heads * width):
             s, d = src[part], dst[part]
-            hidden = _edge_sums(z_src, z_dst, s, d)
-            grad = grad_out[part]
-            if need_src or need_dst:
-                # g * LeakyReLU'(z_u + z_v), recomputed here instead of saved in forward
-                grad_hidden = torch.ops.aten.leaky_relu_backward(
-                    grad.expand_as(hidden), hidden, slope, False)
-                if need_src:
-                    _scatter_add_(grad_src, s, grad_hidden)
-                if need_dst:
-                    _scatter_add_(grad_dst, d, grad_hidden)
+            grad_hidden, part_attn = edge_grads(z_src, z_dst, s, d, grad_out[part], slope,
+                                                need_attn)
+            if need_src:
+                _scatter_add_(grad_src, s, grad_hidden)
+            if need_dst:
+                _scatter_add_(grad_dst, d, grad_hidden)
             if need_attn:
-                grad_attn += _weighted_rows(grad, F.leaky_relu_(hidden, slope))
+                grad_attn += part_attn
         scale = attn.reshape(1, heads, width)
         return (grad_src.mul_(scale) if need_src else None,
                 grad_dst.mul_(scale) if need_dst else None,
@@ -308,8 +349,9 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
         raise ValueError(f"attn has {attn.numel()} entries for {z_src.shape[1]} heads of "
                          f"width {z_src.shape[2]}")
     args = (z_src, z_dst, attn, src, dst, float(negative_slope))
-    out = _try_compiled(_gather_logits, args, src.shape[0])
-    return _GATv2Logits.apply(*args) if out is None else out
+    if _whole_compiled(src.shape[0]):
+        return _kernel(_GATv2Logits.apply, _gather_logits, src.shape[0])(*args)
+    return _GATv2Logits.apply(*args)
 
 
 def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
@@ -341,13 +383,17 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
         raise ValueError(f"weights must have shape (edges, heads, 1) = "
                          f"{(src.shape[0], z_src.shape[1], 1)}, got {tuple(weights.shape)}")
     args = (z_src, weights, src, dst, int(num_dst))
-    out = _try_compiled(_gather_sum, args, src.shape[0])
-    if out is not None:
-        return out
+    if _whole_compiled(src.shape[0]):
+        return _kernel(lambda *a: _eager_attention_sum(*a, adj), _gather_sum,
+                       src.shape[0])(*args)
+    return _eager_attention_sum(*args, adj)
+
+
+def _eager_attention_sum(z_src, weights, src, dst, num_dst: int, adj: Optional[Adjacency]):
     if z_src.dtype not in SPARSE_DTYPES or weights.dtype != z_src.dtype:
-        return _AttentionSum.apply(*args)
+        return _AttentionSum.apply(z_src, weights, src, dst, num_dst)
     if adj is None:
-        adj = build_adjacency(src, dst, z_src.shape[0], int(num_dst))
+        adj = build_adjacency(src, dst, z_src.shape[0], num_dst)
     return _SparseAttentionSum.apply(z_src, weights, adj)
 
 
