@@ -91,8 +91,9 @@ class _TrueEmbeddingGradients(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def check_rescale_invariance(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
-                             trials: int = 2, rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+def check_rescale_invariance(model: nn.Module, *inputs: Any,
+                             report: Optional[SymmetryReport] = None, trials: int = 2,
+                             rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """Rescale along every group at once with random lambdas: the outputs must not change.
 
     ``inputs`` may differ from those the report was made with (the symmetries do not depend

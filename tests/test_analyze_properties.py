@@ -42,13 +42,15 @@ def build_layer(spec, d_in):
         return ours.GraphConv(d_in, width, norm=spec["norm"], bias=bias,
                               residual_alpha=spec["alpha"]), width
     if kind == "gatconv":
-        return dglnn.GATConv(d_in, width, heads, residual=spec["residual"], bias=bias), width * heads
+        layer = dglnn.GATConv(d_in, width, heads, residual=spec["residual"], bias=bias)
+        return layer, width * heads
     if kind == "gatv2":
         return dglnn.GATv2Conv(d_in, width, heads, residual=spec["residual"], bias=bias,
                                share_weights=spec["share"]), width * heads
     if kind == "ours_gatv2":
-        return ours.GATv2Conv(d_in, width, heads, residual=spec["residual"], bias=bias,
-                              share_weights=spec["share"], residual_alpha=spec["alpha"]), width * heads
+        layer = ours.GATv2Conv(d_in, width, heads, residual=spec["residual"], bias=bias,
+                               share_weights=spec["share"], residual_alpha=spec["alpha"])
+        return layer, width * heads
     if kind == "sage":
         return dglnn.SAGEConv(d_in, width, spec["aggregator"], bias=bias), width
     if kind == "gin":

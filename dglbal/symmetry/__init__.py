@@ -5,8 +5,8 @@ tables) are the numpy-only core. The torch / DGL front end is :mod:`.tracer` (re
 :mod:`.context` (the state rules write to), with the per-op rules in tables by family:
 :mod:`.torch_rules` (elementwise), :mod:`.indexing_rules`, :mod:`.reduction_rules`,
 :mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``),
-:mod:`.dgl_rules` (DGL's message passing) and :mod:`.hgt_rules` (``HGTConv``). :mod:`.registry` is where rules for custom ops and
-modules are registered.
+:mod:`.dgl_rules` (DGL's message passing) and :mod:`.hgt_rules` (``HGTConv``).
+:mod:`.registry` is where rules for custom ops and modules are registered.
 """
 from __future__ import annotations
 

@@ -156,7 +156,8 @@ class TraceContext:
         if field is not None:
             field = as_array(field, tensor.dim())
             if field.shape != tuple(tensor.shape):
-                field = np.broadcast_to(field, np.broadcast_shapes(field.shape, tuple(tensor.shape)))
+                shape = np.broadcast_shapes(field.shape, tuple(tensor.shape))
+                field = np.broadcast_to(field, shape)
             field = None if is_zero(field) else collapse(field)
         self._fields[id(tensor)] = field
         self._alive.append(tensor)

@@ -116,7 +116,8 @@ class SymmetryReport:
         return out
 
     @torch.no_grad()
-    def rescale_(self, model: nn.Module, lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
+    def rescale_(self, model: nn.Module,
+                 lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
         """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive, one per group)."""
         lambdas = torch.as_tensor(lambdas, dtype=torch.float64)
         if lambdas.shape != (len(self.groups),):

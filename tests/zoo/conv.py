@@ -170,8 +170,9 @@ def pnaconv_std():
 
 @case("DGNConv", ("DGNConv",), names=("batch_norm",))
 def dgnconv():
-    return Around(raise_eps(dglnn.DGNConv(H, H, ["dir1-av", "dir1-dx", "sum"], ["identity"],
-                                          delta=2.0)), H, lambda model, g, h: model.layer(g, h, eig_vec=g.ndata["pos"]))
+    layer = dglnn.DGNConv(H, H, ["dir1-av", "dir1-dx", "sum"], ["identity"], delta=2.0)
+    return Around(raise_eps(layer), H,
+                  lambda model, g, h: model.layer(g, h, eig_vec=g.ndata["pos"]))
 
 
 @case("TWIRLSConv", ("TWIRLSConv", "TWIRLSUnfoldingAndAttention"))

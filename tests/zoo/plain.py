@@ -11,7 +11,8 @@ from torch import nn
 from .inputs import HIDDEN as H
 from .registry import Around, case
 
-DISCRETE = "a discrete decision on hidden features: finite rescalings change it, the Jacobian does not see it"
+DISCRETE = ("a discrete decision on hidden features: finite rescalings change it, the Jacobian "
+            "does not see it")
 ANY = (".",)  # some entry in report.unsupported, whatever its wording
 
 

@@ -1,5 +1,5 @@
 """A zoo case: how to build one small model and what the analyser must say about it."""
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
