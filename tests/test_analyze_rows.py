@@ -74,3 +74,37 @@ def test_rows_are_searched_one_by_one_up_to_a_budget(width, searched):
     assert any("not searched" in u for u in report.unsupported) != searched
     assert len(report.groups) == width
     check_rescale_invariance(model, ids, report=report)
+
+
+class PositionalParameter(nn.Module):
+    """table[ids] * p with p a parameter of one row per entry: on the example, table row r
+    could trade against the rows of p at the positions of class r, but another graph puts
+    other classes there. The rows must share one exponent (named), and rows selected once
+    (a permutation) are never searched one by one."""
+
+    def __init__(self, rows=10):
+        super().__init__()
+        self.table = nn.Parameter(torch.rand(3, 4) + 0.5)
+        self.p = nn.Parameter(torch.rand(rows, 4) + 0.5)
+
+    def forward(self, ids, x):
+        return (self.table[ids] * self.p * x).sum(0)
+
+
+@pytest.mark.parametrize("ids", [torch.arange(10) % 3, torch.randperm(10) % 3])
+def test_a_parameter_with_a_row_per_entry_mixes_rows_with_positions(ids):
+    model = PositionalParameter().double()
+    x = torch.rand(10, 4, dtype=torch.float64) + 0.5
+    report = dglbal.analyze(model, ids, x)
+    assert any("one row per gathered entry" in u for u in report.unsupported)
+    other = ids.flip(0)  # other classes at each position
+    check_rescale_invariance(model, other, x, report=report)
+
+
+def test_rows_selected_once_are_not_searched_one_by_one():
+    model = PositionalParameter(rows=3).double()
+    x = torch.rand(3, 4, dtype=torch.float64) + 0.5
+    ids = torch.tensor([2, 0, 1])
+    report = dglbal.analyze(model, ids, x)
+    assert any("not searched" in u for u in report.unsupported)
+    check_rescale_invariance(model, torch.tensor([0, 1, 2]), x, report=report)

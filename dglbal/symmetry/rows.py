@@ -8,13 +8,17 @@ makes sure of that:
 
 - one index: every per-row gather of the trace uses the same index values (the first seen);
   a gather by other values shares one exponent along the rows, as before;
-- coverage: the example selects every row of the table;
+- coverage: the example selects every row of the table, each at least twice (with rows
+  selected once, "depends on the row" and "depends on the position" look alike);
 - size: the gathered field has at most ``BUDGET`` entries (index length times row size), so
   the work stays bounded: on a larger example the rows share one exponent (pass a small graph
   that holds every relation);
 - no mixing: a tensor whose exponents vary along its leading axis, of the index's length,
-  has the same exponents in rows of the same class, and no op moves such rows (a slice, a
-  reshape across rows, a view of one row). The audit runs on every op's inputs and outputs.
+  has the same exponents in rows of the same class (parameters of that length included),
+  and no op moves such rows (a slice, a reshape across rows, a view of one row). The audit
+  runs on every op's inputs and outputs. What it cannot tell apart: exponents that vary by
+  position in a way that happens to follow the classes on the example (blocks of a
+  concatenation aligned with edge types sorted on the example).
 
 When the audit fails, the tables' rows are tied to one exponent at the end of the trace (what
 a gather does without per-row exponents: sound on every graph) and the reason is named.
@@ -49,13 +53,14 @@ class RowClasses:
         if len(index) * (field.size // field.shape[0]) > BUDGET:
             return None
         values = index.detach().cpu().numpy().astype(np.int64) % field.shape[0]
+        counts = np.bincount(values, minlength=field.shape[0])
+        if len(counts) != field.shape[0] or counts.min() < 2:
+            return None
         if self.key is None:
-            if len(np.unique(values)) != field.shape[0]:
-                return None
             self.key = values
             first = {}
             self._first = np.array([first.setdefault(v, i) for i, v in enumerate(values.tolist())])
-        elif not np.array_equal(values, self.key) or len(np.unique(values)) != field.shape[0]:
+        elif not np.array_equal(values, self.key):
             return None
         self.tables.append(field)
         return field[values]
@@ -64,7 +69,10 @@ class RowClasses:
         """x's field when it varies along x's rows and x has as many rows as the index."""
         if not (isinstance(x, torch.Tensor) and x.dim() and x.shape[0] == len(self.key)):
             return None
-        field = ctx._fields.get(id(x)) if ctx.param_name(x) is None else None
+        if ctx.param_name(x) is not None:  # a row per entry: positions, whatever its symbols
+            self.mix("a parameter with one row per gathered entry")
+            return None
+        field = ctx._fields.get(id(x))
         return field if field is not None and field.shape[0] > 1 else None
 
     def audit(self, ctx, tensors: Sequence) -> None:
