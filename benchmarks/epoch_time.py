@@ -44,8 +44,10 @@ from dglbal.train import train_node_classifier  # noqa: E402
 
 try:
     import torch_geometric.nn as pygnn
-except ImportError:  # optional benchmark dependency
+    PYG_MISSING = ""
+except ImportError as error:  # optional benchmark dependency (pip install dglbal[bench])
     pygnn = None
+    PYG_MISSING = f"; no pyg column: {type(error).__name__}: {error}"
 
 
 class Stack(nn.Module):
@@ -186,7 +188,7 @@ def main() -> None:
     print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges, features "
           f"{tuple(feat.shape)} {100 * density:.1f}% non-zero; median of {args.epochs} epochs "
           f"after 3 warm-up epochs, interleaved, {args.clock} clock; torch {torch.__version__}"
-          + ("" if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
+          + (PYG_MISSING if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
     names = ["dglbal", "compiled", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
     header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>12}" for n in names)
               + "".join(f"{a[:4] + '/' + b:>10}" for a in RATIOS for b in ("dgl", "pyg"))
