@@ -152,10 +152,33 @@ def test_recurrent_layers_name_their_recurrence():
     assert any("GRUCell recurrence" in u for u in report.unsupported)
 
 
+class PerRelationScale(nn.Module):
+    """Messages h_src * s[etype] * t[etype]: s[r] against t[r] is a symmetry of each relation,
+    which a gather by the edge types cannot tell apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 4), nn.Linear(4, 3)
+        self.s, self.t = nn.Parameter(torch.rand(3) + 0.5), nn.Parameter(torch.rand(3) + 0.5)
+
+    def forward(self, graph, x):
+        h = F.relu(self.a(x))
+        src, dst = graph.edges()
+        etype = torch.arange(graph.num_edges()) % 3
+        messages = h[src] * (self.s[etype] * self.t[etype])[:, None]
+        return self.b(F.relu(torch.zeros_like(h).index_add(0, dst, messages)))
+
+
+def test_rows_chosen_by_data_are_named_when_they_could_differ():
+    """Rows gathered by an index tensor share one exponent: one common scale of s and one of
+    t are found (with the 4 neurons), the per-relation ones are not: sound, and named."""
+    report = verify(PerRelationScale(), 5, 6, complete=False)
+    assert any("not searched" in u for u in report.unsupported)
+
+
 def test_hgtconv_with_several_node_types_is_traced_op_by_op():
-    """The module rule covers one node type; with several, HGTConv is traced op by op: its
-    rows are gathered by node type and by edge type, two indices, so they share exponents
-    (sound, named)."""
+    """The module rule covers one node type; with several, the rows gathered by node type
+    share exponents (sound, named)."""
     def types(graph):
         return (torch.arange(graph.num_nodes()) % 2, torch.arange(graph.num_edges()) % 3)
 

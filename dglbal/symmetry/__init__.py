@@ -2,8 +2,7 @@
 
 Layout: :mod:`.algebra` (symbols, elimination), :mod:`.fields` and :mod:`.groups` (exponent
 tables) are the numpy-only core. The torch / DGL front end is :mod:`.tracer` (recording) and
-:mod:`.context` (the state rules write to; :mod:`.rows` for tables gathered row by row),
-with the per-op rules in tables by family:
+:mod:`.context` (the state rules write to), with the per-op rules in tables by family:
 :mod:`.torch_rules` (elementwise), :mod:`.indexing_rules`, :mod:`.reduction_rules`,
 :mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``),
 :mod:`.dgl_rules` (DGL's message passing) and :mod:`.hgt_rules` (``HGTConv``).

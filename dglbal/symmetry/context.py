@@ -23,7 +23,6 @@ import torch
 from .algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .fields import Field, as_array, collapse, is_zero
 from .groups import Exponent, FieldExponent, OuterExponent
-from .rows import RowClasses
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
 _NOT_A_VIEW = object()
@@ -48,7 +47,6 @@ class TraceContext:
         self.unsupported: List[str] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.module_path: List[str] = []
-        self.rows = RowClasses()  # tables gathered row by row (see .rows)
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
         # outputs: an op whose result is never used must not constrain anything.
@@ -107,16 +105,9 @@ class TraceContext:
             *(a.shape for _, a in arrays))
         if len(arrays) == 1 and arrays[0][0] == 1:
             return np.broadcast_to(arrays[0][1], out_shape).copy()
-        if self.rows.key is None:
-            target = self.fresh(out_shape, AUXILIARY, "product")
-            self.define(target, arrays)
-            return target
-        # One symbol per distinct combination of the terms' symbols: rows of one class alike.
-        stacked = np.stack([np.broadcast_to(a, out_shape).reshape(-1) for _, a in arrays], 1)
-        unique, inverse = np.unique(stacked, axis=0, return_inverse=True)
-        target = self.fresh((len(unique),), AUXILIARY, "product")
-        self.define(target, [(c, unique[:, k]) for k, (c, _) in enumerate(arrays)])
-        return target[inverse.reshape(-1)].reshape(out_shape)
+        target = self.fresh(out_shape, AUXILIARY, "product")
+        self.define(target, arrays)
+        return target
 
     # -- fields of tensors ------------------------------------------------------------------
     def param_name(self, x) -> Optional[str]:
@@ -218,8 +209,6 @@ class TraceContext:
 
     def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
         """Close the current op: which tensors it read and wrote, and whether it is a gate."""
-        inputs, outputs = list(inputs), list(outputs)
-        self.rows.audit(self, inputs + outputs)
         ins = tuple(self.key(x) for x in inputs if isinstance(x, Value))
         outs = tuple(self.key(x) for x in outputs if isinstance(x, Value))
         self.flow.append((self._op, ins, outs, gate))
@@ -251,7 +240,6 @@ class TraceContext:
         Escaping ops that do not visibly reach an output are applied last; one that still
         removes a symmetry then is named in ``unsupported``. Returns the live keys.
         """
-        self.rows.finish(self)
         for tensor in outputs:
             self.require_zero(self.field(tensor))
         output_keys = [self.key(t) for t in outputs]
@@ -332,8 +320,6 @@ class TraceContext:
         if source is _NOT_A_VIEW:
             return _NOT_A_VIEW
         dim = node._saved_dim
-        if dim == 0:
-            self.rows.check_view(source)
         if kind == "UnsqueezeBackward0":
             return None if source is None else np.expand_dims(source, dim)
         sizes = tuple(node._saved_self_sym_sizes)

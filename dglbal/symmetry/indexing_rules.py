@@ -3,8 +3,7 @@
 Two kinds of index are told apart. Python ints, slices and lists are part of the model: the
 fields move with the entries, exactly. Index *tensors* come from data (edge types, degrees,
 sampled node ids, sort orders) and may select any entry along the axes they index; for the
-result to hold on every graph, the exponents must be equal along those axes, unless the rows
-of a table gathered by one index keep exponents of their own (:mod:`.rows` says when).
+result to hold on every graph, the exponents must be equal along those axes.
 """
 from __future__ import annotations
 
@@ -32,7 +31,6 @@ def move(ctx, func, args, kwargs, out):
     if func in _VIEWS and len(args) > 1 and isinstance(args[1], torch.dtype):
         return conservative(ctx, func, args, kwargs, out)
     call = torch.Tensor.reshape if func in _VIEWS else func
-    ctx.rows.check_move(ctx, call, args, kwargs)
     moved = call(*swap_values(ctx, args), **swap_values(ctx, kwargs))
     for tensor, field in zip(outputs(out), outputs(moved)):
         ctx.set_field(tensor, collapse(field.numpy()))
@@ -91,25 +89,16 @@ def _by_data(ctx, func, field: np.ndarray, axes) -> np.ndarray:
     if reference.shape != field.shape:
         ctx.report_unsupported(f"{op_name(func)}: entries chosen by an index tensor share one "
                                "exponent along the indexed axis (symmetries of single rows, "
-                               "e.g. of one relation type, are not searched: rows keep their "
-                               "own only when gathered by one 1-D index that selects every row "
-                               "on a small example, see dglbal.symmetry.rows)")
+                               "e.g. of one relation type, are not searched)")
     return reference
 
 
-def _gather_along(ctx, func, x: torch.Tensor, axes: List[int], out, call=None,
-                  rows=None) -> None:
-    """Entries picked along ``axes`` by data: equal exponents there, then move like ``call``.
-    ``rows``: a 1-D index of the leading axis, whose rows may keep exponents of their own."""
+def _gather_along(ctx, func, x: torch.Tensor, axes: List[int], out, call=None) -> None:
+    """Entries picked along ``axes`` by data: equal exponents there, then move like ``call``."""
     field = ctx.field(x)
     if field is None:
         return ctx.set_field(out, None)
-    field = as_array(field, x.dim())
-    if rows is not None and axes == [0] and field.shape[0] == x.shape[0]:
-        by_row = ctx.rows.gather(field, rows)
-        if by_row is not None:
-            return ctx.set_field(out, by_row)
-    reference = _by_data(ctx, func, field, axes)
+    reference = _by_data(ctx, func, as_array(field, x.dim()), axes)
     if call is None:  # the result has the reference's layout along every other axis
         result = reference
     else:
@@ -125,8 +114,7 @@ def getitem(ctx, func, args, kwargs, out):
     axes = _tensor_axes(index, x.dim())
     if not axes:
         return move(ctx, func, args, kwargs, out)
-    rows = index if isinstance(index, torch.Tensor) else None
-    _gather_along(ctx, func, x, axes, out, call=lambda f: f[index], rows=rows)
+    _gather_along(ctx, func, x, axes, out, call=lambda f: f[index])
 
 
 @register_op_rule(*ops("index_select", "gather", "take_along_dim", "take"))
@@ -140,8 +128,7 @@ def gather(ctx, func, args, kwargs, out):
         axis = arg(args, kwargs, 2 if name == "take_along_dim" else 1, "dim")
         axes = dims(x.dim(), axis)
     call = lambda f: func(f, *args[1:], **kwargs)  # noqa: E731
-    rows = arg(args, kwargs, 2, "index") if name == "index_select" else None
-    _gather_along(ctx, func, x, axes, out, call=call, rows=rows)
+    _gather_along(ctx, func, x, axes, out, call=call)
 
 
 @register_op_rule(*ops("embedding"))
@@ -153,9 +140,6 @@ def embedding(ctx, func, args, kwargs, out):
     field = ctx.field(table)
     if field is None:
         return ctx.set_field(out, None)
-    by_row = ctx.rows.gather(as_array(field, 2), ids) if ids.dim() == 1 else None
-    if by_row is not None:
-        return ctx.set_field(out, by_row)
     row = _by_data(ctx, func, as_array(field, 2), [0])
     ctx.set_field(out, row.reshape((1,) * ids.dim() + row.shape[1:]))
 

@@ -86,23 +86,14 @@ def _bias(ctx, bias: torch.Tensor, field: np.ndarray) -> None:
 
 
 def _entrywise_product(ctx, fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
-    """Field of a @ b for fields of a (..., i, j) and b (..., j, k), entry by entry: out[i, k]
-    has the exponent of every a[i, j] b[j, k]. With rows gathered one by one (:mod:`.rows`),
-    one symbol per distinct pair of a row of a and a column of b: rows of one class alike."""
+    """Field of a @ b for fields of a (..., i, j) and b (..., j, k), entry by entry."""
     inner = max(fa.shape[-1], fb.shape[-2])
     fa = np.broadcast_to(fa[..., :, :, None], fa.shape[:-1] + (inner, 1))
     fb = np.broadcast_to(fb[..., None, :, :], fb.shape[:-2] + (1, inner, fb.shape[-1]))
     full = np.broadcast_shapes(fa.shape, fb.shape)
-    if ctx.rows.key is None:
-        target = ctx.fresh(full[:-2] + (1, full[-1]), label="product")
-        ctx.define(np.broadcast_to(target, full), [(1, fa), (1, fb)])
-        return target[..., 0, :]
-    pairs = [np.moveaxis(np.broadcast_to(f, full), -2, -1).reshape(-1, inner) for f in (fa, fb)]
-    unique, inverse = np.unique(np.concatenate(pairs, axis=1), axis=0, return_inverse=True)
-    target = ctx.fresh((len(unique), 1), label="product")
-    ctx.define(np.broadcast_to(target, (len(unique), inner)),
-               [(1, unique[:, :inner]), (1, unique[:, inner:])])
-    return target[inverse.reshape(-1), 0].reshape(full[:-2] + (full[-1],))
+    target = ctx.fresh(full[:-2] + (1, full[-1]), label="product")
+    ctx.define(np.broadcast_to(target, full), [(1, fa), (1, fb)])
+    return target[..., 0, :]
 
 
 def _matrix_field(ctx, x: torch.Tensor) -> np.ndarray:

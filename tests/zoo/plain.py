@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .inputs import HIDDEN as H, RELS
+from .inputs import HIDDEN as H
 from .registry import Around, case
 
 DISCRETE = ("a discrete decision on hidden features: finite rescalings change it, the Jacobian "
@@ -31,29 +31,6 @@ def torch_mlp():
 def torch_gather_rows():
     """h[idx] with an integer tensor (the pattern of link predictors and R-GCN)."""
     return Around(nn.Linear(H, H), H, lambda model, g, h: model.layer(h)[g.edges()[0]])
-
-
-class RelationTables(nn.Module):
-    """Messages h_src * scale[r] * weight[r] for r = etype, summed into the destinations:
-    each relation's scale row trades against its weight row."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.rand(RELS) + 0.5)
-        self.weight = nn.Parameter(torch.rand(RELS, H) + 0.5)
-
-
-def _relation_messages(model, g, h):
-    src, dst = g.edges()
-    etype = g.edata["etype"]
-    messages = h[src] * model.layer.scale[etype][:, None] * model.layer.weight[etype]
-    return torch.zeros_like(h).index_add(0, dst, messages)
-
-
-@case("torch-relation-tables")
-def torch_relation_tables():
-    """W[etype]-style tables gathered by the edge types, rows with exponents of their own."""
-    return Around(RelationTables(), H, _relation_messages)
 
 
 @case("torch-einsum")
