@@ -1,7 +1,7 @@
 """Training-epoch time of dglbal's deep GAT against the same model in DGL and in PyG.
 
     python benchmarks/epoch_time.py [--dataset cora] [--layers 2 10 40] [--threads 1 2]
-                                    [--epochs 20] [--models gat gcn] [--loop]
+                                    [--epochs 20] [--models gat gatconv gcn] [--loop]
 
 Every model gets the same weights and the same graph (Cora has self-loops added; PyG's
 ``add_self_loops`` is off so that all see the same edges). Epochs alternate between the
@@ -12,8 +12,9 @@ forward, backward and SGD step. Columns:
 - ``compiled``: the same with the attention kernels run through ``torch.compile``
   (``dglbal.nn.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
 - ``dense``: the default model fed the dense feature matrix,
-- ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GraphConv`` for GCN),
-- ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` (optional: ``pip install
+- ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GATConv`` for ``--models gatconv``,
+  ``GraphConv`` for GCN),
+- ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` or ``GATConv`` (optional: ``pip install
   dglbal[bench]``; the column is left out when PyG does not import).
 
 ``loop ms`` (with ``--loop``) is one epoch of ``dglbal.train.train_node_classifier`` on the same
@@ -25,6 +26,7 @@ pass (the peak of a training step), counted once per storage with saved-tensor h
 Targets (issue 13): dglbal <= 0.7 x dgl and <= 0.8 x pyg at every depth and thread count.
 """
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -37,7 +39,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dglbal.data import load_dataset, num_classes  # noqa: E402
-from dglbal.nn import GAT, GCN  # noqa: E402
+from dglbal.nn import GAT, GCN, GATConv, GATv2Conv  # noqa: E402
 from dglbal.nn import attention  # noqa: E402
 from dglbal.nn.sparse import sparse_features  # noqa: E402
 from dglbal.train import train_node_classifier  # noqa: E402
@@ -69,17 +71,22 @@ class Stack(nn.Module):
 
     @staticmethod
     def _call(layer, graph, h):
-        return layer(graph, h) if isinstance(layer, (dglnn.GATv2Conv, dglnn.GraphConv)) \
-            else layer(h, graph)
+        return layer(graph, h) if isinstance(layer, DGL_LAYERS) else layer(h, graph)
+
+
+DGL_LAYERS = (dglnn.GATv2Conv, dglnn.GATConv, dglnn.GraphConv)
 
 
 def dgl_twin(model) -> Stack:
     """A dgl.nn stack with the same layers and weights as a dglbal builder."""
     twins = []
     for layer in model.layers:
-        if isinstance(model, GAT):
+        if isinstance(layer, GATv2Conv):
             twin = dglnn.GATv2Conv(layer._in_src_feats, layer._out_feats, layer._num_heads,
                                    bias=False, share_weights=True)
+        elif isinstance(layer, GATConv):
+            twin = dglnn.GATConv(layer._in_src_feats, layer._out_feats, layer._num_heads,
+                                 bias=False)
         else:
             twin = dglnn.GraphConv(layer._in_feats, layer._out_feats, bias=False)
         twin.load_state_dict(layer.state_dict())
@@ -88,21 +95,29 @@ def dgl_twin(model) -> Stack:
 
 
 def pyg_twin(model: GAT) -> Stack:
-    """A torch_geometric stack of GATv2Conv (shared weights) with the same weights."""
+    """A torch_geometric stack of GATv2Conv (shared weights) or GATConv, same weights."""
     twins = []
     for index, layer in enumerate(model.layers):
         last = index == len(model.layers) - 1
-        twin = pygnn.GATv2Conv(layer._in_src_feats, layer._out_feats, heads=layer._num_heads,
-                               concat=not last, bias=False, share_weights=True,
-                               add_self_loops=False)
+        options = dict(heads=layer._num_heads, concat=not last, bias=False,
+                       add_self_loops=False)
         with torch.no_grad():
-            twin.lin_l.weight.copy_(layer.fc_src.weight)
-            twin.att.copy_(layer.attn)
+            if isinstance(layer, GATv2Conv):
+                twin = pygnn.GATv2Conv(layer._in_src_feats, layer._out_feats,
+                                       share_weights=True, **options)
+                twin.lin_l.weight.copy_(layer.fc_src.weight)
+                twin.att.copy_(layer.attn)
+            else:
+                twin = pygnn.GATConv(layer._in_src_feats, layer._out_feats, **options)
+                twin.lin.weight.copy_(layer.fc.weight)
+                twin.att_src.copy_(layer.attn_l)
+                twin.att_dst.copy_(layer.attn_r)
         twins.append(twin)
     return Stack(twins, heads=True, graph_arg=lambda g: torch.stack(g.edges(order="eid")))
 
 
 RATIOS = ("dglbal", "compiled")
+BUILDERS = {"gat": GAT, "gatconv": functools.partial(GAT, conv="gat"), "gcn": GCN}
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
@@ -135,7 +150,7 @@ def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs, clo
     ours = builder(feat.shape[1], 64, num_classes(graph), layers)
     models = {"dglbal": (ours, sparse_feat), "compiled": (ours, sparse_feat),
               "dense": (ours, feat), "dgl": (dgl_twin(ours), feat)}
-    if pygnn is not None and builder is GAT:
+    if pygnn is not None and isinstance(ours, GAT):
         models["pyg"] = (pyg_twin(ours), feat)
     with torch.no_grad():
         reference = ours(graph, feat)
@@ -174,7 +189,8 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[2, 10, 40])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--models", nargs="+", choices=("gat", "gcn"), default=["gat"])
+    parser.add_argument("--models", nargs="+", choices=tuple(BUILDERS), default=["gat"],
+                        help="gat: GATv2Conv stack (the paper's), gatconv: GATConv stack, gcn")
     parser.add_argument("--loop", action="store_true",
                         help="also time an epoch of dglbal's training loop (loop ms)")
     parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall",
@@ -190,14 +206,14 @@ def main() -> None:
           f"after 3 warm-up epochs, interleaved, {args.clock} clock; torch {torch.__version__}"
           + (PYG_MISSING if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
     names = ["dglbal", "compiled", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
-    header = (f"{'model':<6}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>12}" for n in names)
+    header = (f"{'model':<8}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>12}" for n in names)
               + "".join(f"{a[:4] + '/' + b:>10}" for a in RATIOS for b in ("dgl", "pyg"))
               + "  saved MiB " + "/".join(names) + "  load" + ("  loop ms" if args.loop else ""))
     print(header)
     for threads in args.threads:
         torch.set_num_threads(threads)
         for model_name in args.models:
-            builder = {"gat": GAT, "gcn": GCN}[model_name]
+            builder = BUILDERS[model_name]
             for layers in args.layers:
                 ms, memory = compare(builder, layers, graph, feat, sparse_feat, labels, mask,
                                      args.epochs, CLOCKS[args.clock])
@@ -207,7 +223,7 @@ def main() -> None:
                 mem = "/".join(f"{memory[n]:.1f}" if n in memory else "-" for n in names)
                 loop = (f"  loop {loop_ms(builder, layers, graph, feat, args.epochs):.1f}"
                         if args.loop else "")
-                print(f"{builder.__name__:<6}{threads:>4}{layers:>4}{cells}{ratios}  {mem}  "
+                print(f"{model_name:<8}{threads:>4}{layers:>4}{cells}{ratios}  {mem}  "
                       f"{os.getloadavg()[0]:.1f}{loop}", flush=True)
 
 
