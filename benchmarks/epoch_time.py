@@ -204,7 +204,8 @@ def main() -> None:
     print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges, features "
           f"{tuple(feat.shape)} {100 * density:.1f}% non-zero; median of {args.epochs} epochs "
           f"after 3 warm-up epochs, interleaved, {args.clock} clock; torch {torch.__version__}"
-          + (PYG_MISSING if pygnn is None else ", PyG " + __import__("torch_geometric").__version__))
+          + (PYG_MISSING if pygnn is None
+             else ", PyG " + __import__("torch_geometric").__version__))
     names = ["dglbal", "compiled", "dense", "dgl"] + (["pyg"] if pygnn is not None else [])
     header = (f"{'model':<8}{'thr':>4}{'L':>4}" + "".join(f"{n + ' ms':>12}" for n in names)
               + "".join(f"{a[:4] + '/' + b:>10}" for a in RATIOS for b in ("dgl", "pyg"))
