@@ -188,8 +188,11 @@ def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
 
 
 def table_setting(record: dict) -> str:
-    """The configuration a summary table is about: everything but the table's own axes."""
-    settings = {k: v for k, v in record.get("config", {}).items()
+    """The configuration a summary table is about: everything but the table's own axes.
+    Fields the record predates take their current defaults, as in the run identity: a run
+    written before a field existed is the same setting as one written with its default."""
+    config = {**_canonical(dataclasses.asdict(TrainConfig())), **record.get("config", {})}
+    settings = {k: v for k, v in config.items()
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}
     return json.dumps(settings, sort_keys=True)

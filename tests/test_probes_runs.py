@@ -164,6 +164,13 @@ def test_summary_tables_never_mix_configurations():
     assert "hidden=8" in tables and "hidden=16" in tables
 
 
+def test_runs_written_before_a_field_existed_share_a_table_with_runs_at_its_default():
+    old, new = _record(TrainConfig(hidden=8), seed=0), _record(TrainConfig(hidden=8), seed=1)
+    del old["config"]["logit_spread"]  # a field added in session 3, default 1.0
+    tables = summary_tables([old, new])
+    assert tables.count("### GAT on synthetic") == 1 and "logit_spread" not in tables
+
+
 def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monkeypatch):
     import dglbal.sweep
 
