@@ -49,9 +49,9 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
 
 
 def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score):
-    """``(step, evaluate, reuses_forward)`` for :func:`fit`: one full-batch step per epoch,
-    evaluation on the whole graph. With ``reuses_forward`` (:func:`mode_free` models),
-    ``step()`` returns ``(loss, scores of the parameters it started from)``."""
+    """``(step, evaluate)`` for :func:`fit`: one full-batch step per epoch, evaluation on the
+    whole graph. For :func:`mode_free` models ``step()`` also returns the scores of the
+    parameters it started from (None otherwise)."""
     feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
     reuses_forward = mode_free(model)
@@ -59,20 +59,20 @@ def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, sco
     def scores(logits: torch.Tensor) -> Scores:
         return score(logits[val], labels[val]), score(logits[test], labels[test])
 
-    def step():
+    def step() -> Tuple[float, Optional[Scores]]:
         model.train()
         logits = model(graph, feat)
         loss = F.cross_entropy(logits[train], labels[train])
         before = scores(logits.detach()) if reuses_forward else None
         if torch.isfinite(loss):
             descend(opt, loss, on_backward)
-        return (float(loss), before) if reuses_forward else float(loss)
+        return float(loss), before
 
     def evaluate() -> Scores:
         model.eval()
         return scores(model(graph, feat))
 
-    return step, evaluate, reuses_forward
+    return step, evaluate
 
 
 def _seeded_batches(loader) -> Iterator:
@@ -97,7 +97,7 @@ def _seeded_batches(loader) -> Iterator:
 
 def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
                  batch_size: int, fanout: int):
-    """``(step, evaluate, False)`` for :func:`fit`: minibatches of training nodes with DGL's
+    """``(step, evaluate)`` for :func:`fit`: minibatches of training nodes with DGL's
     neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches."""
     feat, labels = graph.ndata["feat"], graph.ndata["label"]
     layers = getattr(model, "num_layers", None)
@@ -109,16 +109,16 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
                                         batch_size=batch_size, shuffle=True, device=graph.device)
     full = dgl.dataloading.MultiLayerFullNeighborSampler(layers)
 
-    def step() -> float:
+    def step() -> Tuple[float, None]:
         model.train()
         total, count = 0.0, 0
         for input_nodes, output_nodes, blocks in _seeded_batches(loader):
             loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
             if not torch.isfinite(loss):
-                return float(loss)
+                return float(loss), None
             descend(opt, loss, on_backward)
             total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
-        return total / max(count, 1)
+        return total / max(count, 1), None
 
     def evaluate() -> Scores:
         model.eval()
@@ -133,20 +133,19 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
                               if predictions else 0.0)
         return tuple(accuracies)
 
-    return step, evaluate, False
+    return step, evaluate
 
 
-def fit(step: Callable, evaluate: Callable[[], Scores], *, epochs: int,
-        loss_threshold: float, progress: bool = False, description: str = "",
-        reuses_forward: bool = False) -> dict:
-    """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss,
-    ``evaluate()`` returns the (validation, test) scores of the current parameters; stops
-    after ``epochs`` epochs, when the loss falls below ``loss_threshold`` or when it is not
-    finite (``stop_reason="diverged"``). Epoch ``t`` records the scores after its step.
-
-    With ``reuses_forward``, ``step()`` returns ``(loss, scores)`` where ``scores`` belong
-    to the parameters the step started from (the previous epoch's record); ``evaluate()``
-    then runs once, after the last step.
+def fit(step: Callable[[], Tuple[float, Optional[Scores]]], evaluate: Callable[[], Scores],
+        *, epochs: int, loss_threshold: float, progress: bool = False,
+        description: str = "") -> dict:
+    """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss and
+    either None or the scores of the parameters it started from; ``evaluate()`` returns the
+    (validation, test) scores of the current parameters. Stops after ``epochs`` epochs, when
+    the loss falls below ``loss_threshold`` or when it is not finite
+    (``stop_reason="diverged"``). Epoch ``t`` records the scores after its step: from
+    ``evaluate()``, or, when steps return scores, from the next step (the previous epoch's
+    record; ``evaluate()`` then runs once, after the last step).
     """
     history = {"train_loss": [], "val_acc": []}
     best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
@@ -165,14 +164,14 @@ def fit(step: Callable, evaluate: Callable[[], Scores], *, epochs: int,
     start = time.perf_counter()
     for _ in tqdm(range(epochs), desc=description, disable=not progress, leave=False,
                   unit="ep", dynamic_ncols=True):
-        loss, before = step() if reuses_forward else (step(), None)
+        loss, before = step()
         if unscored is not None:
             record(unscored, before)
             unscored = None
         if not np.isfinite(loss):
             stop_reason = "diverged"
             break
-        if reuses_forward:
+        if before is not None:
             unscored = loss
         else:
             with torch.no_grad():

@@ -209,11 +209,10 @@ def train_node_classifier(
     """
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
         model, optimizer, lr, weight_decay)
-    step, evaluate, reuses_forward = (
-        full_batch_loop(model, graph, opt, on_backward, metric) if minibatch is None
-        else sampled_loop(model, graph, opt, on_backward, metric, *minibatch))
+    step, evaluate = (full_batch_loop(model, graph, opt, on_backward, metric) if minibatch is None
+                      else sampled_loop(model, graph, opt, on_backward, metric, *minibatch))
     return fit(step, evaluate, epochs=epochs, loss_threshold=loss_threshold, progress=progress,
-               description=description, reuses_forward=reuses_forward)
+               description=description)
 
 
 def make_optimizer(model: nn.Module, name: str, lr: float,

@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import dgl
 import torch
@@ -123,7 +123,7 @@ def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, b
             return trained.join()
         return contextlib.nullcontext()
 
-    def step() -> float:
+    def step() -> Tuple[float, None]:
         trained.train()
         total, count, finite = 0.0, 0, True
         with joined():
@@ -137,7 +137,7 @@ def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, b
                 descend(opt, loss, on_backward)
                 total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
         total, count, diverged = ddp.all_reduce_sum([total, count, float(not finite)], device)
-        return float("nan") if diverged else total / max(count, 1.0)
+        return (float("nan") if diverged else total / max(count, 1.0)), None
 
     def evaluate() -> tuple:
         model.eval()
