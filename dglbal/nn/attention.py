@@ -60,12 +60,16 @@ def get_backend() -> str:
     return _backend
 
 
+def _compiles(num_edges: int) -> bool:
+    """The compiled backend is on and the graph is large enough to repay compiling."""
+    return _backend == "compiled" and num_edges >= COMPILE_MIN_EDGES
+
+
 def _whole_compiled(num_edges: int) -> bool:
     """Compile a whole kernel, backward and scatters included: the compiled backend on one
     thread (with more, compiled CPU scatters become per-element atomic adds, several times
     slower; then only the scatter-free edge-wise parts are compiled)."""
-    return (_backend == "compiled" and num_edges >= COMPILE_MIN_EDGES
-            and torch.get_num_threads() == 1)
+    return _compiles(num_edges) and torch.get_num_threads() == 1
 
 
 def _gather_sum(z_src, weights, src, dst, num_dst: int) -> torch.Tensor:
@@ -79,7 +83,7 @@ def _kernel(eager: Callable, plain: Callable, num_edges: int) -> Callable:
     ``torch.compile`` under the compiled backend for graphs of at least
     :data:`COMPILE_MIN_EDGES` edges. A failed compilation warns and falls back to eager for
     good (no C++ compiler, no Triton, an unsupported platform)."""
-    if _backend != "compiled" or num_edges < COMPILE_MIN_EDGES:
+    if not _compiles(num_edges):
         return eager
     if plain not in _compiled:
         _compiled[plain] = torch.compile(plain, dynamic=True)
@@ -127,8 +131,7 @@ def _scatter_add_(out: torch.Tensor, index: torch.Tensor, rows: torch.Tensor) ->
 
 def _scale_(rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     """rows (E, H, D) *= weights (E, H, 1), in place, broadcast over D on a 2-D view."""
-    heads, width = rows.shape[1:]
-    rows.view(-1, width).mul_(weights.reshape(-1, 1))
+    rows.view(-1, rows.shape[2]).mul_(weights.reshape(-1, 1))
     return rows
 
 
