@@ -12,6 +12,7 @@ from dglbal.data._common import finalize
 from dglbal.runfiles import Interrupted
 from dglbal.train import TrainConfig, run_experiment
 from dglbal.validation import resolve_device
+from interrupts import interrupt_run_once
 
 TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "--quiet"]
 
@@ -48,8 +49,11 @@ def test_nonsense_options_are_refused_before_anything_runs(tmp_path, capsys, com
 
 @pytest.mark.parametrize("device", ["cuda", "gpu", "cuda:1", "tpu", "mps"])
 def test_a_device_this_machine_lacks_says_what_is_available(tmp_path, capsys, device):
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+    spelled = device.replace("gpu", "cuda")
+    index = int(spelled.partition(":")[2] or 0)
+    if spelled.startswith("cuda") and torch.cuda.device_count() > index:  # a GPU machine
+        assert resolve_device(device) == torch.device(spelled)
+        return
     _fails(["train", *TINY, "--device", device, "--out", str(tmp_path)], capsys,
            f"--device {device!r}", "available: cpu")
 
@@ -71,15 +75,7 @@ def test_an_output_path_that_is_a_file_is_refused_before_training(tmp_path, caps
 def test_train_writes_each_run_as_it_finishes_and_resumes(tmp_path, capsys, small_data,
                                                           monkeypatch):
     argv = ["train", *TINY, "--seeds", "4", "--out", str(tmp_path)]
-    real_run_once, calls = dglbal.train.run_once, []
-
-    def interrupted_on_the_third(*args, **kwargs):  # a Ctrl-C during the third run
-        calls.append(args[2])
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return real_run_once(*args, **kwargs)
-
-    monkeypatch.setattr(dglbal.train, "run_once", interrupted_on_the_third)
+    calls = interrupt_run_once(monkeypatch, dglbal.train, on_call=3)
     assert main(argv) == 130
     err = capsys.readouterr().err.strip()
     assert err == (f"dglbal: interrupted: 2 of 4 runs finished and are kept in "

@@ -11,6 +11,7 @@ from dglbal.cli import main
 from dglbal.runfiles import RunFileWarning, load_run, run_identity, run_name, run_record
 from dglbal.sweep import summary_tables
 from dglbal.train import RunResult, TrainConfig
+from interrupts import interrupt_run_once
 
 @pytest.fixture(autouse=True)
 def _small_and_unplotted(monkeypatch):
@@ -175,24 +176,11 @@ def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monke
     import dglbal.sweep
 
     argv = ["sweep", *TINY, "--seeds", "3", "--out", str(tmp_path)]
-    real_run_once, calls = dglbal.sweep.run_once, []
-
-    def interrupted_on_the_second(*args, **kwargs):
-        calls.append(args[2])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_run_once(*args, **kwargs)
-
-    monkeypatch.setattr(dglbal.sweep, "run_once", interrupted_on_the_second)
+    calls = interrupt_run_once(monkeypatch, dglbal.sweep, on_call=2)
     assert main(argv) == 130
     assert capsys.readouterr().err.strip() == (
         f"dglbal: interrupted: 1 of 3 runs finished and are kept in {tmp_path / 'runs'}; "
         "run the same command again to resume")
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1
-    def recorded(*args, **kwargs):
-        calls.append(args[2])
-        return real_run_once(*args, **kwargs)
-
     calls.clear()
-    monkeypatch.setattr(dglbal.sweep, "run_once", recorded)
     assert main(argv) == 0 and calls == [1, 2]  # the finished run is not trained again
