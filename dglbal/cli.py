@@ -11,7 +11,7 @@ from .data_scale import DEFAULT_LOGIT_SPREAD
 from .protocol import PROTOCOLS
 from .hooks import REBALANCE
 from .metrics import METRICS
-from .nn import attention
+from .nn import attention, attention_backend
 from .report import plot_curves, save_results, summary_table
 from .runfiles import Interrupted
 from .train import MODELS, SCHEMES, TrainConfig, run_experiment
@@ -70,7 +70,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                    help="GAT attention kernels: eager (default; $DGLBAL_ATTENTION) or compiled "
                         "(torch.compile: about half the epoch time of deep GATs on one CPU "
                         "thread, ~15 s of compilation per process; graphs with fewer than "
-                        f"{attention.COMPILE_MIN_EDGES} edges stay eager)")
+                        f"{attention_backend.COMPILE_MIN_EDGES} edges stay eager)")
     p.add_argument("--logit-spread", type=float, default=DEFAULT_LOGIT_SPREAD,
                    help="bal_o_data: the initial logits' spread across classes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -8,6 +8,9 @@ import torch
 
 import dglbal.nn as ours
 import dglbal.nn.attention as attention
+import dglbal.nn.attention_backend as backend
+import dglbal.nn.edge_ops as edge_ops
+from dglbal.nn.adjacency import graph_adjacency
 from dglbal.nn.attention import attention_sum, edge_index, gatv2_logits
 from dglbal.nn.sparse import sparse_features
 from dglbal.symmetry import analyze
@@ -34,25 +37,59 @@ def chunking(request, monkeypatch):
         monkeypatch.setattr(attention, "CHUNK_ELEMENTS", request.param)
 
 
-@pytest.fixture(params=["sparse", "gather"])
+@pytest.fixture(params=["sampled", "gather"])
 def aggregation(request, monkeypatch):
-    """attention_sum as sparse-dense products (float32/64) and as gather-and-scatter (the
-    kernel other dtypes take)."""
+    """attention_sum's weight gradients as sampled dense-dense products (float32/64) and as
+    chunked gathers (the path other dtypes take)."""
     if request.param == "gather":
-        monkeypatch.setattr(attention, "SPARSE_DTYPES", ())
+        monkeypatch.setattr(edge_ops, "SAMPLED_DTYPES", ())
 
 
 @pytest.mark.parametrize("kind,heads,slope", [("homogeneous", 1, 0.2), ("bipartite", 3, 0.2),
                                               ("block", 2, -0.5)])
-def test_gradcheck(kind, heads, slope, chunking, aggregation):
+@pytest.mark.parametrize("cached", [False, True], ids=["no-adjacency", "adjacency"])
+def test_gradcheck(kind, heads, slope, cached, chunking, aggregation):
     graph = GRAPHS[kind]()
     src, dst = edge_index(graph)
+    adj = graph_adjacency(graph) if cached else None
     z_src, z_dst, attn = _inputs(graph, heads, 3, torch.Generator().manual_seed(0))
     assert torch.autograd.gradcheck(
-        lambda a, b, c: gatv2_logits(a, b, c, src, dst, slope), (z_src, z_dst, attn))
+        lambda a, b, c: gatv2_logits(a, b, c, src, dst, slope, adj), (z_src, z_dst, attn))
     weights = torch.rand(graph.num_edges(), heads, 1, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(
-        lambda z, w: attention_sum(z, w, src, dst, graph.num_dst_nodes()), (z_src, weights))
+        lambda z, w: attention_sum(z, w, src, dst, graph.num_dst_nodes(), adj),
+        (z_src, weights))
+
+
+@pytest.mark.parametrize("cached", [False, True], ids=["no-adjacency", "adjacency"])
+def test_gradcheck_with_one_tensor_on_both_ends(cached, chunking):
+    """Shared weights pass one tensor as z_src and z_dst: its gradient is the sum of both."""
+    graph = homogeneous()
+    src, dst = edge_index(graph)
+    adj = graph_adjacency(graph) if cached else None
+    z, _, attn = _inputs(graph, 2, 3, torch.Generator().manual_seed(0))
+    assert torch.autograd.gradcheck(lambda a, c: gatv2_logits(a, a, c, src, dst, 0.2, adj),
+                                    (z, attn))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_kernels_match_float64(dtype):
+    graph = homogeneous()
+    src, dst = edge_index(graph)
+    adj = graph_adjacency(graph)
+    z, _, attn = _inputs(graph, 2, 4, torch.Generator().manual_seed(0))
+    weights = torch.rand(graph.num_edges(), 2, 1, dtype=torch.float64)
+    results = []
+    for precision in (torch.float64, dtype):
+        leaves = [t.detach().to(precision).requires_grad_() for t in (z, attn, weights)]
+        a, c, w = leaves
+        out = gatv2_logits(a, a, c, src, dst, 0.2, adj).sum() + \
+            attention_sum(a, w, src, dst, graph.num_nodes(), adj).sum()
+        out.backward()
+        results.append([out.detach()] + [leaf.grad for leaf in leaves])
+    for exact, low in zip(*results):
+        assert low.dtype == dtype
+        torch.testing.assert_close(low.double(), exact, rtol=0.05, atol=0.05)
 
 
 def _grads(module, graph, feat, seed_out):
@@ -193,7 +230,7 @@ def test_sparse_features_only_when_sparse_enough():
 
 @pytest.fixture
 def compiled_backend(monkeypatch):
-    monkeypatch.setattr(attention, "_compiled", {})
+    monkeypatch.setattr(backend, "_compiled", {})
     attention.set_backend("compiled")
     yield
     attention.set_backend("eager")
@@ -220,14 +257,14 @@ def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
         raise RuntimeError("no compiler found")
 
     monkeypatch.setattr(torch, "compile", lambda fn, **kwargs: broken)
-    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
+    monkeypatch.setattr(backend, "COMPILE_MIN_EDGES", 0)
     graph = homogeneous()
     src, dst = edge_index(graph)
     z_src, z_dst, attn = _inputs(graph, 2, 3, torch.Generator().manual_seed(0))
     with pytest.warns(RuntimeWarning, match="no compiler found"):
         out = gatv2_logits(z_src, z_dst, attn, src, dst)
     assert attention.get_backend() == "eager"
-    expected = attention._gather_logits(z_src, z_dst, attn, src, dst, 0.2)
+    expected = backend.gather_logits(z_src, z_dst, attn, src, dst, 0.2)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -236,7 +273,7 @@ def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
 @pytest.mark.parametrize("layer,threads", [("GATv2Conv", 1), ("GATv2Conv", 2), ("GATConv", 1),
                                            ("GATConv", 2)])
 def test_compiled_backend_matches_dgl(layer, threads, compiled_backend, monkeypatch):
-    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 0)
+    monkeypatch.setattr(backend, "COMPILE_MIN_EDGES", 0)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -246,8 +283,8 @@ def test_compiled_backend_matches_dgl(layer, threads, compiled_backend, monkeypa
     assert attention.get_backend() == "compiled"
     # one thread: whole kernels; more: GATv2's scatter-free edge-wise parts (GATConv's logits
     # are per node, so its only edge-wise kernel is the aggregation, compiled on one thread)
-    whole = {"GATv2Conv": {attention._gather_logits, attention._gather_sum},
-             "GATConv": {attention._gather_sum}}[layer]
-    parts = {"GATv2Conv": {attention._gather_logits, attention._gather_edge_grads},
+    whole = {"GATv2Conv": {backend.gather_logits, backend.gather_sum},
+             "GATConv": {backend.gather_sum}}[layer]
+    parts = {"GATv2Conv": {backend.gather_logits, backend.gather_edge_grads},
              "GATConv": set()}[layer]
-    assert set(attention._compiled) == (whole if threads == 1 else parts)
+    assert set(backend._compiled) == (whole if threads == 1 else parts)

@@ -66,10 +66,10 @@ def test_train_command_writes_results_and_plot(tmp_path, capsys):
 
 
 def test_attention_option_selects_the_kernels(tmp_path, monkeypatch):
-    from dglbal.nn import attention
+    from dglbal.nn import attention, attention_backend
 
-    monkeypatch.setattr(attention, "_backend", "eager")  # restored after the test
-    monkeypatch.setattr(attention, "COMPILE_MIN_EDGES", 10 ** 9)  # this small graph stays eager
+    monkeypatch.setattr(attention_backend, "_backend", "eager")  # restored after the test
+    monkeypatch.setattr(attention_backend, "COMPILE_MIN_EDGES", 10 ** 9)  # small graph: eager
     args = ["train", "--dataset", "synthetic", "--layers", "2", "--hidden", "4", "--epochs",
             "1", "--seeds", "1", "--quiet", "--out", str(tmp_path)]
     assert main(args + ["--attention", "compiled"]) == 0

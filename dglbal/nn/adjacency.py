@@ -1,12 +1,11 @@
-"""A graph's edges grouped by destination and by source, for sparse-matrix kernels, and a
-cache of such values per graph structure.
+"""A graph's edges grouped by destination and by source, and a cache of such values per graph
+structure.
 
-:func:`dglbal.nn.attention.attention_sum` multiplies the attention-weighted adjacency
-matrix with the node features as one CSR sparse-dense product (``torch.sparse``: MKL on CPU,
-cuSPARSE on CUDA) instead of a gather, a scale and a scatter over every edge. It needs the
-edges in CSC order (grouped by destination; the backward pass needs CSR order too), which
-:func:`graph_adjacency` builds with one stable sort per side and caches for the graph's
-structure: the layers of a deep model share one build per forward pass.
+The attention kernels (:mod:`dglbal.nn.attention`) sum over each node's in-edges (the
+aggregation) and out-edges (gradients) as grouped sums (:func:`dglbal.nn.edge_ops.group_sums`)
+instead of scatters. They need the edges in CSC order (grouped by destination) and CSR order
+(grouped by source), which :func:`graph_adjacency` builds with one stable sort per side and
+caches for the graph's structure: the layers of a deep model share one build per forward pass.
 
 DGL's ``adj_tensors`` is not used: on blocks (``dgl.to_block``) DGL 2.1 returns invalid
 indices or crashes.

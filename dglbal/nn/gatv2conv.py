@@ -131,10 +131,11 @@ class GATv2Conv(GraphLayer):
         z_src = z_src.view(-1, heads, out)
         z_dst = z_dst.view(-1, heads, out)
         src, dst = edge_index(graph)
-        logits = gatv2_logits(z_src, z_dst, self.attn, src, dst, self.leaky_relu.negative_slope)
+        adj = graph_adjacency(graph)
+        logits = gatv2_logits(z_src, z_dst, self.attn, src, dst,
+                              self.leaky_relu.negative_slope, adj)
         attention = self.attn_drop(edge_softmax(graph, logits))
-        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(),
-                            graph_adjacency(graph))
+        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(), adj)
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]
