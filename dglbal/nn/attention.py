@@ -29,7 +29,7 @@ from torch.overrides import handle_torch_function, has_torch_function
 from . import attention_backend as backend
 from .adjacency import Adjacency, build_adjacency
 from .attention_backend import BACKENDS, get_backend, set_backend
-from .edge_ops import (gather, group_sums, pair_sums, per_head, rows, sampled_dots, scale_,
+from .edge_ops import (gather, group_sums, head_dots, pair_sums, per_head, rows, sampled_dots,
                        scatter_add_, zeros)
 
 CHUNK_ELEMENTS = 1 << 22
@@ -61,17 +61,9 @@ def _weighted_rows(weights: torch.Tensor, edge_rows: torch.Tensor) -> torch.Tens
     return torch.bmm(weights.permute(1, 2, 0), edge_rows.transpose(0, 1)).squeeze(1)
 
 
-def _project(edge_rows: torch.Tensor, attn: torch.Tensor) -> torch.Tensor:
-    """(chunk, H, 1): edge_rows[e, h, :] . attn[h, :]."""
-    edges, heads, width = edge_rows.shape
-    if heads == 1:
-        return (edge_rows.reshape(edges, width) @ attn.reshape(width, 1)).reshape(edges, 1, 1)
-    return torch.bmm(edge_rows.transpose(0, 1), attn.reshape(heads, width, 1)).transpose(0, 1)
-
-
 def _eager_logits(z_src, z_dst, attn, src, dst, negative_slope: float) -> torch.Tensor:
     """(chunk, H, 1): a . LeakyReLU(z_u + z_v) per edge, one gather-add and one product."""
-    return _project(F.leaky_relu_(_edge_sums(z_src, z_dst, src, dst), negative_slope), attn)
+    return head_dots(F.leaky_relu_(_edge_sums(z_src, z_dst, src, dst), negative_slope), attn)
 
 
 def _eager_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_attn: bool):

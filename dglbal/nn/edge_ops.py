@@ -35,6 +35,16 @@ def pair_sums(z: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> tor
     return F.embedding_bag(pairs, rows(z), mode="sum").view(first.shape[0], *z.shape[1:])
 
 
+def head_dots(x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """(N, H, 1): ``x[n, h, :] . vectors[h, :]`` for x (N, H, D) and H * D ``vectors``, as
+    matrix products, forward and backward (``(x * vectors).sum(-1)`` multiplies with a
+    broadcast operand on both passes, several times slower on CPU)."""
+    count, heads, width = x.shape
+    if heads == 1:
+        return (x.reshape(count, width) @ vectors.reshape(width, 1)).reshape(count, 1, 1)
+    return torch.bmm(x.transpose(0, 1), vectors.reshape(heads, width, 1)).transpose(0, 1)
+
+
 def zeros(like: torch.Tensor) -> torch.Tensor:
     """Contiguous zeros of ``like``'s shape (``zeros_like`` would copy a view's strides)."""
     return torch.zeros(like.shape, dtype=like.dtype, device=like.device)
@@ -43,12 +53,6 @@ def zeros(like: torch.Tensor) -> torch.Tensor:
 def scatter_add_(out: torch.Tensor, index: torch.Tensor, edge_rows: torch.Tensor) -> None:
     """``out[index[e]] += edge_rows[e]`` for every e, in place (``out`` must be contiguous)."""
     out.view(out.shape[0], -1).index_add_(0, index, rows(edge_rows))
-
-
-def scale_(edge_rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """edge_rows (E, H, D) *= weights (E, H, 1), in place, broadcast over D on a 2-D view."""
-    edge_rows.view(-1, edge_rows.shape[2]).mul_(weights.reshape(-1, 1))
-    return edge_rows
 
 
 def group_sums(table: torch.Tensor, ptr: torch.Tensor, index: torch.Tensor,

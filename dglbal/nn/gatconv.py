@@ -6,7 +6,6 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from dgl import DGLGraph
 from dgl.nn.functional import edge_softmax
-from dgl.ops import u_add_v
 from dgl.nn.pytorch.utils import Identity
 from dgl.utils import expand_as_pair
 from torch import nn
@@ -16,6 +15,7 @@ from ._checks import (Features, check_edge_weight, check_features, check_graph, 
                       parameter_dtype)
 from .adjacency import graph_adjacency
 from .attention import attention_sum, edge_index
+from .edge_ops import head_dots
 from .sparse import dense, feature_dropout
 
 
@@ -140,13 +140,12 @@ class GATConv(GraphLayer):
             z_src = z_dst = self.fc(h_src).view(-1, heads, out)
             if graph.is_block:
                 z_dst = z_src[: graph.num_dst_nodes()]
-        el = (z_src * self.attn_l).sum(-1, keepdim=True)
-        er = (z_dst * self.attn_r).sum(-1, keepdim=True)
-        logits = self.leaky_relu(u_add_v(graph, el, er))
+        el, er = head_dots(z_src, self.attn_l), head_dots(z_dst, self.attn_r)
+        src, dst = edge_index(graph)
+        logits = self.leaky_relu(el.index_select(0, src) + er.index_select(0, dst))
         attention = self.attn_drop(edge_softmax(graph, logits))
         if edge_weight is not None:
             attention = attention * edge_weight.reshape(-1, 1, 1)
-        src, dst = edge_index(graph)
         rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(),
                             graph_adjacency(graph))
         rst = self._with_identity(graph, rst, z_src)
