@@ -29,6 +29,14 @@ def test_groups_hold_every_edge_once_in_edge_id_order(make):
         assert sorted(eids.tolist()) == list(range(graph.num_edges()))
     assert all(adj.in_eid[a:b].tolist() == sorted(adj.in_eid[a:b].tolist())
                for a, b in zip(adj.in_ptr[:-1].tolist(), adj.in_ptr[1:].tolist()))
+    assert torch.equal(adj.pairs, torch.stack((src, dst), 1).long())
+    if adj.num_src != adj.num_dst:
+        assert adj.node_ptr is None and adj.node_eid is None
+        return
+    for node in range(adj.num_src):  # out-edges, then in-edges (a self-loop in both)
+        incident = adj.node_eid[adj.node_ptr[node]:adj.node_ptr[node + 1]].tolist()
+        assert incident == [e for e in range(len(src)) if src[e] == node] + \
+            [e for e in range(len(dst)) if dst[e] == node]
 
 
 def test_cache_follows_the_graph_structure():

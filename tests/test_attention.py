@@ -264,7 +264,7 @@ def test_failed_compilation_falls_back_to_eager(compiled_backend, monkeypatch):
     with pytest.warns(RuntimeWarning, match="no compiler found"):
         out = gatv2_logits(z_src, z_dst, attn, src, dst)
     assert attention.get_backend() == "eager"
-    expected = backend.gather_logits(z_src, z_dst, attn, src, dst, 0.2)
+    expected = backend.gather_logits(z_src, z_dst, attn, src, dst, None, 0.2)
     torch.testing.assert_close(out, expected, rtol=1e-12, atol=1e-12)
 
 

@@ -13,7 +13,7 @@ indices or crashes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Dict, NamedTuple, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -23,19 +23,29 @@ _cache: "OrderedDict[int, Tuple[object, Dict[str, Any]]]" = OrderedDict()
 
 
 class Adjacency(NamedTuple):
-    """Edges grouped by destination (``in_*``, CSC) and by source (``out_*``, CSR).
+    """A graph's edges in the layouts the attention kernels read.
 
-    ``in_ptr`` (num_dst + 1) delimits each destination's in-edges, ``in_src`` holds their
-    sources and ``in_eid`` their edge ids; ``out_ptr``, ``out_dst``, ``out_eid`` likewise
-    per source. Within a group edges keep their edge-id order.
+    ``src`` and ``dst`` (E,) hold each edge's ends in edge-id order and ``pairs`` (E, 2) the
+    same side by side (kernels read both layouts; keeping them avoids a copy per call). ``in_ptr``
+    (num_dst + 1) delimits each destination's in-edges, ``in_src`` holds their sources and
+    ``in_eid`` their edge ids (CSC); ``out_ptr``, ``out_dst``, ``out_eid`` likewise per
+    source (CSR). When sources and destinations are one node set (``num_src == num_dst``),
+    ``node_ptr`` and ``node_eid`` group the edges incident to each node, its out-edges then
+    its in-edges (a self-loop twice); otherwise they are None. Within a group edges keep
+    their edge-id order.
     """
 
+    src: torch.Tensor
+    dst: torch.Tensor
+    pairs: torch.Tensor
     in_ptr: torch.Tensor
     in_src: torch.Tensor
     in_eid: torch.Tensor
     out_ptr: torch.Tensor
     out_dst: torch.Tensor
     out_eid: torch.Tensor
+    node_ptr: Optional[torch.Tensor]
+    node_eid: Optional[torch.Tensor]
     num_src: int
     num_dst: int
 
@@ -60,7 +70,12 @@ def build_adjacency(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst:
     src, dst = src.long(), dst.long()
     in_ptr, in_src, in_eid = _grouped(dst, src, num_dst)
     out_ptr, out_dst, out_eid = _grouped(src, dst, num_src)
-    return Adjacency(in_ptr, in_src, in_eid, out_ptr, out_dst, out_eid, num_src, num_dst)
+    node_ptr = node_eid = None
+    if num_src == num_dst:
+        eids = torch.arange(src.shape[0], device=src.device)
+        node_ptr, node_eid, _ = _grouped(torch.cat((src, dst)), eids.repeat(2), num_src)
+    return Adjacency(src, dst, torch.stack((src, dst), 1), in_ptr, in_src, in_eid, out_ptr, out_dst,
+                     out_eid, node_ptr, node_eid, num_src, num_dst)
 
 
 def structure_cached(graph, name: str, compute: Callable[[], Any]) -> Any:

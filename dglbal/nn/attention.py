@@ -46,10 +46,11 @@ def _chunks(num_edges: int, row: int) -> Iterator[slice]:
         yield slice(start, min(start + step, num_edges))
 
 
-def _edge_sums(z_src, z_dst, src, dst) -> torch.Tensor:
-    """(chunk, H, D): z_src[src] + z_dst[dst], a fresh tensor."""
+def _edge_sums(z_src, z_dst, src, dst, pairs) -> torch.Tensor:
+    """(chunk, H, D): z_src[src] + z_dst[dst], a fresh tensor (one pass over ``pairs``, the
+    same edges side by side, when both ends are one tensor)."""
     if z_src is z_dst:
-        return pair_sums(z_src, src, dst)
+        return pair_sums(z_src, pairs)
     return gather(z_src, src).add_(gather(z_dst, dst))
 
 
@@ -61,15 +62,17 @@ def _weighted_rows(weights: torch.Tensor, edge_rows: torch.Tensor) -> torch.Tens
     return torch.bmm(weights.permute(1, 2, 0), edge_rows.transpose(0, 1)).squeeze(1)
 
 
-def _eager_logits(z_src, z_dst, attn, src, dst, negative_slope: float) -> torch.Tensor:
+def _eager_logits(z_src, z_dst, attn, src, dst, pairs, negative_slope: float) -> torch.Tensor:
     """(chunk, H, 1): a . LeakyReLU(z_u + z_v) per edge, one gather-add and one product."""
-    return head_dots(F.leaky_relu_(_edge_sums(z_src, z_dst, src, dst), negative_slope), attn)
+    hidden = _edge_sums(z_src, z_dst, src, dst, pairs)
+    return head_dots(F.leaky_relu_(hidden, negative_slope), attn)
 
 
-def _eager_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_attn: bool):
+def _eager_edge_grads(z_src, z_dst, src, dst, pairs, grad, negative_slope: float,
+                      need_attn: bool):
     """Per edge ``g * LeakyReLU'(z_u + z_v)`` (chunk, H, D) and, with ``need_attn``,
     ``sum_e g_e LeakyReLU(z_u + z_v)`` (H, D); z_u + z_v is recomputed, not saved."""
-    hidden = _edge_sums(z_src, z_dst, src, dst)
+    hidden = _edge_sums(z_src, z_dst, src, dst, pairs)
     grad_hidden = torch.ops.aten.leaky_relu_backward(grad.expand_as(hidden), hidden,
                                                      negative_slope, False)
     grad_attn = _weighted_rows(grad, F.leaky_relu_(hidden, negative_slope)) if need_attn \
@@ -79,46 +82,51 @@ def _eager_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_
 
 class _GATv2Logits(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z_src, z_dst, attn, src, dst, negative_slope, adj):
-        ctx.save_for_backward(z_src, z_dst, attn, src, dst)
+    def forward(ctx, z_src, z_dst, attn, src, dst, pairs, negative_slope, adj):
+        ctx.save_for_backward(z_src, z_dst, attn, src, dst, pairs)
         ctx.negative_slope, ctx.adj, ctx.shared = negative_slope, adj, z_src is z_dst
         heads, width = z_src.shape[1:]
         logits = backend.kernel(_eager_logits, backend.gather_logits, src.shape[0])
         out = z_src.new_empty(src.shape[0], heads, 1)
         for part in _chunks(src.shape[0], heads * width):
-            out[part] = logits(z_src, z_dst, attn, src[part], dst[part], negative_slope)
+            out[part] = logits(z_src, z_dst, attn, src[part], dst[part], pairs[part],
+                               negative_slope)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_out):
-        z_src, z_dst, attn, src, dst = ctx.saved_tensors
+        z_src, z_dst, attn, src, dst, pairs = ctx.saved_tensors
         if ctx.shared:  # one tensor on both ends: pair sums take their one-pass path
             z_dst = z_src
         need_src, need_dst, need_attn = ctx.needs_input_grad[:3]
         heads, width = z_src.shape[1:]
         edge_grads = backend.kernel(_eager_edge_grads, backend.gather_edge_grads, src.shape[0])
-        if ctx.adj is not None and 0 < src.shape[0] <= _chunk_rows(heads * width):
-            grad_hidden, grad_attn = edge_grads(z_src, z_dst, src, dst, grad_out,
+        adj = ctx.adj
+        grouped = adj is not None and (adj.node_ptr is not None or not ctx.shared)
+        if grouped and 0 < src.shape[0] <= _chunk_rows(heads * width):
+            grad_hidden, grad_attn = edge_grads(z_src, z_dst, src, dst, pairs, grad_out,
                                                 ctx.negative_slope, need_attn)
             edge_rows = rows(grad_hidden)
-            adj = ctx.adj
-            grad_src = group_sums(edge_rows, adj.out_ptr, adj.out_eid).view_as(z_src) \
-                if need_src else None
-            grad_dst = group_sums(edge_rows, adj.in_ptr, adj.in_eid).view_as(z_dst) \
-                if need_dst else None
-            if ctx.shared:
-                grad_src, grad_dst = grad_src.add_(grad_dst), None
+            if ctx.shared:  # each node's out- and in-edges in one group
+                grad_src = group_sums(edge_rows, adj.node_ptr, adj.node_eid).view_as(z_src)
+                grad_dst = None
+            else:
+                grad_src = group_sums(edge_rows, adj.out_ptr, adj.out_eid).view_as(z_src) \
+                    if need_src else None
+                grad_dst = group_sums(edge_rows, adj.in_ptr, adj.in_eid).view_as(z_dst) \
+                    if need_dst else None
         else:
             grad_src, grad_dst, grad_attn = _scattered_grads(ctx, z_src, z_dst, attn, src, dst,
-                                                             grad_out, edge_grads)
+                                                             pairs, grad_out, edge_grads)
         scale = attn.reshape(1, heads, width)
         return (grad_src.mul_(scale) if grad_src is not None else None,
                 grad_dst.mul_(scale) if grad_dst is not None else None,
-                grad_attn.reshape(attn.shape) if need_attn else None, None, None, None, None)
+                grad_attn.reshape(attn.shape) if need_attn else None, None, None, None, None,
+                None)
 
 
-def _scattered_grads(ctx, z_src, z_dst, attn, src, dst, grad_out, edge_grads):
+def _scattered_grads(ctx, z_src, z_dst, attn, src, dst, pairs, grad_out, edge_grads):
     """The backward of :class:`_GATv2Logits` chunk by chunk, edge gradients scattered to
     nodes with ``index_add_`` (graphs beyond one chunk, or without an adjacency)."""
     need_src, need_dst, need_attn = ctx.needs_input_grad[:3]
@@ -128,7 +136,7 @@ def _scattered_grads(ctx, z_src, z_dst, attn, src, dst, grad_out, edge_grads):
     grad_attn = attn.new_zeros(heads, width) if need_attn else None
     for part in _chunks(src.shape[0], heads * width):
         s, d = src[part], dst[part]
-        grad_hidden, part_attn = edge_grads(z_src, z_dst, s, d, grad_out[part],
+        grad_hidden, part_attn = edge_grads(z_src, z_dst, s, d, pairs[part], grad_out[part],
                                             ctx.negative_slope, need_attn)
         if need_src:
             scatter_add_(grad_src, s, grad_hidden)
@@ -215,7 +223,13 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     if attn.numel() != z_src.shape[1] * z_src.shape[2]:
         raise ValueError(f"attn has {attn.numel()} entries for {z_src.shape[1]} heads of "
                          f"width {z_src.shape[2]}")
-    args = (z_src, z_dst, attn, src, dst, float(negative_slope))
+    if adj is None:
+        pairs = torch.stack((src, dst), 1)
+    elif adj.pairs.shape[0] == src.shape[0]:
+        src, dst, pairs = adj.src, adj.dst, adj.pairs
+    else:
+        raise ValueError(f"adj holds {adj.pairs.shape[0]} edges, src and dst {src.shape[0]}")
+    args = (z_src, z_dst, attn, src, dst, pairs, float(negative_slope))
     if backend.whole_compiled(src.shape[0]):
         return backend.kernel(lambda *a: _GATv2Logits.apply(*a, adj), backend.gather_logits,
                               src.shape[0])(*args)

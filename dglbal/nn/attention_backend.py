@@ -80,17 +80,19 @@ def gather_sum(z_src, weights, src, dst, num_dst: int) -> torch.Tensor:
     return out.index_add_(0, dst, z_src[src] * weights)
 
 
-def gather_logits(z_src, z_dst, attn, src, dst, negative_slope: float) -> torch.Tensor:
-    """``gatv2_logits`` in plain ops, for torch.compile to fuse into one loop over edges."""
+def gather_logits(z_src, z_dst, attn, src, dst, pairs, negative_slope: float) -> torch.Tensor:
+    """``gatv2_logits`` in plain ops, for torch.compile to fuse into one loop over edges
+    (``pairs``, the edges side by side for the eager kernels, is not read)."""
     hidden = F.leaky_relu(z_src[src] + z_dst[dst], negative_slope)
     return (hidden * attn.reshape(1, *z_src.shape[1:])).sum(-1, keepdim=True)
 
 
-def gather_edge_grads(z_src, z_dst, src, dst, grad, negative_slope: float, need_attn: bool):
+def gather_edge_grads(z_src, z_dst, src, dst, pairs, grad, negative_slope: float,
+                      need_attn: bool):
     """The edge-wise part of ``gatv2_logits``' backward in plain ops, for torch.compile: per
     edge ``g * LeakyReLU'(z_u + z_v)`` and, with ``need_attn``, ``sum_e g_e LeakyReLU(z_u +
-    z_v)``. It scatters nothing: compiled CPU scatters become per-element atomic adds with
-    two or more threads, several times slower."""
+    z_v)`` (``pairs`` is not read). It scatters nothing: compiled CPU scatters become
+    per-element atomic adds with two or more threads, several times slower."""
     hidden = z_src[src] + z_dst[dst]
     grad_hidden = torch.where(hidden > 0, grad, grad * negative_slope)
     grad_attn = (grad * F.leaky_relu(hidden, negative_slope)).sum(0) if need_attn else None

@@ -29,10 +29,10 @@ def gather(z: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return rows(z).index_select(0, index).view(index.shape[0], *z.shape[1:])
 
 
-def pair_sums(z: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-    """(len(first), H, D): ``z[first] + z[second]``, both gathers and the add in one pass."""
-    pairs = torch.stack((first, second), 1)
-    return F.embedding_bag(pairs, rows(z), mode="sum").view(first.shape[0], *z.shape[1:])
+def pair_sums(z: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """(len(pairs), H, D): ``z[u] + z[v]`` for each row (u, v) of ``pairs``, both gathers and
+    the add in one pass."""
+    return F.embedding_bag(pairs, rows(z), mode="sum").view(pairs.shape[0], *z.shape[1:])
 
 
 def head_dots(x: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:

@@ -128,8 +128,9 @@ class GATv2Conv(GraphLayer):
             z_dst = z_src if self.share_weights else self.fc_dst(h_dst)
             if graph.is_block:
                 z_dst = z_dst[: graph.num_dst_nodes()]
+        shared = z_dst is z_src  # one tensor on both ends: the kernels' one-pass paths
         z_src = z_src.view(-1, heads, out)
-        z_dst = z_dst.view(-1, heads, out)
+        z_dst = z_src if shared else z_dst.view(-1, heads, out)
         src, dst = edge_index(graph)
         adj = graph_adjacency(graph)
         logits = gatv2_logits(z_src, z_dst, self.attn, src, dst,
