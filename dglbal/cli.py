@@ -68,8 +68,8 @@ def _training_options(p: argparse.ArgumentParser) -> None:
                    help="validation/test metric; auto: ROC-AUC for binary tasks, else accuracy")
     p.add_argument("--attention", choices=attention.BACKENDS, default=attention.get_backend(),
                    help="GAT attention kernels: eager (default; $DGLBAL_ATTENTION) or compiled "
-                        "(torch.compile: about half the epoch time of deep GATs on one CPU "
-                        "thread, ~15 s of compilation per process; graphs with fewer than "
+                        "(torch.compile: about a quarter less epoch time for deep GATs on one "
+                        "CPU thread, ~15 s of compilation per process; graphs with fewer than "
                         f"{attention_backend.COMPILE_MIN_EDGES} edges stay eager)")
     p.add_argument("--logit-spread", type=float, default=DEFAULT_LOGIT_SPREAD,
                    help="bal_o_data: the initial logits' spread across classes (default 1)")
