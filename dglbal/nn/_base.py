@@ -5,14 +5,27 @@ from typing import Optional
 
 import torch
 from dgl import DGLGraph
+from dgl.utils import expand_as_pair
 from torch import nn
 
 from ..init import init_layer_
-from ._checks import check_residual_alpha, self_rows
+from ._checks import check_residual_alpha, check_sizes, self_rows
 
 
 class GraphLayer(nn.Module):
     """Base of dglbal's layers: ``init`` / ``init_position`` / ``residual_alpha`` options."""
+
+    def _set_attention_sizes(self, in_feats, out_feats: int, num_heads: int,
+                             allow_zero_in_degree: bool) -> int:
+        """Check and store an attention layer's sizes (DGL's attribute names); returns the
+        width of its concatenated heads."""
+        check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats,
+                    num_heads=num_heads)
+        self._num_heads = num_heads
+        self._in_src_feats, self._in_dst_feats = expand_as_pair(in_feats)
+        self._out_feats = out_feats
+        self._allow_zero_in_degree = allow_zero_in_degree
+        return out_feats * num_heads
 
     def _set_extras(self, init: str, init_position: str, residual_alpha: float) -> None:
         """Store the keyword-only extras, then initialize the parameters."""

@@ -7,11 +7,10 @@ import torch
 from dgl import DGLGraph
 from dgl.nn.functional import edge_softmax
 from dgl.nn.pytorch.utils import Identity
-from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import (Features, check_edge_weight, check_features, check_graph, check_sizes,
+from ._checks import (Features, check_edge_weight, check_features, check_graph,
                       parameter_dtype)
 from .adjacency import graph_adjacency
 from .attention import attention_sum, edge_index
@@ -78,13 +77,7 @@ class GATConv(GraphLayer):
         residual_alpha: float = 0.0,
     ):
         super().__init__()
-        check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats,
-                    num_heads=num_heads)
-        self._num_heads = num_heads
-        self._in_src_feats, self._in_dst_feats = expand_as_pair(in_feats)
-        self._out_feats = out_feats
-        self._allow_zero_in_degree = allow_zero_in_degree
-        width = out_feats * num_heads
+        width = self._set_attention_sizes(in_feats, out_feats, num_heads, allow_zero_in_degree)
         if isinstance(in_feats, tuple):
             self.fc_src = nn.Linear(self._in_src_feats, width, bias=False)
             self.fc_dst = nn.Linear(self._in_dst_feats, width, bias=False)

@@ -7,11 +7,10 @@ import torch
 from dgl import DGLGraph
 from dgl.nn.functional import edge_softmax
 from dgl.nn.pytorch.utils import Identity
-from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import Features, check_features, check_graph, check_sizes, parameter_dtype
+from ._checks import Features, check_features, check_graph, parameter_dtype
 from .adjacency import graph_adjacency
 from .attention import attention_sum, edge_index, gatv2_logits
 from .sparse import dense, feature_dropout
@@ -80,13 +79,7 @@ class GATv2Conv(GraphLayer):
         residual_alpha: float = 0.0,
     ):
         super().__init__()
-        check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats,
-                    num_heads=num_heads)
-        self._num_heads = num_heads
-        self._in_src_feats, self._in_dst_feats = expand_as_pair(in_feats)
-        self._out_feats = out_feats
-        self._allow_zero_in_degree = allow_zero_in_degree
-        width = out_feats * num_heads
+        width = self._set_attention_sizes(in_feats, out_feats, num_heads, allow_zero_in_degree)
         self.fc_src = nn.Linear(self._in_src_feats, width, bias=bias)
         if share_weights and not isinstance(in_feats, tuple):
             self.fc_dst = self.fc_src
