@@ -59,8 +59,9 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
 
 
 def _cell(values: List[float]) -> str:
+    """Mean +- 95% CI; a single run has no interval, so it gets none."""
     mean, ci = mean_ci(values)
-    return f"{mean:.1f} +- {ci:.1f}"
+    return f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f}"
 
 
 def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
@@ -76,15 +77,16 @@ def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
 def summary_tables(records: List[dict]) -> str:
     """Markdown tables in the paper's layout: test accuracy (%) per scheme and depth, the
     paper's mean +- 95% CI in brackets, then epochs to the best model and to 95% of it. Runs of
-    different configurations go to different tables."""
+    different configurations go to different tables; a cell with fewer runs than the table's
+    seeds says how many it has."""
     lines = []
     for dataset, model, label, subset in _panels(records):
         depths = sorted({r["layers"] for r in subset})
         schemes = list(dict.fromkeys(r["scheme"] for r in subset))
         budget = sorted({r["budget"] for r in subset})
+        seeds = len({r["seed"] for r in subset})
         lines.append(f"### {model.upper()} on {dataset} ({subset[0]['optimizer']}, at most "
-                     f"{'/'.join(map(str, budget))} epochs, "
-                     f"{len({r['seed'] for r in subset})} seeds"
+                     f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
         header = "| scheme | " + " | ".join(f"L={d}" for d in depths) + " |"
@@ -95,6 +97,8 @@ def summary_tables(records: List[dict]) -> str:
                 runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
                 paper = reference_text(model, dataset, scheme, d, subset[0]["optimizer"])
                 cell = _cell([100 * r["test_acc"] for r in runs]) if runs else "-"
+                if runs and len(runs) < seeds:  # an unfinished cell says how many runs it has
+                    cell += f" [{len(runs)} of {seeds} seeds]"
                 cells.append(cell + (f" ({paper})" if paper is not None and runs else ""))
             lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
         lines += ["", "Epochs to the best validation accuracy / to 95% of it (mean):", "",

@@ -165,6 +165,18 @@ def test_summary_tables_never_mix_configurations():
     assert "hidden=8" in tables and "hidden=16" in tables
 
 
+def test_a_cell_with_fewer_runs_than_the_tables_seeds_says_so():
+    config = TrainConfig(hidden=8)
+    records = [_record(config, "xavier", seed) for seed in range(3)]
+    records.append(_record(config, "bal_o", 0))
+    table = summary_tables(records)
+    assert "3 seeds" in table
+    xavier, bal_o = (next(line for line in table.splitlines() if line.startswith(f"| {s} |"))
+                     for s in ("xavier", "bal_o"))
+    assert "seeds]" not in xavier and "[1 of 3 seeds]" in bal_o
+    assert "+-" in xavier and "+-" not in bal_o.split("|")[2]  # one run: no interval
+
+
 def test_runs_written_before_a_field_existed_share_a_table_with_runs_at_its_default():
     old, new = _record(TrainConfig(hidden=8), seed=0), _record(TrainConfig(hidden=8), seed=1)
     del old["config"]["logit_spread"]  # a field added in session 3, default 1.0
