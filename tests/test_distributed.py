@@ -64,6 +64,34 @@ def test_standalone_distdgl_trains_balanced_model(graph, tmp_path, monkeypatch):
     assert result.best_val_acc > 0.5  # 5 classes: chance is 0.2
 
 
+def test_standalone_distdgl_rebalances_and_clips(graph, tmp_path, monkeypatch):
+    """--rebalance and --grad-clip act on the partitioned-graph trainer, not only full batch."""
+    import dgl
+
+    import dglbal.hooks
+
+    clipped = []
+    original = torch.nn.utils.clip_grad_norm_
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_",
+                        lambda params, norm: clipped.append(norm) or original(params, norm))
+    monkeypatch.setenv("DGL_DIST_MODE", "standalone")
+    config_path = partition(graph, "syn", tmp_path, num_parts=1)
+    config = TrainConfig(**{**SMALL, "epochs": 2}, rebalance="norms", rebalance_every=1,
+                         rebalance_sweeps=2, grad_clip=5.0)
+    try:
+        (result,) = run_dist_experiment(config, config_path, progress=False)
+    finally:
+        dgl.distributed.exit_client()
+    assert result.rebalance_history and clipped and set(clipped) == {5.0}
+    assert dglbal.hooks.BackwardHook  # the hook the full-batch trainer uses
+
+
+def test_distdgl_refuses_options_it_cannot_honour(graph, tmp_path, capsys):
+    config = partition(graph, "syn", tmp_path, num_parts=1)
+    assert cli_main(["train", "--dist-config", str(config), "--init", "bal_o_data"]) == 2
+    assert "bal_o_data" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None,
                     reason="two partitions on one host need root and unshare (private /dev/shm)")
 def test_server_and_trainers_on_localhost(graph, tmp_path):

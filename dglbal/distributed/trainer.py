@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..epochs import descend, fit
+from ..hooks import BackwardHook
+from ..metrics import resolve_metric
+from ..symmetry import analyze
 from ..train import (RunResult, TrainConfig, build_model, make_optimizer,
                      resolve_device, seed_everything)
 from . import ddp
@@ -38,11 +41,21 @@ def trainer_device(name: str = "auto") -> torch.device:
 
 
 def _check(config: TrainConfig) -> None:
+    """Refuse options the partitioned-graph trainer cannot honour (never ignore them)."""
     if "gnn_he" in config.schemes:
         raise ValueError("gnn_he needs the whole graph's spectral radius; it is not available "
                          "on a partitioned graph (use he, xavier, looks_linear, bal_x or bal_o)")
+    if "bal_o_data" in config.schemes:
+        raise ValueError("bal_o_data sets its scale from the whole graph's features; it is not "
+                         "available on a partitioned graph (use bal_o)")
     if config.monitor:
         raise ValueError("--monitor is not supported with --dist-config")
+
+
+def _check_metric(config: TrainConfig, num_classes: int) -> None:
+    if resolve_metric(config.metric, num_classes) != "accuracy":
+        raise ValueError("--dist-config scores accuracy only (ROC-AUC would need every "
+                         "trainer's scores); pass --metric accuracy")
 
 
 def run_dist_experiment(config: TrainConfig, part_config: Path,
@@ -63,6 +76,7 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
         ddp.init_from_env(device)
         graph = open_graph(part_config)
         in_feats, out_feats = graph_shape(graph, part_config)
+        _check_metric(config, out_feats)
         ids = {part: split_nodes(graph, f"{part}_mask") for part in ("train", "val", "test")}
         results = [dist_run_once(config, scheme, seed, graph, ids, in_feats, out_feats, device,
                                  progress=progress and ddp.rank() == 0)
@@ -79,19 +93,22 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
 
 def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[str, torch.Tensor],
                   in_feats: int, out_feats: int, device: torch.device,
-                  progress: bool = False,
-                  on_backward: Optional[Callable[[], None]] = None) -> RunResult:
+                  progress: bool = False) -> RunResult:
     """One run: every trainer builds (and balances) the model with ``seed``, rank 0's weights
-    are broadcast, and the trainers train it together."""
+    are broadcast, and the trainers train it together. Rebalancing (``config.rebalance``) and
+    gradient clipping act on the all-reduced gradients, so every replica takes the same step."""
     seed_everything(seed)
     model = build_model(config, scheme, in_feats, out_feats, graph=None).to(device)
     trained = ddp.data_parallel(model, device)
     opt = make_optimizer(trained, config.optimizer, config.learning_rate(), config.weight_decay)
+    report = analyze(model) if config.rebalance != "none" else None
+    hook = BackwardHook(model, opt, rebalance=config.rebalance, every=config.rebalance_every,
+                        sweeps=config.rebalance_sweeps, grad_clip=config.grad_clip, report=report)
     step, evaluate = sampled_loop(trained, graph, ids, opt, config.batch_size, config.fanout,
-                                  device, on_backward)
+                                  device, hook)
     outcome = fit(step, evaluate, epochs=config.epochs, loss_threshold=config.stop_loss(),
                   progress=progress, description=f"dist L={config.layers} {scheme} seed {seed}")
-    return RunResult(scheme=scheme, seed=seed, **outcome)
+    return RunResult(scheme=scheme, seed=seed, rebalance_history=hook.history, **outcome)
 
 
 def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool = False):
