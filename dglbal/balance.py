@@ -54,6 +54,18 @@ class BalanceSummary:
         return text
 
 
+def frozen_group_mask(params, group_columns, num_groups: int) -> np.ndarray:
+    """Per group: does it touch a parameter with ``requires_grad=False``? ``group_columns``
+    holds each parameter's group column of its exponent triplets. Such a group's conservation
+    law does not hold (the frozen parameter does not follow the gradient), and rescaling it
+    would move a parameter the user fixed."""
+    frozen = np.zeros(num_groups, dtype=bool)
+    for param, groups in zip(params, group_columns):
+        if not param.requires_grad:
+            frozen[groups] = True
+    return frozen
+
+
 class FlatExponents:
     """All exponent triplets of a report over one flat float64 copy of the parameters."""
 

@@ -8,6 +8,7 @@ under gradient flow (Eq. 5).
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Dict, List, Tuple
 
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .balance import FlatExponents
+from .balance import FlatExponents, frozen_group_mask
 from .symmetry import SymmetryReport
 
 
@@ -37,6 +38,15 @@ def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor
     return torch.from_numpy(np.abs(total) / np.maximum(scale, 1e-300))
 
 
+def _max_per_epoch(rows) -> List[float]:
+    """The largest value of each epoch's row, NaN (frozen groups) left out; 0 for none."""
+    out = []
+    for row in rows:
+        values = [v for v in row if not math.isnan(v)]
+        out.append(max(values) if values else 0.0)
+    return out
+
+
 def monitored_parameters(model: nn.Module) -> List[str]:
     """The parameters a monitor watches: weight matrices and attention vectors."""
     return [n for n, p in model.named_parameters() if p.dim() >= 2 or "attn" in n]
@@ -45,11 +55,15 @@ def monitored_parameters(model: nn.Module) -> List[str]:
 class ConservationMonitor:
     """Records, per epoch, c_g, delta_g and the paper's diagnostics; plots them.
 
-    Call :meth:`record` after ``loss.backward()`` and before ``optimizer.step()``.
+    Call :meth:`record` after ``loss.backward()`` and before ``optimizer.step()``. It runs on
+    the model's device and does not synchronize with it: the records stay there until
+    :attr:`history` (or :meth:`c_drift`, :meth:`save_json`, :meth:`plot`) reads them.
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
-    paper); entries that started at 0 count their absolute change.
+    paper); entries that started at 0 count their absolute change. Groups that touch a frozen
+    parameter (``requires_grad=False`` when the monitor is made) conserve nothing: they are
+    listed in :attr:`frozen_groups` and recorded as NaN.
 
     Example
     -------
@@ -70,59 +84,99 @@ class ConservationMonitor:
         self.model = model
         self.report = report
         self.threshold = threshold
-        self.watched = monitored_parameters(model)
+        flat = FlatExponents(model, report)  # checks the report; the index is built once
+        self._params = flat.params
+        device = flat.params[0].device if flat.params else torch.device("cpu")
+        self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._entry = torch.as_tensor(flat.entry, device=device)
+        self._group = torch.as_tensor(flat.group, device=device)
+        self._value = torch.as_tensor(flat.value, dtype=self._dtype, device=device)
+        self._num_groups = flat.num_groups
+        frozen = frozen_group_mask(flat.params, [g for _, g, _ in flat.triplets], flat.num_groups)
+        self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(frozen)]
+        self._frozen = torch.as_tensor(frozen, device=device)
         params = dict(model.named_parameters())
-        self._initial = {n: params[n].detach().clone() for n in self.watched}
-        self.tracked = np.linspace(0, max(len(report.groups) - 1, 0),
-                                   min(tracked_groups, len(report.groups))).astype(int).tolist()
-        self.history: Dict[str, list] = {"c": [], "delta": [], "rel_grad": [], "changed": []}
-        self._flat = FlatExponents(model, report)  # the index is built once; theta per epoch
+        self.watched = monitored_parameters(model)
+        self._watched = [params[n] for n in self.watched]
+        self._initial = [p.detach().clone() for p in self._watched]
+        live = np.flatnonzero(~frozen)
+        picks = np.linspace(0, max(len(live) - 1, 0), min(tracked_groups, len(live))).astype(int)
+        self.tracked = live[picks].tolist()
+        self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
+                                                          "changed": []}
+
+    def _flat(self, tensors) -> torch.Tensor:
+        return torch.cat([t.detach().reshape(-1).to(self._dtype) for t in tensors])
+
+    def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
+        sums = terms.new_zeros(self._num_groups).index_add_(0, self._group, terms)
+        return sums.masked_fill_(self._frozen, float("nan"))
 
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
-        flat = self._flat.refresh()
-        if flat.params and all(p.grad is None for p in flat.params):
+        params = self._params
+        if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
                                "it after loss.backward() and before optimizer.step()")
-        incoming, outgoing = flat.norms()
-        delta, scale = _residuals(flat)
-        self.history["c"].append((incoming - outgoing).tolist())
-        self.history["delta"].append((np.abs(delta) / np.maximum(scale, 1e-300)).tolist())
-        params = dict(self.model.named_parameters())
-        rel_grad, changed = {}, {}
-        for name in self.watched:
-            p, p0 = params[name], self._initial[name]
-            grad = p.grad if p.grad is not None else torch.zeros_like(p)
-            norm = float(p.norm())
-            rel_grad[name] = float(grad.norm()) / norm if norm > 0 else float("nan")
+        theta = self._flat(params)[self._entry] if params else self._value
+        grad = self._flat(p.grad if p.grad is not None else torch.zeros_like(p)
+                          for p in params)[self._entry] if params else self._value
+        terms = self._value * theta * grad
+        tiny = torch.finfo(self._dtype).tiny
+        self._records["c"].append(self._group_sums(self._value * theta * theta))
+        self._records["delta"].append(self._group_sums(terms).abs_()
+                                      / self._group_sums(terms.abs()).clamp_min(tiny))
+        rel_grad, changed = [], []
+        for p, p0 in zip(self._watched, self._initial):
+            norm = p.detach().norm().to(self._dtype)
+            grad_norm = p.grad.norm().to(self._dtype) if p.grad is not None \
+                else torch.zeros_like(norm)
+            rel_grad.append(torch.where(norm > 0, grad_norm / norm,
+                                        torch.full_like(norm, float("nan"))))
             # Relative change; entries that started at 0 (attention after balancing) have
             # none, so their absolute change counts, as in the paper's Figure 11.
             reference = torch.where(p0 == 0, torch.ones_like(p0), p0.abs())
-            moved = (p - p0).abs() > self.threshold * reference
-            changed[name] = float(moved.double().mean())
-        self.history["rel_grad"].append(rel_grad)
-        self.history["changed"].append(changed)
+            changed.append(((p - p0).abs() > self.threshold * reference).to(self._dtype).mean())
+        empty = self._value.new_zeros(0)
+        self._records["rel_grad"].append(torch.stack(rel_grad) if rel_grad else empty)
+        self._records["changed"].append(torch.stack(changed) if changed else empty)
+
+    @property
+    def history(self) -> Dict[str, list]:
+        """The records so far, copied to the host: per epoch, ``c`` and ``delta`` (relative
+        |delta_g|) as lists over the groups, ``rel_grad`` and ``changed`` as dicts over the
+        watched parameters."""
+        def rows(key: str) -> list:
+            records = self._records[key]
+            return torch.stack(records).cpu().tolist() if records else []
+
+        out = {key: rows(key) for key in ("c", "delta")}
+        for key in ("rel_grad", "changed"):
+            out[key] = [dict(zip(self.watched, row)) for row in rows(key)]
+        return out
 
     def save_json(self, path: Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        history = self.history
         summary = {
             "groups": [g.name for g in self.report.groups],
+            "frozen_groups": self.frozen_groups,
             "c_drift_max": self.c_drift(),
-            "delta_max": [max(d) if d else 0.0 for d in self.history["delta"]],
-            "rel_grad": self.history["rel_grad"],
-            "changed": self.history["changed"],
+            "delta_max": _max_per_epoch(history["delta"]),
+            "rel_grad": history["rel_grad"],
+            "changed": history["changed"],
         }
         path.write_text(json.dumps(summary))
         return path
 
     def c_drift(self) -> List[float]:
-        """max_g |c_g(t) - c_g(0)| per recorded epoch."""
-        if not self.history["c"]:
+        """max_g |c_g(t) - c_g(0)| per recorded epoch (frozen groups left out)."""
+        c = np.asarray(self.history["c"], dtype=float)
+        if not len(c):
             return []
-        c = np.asarray(self.history["c"])
-        return np.abs(c - c[:1]).max(axis=1).tolist() if c.size else [0.0] * len(c)
+        return _max_per_epoch(np.abs(c - c[:1]))
 
     def plot(self, path: Path, title: str = "") -> Path:
         """Four panels: c_g of some groups, max relative delta, relative gradient norms per
@@ -132,23 +186,24 @@ class ConservationMonitor:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
+        history = self.history
         fig, axes = plt.subplots(2, 2, figsize=(12, 8))
-        epochs = np.arange(1, len(self.history["c"]) + 1)
-        c = np.asarray(self.history["c"])
+        epochs = np.arange(1, len(history["c"]) + 1)
+        c = np.asarray(history["c"])
         for g in self.tracked:
             if c.size:
                 axes[0, 0].plot(epochs, c[:, g], label=self.report.groups[g].name)
         axes[0, 0].set(title="c_g = ||in||^2 - ||out||^2", xlabel="epoch")
         if self.tracked:
             axes[0, 0].legend(fontsize=6)
-        delta = [max(d) if d else 0.0 for d in self.history["delta"]]
+        delta = _max_per_epoch(history["delta"])
         axes[0, 1].semilogy(epochs, np.maximum(delta, 1e-18))
         axes[0, 1].set(title="max_g |delta_g| / scale (Thm 2.2)", xlabel="epoch")
         for key, ax, label in (("rel_grad", axes[1, 0], "||grad W|| / ||W||"),
                                ("changed", axes[1, 1],
                                 f"fraction with relative change > {self.threshold}")):
             for name in self.watched:
-                ax.plot(epochs, [h[name] for h in self.history[key]], label=name)
+                ax.plot(epochs, [h[name] for h in history[key]], label=name)
             ax.set(title=label, xlabel="epoch")
         axes[1, 0].set_yscale("log")
         axes[1, 1].legend(fontsize=6, ncol=2)

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .balance import frozen_group_mask
 from .symmetry import SymmetryReport, analyze
 
 CRITERIA = ("relative_gradients", "norms")
@@ -178,10 +179,8 @@ class Rebalancer:
         columns = [(report.table.entries[n][0] + self._offsets[i], *report.table.entries[n][1:])
                    for i, n in enumerate(names)]
         entry, group, value = (np.concatenate(c) for c in zip(*columns))
-        frozen = np.zeros(report.table.num_groups, dtype=bool)
-        for i, (_, grp, _) in enumerate(columns):
-            if not self._params[i].requires_grad:
-                frozen[grp] = True
+        frozen = frozen_group_mask(self._params, [grp for _, grp, _ in columns],
+                                   report.table.num_groups)
         self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(frozen)]
         keep = ~frozen[group]
         order = np.argsort(group[keep], kind="stable")

@@ -1,4 +1,6 @@
 """Probes: the check helpers blame the right thing (issue 9)."""
+import math
+
 import dgl
 import pytest
 import torch
@@ -32,7 +34,7 @@ def test_dropout_in_train_mode_is_not_blamed_on_the_symmetry():
 
 def test_check_noether_with_a_frozen_parameter():
     model = _gat()
-    model.layers[1].fc_src.weight.requires_grad_(False)
+    model.layers[2].fc_src.weight.requires_grad_(False)
     graph, feat = _graph_and_features()
     check_noether(model, graph, feat)
     assert not model.layers[1].fc_src.weight.requires_grad  # left as it was
@@ -88,3 +90,40 @@ def test_monitor_record_before_backward_is_a_clear_error():
     model(graph, feat).sum().backward()
     monitor.record()
     assert len(monitor.history["delta"]) == 1 and max(monitor.history["delta"][0]) < 1e-4
+
+
+def test_monitor_sets_aside_groups_that_touch_a_frozen_parameter():
+    """A frozen weight does not follow the gradient: its groups conserve nothing, and the
+    monitor must not report them as violations of Theorem 2.2."""
+    model = _gat().double()
+    model.layers[2].fc_src.weight.requires_grad_(False)
+    report = analyze(model)
+    monitor = ConservationMonitor(model, report)
+    graph, feat = _graph_and_features()
+    model(graph, feat.double()).sum().backward()
+    monitor.record()
+    frozen = {g.name for g in report.groups if "layers.2.fc_src.weight" in g.parameters}
+    assert frozen and set(monitor.frozen_groups) == frozen
+    delta = dict(zip((g.name for g in report.groups), monitor.history["delta"][0]))
+    assert all(math.isnan(delta[name]) for name in frozen)
+    assert max(v for name, v in delta.items() if name not in frozen) < 1e-9
+    assert monitor.c_drift() == [0.0]
+    assert all(report.groups[g].name not in frozen for g in monitor.tracked)
+
+
+def test_monitor_records_without_a_host_round_trip(monkeypatch):
+    """record() runs every epoch: it must stay on the model's device (no copy to the host,
+    no synchronization); reading the history copies once."""
+    model = _gat()
+    monitor = ConservationMonitor(model, analyze(model))
+    graph, feat = _graph_and_features()
+    model(graph, feat).sum().backward()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ConservationMonitor.record() copied a tensor to the host")
+
+    with monkeypatch.context() as patch:
+        for method in ("cpu", "numpy", "item", "tolist", "__float__"):
+            patch.setattr(torch.Tensor, method, refuse)
+        monitor.record()
+    assert len(monitor.history["c"]) == 1 and len(monitor.history["rel_grad"]) == 1
