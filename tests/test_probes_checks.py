@@ -34,7 +34,7 @@ def test_dropout_in_train_mode_is_not_blamed_on_the_symmetry():
 
 def test_check_noether_with_a_frozen_parameter():
     model = _gat()
-    model.layers[2].fc_src.weight.requires_grad_(False)
+    model.layers[1].fc_src.weight.requires_grad_(False)
     graph, feat = _graph_and_features()
     check_noether(model, graph, feat)
     assert not model.layers[1].fc_src.weight.requires_grad  # left as it was
