@@ -7,7 +7,9 @@ edges in no particular order. Sums over groups and pairs run as ``embedding_bag`
 CPU, one CUDA kernel on GPU): one pass that writes each output row once, with no atomics and
 no (edges x features) temporary, 2-5x faster on CPU than ``index_add_`` or a gather and an
 add. Weighted float64 sums are CSR sparse-dense products instead (MKL's double kernel is
-about twice as fast as embedding_bag's generic one).
+about twice as fast as embedding_bag's generic one). Dots: :func:`head_dots` (each row with
+its head's vector, as matrix products) and :func:`sampled_dots` (per edge, the dot of its two
+end rows).
 """
 from __future__ import annotations
 
