@@ -54,6 +54,24 @@ class BalanceSummary:
         return text
 
 
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of per-step sums over groups on ``device``: float64, float32 on MPS (which
+    has no float64)."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
+
+def flat_parameters(params, dtype: torch.dtype) -> torch.Tensor:
+    """The parameters flattened and concatenated in ``dtype``, on their device."""
+    flat = [p.detach().reshape(-1).to(dtype) for p in params]
+    return torch.cat(flat) if flat else torch.zeros(0, dtype=dtype)
+
+
+def flat_gradients(params, dtype: torch.dtype) -> torch.Tensor:
+    """Their gradients likewise (0 where a parameter has none)."""
+    return flat_parameters([p.grad if p.grad is not None else torch.zeros_like(p)
+                            for p in params], dtype)
+
+
 def frozen_group_mask(params, group_columns, num_groups: int) -> np.ndarray:
     """Per group: does it touch a parameter with ``requires_grad=False``? ``group_columns``
     holds each parameter's group column of its exponent triplets. Such a group's conservation

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .balance import FlatExponents, frozen_group_mask
+from .balance import (FlatExponents, accumulation_dtype, flat_gradients, flat_parameters,
+                      frozen_group_mask)
 from .symmetry import SymmetryReport
 
 
@@ -87,7 +88,7 @@ class ConservationMonitor:
         flat = FlatExponents(model, report)  # checks the report; the index is built once
         self._params = flat.params
         device = flat.params[0].device if flat.params else torch.device("cpu")
-        self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._dtype = accumulation_dtype(device)
         self._entry = torch.as_tensor(flat.entry, device=device)
         self._group = torch.as_tensor(flat.group, device=device)
         self._value = torch.as_tensor(flat.value, dtype=self._dtype, device=device)
@@ -105,9 +106,6 @@ class ConservationMonitor:
         self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
                                                           "changed": []}
 
-    def _flat(self, tensors) -> torch.Tensor:
-        return torch.cat([t.detach().reshape(-1).to(self._dtype) for t in tensors])
-
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
         sums = terms.new_zeros(self._num_groups).index_add_(0, self._group, terms)
         return sums.masked_fill_(self._frozen, float("nan"))
@@ -119,9 +117,8 @@ class ConservationMonitor:
         if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
                                "it after loss.backward() and before optimizer.step()")
-        theta = self._flat(params)[self._entry] if params else self._value
-        grad = self._flat(p.grad if p.grad is not None else torch.zeros_like(p)
-                          for p in params)[self._entry] if params else self._value
+        theta = flat_parameters(params, self._dtype)[self._entry]
+        grad = flat_gradients(params, self._dtype)[self._entry]
         terms = self._value * theta * grad
         tiny = torch.finfo(self._dtype).tiny
         self._records["c"].append(self._group_sums(self._value * theta * theta))

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .balance import frozen_group_mask
+from .balance import accumulation_dtype, flat_gradients, flat_parameters, frozen_group_mask
 from .symmetry import SymmetryReport, analyze
 
 CRITERIA = ("relative_gradients", "norms")
@@ -197,7 +197,7 @@ class Rebalancer:
         bounds = np.searchsorted(group[shared], np.arange(self.num_groups + 1))
         levels = forward_levels(entry[shared], group[shared], bounds)
         device = self._params[0].device
-        self._dtype = torch.float32 if device.type == "mps" else torch.float64
+        self._dtype = accumulation_dtype(device)
         everyone = np.arange(self.num_groups)
         self._private = _Triplets(entry[private], group[private], value[private], everyone,
                                   device, self._dtype)
@@ -221,16 +221,12 @@ class Rebalancer:
         self.rebalance_()
         return True
 
-    def _flat(self, tensors) -> torch.Tensor:
-        return torch.cat([t.detach().reshape(-1).to(self._dtype) for t in tensors])
-
     def _mass(self) -> Tuple[torch.Tensor, float]:
         """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
-        theta = self._flat(self._params)
+        theta = flat_parameters(self._params, self._dtype)
         if self.criterion == "norms":
             return theta * theta, 2.0
-        grad = self._flat(p.grad if p.grad is not None else torch.zeros_like(p)
-                          for p in self._params)
+        grad = flat_gradients(self._params, self._dtype)
         ratio = grad / torch.where(theta == 0, torch.ones_like(theta), theta)
         return torch.where(theta == 0, torch.zeros_like(theta), ratio * ratio), -4.0
 
