@@ -13,7 +13,7 @@ from ._base import GraphLayer
 from ._checks import (Features, check_edge_weight, check_features, check_graph,
                       parameter_dtype)
 from .adjacency import graph_adjacency
-from .attention import attention_sum, edge_index
+from .attention import attention_sum
 from .edge_ops import head_dots
 from .sparse import dense, feature_dropout
 
@@ -134,13 +134,13 @@ class GATConv(GraphLayer):
             if graph.is_block:
                 z_dst = z_src[: graph.num_dst_nodes()]
         el, er = head_dots(z_src, self.attn_l), head_dots(z_dst, self.attn_r)
-        src, dst = edge_index(graph)
+        adj = graph_adjacency(graph)
+        src, dst = adj.src, adj.dst
         logits = self.leaky_relu(el.index_select(0, src) + er.index_select(0, dst))
         attention = self.attn_drop(edge_softmax(graph, logits))
         if edge_weight is not None:
             attention = attention * edge_weight.reshape(-1, 1, 1)
-        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(),
-                            graph_adjacency(graph))
+        rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(), adj)
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]

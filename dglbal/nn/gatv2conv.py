@@ -12,7 +12,7 @@ from torch import nn
 from ._base import GraphLayer
 from ._checks import Features, check_features, check_graph, parameter_dtype
 from .adjacency import graph_adjacency
-from .attention import attention_sum, edge_index, gatv2_logits
+from .attention import attention_sum, gatv2_logits
 from .sparse import dense, feature_dropout
 
 
@@ -124,8 +124,8 @@ class GATv2Conv(GraphLayer):
         shared = z_dst is z_src  # one tensor on both ends: the kernels' one-pass paths
         z_src = z_src.view(-1, heads, out)
         z_dst = z_src if shared else z_dst.view(-1, heads, out)
-        src, dst = edge_index(graph)
         adj = graph_adjacency(graph)
+        src, dst = adj.src, adj.dst
         logits = gatv2_logits(z_src, z_dst, self.attn, src, dst,
                               self.leaky_relu.negative_slope, adj)
         attention = self.attn_drop(edge_softmax(graph, logits))
