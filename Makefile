@@ -30,7 +30,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -49,7 +49,7 @@ check-wheel:
 	$(TOOLS_VENV)/bin/python -m twine check --strict dist/*
 	rm -rf $(WHEEL_VENV)
 	$(WHEEL_PYTHON) -m venv $(WHEEL_VENV)
-	$(WHEEL_VENV)/bin/python -m pip install --quiet -c constraints.txt "$$(ls dist/*.whl)[test]"
+	$(WHEEL_VENV)/bin/python -m pip install --quiet -c constraints.txt "$$(ls dist/*.whl)[test,plot]"
 	$(WHEEL_VENV)/bin/python -m pip check
 	cd $(WHEEL_VENV) && bin/python -c "import dglbal, dglbal.distributed; print('dglbal', dglbal.__version__, 'from', dglbal.__file__)"
 	cd $(WHEEL_VENV) && bin/dglbal train --dataset synthetic --layers 3 --init bal_o --seeds 1 \
@@ -58,7 +58,7 @@ check-wheel:
 
 check-oldest:
 	test -x $(OLDEST_VENV)/bin/python || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
-	$(OLDEST_VENV)/bin/python -m pip install --quiet -c constraints-oldest.txt ".[test]"
+	$(OLDEST_VENV)/bin/python -m pip install --quiet -c constraints-oldest.txt ".[test,plot]"
 	$(OLDEST_VENV)/bin/python -m pip check
 	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests
 

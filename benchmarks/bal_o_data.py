@@ -26,7 +26,7 @@ from typing import List
 
 import numpy as np
 
-from dglbal.report import mean_ci
+from dglbal.experiments.tables import mean_ci
 
 from paper_protocol import Cell, load_records, report as write_tables, run_cell
 

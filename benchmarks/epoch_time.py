@@ -10,16 +10,16 @@ forward, backward and SGD step. Columns:
 
 - ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does),
 - ``compiled``: the same with the attention kernels run through ``torch.compile``
-  (``dglbal.nn.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
+  (``dglbal.nn.kernels.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
 - ``dense``: the default model fed the dense feature matrix,
 - ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GATConv`` for ``--models gatconv``,
   ``GraphConv`` for GCN),
 - ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` or ``GATConv`` (optional: ``pip install
   dglbal[bench]``; the column is left out when PyG does not import).
 
-``loop ms`` (with ``--loop``) is one epoch of ``dglbal.train.train_node_classifier`` on the same
+``loop ms`` (with ``--loop``) is one epoch of ``dglbal.experiments.train.train_node_classifier`` on the same
 model: the step plus scoring validation and test (from the training forward's logits when the
-model has no dropout, see :mod:`dglbal.epochs`), the loss check and the history.
+model has no dropout, see :mod:`dglbal.experiments.loop`), the loss check and the history.
 
 ``saved MiB`` is the memory autograd keeps for the backward pass at the end of the forward
 pass (the peak of a training step), counted once per storage with saved-tensor hooks.
@@ -40,9 +40,9 @@ from torch import nn  # noqa: E402
 
 from dglbal.data import load_dataset, num_classes  # noqa: E402
 from dglbal.nn import GAT, GCN, GATConv, GATv2Conv  # noqa: E402
-from dglbal.nn import attention  # noqa: E402
-from dglbal.nn.sparse import sparse_features  # noqa: E402
-from dglbal.train import train_node_classifier  # noqa: E402
+from dglbal.nn.kernels import attention  # noqa: E402
+from dglbal.nn.kernels.sparse import sparse_features  # noqa: E402
+from dglbal.experiments.train import train_node_classifier  # noqa: E402
 
 try:
     import torch_geometric.nn as pygnn

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from dglbal.sweep import SweepConfig, run_sweep, write_outputs
-from dglbal.train import TrainConfig
+from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.config import TrainConfig
 
 SCHEMES = ("xavier", "bal_x", "bal_o")
 HETEROPHILOUS = ("texas", "wisconsin", "cornell")

@@ -27,7 +27,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import numpy as np  # noqa: E402
 
 from dglbal.cli import main as dglbal_main  # noqa: E402
-from dglbal.report import mean_ci  # noqa: E402
+from dglbal.experiments.tables import mean_ci  # noqa: E402
 
 ARCHITECTURES = {
     "gat": ["--model", "gat", "--conv", "gatv2", "--init", "ll_ortho"],

@@ -1,5 +1,5 @@
 """`python -m dglbal` runs the command-line interface."""
-from .cli import main
+from dglbal.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

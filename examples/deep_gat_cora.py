@@ -11,8 +11,9 @@ from pathlib import Path
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
-from dglbal.report import plot_curves, summary_table  # noqa: E402
-from dglbal.train import TrainConfig, run_experiment  # noqa: E402
+from dglbal.experiments.tables import plot_curves, summary_table  # noqa: E402
+from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.train import run_experiment  # noqa: E402
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dglbal import analyze  # noqa: E402
-from dglbal.testing import check_complete, check_conservation  # noqa: E402
+from dglbal.testing.checks import check_complete, check_conservation  # noqa: E402
 
 
 class MyModel(nn.Module):

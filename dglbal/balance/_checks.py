@@ -1,5 +1,6 @@
 """What :func:`dglbal.balance.balance_` checks before and after it moves any weight: its
-arguments, finite parameters, frozen parameters, a model without symmetry, a finite result."""
+arguments, finite parameters, a model without symmetry, a finite result. (The report is
+checked against the model, and frozen groups found, by :class:`.index.ExponentIndex`.)"""
 from __future__ import annotations
 
 import math
@@ -10,7 +11,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .symmetry import SymmetryReport
+from dglbal.symmetry import SymmetryReport
+
+__all__ = ["check_balance_arguments", "check_finite_parameters", "check_result_is_finite",
+           "warn_if_no_groups"]
 
 
 def check_balance_arguments(mode: str, beta: Optional[float], tol: float, max_sweeps: int) -> None:
@@ -23,18 +27,6 @@ def check_balance_arguments(mode: str, beta: Optional[float], tol: float, max_sw
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
     if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, int) or max_sweeps < 1:
         raise ValueError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}")
-
-
-def check_report_matches(params: dict, report: SymmetryReport, model: nn.Module) -> None:
-    """The report must describe this model: its parameters, with their shapes."""
-    for name in report.parameter_order:
-        if name not in params:
-            raise ValueError(f"the report was made for another model: it has parameter {name!r}, "
-                             f"which this {type(model).__name__} lacks; run analyze on this model")
-        shape = tuple(report.table.shapes.get(name, params[name].shape))
-        if shape != tuple(params[name].shape):
-            raise ValueError(f"the report was made for another model: parameter {name!r} has "
-                             f"shape {tuple(params[name].shape)} here, {shape} in the report")
 
 
 def check_finite_parameters(flat) -> None:
@@ -59,15 +51,6 @@ def check_finite_parameters(flat) -> None:
                          "balancing needs weights whose squares are finite")
 
 
-def frozen_groups(flat, report: SymmetryReport) -> np.ndarray:
-    """Which groups touch a parameter with ``requires_grad=False`` (those must not move)."""
-    fixed = np.zeros(flat.num_groups, dtype=bool)
-    for name, param in zip(flat.names, flat.params):
-        if not param.requires_grad:
-            fixed[np.unique(report.table.entries[name][1])] = True
-    return fixed
-
-
 def warn_if_no_groups(model: nn.Module, report: SymmetryReport) -> None:
     """A model with parameters but no provable symmetry (a tanh network, say) is not
     balanced by anything: say so instead of returning silently."""
@@ -81,8 +64,7 @@ def warn_if_no_groups(model: nn.Module, report: SymmetryReport) -> None:
 def check_result_is_finite(flat, beta: Optional[float]) -> None:
     """Every balanced parameter must be finite in its own dtype before it is written back."""
     problems: List[str] = []
-    for i, (name, param) in enumerate(zip(flat.names, flat.params)):
-        chunk = flat.theta[flat.offsets[i]:flat.offsets[i + 1]]
+    for name, param, chunk in zip(flat.names, flat.params, flat.chunks(flat.theta)):
         limit = torch.finfo(param.dtype).max if param.dtype.is_floating_point else np.inf
         if chunk.size and not (np.isfinite(chunk).all() and np.abs(chunk).max() <= limit):
             problems.append(name)

@@ -15,7 +15,6 @@ A model is balanced when every c_g is 0.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -23,11 +22,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._balance_checks import (check_balance_arguments, check_finite_parameters,
-                              check_report_matches, check_result_is_finite, frozen_groups,
-                              warn_if_no_groups)
+from ._checks import (check_balance_arguments, check_finite_parameters, check_result_is_finite,
+    warn_if_no_groups)
+from .index import ExponentIndex
 from .orbit import OrbitNorm, minimize
-from .symmetry import SymmetryReport, analyze
+from dglbal.symmetry import SymmetryReport, analyze
+
+__all__ = ["BalanceReport", "BalanceSummary", "FlatExponents", "analyze_and_balance", "balance_",
+           "balance_constants", "group_norms"]
 
 
 @dataclass
@@ -54,78 +56,21 @@ class BalanceSummary:
         return text
 
 
-def accumulation_dtype(device: torch.device) -> torch.dtype:
-    """The dtype of per-step sums over groups on ``device``: float64, float32 on MPS (which
-    has no float64)."""
-    return torch.float32 if torch.device(device).type == "mps" else torch.float64
-
-
-def flat_parameters(params, dtype: torch.dtype) -> torch.Tensor:
-    """The parameters flattened and concatenated in ``dtype``, on their device."""
-    flat = [p.detach().reshape(-1).to(dtype) for p in params]
-    return torch.cat(flat) if flat else torch.zeros(0, dtype=dtype)
-
-
-def flat_gradients(params, dtype: torch.dtype) -> torch.Tensor:
-    """Their gradients likewise (0 where a parameter has none)."""
-    return flat_parameters([p.grad if p.grad is not None else torch.zeros_like(p)
-                            for p in params], dtype)
-
-
-def frozen_group_mask(params, group_columns, num_groups: int) -> np.ndarray:
-    """Per group: does it touch a parameter with ``requires_grad=False``? ``group_columns``
-    holds each parameter's group column of its exponent triplets. Such a group's conservation
-    law does not hold (the frozen parameter does not follow the gradient), and rescaling it
-    would move a parameter the user fixed."""
-    frozen = np.zeros(num_groups, dtype=bool)
-    for param, groups in zip(params, group_columns):
-        if not param.requires_grad:
-            frozen[groups] = True
-    return frozen
-
-
-class FlatExponents:
-    """All exponent triplets of a report over one flat float64 copy of the parameters."""
+class FlatExponents(ExponentIndex):
+    """An :class:`ExponentIndex` with a float64 working copy ``theta`` of the parameters, which
+    balancing moves and then writes back."""
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
-        params = dict(model.named_parameters())
-        check_report_matches(params, report, model)
-        self.names = [n for n in report.parameter_order]
-        self.params = [params[n] for n in self.names]
-        sizes = [p.numel() for p in self.params]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self.num_groups = len(report.groups)
-        self.fixed = np.zeros(self.num_groups, dtype=bool)  # groups balancing must not move
-        self.shapes = [report.table.shapes[n] for n in self.names]
-        self.triplets = [report.table.entries[n] for n in self.names]
+        super().__init__(model, report)
         self._by_group = None
         self.refresh()
 
-    @functools.cached_property
-    def _columns(self) -> tuple:
-        """(entry, group, value) over all parameters, concatenated on first use."""
-        entry = np.concatenate([flat + offset for (flat, _, _), offset
-                                in zip(self.triplets, self.offsets)])
-        return (entry, np.concatenate([group for _, group, _ in self.triplets]),
-                np.concatenate([value for _, _, value in self.triplets]))
-
-    entry = property(lambda self: self._columns[0])
-    group = property(lambda self: self._columns[1])
-    value = property(lambda self: self._columns[2])
-
-    def _flatten(self, tensors) -> np.ndarray:
-        arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
-        return np.concatenate(arrays) if arrays else np.zeros(0)
+    gradients = ExponentIndex.numpy_gradients
 
     def refresh(self) -> "FlatExponents":
         """Re-read theta from the parameters; the index over the groups stays as it is."""
-        self.theta = self._flatten(self.params)
+        self.theta = self.numpy_parameters()
         return self
-
-    def gradients(self) -> np.ndarray:
-        """The parameters' gradients, flat like theta (0 where there is none)."""
-        return self._flatten(p.grad if p.grad is not None else torch.zeros_like(p)
-                             for p in self.params)
 
     def norms(self) -> tuple:
         """(I_g, O_g) for every group."""
@@ -144,14 +89,15 @@ class FlatExponents:
         return entry[bounds[g]:bounds[g + 1]], value[bounds[g]:bounds[g + 1]]
 
     def zero(self, name: str) -> None:
+        """Set the working copy of parameter ``name`` to 0."""
         i = self.names.index(name)
         self.theta[self.offsets[i]:self.offsets[i + 1]] = 0.0
 
     @torch.no_grad()
     def write_back(self) -> None:
-        for i, p in enumerate(self.params):
-            chunk = torch.from_numpy(self.theta[self.offsets[i]:self.offsets[i + 1]])
-            p.copy_(chunk.view_as(p).to(device=p.device, dtype=p.dtype))
+        """Copy theta into the parameters, each in its own dtype and on its own device."""
+        for p, chunk in zip(self.params, self.chunks(self.theta)):
+            p.copy_(torch.from_numpy(chunk).view_as(p).to(device=p.device, dtype=p.dtype))
 
 
 def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary
@@ -161,13 +107,13 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: Balance
     That point is the fixed point of the per-group sweep lambda_g = (O_g / I_g) ** (1/4), but
     sweeping needs of the order of depth^2 sweeps on deep networks. The orbit's squared norm
     is convex in t = log lambda, so damped Newton steps reach it in a few steps, each solved
-    matrix-free by conjugate gradients (:mod:`dglbal.orbit`: linear in the parameter count).
+    matrix-free by conjugate gradients (:mod:`dglbal.balance.orbit`: linear in the parameter count).
     Each Newton step counts as one sweep. Dead and frozen groups stay at t = 0. Returns the final
     (I_g, O_g).
     """
     norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
     _, c, scale, _ = norm.evaluate(flat.theta, np.zeros(flat.num_groups))
-    live = (scale + c > 0) & (scale - c > 0) & ~flat.fixed
+    live = (scale + c > 0) & (scale - c > 0) & ~flat.frozen
     t, steps, summary.max_relative_c = minimize(norm, flat.theta, live, tol, max_sweeps)
     summary.sweeps += steps
     norm.rescale(flat.theta, t)
@@ -190,7 +136,7 @@ def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
             summary.zeroed.append(name)
     outgoing_entries = set(flat.entry[flat.value < 0].tolist())
     theta = flat.theta
-    for g in np.flatnonzero(~flat.fixed):
+    for g in np.flatnonzero(~flat.frozen):
         entries, values = flat.group_entries(g)
         inward, outward = entries[values > 0], entries[values < 0]
         mass_in = float(np.sum(values[values > 0] * theta[inward] ** 2))
@@ -219,8 +165,7 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     summary = BalanceSummary(mode=mode)
     flat = FlatExponents(model, report)
     check_finite_parameters(flat)
-    flat.fixed = frozen_groups(flat, report)
-    summary.frozen_groups = [report.groups[g].name for g in np.flatnonzero(flat.fixed)]
+    summary.frozen_groups = list(flat.frozen_groups)
     warn_if_no_groups(model, report)
     if mode == "init":
         _init(flat, report, beta, summary)
@@ -282,13 +227,36 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
 
 
 def balance_constants(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
-    """c_g = sum_k e_gk theta_k ** 2 for every group (float64)."""
-    flat = FlatExponents(model, report)
-    incoming, outgoing = flat.norms()
+    """The conserved quantities c_g = sum_k e_gk theta_k ** 2 = I_g - O_g.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, as it is now.
+    report : SymmetryReport
+        :func:`dglbal.analyze`'s report of it (a report of another model is refused).
+
+    Returns
+    -------
+    torch.Tensor
+        c_g for every group, float64 on the CPU.
+    """
+    incoming, outgoing = FlatExponents(model, report).norms()
     return torch.from_numpy(incoming - outgoing)
 
 
 def group_norms(model: nn.Module, report: SymmetryReport) -> Dict[str, torch.Tensor]:
-    """{'incoming': I_g, 'outgoing': O_g} for every group (float64)."""
+    """The incoming and outgoing squared norms I_g and O_g of every group.
+
+    Parameters
+    ----------
+    model, report
+        As for :func:`balance_constants`.
+
+    Returns
+    -------
+    dict of str to torch.Tensor
+        ``{'incoming': I_g, 'outgoing': O_g}``, float64 on the CPU.
+    """
     incoming, outgoing = FlatExponents(model, report).norms()
     return {"incoming": torch.from_numpy(incoming), "outgoing": torch.from_numpy(outgoing)}

@@ -16,26 +16,56 @@ import numpy as np
 import torch
 from torch import nn
 
-from .balance import (FlatExponents, accumulation_dtype, flat_gradients, flat_parameters,
-                      frozen_group_mask)
-from .symmetry import SymmetryReport
+from dglbal._plotting import new_figure
+
+from .index import ExponentIndex
+from dglbal.symmetry import SymmetryReport
+
+__all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
+           "relative_residuals"]
 
 
-def _residuals(flat: FlatExponents) -> Tuple[np.ndarray, np.ndarray]:
-    """Per group: sum_k e_gk theta_k grad_k and sum_k |e_gk theta_k grad_k|."""
-    terms = flat.value * flat.theta[flat.entry] * flat.gradients()[flat.entry]
-    return (np.bincount(flat.group, weights=terms, minlength=flat.num_groups),
-            np.bincount(flat.group, weights=np.abs(terms), minlength=flat.num_groups))
+def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
+    """Per group: sum_k e_gk theta_k grad_k and sum_k |e_gk theta_k grad_k| (float64)."""
+    index = ExponentIndex(model, report)
+    entry = index.entry
+    terms = index.value * index.numpy_parameters()[entry] * index.numpy_gradients()[entry]
+    return (np.bincount(index.group, weights=terms, minlength=index.num_groups),
+            np.bincount(index.group, weights=np.abs(terms), minlength=index.num_groups))
 
 
 def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
-    """delta_g = sum_k e_gk theta_k grad_k for every group; call after ``loss.backward()``."""
-    return torch.from_numpy(_residuals(FlatExponents(model, report))[0])
+    """delta_g = sum_k e_gk theta_k grad_k for every group (Theorem 2.2: 0).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, after ``loss.backward()`` (a missing gradient counts as 0).
+    report : SymmetryReport
+        :func:`dglbal.analyze`'s report of it (a report of another model is refused).
+
+    Returns
+    -------
+    torch.Tensor
+        delta_g, float64 on the CPU.
+    """
+    return torch.from_numpy(_residuals(model, report)[0])
 
 
 def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
-    """|delta_g| / sum_k |e_gk theta_k grad_k|: 0 up to rounding for a true symmetry."""
-    total, scale = _residuals(FlatExponents(model, report))
+    """|delta_g| / sum_k |e_gk theta_k grad_k|: 0 up to rounding for a true symmetry.
+
+    Parameters
+    ----------
+    model, report
+        As for :func:`conservation_residuals`.
+
+    Returns
+    -------
+    torch.Tensor
+        The relative residual of every group (0 where all its terms are 0), float64.
+    """
+    total, scale = _residuals(model, report)
     return torch.from_numpy(np.abs(total) / np.maximum(scale, 1e-300))
 
 
@@ -85,40 +115,34 @@ class ConservationMonitor:
         self.model = model
         self.report = report
         self.threshold = threshold
-        flat = FlatExponents(model, report)  # checks the report; the index is built once
-        self._params = flat.params
-        device = flat.params[0].device if flat.params else torch.device("cpu")
-        self._dtype = accumulation_dtype(device)
-        self._entry = torch.as_tensor(flat.entry, device=device)
-        self._group = torch.as_tensor(flat.group, device=device)
-        self._value = torch.as_tensor(flat.value, dtype=self._dtype, device=device)
-        self._num_groups = flat.num_groups
-        frozen = frozen_group_mask(flat.params, [g for _, g, _ in flat.triplets], flat.num_groups)
-        self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(frozen)]
-        self._frozen = torch.as_tensor(frozen, device=device)
+        self._index = index = ExponentIndex(model, report)  # checks the report, built once
+        self._dtype = index.dtype
+        self._entry, self._group, self._value = index.torch_columns()
+        self.frozen_groups = index.frozen_groups
+        self._frozen = torch.as_tensor(index.frozen, device=index.device)
         params = dict(model.named_parameters())
         self.watched = monitored_parameters(model)
         self._watched = [params[n] for n in self.watched]
         self._initial = [p.detach().clone() for p in self._watched]
-        live = np.flatnonzero(~frozen)
+        live = np.flatnonzero(~index.frozen)
         picks = np.linspace(0, max(len(live) - 1, 0), min(tracked_groups, len(live))).astype(int)
         self.tracked = live[picks].tolist()
         self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
                                                           "changed": []}
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
-        sums = terms.new_zeros(self._num_groups).index_add_(0, self._group, terms)
+        sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
         return sums.masked_fill_(self._frozen, float("nan"))
 
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
-        params = self._params
+        params = self._index.params
         if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
                                "it after loss.backward() and before optimizer.step()")
-        theta = flat_parameters(params, self._dtype)[self._entry]
-        grad = flat_gradients(params, self._dtype)[self._entry]
+        theta = self._index.torch_parameters()[self._entry]
+        grad = self._index.torch_gradients()[self._entry]
         terms = self._value * theta * grad
         tiny = torch.finfo(self._dtype).tiny
         self._records["c"].append(self._group_sums(self._value * theta * theta))
@@ -178,13 +202,8 @@ class ConservationMonitor:
     def plot(self, path: Path, title: str = "") -> Path:
         """Four panels: c_g of some groups, max relative delta, relative gradient norms per
         layer, fraction of changed entries per layer."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
         history = self.history
-        fig, axes = plt.subplots(2, 2, figsize=(12, 8))
+        fig, axes = new_figure(2, 2, figsize=(12, 8))
         epochs = np.arange(1, len(history["c"]) + 1)
         c = np.asarray(history["c"])
         for g in self.tracked:
@@ -209,6 +228,5 @@ class ConservationMonitor:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
-        plt.close(fig)
         return path
 

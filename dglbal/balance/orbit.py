@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+__all__ = ["OrbitNorm", "Triplets", "minimize", "outer_form"]
+
 Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -145,7 +147,7 @@ class OrbitNorm:
     """N(t) over the parameters of a report, split into outer-form blocks and the rest.
 
     ``parameters`` lists (flat offset, shape, triplets) per parameter, triplets as in
-    :class:`dglbal.symmetry.groups.ExponentTable`.
+    :class:`dglbal.symmetry.core.groups.ExponentTable`.
     """
 
     def __init__(self, parameters, num_groups: int) -> None:

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .balance import accumulation_dtype, flat_gradients, flat_parameters, frozen_group_mask
-from .symmetry import SymmetryReport, analyze
+from .index import ExponentIndex
+from dglbal.symmetry import SymmetryReport, analyze
+
+__all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS", "forward_levels"]
 
 CRITERIA = ("relative_gradients", "norms")
 
@@ -160,44 +162,32 @@ class Rebalancer:
         self.calls = 0
         self.history: List[dict] = []
         self.last_factors: Optional[torch.Tensor] = None
-        self._index(model, self.report)
-
-    def _index(self, model: nn.Module, report: SymmetryReport) -> None:
-        """The exponent triplets, without frozen groups, split into levels (numpy, once)."""
-        params = dict(model.named_parameters())
-        names = [n for n in report.parameter_order]
-        missing = [n for n in names if n not in params or
-                   tuple(params[n].shape) != tuple(report.table.shapes[n])]
-        if missing:
-            raise ValueError(f"the report was made for another model: parameter(s) "
-                             f"{', '.join(missing[:3])} missing or of another shape")
-        self._params = [params[n] for n in names]
-        if not self._params:
+        self._index = ExponentIndex(model, self.report)  # checks the report, built once
+        if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
-        sizes = [p.numel() for p in self._params]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64).tolist()
-        columns = [(report.table.entries[n][0] + self._offsets[i], *report.table.entries[n][1:])
-                   for i, n in enumerate(names)]
-        entry, group, value = (np.concatenate(c) for c in zip(*columns))
-        frozen = frozen_group_mask(self._params, [grp for _, grp, _ in columns],
-                                   report.table.num_groups)
-        self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(frozen)]
-        keep = ~frozen[group]
-        order = np.argsort(group[keep], kind="stable")
-        entry, group, value = entry[keep][order], group[keep][order], value[keep][order]
-        self.num_groups = report.table.num_groups
+        self._split_levels()
+
+    def _split_levels(self) -> None:
+        """The exponent triplets, without frozen groups, split into levels (numpy, once)."""
+        index = self._index
+        frozen = index.frozen
+        self.frozen_groups = index.frozen_groups
+        keep = ~frozen[index.group]
+        order = np.argsort(index.group[keep], kind="stable")
+        entry, group, value = (column[keep][order]
+                               for column in (index.entry, index.group, index.value))
+        self.num_groups = index.num_groups
         if len(entry) == 0:
-            warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
+            warnings.warn(f"{type(self.model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=3)
         # Entries of one group only, with |e| = 1 (most of the first and last layers,
         # attention) need no per-sweep traffic: their sums per group are kept and scaled.
-        private = (np.bincount(entry, minlength=self._offsets[-1])[entry] == 1) & \
+        private = (np.bincount(entry, minlength=int(index.offsets[-1]))[entry] == 1) & \
             (np.abs(value) == 1)
         shared = ~private
         bounds = np.searchsorted(group[shared], np.arange(self.num_groups + 1))
         levels = forward_levels(entry[shared], group[shared], bounds)
-        device = self._params[0].device
-        self._dtype = accumulation_dtype(device)
+        device, self._dtype = index.device, index.dtype
         everyone = np.arange(self.num_groups)
         self._private = _Triplets(entry[private], group[private], value[private], everyone,
                                   device, self._dtype)
@@ -223,10 +213,10 @@ class Rebalancer:
 
     def _mass(self) -> Tuple[torch.Tensor, float]:
         """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
-        theta = flat_parameters(self._params, self._dtype)
+        theta = self._index.torch_parameters()
         if self.criterion == "norms":
             return theta * theta, 2.0
-        grad = flat_gradients(self._params, self._dtype)
+        grad = self._index.torch_gradients()
         ratio = grad / torch.where(theta == 0, torch.ones_like(theta), theta)
         return torch.where(theta == 0, torch.zeros_like(theta), ratio * ratio), -4.0
 
@@ -285,8 +275,8 @@ class Rebalancer:
     def _apply(self, factor: torch.Tensor) -> None:
         """theta *= factor, grad /= factor, optimizer state along (a single pass)."""
         state = self.optimizer.state if self.optimizer is not None else {}
-        for i, p in enumerate(self._params):
-            f = factor[self._offsets[i]:self._offsets[i + 1]].view_as(p).to(p.dtype)
+        for p, chunk in zip(self._index.params, self._index.chunks(factor)):
+            f = chunk.view_as(p).to(p.dtype)
             p.mul_(f)
             if p.grad is not None:
                 p.grad.div_(f)

@@ -10,17 +10,13 @@ from typing import Optional
 import dgl
 
 from ._common import (DATA_ENV, DatasetFileError, DatasetNotFoundError, data_root, finalize,
-                      row_normalize)
-from .heterophilous import NAMES as HETEROPHILOUS
-from .heterophilous import load_heterophilous
-from .planetoid import DGL_CLASSES as PLANETOID
-from .planetoid import load_planetoid
+    row_normalize)
+from .registry import DatasetSpec, dataset_names, get_dataset, register_dataset
 from .synthetic import make_synthetic
 
-DATASETS = ("synthetic",) + tuple(PLANETOID) + HETEROPHILOUS
-
-__all__ = ["DATASETS", "DATA_ENV", "DatasetFileError", "DatasetNotFoundError", "load_dataset",
-           "make_synthetic", "num_classes", "row_normalize"]
+__all__ = ["DATA_ENV", "DatasetFileError", "DatasetNotFoundError", "DatasetSpec",
+           "dataset_names", "get_dataset", "load_dataset", "make_synthetic", "num_classes",
+           "register_dataset", "row_normalize"]
 
 
 def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
@@ -52,18 +48,12 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     >>> int(g.ndata["train_mask"].sum())
     100
     """
-    if not isinstance(name, str) or name.lower() not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    spec = get_dataset(name)
     if isinstance(split, bool) or not isinstance(split, numbers.Integral):
         raise ValueError(f"split must be an integer (which of the fixed splits), got {split!r}")
-    key = name.lower()
-    if key == "synthetic":
-        graph = make_synthetic(seed=seed)
-    elif key in PLANETOID:
-        graph = load_planetoid(key, data_root(root))
-    else:
-        graph = load_heterophilous(key, data_root(root), int(split), bidirected=bidirected)
-    return finalize(graph, f"dataset {key!r}", normalize=normalize)
+    graph = spec.loader(data_root(root) if spec.needs_files else None, int(split), seed,
+                        bidirected)
+    return finalize(graph, f"dataset {spec.name!r}", normalize=normalize)
 
 
 def num_classes(graph: dgl.DGLGraph) -> int:

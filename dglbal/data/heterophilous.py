@@ -12,6 +12,8 @@ import torch
 
 from ._common import DatasetFileError, DatasetNotFoundError
 
+__all__ = ["NAMES", "load_heterophilous"]
+
 NAMES = ("actor", "chameleon", "squirrel", "cornell", "texas", "wisconsin", "minesweeper",
          "tolokers")
 _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")

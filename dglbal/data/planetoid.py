@@ -12,6 +12,8 @@ from dgl.data import CiteseerGraphDataset, CoraGraphDataset, PubmedGraphDataset
 
 from ._common import DatasetFileError, DatasetNotFoundError
 
+__all__ = ["DGL_CLASSES", "load_planetoid"]
+
 DGL_CLASSES = {"cora": CoraGraphDataset, "citeseer": CiteseerGraphDataset,
                "pubmed": PubmedGraphDataset}
 _PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")

@@ -5,6 +5,8 @@ import dgl
 import numpy as np
 import torch
 
+__all__ = ["make_synthetic"]
+
 
 def _split_masks(labels: np.ndarray, rng: np.random.Generator, per_class: int, num_val: int,
                  num_test: int) -> dict:

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from ..data import DATASETS, load_dataset
+from dglbal.data import dataset_names, load_dataset
+
 from .graph import partition
 from .local import dglbal_train_command, launch_local
 
@@ -17,7 +18,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                      description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     part = sub.add_parser("partition", help="write a dataset as DGL partitions (METIS)")
-    part.add_argument("--dataset", default="synthetic", choices=DATASETS)
+    part.add_argument("--dataset", default="synthetic", choices=dataset_names())
     part.add_argument("--root", help="data directory (default: $DGLBAL_DATA, then DGL's)")
     part.add_argument("--split", type=int, default=1, help="heterophilous split index")
     part.add_argument("--num-parts", type=int, default=2, help="one per machine")

@@ -17,6 +17,9 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+__all__ = ["world_size", "rank", "default_backend", "init_from_env", "broadcast_module_",
+           "replica_divergence", "all_reduce_sum", "data_parallel", "unwrap"]
+
 
 def world_size() -> int:
     """Processes in the default group (1 without torch.distributed)."""

@@ -15,6 +15,9 @@ from typing import Optional, Union
 import dgl
 import torch
 
+__all__ = ["NODE_DATA", "MACHINE_ENV", "partition", "read_part_config", "is_standalone",
+           "initialize", "open_graph", "graph_shape", "split_nodes"]
+
 NODE_DATA = ("feat", "label", "train_mask", "val_mask", "test_mask")
 # The machine (line of the ip config) of a trainer, when several machines share one host:
 # DGL finds a trainer's machine by matching the host's addresses against the ip config, which

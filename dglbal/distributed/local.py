@@ -29,6 +29,8 @@ from typing import Dict, List, Optional, Sequence
 
 from .graph import MACHINE_ENV, read_part_config
 
+__all__ = ["LOOPBACK", "LocalRun", "free_ports", "launch_local", "dglbal_train_command"]
+
 LOOPBACK = "127.0.0.1"
 
 

@@ -5,7 +5,7 @@ Every trainer samples blocks of its share of the training nodes with
 from DGL's servers), and the trainers keep one model through ``DistributedDataParallel``. Loss
 and accuracies are summed over the trainers, so that every trainer takes the same early-stopping
 decision; test accuracy is taken at the epoch of best validation accuracy, as in
-:func:`dglbal.train.train_node_classifier`.
+:func:`dglbal.experiments.train.train_node_classifier`.
 """
 from __future__ import annotations
 
@@ -21,15 +21,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..epochs import descend, fit
-from ..hooks import BackwardHook
-from ..metrics import resolve_metric
-from ..symmetry import analyze
-from ..train import (RunResult, TrainConfig, build_model, make_optimizer,
-                     resolve_device, seed_everything)
+from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
+from dglbal.experiments.loop import descend, fit
+from dglbal.experiments.metrics import resolve_metric
+from dglbal.experiments.step_hooks import BackwardHook
+from dglbal.experiments.train import build_model, make_optimizer, seed_everything
+from dglbal.init import get_scheme
+from dglbal.symmetry import analyze
+
 from . import ddp
-from .graph import (graph_shape, initialize, is_standalone, open_graph, read_part_config,
-                    split_nodes)
+from .graph import graph_shape, initialize, is_standalone, open_graph, read_part_config, split_nodes
+
+__all__ = ["trainer_device", "run_dist_experiment", "dist_run_once", "sampled_loop"]
 
 
 def trainer_device(name: str = "auto") -> torch.device:
@@ -42,12 +45,12 @@ def trainer_device(name: str = "auto") -> torch.device:
 
 def _check(config: TrainConfig) -> None:
     """Refuse options the partitioned-graph trainer cannot honour (never ignore them)."""
-    if "gnn_he" in config.schemes:
-        raise ValueError("gnn_he needs the whole graph's spectral radius; it is not available "
-                         "on a partitioned graph (use he, xavier, looks_linear, bal_x or bal_o)")
-    if "bal_o_data" in config.schemes:
-        raise ValueError("bal_o_data sets its scale from the whole graph's features; it is not "
-                         "available on a partitioned graph (use bal_o)")
+    for name in config.schemes:
+        scheme = get_scheme(name)
+        if scheme.needs_data:
+            raise ValueError(f"--init {name} needs the whole graph to initialize "
+                             f"({scheme.description}); it is not available on a partitioned "
+                             "graph")
     if config.monitor:
         raise ValueError("--monitor is not supported with --dist-config")
 
@@ -119,7 +122,7 @@ def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool
 def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, batch_size: int,
                  fanout: int, device: torch.device,
                  on_backward: Optional[Callable[[], None]] = None):
-    """``(step, evaluate)`` for :func:`dglbal.train.fit` on a DistGraph.
+    """``(step, evaluate)`` for :func:`dglbal.experiments.train.fit` on a DistGraph.
 
     ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer
     minibatches finish first. Validation and test accuracy sample neighbours with the same

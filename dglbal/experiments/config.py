@@ -1,26 +1,196 @@
-"""Checks run before any training: an experiment's settings, its device and its output
-directory. Each failure is a ``ValueError`` naming the setting (and its command-line option)."""
+"""An experiment's configuration, its outcome, and the checks run before any training.
+
+:class:`TrainConfig` is THE list of an experiment's settings. Each field's metadata says how
+the command line offers it (:func:`option`: help, choices, group, check) and whether it enters
+a run's identity (``run_key``, :mod:`dglbal.experiments.runstore`). The command line's
+options and their checks are generated from it, so a new setting is one field here.
+Each failed check is a ``ValueError`` naming the setting's command-line option.
+"""
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
+import dgl
 import torch
 
-from .data import DATASETS
-from .hooks import REBALANCE
+from dglbal.data import dataset_names
+from dglbal.init import DEFAULT_LOGIT_SPREAD, scheme_names
+
 from .metrics import METRICS
-from .nn.models import MODEL_SCHEMES
+from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
+from .step_hooks import REBALANCE
 
-# Every scheme dglbal.train.build_model knows: the builders' own, and two it applies itself
-# (gnn_he needs the graph; ll_ortho is looks-linear with Xavier-normal attention).
-TRAIN_SCHEMES = MODEL_SCHEMES + ("gnn_he", "ll_ortho")
+__all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
+           "cli_fields", "validate_config", "resolve_device", "available_devices",
+           "prepare_output_dir"]
 
-# TrainConfig integer fields that must be >= 1, with their command-line options.
-_POSITIVE = {"layers": "--layers", "hidden": "--hidden", "heads": "--heads",
-             "epochs": "--epochs", "batch_size": "--batch-size", "fanout": "--fanout"}
+MODELS = ("gat", "gcn", "sage")
+OPTIMIZERS = ("sgd", "adam")
+
+# Checks a field's metadata can name: (predicate, what the value must do).
+_CHECKS: Dict[str, tuple] = {
+    "positive_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
+                     "be a positive integer"),
+    "nonnegative_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
+                        "be an integer >= 0"),
+    "positive": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
+                                         and v > 0), "be a positive finite number"),
+    "nonnegative": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
+                                            and v >= 0), "be a finite number >= 0"),
+    "dropout": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "lie in [0, 1)"),
+    "unit": (lambda v: isinstance(v, (int, float)) and 0.0 <= v <= 1.0, "lie in [0, 1]"),
+}
+
+
+def option(help: str, *, choices: Union[Sequence[str], Callable[[], Sequence[str]], None] = None,
+           group: str = "training", check: Optional[str] = None, flag: Optional[str] = None,
+           metavar: Optional[str] = None, run_key: bool = True) -> Dict[str, Any]:
+    """Field metadata: how the command line offers a :class:`TrainConfig` field.
+
+    ``choices`` may be a callable (read from a registry when the parser is built);
+    ``check`` names one of the value checks :func:`validate_config` applies; ``flag``
+    overrides the option's spelling; ``run_key=False`` keeps the field out of a run's
+    identity (where data is read, the device, diagnostics).
+    """
+    if check is not None and check not in _CHECKS:
+        raise ValueError(f"unknown check {check!r}; known: {', '.join(_CHECKS)}")
+    meta: Dict[str, Any] = {"cli": dict(help=help, choices=choices, group=group, check=check,
+                                        flag=flag, metavar=metavar)}
+    if not run_key:
+        meta["run_key"] = False
+    return meta
+
+
+def option_name(f: dataclasses.Field) -> str:
+    """The command-line spelling of a field (``--residual-alpha``, ``--init``)."""
+    cli = f.metadata.get("cli", {})
+    return cli.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def cli_fields() -> List[dataclasses.Field]:
+    """The :class:`TrainConfig` fields the command line offers, in declaration order."""
+    return [f for f in dataclasses.fields(TrainConfig) if "cli" in f.metadata]
+
+
+@dataclass
+class TrainConfig:
+    """One experiment: a model family, a dataset, schemes and seeds (the CLI's options).
+
+    Every field is part of a sweep's run key (:mod:`dglbal.experiments.runstore`) unless its
+    metadata says ``run_key=False``. ``device`` is left out: CPU and GPU runs of one
+    configuration are the same experiment (they differ by floating-point rounding, as runs on
+    different thread counts do); each run file records the device it ran on.
+    """
+
+    dataset: str = "synthetic"  # a grid axis: each command declares its own --dataset
+    root: Optional[str] = field(default=None, metadata=option(
+        "data directory (default: $DGLBAL_DATA, then DGL's)", group="data", run_key=False))
+    split: int = field(default=1, metadata=option(
+        "heterophilous split index", group="data", check="nonnegative_int"))
+    model: str = field(default="gat", metadata=option("model family", choices=MODELS,
+                                                      group="model"))
+    conv: str = field(default="gatv2", metadata=option(
+        "GAT layer type", choices=("gatv2", "gat"), group="model"))
+    layers: int = 5  # a grid axis: each command declares its own --layers
+    hidden: int = field(default=64, metadata=option("hidden width per head", group="model",
+                                                    check="positive_int"))
+    heads: int = field(default=1, metadata=option("attention heads", group="model",
+                                                  check="positive_int"))
+    bias: bool = field(default=False, metadata=option("use biases (the paper does not)",
+                                                      group="model"))
+    skip: bool = field(default=False, metadata=option("fixup skip connections", group="model"))
+    residual_alpha: float = field(default=0.0, metadata=option(
+        "residual aggregation (1 - alpha) A + alpha I", group="model", check="unit"))
+    schemes: List[str] = field(default_factory=lambda: ["xavier"], metadata=option(
+        "one or more init schemes (dglbal.init.schemes)", choices=scheme_names, group="model",
+        flag="--init", metavar="SCHEME"))
+    seeds: List[int] = field(default_factory=lambda: [0], metadata=option(
+        "number of seeds (0..N-1)", group="training", metavar="N"))
+    optimizer: str = field(default="sgd", metadata=option("optimizer", choices=OPTIMIZERS))
+    lr: Optional[float] = field(default=None, metadata=option(
+        "learning rate (default: the paper's for the dataset and L)", check="positive"))
+    epochs: int = field(default=5000, metadata=option("maximum epochs", check="positive_int"))
+    loss_threshold: Optional[float] = field(default=None, metadata=option(
+        "stop below this training loss (default: the protocol's)", check="nonnegative"))
+    protocol: str = field(default="dglbal", metadata=option(
+        "paper: the authors' code (Xavier gain 1, one-head last layer, stop at 1e-5 / 1e-3, "
+        "...); dglbal: the library's defaults (dglbal.experiments.protocol)",
+        choices=tuple(PROTOCOLS)))
+    share_weights: bool = field(default=True, metadata=option(
+        "GATv2: separate source and target weights W_s, W_t", group="model",
+        flag="--no-share-weights"))
+    dropout: float = field(default=0.0, metadata=option(
+        "dropout on the attention and on hidden features after each ReLU", check="dropout"))
+    weight_decay: float = field(default=0.0, metadata=option("optimizer weight decay",
+                                                             check="nonnegative"))
+    device: str = field(default="auto", metadata=option(
+        "auto, cpu, cuda, cuda:1, ...", group="output", run_key=False))
+    monitor: bool = field(default=False, metadata=option(
+        "record the conservation law and gradient diagnostics per epoch and plot them "
+        "(monitor_<scheme>_seed<N>.png)", group="output", run_key=False))
+    minibatch: bool = field(default=False, metadata=option(
+        "sampled minibatch training with DGL's NeighborSampler (blocks)", group="sampling"))
+    batch_size: int = field(default=512, metadata=option(
+        "training nodes per minibatch", group="sampling", check="positive_int"))
+    fanout: int = field(default=10, metadata=option(
+        "neighbours sampled per layer", group="sampling", check="positive_int"))
+    rebalance: str = field(default="none", metadata=option(
+        "dynamic rescaling during training (dglbal.Rebalancer): by relative gradients "
+        "(relgrad) or by norms", choices=tuple(REBALANCE), group="rebalancing"))
+    rebalance_every: int = field(default=10, metadata=option(
+        "rebalance on the first epoch and then every K-th", group="rebalancing",
+        check="positive_int", metavar="K"))
+    rebalance_sweeps: int = field(default=10, metadata=option(
+        "sweeps over the groups per rebalance", group="rebalancing", check="positive_int",
+        metavar="N"))
+    grad_clip: Optional[float] = field(default=None, metadata=option(
+        "clip the gradients' global 2-norm (after rebalancing)", group="rebalancing",
+        check="positive", metavar="NORM"))
+    metric: str = field(default="auto", metadata=option(
+        "validation/test metric; auto: ROC-AUC for binary tasks, else accuracy",
+        choices=METRICS))
+    logit_spread: float = field(default=DEFAULT_LOGIT_SPREAD, metadata=option(
+        "bal_o_data: the initial logits' spread across classes", group="model",
+        check="positive"))
+
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else paper_learning_rate(
+            self.dataset, self.layers, self.optimizer)
+
+    def stop_loss(self) -> float:
+        """The training loss below which runs stop (``loss_threshold``, else the protocol's)."""
+        return (self.loss_threshold if self.loss_threshold is not None
+                else get_protocol(self.protocol).loss_threshold(self.dataset))
+
+    def load_graph(self) -> dgl.DGLGraph:
+        """The dataset, loaded and masked as the protocol prescribes."""
+        return get_protocol(self.protocol).load(self.dataset, self.root, self.split)
+
+
+@dataclass
+class RunResult:
+    """The outcome of one training run (one scheme, one seed)."""
+
+    scheme: str
+    seed: int
+    test_acc: float
+    best_val_acc: float
+    best_epoch: int
+    epochs: int
+    seconds: float
+    stop_reason: str
+    train_loss: List[float]
+    val_acc: List[float]
+    metric: str = "accuracy"  # what test_acc, best_val_acc and val_acc hold
+    rebalance_history: List[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def available_devices() -> List[str]:
@@ -53,60 +223,35 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise ValueError(f"--device {name!r}: dglbal runs on CPU or CUDA; available: {available}")
 
 
-def validate_config(config) -> None:
-    """Refuse settings that cannot give a meaningful run, naming the setting and option."""
-    for name, option in _POSITIVE.items():
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{option} must be a positive integer, got {value!r}")
-    if config.dataset.lower() not in DATASETS:
-        raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {config.dataset!r}")
+def validate_config(config: TrainConfig) -> None:
+    """Refuse settings that cannot give a meaningful run, naming the setting's option."""
+    for f in cli_fields():
+        cli, value = f.metadata["cli"], getattr(config, f.name)
+        if cli["check"] is not None:
+            accept, wanted = _CHECKS[cli["check"]]
+            if not accept(value):
+                raise ValueError(f"{option_name(f)} must {wanted}, got {value!r}")
+        choices = cli["choices"]() if callable(cli["choices"]) else cli["choices"]
+        if choices is None:
+            continue
+        if isinstance(value, list):
+            unknown = [v for v in value if v not in choices]
+            if unknown:
+                raise ValueError(f"{option_name(f)}: unknown value(s) {unknown}; choose from "
+                                 f"{', '.join(choices)}")
+        elif value not in choices:
+            raise ValueError(f"{option_name(f)} must be one of {', '.join(choices)}, "
+                             f"got {value!r}")
+    if config.dataset.lower() not in dataset_names():
+        raise ValueError(f"--dataset must be one of {', '.join(dataset_names())}, "
+                         f"got {config.dataset!r}")
+    if isinstance(config.layers, bool) or not isinstance(config.layers, int) or config.layers < 1:
+        raise ValueError(f"--layers must be a positive integer, got {config.layers!r}")
     if not config.seeds:
         raise ValueError("--seeds must be at least 1 (no seed, no run)")
     if not config.schemes:
         raise ValueError("--init needs at least one scheme")
-    unknown = [s for s in config.schemes if s not in TRAIN_SCHEMES]
-    if unknown:
-        raise ValueError(f"--init: unknown scheme(s) {unknown}; choose from "
-                         f"{', '.join(TRAIN_SCHEMES)}")
-    if config.lr is not None and not (math.isfinite(config.lr) and config.lr > 0):
-        raise ValueError(f"--lr must be a positive finite number, got {config.lr!r}")
-    if config.loss_threshold is not None and (not math.isfinite(config.loss_threshold)
-                                              or config.loss_threshold < 0):
-        raise ValueError(f"--loss-threshold must be a finite number >= 0, "
-                         f"got {config.loss_threshold!r}")
-    from .protocol import get_protocol
-
-    get_protocol(config.protocol)
-    if not 0.0 <= config.dropout < 1.0:
-        raise ValueError(f"--dropout must lie in [0, 1), got {config.dropout!r}")
-    if not (math.isfinite(config.weight_decay) and config.weight_decay >= 0):
-        raise ValueError(f"--weight-decay must be a finite number >= 0, got {config.weight_decay!r}")
-    if not (math.isfinite(config.logit_spread) and config.logit_spread > 0):
-        raise ValueError(f"--logit-spread must be a finite number > 0, got {config.logit_spread!r}")
-    if not 0.0 <= config.residual_alpha <= 1.0:
-        raise ValueError(f"--residual-alpha must lie in [0, 1], got {config.residual_alpha!r}")
-    if isinstance(config.split, bool) or not isinstance(config.split, int) or config.split < 0:
-        raise ValueError(f"--split must be an integer >= 0, got {config.split!r}")
-    _validate_rebalancing(config)
     resolve_device(config.device)
-
-
-def _validate_rebalancing(config) -> None:
-    """Dynamic rescaling, gradient clipping and the metric (dglbal.Rebalancer's options)."""
-    if config.rebalance not in REBALANCE:
-        raise ValueError(f"--rebalance must be one of {', '.join(REBALANCE)}, "
-                         f"got {config.rebalance!r}")
-    for name in ("rebalance_every", "rebalance_sweeps"):
-        value = getattr(config, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, "
-                             f"got {value!r}")
-    if config.grad_clip is not None and not (math.isfinite(config.grad_clip)
-                                             and config.grad_clip > 0):
-        raise ValueError(f"--grad-clip must be a positive finite number, got {config.grad_clip!r}")
-    if config.metric not in METRICS:
-        raise ValueError(f"--metric must be one of {', '.join(METRICS)}, got {config.metric!r}")
 
 
 def prepare_output_dir(out: Path) -> Path:

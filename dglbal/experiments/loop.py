@@ -21,19 +21,21 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .nn import GAT, GCN, SAGE, GATConv, GATv2Conv, GraphConv
-from .nn.sparse import input_features
+from dglbal.nn.kernels.sparse import input_features
 
 Scores = Tuple[float, float]
-MODE_FREE = (GAT, GCN, SAGE, GATConv, GATv2Conv, GraphConv, nn.Linear, nn.Identity,
-             nn.ModuleList, nn.Sequential, nn.ReLU, nn.LeakyReLU, nn.ELU)
-"""Modules whose forward reads ``self.training`` only through dropout submodules."""
+MODE_FREE = (nn.Linear, nn.Identity, nn.ModuleList, nn.Sequential, nn.ReLU, nn.LeakyReLU,
+             nn.ELU)
+"""Torch modules whose forward never reads ``self.training``. Other modules say so with a
+class attribute ``mode_free = True`` (dglbal's layers and builders do)."""
 
 
 def mode_free(model: nn.Module) -> bool:
     """True if ``model`` computes the same function in train and eval mode: every submodule
-    is a :data:`MODE_FREE` type or a dropout of probability 0 (unknown modules: False)."""
-    return all(isinstance(m, MODE_FREE) or (isinstance(m, nn.modules.dropout._DropoutNd)
+    is a :data:`MODE_FREE` type, declares ``mode_free = True``, or is a dropout of probability
+    0 (unknown modules: False)."""
+    return all(isinstance(m, MODE_FREE) or getattr(type(m), "mode_free", False) is True
+               or (isinstance(m, nn.modules.dropout._DropoutNd)
                                             and m.p == 0)
                for m in model.modules())
 

@@ -5,6 +5,8 @@ from typing import Callable
 
 import torch
 
+__all__ = ["METRICS", "accuracy", "roc_auc", "resolve_metric", "metric_function"]
+
 METRICS = ("auto", "accuracy", "rocauc")
 
 

@@ -21,7 +21,7 @@ Both protocols share the rest: the main text's learning-rate table (the appendix
 rates, SGD 0.1 / 0.05 / 0.01 for L = 5 / 10 / 20 and Adam 0.005 / 0.0001 for L = 5 / 10; the
 main text's table is the default, ``--lr`` overrides it), heterophilous split index 1, no
 dropout and no weight decay unless asked for (``dropout`` / ``weight_decay`` of
-:class:`dglbal.train.TrainConfig`; the dropout placement is the paper's in both).
+:class:`dglbal.experiments.train.TrainConfig`; the dropout placement is the paper's in both).
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from typing import Dict, Optional, Tuple
 import dgl
 import torch
 
-from .data import HETEROPHILOUS, load_dataset
+from dglbal.data import get_dataset, load_dataset
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Protocol:
 
     def loss_threshold(self, dataset: str) -> float:
         """The training loss below which a run stops."""
-        other = dataset.lower() in HETEROPHILOUS
+        other = get_dataset(dataset).heterophilous
         return self.loss_threshold_other if other else self.loss_threshold_citation
 
     def gat_options(self) -> dict:
@@ -59,7 +59,7 @@ class Protocol:
 
     def load(self, dataset: str, root: Optional[str] = None, split: int = 1) -> dgl.DGLGraph:
         """Load ``dataset`` the way this protocol does."""
-        raw = self.heterophilous_raw and dataset.lower() in HETEROPHILOUS
+        raw = self.heterophilous_raw and get_dataset(dataset).heterophilous
         graph = load_dataset(dataset, root, split=split, normalize=not raw, bidirected=not raw)
         if dataset.lower() in self.isolated_removed:
             remove_isolated_from_masks_(graph)
@@ -83,6 +83,27 @@ def get_protocol(name: str) -> Protocol:
     return PROTOCOLS[name]
 
 
+def paper_learning_rate(dataset: str, num_layers: int, optimizer: str = "sgd") -> float:
+    """Learning rates of "Are GATs Out of Balance?" by dataset family, depth and optimizer.
+
+    Planetoid sets (and the synthetic default): SGD 0.1 up to 5 layers, 0.05 up to 20,
+    0.005 beyond; Adam 0.005 (Pubmed 0.01) up to 5 layers, a tenth of that beyond.
+    Heterophilous sets: SGD 0.05 / 0.01 / 0.005 / 0.0005 for L <= 5 / 10 / 20 / more.
+    """
+    citation = get_dataset(dataset).citation
+    if optimizer == "adam":
+        base = 0.01 if dataset == "pubmed" else 0.005
+        return base if num_layers <= 5 else base / 10
+    if optimizer != "sgd":
+        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+    if citation:
+        return 0.1 if num_layers <= 5 else 0.05 if num_layers <= 20 else 0.005
+    for depth, lr in ((5, 0.05), (10, 0.01), (20, 0.005)):
+        if num_layers <= depth:
+            return lr
+    return 0.0005
+
+
 def isolated_nodes(graph: dgl.DGLGraph) -> torch.Tensor:
     """Boolean mask of the nodes with no edge other than self-loops."""
     src, dst = graph.edges()
@@ -102,5 +123,5 @@ def remove_isolated_from_masks_(graph: dgl.DGLGraph) -> dgl.DGLGraph:
     return graph
 
 
-__all__ = ["PROTOCOLS", "Protocol", "get_protocol", "isolated_nodes",
+__all__ = ["PROTOCOLS", "Protocol", "get_protocol", "paper_learning_rate", "isolated_nodes",
            "remove_isolated_from_masks_"]

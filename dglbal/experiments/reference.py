@@ -7,6 +7,9 @@ Table 3 (SGD, Cora), Table 4 (Adam, Cora). GCN on Cora, SGD: Table 7 (``xavier``
 """
 from typing import Dict, Optional, Tuple
 
+__all__ = ["GAT_SGD", "GAT_ADAM", "GCN_SGD_CORA", "reference_interval", "reference",
+           "reference_text"]
+
 _DEPTHS = (2, 5, 10, 20, 40)
 Interval = Tuple[float, float]  # (mean, half-width of the 95% CI)
 

@@ -1,6 +1,6 @@
 """Run files: what identifies a run, its file name, atomic writes and verified loads.
 
-A run's identity is every :class:`~dglbal.train.TrainConfig` field that can change its result,
+A run's identity is every :class:`~dglbal.experiments.train.TrainConfig` field that can change its result,
 read from the dataclass itself, so a field added later enters it without editing this module.
 Fields whose metadata says ``run_key=False`` (the data directory, the device, diagnostics) are
 left out; the grid axes ``schemes`` / ``seeds`` become the run's one ``scheme`` and ``seed``;
@@ -26,7 +26,11 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .train import RunResult, TrainConfig
+from .config import RunResult, TrainConfig
+
+__all__ = ["GRID_AXES", "RunFileWarning", "run_identity", "run_name", "epochs_to_fraction",
+           "write_json_atomic", "run_record", "set_aside", "load_run", "result_of", "Interrupted",
+           "run_or_load", "table_setting", "describe_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 

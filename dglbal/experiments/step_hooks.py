@@ -8,8 +8,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from .conservation import ConservationMonitor
-from .rebalance import Rebalancer
+from dglbal.balance.conservation import ConservationMonitor
+from dglbal.balance.rebalance import Rebalancer
+
+__all__ = ["REBALANCE", "BackwardHook"]
 
 # The CLI's names for the Rebalancer's criteria.
 REBALANCE = {"none": None, "norms": "norms", "relgrad": "relative_gradients"}

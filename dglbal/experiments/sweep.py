@@ -1,7 +1,7 @@
 """``dglbal sweep``: a resumable grid of datasets x depths x schemes x seeds.
 
 Every finished run is a JSON file under ``<out>/runs/`` named by its whole configuration
-(:mod:`dglbal.runfiles`); running the same sweep again skips them, so a sweep can be stopped and
+(:mod:`dglbal.experiments.runstore`); running the same sweep again skips them, so a sweep can be stopped and
 resumed, or extended with more seeds or depths. A run of another configuration (another width,
 learning rate, ...) gets another file, so it is trained, never taken from an older run.
 """
@@ -15,12 +15,15 @@ from typing import Dict, List, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from .paper import reference_text
-from .report import mean_ci
-from .runfiles import describe_differences, result_of, run_or_load, table_setting
-from .runfiles import epochs_to_fraction  # noqa: F401  (public here since the first release)
-from .train import TrainConfig, resolve_device, run_once
-from .validation import validate_config
+from dglbal._plotting import new_figure
+from .reference import reference_text
+from .tables import mean_ci, plot_curves
+from .runstore import describe_differences, result_of, run_or_load, table_setting
+from .runstore import epochs_to_fraction
+from .config import TrainConfig, resolve_device, validate_config
+from .train import run_once
+
+__all__ = ["SweepConfig", "run_sweep", "summary_tables", "write_outputs"]
 
 
 @dataclass
@@ -34,7 +37,7 @@ class SweepConfig:
 
 def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict]:
     """Run (or load) every run of the grid; returns one record per run. Each run is written
-    to ``<out>/runs/`` as it finishes; a Ctrl-C raises :class:`dglbal.runfiles.Interrupted`."""
+    to ``<out>/runs/`` as it finishes; a Ctrl-C raises :class:`dglbal.experiments.runstore.Interrupted`."""
     for dataset in sweep.datasets:
         for layers in sweep.depths:
             validate_config(replace(sweep.base, dataset=dataset, layers=layers))
@@ -116,8 +119,6 @@ def summary_tables(records: List[dict]) -> str:
 
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
     """results.csv, summary.md and the plots."""
-    from .report import plot_curves
-
     out = Path(out)
     columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "budget",
                "test_acc", "best_val_acc", "best_epoch", "epochs_to_95", "epochs", "seconds",
@@ -141,13 +142,8 @@ def write_outputs(records: List[dict], out: Path) -> List[Path]:
 
 def _plot_depths(records: List[dict], out: Path) -> Path:
     """Test accuracy and epochs to the best model against depth, per scheme."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = _panels(records)
-    fig, axes = plt.subplots(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
+    fig, axes = new_figure(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
     for column, (dataset, model, label, subset) in enumerate(panels):
         depths = sorted({r["layers"] for r in subset})
         for scheme in dict.fromkeys(r["scheme"] for r in subset):
@@ -167,5 +163,4 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
     fig.tight_layout()
     path = out / "accuracy_vs_depth.png"
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -9,8 +9,11 @@ from typing import Dict, List, Sequence
 import numpy as np
 from scipy import stats
 
-from .runfiles import write_json_atomic
-from .train import RunResult, TrainConfig
+from dglbal._plotting import new_figure
+from .runstore import write_json_atomic
+from .config import RunResult, TrainConfig
+
+__all__ = ["mean_ci", "by_scheme", "summary_table", "save_results", "plot_curves"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -62,12 +65,7 @@ def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> P
 
 def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
     """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_val) = new_figure(1, 2, figsize=(11, 4))
     for scheme, runs in by_scheme(results).items():
         for ax, key in ((ax_loss, "train_loss"), (ax_val, "val_acc")):
             curves = [getattr(r, key) for r in runs]
@@ -83,5 +81,4 @@ def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

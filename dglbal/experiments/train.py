@@ -11,128 +11,23 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .conservation import ConservationMonitor
-from .data import PLANETOID, num_classes
-from .data_scale import DEFAULT_LOGIT_SPREAD
-from .epochs import fit, full_batch_loop, sampled_loop
-from .hooks import BackwardHook
-from .init import attention_parameters, gnn_he_, graph_layers
+from dglbal.balance import ConservationMonitor
+from dglbal.data import num_classes
+from dglbal.init import get_scheme
+from dglbal.nn import GAT, GCN, SAGE
+from dglbal.symmetry import analyze
+
+from .config import MODELS, OPTIMIZERS, RunResult, TrainConfig, resolve_device, validate_config
+from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
-from .nn import GAT, GCN, SAGE
-from .nn.models import DATA_SCHEMES
 from .protocol import get_protocol
-from .symmetry import analyze
-from .validation import TRAIN_SCHEMES, resolve_device
+from .runstore import result_of, run_or_load
+from .step_hooks import BackwardHook
 
-# ll_ortho: looks-linear orthogonal weights with Xavier-normal attention (the authors' LLortho
-# in "Dynamic Rescaling for Training GNNs").
-SCHEMES = TRAIN_SCHEMES
-MODELS = ("gat", "gcn", "sage")
-OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+__all__ = ["OPTIMIZER_CLASSES", "seed_everything", "build_model", "train_node_classifier",
+           "make_optimizer", "run_experiment", "run_once"]
 
-
-def paper_learning_rate(dataset: str, num_layers: int, optimizer: str = "sgd") -> float:
-    """Learning rates of "Are GATs Out of Balance?" by dataset family, depth and optimizer.
-
-    Planetoid sets (and the synthetic default): SGD 0.1 up to 5 layers, 0.05 up to 20,
-    0.005 beyond; Adam 0.005 (Pubmed 0.01) up to 5 layers, a tenth of that beyond.
-    Heterophilous sets: SGD 0.05 / 0.01 / 0.005 / 0.0005 for L <= 5 / 10 / 20 / more.
-    """
-    citation = dataset in PLANETOID or dataset == "synthetic"
-    if optimizer == "adam":
-        base = 0.01 if dataset == "pubmed" else 0.005
-        return base if num_layers <= 5 else base / 10
-    if optimizer != "sgd":
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
-    if citation:
-        return 0.1 if num_layers <= 5 else 0.05 if num_layers <= 20 else 0.005
-    for depth, lr in ((5, 0.05), (10, 0.01), (20, 0.005)):
-        if num_layers <= depth:
-            return lr
-    return 0.0005
-
-
-# Metadata of a TrainConfig field that cannot change a run's result (where data or output is
-# read or written, diagnostics): dglbal.runfiles leaves it out of the run key.
-NOT_IN_RUN_KEY = {"run_key": False}
-
-
-@dataclass
-class TrainConfig:
-    """One experiment: a model family, a dataset, schemes and seeds (the CLI's options).
-
-    Every field is part of a sweep's run key (:mod:`dglbal.runfiles`) unless its metadata is
-    :data:`NOT_IN_RUN_KEY`. ``device`` is left out: CPU and GPU runs of one configuration are
-    the same experiment (they differ by floating-point rounding, as runs on different thread
-    counts do); each run file records the device it ran on.
-    """
-
-    dataset: str = "synthetic"
-    root: Optional[str] = field(default=None, metadata=NOT_IN_RUN_KEY)
-    split: int = 1
-    model: str = "gat"
-    conv: str = "gatv2"
-    layers: int = 5
-    hidden: int = 64
-    heads: int = 1
-    bias: bool = False
-    skip: bool = False
-    residual_alpha: float = 0.0
-    schemes: List[str] = field(default_factory=lambda: ["xavier"])
-    seeds: List[int] = field(default_factory=lambda: [0])
-    optimizer: str = "sgd"
-    lr: Optional[float] = None
-    epochs: int = 5000
-    loss_threshold: Optional[float] = None  # None: the protocol's for the dataset
-    protocol: str = "dglbal"                # see dglbal.protocol (the CLI's sweep: paper)
-    share_weights: bool = True
-    dropout: float = 0.0
-    weight_decay: float = 0.0
-    device: str = field(default="auto", metadata=NOT_IN_RUN_KEY)
-    monitor: bool = field(default=False, metadata=NOT_IN_RUN_KEY)
-    minibatch: bool = False
-    batch_size: int = 512
-    fanout: int = 10
-    rebalance: str = "none"
-    rebalance_every: int = 10
-    rebalance_sweeps: int = 10
-    grad_clip: Optional[float] = None
-    metric: str = "auto"
-    logit_spread: float = DEFAULT_LOGIT_SPREAD  # bal_o_data: initial logits' spread
-
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else paper_learning_rate(
-            self.dataset, self.layers, self.optimizer)
-
-    def stop_loss(self) -> float:
-        """The training loss below which runs stop (``loss_threshold``, else the protocol's)."""
-        return (self.loss_threshold if self.loss_threshold is not None
-                else get_protocol(self.protocol).loss_threshold(self.dataset))
-
-    def load_graph(self) -> dgl.DGLGraph:
-        """The dataset, loaded and masked as the protocol prescribes."""
-        return get_protocol(self.protocol).load(self.dataset, self.root, self.split)
-
-
-@dataclass
-class RunResult:
-    """The outcome of one training run (one scheme, one seed)."""
-
-    scheme: str
-    seed: int
-    test_acc: float
-    best_val_acc: float
-    best_epoch: int
-    epochs: int
-    seconds: float
-    stop_reason: str
-    train_loss: List[float]
-    val_acc: List[float]
-    metric: str = "accuracy"  # what test_acc, best_val_acc and val_acc hold
-    rebalance_history: List[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+OPTIMIZER_CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 
 def seed_everything(seed: int) -> None:
@@ -144,18 +39,17 @@ def seed_everything(seed: int) -> None:
 
 def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
                 graph: dgl.DGLGraph) -> nn.Module:
-    """A deep GAT or GCN initialized with ``scheme`` (``gnn_he`` uses ``graph``)."""
-    if scheme not in SCHEMES:
-        raise ValueError(f"unknown init scheme {scheme!r}; choose from {', '.join(SCHEMES)}")
+    """A deep GAT, GCN or SAGE initialized with ``scheme`` (:mod:`dglbal.init.schemes`;
+    schemes that need data read ``graph``)."""
+    spec = get_scheme(scheme)
     if config.model not in MODELS:
         raise ValueError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
-    layer_scheme = {"gnn_he": "he", "ll_ortho": "looks_linear"}.get(scheme, scheme)
     common = dict(bias=config.bias, skip=config.skip, residual_alpha=config.residual_alpha,
-                  init=layer_scheme, dropout=config.dropout)
-    if scheme in DATA_SCHEMES:
+                  init=scheme, dropout=config.dropout)
+    if spec.needs_data:
         if graph is None:
-            raise ValueError(f"init scheme {scheme!r} sets its scale from the training graph's "
-                             "features; it needs the graph")
+            raise ValueError(f"init scheme {scheme!r} needs the training graph (and its "
+                             "features)")
         common.update(init_data=(graph, graph.ndata["feat"]), logit_spread=config.logit_spread)
     if config.model == "gat":
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
@@ -168,15 +62,7 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
             raise ValueError("the SAGE model has no residual aggregation (residual_alpha) and "
                              "no dropout")
         model = SAGE(in_feats, config.hidden, out_feats, config.layers, bias=config.bias,
-                     skip=config.skip, init=layer_scheme)
-    if scheme == "ll_ortho":
-        with torch.no_grad():
-            for layer in graph_layers(model):
-                for a in attention_parameters(layer):
-                    nn.init.xavier_normal_(a, gain=nn.init.calculate_gain("relu"))
-    if scheme == "gnn_he":
-        gnn_he_(model, graph)
-        model.zero_skip_branches_()
+                     skip=config.skip, init=scheme)
     return model
 
 
@@ -205,7 +91,7 @@ def train_node_classifier(
     is called after each backward pass, before the optimizer step (for a monitor, a
     :class:`dglbal.Rebalancer`, clipping). ``optimizer`` is a name ('sgd', 'adam'; ``lr``
     applies) or a ready optimizer of the model's parameters. ``metric(logits, labels)`` scores
-    validation and test (accuracy by default; :func:`dglbal.metrics.roc_auc`).
+    validation and test (accuracy by default; :func:`dglbal.experiments.metrics.roc_auc`).
     """
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
         model, optimizer, lr, weight_decay)
@@ -220,7 +106,7 @@ def make_optimizer(model: nn.Module, name: str, lr: float,
     """One of :data:`OPTIMIZERS` over the model's parameters (with L2 ``weight_decay``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
-    return OPTIMIZERS[name](model.parameters(), lr=lr, weight_decay=weight_decay)
+    return OPTIMIZER_CLASSES[name](model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def run_experiment(config: TrainConfig, progress: bool = True,
@@ -230,14 +116,11 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     """Train every (scheme, seed) pair of ``config``; returns one result per run.
 
     With ``runs_dir``, each run is written there as it finishes (one JSON file per run, see
-    :mod:`dglbal.runfiles`) and runs already there are loaded instead of trained, so a Ctrl-C
-    (raised as :class:`dglbal.runfiles.Interrupted`, saying what was kept) loses only the run
+    :mod:`dglbal.experiments.runstore`) and runs already there are loaded instead of trained, so a Ctrl-C
+    (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was kept) loses only the run
     in progress. With ``config.monitor``, each run records the conservation diagnostics and
     writes ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
     """
-    from .runfiles import result_of, run_or_load
-    from .validation import validate_config
-
     validate_config(config)
     loaded = {}
 

@@ -28,6 +28,8 @@ from torch import nn
 
 DEFAULT_LOGIT_SPREAD = 1.0
 
+__all__ = ["DEFAULT_LOGIT_SPREAD", "logit_spread", "scale_to_logit_spread_"]
+
 
 def logit_spread(logits: torch.Tensor) -> float:
     """sqrt(mean over nodes of the (biased) variance of each node's logits across classes)."""

@@ -1,10 +1,11 @@
-"""Initialization schemes for graph layers, in the style of ``torch.nn.init``.
+"""Layer-level initialization of graph layers, in the style of ``torch.nn.init``.
 
 Functions ending in ``_`` change parameters in place and return what they were given.
 They work on dglbal's layers and on DGL's own ``GATConv``, ``GATv2Conv`` and ``GraphConv``
-(the parameter names are the same), and on any model holding such layers.
+(the parameter names are the same), and on any model holding such layers. Other layer types
+with the same parameter names join with :func:`register_graph_layer`.
 
-Schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
+Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
 
 ========================  ==================================================================
 ``xavier``                DGL's default: Xavier-normal feature and attention weights (ReLU
@@ -16,34 +17,56 @@ Schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
 ``looks_linear``          Looks-linear orthogonal feature weights (first / hidden / last
                           block form), zero attention, zero residual (skip) weights.
 ========================  ==================================================================
+
+The model-level schemes built on these (BalX, BalO, GNN He, ...) are named in one registry,
+:mod:`dglbal.init.schemes`.
 """
 from __future__ import annotations
 
-import math
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple, Type
 
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+from dgl.nn.pytorch import GATConv, GATv2Conv, GraphConv
 from torch import nn
 
+from .tensor import POSITIONS, he_normal_, looks_linear_orthogonal_
+
 LAYER_SCHEMES = ("xavier", "xavier_zero_attention", "he", "looks_linear")
-POSITIONS = ("first", "hidden", "last")
 _ATTENTION_NAMES = ("attn", "attn_l", "attn_r")
 _FEATURE_LINEAR_NAMES = ("fc", "fc_src", "fc_dst")
+
+__all__ = ["LAYER_SCHEMES", "POSITIONS", "register_graph_layer", "graph_layers",
+           "is_attention_layer", "feature_weights", "attention_parameters", "init_layer_",
+           "xavier_", "zero_attention_", "xavier_zero_attention_", "aggregation_matrix",
+           "spectral_radius", "gnn_he_"]
 
 
 # --- which modules are graph layers, and where their weights are -------------------------
 
+# The layer types the schemes act on: DGL's, and those registered (dglbal.nn registers its
+# own). A registry rather than duck typing on attribute names: DGL's EdgeGATConv and EGATConv
+# also own ``attn`` parameters, with other roles, and must not be initialized as GAT layers.
+_GRAPH_LAYER_TYPES: List[Type[nn.Module]] = [GATConv, GATv2Conv, GraphConv]
+
+
+def register_graph_layer(cls: Type[nn.Module]) -> Type[nn.Module]:
+    """Let the schemes act on ``cls``: a layer with DGL's parameter names (``fc`` / ``fc_src``
+    / ``fc_dst``, ``attn`` / ``attn_l`` / ``attn_r``, ``res_fc``, ``bias``; or GraphConv's
+    ``weight`` stored as (in, out)). Usable as a class decorator; returns ``cls``."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"register_graph_layer needs an nn.Module subclass, got {cls!r}")
+    if cls not in _GRAPH_LAYER_TYPES:
+        _GRAPH_LAYER_TYPES.append(cls)
+    return cls
+
+
 def graph_layers(module: nn.Module) -> Iterator[nn.Module]:
-    """Yield the GAT / GATv2 / GraphConv layers of ``module`` (dglbal's and DGL's), in order."""
-    from dgl.nn.pytorch import GATConv, GATv2Conv, GraphConv
-
-    from . import nn as dglbal_nn
-
-    kinds = (GATConv, GATv2Conv, GraphConv, dglbal_nn.GATConv, dglbal_nn.GATv2Conv,
-             dglbal_nn.GraphConv)
+    """Yield the graph layers of ``module`` (DGL's and dglbal's GATConv, GATv2Conv and
+    GraphConv, and registered types), in order."""
+    kinds: Tuple[Type[nn.Module], ...] = tuple(_GRAPH_LAYER_TYPES)
     for sub in module.modules():
         if isinstance(sub, kinds):
             yield sub
@@ -93,63 +116,6 @@ def _biases(layer: nn.Module) -> List[torch.Tensor]:
 def _residual_linear(layer: nn.Module) -> Optional[nn.Linear]:
     res_fc = getattr(layer, "res_fc", None)
     return res_fc if isinstance(res_fc, nn.Linear) else None
-
-
-# --- tensor-level schemes -----------------------------------------------------------------
-
-def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> torch.Tensor:
-    """Fill an (out, in) weight with the looks-linear orthogonal block structure.
-
-    With ``U`` a random matrix with orthonormal rows or columns (``nn.init.orthogonal_``):
-
-    - ``first``:  ``W = [U; -U]`` (rows stacked), ``U`` of shape (out/2, in);
-    - ``hidden``: ``W = [[U, -U], [-U, U]]``, ``U`` of shape (out/2, in/2);
-    - ``last``:   ``W = [U, -U]`` (columns stacked), ``U`` of shape (out, in/2).
-
-    A ReLU network initialized this way computes a linear function of its input at
-    initialization. Halved dimensions must be even, otherwise a ``ValueError`` is raised.
-
-    Example::
-
-        >>> w = torch.empty(8, 5)
-        >>> _ = looks_linear_orthogonal_(w, "first")
-        >>> torch.equal(w[:4], -w[4:])
-        True
-    """
-    if position not in POSITIONS:
-        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
-    if weight.dim() != 2:
-        raise ValueError(f"looks-linear needs a 2-D weight, got shape {tuple(weight.shape)}")
-    rows, cols = weight.shape
-    halve_rows, halve_cols = position in ("first", "hidden"), position in ("hidden", "last")
-    for halve, size, what in ((halve_rows, rows, "output"), (halve_cols, cols, "input")):
-        if halve and size % 2:
-            raise ValueError(
-                f"looks-linear ({position} layer) needs an even number of {what} features; "
-                f"got a weight of shape {tuple(weight.shape)}. Use even hidden widths "
-                "(num_heads * hidden_feats)."
-            )
-    u = torch.empty(rows // 2 if halve_rows else rows, cols // 2 if halve_cols else cols,
-                    dtype=weight.dtype, device=weight.device)
-    nn.init.orthogonal_(u)
-    if position == "first":
-        block = torch.cat([u, -u], dim=0)
-    elif position == "last":
-        block = torch.cat([u, -u], dim=1)
-    else:
-        block = torch.cat([torch.cat([u, -u], dim=1), torch.cat([-u, u], dim=1)], dim=0)
-    with torch.no_grad():
-        weight.copy_(block)
-    return weight
-
-
-def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tensor:
-    """W ~ N(0, 2 / (fan_in * rho^2)) for an (out, in) weight: GNN He initialization."""
-    if not spectral_radius > 0:
-        raise ValueError(f"He scaling needs a positive spectral radius, got {spectral_radius}")
-    std = math.sqrt(2.0 / weight.shape[1]) / spectral_radius
-    with torch.no_grad():
-        return weight.normal_(0.0, std)
 
 
 # --- layer-level schemes ------------------------------------------------------------------
@@ -297,62 +263,3 @@ def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None)
         if residual is not None:
             he_normal_(residual.weight)
     return model
-
-
-# --- balanced schemes (Table 1: BalX, BalO) ------------------------------------------------
-
-def _zero_biases_and_residuals_(model: nn.Module) -> None:
-    """Biases and residual (``res_fc``) weights start at zero so that balance holds."""
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name.endswith("bias") or ".res_fc." in f".{name}":
-                p.zero_()
-
-
-def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = 2.0):
-    """BalX: Xavier feature weights, zero attention, balanced (init mode) with ``beta`` = 2.
-
-    Graph layers get DGL's Xavier initialization, other parameters keep theirs; biases and
-    residual weights start at zero. The first neurons' incoming squared norm is set to
-    ``beta`` (2, the squared row norm of Xavier's hidden layers with the ReLU gain).
-    ``beta=None`` keeps Xavier's first-layer norms: for 1433 inputs and width 64 they are
-    about 3.8, balancing carries that norm through every layer, and a 20-layer GAT under SGD
-    diverges. Works on any model :func:`dglbal.analyze` handles; returns the balance report.
-    """
-    from .balance import analyze_and_balance
-
-    xavier_(model)
-    _zero_biases_and_residuals_(model)
-    return analyze_and_balance(model, *example_inputs, mode="init", beta=beta)
-
-
-def balanced_orthogonal_(model: nn.Module, *example_inputs, beta: float = 2.0):
-    """BalO: looks-linear orthogonal weights, zero attention, balanced with ``beta`` = 2.
-
-    Each weight used as a linear map gets the looks-linear form of its role in the analyser's
-    view: data to hidden neurons the first-layer form, hidden to hidden the hidden form,
-    hidden to output the last-layer form (other weights: plain orthogonal). Biases and
-    residual weights start at zero. Returns the balance report.
-
-    Example
-    -------
-    >>> from dglbal.nn import GAT
-    >>> model = GAT(16, 8, 3, num_layers=5)
-    >>> report = balanced_orthogonal_(model)
-    >>> len(report.groups)
-    32
-    """
-    from .balance import balance_, BalanceReport
-    from .symmetry import analyze
-
-    report = analyze(model, *example_inputs)
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, (position, transposed) in report.weight_roles.items():
-            weight = params[name].t() if transposed else params[name]
-            if position == "none":
-                nn.init.orthogonal_(weight)
-            else:
-                looks_linear_orthogonal_(weight, position)
-    _zero_biases_and_residuals_(model)
-    return BalanceReport(report, balance_(model, report, "init", beta=beta))

@@ -8,12 +8,21 @@ from dgl import DGLGraph
 from dgl.utils import expand_as_pair
 from torch import nn
 
-from ..init import init_layer_
+from dglbal.init import init_layer_, register_graph_layer
 from ._checks import check_residual_alpha, check_sizes, self_rows
 
 
 class GraphLayer(nn.Module):
-    """Base of dglbal's layers: ``init`` / ``init_position`` / ``residual_alpha`` options."""
+    """Base of dglbal's layers: ``init`` / ``init_position`` / ``residual_alpha`` options.
+
+    Every subclass is registered with :func:`dglbal.init.register_graph_layer`, so the init
+    schemes act on it."""
+
+    mode_free = True  # forward reads self.training only through dropout submodules
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        register_graph_layer(cls)
 
     def _set_attention_sizes(self, in_feats, out_feats: int, num_heads: int,
                              allow_zero_in_degree: bool) -> int:

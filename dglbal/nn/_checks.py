@@ -13,7 +13,7 @@ import torch
 from dgl import DGLGraph
 from dgl.base import DGLError
 
-from .adjacency import structure_cached
+from .kernels.adjacency import structure_cached
 
 Features = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 

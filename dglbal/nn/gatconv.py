@@ -10,12 +10,13 @@ from dgl.nn.pytorch.utils import Identity
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import (Features, check_edge_weight, check_features, check_graph,
-                      parameter_dtype)
-from .adjacency import graph_adjacency
-from .attention import attention_sum
-from .edge_ops import head_dots
-from .sparse import dense, feature_dropout
+from ._checks import Features, check_edge_weight, check_features, check_graph, parameter_dtype
+from .kernels.adjacency import graph_adjacency
+from .kernels.attention import attention_sum
+from .kernels.edge_ops import head_dots
+from .kernels.sparse import dense, feature_dropout
+
+__all__ = ["GATConv"]
 
 
 class GATConv(GraphLayer):
@@ -43,7 +44,7 @@ class GATConv(GraphLayer):
 
     Features must be 2-D (DGL also accepts extra leading dimensions; dglbal raises a clear
     error instead); they may be a sparse CSR or COO matrix. The aggregation runs in a fused
-    kernel (:func:`dglbal.nn.attention.attention_sum`) that keeps no (edges x features)
+    kernel (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features)
     tensor for the backward pass.
 
     Example

@@ -11,9 +11,11 @@ from torch import nn
 
 from ._base import GraphLayer
 from ._checks import Features, check_features, check_graph, parameter_dtype
-from .adjacency import graph_adjacency
-from .attention import attention_sum, gatv2_logits
-from .sparse import dense, feature_dropout
+from .kernels.adjacency import graph_adjacency
+from .kernels.attention import attention_sum, gatv2_logits
+from .kernels.sparse import dense, feature_dropout
+
+__all__ = ["GATv2Conv"]
 
 
 class GATv2Conv(GraphLayer):
@@ -43,9 +45,9 @@ class GATv2Conv(GraphLayer):
     Unlike DGL, bad input raises a clear error: features that are not 2-D or have the wrong
     width or row count, heterographs with several edge types.
 
-    The attention runs in fused kernels (:mod:`dglbal.nn.attention`): the same numbers as
+    The attention runs in fused kernels (:mod:`dglbal.nn.kernels.attention`): the same numbers as
     DGL's, but no (edges x features) tensor is kept for the backward pass. The features may be
-    a sparse CSR or COO matrix (:func:`dglbal.nn.sparse.sparse_features`), which makes a
+    a sparse CSR or COO matrix (:func:`dglbal.nn.kernels.sparse.sparse_features`), which makes a
     first layer on bag-of-words input much cheaper.
 
     Example

@@ -12,7 +12,9 @@ from torch import nn
 
 from ._base import GraphLayer
 from ._checks import (Features, check_edge_weight, check_features, check_graph, check_sizes,
-                      parameter_dtype)
+    parameter_dtype)
+
+__all__ = ["GraphConv"]
 
 _NORMS = ("none", "both", "right", "left")
 

@@ -9,22 +9,19 @@ import torch.nn.functional as F
 from dgl import DGLGraph
 from torch import nn
 
-from ..data_scale import DEFAULT_LOGIT_SPREAD, scale_to_logit_spread_
-from ..init import LAYER_SCHEMES, feature_weights, graph_layers, init_layer_, is_attention_layer
+from dglbal.balance import balance_
+from dglbal.init import (DEFAULT_LOGIT_SPREAD, feature_weights, get_scheme, graph_layers,
+                         init_layer_, is_attention_layer, scale_to_logit_spread_)
+from dglbal.symmetry import analyze
 
-# Model-level schemes: a per-layer base, then init-mode balancing with beta = 2 (Procedure 2.6).
-# bal_o_data is BalO with every weight then scaled by one factor chosen from the data
-# (dglbal.data_scale): the network stays balanced and its initial logits get spread 1.
-BALANCED = {"bal_x": ("xavier", 2.0), "bal_o": ("looks_linear", 2.0),
-            "bal_o_data": ("looks_linear", 2.0)}
-MODEL_SCHEMES = LAYER_SCHEMES + tuple(BALANCED)
-DATA_SCHEMES = ("bal_o_data",)
-_XAVIER_SCHEMES = ("xavier", "xavier_zero_attention")
-InitData = Tuple[Union[DGLGraph, Sequence[DGLGraph]], torch.Tensor]
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
 from .graphconv import GraphConv
 
+__all__ = ["GAT", "GCN"]
+
+_XAVIER_SCHEMES = ("xavier", "xavier_zero_attention")
+InitData = Tuple[Union[DGLGraph, Sequence[DGLGraph]], torch.Tensor]
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -44,6 +41,8 @@ class _DeepGNN(nn.Module):
     by its first and last layer, and the branches learn from there.
     """
 
+    mode_free = True  # forward reads self.training only through dropout submodules
+
     def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str,
                  dropout: float = 0.0, xavier_gain: Optional[float] = None,
                  zero_target_weights: bool = False, init_data: Optional[InitData] = None,
@@ -51,31 +50,28 @@ class _DeepGNN(nn.Module):
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
-        if init not in MODEL_SCHEMES:
-            raise ValueError(
-                f"unknown init scheme {init!r} for a model builder; choose from {MODEL_SCHEMES}"
-                " (gnn_he_ needs the graph: call dglbal.init.gnn_he_(model, graph))")
-        if init in ("looks_linear", "bal_o", "bal_o_data") and num_layers < 2:
-            raise ValueError("looks-linear initialization needs at least 2 layers")
-        if init in DATA_SCHEMES:
-            if init_data is None:
-                raise ValueError(f"init={init!r} sets the initial logit scale from data: pass "
-                                 "init_data=(graph, features)")
-            if skip:
-                raise ValueError(f"init={init!r} needs a plain stack (skip=False): with skips "
-                                 "the output is not homogeneous of degree L in the weights")
+        scheme = get_scheme(init)
+        if num_layers < scheme.min_layers:
+            raise ValueError(f"init={init!r} needs at least {scheme.min_layers} layers, "
+                             f"got num_layers={num_layers}")
+        if scheme.needs_data and init_data is None:
+            raise ValueError(f"init={init!r} needs the data: pass init_data=(graph, features)")
+        if scheme.data_scaled and skip:
+            raise ValueError(f"init={init!r} needs a plain stack (skip=False): with skips "
+                             "the output is not homogeneous of degree L in the weights")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.num_layers = num_layers
         self.activation = activation
         self.skip = skip
         self.init = init
-        self.layer_init = BALANCED[init][0] if init in BALANCED else init
+        self.scheme = scheme
+        self.layer_init = scheme.layer_scheme
         self.xavier_gain = xavier_gain
         self.zero_target_weights = zero_target_weights
         self.logit_spread = logit_spread
         self.data_scale: Optional[float] = None
-        self._init_data = init_data  # used once by _finish_init, then dropped
+        self._init_data = init_data  # read by _finish_init
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.layers = nn.ModuleList()
 
@@ -90,29 +86,40 @@ class _DeepGNN(nn.Module):
 
     def reset_parameters(self, init_data: Optional[InitData] = None) -> None:
         """Reinitialize every layer with the model's scheme, zero the skip branches, and
-        balance for ``bal_x`` / ``bal_o`` / ``bal_o_data``. ``bal_o_data`` measures its scale
-        again on ``init_data`` when given, else reuses the factor found at construction."""
+        finish the scheme (:mod:`dglbal.init.schemes`: balancing, GNN He, the data scale).
+        Schemes that need the data measure it again on ``init_data`` when given, else reuse
+        what they found at construction."""
         for layer in self.layers:
             layer.reset_parameters()
-        self._init_data = init_data
+        if init_data is not None:
+            self._init_data = init_data
         self._finish_init()
 
     def _finish_init(self) -> None:
+        scheme = self.scheme
         if self.xavier_gain is not None and self.layer_init in _XAVIER_SCHEMES:
             for layer, index in zip(self.layers, range(self.num_layers)):
                 if is_attention_layer(layer):
                     init_layer_(layer, self.layer_init, _position(index, self.num_layers),
                                 gain=self.xavier_gain)
+        if scheme.redraw is not None:
+            scheme.redraw(self, self._init_graph() if scheme.needs_graph else None)
+        if not scheme.data_scaled:
+            self._init_data = None  # read once; bal_o_data keeps its factor for resets
         self.zero_skip_branches_()
         if self.zero_target_weights and self.layer_init == "looks_linear":
             self.zero_target_weights_()
-        if self.init in BALANCED:
-            from ..balance import balance_
-            from ..symmetry import analyze
-
-            balance_(self, analyze(self), "init", beta=BALANCED[self.init][1])
-        if self.init in DATA_SCHEMES:
+        if scheme.balance_beta is not None:
+            balance_(self, analyze(self), "init", beta=scheme.balance_beta)
+        if scheme.data_scaled:
             self._scale_to_data()
+
+    def _init_graph(self) -> DGLGraph:
+        if self._init_data is None:
+            raise ValueError(f"init={self.init!r} needs the graph: pass init_data=(graph, "
+                             "features) (to reset_parameters too)")
+        graph = self._init_data[0]
+        return graph if isinstance(graph, DGLGraph) else list(graph)[0]
 
     def zero_target_weights_(self) -> None:
         """Zero W_t (``fc_dst``) of attention layers without weight sharing: BalO as in the
@@ -208,7 +215,7 @@ class GAT(_DeepGNN):
         Layer scheme (see :mod:`dglbal.init`); looks-linear gets the first / hidden / last
         block forms by position. ``bal_x`` / ``bal_o`` are balanced; ``bal_o_data`` is BalO
         with its initial logit spread set to ``logit_spread`` on ``init_data`` by scaling
-        every weight by one factor, which keeps the balance (:mod:`dglbal.data_scale`).
+        every weight by one factor, which keeps the balance (:mod:`dglbal.init.data_scale`).
     conv : str
         ``"gatv2"`` or ``"gat"`` (GATConv).
     dropout : float

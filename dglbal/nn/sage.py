@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from .models import Activation, _DeepGNN
 
+__all__ = ["SAGE"]
+
 
 class SAGE(_DeepGNN):
     r"""A stack of DGL's :class:`dgl.nn.SAGEConv` layers with ReLU in between.

@@ -1,12 +1,22 @@
 """The rescale-invariance analyser: ``analyze(model, *example_inputs)``.
 
-Layout: :mod:`.algebra` (symbols, elimination), :mod:`.fields` and :mod:`.groups` (exponent
-tables) are the numpy-only core. The torch / DGL front end is :mod:`.tracer` (recording) and
-:mod:`.context` (the state rules write to), with the per-op rules in tables by family:
-:mod:`.torch_rules` (elementwise), :mod:`.indexing_rules`, :mod:`.reduction_rules`,
-:mod:`.linear_rules`, :mod:`.recurrent_rules`, :mod:`.sparse_rules` (``dgl.sparse``),
-:mod:`.dgl_rules` (DGL's message passing) and :mod:`.hgt_rules` (``HGTConv``).
-:mod:`.registry` is where rules for custom ops and modules are registered.
+Layout, lowest first (imports run one way, down this list):
+
+- :mod:`.core` is numpy only: symbols and exact elimination (:mod:`.core.algebra`), exponent
+  fields (:mod:`.core.fields`) and the exponent tables the groups are read from
+  (:mod:`.core.groups`).
+- :mod:`.context` holds the state of one trace, which rules write to; :mod:`.report` is the
+  result (:class:`SymmetryReport`).
+- :mod:`.rules` holds the per-op rules by family: :mod:`.rules.torch_ops` (elementwise),
+  :mod:`.rules.indexing`, :mod:`.rules.reduction`, :mod:`.rules.linear`,
+  :mod:`.rules.recurrent`, :mod:`.rules.dgl_sparse` (``dgl.sparse``),
+  :mod:`.rules.dgl_message_passing` (DGL's message passing) and :mod:`.rules.hgt`
+  (``HGTConv``), with :mod:`.rules.helpers` for rule authors and :mod:`.rules.registry`, where
+  rules for custom ops and modules are registered (``gate=True`` for gates).
+- :mod:`.tracer` records a forward pass and hands each op to its rule.
+
+The rules for dglbal's own attention kernels live with the kernels
+(``dglbal.nn.kernels.attention_rules``) and register when ``dglbal.nn`` is imported.
 """
 from __future__ import annotations
 
@@ -16,11 +26,10 @@ from typing import Any, Iterator, List
 import torch
 from torch import nn
 
-from . import (attention_rules, dgl_rules, hgt_rules, indexing_rules, linear_rules,  # noqa: F401
-               recurrent_rules, reduction_rules, sparse_rules, torch_rules)  # (the built-in rules)
+from . import rules  # noqa: F401  (registers the built-in rules)
 from .context import TraceContext
-from .groups import assemble, weight_roles
-from .registry import register_module_rule, register_op_rule
+from .core.groups import assemble, weight_roles
+from .rules.registry import register_module_rule, register_op_rule
 from .report import NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 

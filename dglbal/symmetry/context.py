@@ -3,7 +3,7 @@
 Rules (built-in or registered by users) receive a :class:`TraceContext`. They read exponent
 fields with :meth:`~TraceContext.field`, state constraints with :meth:`equal`,
 :meth:`require_zero` and :meth:`combine`, and give outputs their fields with
-:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.fields`), ``None`` for
+:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.core.fields`), ``None`` for
 data. TorchScript objects that hold values (``dgl.sparse`` matrices) have fields too: those
 of their values.
 
@@ -20,9 +20,11 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
-from .fields import Field, as_array, collapse, is_zero
-from .groups import Exponent, FieldExponent, OuterExponent
+from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
+from .core.fields import Field, as_array, collapse, is_zero
+from .core.groups import Exponent, FieldExponent, OuterExponent
+
+__all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
 _NOT_A_VIEW = object()
@@ -347,5 +349,3 @@ class TraceContext:
                 continue
             stack.extend(node.next_functions)
         return found
-
-__all__ = ["TraceContext", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]

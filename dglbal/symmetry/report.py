@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, List, Mapping, Sequence, Union
+from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
-from .algebra import SymbolTable
-from .groups import ExponentTable
+from .core.algebra import SymbolTable
+from .core.groups import ExponentTable
+
+__all__ = ["NeuronGroup", "SymmetryReport", "find_gates"]
 
 
 class NeuronGroup:
@@ -83,7 +85,8 @@ class SymmetryReport:
         Ops and modules treated as non-homogeneous (their inputs and outputs held at exponent
         0), with the module they ran in.
     gates : list of str
-        Parameters that reach the output only through a softmax (attention vectors).
+        Parameters that reach the output only through gates: a softmax over attention logits,
+        DGL's edge softmax, or an op registered with ``gate=True`` (attention vectors).
     table : ExponentTable
         The exponents as sparse (entry, group, value) triplets per parameter.
     weight_roles : dict
@@ -149,8 +152,25 @@ class SymmetryReport:
     __repr__ = __str__
 
 
-def find_gates(flow, output_keys: Sequence[str], parameters: Mapping[str, object]) -> List[str]:
-    """Parameters with no path to the outputs that avoids a softmax."""
+def find_gates(flow: Iterable[Tuple[int, Sequence[str], Sequence[str], bool]],
+               output_keys: Sequence[str], parameters: Iterable[str]) -> List[str]:
+    """Parameters with no path to the outputs that avoids a gate.
+
+    Parameters
+    ----------
+    flow : iterable of (op, input keys, output keys, is_gate)
+        The data-flow graph of the trace (``TraceContext.flow``); ``is_gate`` is what the
+        registry says of the op (``register_op_rule(..., gate=True)``).
+    output_keys : sequence of str
+        Keys of the model's outputs.
+    parameters : iterable of str
+        Parameter names (a mapping's keys are used), in the order to report them.
+
+    Returns
+    -------
+    list of str
+        The gate parameters, in the order of ``parameters``.
+    """
     producers: Dict[str, List[str]] = {}
     for _, ins, outs, gate in flow:
         if not gate:

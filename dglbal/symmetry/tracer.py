@@ -11,6 +11,11 @@ dependent tensor to its rule. The hooks that do the recording:
   edge softmax), during which the torch calls made inside DGL are muted;
 - forward hooks on modules, for the current module path and for modules with a rule.
 
+Which ops are gates (a softmax over attention logits, DGL's edge softmax) is the registry's
+to say (:func:`~dglbal.symmetry.rules.registry.is_gate`): the tracer marks their steps in the
+data-flow graph, from which :func:`~dglbal.symmetry.report.find_gates` reads the gate
+parameters.
+
 It also keeps the trace sound where data leaves the visible flow: ops with integer, boolean
 or history-free results, or non-tensor results, are marked escaping (their constraints are
 kept); an in-place write that changes a field updates the fields of every traced tensor
@@ -27,17 +32,16 @@ from dgl.backend.pytorch import sparse
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from . import sparse_rules
 from .context import TraceContext
-from .dgl_rules import GATES
-from .registry import DGL_RULES, OP_RULES, module_rule_for
-from .reduction_rules import softmax
-from .fields import as_array
-from .rule_helpers import conservative, op_name, outputs, values
-from .indexing_rules import move
-from .torch_rules import METADATA, passthrough
+from .core.fields import as_array
+from .rules.dgl_sparse import wrap_methods
+from .rules.helpers import conservative, op_name, outputs, values
+from .rules.indexing import move
+from .rules.registry import DGL_RULES, OP_RULES, is_gate, module_rule_for
+from .rules.torch_ops import METADATA, passthrough
 
-_GATE_RULES = {softmax, sparse_rules.softmax}
+__all__ = ["Tracer"]
+
 _IN_PLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__setitem__"}
 _ORIGINAL_GETITEM = torch._C.TensorBase.__getitem__
 _ORIGINAL_SETITEM = torch._C.TensorBase.__setitem__
@@ -131,7 +135,7 @@ class _OpRecorder(TorchFunctionMode):
             else:
                 rule = OP_RULES.get(func, conservative)
                 rule(ctx, func, args, kwargs, out)
-                gate = rule in _GATE_RULES
+                gate = is_gate(func)
                 if target is not None:
                     aliases = self._update_aliases(func, target, before)
         finally:
@@ -257,7 +261,7 @@ class Tracer:
             except KeyError:  # no rule, or an op / reducer the rule does not know
                 ctx.report_unsupported(f"dgl.{cls.__name__}")
                 conservative(ctx, cls, args, {}, out, report=False)
-        ctx.record_flow(inputs, outputs(out), gate=cls in GATES)
+        ctx.record_flow(inputs, outputs(out), gate=is_gate(cls))
 
     # -- indexing with tensors, which skips function modes ----------------------------------
     def _getitem(self):
@@ -316,7 +320,8 @@ class Tracer:
         rule(ctx, module, args, kwargs, out)
         if _escapes(out):
             ctx.mark_escaping()
-        ctx.record_flow(inputs + list(module.parameters()), outputs(out))
+        ctx.record_flow(inputs + list(module.parameters()), outputs(out),
+                        gate=is_gate(module))
 
     def __enter__(self) -> "Tracer":
         for cls in _dgl_functions():
@@ -333,7 +338,7 @@ class Tracer:
         self._patched.append((torch.Tensor, "__setitem__", torch.Tensor.__dict__.get(
             "__setitem__")))
         torch.Tensor.__setitem__ = self._setitem()
-        self._patched.extend(sparse_rules.wrap_methods(self.ctx, self._record_method))
+        self._patched.extend(wrap_methods(self.ctx, self._record_method))
         self._mode.__enter__()
         return self
 

@@ -22,9 +22,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ._balance_checks import check_report_matches
-from .conservation import relative_residuals
-from .symmetry import SymmetryReport, analyze
+from dglbal.balance.balancing import (FlatExponents, analyze_and_balance, balance_constants,
+                                     group_norms)
+from dglbal.balance.conservation import relative_residuals
+from dglbal.balance.index import check_report_matches
+from dglbal.symmetry import SymmetryReport, analyze
+
+from .graphs import input_sets
+
+__all__ = ["as_double", "blackbox_symmetry_dimension", "check_complete", "check_conservation",
+           "check_symmetries",
+           "check_noether", "check_rescale_invariance"]
 
 
 def as_double(value: Any) -> Any:
@@ -255,13 +263,11 @@ def _sgd_drift_error(model64: nn.Module, inputs64, report: SymmetryReport, proje
                      lr: float) -> float:
     """One SGD step: c_g must move by exactly lr^2 sum_k e_gk grad_k^2 (Noether removes the
     first-order term). Returns the largest mismatch relative to I_g + O_g."""
-    from .balance import FlatExponents
-
     model64.zero_grad()
     (projection * _outputs(model64(*inputs64))).sum().backward()
     before = FlatExponents(model64, report)
     incoming, outgoing = before.norms()
-    grads = before.gradients()
+    grads = before.numpy_gradients()
     predicted = lr ** 2 * np.bincount(before.group, weights=before.value * grads[before.entry] ** 2,
                                       minlength=before.num_groups)
     with torch.no_grad():
@@ -290,8 +296,6 @@ def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float
         def test_my_model_conserves():
             check_conservation(MyModel(), graph, features)
     """
-    from .balance import analyze_and_balance, balance_constants, group_norms
-
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
     report = check_rescale_invariance(model64, *inputs64, rtol=rtol * 10, seed=seed)
@@ -341,3 +345,26 @@ def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float
             raise AssertionError(f"{mode} balancing is not idempotent (moved {moved:.2e})")
     return report
 
+
+def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[int] = None,
+                     complete: bool = True) -> SymmetryReport:
+    """Analyse ``model`` (in float64) on one random graph, then check its groups on others:
+    finite rescaling (:func:`check_rescale_invariance`), Noether's identity
+    (:func:`check_noether`) and completeness (:func:`check_complete`); returns the report.
+
+    ``complete=False`` for normalizations, invariant up to eps, which the black-box
+    reference cannot tell from a symmetry (see :func:`blackbox_symmetry_dimension`),
+    and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
+    """
+    model = model.double()
+    sets = input_sets(in_feats)
+    report = analyze(model, *input_sets(in_feats, count=1, num_nodes=9, seed=99)[0])
+    check_rescale_invariance(model, *sets[0], report=report)
+    check_noether(model, *sets[1], report=report)
+    if complete:
+        check_complete(model, sets, report=report)
+    if expected_groups is not None:
+        if len(report.groups) != expected_groups:
+            raise AssertionError(f"{type(model).__name__}: {len(report.groups)} groups found, "
+                                 f"{expected_groups} expected")
+    return report

@@ -1,8 +1,8 @@
 """A graph's edges grouped by destination and by source, and a cache of such values per graph
 structure.
 
-The attention kernels (:mod:`dglbal.nn.attention`) sum over each node's in-edges (the
-aggregation) and out-edges (gradients) as grouped sums (:func:`dglbal.nn.edge_ops.group_sums`)
+The attention kernels (:mod:`dglbal.nn.kernels.attention`) sum over each node's in-edges (the
+aggregation) and out-edges (gradients) as grouped sums (:func:`dglbal.nn.kernels.edge_ops.group_sums`)
 instead of scatters. They need the edges in CSC order (grouped by destination) and CSR order
 (grouped by source), which :func:`graph_adjacency` builds with one stable sort per side and
 caches for the graph's structure: the layers of a deep model share one build per forward pass.

@@ -6,16 +6,16 @@ the backward pass. :func:`gatv2_logits` computes the same numbers with one pass 
 ``z_u + z_v``, one in-place LeakyReLU and one matrix product, and saves only the node
 tensors: the backward pass recomputes ``z_u + z_v`` (and the LeakyReLU mask) edge by edge
 and sums the edge gradients per node over the graph's cached
-:class:`~dglbal.nn.adjacency.Adjacency`. Work is chunked over edges, so an (E, H, D)
+:class:`~dglbal.nn.kernels.adjacency.Adjacency`. Work is chunked over edges, so an (E, H, D)
 temporary never exceeds :data:`CHUNK_ELEMENTS` entries however large the graph is (beyond one
 chunk, edge gradients are scattered with ``index_add_``). :func:`attention_sum` aggregates
 ``sum_u alpha_uv z_u`` as one weighted sum per destination and head and saves only the node
-tensors and the weights. The primitives are in :mod:`dglbal.nn.edge_ops`.
+tensors and the weights. The primitives are in :mod:`dglbal.nn.kernels.edge_ops`.
 
 Both functions take part in ``__torch_function__`` dispatch, so the rescale analyser
 (:mod:`dglbal.symmetry`) sees each of them as one op with its own rule
-(:mod:`dglbal.symmetry.attention_rules`). :func:`set_backend` chooses between these eager
-kernels and compiled ones (:mod:`dglbal.nn.attention_backend`).
+(:mod:`dglbal.nn.kernels.attention_rules`). :func:`set_backend` chooses between these eager
+kernels and compiled ones (:mod:`dglbal.nn.kernels.attention_backend`).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from . import attention_backend as backend
 from .adjacency import Adjacency, build_adjacency
 from .attention_backend import BACKENDS, get_backend, set_backend
 from .edge_ops import (gather, group_sums, head_dots, pair_sums, per_head, rows, sampled_dots,
-                       scatter_add_, zeros)
+    scatter_add_, zeros)
 
 CHUNK_ELEMENTS = 1 << 22
 """Entries of an (edges, heads, features) temporary per chunk: 16 MiB in float32."""
@@ -204,8 +204,8 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     (1, H, D) parameter), ``src`` and ``dst`` (E,) index the edges' end nodes. Returns
     (E, H, 1). Equal to DGL's ``(leaky_relu(u_add_v(z_src, z_dst)) * attn).sum(-1,
     keepdim=True)``; memory for backward is the node tensors only. ``adj``, the edges'
-    :class:`~dglbal.nn.adjacency.Adjacency` (layers pass the cached
-    :func:`~dglbal.nn.adjacency.graph_adjacency`), lets the backward pass sum edge gradients
+    :class:`~dglbal.nn.kernels.adjacency.Adjacency` (layers pass the cached
+    :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`), lets the backward pass sum edge gradients
     per node without atomics; without it they are scattered.
 
     Example
@@ -244,8 +244,8 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     ``z_src`` (N_src, H, D), ``weights`` (E, H, 1), ``src``/``dst`` (E,); returns
     (num_dst, H, D) in the promoted dtype of ``z_src`` and ``weights``. Equal to DGL's
     ``update_all(u_mul_e, sum)``. ``adj``, the edges'
-    :class:`~dglbal.nn.adjacency.Adjacency` (layers pass
-    :func:`~dglbal.nn.adjacency.graph_adjacency`, cached per graph), is built from ``src``
+    :class:`~dglbal.nn.kernels.adjacency.Adjacency` (layers pass
+    :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`, cached per graph), is built from ``src``
     and ``dst`` when not given. Keeps only the node tensors and the weights for backward.
 
     Example

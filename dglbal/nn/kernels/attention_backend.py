@@ -1,4 +1,4 @@
-"""Which backend runs the attention kernels of :mod:`dglbal.nn.attention`, and the compiled one.
+"""Which backend runs the attention kernels of :mod:`dglbal.nn.kernels.attention`, and the compiled one.
 
 ``"eager"`` (default) runs torch ops; ``"compiled"`` runs plain gather formulations of the
 kernels (below) through ``torch.compile``: inductor fuses gathers, LeakyReLU and reductions
@@ -18,6 +18,9 @@ from typing import Callable, Dict
 
 import torch
 import torch.nn.functional as F
+
+__all__ = ["BACKENDS", "COMPILE_MIN_EDGES", "set_backend", "get_backend", "compiles",
+           "whole_compiled", "kernel", "gather_sum", "gather_logits", "gather_edge_grads"]
 
 BACKENDS = ("eager", "compiled")
 COMPILE_MIN_EDGES = 4096

@@ -1,25 +1,33 @@
-"""Exponent rules for dglbal's fused attention kernels (:mod:`dglbal.nn.attention`).
+"""Exponent rules for dglbal's fused attention kernels (:mod:`.attention`).
 
 Each kernel is one op for the tracer, with the rule its unfused DGL formulation would give:
 ``gatv2_logits`` is ``u_add_v`` (equal exponents on both ends), LeakyReLU (unchanged),
 ``* attn`` (exponents add) and a sum over features (equal exponents along them);
-``attention_sum`` is ``update_all(u_mul_e, sum)``.
+``attention_sum`` is ``update_all(u_mul_e, sum)``. Importing this module registers them with
+:mod:`dglbal.symmetry` (which never imports ``dglbal.nn``).
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from ..nn.attention import attention_sum, gatv2_logits
-from .context import TraceContext
-from .dgl_rules import _binary, _set
-from .fields import as_array
-from .registry import register_op_rule
+from dglbal.symmetry.context import TraceContext
+from dglbal.symmetry.core.fields import as_array
+from dglbal.symmetry.rules.helpers import message_field, set_feature_field
+from dglbal.symmetry.rules.registry import register_op_rule
+
+from .attention import attention_sum, gatv2_logits
+
+__all__ = ["gatv2_logits_rule", "attention_sum_rule"]
 
 
 @register_op_rule(gatv2_logits)
-def gatv2_logits_rule(ctx: TraceContext, func, args, kwargs, out) -> None:
+def gatv2_logits_rule(ctx: TraceContext, func: Any, args: tuple, kwargs: dict, out: Any
+                      ) -> None:
+    """Rule of :func:`~.attention.gatv2_logits`: ``sum_d attn[h, d] * (z_u + z_v)[h, d]``."""
     z_src, z_dst, attn = args[:3]
-    edge = _binary(ctx, "add", z_src, z_dst)  # (H, D): the exponents of z_u + z_v
+    edge = message_field(ctx, "add", z_src, z_dst)  # (H, D): the exponents of z_u + z_v
     attn_field = ctx.field(attn)
     if attn_field is not None:
         heads, width = z_src.shape[1:]
@@ -35,6 +43,8 @@ def gatv2_logits_rule(ctx: TraceContext, func, args, kwargs, out) -> None:
 
 
 @register_op_rule(attention_sum)
-def attention_sum_rule(ctx: TraceContext, func, args, kwargs, out) -> None:
+def attention_sum_rule(ctx: TraceContext, func: Any, args: tuple, kwargs: dict, out: Any
+                       ) -> None:
+    """Rule of :func:`~.attention.attention_sum`: ``update_all(u_mul_e, sum)``."""
     z_src, weights = args[:2]
-    _set(ctx, out, _binary(ctx, "mul", z_src, weights))
+    set_feature_field(ctx, out, message_field(ctx, "mul", z_src, weights))

@@ -2,7 +2,7 @@
 
 Node-to-edge: :func:`gather` (``z[index]``) and :func:`pair_sums` (``z[u] + z[v]`` in one
 pass). Edge-to-node: :func:`group_sums`, the sum of each group of a CSR-grouped edge list
-(:class:`~dglbal.nn.adjacency.Adjacency`), optionally weighted, and :func:`scatter_add_` for
+(:class:`~dglbal.nn.kernels.adjacency.Adjacency`), optionally weighted, and :func:`scatter_add_` for
 edges in no particular order. Sums over groups and pairs run as ``embedding_bag`` (fbgemm on
 CPU, one CUDA kernel on GPU): one pass that writes each output row once, with no atomics and
 no (edges x features) temporary, 2-5x faster on CPU than ``index_add_`` or a gather and an
@@ -18,6 +18,9 @@ from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+
+__all__ = ["rows", "gather", "pair_sums", "head_dots", "zeros", "scatter_add_", "group_sums",
+           "csr_product", "SAMPLED_DTYPES", "sampled_dots", "per_head"]
 
 
 def rows(z: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,9 @@ import warnings
 import torch
 from torch import nn
 
+__all__ = ["DEFAULT_MAX_DENSITY", "is_sparse", "sparse_features", "feature_dropout", "dense",
+           "input_features"]
+
 DEFAULT_MAX_DENSITY = 0.1
 """Convert only when at most this share of the entries is non-zero."""
 

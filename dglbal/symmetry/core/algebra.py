@@ -17,6 +17,9 @@ from typing import Dict, Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 
+__all__ = ["Coefficient", "Form", "ZERO", "NEURON", "PARAMETER", "AUXILIARY", "SymbolTable",
+           "Eliminator"]
+
 Coefficient = Union[int, Fraction]
 Form = Dict[int, Coefficient]
 

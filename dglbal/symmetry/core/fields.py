@@ -10,6 +10,8 @@ from typing import Optional
 
 import numpy as np
 
+__all__ = ["Field", "collapse", "is_zero", "zeros", "as_array"]
+
 Field = Optional[np.ndarray]
 
 

@@ -21,6 +21,9 @@ import numpy as np
 
 from .algebra import Eliminator
 
+__all__ = ["OuterExponent", "FieldExponent", "Exponent", "Triplets", "ExponentTable", "assemble",
+           "weight_roles"]
+
 
 @dataclass
 class OuterExponent:

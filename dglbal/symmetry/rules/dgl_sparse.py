@@ -8,20 +8,24 @@ them (``val``, ``transpose``, selections) are wrapped by the tracer (:func:`wrap
 """
 from __future__ import annotations
 
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
 import dgl.sparse as dglsp
 
-from .fields import as_array
+from ..context import TraceContext
+from ..core.fields import as_array
+from .helpers import arg, conservative
 from .registry import register_op_rule
-from .rule_helpers import arg, conservative
+
+__all__ = ["matrix_field", "construct", "spmm", "sddmm", "softmax", "spsp_add", "spsp_product",
+           "reduce", "METHODS", "wrap_methods"]
 
 _OPS = torch.ops.dgl_sparse
 
 
-def matrix_field(ctx, matrix) -> Optional[np.ndarray]:
+def matrix_field(ctx: TraceContext, matrix: Any) -> Optional[np.ndarray]:
     """Per-head exponents of a sparse matrix's values: shape (1,) or (1, H); None for data."""
     field = ctx.field(matrix)
     return None if field is None else field
@@ -53,7 +57,7 @@ def _heads(field: Optional[np.ndarray]) -> Optional[np.ndarray]:
 
 
 @register_op_rule(_OPS.from_coo, _OPS.from_csr, _OPS.from_csc, _OPS.from_diag, _OPS.val_like)
-def construct(ctx, func, args, kwargs, out):
+def construct(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """A new matrix takes the field of the values it is given."""
     position = {"from_coo": 1, "from_csr": 2, "from_csc": 2}.get(func.__name__, 0)
     if func is _OPS.val_like:
@@ -62,7 +66,7 @@ def construct(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(_OPS.spmm)
-def spmm(ctx, func, args, kwargs, out):
+def spmm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """A @ X: out[i, d(, h)] = sum_j A[i, j](h) X[j, d(, h)]."""
     field = ctx.combine([(1, _heads(matrix_field(ctx, args[0]))),
                          (1, _node_field(ctx, args[1]))])
@@ -70,7 +74,7 @@ def spmm(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(_OPS.sddmm)
-def sddmm(ctx, func, args, kwargs, out):
+def sddmm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """A * (X1 @ X2) at the non-zeros: an inner sum over equal products, times A's values."""
     x1, x2 = args[1], args[2]
     f1, f2 = _node_field(ctx, x1, 0), _node_field(ctx, x2, 1)
@@ -85,21 +89,21 @@ def sddmm(ctx, func, args, kwargs, out):
     ctx.set_field(out, None if product is None else product.reshape((1,) + product.shape[1:]))
 
 
-@register_op_rule(_OPS.softmax)
-def softmax(ctx, func, args, kwargs, out):
+@register_op_rule(_OPS.softmax, gate=True)
+def softmax(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Softmax over the non-zeros of each row: a gate, its logits must have exponent 0."""
     conservative(ctx, func, args, kwargs, out, report=False)
 
 
 @register_op_rule(_OPS.spsp_add)
-def spsp_add(ctx, func, args, kwargs, out):
+def spsp_add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     fields = [matrix_field(ctx, m) for m in args[:2]]
     ctx.equal(*fields)
     ctx.set_field(out, next((f for f in fields if f is not None), None))
 
 
 @register_op_rule(_OPS.spsp_mul, _OPS.spsp_div, _OPS.spspmm)
-def spsp_product(ctx, func, args, kwargs, out):
+def spsp_product(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Elementwise products / quotients and sparse-sparse products add / subtract exponents."""
     sign = -1 if func is _OPS.spsp_div else 1
     a, b = (matrix_field(ctx, m) for m in args[:2])
@@ -109,7 +113,7 @@ def spsp_product(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(_OPS.reduce, _OPS.sum, _OPS.smax, _OPS.smin, _OPS.smean)
-def reduce(ctx, func, args, kwargs, out):
+def reduce(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sums, means, maxima and minima over non-zeros keep their (shared) exponent."""
     if func is _OPS.reduce and args[1] == "prod":
         return conservative(ctx, func, args, kwargs, out)
@@ -136,7 +140,7 @@ METHODS = {"transpose": _same_values, "coalesce": _same_values, "index_select": 
            "range_select": _same_values, "sample": _same_values}
 
 
-def wrap_methods(ctx, record: Callable) -> List[tuple]:
+def wrap_methods(ctx: TraceContext, record: Callable) -> List[tuple]:
     """Patch SparseMatrix for the trace; returns (class, name, original) to restore."""
     patched = []
     for name, rule in METHODS.items():
@@ -161,5 +165,3 @@ def wrap_methods(ctx, record: Callable) -> List[tuple]:
     dglsp.SparseMatrix.val = property(val)
     return patched
 
-
-SOFTMAX_OPS = {_OPS.softmax}

@@ -2,7 +2,7 @@
 
 Traced op by op, ``HGTConv`` gathers its per-relation tables by the edge types
 (``relation_att[i].W[etype]``, ``relation_pri[i][etype]``), and a row chosen by data must
-share its exponents with every other row (:mod:`.indexing_rules`): one relation's rows
+share its exponents with every other row (:mod:`.indexing`): one relation's rows
 cannot be told apart from another's in the trace. The layer's maths can. For head i and
 relation r, with k, q, v the key, query and value channels of the head:
 
@@ -17,14 +17,19 @@ Several node types fall back to tracing (their rows are gathered by node type).
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 from dgl.nn.pytorch import HGTConv
 
-from .algebra import NEURON
-from .fields import as_array
-from .groups import FieldExponent
+from ..context import TraceContext
+from ..core.algebra import NEURON
+from ..core.fields import as_array
+from ..core.groups import FieldExponent
+from .helpers import equal_along
 from .registry import register_module_rule
-from .rule_helpers import equal_along
+
+__all__ = ["hgtconv"]
 
 
 def _one_node_type(module: HGTConv) -> bool:
@@ -42,7 +47,8 @@ def _neurons(ctx, shape, label: str) -> np.ndarray:
 
 
 @register_module_rule(HGTConv, applies=_one_node_type)
-def hgtconv(ctx, module: HGTConv, args, kwargs, out) -> None:
+def hgtconv(ctx: TraceContext, module: HGTConv, args: Sequence[Any], kwargs: dict, out: Any
+            ) -> None:
     """HGTConv(g, x, ntype, etype) with one node type (see the module docstring)."""
     x = args[1]
     path = ctx.module_path[-1] if ctx.module_path else "HGTConv"

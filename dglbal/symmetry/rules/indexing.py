@@ -7,16 +7,20 @@ result to hold on every graph, the exponents must be equal along those axes.
 """
 from __future__ import annotations
 
-from typing import List
+from typing import Any, List, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .fields import as_array, collapse
+from ..context import TraceContext
+from ..core.fields import as_array, collapse
+from .helpers import (arg, conservative, dims, equal_along, field_tensor, is_value, op_name, ops,
+                      outputs, swap_values, zero_scalar)
 from .registry import register_op_rule
-from .rule_helpers import (arg, conservative, dims, equal_along, field_tensor, is_value,
-                           op_name, ops, outputs, swap_values, zero_scalar)
+
+__all__ = ["move", "repeat_interleave", "pad", "getitem", "gather", "embedding", "scatter",
+           "setitem"]
 
 _VIEWS = set(ops("view"))
 
@@ -26,7 +30,7 @@ _VIEWS = set(ops("view"))
     "t", "expand", "expand_as", "repeat", "tile", "narrow", "select", "split", "chunk", "unbind",
     "cat", "concat", "concatenate", "stack", "hstack", "vstack", "flip", "roll", "movedim",
     "moveaxis", "swapaxes", "swapdims", "diagonal", "tensor_split", "broadcast_to"))
-def move(ctx, func, args, kwargs, out):
+def move(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Ops that only move entries: apply the same op to the fields."""
     if func in _VIEWS and len(args) > 1 and isinstance(args[1], torch.dtype):
         return conservative(ctx, func, args, kwargs, out)
@@ -37,7 +41,8 @@ def move(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("repeat_interleave"))
-def repeat_interleave(ctx, func, args, kwargs, out):
+def repeat_interleave(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
+                      out: Any) -> None:
     """Repeats given as a tensor are data: equal exponents along the axis."""
     repeats, dim = arg(args, kwargs, 1, "repeats"), arg(args, kwargs, 2, "dim")
     if isinstance(repeats, torch.Tensor) and repeats.numel() > 1:
@@ -46,7 +51,7 @@ def repeat_interleave(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("pad"))
-def pad(ctx, func, args, kwargs, out):
+def pad(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Padding with a constant c: exponent 0 for c != 0; zeros take any exponent (a fresh
     symbol per padded position of the collapsed field). Other modes move entries."""
     x, widths = args[0], arg(args, kwargs, 1, "pad")
@@ -108,7 +113,7 @@ def _gather_along(ctx, func, x: torch.Tensor, axes: List[int], out, call=None) -
 
 
 @register_op_rule(*ops("__getitem__"))
-def getitem(ctx, func, args, kwargs, out):
+def getitem(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """x[index]: Python indices move the field; index tensors select data-chosen entries."""
     x, index = args[0], args[1]
     axes = _tensor_axes(index, x.dim())
@@ -118,7 +123,7 @@ def getitem(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("index_select", "gather", "take_along_dim", "take"))
-def gather(ctx, func, args, kwargs, out):
+def gather(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """index_select / gather / take along an axis (``take``: the flattened tensor)."""
     x = args[0]
     name = getattr(func, "__name__", "")
@@ -132,7 +137,7 @@ def gather(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("embedding"))
-def embedding(ctx, func, args, kwargs, out):
+def embedding(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """F.embedding(ids, table): rows chosen by data, equal exponents across the table's rows."""
     ids, table = args[0], arg(args, kwargs, 1, "weight")
     if arg(args, kwargs, 3, "max_norm") is not None:
@@ -178,7 +183,7 @@ def _write(ctx, target, axes: List[int], value, out) -> None:
                        "index_copy_", "index_add", "index_add_", "scatter_reduce",
                        "scatter_reduce_", "index_reduce", "index_reduce_", "index_fill",
                        "index_fill_"))
-def scatter(ctx, func, args, kwargs, out):
+def scatter(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Writes along an axis at data-chosen positions (sums, means, max / min too)."""
     reduce = arg(args, kwargs, 4, "reduce")
     if reduce in ("prod", "multiply"):
@@ -192,7 +197,7 @@ def scatter(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("__setitem__"))
-def setitem(ctx, func, args, kwargs, out):
+def setitem(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """x[index] = value: Python indices move the value's field in; index tensors write
     at data-chosen positions."""
     target, index, value = args

@@ -1,25 +1,28 @@
 """Exponent rules for linear maps (linear, matmul, bmm, einsum) and affine normalizations.
 
 A weight used as a linear map keeps its exponent in outer form ``row[o] - col[j]`` (see
-:mod:`.groups`): no symbol per entry. Products of two traced tensors, and inputs whose
-exponents vary along their leading axes, are handled entry by entry.
+:mod:`~dglbal.symmetry.core.groups`): no symbol per entry. Products of two traced tensors, and
+inputs whose exponents vary along their leading axes, are handled entry by entry.
 """
 from __future__ import annotations
 
 import string
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .algebra import NEURON
-from .fields import as_array
-from .groups import FieldExponent, OuterExponent
+from ..context import TraceContext
+from ..core.algebra import NEURON
+from ..core.fields import as_array
+from ..core.groups import FieldExponent, OuterExponent
+from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
-from .rule_helpers import arg, conservative, hold_at_zero, op_name, ops
+
+__all__ = ["input_channels", "linear", "matmul", "einsum", "layer_norm", "channel_norm"]
 
 
-def input_channels(ctx, x: torch.Tensor) -> Optional[np.ndarray]:
+def input_channels(ctx: TraceContext, x: torch.Tensor) -> Optional[np.ndarray]:
     """The exponents of x's last axis when x's field does not vary along its other axes
     (the usual node-by-feature layout); None otherwise."""
     field = as_array(ctx.field(x), x.dim())
@@ -102,7 +105,7 @@ def _matrix_field(ctx, x: torch.Tensor) -> np.ndarray:
 
 
 @register_op_rule(*ops("linear"))
-def linear(ctx, func, args, kwargs, out):
+def linear(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """F.linear(x, W, b): W[o, j] gets exponent row[o] - col[j], b[o] gets row[o]."""
     x, weight = args[0], arg(args, kwargs, 1, "weight")
     bias = arg(args, kwargs, 2, "bias")
@@ -117,7 +120,7 @@ def linear(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("matmul", "mm", "__matmul__", "bmm", "__rmatmul__"))
-def matmul(ctx, func, args, kwargs, out):
+def matmul(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """x @ W with a 2-D W in outer form when x's rows share exponents; else entry by entry."""
     a, b = (args[1], args[0]) if func.__name__ == "__rmatmul__" else (args[0], args[1])
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
@@ -155,7 +158,7 @@ def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):
 
 
 @register_op_rule(*ops("einsum"))
-def einsum(ctx, func, args, kwargs, out):
+def einsum(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """out[o] = sum over the other letters of a product: exponents add, equal over sums."""
     equation = args[0]
     operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else \
@@ -205,14 +208,14 @@ def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out) 
 
 
 @register_op_rule(*ops("layer_norm"))
-def layer_norm(ctx, func, args, kwargs, out):
+def layer_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     x, shape = args[0], args[1]
     weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
     _affine_norm(ctx, func, x, weight, bias, (1,) * (x.dim() - len(shape)) + tuple(shape), out)
 
 
 @register_op_rule(*ops("batch_norm", "instance_norm", "group_norm"))
-def channel_norm(ctx, func, args, kwargs, out):
+def channel_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     x = args[0]
     if getattr(func, "__name__", "") == "group_norm":
         weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")

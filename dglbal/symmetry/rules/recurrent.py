@@ -7,14 +7,19 @@ their columns absorb the scales of the channels that feed them (``W_ih[g, j]`` g
 """
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
-from .fields import as_array
-from .groups import OuterExponent
+from ..context import TraceContext
+from ..core.fields import as_array
+from ..core.groups import OuterExponent
+from .helpers import equal_along, hold_at_zero, outputs
 from .registry import register_module_rule
-from .rule_helpers import equal_along, hold_at_zero, outputs
+
+__all__ = ["recurrent"]
 
 
 def _absorb(ctx, name: str, col: np.ndarray) -> None:
@@ -31,7 +36,8 @@ def _absorb(ctx, name: str, col: np.ndarray) -> None:
 
 
 @register_module_rule(nn.RNNBase, nn.RNNCellBase)
-def recurrent(ctx, module, args, kwargs, out):
+def recurrent(ctx: TraceContext, module: nn.Module, args: Sequence[Any], kwargs: dict,
+              out: Any) -> None:
     """Input weights of the first layer absorb the input's channel scales; the rest is 0."""
     x = args[0]
     col = None

@@ -9,17 +9,23 @@ these constraints hold whether or not the trace sees where the indices go.
 from __future__ import annotations
 
 from numbers import Number
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
 
-from .fields import as_array
+from ..context import TraceContext
+from ..core.fields import as_array
+from .helpers import arg, conservative, dims, equal_along, op_name, ops, outputs
 from .registry import register_op_rule
-from .rule_helpers import arg, conservative, dims, equal_along, op_name, ops, outputs
-from .torch_rules import add
+from .torch_ops import add
+
+__all__ = ["reduce_field", "reduction", "spread", "cumulative", "order", "compare", "normalize",
+           "cosine_similarity", "softmax"]
 
 
-def reduce_field(ctx, x: torch.Tensor, dim, keepdim: bool):
+def reduce_field(ctx: TraceContext, x: torch.Tensor, dim: Any, keepdim: bool
+                 ) -> Optional[np.ndarray]:
     """Reducing over axes needs equal exponents along them; returns the reduced field."""
     field = ctx.field(x)
     if field is None:
@@ -42,7 +48,7 @@ def _dim_and_keepdim(args, kwargs, position: int):
 @register_op_rule(*ops("sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
                        "norm", "linalg_vector_norm", "median", "nanmedian", "kthvalue",
                        "mode", "logsumexp"))
-def reduction(ctx, func, args, kwargs, out):
+def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sum / mean / max / min / norm / median over axes (max(x, y) of two tensors: a sum)."""
     name = getattr(func, "__name__", "")
     if len(args) > 1 and isinstance(args[1], torch.Tensor):
@@ -58,7 +64,7 @@ def reduction(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("var", "std"))
-def spread(ctx, func, args, kwargs, out):
+def spread(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """var has twice the (common) exponent of its entries, std the same."""
     dim, keepdim = _dim_and_keepdim(args, kwargs, 1)
     if isinstance(dim, bool):  # var(x, unbiased)
@@ -69,7 +75,7 @@ def spread(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("cumsum", "cummax", "cummin", "logcumsumexp", "cumprod"))
-def cumulative(ctx, func, args, kwargs, out):
+def cumulative(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Running sums / maxima along an axis: equal exponents along it."""
     if getattr(func, "__name__", "") in ("logcumsumexp", "cumprod"):
         return conservative(ctx, func, args, kwargs, out)
@@ -93,7 +99,7 @@ def _name_decision(ctx, func) -> None:
 
 
 @register_op_rule(*ops("sort", "argsort", "topk", "msort", "argmax", "argmin"))
-def order(ctx, func, args, kwargs, out):
+def order(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Orders along an axis survive a common positive scale of that axis (and only that).
 
     Values keep their field (equal along the axis); indices are data."""
@@ -122,7 +128,7 @@ def order(ctx, func, args, kwargs, out):
                        "less_equal", "__gt__", "__lt__", "__ge__", "__le__", "__eq__",
                        "__ne__", "sign", "signbit", "isnan", "isinf", "isfinite", "heaviside",
                        "nonzero", "argwhere", "count_nonzero", "any", "all"))
-def compare(ctx, func, args, kwargs, out):
+def compare(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Signs, and comparisons with 0 or between equal exponents, do not change under
     rescaling; a comparison with another constant needs exponent 0 (and is named)."""
     operands = [a for a in args[:2] if isinstance(a, (torch.Tensor, Number))]
@@ -136,7 +142,7 @@ def compare(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("normalize"))
-def normalize(ctx, func, args, kwargs, out):
+def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """x / ||x|| along an axis: scale-invariant for a common exponent along it (up to eps)."""
     x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
     reduce_field(ctx, x, dim, True)
@@ -144,7 +150,8 @@ def normalize(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("cosine_similarity"))
-def cosine_similarity(ctx, func, args, kwargs, out):
+def cosine_similarity(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
+                      out: Any) -> None:
     """cos(x1, x2) along an axis: each input needs a common exponent along it."""
     dim = arg(args, kwargs, 2, "dim", 1)
     for x in args[:2]:
@@ -153,7 +160,9 @@ def cosine_similarity(ctx, func, args, kwargs, out):
     ctx.set_field(out, None)
 
 
-@register_op_rule(*ops("softmax", "log_softmax", "_softmax"))
-def softmax(ctx, func, args, kwargs, out):
-    """Softmax is shift-invariant, not scale-invariant: its input must have exponent 0."""
+@register_op_rule(*ops("softmax", "log_softmax", "_softmax"), gate=True)
+def softmax(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """Softmax is shift-invariant, not scale-invariant: its input must have exponent 0.
+
+    A gate: over attention logits it only weighs other values."""
     conservative(ctx, func, args, kwargs, out)

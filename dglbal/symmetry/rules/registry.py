@@ -1,40 +1,145 @@
 """The one place where rules are registered: per torch op, per DGL op, per module type.
 
 A rule states how an op moves exponents: ``rule(ctx, func, args, kwargs, out)`` for an op,
-``rule(ctx, module, args, kwargs, out)`` for a module (the module's inner ops are then not
-traced). See :class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the
-README for an example.
+``rule(ctx, args, out)`` for one of DGL's autograd Functions, ``rule(ctx, module, args, kwargs,
+out)`` for a module (the module's inner ops are then not traced). See
+:class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the README for an
+example.
+
+The registry also knows which ops are *gates*: ops such as a softmax over attention logits or
+DGL's ``EdgeSoftmax``, whose input must have exponent 0 and which only weigh other values.
+Parameters that reach the outputs only through gates are listed in ``report.gates`` (the
+attention vectors that balancing's init mode zeroes). An op is a gate when it is registered
+with ``gate=True``; the tracer asks :func:`is_gate`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Set, Tuple, Type
 
 from torch import nn
 
+__all__ = ["Rule", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES", "register_op_rule",
+           "register_dgl_rule", "register_module_rule", "module_rule_for", "is_gate"]
+
 Rule = Callable[..., None]
+Applies = Callable[[nn.Module], bool]
 
-OP_RULES: Dict[Any, Rule] = {}
-MODULE_RULES: Dict[Type[nn.Module], Tuple[Rule, Optional[Callable[[nn.Module], bool]]]] = {}
+OP_RULES: Dict[Any, Rule] = {}  # torch function / Tensor method / torch.ops op -> rule
 DGL_RULES: Dict[type, Rule] = {}  # DGL autograd Function class -> rule(ctx, args, out)
+MODULE_RULES: Dict[Type[nn.Module], Tuple[Rule, Optional[Applies]]] = {}
+GATES: Set[Any] = set()  # the ops, DGL Function classes and module types registered as gates
 
 
-def register_op_rule(*funcs: Any) -> Callable[[Rule], Rule]:
-    """Decorator: use the rule for these torch functions / Tensor methods."""
+def _mark_gate(key: Any, gate: bool) -> None:
+    """Registering a rule replaces what was known of the op, its gate flag included."""
+    if gate:
+        GATES.add(key)
+    else:
+        GATES.discard(key)
+
+
+def register_op_rule(*funcs: Any, gate: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator: use the rule for these torch functions, Tensor methods or custom ops.
+
+    The rule is called as ``rule(ctx, func, args, kwargs, out)`` after each call of one of
+    ``funcs`` on parameter-dependent values; it reads the inputs' exponent fields from ``ctx``
+    (a :class:`~dglbal.symmetry.context.TraceContext`), states constraints and sets the
+    outputs' fields. A function of your own is seen as one op when it takes part in
+    ``__torch_function__`` dispatch (``torch.overrides.handle_torch_function``); the torch
+    calls inside it are then not traced. Registering a rule for an op that has one replaces it,
+    gate flag included.
+
+    Parameters
+    ----------
+    *funcs : callable
+        The ops the rule is for: torch functions (``torch.softmax``), Tensor methods
+        (``torch.Tensor.softmax``), ``torch.ops`` overload packets or your own functions.
+    gate : bool, default False
+        The ops are gates: they only weigh other values (a softmax over attention logits), and
+        the rule holds their input at exponent 0. Parameters that reach the outputs only
+        through gates are listed in ``report.gates``; balancing's init mode zeroes them.
+
+    Returns
+    -------
+    callable
+        A decorator that registers the rule and returns it unchanged.
+
+    Examples
+    --------
+    A custom normalizer of attention logits, seen by the tracer as one op, and a gate:
+
+    >>> import torch
+    >>> from torch.overrides import handle_torch_function, has_torch_function
+    >>> def sharp_softmax(logits):
+    ...     if has_torch_function((logits,)):
+    ...         return handle_torch_function(sharp_softmax, (logits,), logits)
+    ...     return torch.softmax(4.0 * logits, dim=-1)
+    >>> @register_op_rule(sharp_softmax, gate=True)
+    ... def sharp_softmax_rule(ctx, func, args, kwargs, out):
+    ...     ctx.require_zero(ctx.field(args[0]))   # not scale-invariant: logits at exponent 0
+    ...     ctx.set_field(out, None)               # the weights are pure numbers
+    >>> is_gate(sharp_softmax)
+    True
+    """
     def decorator(rule: Rule) -> Rule:
         for func in funcs:
             OP_RULES[func] = rule
+            _mark_gate(func, gate)
         return rule
     return decorator
 
 
-def register_module_rule(*module_types: Type[nn.Module],
-                         applies: Optional[Callable[[nn.Module], bool]] = None
-                         ) -> Callable[[Rule], Rule]:
-    """Decorator: use the rule for calls of modules of these types (and their subclasses);
-    with ``applies``, only for the modules it accepts (the others are traced op by op).
+def register_dgl_rule(*functions: type, gate: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator: use the rule for these autograd Functions of DGL's PyTorch backend.
 
-    Example
+    Parameters
+    ----------
+    *functions : type
+        Classes of ``dgl.backend.pytorch.sparse`` (``GSpMM``, ``EdgeSoftmax``, ...): the tracer
+        wraps their ``apply`` and calls ``rule(ctx, args, out)`` with the Function's arguments.
+        A rule raises ``KeyError`` for an argument it does not know (an unknown reducer): the
+        op is then reported and held at exponent 0.
+    gate : bool, default False
+        The Functions are gates (``EdgeSoftmax``), as in :func:`register_op_rule`.
+
+    Returns
     -------
+    callable
+        A decorator that registers the rule and returns it unchanged.
+    """
+    def decorator(rule: Rule) -> Rule:
+        for function in functions:
+            DGL_RULES[function] = rule
+            _mark_gate(function, gate)
+        return rule
+    return decorator
+
+
+def register_module_rule(*module_types: Type[nn.Module], applies: Optional[Applies] = None,
+                         gate: bool = False) -> Callable[[Rule], Rule]:
+    """Decorator: use the rule for calls of modules of these types (and their subclasses).
+
+    The rule is called as ``rule(ctx, module, args, kwargs, out)`` and replaces the tracing of
+    the module's inner ops (use it for custom kernels the tracer cannot see).
+
+    Parameters
+    ----------
+    *module_types : type
+        Module classes; subclasses use the rule of their nearest registered base.
+    applies : callable, optional
+        ``applies(module) -> bool``: use the rule only for the modules it accepts and trace the
+        others op by op (``HGTConv``'s rule covers one node type).
+    gate : bool, default False
+        The modules are gates: parameters that reach the outputs only through them (their own
+        parameters included) are listed in ``report.gates``, as in :func:`register_op_rule`.
+
+    Returns
+    -------
+    callable
+        A decorator that registers the rule and returns it unchanged.
+
+    Examples
+    --------
     >>> import torch
     >>> class Square(torch.nn.Module):          # x -> x * x: exponents double
     ...     def forward(self, x):
@@ -46,13 +151,52 @@ def register_module_rule(*module_types: Type[nn.Module],
     def decorator(rule: Rule) -> Rule:
         for module_type in module_types:
             MODULE_RULES[module_type] = (rule, applies)
+            _mark_gate(module_type, gate)
         return rule
     return decorator
 
 
-def module_rule_for(module: nn.Module) -> Optional[Rule]:
+def _registered_type(module: nn.Module) -> Optional[type]:
+    """The nearest class in the module's MRO with a rule, if that rule applies to it."""
     for cls in type(module).__mro__:
         if cls in MODULE_RULES:
-            rule, applies = MODULE_RULES[cls]
-            return rule if applies is None or applies(module) else None
+            _, applies = MODULE_RULES[cls]
+            return cls if applies is None or applies(module) else None
     return None
+
+
+def module_rule_for(module: nn.Module) -> Optional[Rule]:
+    """The rule registered for the module's type (or a base type), if it applies.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A module called during the trace.
+
+    Returns
+    -------
+    callable or None
+        The rule, or None when the module is traced op by op.
+    """
+    cls = _registered_type(module)
+    return None if cls is None else MODULE_RULES[cls][0]
+
+
+def is_gate(op: Any) -> bool:
+    """Whether an op was registered as a gate (``gate=True``).
+
+    Parameters
+    ----------
+    op : object
+        A torch function or custom op, a DGL autograd Function class, or a module instance
+        (whose registered type, or nearest registered base type, is looked up).
+
+    Returns
+    -------
+    bool
+        True for a gate.
+    """
+    if isinstance(op, nn.Module):
+        op = _registered_type(op)
+        return op is not None and op in GATES
+    return op in GATES

@@ -2,16 +2,21 @@
 
 Each rule is ``rule(ctx, func, args, kwargs, out)``. Ops without a rule are treated as not
 homogeneous: their inputs and outputs are held at exponent 0 and the op is reported. Other
-families live in :mod:`.indexing_rules`, :mod:`.reduction_rules`, :mod:`.linear_rules`,
-:mod:`.recurrent_rules`, :mod:`.sparse_rules` and :mod:`.dgl_rules`.
+families live in :mod:`.indexing`, :mod:`.reduction`, :mod:`.linear`, :mod:`.recurrent`,
+:mod:`.dgl_sparse`, :mod:`.dgl_message_passing` and :mod:`.hgt`.
 """
 from __future__ import annotations
 
 import math
 from numbers import Number
+from typing import Any, Sequence
 
+from ..context import TraceContext
+from .helpers import arg, conservative, hold_at_zero, op_name, ops, zero_scalar
 from .registry import register_op_rule
-from .rule_helpers import arg, conservative, hold_at_zero, op_name, ops, zero_scalar
+
+__all__ = ["passthrough", "clamp", "masked_fill", "add", "where", "multiply", "power", "prelu",
+           "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
@@ -21,14 +26,14 @@ COPY_INTO = set(ops("copy_"))
                        "double", "half", "bfloat16", "type", "type_as", "cpu", "cuda", "abs",
                        "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_",
                        "detach_"))
-def passthrough(ctx, func, args, kwargs, out):
+def passthrough(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Positively homogeneous elementwise ops (and copies): the field moves unchanged."""
     source = args[1] if func in COPY_INTO else args[0]
     ctx.set_field(out, ctx.field(source))
 
 
 @register_op_rule(*ops("clamp", "clamp_", "clip", "clamp_min", "clamp_min_"))
-def clamp(ctx, func, args, kwargs, out):
+def clamp(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """clamp(x, min=0) is ReLU; any other bound is not homogeneous."""
     low, high = arg(args, kwargs, 1, "min"), arg(args, kwargs, 2, "max")
     if zero_scalar(low) and high is None:
@@ -38,7 +43,7 @@ def clamp(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("masked_fill", "masked_fill_"))
-def masked_fill(ctx, func, args, kwargs, out):
+def masked_fill(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Filling with 0 or an infinity is homogeneous of every degree; other constants are not."""
     value = arg(args, kwargs, 2, "value")
     if zero_scalar(value) or (isinstance(value, float) and math.isinf(value)):
@@ -55,7 +60,7 @@ def _operands(args, kwargs):
 @register_op_rule(*ops("add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
                        "subtract", "__sub__", "__rsub__", "__isub__", "maximum", "minimum",
                        "fmax", "fmin"))
-def add(ctx, func, args, kwargs, out):
+def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sums need equal exponents; a constant (nonzero scalar or data tensor) pins them to 0."""
     operands = _operands(args, kwargs)
     tracked = [o for o in operands if ctx.is_tracked(o)]
@@ -75,7 +80,7 @@ def add(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("where"))
-def where(ctx, func, args, kwargs, out):
+def where(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """where(cond, x, y): both branches need equal exponents (a nonzero constant pins 0)."""
     if len(args) < 3:
         return conservative(ctx, func, args, kwargs, out)
@@ -88,7 +93,7 @@ _REVERSED_DIVISIONS = set(ops("__rtruediv__"))
 
 @register_op_rule(*ops("mul", "mul_", "multiply", "__mul__", "__rmul__", "__imul__"),
                   *DIVISIONS, *_REVERSED_DIVISIONS)
-def multiply(ctx, func, args, kwargs, out):
+def multiply(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Products add exponents, quotients subtract them."""
     if kwargs.get("rounding_mode") is not None:
         return conservative(ctx, func, args, kwargs, out)
@@ -104,7 +109,7 @@ _POWERS = {"sqrt": 0.5, "rsqrt": -0.5, "reciprocal": -1, "square": 2}
 
 
 @register_op_rule(*ops("pow", "pow_", "__pow__", "float_power", *_POWERS))
-def power(ctx, func, args, kwargs, out):
+def power(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """x ** p multiplies the exponents by p (p a number)."""
     name = getattr(func, "__name__", "")
     exponent = _POWERS.get(name, arg(args, kwargs, 1, "exponent"))
@@ -114,7 +119,7 @@ def power(ctx, func, args, kwargs, out):
 
 
 @register_op_rule(*ops("prelu"))
-def prelu(ctx, func, args, kwargs, out):
+def prelu(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """PReLU is homogeneous in x; its slope is a pure number (exponent 0)."""
     hold_at_zero(ctx, args[1])
     ctx.set_field(out, ctx.field(args[0]))
@@ -122,7 +127,7 @@ def prelu(ctx, func, args, kwargs, out):
 
 @register_op_rule(*ops("item", "tolist", "numpy", "__float__", "__int__", "__index__",
                        "__bool__", "__array__", "__dlpack__"))
-def leaves_torch(ctx, func, args, kwargs, out):
+def leaves_torch(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Values read out as Python numbers or arrays: whatever uses them is not traced."""
     ctx.mark_escaping()
     conservative(ctx, func, args, kwargs, out, reason="its value leaves the trace")

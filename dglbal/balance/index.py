@@ -1,0 +1,248 @@
+"""The flat index of a model's parameters and of a report's exponent triplets.
+
+Balancing (:mod:`.balancing`), the conservation law and its monitor (:mod:`.conservation`),
+dynamic rescaling (:mod:`.rebalance`) and :mod:`dglbal.testing` all read a model through one
+:class:`ExponentIndex`: the report's parameters in its order, concatenated into one flat
+vector (``offsets[i]:offsets[i + 1]`` is parameter i), and every exponent triplet
+(entry, group, value) with its entry moved to that flat vector. Building one checks that the
+report describes the model and finds the groups that touch a frozen parameter, once.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Dict, Iterable, List, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from dglbal.symmetry import SymmetryReport
+
+__all__ = ["ExponentIndex", "accumulation_dtype", "check_report_matches", "flat_gradients",
+           "flat_parameters", "frozen_group_mask"]
+
+
+def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport,
+                         model: nn.Module) -> None:
+    """Refuse a report made for another model.
+
+    Parameters
+    ----------
+    params : dict
+        ``dict(model.named_parameters())`` (of ``model`` or of a copy of it).
+    report : SymmetryReport
+        The report to check.
+    model : nn.Module
+        The model named in the message.
+
+    Raises
+    ------
+    ValueError
+        When the report has a parameter the model lacks, or one of another shape.
+    """
+    for name in report.parameter_order:
+        if name not in params:
+            raise ValueError(f"the report was made for another model: it has parameter {name!r}, "
+                             f"which this {type(model).__name__} lacks; run analyze on this model")
+        shape = tuple(report.table.shapes.get(name, params[name].shape))
+        if shape != tuple(params[name].shape):
+            raise ValueError(f"the report was made for another model: parameter {name!r} has "
+                             f"shape {tuple(params[name].shape)} here, {shape} in the report")
+
+
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """The dtype of per-step sums over groups on ``device``.
+
+    Parameters
+    ----------
+    device : torch.device
+        Where the sums run.
+
+    Returns
+    -------
+    torch.dtype
+        float64, or float32 on MPS (which has no float64).
+    """
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
+
+def flat_parameters(params: Iterable[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """The tensors flattened and concatenated in ``dtype``, on their device (detached).
+
+    Parameters
+    ----------
+    params : iterable of torch.Tensor
+        The tensors, in order.
+    dtype : torch.dtype
+        The dtype of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        One flat tensor (empty, on the CPU, for no tensors).
+    """
+    flat = [p.detach().reshape(-1).to(dtype) for p in params]
+    return torch.cat(flat) if flat else torch.zeros(0, dtype=dtype)
+
+
+def flat_gradients(params: Iterable[torch.Tensor], dtype: torch.dtype) -> torch.Tensor:
+    """The parameters' gradients like :func:`flat_parameters` (0 where there is none).
+
+    Parameters
+    ----------
+    params, dtype
+        As for :func:`flat_parameters`.
+
+    Returns
+    -------
+    torch.Tensor
+        The gradients, flat, in ``dtype``, detached.
+    """
+    return flat_parameters([p.grad if p.grad is not None else torch.zeros_like(p)
+                            for p in params], dtype)
+
+
+def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np.ndarray],
+                      num_groups: int) -> np.ndarray:
+    """Per group: does it touch a parameter with ``requires_grad=False``?
+
+    Such a group's conservation law does not hold (the frozen parameter does not follow the
+    gradient), and rescaling it would move a parameter the user fixed.
+
+    Parameters
+    ----------
+    params : sequence of torch.Tensor
+        The parameters.
+    group_columns : sequence of np.ndarray
+        Each parameter's group column of its exponent triplets.
+    num_groups : int
+        The number of groups.
+
+    Returns
+    -------
+    np.ndarray
+        A boolean mask over the groups.
+    """
+    frozen = np.zeros(num_groups, dtype=bool)
+    for param, groups in zip(params, group_columns):
+        if not param.requires_grad:
+            frozen[groups] = True
+    return frozen
+
+
+def _flat_numpy(tensors: Iterable[torch.Tensor]) -> np.ndarray:
+    arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
+    return np.concatenate(arrays) if arrays else np.zeros(0)
+
+
+def _concatenate(arrays: List[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=dtype)
+
+
+class ExponentIndex:
+    """The report's parameters and exponent triplets over one flat parameter vector.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model.
+    report : SymmetryReport
+        :func:`dglbal.analyze`'s report of ``model`` (checked against it).
+
+    Attributes
+    ----------
+    names, params, shapes, triplets : list
+        Per parameter of the report, in its order: the name, the parameter, its shape in the
+        report and its exponent triplets (flat entry within the parameter, group, value).
+    offsets : np.ndarray
+        int64; parameter i is ``offsets[i]:offsets[i + 1]`` of the flat vector.
+    num_groups : int
+        The number of groups.
+    frozen : np.ndarray
+        Per group: does it touch a parameter with ``requires_grad=False`` (when the index was
+        made)? See :func:`frozen_group_mask`.
+    frozen_groups : list of str
+        The names of those groups.
+    device, dtype
+        The model's device (of its first parameter; CPU without one) and the
+        :func:`accumulation_dtype` there.
+
+    Raises
+    ------
+    ValueError
+        When the report was made for another model (:func:`check_report_matches`).
+    """
+
+    def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
+        params = dict(model.named_parameters())
+        check_report_matches(params, report, model)
+        self.names = list(report.parameter_order)
+        self.params = [params[n] for n in self.names]
+        sizes = [p.numel() for p in self.params]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self.num_groups = len(report.groups)
+        self.shapes = [report.table.shapes[n] for n in self.names]
+        self.triplets = [report.table.entries[n] for n in self.names]
+        self.frozen = frozen_group_mask(self.params, [group for _, group, _ in self.triplets],
+                                        self.num_groups)
+        self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(self.frozen)]
+        self.device = self.params[0].device if self.params else torch.device("cpu")
+        self.dtype = accumulation_dtype(self.device)
+
+    @functools.cached_property
+    def _columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(entry, group, value) over all parameters, concatenated on first use."""
+        return (_concatenate([flat + offset for (flat, _, _), offset
+                              in zip(self.triplets, self.offsets)], np.int64),
+                _concatenate([group for _, group, _ in self.triplets], np.int64),
+                _concatenate([value for _, _, value in self.triplets], np.float64))
+
+    entry = property(lambda self: self._columns[0], doc="Flat entry of every triplet.")
+    group = property(lambda self: self._columns[1], doc="Group of every triplet.")
+    value = property(lambda self: self._columns[2], doc="Exponent of every triplet.")
+
+    def torch_columns(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(entry, group, value) as tensors on the model's device.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            entry and group as int64, value in :attr:`dtype`.
+        """
+        return (torch.as_tensor(self.entry, device=self.device),
+                torch.as_tensor(self.group, device=self.device),
+                torch.as_tensor(self.value, dtype=self.dtype, device=self.device))
+
+    def numpy_parameters(self) -> np.ndarray:
+        """The parameters as one flat float64 array (a copy, on the host)."""
+        return _flat_numpy(self.params)
+
+    def numpy_gradients(self) -> np.ndarray:
+        """Their gradients likewise (0 where a parameter has none)."""
+        return _flat_numpy(p.grad if p.grad is not None else torch.zeros_like(p)
+                           for p in self.params)
+
+    def torch_parameters(self) -> torch.Tensor:
+        """The parameters as one flat tensor in :attr:`dtype` on the model's device."""
+        return flat_parameters(self.params, self.dtype)
+
+    def torch_gradients(self) -> torch.Tensor:
+        """Their gradients likewise (0 where a parameter has none)."""
+        return flat_gradients(self.params, self.dtype)
+
+    def chunks(self, flat: Union[np.ndarray, torch.Tensor]) -> list:
+        """Parameter i's slice ``flat[offsets[i]:offsets[i + 1]]`` of a flat array or tensor,
+        for every parameter.
+
+        Parameters
+        ----------
+        flat : np.ndarray or torch.Tensor
+            A flat vector laid out like the parameters.
+
+        Returns
+        -------
+        list
+            The slices (views), flat.
+        """
+        bounds = self.offsets.tolist()
+        return [flat[bounds[i]:bounds[i + 1]] for i in range(len(self.params))]

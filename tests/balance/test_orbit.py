@@ -1,0 +1,72 @@
+"""dglbal.balance.orbit: the matrix-free orbit norm equals the sparse formula, on any architecture."""
+import numpy as np
+import scipy.sparse as sp
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import dglbal
+from dglbal.balance.balancing import FlatExponents
+from dglbal.balance.orbit import OrbitNorm, outer_form
+from dglbal.testing.graphs import input_sets
+from dglbal.testing.models import DGL_MODELS
+from dglbal.testing.strategies import layer_specs, random_stack
+
+
+def _compare(model, graph, feat, seed=0):
+    report = dglbal.analyze(model, graph, feat)
+    flat = FlatExponents(model, report)
+    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
+    matrix = sp.csr_matrix((flat.value, (flat.entry, flat.group)),
+                           shape=(len(flat.theta), flat.num_groups))
+    rng = np.random.default_rng(seed)
+    t, v = rng.normal(size=(2, flat.num_groups)) * 0.3
+    mass = flat.theta ** 2 * np.exp(2 * (matrix @ t))
+    at_zero = norm.evaluate(flat.theta, 0 * t)[0]
+    total, c, scale, diagonal = norm.evaluate(flat.theta, t)
+    # Entries of exponent 0 may be left out of N: they add a constant.
+    np.testing.assert_allclose(total - at_zero, mass.sum() - (flat.theta ** 2).sum(),
+                               rtol=1e-9, atol=1e-12 * mass.sum())
+    np.testing.assert_allclose(c, matrix.T @ mass, rtol=1e-9, atol=1e-12 * mass.sum())
+    np.testing.assert_allclose(scale, abs(matrix).T @ mass, rtol=1e-9, atol=1e-12 * mass.sum())
+    np.testing.assert_allclose(diagonal, matrix.multiply(matrix).T @ mass, rtol=1e-9,
+                               atol=1e-12 * mass.sum())
+    np.testing.assert_allclose(norm.hessian_product(v), matrix.T @ (mass * (matrix @ v)),
+                               rtol=1e-9, atol=1e-12 * mass.sum())
+    theta = flat.theta.copy()
+    norm.rescale(theta, t)
+    np.testing.assert_allclose(theta, flat.theta * np.exp(matrix @ t), rtol=1e-12)
+    return norm
+
+
+def test_dense_layers_take_the_outer_form():
+    model = dglbal.nn.GCN(5, 6, 3, num_layers=4)
+    norm = _compare(model, *model.probe_inputs())
+    assert len(norm.outer) == 4 and norm.sparse.matrix.nnz == 0
+
+
+def test_dgl_models():
+    graph, feat = input_sets(5, count=1)[0]
+    for name, (make, _) in DGL_MODELS.items():
+        torch.manual_seed(0)
+        _compare(make().double(), graph, feat)
+
+
+@given(layer_specs(), st.integers(0, 100))
+def test_random_architectures(arch, seed):
+    specs, activation = arch
+    torch.manual_seed(seed)
+    graph, feat = input_sets(4, count=1)[0]
+    _compare(random_stack(specs, activation, in_feats=4).double(), graph, feat, seed)
+
+
+def test_irregular_exponents_are_not_taken_for_outer_form():
+    # Group 0 covers half of row 0 only; group 1 a whole row but with two values.
+    half_row = (np.array([0, 1]), np.array([0, 0]), np.array([1.0, 1.0]))
+    assert outer_form(half_row, (2, 4), 1) is None
+    two_values = (np.array([0, 1, 2, 3]), np.array([0, 0, 0, 0]), np.array([1.0, 1, 2, 1]))
+    assert outer_form(two_values, (2, 4), 1) is None
+    rows_and_columns = (np.array([0, 1, 2, 3, 0, 2]), np.array([0, 0, 0, 0, 1, 1]),
+                        np.array([1.0, 1, 1, 1, -1, -1]))
+    u, w = outer_form(rows_and_columns, (2, 2), 2)
+    assert u.toarray().tolist() == [[1, 0], [1, 0]] and w.toarray().tolist() == [[0, 1], [0, 0]]

@@ -1,0 +1,228 @@
+"""dglbal.Rebalancer: the function is kept, gradients and optimizer state follow the orbit."""
+import dgl.nn.pytorch as dglnn
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import dglbal
+from dglbal.nn import GAT, GCN
+from dglbal.balance.rebalance import Rebalancer
+from dglbal.testing.graphs import Stack, input_sets
+from dglbal.testing.models import DGL_MODELS
+from dglbal.testing.strategies import layer_specs, random_stack
+from dglbal.testing.strategies import random_models
+
+OPTIMIZERS = {
+    "sgd-momentum": lambda ps: torch.optim.SGD(ps, lr=0.01, momentum=0.9),
+    "adam-amsgrad": lambda ps: torch.optim.Adam(ps, lr=0.01, amsgrad=True),
+    "adamw": lambda ps: torch.optim.AdamW(ps, lr=0.01),
+}
+GRADIENT_LIKE = {"momentum_buffer": 1, "exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2}
+
+
+def _perturbed(model):
+    """Off any zero or structured init, in float64."""
+    model = model.double()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
+def _loss(model, graph, feat):
+    out = model(graph, feat)
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    return (weights * out).sum() + (out ** 2).mean()
+
+
+def check_rebalance_is_a_symmetry(model, graph, feat, optimizer_name, criterion):
+    """Rebalance after a few optimizer steps: outputs and loss unchanged, every parameter
+    entry k multiplied by r_k = prod_g lambda_g ** e_gk, its gradient and first moments by
+    1 / r_k, its second moments by 1 / r_k ** 2."""
+    model = _perturbed(model)
+    report = dglbal.analyze(model, graph, feat)
+    optimizer = OPTIMIZERS[optimizer_name](model.parameters())
+    for _ in range(2):
+        optimizer.zero_grad()
+        _loss(model, graph, feat).backward()
+        optimizer.step()
+    optimizer.zero_grad()
+    loss = _loss(model, graph, feat)
+    loss.backward()
+    out = model(graph, feat).detach()
+    params = dict(model.named_parameters())
+    before = {n: (p.detach().clone(), p.grad.clone(),
+                  {k: v.clone() for k, v in optimizer.state[p].items() if k in GRADIENT_LIKE})
+              for n, p in params.items()}
+    rebalancer = Rebalancer(model, report, criterion=criterion, every=1, sweeps=3,
+                            optimizer=optimizer)
+    assert rebalancer.step()
+    lambdas = rebalancer.last_factors
+    torch.testing.assert_close(model(graph, feat).detach(), out, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(_loss(model, graph, feat).detach(), loss.detach(), rtol=1e-10,
+                               atol=1e-12)
+    factors = report.log_factors(lambdas.log())
+    for name, p in params.items():
+        theta, grad, state = before[name]
+        r = factors[name].exp().view_as(p) if name in factors else torch.ones_like(p)
+        torch.testing.assert_close(p.detach(), theta * r, rtol=1e-12, atol=0)
+        torch.testing.assert_close(p.grad, grad / r, rtol=1e-12, atol=0)
+        for key, value in state.items():
+            torch.testing.assert_close(optimizer.state[p][key], value / r ** GRADIENT_LIKE[key],
+                                       rtol=1e-12, atol=0)
+    if len(report.groups):
+        assert float((lambdas.log()).abs().max()) > 1e-6  # it did move along the orbit
+
+
+@pytest.mark.parametrize("name", sorted(DGL_MODELS))
+@pytest.mark.parametrize("criterion", ["relative_gradients", "norms"])
+def test_dgl_models_keep_their_function(name, criterion):
+    graph, feat = input_sets(5, count=1)[0]
+    optimizer = sorted(OPTIMIZERS)[hash(name) % len(OPTIMIZERS)]
+    check_rebalance_is_a_symmetry(DGL_MODELS[name][0](), graph, feat, optimizer, criterion)
+
+
+@given(layer_specs(), st.sampled_from(sorted(OPTIMIZERS)),
+       st.sampled_from(["relative_gradients", "norms"]))
+def test_random_architectures_keep_their_function(arch, optimizer, criterion):
+    specs, activation = arch
+    torch.manual_seed(0)
+    graph, feat = input_sets(4, count=1)[0]
+    check_rebalance_is_a_symmetry(random_stack(specs, activation, in_feats=4), graph, feat,
+                                  optimizer, criterion)
+
+
+@given(random_models(), st.sampled_from(sorted(OPTIMIZERS)))
+def test_dglbal_builders_keep_their_function(model, optimizer):
+    graph, feat = model.probe_inputs()
+    check_rebalance_is_a_symmetry(model, graph, feat.double(), optimizer, "relative_gradients")
+
+
+def _trained_gat(**kwargs):
+    torch.manual_seed(0)
+    model = _perturbed(GAT(6, 8, 3, num_layers=5, **kwargs))
+    graph, feat = model.probe_inputs()
+    _loss(model, graph, feat).backward()
+    return model, graph, feat
+
+
+@pytest.mark.parametrize("criterion", ["relative_gradients", "norms"])
+@pytest.mark.parametrize("make", [
+    lambda: GAT(6, 8, 3, num_layers=5),
+    lambda: GCN(6, 8, 3, num_layers=5, skip=True, bias=True),
+])
+def test_enough_sweeps_equalize_the_criterion(make, criterion):
+    torch.manual_seed(0)
+    model = _perturbed(make())
+    graph, feat = model.probe_inputs()
+    _loss(model, graph, feat.double()).backward()
+    rebalancer = Rebalancer(model, criterion=criterion, sweeps=400, clamp=(1e-5, 1e5))
+    assert float(rebalancer.imbalance().nan_to_num().max()) > 0.1
+    rebalancer.rebalance_()
+    assert float(rebalancer.imbalance().nan_to_num().max()) < 1e-8
+    assert rebalancer.history[-1]["imbalance_after_max"] < 1e-8
+
+
+def test_zero_sums_and_nan_gradients_leave_a_group_alone():
+    model, graph, feat = _trained_gat()
+    with torch.no_grad():
+        # Neuron 0 of layer 1 has no outgoing weight at all: nothing to balance against.
+        model.layers[2].fc_src.weight[:, 0] = 0
+        model.layers[1].attn[..., 0] = 0
+        model.layers[2].fc_src.weight.grad[:, 0] = 0
+        # Neuron 3 of layer 2 has a NaN gradient.
+        model.layers[2].fc_src.weight.grad[3, 1] = float("nan")
+    report = dglbal.analyze(model)
+    names = [g.name for g in report.groups]
+    factors = Rebalancer(model, report, sweeps=1).rebalance_()
+    assert torch.isfinite(factors).all()
+    assert float(factors[names.index("layers.1.fc_src channel 0")]) == 1.0
+    assert float(factors[names.index("layers.2.fc_src channel 3")]) == 1.0
+    assert int((factors != 1).sum()) > len(names) // 2
+
+
+def test_zero_entries_are_left_out_of_relative_gradients():
+    """Zeroed attention (BalO) has no relative gradient; the weights still balance."""
+    model, graph, feat = _trained_gat()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.attn.zero_()
+    rebalancer = Rebalancer(model, sweeps=300, clamp=(1e-5, 1e5))
+    both_sides = rebalancer.imbalance() < 1  # dead neurons have a zero sum on one side
+    assert int(both_sides.sum()) > len(both_sides) // 2
+    rebalancer.rebalance_()
+    assert float(rebalancer.imbalance()[both_sides].max()) < 1e-8
+    assert all(float(layer.attn.abs().max()) == 0 for layer in model.layers)
+
+
+def test_factors_are_clamped_per_sweep():
+    model, graph, feat = _trained_gat()
+    one = Rebalancer(model, sweeps=1, clamp=(0.9, 1.1)).rebalance_()
+    assert float(one.min()) >= 0.9 - 1e-12 and float(one.max()) <= 1.1 + 1e-12
+    assert float(one.min()) < 0.9 + 1e-12 or float(one.max()) > 1.1 - 1e-12  # the clamp bit
+    three = Rebalancer(model, sweeps=3, clamp=(0.9, 1.1)).rebalance_()
+    assert float(three.min()) >= 0.9 ** 3 - 1e-12 and float(three.max()) <= 1.1 ** 3 + 1e-12
+
+
+def test_acts_on_the_first_call_and_then_every_kth():
+    model, graph, feat = _trained_gat()
+    rebalancer = Rebalancer(model, every=3, sweeps=1)
+    acted = [rebalancer.step() for _ in range(7)]
+    assert acted == [True, False, False, True, False, False, True]
+    assert [h["call"] for h in rebalancer.history] == [1, 4, 7]
+
+
+def test_frozen_parameters_block_their_groups():
+    model, graph, feat = _trained_gat()
+    frozen = model.layers[2].fc_src.weight
+    frozen.requires_grad_(False)
+    before = frozen.detach().clone()
+    rebalancer = Rebalancer(model, sweeps=2)
+    factors = rebalancer.rebalance_()
+    assert torch.equal(frozen, before)
+    names = [g.name for g in rebalancer.report.groups]
+    blocked = [names.index(n) for n in rebalancer.frozen_groups]
+    touched = {n.split(" ")[0] for n in rebalancer.frozen_groups}
+    assert touched == {"layers.1.fc_src", "layers.2.fc_src"}
+    assert torch.all(factors[blocked] == 1) and not torch.all(factors == 1)
+
+
+def test_bad_arguments_are_named():
+    model = GAT(6, 8, 3, num_layers=3)
+    with pytest.raises(ValueError, match="criterion"):
+        Rebalancer(model, criterion="gradients")
+    with pytest.raises(ValueError, match="every"):
+        Rebalancer(model, every=0)
+    with pytest.raises(ValueError, match="clamp"):
+        Rebalancer(model, clamp=(2.0, 3.0))
+    with pytest.raises(TypeError, match="RMSprop.*supported"):
+        Rebalancer(model, optimizer=torch.optim.RMSprop(model.parameters()))
+    with pytest.raises(ValueError, match="another model"):
+        Rebalancer(GAT(6, 4, 3, num_layers=3), dglbal.analyze(model))
+    stack = Stack(dglnn.GraphConv(5, 4), dglnn.GraphConv(4, 3))
+    with pytest.raises(TypeError, match="report=dglbal.analyze"):
+        Rebalancer(stack)
+
+
+def test_a_model_without_symmetry_warns_and_does_nothing():
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, graph, x):
+            return self.net(x)
+
+    wrapped = Wrapped()
+    graph, feat = input_sets(4, count=1)[0]
+    report = dglbal.analyze(wrapped, graph, feat.float())
+    with pytest.warns(UserWarning, match="no rescale group"):
+        rebalancer = Rebalancer(wrapped, report)
+    before = [p.detach().clone() for p in wrapped.parameters()]
+    assert rebalancer.step()
+    assert all(torch.equal(a, b) for a, b in zip(before, wrapped.parameters()))

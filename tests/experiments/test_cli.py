@@ -1,0 +1,132 @@
+"""Probes: the command line refuses bad options up front and never loses finished runs."""
+import json
+
+import pytest
+import torch
+
+import dglbal.experiments.protocol
+import dglbal.experiments.train
+from dglbal.cli import main
+from dglbal.data import make_synthetic
+from dglbal.data._common import finalize
+from dglbal.experiments.runstore import Interrupted
+from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.train import run_experiment
+from dglbal.experiments.config import resolve_device
+
+TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "--quiet"]
+
+
+@pytest.fixture
+def small_data(monkeypatch):
+    """A 300-node graph for every dataset name (these probes are about files, not accuracy)."""
+    graph = finalize(make_synthetic(num_nodes=300))
+    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *args, **kwargs: graph)
+    return graph
+
+
+def _fails(argv, capsys, *expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dglbal: error:") and len(err.strip().splitlines()) == 1, err
+    for text in expected:
+        assert text in err, err
+    return err
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("option, value", [
+    ("--epochs", "0"), ("--seeds", "0"), ("--batch-size", "0"), ("--fanout", "0"),
+    ("--hidden", "0"), ("--heads", "0"), ("--layers", "0"), ("--epochs", "-3"),
+    ("--lr", "-0.1"), ("--lr", "nan"), ("--residual-alpha", "1.5"), ("--loss-threshold", "inf"),
+    ("--split", "-1")])
+def test_nonsense_options_are_refused_before_anything_runs(tmp_path, capsys, command, option,
+                                                           value, monkeypatch):
+    monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)  # nothing may train
+    _fails([command, *TINY, option, value, "--out", str(tmp_path / "out")], capsys, option)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("device", ["cuda", "gpu", "cuda:1", "tpu", "mps"])
+def test_a_device_this_machine_lacks_says_what_is_available(tmp_path, capsys, device):
+    spelled = device.replace("gpu", "cuda")
+    index = int(spelled.partition(":")[2] or 0)
+    if spelled.startswith("cuda") and torch.cuda.device_count() > index:  # a GPU machine
+        assert resolve_device(device) == torch.device(spelled)
+        return
+    _fails(["train", *TINY, "--device", device, "--out", str(tmp_path)], capsys,
+           f"--device {device!r}", "available: cpu")
+
+
+def test_gpu_means_cuda_and_auto_and_cpu_resolve():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda")
+
+
+def test_an_output_path_that_is_a_file_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)
+    taken = tmp_path / "taken"
+    taken.write_text("not a directory")
+    _fails(["train", *TINY, "--out", str(taken)], capsys, f"--out {taken}", "not a directory")
+    _fails(["sweep", *TINY, "--out", str(taken / "below")], capsys, f"--out {taken / 'below'}")
+    assert taken.read_text() == "not a directory"
+
+
+def test_train_writes_each_run_as_it_finishes_and_resumes(tmp_path, capsys, small_data,
+                                                          interrupt_run_once):
+    argv = ["train", *TINY, "--seeds", "4", "--out", str(tmp_path)]
+    calls = interrupt_run_once(dglbal.experiments.train, on_call=3)
+    assert main(argv) == 130
+    err = capsys.readouterr().err.strip()
+    assert err == (f"dglbal: interrupted: 2 of 4 runs finished and are kept in "
+                   f"{tmp_path / 'runs'}; run the same command again to resume")
+    kept = sorted((tmp_path / "runs").glob("*.json"))
+    assert [json.loads(p.read_text())["seed"] for p in kept] == [0, 1]
+    assert not list((tmp_path / "runs").glob("*.tmp"))
+    calls.clear()
+    assert main(argv) == 0
+    assert calls == [2, 3]  # only the missing runs are trained
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert [r["seed"] for r in results["runs"]] == [0, 1, 2, 3]
+
+
+def test_run_experiment_raises_interrupted_naming_what_was_kept(tmp_path, small_data,
+                                                                monkeypatch):
+    monkeypatch.setattr(dglbal.experiments.train, "run_once", lambda *a, **k: (_ for _ in ()).throw(
+        KeyboardInterrupt))
+    config = TrainConfig(layers=2, hidden=4, epochs=2, seeds=[0, 1])
+    with pytest.raises(Interrupted, match="0 of 2 runs finished") as stop:
+        run_experiment(config, progress=False, runs_dir=tmp_path)
+    assert isinstance(stop.value, KeyboardInterrupt) and stop.value.folder == tmp_path
+
+
+def test_run_experiment_refuses_a_bad_config_naming_the_setting():
+    with pytest.raises(ValueError, match="--seeds"):
+        run_experiment(TrainConfig(seeds=[]), progress=False)
+    with pytest.raises(ValueError, match="--init: unknown value"):
+        run_experiment(TrainConfig(schemes=["orthogonal"]), progress=False)
+
+
+def test_a_real_ctrl_c_keeps_the_finished_runs(tmp_path):
+    """SIGINT to a `dglbal train` process: exit 130, one line, every finished run on disk."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dglbal", "train", *TINY, "--epochs", "20", "--seeds", "50",
+         "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal
+    deadline = time.monotonic() + 120
+    while len(list(tmp_path.glob("runs/*.json"))) < 1 and process.poll() is None:
+        assert time.monotonic() < deadline, "no run finished in 120 s"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    kept = sorted(tmp_path.glob("runs/*.json"))
+    assert process.returncode == 130, err
+    assert err.strip().splitlines() == [
+        f"dglbal: interrupted: {len(kept)} of 50 runs finished and are kept in "
+        f"{tmp_path / 'runs'}; run the same command again to resume"]
+    assert all(json.loads(p.read_text())["epochs"] == 20 for p in kept)

@@ -1,0 +1,26 @@
+"""The examples run (quick settings)."""
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("script,args", [
+    ("balance_custom_model.py", []),
+    ("deep_gat_cora.py", ["--dataset", "synthetic", "--epochs", "2", "--seeds", "1", "--layers", "3"]),
+    ("minibatch_sampling.py", ["--epochs", "1", "--layers", "2"]),
+])
+def test_example_runs(script, args, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [script] + args)
+    runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    assert capsys.readouterr().out
+
+
+def test_conservation_example_is_a_passing_test_module():
+    module = runpy.run_path(str(EXAMPLES / "test_conservation_example.py"))
+    module["test_conservation_law"]()
+    module["test_every_symmetry_is_found"]()

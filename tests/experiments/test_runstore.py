@@ -1,0 +1,198 @@
+"""Probes: a sweep's run identity, its run files and its tables (issue 9, "never lose or
+mislabel results")."""
+import dataclasses
+import json
+import warnings
+
+import pytest
+
+from dglbal.experiments import runstore as runfiles
+from dglbal.cli import main
+from dglbal.experiments.runstore import RunFileWarning, load_run, run_identity, run_name, run_record
+from dglbal.experiments.sweep import summary_tables
+from dglbal.experiments.config import RunResult, TrainConfig
+
+@pytest.fixture(autouse=True)
+def _small_and_unplotted(monkeypatch):
+    """These probes are about which runs are trained and kept: a 300-node graph, no plots."""
+    import dglbal.experiments.protocol
+    import dglbal.experiments.tables
+    import dglbal.experiments.sweep
+    from dglbal.data import make_synthetic
+    from dglbal.data._common import finalize
+
+    graph = finalize(make_synthetic(num_nodes=300))
+    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *args, **kwargs: graph)
+    monkeypatch.setattr(dglbal.experiments.sweep, "_plot_depths", lambda records, out: out / "none.png")
+    monkeypatch.setattr(dglbal.experiments.tables, "plot_curves", lambda runs, path, title="": path)
+
+
+TINY = ["--dataset", "synthetic", "--layers", "2", "--init", "xavier", "--seeds", "1",
+        "--epochs", "2", "--hidden", "4", "--quiet"]
+
+
+def _other_value(value):
+    """A different value of the same kind, for any field a team may add."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, str):
+        return value + "-other"
+    if value is None:
+        return 0.5
+    if isinstance(value, (list, tuple, dict)):
+        return [value, "other"]
+    raise AssertionError(f"no probe value for {value!r}: give the field a JSON-like type or mark "
+                         "it NOT_IN_RUN_KEY if it cannot change a result")
+
+
+def _key_fields():
+    return [f for f in dataclasses.fields(TrainConfig)
+            if f.metadata.get("run_key", True) and f.name not in runfiles.GRID_AXES]
+
+
+@pytest.mark.parametrize("name", [f.name for f in _key_fields()])
+def test_every_result_field_changes_the_run_file_name(name):
+    config = TrainConfig(dataset="cora", layers=5, lr=0.3)  # lr given: any optimizer name
+    changed = dataclasses.replace(config, **{name: _other_value(getattr(config, name))})
+    assert run_name(changed, "xavier", 0) != run_name(config, "xavier", 0)
+    assert run_identity(changed, "xavier", 0) != run_identity(config, "xavier", 0)
+
+
+def test_io_fields_and_device_do_not_change_the_run():
+    config = TrainConfig(dataset="cora")
+    other = dataclasses.replace(config, root="/elsewhere", device="cpu", monitor=True)
+    assert run_name(other, "bal_o", 2) == run_name(config, "bal_o", 2)
+
+
+def test_the_name_is_readable_and_an_explicit_paper_lr_is_the_same_run():
+    config = TrainConfig(dataset="cora", layers=10)
+    name = run_name(config, "bal_x", 3)
+    assert name.startswith("cora-gat-L10-bal_x-s3-") and len(name.rsplit("-", 1)[1]) == 8
+    assert run_name(dataclasses.replace(config, lr=config.learning_rate()), "bal_x", 3) == name
+    assert run_name(TrainConfig(), "xavier", 0) != run_name(TrainConfig(), "xavier", 1)
+
+
+def _record(config, scheme="xavier", seed=0):
+    result = RunResult(scheme=scheme, seed=seed, test_acc=0.5, best_val_acc=0.5, best_epoch=0,
+                       epochs=1, seconds=0.1, stop_reason="max_epochs", train_loss=[1.0],
+                       val_acc=[0.5])
+    return run_record(config, result, "cpu")
+
+
+def test_a_field_added_later_with_its_old_default_keeps_existing_run_files(tmp_path, monkeypatch):
+    old = TrainConfig(hidden=8)
+    path = tmp_path / f"{run_name(old, 'xavier', 0)}.json"
+    path.write_text(json.dumps(_record(old)))
+
+    @dataclasses.dataclass
+    class Later(TrainConfig):  # a field another team adds, defaulting to the old behaviour
+        dropout: float = 0.0
+
+    monkeypatch.setattr(runfiles, "TrainConfig", Later)
+    same = Later(hidden=8)
+    assert run_name(same, "xavier", 0) == path.stem
+    assert load_run(path, same, "xavier", 0)["config"]["hidden"] == 8
+    assert run_name(Later(hidden=8, dropout=0.5), "xavier", 0) != path.stem
+
+
+def test_a_result_field_added_later_keeps_existing_run_files(tmp_path):
+    config = TrainConfig(hidden=8)
+    record = _record(config)
+    for added in ("metric", "rebalance_history"):  # fields RunResult gained in issue 10
+        del record[added]
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    path.write_text(json.dumps(record))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        loaded = load_run(path, config, "xavier", 0)
+    result = runfiles.result_of(loaded)
+    assert (result.metric, result.rebalance_history) == ("accuracy", [])
+    assert path.exists() and not (tmp_path / "rejected").exists()
+
+
+def test_a_changed_default_sets_the_old_file_aside(tmp_path, monkeypatch):
+    old = TrainConfig()
+    path = tmp_path / f"{run_name(old, 'xavier', 0)}.json"
+    path.write_text(json.dumps(_record(old)))
+
+    @dataclasses.dataclass
+    class Wider(TrainConfig):
+        hidden: int = 128
+
+    monkeypatch.setattr(runfiles, "TrainConfig", Wider)
+    assert run_name(Wider(), "xavier", 0) == path.stem  # same name: the content decides
+    with pytest.warns(RunFileWarning, match=r"hidden=64 \(now 128\)"):
+        assert load_run(path, Wider(), "xavier", 0) is None
+    assert not path.exists() and (tmp_path / "rejected" / path.name).exists()
+
+
+@pytest.mark.parametrize("content", ["{not json", "[1, 2]", '{"dataset": "cora"}', "\udcff"])
+def test_a_corrupted_or_foreign_run_file_is_named_set_aside_and_rerun(tmp_path, content):
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.warns(RunFileWarning, match=str(path)):
+        assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    assert json.loads(path.read_text())["run_key"]["hidden"] == 4  # trained again
+    rejected = list((tmp_path / "runs" / "rejected").iterdir())
+    assert [p.read_bytes() for p in rejected] == [content.encode("utf-8", "surrogateescape")]
+
+
+@pytest.mark.parametrize("option", [["--hidden", "5"], ["--heads", "2"], ["--lr", "0.05"],
+                                    ["--conv", "gat"], ["--skip"], ["--residual-alpha", "0.2"],
+                                    ["--bias"], ["--split", "2"], ["--minibatch"]])
+def test_another_configuration_is_trained_not_taken_from_old_runs(tmp_path, option):
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert main(["sweep", *TINY, *option, "--out", str(tmp_path)]) == 0
+    records = [json.loads(p.read_text()) for p in (tmp_path / "runs").glob("*.json")]
+    assert len(records) == 2
+    flag = option[0][2:].replace("-", "_")
+    recorded = {json.dumps(r["config"][flag]) for r in records}
+    assert len(recorded) == 2, recorded
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.count("### GAT on synthetic") == 1  # this sweep's configuration only
+
+
+def test_summary_tables_never_mix_configurations():
+    records = [_record(TrainConfig(hidden=8)), _record(TrainConfig(hidden=16))]
+    tables = summary_tables(records)
+    assert tables.count("### GAT on synthetic") == 2
+    assert "hidden=8" in tables and "hidden=16" in tables
+
+
+def test_a_cell_with_fewer_runs_than_the_tables_seeds_says_so():
+    config = TrainConfig(hidden=8)
+    records = [_record(config, "xavier", seed) for seed in range(3)]
+    records.append(_record(config, "bal_o", 0))
+    table = summary_tables(records)
+    assert "3 seeds" in table
+    xavier, bal_o = (next(line for line in table.splitlines() if line.startswith(f"| {s} |"))
+                     for s in ("xavier", "bal_o"))
+    assert "seeds]" not in xavier and "[1 of 3 seeds]" in bal_o
+    assert "+-" in xavier and "+-" not in bal_o.split("|")[2]  # one run: no interval
+
+
+def test_runs_written_before_a_field_existed_share_a_table_with_runs_at_its_default():
+    old, new = _record(TrainConfig(hidden=8), seed=0), _record(TrainConfig(hidden=8), seed=1)
+    del old["config"]["logit_spread"]  # a field added in session 3, default 1.0
+    tables = summary_tables([old, new])
+    assert tables.count("### GAT on synthetic") == 1 and "logit_spread" not in tables
+
+
+def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monkeypatch,
+                                                         interrupt_run_once):
+    import dglbal.experiments.sweep
+
+    argv = ["sweep", *TINY, "--seeds", "3", "--out", str(tmp_path)]
+    calls = interrupt_run_once(dglbal.experiments.sweep, on_call=2)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip() == (
+        f"dglbal: interrupted: 1 of 3 runs finished and are kept in {tmp_path / 'runs'}; "
+        "run the same command again to resume")
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    calls.clear()
+    assert main(argv) == 0 and calls == [1, 2]  # the finished run is not trained again

@@ -1,0 +1,179 @@
+"""The analyser never reports a false symmetry: paths the trace cannot see keep their
+constraints, constants and discrete decisions are named, and analysis changes nothing."""
+import dgl
+import dgl.nn.pytorch as dglnn
+import dgl.sparse as dglsp
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import dglbal
+from dglbal.testing.checks import check_rescale_invariance
+from dglbal.testing.graphs import input_sets
+from dglbal.testing import check_symmetries
+
+
+class Head(nn.Module):
+    """x -> relu(a(x)) -> body -> b: the body decides what survives of a's neurons."""
+
+    def __init__(self, body, width=4, out_width=None):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, width), nn.Linear(out_width or width, 3)
+        self.body = body
+
+    def forward(self, graph, x):
+        return self.b(self.body(self, graph, F.relu(self.a(x))))
+
+
+def sound(model, named=None):
+    """Random lambdas on every reported group leave the output unchanged (float64, 1e-9)."""
+    model = model.double()
+    graph, x = input_sets(5, count=1, num_nodes=9, seed=99)[0]
+    report = dglbal.analyze(model, graph, x)
+    for other in input_sets(5, count=2):
+        check_rescale_invariance(model, *other, report=report)
+    if named is not None:
+        assert any(named in u for u in report.unsupported), report.unsupported
+    return report
+
+
+def _sparse_adjacency(graph, values=None):
+    src, dst = graph.edges()
+    n = graph.num_nodes()
+    if values is None:
+        values = torch.ones(len(src), dtype=torch.float64)
+    return dglsp.spmatrix(torch.stack([dst, src]), values, shape=(n, n)), src
+
+
+def _pad_one(m, g, h):
+    return F.pad(h, (0, 1), value=1.0)
+
+
+def _scores_through_torchscript(m, g, h):
+    A, src = _sparse_adjacency(g)
+    scores = dglsp.val_like(A, h[src, 0])  # the scores only live inside a SparseMatrix
+    return dglsp.softmax(scores) @ h
+
+
+def _argmax_gather(m, g, h):
+    return h[torch.arange(len(h)), h.argmax(1)][:, None] * h
+
+
+def _comparison_mask(m, g, h):
+    return torch.where((h[:, 0] > h[:, 1])[:, None], h, 2 * h)
+
+
+def _knn_function(m, g, h):
+    return dgl.ops.copy_u_sum(dgl.knn_graph(h, 3), h)
+
+
+def _write_through_view(m, g, h):
+    h = h.clone()
+    h[:, :1].add_(1.0)
+    return h
+
+
+def _epsilon(m, g, h):
+    return h / torch.sqrt((h * h).mean(0, keepdim=True) + 1e-7)
+
+
+def _clamp(m, g, h):
+    return h.clamp(max=2.0)
+
+
+@pytest.mark.parametrize("body,named", [
+    (_pad_one, None),
+    (_scores_through_torchscript, None),
+    (_argmax_gather, "argmax"),
+    (_comparison_mask, "gt"),
+    (_knn_function, "trace cannot follow"),
+    (_write_through_view, None),
+    (_epsilon, "constant"),
+    (_clamp, "clamp"),
+], ids=lambda v: getattr(v, "__name__", "").strip("_") or None)
+def test_issue_false_symmetries_are_gone(body, named):
+    sound(Head(body, out_width=5 if body is _pad_one else 4), named)
+
+
+def test_knn_graph_module_keeps_one_common_scale():
+    class KNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.knn = nn.Linear(5, 4), dglnn.KNNGraph(3)
+            self.conv = dglnn.GraphConv(4, 3, allow_zero_in_degree=True)
+
+        def forward(self, graph, x):
+            h = F.relu(self.a(x))
+            return self.conv(self.knn(h), h)
+
+    report = sound(KNN(), "KNNGraph")
+    assert len(report.groups) == 1  # the scale shared by all channels, nothing per channel
+
+
+def test_pad_with_a_constant_is_exact_and_zero_padding_is_free():
+    check_symmetries(Head(_pad_one, out_width=5), 5, 4)
+    check_symmetries(Head(lambda m, g, h: F.pad(h, (0, 1)), out_width=5), 5, 5)
+
+
+def test_analysis_leaves_the_model_as_found():
+    class Normed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.norm, self.drop = nn.Linear(5, 4), nn.BatchNorm1d(4), nn.Dropout(0.5)
+            self.b = nn.Linear(4, 3)
+
+        def forward(self, graph, x):
+            self.eval()  # a forward that even flips modes must be undone
+            return self.b(self.drop(F.relu(self.norm(self.a(x)))))
+
+    model = Normed().double().train()
+    model.norm.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    modes = [m.training for m in model.modules()]
+    rng = torch.random.get_rng_state()
+    dglbal.analyze(model, *input_sets(5, count=1)[0])
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    model.norm.train()
+    dglbal.analyze(model, *input_sets(5, count=1)[0])
+    assert int(model.norm.num_batches_tracked) == 0
+    assert torch.equal(model.norm.running_mean, torch.zeros(4))
+
+
+def test_in_place_writes_through_views_update_every_view():
+    """h[:, :1].add_(1) makes column 0 a constant plus h: exponent 0 there, the rest free."""
+    def write(m, g, h):
+        h = h.clone()
+        pairs = h.view(-1, 2, 2)  # a view taken before the write sees it too
+        h[:, :1].add_(1.0)
+        return pairs.flatten(1)
+
+    model = Head(write)
+    report = sound(model)
+    assert len(report.groups) == 3  # channels 1, 2, 3; channel 0 is pinned by the constant
+
+
+def test_reversible_block_run_under_no_grad_is_traced():
+    """GroupRevRes runs its branch under no_grad inside an autograd Function."""
+    class Branch(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, graph, x):
+            return F.relu(self.fc(x))
+
+    class Reversible(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.rev, self.b = nn.Linear(5, 4), dglnn.GroupRevRes(Branch(), 2), nn.Linear(
+                4, 3)
+
+        def forward(self, graph, x):
+            return self.b(F.relu(self.rev(graph, F.relu(self.a(x)))))
+
+    report = sound(Reversible())
+    assert len(report.groups) == 4 and report.unsupported == []

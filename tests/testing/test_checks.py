@@ -1,0 +1,129 @@
+"""Probes: the check helpers blame the right thing (issue 9)."""
+import math
+
+import dgl
+import pytest
+import torch
+
+from dglbal import analyze, balance_constants
+from dglbal.balance.balancing import balance_
+from dglbal.balance.conservation import ConservationMonitor
+from dglbal.nn import GAT, GCN
+from dglbal.testing.checks import (blackbox_symmetry_dimension, check_complete, check_conservation,
+    check_noether, check_rescale_invariance)
+
+
+def _graph_and_features(nodes=10):
+    dgl.seed(0)
+    torch.manual_seed(0)
+    return dgl.add_self_loop(dgl.rand_graph(nodes, 25)), torch.randn(nodes, 5)
+
+
+def _gat(**kwargs):
+    torch.manual_seed(0)
+    return GAT(5, 4, 3, num_layers=3, **kwargs)
+
+
+def test_dropout_in_train_mode_is_not_blamed_on_the_symmetry():
+    model = _gat(feat_drop=0.5, attn_drop=0.5).train()
+    graph, feat = _graph_and_features()
+    check_rescale_invariance(model, graph, feat)
+    check_conservation(model, graph, feat, steps=1)
+    assert model.training and all(m.training for m in model.modules())  # mode as it was
+
+
+def test_check_noether_with_a_frozen_parameter():
+    model = _gat()
+    model.layers[1].fc_src.weight.requires_grad_(False)
+    graph, feat = _graph_and_features()
+    check_noether(model, graph, feat)
+    assert not model.layers[1].fc_src.weight.requires_grad  # left as it was
+
+
+@pytest.mark.parametrize("input_sets, message", [
+    ([], "non-empty list of input tuples"),
+    (None, "non-empty list of input tuples"),
+    ("graph", "non-empty list of input tuples"),
+])
+def test_check_complete_without_inputs_is_a_clear_error(input_sets, message):
+    with pytest.raises(ValueError, match=message):
+        check_complete(_gat(), input_sets)
+
+
+def test_inputs_not_wrapped_in_a_list_of_tuples_are_a_clear_error():
+    graph, feat = _graph_and_features()
+    with pytest.raises(ValueError, match="an element is a DGLGraph"):
+        check_complete(_gat(), (graph, feat))
+    with pytest.raises(ValueError, match="input tuples"):
+        blackbox_symmetry_dimension(_gat(), [], analyze(_gat()))
+
+
+def test_a_report_from_another_model_is_refused_naming_the_parameter():
+    graph, feat = _graph_and_features()
+    gat, gcn = _gat(), GCN(5, 4, 3, num_layers=3)
+    wider = GAT(5, 6, 3, num_layers=3)
+    with pytest.raises(ValueError, match=r"another model: it has parameter 'layers\.0\.attn'"):
+        check_rescale_invariance(gcn, graph, feat, report=analyze(gat))
+    with pytest.raises(ValueError, match=r"parameter 'layers\.0\.attn' has shape \(1, 1, 6\) "
+                                         r"here, \(1, 1, 4\) in the report"):
+        balance_(wider, analyze(gat), "preserve")
+    with pytest.raises(ValueError, match="another model"):
+        balance_constants(gcn, analyze(gat))
+    with pytest.raises(ValueError, match="another model"):
+        ConservationMonitor(gcn, analyze(gat))
+
+
+def test_a_report_from_a_twin_model_is_fine():
+    twin_a, twin_b = _gat(), GAT(5, 4, 3, num_layers=3)
+    graph, feat = _graph_and_features()
+    check_rescale_invariance(twin_b, graph, feat, report=analyze(twin_a))
+
+
+def test_monitor_record_before_backward_is_a_clear_error():
+    model = _gat()
+    monitor = ConservationMonitor(model, analyze(model))
+    with pytest.raises(RuntimeError, match=r"no parameter has a gradient; call it after "
+                                           r"loss\.backward\(\)"):
+        monitor.record()
+    assert monitor.history["delta"] == []
+    graph, feat = _graph_and_features()
+    model(graph, feat).sum().backward()
+    monitor.record()
+    assert len(monitor.history["delta"]) == 1 and max(monitor.history["delta"][0]) < 1e-4
+
+
+def test_monitor_sets_aside_groups_that_touch_a_frozen_parameter():
+    """A frozen weight does not follow the gradient: its groups conserve nothing, and the
+    monitor must not report them as violations of Theorem 2.2."""
+    model = _gat().double()
+    model.layers[2].fc_src.weight.requires_grad_(False)
+    report = analyze(model)
+    monitor = ConservationMonitor(model, report)
+    graph, feat = _graph_and_features()
+    model(graph, feat.double()).sum().backward()
+    monitor.record()
+    frozen = {g.name for g in report.groups if "layers.2.fc_src.weight" in g.parameters}
+    assert frozen and set(monitor.frozen_groups) == frozen
+    delta = dict(zip((g.name for g in report.groups), monitor.history["delta"][0]))
+    assert all(math.isnan(delta[name]) for name in frozen)
+    assert max(v for name, v in delta.items() if name not in frozen) < 1e-9
+    assert monitor.c_drift() == [0.0]
+    assert all(report.groups[g].name not in frozen for g in monitor.tracked)
+
+
+def test_monitor_records_without_a_host_round_trip(monkeypatch):
+    """record() runs every epoch: it must stay on the model's device (no copy to the host,
+    no synchronization); reading the history copies once."""
+    model = _gat()
+    monitor = ConservationMonitor(model, analyze(model))
+    graph, feat = _graph_and_features()
+    model(graph, feat).sum().backward()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("ConservationMonitor.record() copied a tensor to the host")
+
+    with monkeypatch.context() as patch:
+        for method in ("cpu", "numpy", "item", "tolist", "__float__"):
+            patch.setattr(torch.Tensor, method, refuse)
+        monitor.record()
+    assert len(monitor.history["c"]) == 1 and len(monitor.history["rel_grad"]) == 1
