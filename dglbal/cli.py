@@ -41,9 +41,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         else:
             if isinstance(default, list):
                 kwargs["nargs"] = "+"
-            kind = f.type if isinstance(f.type, type) else _field_kind(f)
             if choices is None:
-                kwargs["type"] = kind
+                kwargs["type"] = _field_kind(f)
             else:
                 kwargs["choices"] = tuple(choices)
             kwargs.update(default=default, metavar=cli["metavar"])

@@ -65,8 +65,6 @@ class FlatExponents(ExponentIndex):
         self._by_group = None
         self.refresh()
 
-    gradients = ExponentIndex.numpy_gradients
-
     def refresh(self) -> "FlatExponents":
         """Re-read theta from the parameters; the index over the groups stays as it is."""
         self.theta = self.numpy_parameters()
@@ -82,7 +80,7 @@ class FlatExponents(ExponentIndex):
     def group_entries(self, g: int) -> tuple:
         """(flat entries, exponents) of group g (the index by group is sorted on first use)."""
         if self._by_group is None:
-            order = np.argsort(self.group, kind="stable")
+            order = self.group_order
             bounds = np.searchsorted(self.group[order], np.arange(self.num_groups + 1))
             self._by_group = (self.entry[order], self.value[order], bounds)
         entry, value, bounds = self._by_group

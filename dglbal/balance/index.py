@@ -98,8 +98,7 @@ def flat_gradients(params: Iterable[torch.Tensor], dtype: torch.dtype) -> torch.
     torch.Tensor
         The gradients, flat, in ``dtype``, detached.
     """
-    return flat_parameters([p.grad if p.grad is not None else torch.zeros_like(p)
-                            for p in params], dtype)
+    return flat_parameters(_gradients_or_zeros(params), dtype)
 
 
 def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np.ndarray],
@@ -128,6 +127,10 @@ def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np
         if not param.requires_grad:
             frozen[groups] = True
     return frozen
+
+
+def _gradients_or_zeros(params: Iterable[torch.Tensor]) -> List[torch.Tensor]:
+    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
 
 
 def _flat_numpy(tensors: Iterable[torch.Tensor]) -> np.ndarray:
@@ -197,6 +200,11 @@ class ExponentIndex:
                 _concatenate([group for _, group, _ in self.triplets], np.int64),
                 _concatenate([value for _, _, value in self.triplets], np.float64))
 
+    @functools.cached_property
+    def group_order(self) -> np.ndarray:
+        """The triplets sorted by group (a stable argsort of :attr:`group`), made on first use."""
+        return np.argsort(self.group, kind="stable")
+
     entry = property(lambda self: self._columns[0], doc="Flat entry of every triplet.")
     group = property(lambda self: self._columns[1], doc="Group of every triplet.")
     value = property(lambda self: self._columns[2], doc="Exponent of every triplet.")
@@ -219,8 +227,7 @@ class ExponentIndex:
 
     def numpy_gradients(self) -> np.ndarray:
         """Their gradients likewise (0 where a parameter has none)."""
-        return _flat_numpy(p.grad if p.grad is not None else torch.zeros_like(p)
-                           for p in self.params)
+        return _flat_numpy(_gradients_or_zeros(self.params))
 
     def torch_parameters(self) -> torch.Tensor:
         """The parameters as one flat tensor in :attr:`dtype` on the model's device."""

@@ -172,9 +172,9 @@ class Rebalancer:
         index = self._index
         frozen = index.frozen
         self.frozen_groups = index.frozen_groups
-        keep = ~frozen[index.group]
-        order = np.argsort(index.group[keep], kind="stable")
-        entry, group, value = (column[keep][order]
+        order = index.group_order
+        order = order[~frozen[index.group[order]]]  # by group, frozen groups left out
+        entry, group, value = (column[order]
                                for column in (index.entry, index.group, index.value))
         self.num_groups = index.num_groups
         if len(entry) == 0:
