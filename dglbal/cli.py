@@ -88,7 +88,7 @@ def _run_train(args: argparse.Namespace) -> int:
           f"({config.protocol} protocol), seeds {config.seeds}")
     if args.dist_config is not None:
         results = run_dist_experiment(config, args.dist_config, args.ip_config,
-                                      progress=not args.quiet)
+                                      progress=not args.quiet, runs_dir=out / "runs")
         if results is None:  # trainers other than rank 0 report nothing
             return 0
     else:
@@ -98,8 +98,7 @@ def _run_train(args: argparse.Namespace) -> int:
     json_path = save_results(results, config, out / "results.json")
     title = f"{config.model.upper()} L={config.layers} on {config.dataset}"
     png_path = plot_curves(results, out / "curves.png", title)
-    per_run = "" if args.dist_config else f" (one file per run in {out / 'runs'})"
-    print(f"wrote {json_path} and {png_path}{per_run}")
+    print(f"wrote {json_path} and {png_path} (one file per run in {out / 'runs'})")
     return 0
 
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from dglbal.data import dataset_names, load_dataset
 
-from .graph import partition
+from .graph import PART_METHODS, partition
 from .local import dglbal_train_command, launch_local
 
 
@@ -22,7 +22,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     part.add_argument("--root", help="data directory (default: $DGLBAL_DATA, then DGL's)")
     part.add_argument("--split", type=int, default=1, help="heterophilous split index")
     part.add_argument("--num-parts", type=int, default=2, help="one per machine")
-    part.add_argument("--method", default="metis", choices=("metis", "random"))
+    part.add_argument("--method", default="metis", choices=PART_METHODS)
     part.add_argument("--out", type=Path, default=Path("parts"), help="output directory")
     local = sub.add_parser(
         "launch-local", help="one server and trainer(s) per partition on 127.0.0.1",
@@ -44,7 +44,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 0
         run = launch_local(args.part_config, dglbal_train_command(args.part_config, train_args),
                            args.work_dir, trainers_per_part=args.trainers, timeout=args.timeout)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, OSError) as error:
         print(f"dglbal: error: {error}", file=sys.stderr)
         return 2
     print(run.tail(40 if run.ok else 80))

@@ -18,7 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 __all__ = ["world_size", "rank", "default_backend", "init_from_env", "broadcast_module_",
-           "replica_divergence", "all_reduce_sum", "data_parallel", "unwrap"]
+           "replica_divergence", "all_reduce_sum", "broadcast_int", "data_parallel", "unwrap"]
 
 
 def world_size() -> int:
@@ -90,6 +90,15 @@ def all_reduce_sum(values: List[float], device: torch.device) -> List[float]:
     tensor = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(tensor)
     return tensor.tolist()
+
+
+def broadcast_int(value: int, device: torch.device, src: int = 0) -> int:
+    """Rank ``src``'s ``value`` on every rank (``value`` itself with one process)."""
+    if world_size() == 1:
+        return int(value)
+    tensor = torch.tensor([value], dtype=torch.int64, device=device)
+    dist.broadcast(tensor, src)
+    return int(tensor.item())
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:

@@ -14,15 +14,20 @@ from typing import Optional, Union
 
 import dgl
 import torch
+from dgl import DGLError
 
-__all__ = ["NODE_DATA", "MACHINE_ENV", "partition", "read_part_config", "is_standalone",
-           "initialize", "open_graph", "graph_shape", "split_nodes"]
+from .configs import (PartConfigError, check_partition_request, check_port_free,
+                      read_ip_config, read_part_config)
+
+__all__ = ["NODE_DATA", "MACHINE_ENV", "PART_METHODS", "partition", "read_part_config",
+           "is_standalone", "initialize", "open_graph", "graph_shape", "split_nodes"]
 
 NODE_DATA = ("feat", "label", "train_mask", "val_mask", "test_mask")
 # The machine (line of the ip config) of a trainer, when several machines share one host:
 # DGL finds a trainer's machine by matching the host's addresses against the ip config, which
 # picks the first machine when they all are 127.0.0.1 (see dglbal.distributed.local).
 MACHINE_ENV = "DGLBAL_DIST_MACHINE"
+PART_METHODS = ("metis", "random")
 PathLike = Union[str, Path]
 
 
@@ -42,35 +47,30 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     if missing:
         raise ValueError(f"graph lacks node data {', '.join(missing)}; a dglbal dataset "
                          f"has {', '.join(NODE_DATA)}")
-    if num_parts < 1:
-        raise ValueError(f"num_parts must be at least 1, got {num_parts}")
+    check_partition_request(graph.num_nodes(), num_parts)
+    if part_method not in PART_METHODS:
+        raise ValueError(f"part_method must be one of {', '.join(PART_METHODS)}, "
+                         f"got {part_method!r}")
     out_dir = Path(out_dir)
-    dgl.distributed.partition_graph(graph, name, num_parts, str(out_dir),
-                                    part_method=part_method,
-                                    balance_ntypes=graph.ndata["train_mask"].long(),
-                                    balance_edges=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise NotADirectoryError(f"partition output {out_dir} exists and is not a directory")
+    try:
+        dgl.distributed.partition_graph(graph, name, num_parts, str(out_dir),
+                                        part_method=part_method,
+                                        balance_ntypes=graph.ndata["train_mask"].long(),
+                                        balance_edges=True)
+    except DGLError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise ValueError(
+            f"DGL could not split the graph ({graph.num_nodes()} nodes) into {num_parts} "
+            f"partitions with {part_method!r}; a partition probably came out empty: use "
+            f"fewer partitions (DGL: {first_line})") from None
     config = out_dir / f"{name}.json"
     meta = json.loads(config.read_text())
     meta["dglbal"] = {"in_feats": int(graph.ndata["feat"].shape[1]),
                       "num_classes": int(graph.ndata["label"].max()) + 1}
     config.write_text(json.dumps(meta, indent=2))
     return config
-
-
-def read_part_config(part_config: PathLike) -> dict:
-    """The partition metadata, with a clear error for a missing or foreign file."""
-    path = Path(part_config)
-    if not path.is_file():
-        raise FileNotFoundError(f"partition config {path} not found (write one with "
-                                "`python -m dglbal.distributed partition`)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not a partition config: {error}") from None
-    missing = [key for key in ("graph_name", "num_parts") if key not in meta]
-    if missing:
-        raise ValueError(f"{path} is not a DGL partition config: no {', '.join(missing)}")
-    return meta
 
 
 def is_standalone() -> bool:
@@ -81,9 +81,12 @@ def is_standalone() -> bool:
 def initialize(ip_config: Optional[PathLike] = None) -> None:
     """``dgl.distributed.initialize``: in the server role (``DGL_ROLE=server``, set by DGL's
     launcher) this process serves its partition until the trainers finish, then exits."""
-    if ip_config is not None and not Path(ip_config).is_file():
-        raise FileNotFoundError(f"ip config {ip_config} not found")
-    if os.environ.get("DGL_ROLE", "client") != "server":
+    if ip_config is not None:
+        read_ip_config(ip_config)
+    if os.environ.get("DGL_ROLE", "client") == "server" and ip_config is not None:
+        server_id = int(os.environ.get("DGL_SERVER_ID", "0"))
+        check_port_free(ip_config, server_id // int(os.environ.get("DGL_NUM_SERVER", "1")))
+    elif os.environ.get("DGL_ROLE", "client") != "server":
         if not is_standalone() and ip_config is None:
             raise ValueError("distributed mode (DGL_DIST_MODE=distributed) needs --ip-config")
         if MACHINE_ENV in os.environ:
@@ -109,16 +112,28 @@ def open_graph(part_config: PathLike) -> dgl.distributed.DistGraph:
 
 
 def graph_shape(graph: dgl.distributed.DistGraph, part_config: PathLike) -> tuple:
-    """(input width, class count) of a partitioned dataset."""
+    """(input width, class count) of a partitioned dataset, checked against the labels and
+    features the servers hold (a hand-edited ``dglbal`` entry is an error, not a crash)."""
     meta = read_part_config(part_config).get("dglbal", {})
     in_feats = int(graph.ndata["feat"].shape[1])
-    if "num_classes" in meta:
-        return in_feats, int(meta["num_classes"])
     labels = graph.ndata["label"]
     chunk = 1 << 20
-    top = max(int(labels[start:min(start + chunk, graph.num_nodes())].max())
-              for start in range(0, graph.num_nodes(), chunk))
-    return in_feats, top + 1
+    pieces = [labels[start:min(start + chunk, graph.num_nodes())]
+              for start in range(0, graph.num_nodes(), chunk)]
+    if not pieces:
+        raise PartConfigError(f"{part_config}: the partitioned graph has no nodes")
+    low, top = min(int(p.min()) for p in pieces), max(int(p.max()) for p in pieces)
+    if low < 0:
+        raise PartConfigError(f"{part_config}: the partitions hold label {low}; labels must "
+                              "be 0..classes-1")
+    if meta.get("in_feats", in_feats) != in_feats:
+        raise PartConfigError(f"{part_config}: dglbal.in_feats is {meta['in_feats']} but the "
+                              f"partitions hold {in_feats} features per node")
+    num_classes = meta.get("num_classes", top + 1)
+    if num_classes <= top:
+        raise PartConfigError(f"{part_config}: dglbal.num_classes is {num_classes} but the "
+                              f"partitions hold label {top}")
+    return in_feats, num_classes
 
 
 def split_nodes(graph: dgl.distributed.DistGraph, mask: str) -> torch.Tensor:

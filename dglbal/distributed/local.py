@@ -106,6 +106,8 @@ def launch_local(part_config: Path, command: Sequence[str], work_dir: Path, *,
     num_parts = int(read_part_config(part_config)["num_parts"])
     if trainers_per_part < 1:
         raise ValueError(f"trainers_per_part must be at least 1, got {trainers_per_part}")
+    if not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout}")
     private_shm = num_parts > 1
     if private_shm and (os.geteuid() != 0 or shutil.which("unshare") is None):
         raise ValueError(f"{num_parts} partitions on one host need a private /dev/shm per "

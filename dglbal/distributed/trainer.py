@@ -24,6 +24,7 @@ from torch import nn
 from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
 from dglbal.experiments.loop import descend, fit
 from dglbal.experiments.metrics import resolve_metric
+from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
 from dglbal.experiments.train import build_model, make_optimizer, seed_everything
 from dglbal.init import get_scheme
@@ -62,14 +63,19 @@ def _check_metric(config: TrainConfig, num_classes: int) -> None:
 
 
 def run_dist_experiment(config: TrainConfig, part_config: Path,
-                        ip_config: Optional[Path] = None,
-                        progress: bool = True) -> Optional[List[RunResult]]:
+                        ip_config: Optional[Path] = None, progress: bool = True,
+                        runs_dir: Optional[Path] = None) -> Optional[List[RunResult]]:
     """Train every (scheme, seed) of ``config`` on a partitioned graph.
 
     Run it in every process that DGL's launcher (``tools/launch.py``) starts: in the server
     role it serves a partition and exits; trainers return the results on rank 0 and ``None``
     on the other ranks. Without servers (``DGL_DIST_MODE=standalone``, the default) it runs
     in this process on a one-partition graph.
+
+    With ``runs_dir``, rank 0 writes each run there as it finishes and loads the runs already
+    there instead of training them (the other ranks follow rank 0's choice), as
+    :func:`dglbal.experiments.train.run_experiment` does: a Ctrl-C or a failed trainer loses
+    only the run in progress, and the same command resumes.
     """
     _check(config)
     read_part_config(part_config)
@@ -81,17 +87,46 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
         in_feats, out_feats = graph_shape(graph, part_config)
         _check_metric(config, out_feats)
         ids = {part: split_nodes(graph, f"{part}_mask") for part in ("train", "val", "test")}
-        results = [dist_run_once(config, scheme, seed, graph, ids, in_feats, out_feats, device,
+
+        def train(scheme: str, seed: int) -> RunResult:
+            return dist_run_once(config, scheme, seed, graph, ids, in_feats, out_feats, device,
                                  progress=progress and ddp.rank() == 0)
-                   for scheme in config.schemes for seed in config.seeds]
-    except BaseException:
+
+        results = _train_all(config, train, device, runs_dir)
+    except BaseException as error:
         if is_standalone():
             raise
         # DGL's exit handler would wait at a barrier for the other trainers, forever.
-        traceback.print_exc()
+        if isinstance(error, Interrupted):
+            print(f"dglbal: {error}", file=sys.stderr)
+        else:
+            traceback.print_exc()
         sys.stderr.flush()
-        os._exit(1)
-    return results if ddp.rank() == 0 else None
+        os._exit(130 if isinstance(error, KeyboardInterrupt) else 1)
+    return results
+
+
+def _train_all(config: TrainConfig, train: Callable[[str, int], RunResult],
+               device: torch.device, runs_dir: Optional[Path]) -> Optional[List[RunResult]]:
+    """Every run of ``config`` in order; with ``runs_dir``, rank 0 keeps the run files and
+    tells the other ranks (by broadcasting the run's index, -1 at the end) which run to train
+    next. Results on rank 0, None elsewhere."""
+    runs = [(config, scheme, seed) for scheme in config.schemes for seed in config.seeds]
+    if runs_dir is None:
+        results = [train(scheme, seed) for _, scheme, seed in runs]
+        return results if ddp.rank() == 0 else None
+    if ddp.rank() != 0:
+        while (index := ddp.broadcast_int(-1, device)) >= 0:
+            train(*runs[index][1:])
+        return None
+
+    def announce_and_train(run_config: TrainConfig, scheme: str, seed: int):
+        ddp.broadcast_int(runs.index((run_config, scheme, seed)), device)
+        return train(scheme, seed), str(device)
+
+    records = run_or_load(runs, Path(runs_dir), announce_and_train)
+    ddp.broadcast_int(-1, device)
+    return [result_of(record) for record in records]
 
 
 def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[str, torch.Tensor],

@@ -86,6 +86,43 @@ def test_standalone_distdgl_rebalances_and_clips(graph, tmp_path, monkeypatch):
     assert dglbal.experiments.step_hooks.BackwardHook  # the hook the full-batch trainer uses
 
 
+def test_standalone_interrupted_keeps_finished_runs_and_resumes(graph, tmp_path, monkeypatch):
+    """Ctrl-C after a finished seed: that run is on disk, and the same call trains only the
+    rest (as `dglbal train` without --dist-config does)."""
+    import dgl
+
+    from dglbal.distributed import trainer
+    from dglbal.experiments.runstore import Interrupted
+
+    monkeypatch.setenv("DGL_DIST_MODE", "standalone")
+    config_path = partition(graph, "syn", tmp_path / "parts", num_parts=1)
+    config = TrainConfig(**{**SMALL, "epochs": 1, "seeds": [0, 1, 2]})
+    real, seeds, pressed = trainer.dist_run_once, [], []
+
+    def pressed_on_second(config, scheme, seed, *args, **kwargs):
+        seeds.append(seed)
+        if len(seeds) == 2 and not pressed:
+            pressed.append(True)
+            raise KeyboardInterrupt
+        return real(config, scheme, seed, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "dist_run_once", pressed_on_second)
+    runs = tmp_path / "runs"
+    try:
+        with pytest.raises(Interrupted, match="1 of 3 runs finished and are kept"):
+            run_dist_experiment(config, config_path, progress=False, runs_dir=runs)
+    finally:
+        dgl.distributed.exit_client()
+    assert len(list(runs.glob("*.json"))) == 1
+    seeds.clear()
+    try:
+        results = run_dist_experiment(config, config_path, progress=False, runs_dir=runs)
+    finally:
+        dgl.distributed.exit_client()
+    assert seeds == [1, 2] and [r.seed for r in results] == [0, 1, 2]
+    assert len(list(runs.glob("*.json"))) == 3
+
+
 def test_distdgl_refuses_options_it_cannot_honour(graph, tmp_path, capsys):
     config = partition(graph, "syn", tmp_path, num_parts=1)
     assert cli_main(["train", "--dist-config", str(config), "--init", "bal_o_data"]) == 2
@@ -110,6 +147,8 @@ def test_server_and_trainers_on_localhost(graph, tmp_path):
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     (record,) = saved["runs"]
     assert record["epochs"] == 3 and record["best_val_acc"] > 0.4
+    (run_file,) = (tmp_path / "out" / "runs").glob("*.json")  # rank 0 keeps each run
+    assert json.loads(run_file.read_text())["best_val_acc"] == record["best_val_acc"]
 
 
 def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
