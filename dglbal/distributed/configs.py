@@ -1,17 +1,19 @@
-"""The two files a distributed run reads before it starts: DGL's partition config and its ip
-config. Both are checked whole, up front, so that a hand-edited or foreign file is an error
-naming the file and the entry, not a traceback from DGL's C++ side half-way into a launch.
+"""What a distributed run reads before it starts: DGL's partition config, its ip config and
+the launcher's environment variables. All are checked whole, up front, so that a hand-edited
+or foreign file is an error naming the file and the entry, not a traceback from DGL's C++ side
+half-way into a launch.
 """
 from __future__ import annotations
 
 import errno
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any, List, Tuple, Union
 
 __all__ = ["PartConfigError", "read_part_config", "read_ip_config", "check_port_free",
-           "check_partition_request"]
+           "check_partition_request", "env_int"]
 
 PathLike = Union[str, Path]
 PART_FILES = ("node_feats", "edge_feats", "part_graph")
@@ -173,3 +175,15 @@ def check_partition_request(num_nodes: int, num_parts: Any) -> None:
         raise ValueError(f"num_parts={num_parts} is more than the graph's {num_nodes} nodes; "
                          "every partition needs nodes")
 
+
+
+def env_int(name: str, default: int) -> int:
+    """The non-negative integer in environment variable ``name`` (set by DGL's launcher or
+    torchrun), ``default`` when unset."""
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not text.strip().isdigit():
+        raise ValueError(f"environment variable {name}={text!r} must be a non-negative integer "
+                         "(it is set by DGL's launcher or torchrun)")
+    return int(text)

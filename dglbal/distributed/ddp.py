@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from .configs import env_int
+
 __all__ = ["world_size", "rank", "default_backend", "init_from_env", "broadcast_module_",
            "replica_divergence", "all_reduce_sum", "broadcast_int", "data_parallel", "unwrap"]
 
@@ -44,13 +46,16 @@ def init_from_env(device: torch.device, backend: Optional[str] = None) -> bool:
     """
     if dist.is_initialized():
         return dist.get_world_size() > 1
-    size = int(os.environ.get("WORLD_SIZE", "1"))
+    size = env_int("WORLD_SIZE", 1)
     if size <= 1:
         return False
     missing = [k for k in ("RANK", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
     if missing:
         raise ValueError(f"WORLD_SIZE={size} but {', '.join(missing)} not set: start the "
                          "trainers with torchrun or DGL's tools/launch.py")
+    if not env_int("RANK", 0) < size:
+        raise ValueError(f"RANK={os.environ['RANK']} is not below WORLD_SIZE={size}")
+    env_int("MASTER_PORT", 0)
     dist.init_process_group(backend or default_backend(device), init_method="env://")
     return True
 

@@ -16,7 +16,7 @@ import dgl
 import torch
 from dgl import DGLError
 
-from .configs import (PartConfigError, check_partition_request, check_port_free,
+from .configs import (PartConfigError, check_partition_request, check_port_free, env_int,
                       read_ip_config, read_part_config)
 
 __all__ = ["NODE_DATA", "MACHINE_ENV", "PART_METHODS", "partition", "read_part_config",
@@ -84,15 +84,15 @@ def initialize(ip_config: Optional[PathLike] = None) -> None:
     if ip_config is not None:
         read_ip_config(ip_config)
     if os.environ.get("DGL_ROLE", "client") == "server" and ip_config is not None:
-        server_id = int(os.environ.get("DGL_SERVER_ID", "0"))
-        check_port_free(ip_config, server_id // int(os.environ.get("DGL_NUM_SERVER", "1")))
+        servers_per_machine = max(env_int("DGL_NUM_SERVER", 1), 1)
+        check_port_free(ip_config, env_int("DGL_SERVER_ID", 0) // servers_per_machine)
     elif os.environ.get("DGL_ROLE", "client") != "server":
         if not is_standalone() and ip_config is None:
             raise ValueError("distributed mode (DGL_DIST_MODE=distributed) needs --ip-config")
         if MACHINE_ENV in os.environ:
             from dgl.distributed import rpc_client
 
-            machine = int(os.environ[MACHINE_ENV])
+            machine = env_int(MACHINE_ENV, 0)
             rpc_client.get_local_machine_id = lambda server_namebook: machine
     dgl.distributed.initialize(None if ip_config is None else str(ip_config))
 

@@ -31,6 +31,7 @@ from dglbal.init import get_scheme
 from dglbal.symmetry import analyze
 
 from . import ddp
+from .configs import env_int
 from .graph import graph_shape, initialize, is_standalone, open_graph, read_part_config, split_nodes
 
 __all__ = ["trainer_device", "run_dist_experiment", "dist_run_once", "sampled_loop"]
@@ -40,7 +41,7 @@ def trainer_device(name: str = "auto") -> torch.device:
     """The device of this trainer: with CUDA, the GPU of torchrun's ``LOCAL_RANK``."""
     device = resolve_device(name)
     if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        device = torch.device("cuda", env_int("LOCAL_RANK", 0))
     return device
 
 

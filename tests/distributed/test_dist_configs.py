@@ -112,3 +112,22 @@ def test_partition_dgl_cannot_make_is_named(tmp_path):
     graph = load_dataset("synthetic")
     with pytest.raises(ValueError, match="could not split the graph .* use fewer partitions"):
         partition(graph, "syn", tmp_path, num_parts=graph.num_nodes() // 2)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"WORLD_SIZE": "two"}, "WORLD_SIZE='two' must be a non-negative integer"),
+    ({"WORLD_SIZE": "2", "RANK": "x", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"},
+     "RANK='x'"),
+    ({"WORLD_SIZE": "2", "RANK": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"},
+     "RANK=2 is not below WORLD_SIZE=2"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "MASTER_ADDR, MASTER_PORT not set"),
+])
+def test_launcher_environment_is_checked(monkeypatch, env, message):
+    import torch
+
+    from dglbal.distributed import init_from_env
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(ValueError, match=message):
+        init_from_env(torch.device("cpu"))
