@@ -10,7 +10,7 @@ from torch import nn
 from dglbal.balance import BalanceReport, analyze_and_balance, balance_
 from dglbal.symmetry import analyze
 
-from .layers import xavier_
+from .layers import graph_layers, init_layer_
 from .tensor import looks_linear_orthogonal_
 
 __all__ = ["balanced_xavier_", "balanced_orthogonal_"]
@@ -34,7 +34,8 @@ def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = 
     about 3.8, balancing carries that norm through every layer, and a 20-layer GAT under SGD
     diverges. Works on any model :func:`dglbal.analyze` handles; returns the balance report.
     """
-    xavier_(model)
+    for layer in graph_layers(model):
+        init_layer_(layer, "xavier")
     _zero_biases_and_residuals_(model)
     return analyze_and_balance(model, *example_inputs, mode="init", beta=beta)
 

@@ -72,6 +72,30 @@ def graph_layers(module: nn.Module) -> Iterator[nn.Module]:
             yield sub
 
 
+def _require_graph_layers(module: nn.Module, what: str) -> List[nn.Module]:
+    """The graph layers of ``module``; a ``ValueError`` naming ``what`` when it has none
+    (the scheme would otherwise leave the model as it was, without a word)."""
+    layers = list(graph_layers(module))
+    if not layers:
+        raise ValueError(f"{what}: {type(module).__name__} holds no graph layer "
+                         f"({_known_layer_types()}); a layer of another type joins with "
+                         "register_graph_layer")
+    return layers
+
+
+def _known_layer_types() -> str:
+    return ", ".join(kind.__name__ for kind in _GRAPH_LAYER_TYPES)
+
+
+def _check_gain(gain: Optional[float]) -> float:
+    """DGL's ReLU gain for None; else a positive finite number."""
+    if gain is None:
+        return nn.init.calculate_gain("relu")
+    if isinstance(gain, bool) or not isinstance(gain, (int, float)) or not 0 < gain < float("inf"):
+        raise ValueError(f"gain must be a positive finite number (or None), got {gain!r}")
+    return float(gain)
+
+
 def is_attention_layer(layer: nn.Module) -> bool:
     """True for GATConv / GATv2Conv-like layers (they own attention vectors)."""
     return any(isinstance(getattr(layer, n, None), nn.Parameter) for n in _ATTENTION_NAMES)
@@ -131,7 +155,13 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
     """
     if scheme not in LAYER_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {LAYER_SCHEMES}")
-    gain = nn.init.calculate_gain("relu") if gain is None else gain
+    if position not in POSITIONS:
+        raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
+    if not isinstance(layer, tuple(_GRAPH_LAYER_TYPES)):
+        raise ValueError(f"init_layer_: a {type(layer).__name__} is not a graph layer "
+                         f"({_known_layer_types()}); a layer of another type joins with "
+                         "register_graph_layer")
+    gain = _check_gain(gain)
     weights = feature_weights(layer)
     attention = attention_parameters(layer)
     residual = _residual_linear(layer)
@@ -171,7 +201,7 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
 def xavier_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
     """Xavier initialization of every graph layer in ``module`` (Xav): DGL's default, or
     Xavier-normal with ``gain`` on attention layers (the paper's code: ``gain=1``)."""
-    for layer in graph_layers(module):
+    for layer in _require_graph_layers(module, "xavier_"):
         init_layer_(layer, "xavier", gain=gain)
     return module
 
@@ -179,7 +209,7 @@ def xavier_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
 def zero_attention_(module: nn.Module) -> nn.Module:
     """Set every attention vector of the graph layers in ``module`` to zero."""
     with torch.no_grad():
-        for layer in graph_layers(module):
+        for layer in _require_graph_layers(module, "zero_attention_"):
             for a in attention_parameters(layer):
                 a.zero_()
     return module
@@ -248,10 +278,7 @@ def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None)
         >>> model = GCN(5, 8, 3, num_layers=4)
         >>> _ = gnn_he_(model, g)
     """
-    layers = list(graph_layers(model))
-    if not layers:
-        raise ValueError(f"{type(model).__name__} holds no GATConv, GATv2Conv or GraphConv")
-    for layer in layers:
+    for layer in _require_graph_layers(model, "gnn_he_"):
         rho = spectral_radius(aggregation_matrix(layer, graph, edge_weight))
         if not rho > 0:
             raise ValueError(

@@ -12,6 +12,17 @@ POSITIONS = ("first", "hidden", "last")
 __all__ = ["POSITIONS", "looks_linear_orthogonal_", "he_normal_"]
 
 
+def _check_weight(weight: torch.Tensor, scheme: str) -> None:
+    """An (out, in) floating-point tensor, or a ``ValueError`` naming ``scheme``."""
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"{scheme} needs a tensor, got {type(weight).__name__}")
+    if weight.dim() != 2:
+        raise ValueError(f"{scheme} needs a 2-D (out, in) weight, got shape "
+                         f"{tuple(weight.shape)}")
+    if not weight.is_floating_point():
+        raise ValueError(f"{scheme} needs a floating-point weight, got {weight.dtype}")
+
+
 def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> torch.Tensor:
     """Fill an (out, in) weight with the looks-linear orthogonal block structure.
 
@@ -33,8 +44,7 @@ def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> 
     """
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
-    if weight.dim() != 2:
-        raise ValueError(f"looks-linear needs a 2-D weight, got shape {tuple(weight.shape)}")
+    _check_weight(weight, "looks-linear")
     rows, cols = weight.shape
     halve_rows, halve_cols = position in ("first", "hidden"), position in ("hidden", "last")
     for halve, size, what in ((halve_rows, rows, "output"), (halve_cols, cols, "input")):
@@ -60,8 +70,13 @@ def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> 
 
 def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tensor:
     """W ~ N(0, 2 / (fan_in * rho^2)) for an (out, in) weight: GNN He initialization."""
-    if not spectral_radius > 0:
-        raise ValueError(f"He scaling needs a positive spectral radius, got {spectral_radius}")
+    if not 0 < spectral_radius < math.inf:
+        raise ValueError(f"He scaling needs a positive finite spectral radius, got "
+                         f"{spectral_radius}")
+    _check_weight(weight, "He initialization")
+    if weight.shape[1] == 0:
+        raise ValueError(f"He initialization needs at least one input feature, got a weight "
+                         f"of shape {tuple(weight.shape)}")
     std = math.sqrt(2.0 / weight.shape[1]) / spectral_radius
     with torch.no_grad():
         return weight.normal_(0.0, std)

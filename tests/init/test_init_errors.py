@@ -1,0 +1,63 @@
+"""The init functions refuse what they cannot do, naming it, instead of a torch traceback or a
+model left as it was without a word."""
+import dgl
+import pytest
+import torch
+from torch import nn
+
+from dglbal.init import (gnn_he_, he_normal_, init_layer_, looks_linear_orthogonal_, xavier_,
+                         zero_attention_)
+from dglbal.nn import GATv2Conv
+
+
+@pytest.mark.parametrize("fill", [looks_linear_orthogonal_, he_normal_])
+def test_tensor_initializers_need_a_float_matrix(fill):
+    with pytest.raises(ValueError, match="floating-point weight, got torch.int64"):
+        fill(torch.zeros(6, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"2-D \(out, in\) weight, got shape \(5,\)"):
+        fill(torch.empty(5))
+    with pytest.raises(TypeError, match="needs a tensor"):
+        fill([[1.0, 2.0]])
+
+
+@pytest.mark.parametrize("radius", [0.0, -1.0, float("nan"), float("inf")])
+def test_he_needs_a_positive_finite_radius(radius):
+    with pytest.raises(ValueError, match="positive finite spectral radius"):
+        he_normal_(torch.empty(4, 4), spectral_radius=radius)
+
+
+def test_he_needs_an_input_feature():
+    with pytest.raises(ValueError, match="at least one input feature"):
+        he_normal_(torch.empty(4, 0))
+
+
+@pytest.mark.parametrize("function", [xavier_, zero_attention_,
+                                      lambda m: gnn_he_(m, dgl.rand_graph(4, 8))])
+def test_model_schemes_refuse_a_model_without_graph_layers(function):
+    mlp = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    before = [p.clone() for p in mlp.parameters()]
+    with pytest.raises(ValueError, match="Sequential holds no graph layer .*register_graph_layer"):
+        function(mlp)
+    assert all(torch.equal(a, b) for a, b in zip(before, mlp.parameters()))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(position="middle"), "position must be one of"),
+    (dict(gain=float("nan")), "gain must be a positive finite number"),
+    (dict(gain=-1.0), "gain must be a positive finite number"),
+    (dict(scheme="bal_o"), "unknown init scheme 'bal_o'"),
+])
+def test_init_layer_checks_its_options(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        init_layer_(GATv2Conv(8, 4, 2), **kwargs)
+
+
+def test_init_layer_refuses_a_module_that_is_not_a_graph_layer():
+    with pytest.raises(ValueError, match="init_layer_: a Linear is not a graph layer"):
+        init_layer_(nn.Linear(3, 3))
+
+
+def test_xavier_gain_reaches_the_attention_layers():
+    torch.manual_seed(0)
+    layer = xavier_(nn.Sequential(GATv2Conv(64, 64, 1)), gain=1e-3)[0]
+    assert float(layer.fc_src.weight.std()) < 1e-3
