@@ -69,6 +69,19 @@ def check_sizes(layer: str, **sizes: Union[int, Tuple[int, int]]) -> None:
                 raise ValueError(f"{layer}: {name} must be a positive integer, got {value!r}")
 
 
+def check_attention_options(layer: str, feat_drop: float, attn_drop: float,
+                            negative_slope: float) -> None:
+    """Dropout rates in [0, 1] (as torch's) and a finite LeakyReLU slope (a NaN slope makes every
+    output NaN), named after the argument."""
+    for name, rate in (("feat_drop", feat_drop), ("attn_drop", attn_drop)):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not 0 <= rate <= 1:
+            raise ValueError(f"{layer}: {name} must be a probability in [0, 1], got {rate!r}")
+    if (isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real)
+            or not abs(negative_slope) < float("inf")):
+        raise ValueError(f"{layer}: negative_slope must be a finite number, "
+                         f"got {negative_slope!r}")
+
+
 def parameter_dtype(module: torch.nn.Module) -> Optional[torch.dtype]:
     """The dtype of a module's first floating-point parameter (None if it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)

@@ -59,8 +59,11 @@ class _DeepGNN(nn.Module):
         if scheme.data_scaled and skip:
             raise ValueError(f"init={init!r} needs a plain stack (skip=False): with skips "
                              "the output is not homogeneous of degree L in the weights")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if not isinstance(skip, bool):
+            raise TypeError(f"skip must be True or False, got {skip!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
+                or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.num_layers = num_layers
         self.activation = activation
         self.skip = skip
@@ -179,6 +182,10 @@ class _DeepGNN(nn.Module):
     def _graphs(self, graph) -> List[DGLGraph]:
         if isinstance(graph, DGLGraph):
             return [graph] * self.num_layers
+        if not isinstance(graph, (list, tuple)) or not all(isinstance(g, DGLGraph)
+                                                           for g in graph):
+            raise TypeError(f"{type(self).__name__} expects a DGLGraph or a list of blocks "
+                            f"(one per layer), got {type(graph).__name__}")
         graphs = list(graph)
         if len(graphs) != self.num_layers:
             raise ValueError(f"{type(self).__name__} has {self.num_layers} layers but got "

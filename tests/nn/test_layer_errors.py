@@ -85,3 +85,24 @@ def test_edge_weight_of_shape_e_or_e_by_1_is_accepted(name):
     with pytest.raises(TypeError, match="edge_weight must be floating point"):
         LAYERS[name]()(graph, torch.randn(8, 5), edge_weight=torch.ones(graph.num_edges(),
                                                                          dtype=torch.int64))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(feat_drop=1.5), "feat_drop must be a probability in"),
+    (dict(attn_drop=-0.1), "attn_drop must be a probability in"),
+    (dict(negative_slope=float("nan")), "negative_slope must be a finite number"),
+])
+@pytest.mark.parametrize("layer", [GATConv, GATv2Conv])
+def test_attention_options_are_checked(layer, kwargs, message):
+    with pytest.raises(ValueError, match=f"{layer.__name__}: {message}"):
+        layer(8, 4, 2, **kwargs)
+
+
+def test_deep_models_check_skip_and_graph():
+    with pytest.raises(TypeError, match="skip must be True or False, got 'yes'"):
+        GCN(8, 4, 3, num_layers=3, skip="yes")
+    with pytest.raises(TypeError, match="GAT expects a DGLGraph or a list of blocks"):
+        GAT(8, 4, 3, num_layers=3)(None, torch.randn(5, 8))
+    graph = dgl.add_self_loop(dgl.rand_graph(5, 10))
+    with pytest.raises(TypeError, match="got tuple"):
+        GAT(8, 4, 3, num_layers=2)((graph, "block"), torch.randn(5, 8))
