@@ -18,7 +18,7 @@ from torch import nn
 
 from dglbal._plotting import new_figure
 
-from .index import ExponentIndex
+from .index import ExponentIndex, check_state_keys
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
@@ -93,8 +93,11 @@ class ConservationMonitor:
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
     paper); entries that started at 0 count their absolute change. Groups that touch a frozen
-    parameter (``requires_grad=False`` when the monitor is made) conserve nothing: they are
-    listed in :attr:`frozen_groups` and recorded as NaN.
+    parameter (``requires_grad=False`` at the time of the record) conserve nothing: they are
+    listed in :attr:`frozen_groups` and recorded as NaN. Parameters are looked up by name at
+    every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
+    the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
+    starting values, so a resumed run's history equals an uninterrupted one's.
 
     Example
     -------
@@ -115,20 +118,80 @@ class ConservationMonitor:
         self.model = model
         self.report = report
         self.threshold = threshold
-        self._index = index = ExponentIndex(model, report)  # checks the report, built once
-        self._dtype = index.dtype
-        self._entry, self._group, self._value = index.torch_columns()
-        self.frozen_groups = index.frozen_groups
-        self._frozen = torch.as_tensor(index.frozen, device=index.device)
-        params = dict(model.named_parameters())
+        self._index = ExponentIndex(model, report)  # checks the report
+        self._follow_index()
         self.watched = monitored_parameters(model)
-        self._watched = [params[n] for n in self.watched]
         self._initial = [p.detach().clone() for p in self._watched]
+        index = self._index
         live = np.flatnonzero(~index.frozen)
         picks = np.linspace(0, max(len(live) - 1, 0), min(tracked_groups, len(live))).astype(int)
         self.tracked = live[picks].tolist()
         self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
                                                           "changed": []}
+
+    def _follow_index(self) -> None:
+        """The device tensors of the current index."""
+        index = self._index
+        self._dtype = index.dtype
+        self._entry, self._group, self._value = index.torch_columns()
+        self.frozen_groups = index.frozen_groups
+        self._frozen = torch.as_tensor(index.frozen, device=index.device)
+
+    def _sync(self) -> None:
+        """Follow the model when a parameter was replaced or (un)frozen (host work only)."""
+        if not self._index.is_current(self.model):
+            self._index = ExponentIndex(self.model, self.report)
+            self._follow_index()
+
+    @property
+    def _watched(self) -> List[torch.Tensor]:
+        """The watched parameters, looked up by name (they may have been replaced)."""
+        params = dict(self.model.named_parameters())
+        missing = [n for n in self.watched if n not in params]
+        if missing:
+            raise ValueError(f"ConservationMonitor: the model no longer has the watched "
+                             f"parameter {missing[0]!r}")
+        return [params[n] for n in self.watched]
+
+    def state_dict(self) -> Dict[str, object]:
+        """The records, the starting values of the watched parameters, the threshold, and what
+        identifies the model (parameter names and shapes, number of groups).
+
+        Returns
+        -------
+        dict
+            Plain values and CPU tensors, for ``torch.save``.
+        """
+        return {"records": {key: [r.cpu().clone() for r in rows]
+                            for key, rows in self._records.items()},
+                "initial": dict(zip(self.watched, (p.cpu().clone() for p in self._initial))),
+                "threshold": self.threshold, **self._index.signature()}
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore :meth:`state_dict` of a monitor of the same model.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``state`` is not such a dict, or was saved for another model.
+        """
+        check_state_keys(state, ("records", "initial", "threshold", "parameters", "num_groups"),
+                         "ConservationMonitor")
+        self._index.check_signature(state, "ConservationMonitor")
+        initial, records = state["initial"], state["records"]
+        if list(initial) != self.watched or set(records) != set(self._records):
+            raise ValueError("ConservationMonitor.load_state_dict: the state watches "
+                             f"{list(initial)}, this monitor {self.watched}")
+        device = self._index.device
+        self._initial = [initial[n].to(device=device, dtype=p.dtype)
+                         for n, p in zip(self.watched, self._watched)]
+        self._records = {key: [r.to(device) for r in records[key]] for key in self._records}
+        self.threshold = state["threshold"]
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
         sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
@@ -137,6 +200,7 @@ class ConservationMonitor:
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
+        self._sync()
         params = self._index.params
         if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "

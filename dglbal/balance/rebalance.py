@@ -24,6 +24,7 @@ Everything per step runs in torch on the model's device: the exponent index is b
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .index import ExponentIndex
+from .index import ExponentIndex, check_state_keys
 from dglbal.symmetry import SymmetryReport, analyze
 
 __all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS", "forward_levels"]
@@ -117,7 +118,17 @@ class Rebalancer:
 
     ``report`` is :func:`dglbal.analyze`'s report of ``model``; ``None`` analyses the model from
     its ``probe_inputs()`` (dglbal's builders). Groups that touch a frozen parameter
-    (``requires_grad=False`` when the rebalancer is made) are never rescaled.
+    (``requires_grad=False`` at the time of the rebalance) are never rescaled; a parameter
+    unfrozen later is rescaled again. The model's parameters are looked up by name at every
+    rebalance, so parameters replaced by new tensors (``model.load_state_dict(sd,
+    assign=True)``) are the ones rescaled. Sparse gradients (``nn.Embedding(sparse=True)``)
+    are densified per parameter on the device for the criterion and rescaled as sparse.
+
+    With ``criterion="relative_gradients"`` a due :meth:`step` with no gradient at all (before
+    the first backward, after ``zero_grad(set_to_none=True)``) does not rebalance: it warns,
+    records nothing and returns False. :meth:`state_dict` / :meth:`load_state_dict` carry the
+    call count and history, so a resumed run rebalances on the same calls as an uninterrupted
+    one.
 
     ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
     ``history`` holds one record per rebalance: the call, the range of the total factor per
@@ -162,13 +173,35 @@ class Rebalancer:
         self.calls = 0
         self.history: List[dict] = []
         self.last_factors: Optional[torch.Tensor] = None
-        self._index = ExponentIndex(model, self.report)  # checks the report, built once
+        self._index = ExponentIndex(model, self.report)  # checks the report
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
+        if self._index.num_groups == 0:
+            warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
+                          "Rebalancer.step() will do nothing", stacklevel=2)
         self._split_levels()
 
+    def _sync(self) -> None:
+        """Follow the model: when a parameter was replaced by another tensor, or frozen or
+        unfrozen, since the index was made, make it again (host work, once per change)."""
+        if self._index.is_current(self.model):
+            return
+        before = {id(p) for p in self._index.params}
+        self._index = ExponentIndex(self.model, self.report)
+        self._split_levels()
+        if self.optimizer is not None:
+            held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            stale = [n for n, p in zip(self._index.names, self._index.params)
+                     if id(p) not in before and id(p) not in held]
+            if stale:
+                raise RuntimeError(f"Rebalancer: the optimizer does not hold the model's "
+                                   f"parameter {stale[0]!r} (replaced, e.g. by "
+                                   "load_state_dict(assign=True)?); make the optimizer over "
+                                   "model.parameters() and set rebalancer.optimizer to it")
+
     def _split_levels(self) -> None:
-        """The exponent triplets, without frozen groups, split into levels (numpy, once)."""
+        """The exponent triplets, without frozen groups, split into levels (numpy, once per
+        index)."""
         index = self._index
         frozen = index.frozen
         self.frozen_groups = index.frozen_groups
@@ -177,9 +210,6 @@ class Rebalancer:
         entry, group, value = (column[order]
                                for column in (index.entry, index.group, index.value))
         self.num_groups = index.num_groups
-        if len(entry) == 0:
-            warnings.warn(f"{type(self.model).__name__} has no rescale group to rebalance; "
-                          "Rebalancer.step() will do nothing", stacklevel=3)
         # Entries of one group only, with |e| = 1 (most of the first and last layers,
         # attention) need no per-sweep traffic: their sums per group are kept and scaled.
         private = (np.bincount(entry, minlength=int(index.offsets[-1]))[entry] == 1) & \
@@ -204,12 +234,65 @@ class Rebalancer:
 
     def step(self) -> bool:
         """Count a training step; rebalance on the first and then every ``every``-th call.
-        Returns whether it rebalanced."""
+        Returns whether it rebalanced (False, with a warning, on a due call without any
+        gradient under ``criterion="relative_gradients"``)."""
         self.calls += 1
         if (self.calls - 1) % self.every:
             return False
+        if not self._has_gradients():
+            warnings.warn(f"Rebalancer.step() call {self.calls}: no parameter has a gradient "
+                          "(step() before loss.backward(), or after zero_grad(set_to_none="
+                          "True)); the relative-gradient criterion is undefined, so this "
+                          "rebalance is skipped", RuntimeWarning, stacklevel=2)
+            return False
         self.rebalance_()
         return True
+
+    def _has_gradients(self) -> bool:
+        """Whether the criterion can be computed (after :meth:`_sync`): always for "norms" or
+        with no group to rebalance; else whether a trainable parameter has a gradient."""
+        self._sync()
+        return not self._levels or self.criterion == "norms" or any(
+            p.grad is not None for p in self._index.params if p.requires_grad)
+
+    def state_dict(self) -> dict:
+        """The rebalancer's state: call count, history, last factors, and what identifies the
+        model (parameter names and shapes, number of groups).
+
+        Returns
+        -------
+        dict
+            Plain Python values and a CPU tensor, for ``torch.save``.
+        """
+        factors = self.last_factors
+        return {"calls": self.calls, "history": copy.deepcopy(self.history),
+                "last_factors": None if factors is None else factors.detach().cpu().clone(),
+                **self._index.signature()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` of a rebalancer of the same model.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``state`` is not such a dict, or was saved for another model.
+        """
+        check_state_keys(state, ("calls", "history", "last_factors", "parameters",
+                                 "num_groups"), "Rebalancer")
+        self._index.check_signature(state, "Rebalancer")
+        calls = state["calls"]
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+            raise ValueError(f"Rebalancer.load_state_dict: calls must be an integer >= 0, "
+                             f"got {calls!r}")
+        factors = state["last_factors"]
+        self.calls, self.history = calls, copy.deepcopy(list(state["history"]))
+        self.last_factors = None if factors is None else factors.to(
+            device=self._frozen.device, dtype=self._dtype)
 
     def _mass(self) -> Tuple[torch.Tensor, float]:
         """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
@@ -222,7 +305,8 @@ class Rebalancer:
 
     def imbalance(self) -> torch.Tensor:
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
-        undefined: frozen groups, zero sums), on the model's device."""
+        undefined: frozen groups, zero sums, no gradients), on the model's device."""
+        self._sync()
         mass = self._mass()[0]
         return self._imbalance(mass, *self._private.sums(mass))
 
@@ -239,7 +323,16 @@ class Rebalancer:
 
     @torch.no_grad()
     def rebalance_(self) -> torch.Tensor:
-        """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group."""
+        """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group.
+
+        Raises
+        ------
+        RuntimeError
+            Under ``criterion="relative_gradients"`` when no parameter has a gradient.
+        """
+        if not self._has_gradients():
+            raise RuntimeError("Rebalancer.rebalance_(): no parameter has a gradient; the "
+                               "relative-gradient criterion needs loss.backward() first")
         if not self._levels:
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
                                            device=self._frozen.device)
@@ -278,7 +371,9 @@ class Rebalancer:
         for p, chunk in zip(self._index.params, self._index.chunks(factor)):
             f = chunk.view_as(p).to(p.dtype)
             p.mul_(f)
-            if p.grad is not None:
+            if p.grad is not None and p.grad.is_sparse:
+                p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
+            elif p.grad is not None:
                 p.grad.div_(f)
             for key, value in state.get(p, {}).items():
                 if key in IGNORED_STATE or not isinstance(value, torch.Tensor):
@@ -292,8 +387,10 @@ class Rebalancer:
                 after: torch.Tensor) -> None:
         live = torch.isfinite(before) & torch.isfinite(after)
         b, a = before[live], after[live]
-        stats = torch.stack([log_total.min(), log_total.max(), b.max(), b.median(), a.max(),
-                             a.median()]) if live.any() else torch.zeros(6)
+        nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
+        stats = torch.stack([log_total.min(), log_total.max(),
+                             *((b.max(), b.median(), a.max(), a.median()) if b.numel()
+                               else (nan,) * 4)])  # no defined imbalance: NaN, not 0
         low, high, b_max, b_med, a_max, a_med = stats.tolist()  # one device sync per rebalance
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
                                  lambda_max=math.exp(high), imbalance_before_max=b_max,
