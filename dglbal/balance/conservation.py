@@ -28,6 +28,9 @@ __all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameter
 def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
     """Per group: sum_k e_gk theta_k grad_k and sum_k |e_gk theta_k grad_k| (float64)."""
     index = ExponentIndex(model, report)
+    if index.params and all(p.grad is None for p in index.params):
+        raise RuntimeError("no parameter has a gradient: the residuals are undefined, not 0; "
+                           "call this after loss.backward()")
     entry = index.entry
     terms = index.value * index.numpy_parameters()[entry] * index.numpy_gradients()[entry]
     return (np.bincount(index.group, weights=terms, minlength=index.num_groups),
@@ -40,7 +43,8 @@ def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Te
     Parameters
     ----------
     model : nn.Module
-        The model, after ``loss.backward()`` (a missing gradient counts as 0).
+        The model, after ``loss.backward()`` (a parameter without gradient counts as 0; with
+        none at all, a ``RuntimeError``).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of it (a report of another model is refused).
 
@@ -69,13 +73,23 @@ def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor
     return torch.from_numpy(np.abs(total) / np.maximum(scale, 1e-300))
 
 
-def _max_per_epoch(rows) -> List[float]:
-    """The largest value of each epoch's row, NaN (frozen groups) left out; 0 for none."""
+def _max_per_epoch(rows, frozen) -> List[float]:
+    """The largest value of each epoch's row over the groups not frozen then; 0 for none, NaN
+    when a live group's value is NaN (a diverged model is not hidden)."""
     out = []
-    for row in rows:
-        values = [v for v in row if not math.isnan(v)]
-        out.append(max(values) if values else 0.0)
+    for row, mask in zip(rows, frozen):
+        values = [v for v, f in zip(row, mask) if not f]
+        out.append(math.nan if any(math.isnan(v) for v in values)
+                   else max(values) if values else 0.0)
     return out
+
+
+def _file_path(path) -> Path:
+    """``path`` as a Path, refused when it is an existing directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory; pass a file name")
+    return path
 
 
 def monitored_parameters(model: nn.Module) -> List[str]:
@@ -115,6 +129,12 @@ class ConservationMonitor:
 
     def __init__(self, model: nn.Module, report: SymmetryReport, threshold: float = 0.05,
                  tracked_groups: int = 8) -> None:
+        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+                not math.isfinite(threshold) or threshold < 0:
+            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        if isinstance(tracked_groups, bool) or not isinstance(tracked_groups, int) or \
+                tracked_groups < 0:
+            raise ValueError(f"tracked_groups must be an integer >= 0, got {tracked_groups!r}")
         self.model = model
         self.report = report
         self.threshold = threshold
@@ -127,7 +147,7 @@ class ConservationMonitor:
         picks = np.linspace(0, max(len(live) - 1, 0), min(tracked_groups, len(live))).astype(int)
         self.tracked = live[picks].tolist()
         self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
-                                                          "changed": []}
+                                                          "changed": [], "frozen": []}
 
     def _follow_index(self) -> None:
         """The device tensors of the current index."""
@@ -209,6 +229,7 @@ class ConservationMonitor:
         grad = self._index.torch_gradients()[self._entry]
         terms = self._value * theta * grad
         tiny = torch.finfo(self._dtype).tiny
+        self._records["frozen"].append(self._frozen)
         self._records["c"].append(self._group_sums(self._value * theta * theta))
         self._records["delta"].append(self._group_sums(terms).abs_()
                                       / self._group_sums(terms.abs()).clamp_min(tiny))
@@ -230,26 +251,28 @@ class ConservationMonitor:
     @property
     def history(self) -> Dict[str, list]:
         """The records so far, copied to the host: per epoch, ``c`` and ``delta`` (relative
-        |delta_g|) as lists over the groups, ``rel_grad`` and ``changed`` as dicts over the
-        watched parameters."""
+        |delta_g|) as lists over the groups (NaN for groups frozen then), ``frozen`` the
+        frozen groups' mask, ``rel_grad`` and ``changed`` as dicts over the watched
+        parameters."""
         def rows(key: str) -> list:
             records = self._records[key]
             return torch.stack(records).cpu().tolist() if records else []
 
-        out = {key: rows(key) for key in ("c", "delta")}
+        out = {key: rows(key) for key in ("c", "delta", "frozen")}
         for key in ("rel_grad", "changed"):
             out[key] = [dict(zip(self.watched, row)) for row in rows(key)]
         return out
 
     def save_json(self, path: Path) -> Path:
-        path = Path(path)
+        """Write the summary of the records (per group and per epoch) to ``path``."""
+        path = _file_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         history = self.history
         summary = {
             "groups": [g.name for g in self.report.groups],
             "frozen_groups": self.frozen_groups,
             "c_drift_max": self.c_drift(),
-            "delta_max": _max_per_epoch(history["delta"]),
+            "delta_max": _max_per_epoch(history["delta"], history["frozen"]),
             "rel_grad": history["rel_grad"],
             "changed": history["changed"],
         }
@@ -257,15 +280,18 @@ class ConservationMonitor:
         return path
 
     def c_drift(self) -> List[float]:
-        """max_g |c_g(t) - c_g(0)| per recorded epoch (frozen groups left out)."""
-        c = np.asarray(self.history["c"], dtype=float)
+        """max_g |c_g(t) - c_g(0)| per recorded epoch, over the groups not frozen at t nor at
+        the first record (NaN when a live group's c_g is NaN)."""
+        history = self.history
+        c, frozen = np.asarray(history["c"], dtype=float), np.asarray(history["frozen"], bool)
         if not len(c):
             return []
-        return _max_per_epoch(np.abs(c - c[:1]))
+        return _max_per_epoch(np.abs(c - c[:1]), frozen | frozen[:1])
 
     def plot(self, path: Path, title: str = "") -> Path:
         """Four panels: c_g of some groups, max relative delta, relative gradient norms per
         layer, fraction of changed entries per layer."""
+        path = _file_path(path)
         history = self.history
         fig, axes = new_figure(2, 2, figsize=(12, 8))
         epochs = np.arange(1, len(history["c"]) + 1)
@@ -274,9 +300,9 @@ class ConservationMonitor:
             if c.size:
                 axes[0, 0].plot(epochs, c[:, g], label=self.report.groups[g].name)
         axes[0, 0].set(title="c_g = ||in||^2 - ||out||^2", xlabel="epoch")
-        if self.tracked:
+        if self.tracked and c.size:
             axes[0, 0].legend(fontsize=6)
-        delta = _max_per_epoch(history["delta"])
+        delta = _max_per_epoch(history["delta"], history["frozen"])
         axes[0, 1].semilogy(epochs, np.maximum(delta, 1e-18))
         axes[0, 1].set(title="max_g |delta_g| / scale (Thm 2.2)", xlabel="epoch")
         for key, ax, label in (("rel_grad", axes[1, 0], "||grad W|| / ||W||"),
@@ -286,10 +312,10 @@ class ConservationMonitor:
                 ax.plot(epochs, [h[name] for h in history[key]], label=name)
             ax.set(title=label, xlabel="epoch")
         axes[1, 0].set_yscale("log")
-        axes[1, 1].legend(fontsize=6, ncol=2)
+        if self.watched and epochs.size:
+            axes[1, 1].legend(fontsize=6, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
-        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
         return path

@@ -18,8 +18,38 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 
-__all__ = ["ExponentIndex", "accumulation_dtype", "check_report_matches", "check_state_keys",
+__all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
+           "check_report_matches", "check_state_keys",
            "flat_gradients", "flat_parameters", "frozen_group_mask"]
+
+
+def check_model_and_report(model: nn.Module, report: SymmetryReport) -> None:
+    """Refuse arguments of the wrong type, and parameters without values (``meta`` device).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The ``model`` argument.
+    report : SymmetryReport
+        The ``report`` argument.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not an ``nn.Module`` or ``report`` not a :class:`SymmetryReport`.
+    ValueError
+        When a parameter is on the ``meta`` device.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(report, SymmetryReport):
+        raise TypeError(f"report must be the SymmetryReport of dglbal.analyze(model, ...), got "
+                        f"{type(report).__name__}")
+    for name, param in model.named_parameters():
+        if param.is_meta:
+            raise ValueError(f"parameter {name!r} is on the meta device and has no values; "
+                             "materialize the model first (model.to_empty(device=...) and "
+                             "initialize it)")
 
 
 def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport,
@@ -206,11 +236,14 @@ class ExponentIndex:
 
     Raises
     ------
-    ValueError
-        When the report was made for another model (:func:`check_report_matches`).
+    TypeError, ValueError
+        When the arguments are of the wrong type or on the meta device
+        (:func:`check_model_and_report`), or the report was made for another model
+        (:func:`check_report_matches`).
     """
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
+        check_model_and_report(model, report)
         params = dict(model.named_parameters())
         check_report_matches(params, report, model)
         self.names = list(report.parameter_order)

@@ -162,7 +162,10 @@ class Rebalancer:
         for name, value in (("every", every), ("sweeps", sweeps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        low, high = (float(c) for c in clamp)
+        try:
+            low, high = (float(c) for c in clamp)
+        except (TypeError, ValueError):
+            raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
         if not 0 < low <= 1 <= high < math.inf:
             raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
         self.model, self.criterion, self.every, self.sweeps = model, criterion, every, sweeps
@@ -289,8 +292,14 @@ class Rebalancer:
         if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
             raise ValueError(f"Rebalancer.load_state_dict: calls must be an integer >= 0, "
                              f"got {calls!r}")
-        factors = state["last_factors"]
-        self.calls, self.history = calls, copy.deepcopy(list(state["history"]))
+        factors, history = state["last_factors"], state["history"]
+        if factors is not None and not (isinstance(factors, torch.Tensor)
+                                        and tuple(factors.shape) == (self.num_groups,)):
+            raise ValueError("Rebalancer.load_state_dict: last_factors must be None or a "
+                             f"tensor of shape ({self.num_groups},)")
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ValueError("Rebalancer.load_state_dict: history must be a list of dicts")
+        self.calls, self.history = calls, copy.deepcopy(history)
         self.last_factors = None if factors is None else factors.to(
             device=self._frozen.device, dtype=self._dtype)
 
