@@ -132,8 +132,10 @@ class Rebalancer:
 
     ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
     ``history`` holds one record per rebalance: the call, the range of the total factor per
-    group, and the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
-    before and after.
+    group, the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
+    before and after (over the groups where it is defined; NaN when it is nowhere), and the
+    number of entries with a non-finite parameter or gradient (their groups are left alone,
+    with a warning).
 
     Example
     -------
@@ -349,6 +351,7 @@ class Rebalancer:
         mass, power = self._mass()
         private_in, private_out = self._private.sums(mass)
         before = self._imbalance(mass, private_in, private_out)
+        nonfinite = (~torch.isfinite(mass)).sum()
         log_factor = torch.zeros_like(mass)
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
@@ -370,7 +373,8 @@ class Rebalancer:
         private = self._private
         log_factor[private.entry] = private.value * log_total[private.local]
         self._apply(torch.exp(log_factor))
-        self._record(log_total, before, self._imbalance(mass, private_in, private_out))
+        self._record(log_total, before, self._imbalance(mass, private_in, private_out),
+                     nonfinite)
         self.last_factors = torch.exp(log_total)
         return self.last_factors
 
@@ -393,18 +397,24 @@ class Rebalancer:
                 value.div_(f ** self._powers[key])
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
-                after: torch.Tensor) -> None:
+                after: torch.Tensor, nonfinite: torch.Tensor) -> None:
         live = torch.isfinite(before) & torch.isfinite(after)
         b, a = before[live], after[live]
         nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
         stats = torch.stack([log_total.min(), log_total.max(),
                              *((b.max(), b.median(), a.max(), a.median()) if b.numel()
-                               else (nan,) * 4)])  # no defined imbalance: NaN, not 0
-        low, high, b_max, b_med, a_max, a_med = stats.tolist()  # one device sync per rebalance
+                               else (nan,) * 4),  # no defined imbalance: NaN, not 0
+                             nonfinite.to(before.dtype)])
+        low, high, b_max, b_med, a_max, a_med, bad = stats.tolist()  # one device sync
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
                                  lambda_max=math.exp(high), imbalance_before_max=b_max,
                                  imbalance_before_median=b_med, imbalance_after_max=a_max,
-                                 imbalance_after_median=a_med))
+                                 imbalance_after_median=a_med, nonfinite_entries=int(bad)))
+        if bad:
+            warnings.warn(f"Rebalancer call {self.calls}: {int(bad)} parameter entries have a "
+                          f"non-finite {'gradient or ' if self.criterion != 'norms' else ''}"
+                          "value (a diverged model?); their groups were left alone",
+                          RuntimeWarning, stacklevel=4)
 
 
 def _analyze_builder(model: nn.Module) -> SymmetryReport:
