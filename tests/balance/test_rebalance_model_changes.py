@@ -1,7 +1,6 @@
 """Rebalancer and ConservationMonitor when the model changes under them: parameters frozen or
 unfrozen after they were made, parameters replaced by load_state_dict(assign=True), steps
 without gradients. Each is compared with the manual equivalent (a fresh object)."""
-import copy
 
 import pytest
 import torch
