@@ -22,12 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-__all__ = ["DIRECT_SOLVE_FLOPS", "OrbitNorm", "Triplets", "minimize", "newton_direction",
-           "outer_form"]
-
-# Above this estimated cost of factorizing the Newton system, it is solved by conjugate
-# gradients instead.
-DIRECT_SOLVE_FLOPS = 3e8
+__all__ = ["OrbitNorm", "Triplets", "minimize", "newton_direction", "outer_form"]
 
 Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -194,11 +189,25 @@ class OrbitNorm:
         self.sparse = _SparseBlock(entries, sp.csr_matrix(
             (value, (local.reshape(-1), group)), shape=(len(entries), num_groups)))
         self._exponents: Optional[sp.csr_matrix] = None
-        # A weight couples the groups of its rows with those of its columns densely:
-        # factorizing costs about |row groups| |column groups| min(both) per weight.
-        self.factor_cost = float(sum(
-            _used(b.u) * _used(b.w) * min(_used(b.u), _used(b.w))
-            for b in self.outer)) + float(self.sparse.matrix.nnz) ** 1.5
+        self.prefer_direct = self._direct_is_cheaper()
+
+    def _direct_is_cheaper(self) -> bool:
+        """Is a Newton step cheaper by sparse LU than by conjugate gradients (estimated
+        seconds, constants measured on one core)?
+
+        A weight couples the groups of its rows with those of its columns densely, so
+        factorizing costs about |row groups| |column groups| min(both) flops per weight
+        (at about 5e8 flop/s), and assembling costs about 3e-8 s per exponent entry. CG
+        needs of the order of 10 + 0.4 depth iterations on a chain of layers, each a pass
+        over the parameters (about 2e-9 s per entry) and 1e-4 s of overhead per weight.
+        """
+        factor = sum(_used(b.u) * _used(b.w) * min(_used(b.u), _used(b.w)) for b in self.outer)
+        factor += float(self.sparse.matrix.nnz) ** 1.5
+        entries = sum(2 * b.shape[0] * b.shape[1] for b in self.outer) + self.sparse.matrix.nnz
+        direct = factor / 5e8 + 3e-8 * entries
+        depth = len(self.outer)
+        iterative = (10 + 0.4 * depth) * (2e-9 * entries + 1e-4 * (depth + 1))
+        return direct < iterative
 
     @property
     def blocks(self):
@@ -234,9 +243,12 @@ class OrbitNorm:
 
 
 def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
-             max_steps: int) -> Tuple[np.ndarray, int, float]:
+             max_steps: int, direct: Optional[bool] = None) -> Tuple[np.ndarray, int, float]:
     """Damped Newton on N over the live groups (the others stay at t = 0), each step solved by
-    :func:`newton_direction`. Returns (t, steps, max relative |c_g|)."""
+    :func:`newton_direction` (``direct``: by sparse LU; None: whichever
+    :attr:`OrbitNorm.prefer_direct` estimates cheaper). Returns (t, steps, max relative
+    |c_g|)."""
+    direct = norm.prefer_direct if direct is None else direct
     t = np.zeros(norm.num_groups)
     total, c, scale, diagonal = norm.evaluate(theta, t)
     stalled = False
@@ -245,7 +257,7 @@ def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
         worst = float(relative.max(initial=0.0))
         if worst < tol or step == max_steps or stalled:  # stalled: rounding, no descent left
             return t, step, worst
-        direction = newton_direction(norm, c, diagonal, live, worst)
+        direction = newton_direction(norm, c, diagonal, live, worst, direct)
         alpha, new = _line_search(norm, theta, t, direction, total, float(2.0 * c @ direction))
         stalled = alpha < 1e-10
         t = t + alpha * direction
@@ -273,22 +285,21 @@ def _line_search(norm: OrbitNorm, theta: np.ndarray, t: np.ndarray, direction: n
 
 
 def newton_direction(norm: OrbitNorm, c: np.ndarray, diagonal: np.ndarray, live: np.ndarray,
-                     worst: float) -> np.ndarray:
+                     worst: float, direct: bool) -> np.ndarray:
     """The Newton step -(4 H)^-1 2 c of N (gradient 2 c, Hessian 4 H) over the live groups, 0
     on the others, at the last evaluated t.
 
-    When factorizing is cheap (:attr:`OrbitNorm.factor_cost` below ``DIRECT_SOLVE_FLOPS``) H is
-    assembled and solved by sparse LU: it couples only groups that share a weight, so for a
-    chain of layers it is block-tridiagonal and the solve costs depth x width^3 however
-    ill-conditioned a deep chain is (conjugate gradients would need of the order of depth
-    iterations). Otherwise (wide layers), matrix-free Jacobi-preconditioned conjugate
-    gradients, solved more tightly as c shrinks (inexact Newton).
+    ``direct``: H is assembled and solved by sparse LU. It couples only groups that share a
+    weight, so for a chain of layers it is block-tridiagonal and the solve costs depth x
+    width^3 however ill-conditioned a deep chain is (conjugate gradients need of the order of
+    depth iterations). Otherwise (wide, shallow layers), matrix-free Jacobi-preconditioned
+    conjugate gradients, solved more tightly as c shrinks (inexact Newton).
     """
     direction = np.zeros(norm.num_groups)
     ids = np.flatnonzero(live)
     if not len(ids):
         return direction
-    if norm.factor_cost <= DIRECT_SOLVE_FLOPS:
+    if direct:
         hessian = norm.hessian()[ids][:, ids].tocsc()
         direction[ids] = spla.splu(hessian, permc_spec="MMD_AT_PLUS_A").solve(-0.5 * c[ids])
         return direction

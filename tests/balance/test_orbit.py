@@ -79,21 +79,32 @@ def test_irregular_exponents_are_not_taken_for_outer_form():
 
 
 @pytest.mark.parametrize("depth", [3, 40])
-def test_direct_and_iterative_newton_steps_agree(monkeypatch, depth):
-    """The sparse LU Newton step (narrow models) and the conjugate-gradient one (wide models)
-    reach the same balanced point; on a deep chain in a handful of steps."""
+def test_direct_and_iterative_newton_steps_agree(depth):
+    """The sparse LU Newton step (deep, narrow models) and the conjugate-gradient one (wide,
+    shallow models) reach the same balanced point; on a deep chain in a handful of steps."""
     torch.manual_seed(depth)
     model = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(4, 4), nn.ReLU())],
                           nn.Linear(4, 2)).double()
     report = dglbal.analyze(model, torch.randn(3, 4, dtype=torch.float64))
     results = []
-    for flops in (orbit.DIRECT_SOLVE_FLOPS, -1.0):
-        monkeypatch.setattr(orbit, "DIRECT_SOLVE_FLOPS", flops)
+    for direct in (True, False):
         flat = FlatExponents(model, report)
         norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets),
                          flat.num_groups)
         t, steps, worst = orbit.minimize(norm, flat.theta, np.ones(flat.num_groups, bool),
-                                         1e-8, 30)
+                                         1e-8, 30, direct=direct)
         assert worst < 1e-8 and steps <= 10
         results.append(t)
     np.testing.assert_allclose(results[0], results[1], atol=1e-6)
+    assert norm.prefer_direct or depth < 40  # a deep chain is solved by LU
+
+
+def test_wide_shallow_models_prefer_conjugate_gradients():
+    flat = FlatExponents(*_wide_gcn())
+    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
+    assert not norm.prefer_direct
+
+
+def _wide_gcn():
+    model = dglbal.nn.GCN(5, 256, 3, num_layers=3)
+    return model, dglbal.analyze(model, *model.probe_inputs())
