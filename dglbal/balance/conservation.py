@@ -204,9 +204,14 @@ class ConservationMonitor:
                          "ConservationMonitor")
         self._index.check_signature(state, "ConservationMonitor")
         initial, records = state["initial"], state["records"]
-        if list(initial) != self.watched or set(records) != set(self._records):
-            raise ValueError("ConservationMonitor.load_state_dict: the state watches "
-                             f"{list(initial)}, this monitor {self.watched}")
+        if not isinstance(records, dict) or set(records) != set(self._records):
+            raise ValueError("ConservationMonitor.load_state_dict: records must be a dict with "
+                             f"keys {sorted(self._records)}")
+        if not isinstance(initial, dict) or list(initial) != self.watched or not all(
+                isinstance(initial[n], torch.Tensor) and initial[n].shape == p.shape
+                for n, p in zip(self.watched, self._watched)):
+            raise ValueError("ConservationMonitor.load_state_dict: initial must hold the "
+                             f"starting values of {self.watched}")
         device = self._index.device
         self._initial = [initial[n].to(device=device, dtype=p.dtype)
                          for n, p in zip(self.watched, self._watched)]

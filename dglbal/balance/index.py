@@ -295,8 +295,13 @@ class ExponentIndex:
             Naming the first parameter or the group count that differs.
         """
         mine = self.signature()
-        theirs = {"parameters": [[n, list(s)] for n, s in saved.get("parameters", [])],
-                  "num_groups": saved.get("num_groups")}
+        try:
+            theirs = {"parameters": [[str(n), [int(d) for d in s]]
+                                     for n, s in saved["parameters"]],
+                      "num_groups": saved["num_groups"]}
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"{owner}.load_state_dict: malformed 'parameters' or "
+                             "'num_groups' (not written by state_dict())") from None
         if theirs == mine:
             return
         for (name, shape), other in zip(mine["parameters"], theirs["parameters"]):

@@ -99,3 +99,18 @@ def test_a_negative_call_count_is_refused():
     state["calls"] = -1
     with pytest.raises(ValueError, match="calls must be an integer >= 0"):
         run[2].load_state_dict(state)
+
+
+@pytest.mark.parametrize("which, key, value, message", [
+    (2, "history", "x", "history must be a list of dicts"),
+    (2, "parameters", 5, "malformed 'parameters'"),
+    (3, "records", {"c": []}, "records must be a dict with keys"),
+    (3, "initial", {"0.weight": 3}, "initial must hold the starting values"),
+    (3, "num_groups", 99, "saved for another model"),
+])
+def test_a_malformed_state_is_refused(which, key, value, message):
+    run = _setup()
+    state = run[which].state_dict()
+    state[key] = value
+    with pytest.raises(ValueError, match=message):
+        run[which].load_state_dict(state)
