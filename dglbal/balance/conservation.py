@@ -84,6 +84,12 @@ def _max_per_epoch(rows, frozen) -> List[float]:
     return out
 
 
+def _check_threshold(threshold: float) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+            not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+
+
 def _file_path(path) -> Path:
     """``path`` as a Path, refused when it is an existing directory."""
     path = Path(path)
@@ -129,9 +135,7 @@ class ConservationMonitor:
 
     def __init__(self, model: nn.Module, report: SymmetryReport, threshold: float = 0.05,
                  tracked_groups: int = 8) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
-                not math.isfinite(threshold) or threshold < 0:
-            raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+        _check_threshold(threshold)
         if isinstance(tracked_groups, bool) or not isinstance(tracked_groups, int) or \
                 tracked_groups < 0:
             raise ValueError(f"tracked_groups must be an integer >= 0, got {tracked_groups!r}")
@@ -216,6 +220,7 @@ class ConservationMonitor:
         self._initial = [initial[n].to(device=device, dtype=p.dtype)
                          for n, p in zip(self.watched, self._watched)]
         self._records = {key: [r.to(device) for r in records[key]] for key in self._records}
+        _check_threshold(state["threshold"])
         self.threshold = state["threshold"]
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:

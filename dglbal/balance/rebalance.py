@@ -20,7 +20,8 @@ lambda falls back to 1 when it is not finite (a zero sum, NaN gradients) and is 
 in forward order; groups of one level share no parameter entry, so their updates are exact
 and independent (a layer-by-layer Gauss-Seidel sweep, as the authors' code does for GATs).
 
-Everything per step runs in torch on the model's device: the exponent index is built once.
+Everything per step runs in torch on the model's device: the exponent index is built once,
+and again only when the model's parameters are replaced or frozen / unfrozen.
 """
 from __future__ import annotations
 
@@ -184,8 +185,8 @@ class Rebalancer:
         levels = forward_levels(entry[shared], group[shared], bounds)
         device, self._dtype = index.device, index.dtype
         everyone = np.arange(self.num_groups)
-        self._private = LevelTriplets(entry[private], group[private], value[private], everyone,
-                                  device, self._dtype)
+        self._private = LevelTriplets(entry[private], group[private], value[private],
+                                      everyone, device, self._dtype)
         self._levels = []
         live = np.flatnonzero(~frozen & (np.bincount(group, minlength=self.num_groups) > 0))
         triplet_level = levels[group]
@@ -193,8 +194,8 @@ class Rebalancer:
             groups = live[levels[live] == level]
             pick = shared & (triplet_level == level)
             local = np.searchsorted(groups, group[pick])
-            self._levels.append(LevelTriplets(entry[pick], local, value[pick], groups, device,
-                                          self._dtype))
+            self._levels.append(LevelTriplets(entry[pick], local, value[pick], groups,
+                                              device, self._dtype))
         self._frozen = torch.as_tensor(frozen, device=device)
 
     def step(self) -> bool:
