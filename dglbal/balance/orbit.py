@@ -292,8 +292,9 @@ def newton_direction(norm: OrbitNorm, c: np.ndarray, diagonal: np.ndarray, live:
     ``direct``: H is assembled and solved by sparse LU. It couples only groups that share a
     weight, so for a chain of layers it is block-tridiagonal and the solve costs depth x
     width^3 however ill-conditioned a deep chain is (conjugate gradients need of the order of
-    depth iterations). Otherwise (wide, shallow layers), matrix-free Jacobi-preconditioned
-    conjugate gradients, solved more tightly as c shrinks (inexact Newton).
+    depth iterations). Otherwise (wide, shallow layers, or a singular H: redundant groups),
+    matrix-free Jacobi-preconditioned conjugate gradients, solved more tightly as c shrinks
+    (inexact Newton).
     """
     direction = np.zeros(norm.num_groups)
     ids = np.flatnonzero(live)
@@ -301,8 +302,13 @@ def newton_direction(norm: OrbitNorm, c: np.ndarray, diagonal: np.ndarray, live:
         return direction
     if direct:
         hessian = norm.hessian()[ids][:, ids].tocsc()
-        direction[ids] = spla.splu(hessian, permc_spec="MMD_AT_PLUS_A").solve(-0.5 * c[ids])
-        return direction
+        try:
+            step = spla.splu(hessian, permc_spec="MMD_AT_PLUS_A").solve(-0.5 * c[ids])
+        except RuntimeError:  # singular (redundant groups): CG handles semi-definite systems
+            step = None
+        if step is not None and np.isfinite(step).all():
+            direction[ids] = step
+            return direction
     mask = live.astype(float)
     precondition = np.where(live, 1.0 / np.maximum(diagonal, 1e-300), 1.0)
     operator = spla.LinearOperator(

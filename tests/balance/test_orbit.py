@@ -108,3 +108,14 @@ def test_wide_shallow_models_prefer_conjugate_gradients():
 def _wide_gcn():
     model = dglbal.nn.GCN(5, 256, 3, num_layers=3)
     return model, dglbal.analyze(model, *model.probe_inputs())
+
+
+def test_a_singular_newton_system_falls_back_to_conjugate_gradients():
+    """Two groups with the same exponents (a redundant symmetry): H is singular, LU fails,
+    conjugate gradients still balance."""
+    theta = np.array([1.0, 2.0, 3.0])
+    triplets = (np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 1]),
+                np.array([1.0, 1.0, -1.0, 1.0, 1.0, -1.0]))
+    norm = OrbitNorm([(0, (3,), triplets)], 2)
+    t, steps, worst = orbit.minimize(norm, theta, np.ones(2, bool), 1e-10, 30, direct=True)
+    assert worst < 1e-10 and np.isfinite(t).all()
