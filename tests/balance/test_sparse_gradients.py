@@ -56,3 +56,11 @@ def test_rebalancer_matches_dense_gradients():
     assert sparse.emb.weight.grad.is_sparse
     for p, q in zip(sparse.parameters(), dense.parameters()):
         torch.testing.assert_close(p, q, rtol=1e-14, atol=0)
+
+
+def test_preserve_balancing_with_sparse_gradients_present_keeps_the_function():
+    (sparse, _), _ = _pair()
+    out = sparse(TOKENS).detach()
+    report = dglbal.analyze_and_balance(sparse, TOKENS, mode="preserve")
+    torch.testing.assert_close(sparse(TOKENS), out, rtol=1e-10, atol=1e-12)
+    assert report.balance.max_relative_c < 1e-6
