@@ -105,7 +105,7 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: Balance
     That point is the fixed point of the per-group sweep lambda_g = (O_g / I_g) ** (1/4), but
     sweeping needs of the order of depth^2 sweeps on deep networks. The orbit's squared norm
     is convex in t = log lambda, so damped Newton steps reach it in a few steps, each solved
-    matrix-free by conjugate gradients (:mod:`dglbal.balance.orbit`: linear in the parameter count).
+    by sparse LU or, for wide layers, conjugate gradients (:mod:`dglbal.balance.orbit`).
     Each Newton step counts as one sweep. Dead and frozen groups stay at t = 0. Returns the final
     (I_g, O_g).
     """

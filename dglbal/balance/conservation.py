@@ -18,7 +18,7 @@ from torch import nn
 
 from dglbal._plotting import new_figure
 
-from .index import ExponentIndex
+from .index import ExponentIndex, check_state_keys
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
@@ -28,6 +28,9 @@ __all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameter
 def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
     """Per group: sum_k e_gk theta_k grad_k and sum_k |e_gk theta_k grad_k| (float64)."""
     index = ExponentIndex(model, report)
+    if index.params and all(p.grad is None for p in index.params):
+        raise RuntimeError("no parameter has a gradient: the residuals are undefined, not 0; "
+                           "call this after loss.backward()")
     entry = index.entry
     terms = index.value * index.numpy_parameters()[entry] * index.numpy_gradients()[entry]
     return (np.bincount(index.group, weights=terms, minlength=index.num_groups),
@@ -40,7 +43,8 @@ def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Te
     Parameters
     ----------
     model : nn.Module
-        The model, after ``loss.backward()`` (a missing gradient counts as 0).
+        The model, after ``loss.backward()`` (a parameter without gradient counts as 0; with
+        none at all, a ``RuntimeError``).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of it (a report of another model is refused).
 
@@ -69,13 +73,29 @@ def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor
     return torch.from_numpy(np.abs(total) / np.maximum(scale, 1e-300))
 
 
-def _max_per_epoch(rows) -> List[float]:
-    """The largest value of each epoch's row, NaN (frozen groups) left out; 0 for none."""
+def _max_per_epoch(rows, frozen) -> List[float]:
+    """The largest value of each epoch's row over the groups not frozen then; 0 for none, NaN
+    when a live group's value is NaN (a diverged model is not hidden)."""
     out = []
-    for row in rows:
-        values = [v for v in row if not math.isnan(v)]
-        out.append(max(values) if values else 0.0)
+    for row, mask in zip(rows, frozen):
+        values = [v for v, f in zip(row, mask) if not f]
+        out.append(math.nan if any(math.isnan(v) for v in values)
+                   else max(values) if values else 0.0)
     return out
+
+
+def _check_threshold(threshold: float) -> None:
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
+            not math.isfinite(threshold) or threshold < 0:
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+
+
+def _file_path(path) -> Path:
+    """``path`` as a Path, refused when it is an existing directory."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory; pass a file name")
+    return path
 
 
 def monitored_parameters(model: nn.Module) -> List[str]:
@@ -93,8 +113,11 @@ class ConservationMonitor:
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
     paper); entries that started at 0 count their absolute change. Groups that touch a frozen
-    parameter (``requires_grad=False`` when the monitor is made) conserve nothing: they are
-    listed in :attr:`frozen_groups` and recorded as NaN.
+    parameter (``requires_grad=False`` at the time of the record) conserve nothing: they are
+    listed in :attr:`frozen_groups` and recorded as NaN. Parameters are looked up by name at
+    every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
+    the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
+    starting values, so a resumed run's history equals an uninterrupted one's.
 
     Example
     -------
@@ -112,23 +135,93 @@ class ConservationMonitor:
 
     def __init__(self, model: nn.Module, report: SymmetryReport, threshold: float = 0.05,
                  tracked_groups: int = 8) -> None:
+        _check_threshold(threshold)
+        if isinstance(tracked_groups, bool) or not isinstance(tracked_groups, int) or \
+                tracked_groups < 0:
+            raise ValueError(f"tracked_groups must be an integer >= 0, got {tracked_groups!r}")
         self.model = model
         self.report = report
         self.threshold = threshold
-        self._index = index = ExponentIndex(model, report)  # checks the report, built once
-        self._dtype = index.dtype
-        self._entry, self._group, self._value = index.torch_columns()
-        self.frozen_groups = index.frozen_groups
-        self._frozen = torch.as_tensor(index.frozen, device=index.device)
-        params = dict(model.named_parameters())
+        self._index = ExponentIndex(model, report)  # checks the report
+        self._follow_index()
         self.watched = monitored_parameters(model)
-        self._watched = [params[n] for n in self.watched]
         self._initial = [p.detach().clone() for p in self._watched]
+        index = self._index
         live = np.flatnonzero(~index.frozen)
         picks = np.linspace(0, max(len(live) - 1, 0), min(tracked_groups, len(live))).astype(int)
         self.tracked = live[picks].tolist()
         self._records: Dict[str, List[torch.Tensor]] = {"c": [], "delta": [], "rel_grad": [],
-                                                          "changed": []}
+                                                          "changed": [], "frozen": []}
+
+    def _follow_index(self) -> None:
+        """The device tensors of the current index."""
+        index = self._index
+        self._dtype = index.dtype
+        self._entry, self._group, self._value = index.torch_columns()
+        self.frozen_groups = index.frozen_groups
+        self._frozen = torch.as_tensor(index.frozen, device=index.device)
+
+    def _sync(self) -> None:
+        """Follow the model when a parameter was replaced or (un)frozen (host work only)."""
+        if not self._index.is_current(self.model):
+            self._index = ExponentIndex(self.model, self.report)
+            self._follow_index()
+
+    @property
+    def _watched(self) -> List[torch.Tensor]:
+        """The watched parameters, looked up by name (they may have been replaced)."""
+        params = dict(self.model.named_parameters())
+        missing = [n for n in self.watched if n not in params]
+        if missing:
+            raise ValueError(f"ConservationMonitor: the model no longer has the watched "
+                             f"parameter {missing[0]!r}")
+        return [params[n] for n in self.watched]
+
+    def state_dict(self) -> Dict[str, object]:
+        """The records, the starting values of the watched parameters, the threshold, and what
+        identifies the model (parameter names and shapes, number of groups).
+
+        Returns
+        -------
+        dict
+            Plain values and CPU tensors, for ``torch.save``.
+        """
+        return {"records": {key: [r.cpu().clone() for r in rows]
+                            for key, rows in self._records.items()},
+                "initial": dict(zip(self.watched, (p.cpu().clone() for p in self._initial))),
+                "threshold": self.threshold, **self._index.signature()}
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore :meth:`state_dict` of a monitor of the same model.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``state`` is not such a dict, or was saved for another model.
+        """
+        check_state_keys(state, ("records", "initial", "threshold", "parameters", "num_groups"),
+                         "ConservationMonitor")
+        self._index.check_signature(state, "ConservationMonitor")
+        initial, records = state["initial"], state["records"]
+        if not isinstance(records, dict) or set(records) != set(self._records):
+            raise ValueError("ConservationMonitor.load_state_dict: records must be a dict with "
+                             f"keys {sorted(self._records)}")
+        if not isinstance(initial, dict) or list(initial) != self.watched or not all(
+                isinstance(initial[n], torch.Tensor) and initial[n].shape == p.shape
+                for n, p in zip(self.watched, self._watched)):
+            raise ValueError("ConservationMonitor.load_state_dict: initial must hold the "
+                             f"starting values of {self.watched}")
+        device = self._index.device
+        self._initial = [initial[n].to(device=device, dtype=p.dtype)
+                         for n, p in zip(self.watched, self._watched)]
+        self._records = {key: [r.to(device) for r in records[key]] for key in self._records}
+        _check_threshold(state["threshold"])
+        self.threshold = state["threshold"]
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
         sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
@@ -137,6 +230,7 @@ class ConservationMonitor:
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
+        self._sync()
         params = self._index.params
         if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
@@ -145,6 +239,7 @@ class ConservationMonitor:
         grad = self._index.torch_gradients()[self._entry]
         terms = self._value * theta * grad
         tiny = torch.finfo(self._dtype).tiny
+        self._records["frozen"].append(self._frozen)
         self._records["c"].append(self._group_sums(self._value * theta * theta))
         self._records["delta"].append(self._group_sums(terms).abs_()
                                       / self._group_sums(terms.abs()).clamp_min(tiny))
@@ -166,26 +261,28 @@ class ConservationMonitor:
     @property
     def history(self) -> Dict[str, list]:
         """The records so far, copied to the host: per epoch, ``c`` and ``delta`` (relative
-        |delta_g|) as lists over the groups, ``rel_grad`` and ``changed`` as dicts over the
-        watched parameters."""
+        |delta_g|) as lists over the groups (NaN for groups frozen then), ``frozen`` the
+        frozen groups' mask, ``rel_grad`` and ``changed`` as dicts over the watched
+        parameters."""
         def rows(key: str) -> list:
             records = self._records[key]
             return torch.stack(records).cpu().tolist() if records else []
 
-        out = {key: rows(key) for key in ("c", "delta")}
+        out = {key: rows(key) for key in ("c", "delta", "frozen")}
         for key in ("rel_grad", "changed"):
             out[key] = [dict(zip(self.watched, row)) for row in rows(key)]
         return out
 
     def save_json(self, path: Path) -> Path:
-        path = Path(path)
+        """Write the summary of the records (per group and per epoch) to ``path``."""
+        path = _file_path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         history = self.history
         summary = {
             "groups": [g.name for g in self.report.groups],
             "frozen_groups": self.frozen_groups,
             "c_drift_max": self.c_drift(),
-            "delta_max": _max_per_epoch(history["delta"]),
+            "delta_max": _max_per_epoch(history["delta"], history["frozen"]),
             "rel_grad": history["rel_grad"],
             "changed": history["changed"],
         }
@@ -193,15 +290,18 @@ class ConservationMonitor:
         return path
 
     def c_drift(self) -> List[float]:
-        """max_g |c_g(t) - c_g(0)| per recorded epoch (frozen groups left out)."""
-        c = np.asarray(self.history["c"], dtype=float)
+        """max_g |c_g(t) - c_g(0)| per recorded epoch, over the groups not frozen at t nor at
+        the first record (NaN when a live group's c_g is NaN)."""
+        history = self.history
+        c, frozen = np.asarray(history["c"], dtype=float), np.asarray(history["frozen"], bool)
         if not len(c):
             return []
-        return _max_per_epoch(np.abs(c - c[:1]))
+        return _max_per_epoch(np.abs(c - c[:1]), frozen | frozen[:1])
 
     def plot(self, path: Path, title: str = "") -> Path:
         """Four panels: c_g of some groups, max relative delta, relative gradient norms per
         layer, fraction of changed entries per layer."""
+        path = _file_path(path)
         history = self.history
         fig, axes = new_figure(2, 2, figsize=(12, 8))
         epochs = np.arange(1, len(history["c"]) + 1)
@@ -210,9 +310,9 @@ class ConservationMonitor:
             if c.size:
                 axes[0, 0].plot(epochs, c[:, g], label=self.report.groups[g].name)
         axes[0, 0].set(title="c_g = ||in||^2 - ||out||^2", xlabel="epoch")
-        if self.tracked:
+        if self.tracked and c.size:
             axes[0, 0].legend(fontsize=6)
-        delta = _max_per_epoch(history["delta"])
+        delta = _max_per_epoch(history["delta"], history["frozen"])
         axes[0, 1].semilogy(epochs, np.maximum(delta, 1e-18))
         axes[0, 1].set(title="max_g |delta_g| / scale (Thm 2.2)", xlabel="epoch")
         for key, ax, label in (("rel_grad", axes[1, 0], "||grad W|| / ||W||"),
@@ -222,10 +322,10 @@ class ConservationMonitor:
                 ax.plot(epochs, [h[name] for h in history[key]], label=name)
             ax.set(title=label, xlabel="epoch")
         axes[1, 0].set_yscale("log")
-        axes[1, 1].legend(fontsize=6, ncol=2)
+        if self.watched and epochs.size:
+            axes[1, 1].legend(fontsize=6, ncol=2)
         fig.suptitle(title)
         fig.tight_layout()
-        path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, dpi=110)
         return path

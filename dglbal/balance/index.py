@@ -18,8 +18,38 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 
-__all__ = ["ExponentIndex", "accumulation_dtype", "check_report_matches", "flat_gradients",
-           "flat_parameters", "frozen_group_mask"]
+__all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
+           "check_report_matches", "check_state_keys",
+           "flat_gradients", "flat_parameters", "frozen_group_mask"]
+
+
+def check_model_and_report(model: nn.Module, report: SymmetryReport) -> None:
+    """Refuse arguments of the wrong type, and parameters without values (``meta`` device).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The ``model`` argument.
+    report : SymmetryReport
+        The ``report`` argument.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not an ``nn.Module`` or ``report`` not a :class:`SymmetryReport`.
+    ValueError
+        When a parameter is on the ``meta`` device.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(report, SymmetryReport):
+        raise TypeError(f"report must be the SymmetryReport of dglbal.analyze(model, ...), got "
+                        f"{type(report).__name__}")
+    for name, param in model.named_parameters():
+        if param.is_meta:
+            raise ValueError(f"parameter {name!r} is on the meta device and has no values; "
+                             "materialize the model first (model.to_empty(device=...) and "
+                             "initialize it)")
 
 
 def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport,
@@ -48,6 +78,35 @@ def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport
         if shape != tuple(params[name].shape):
             raise ValueError(f"the report was made for another model: parameter {name!r} has "
                              f"shape {tuple(params[name].shape)} here, {shape} in the report")
+
+
+def check_state_keys(state: dict, expected: Iterable[str], owner: str) -> None:
+    """Refuse a state dict with missing or unexpected keys, naming them.
+
+    Parameters
+    ----------
+    state : dict
+        The state dict passed to ``owner.load_state_dict``.
+    expected : iterable of str
+        The keys ``owner.state_dict()`` writes.
+    owner : str
+        The class name, for the message.
+
+    Raises
+    ------
+    TypeError
+        When ``state`` is not a dict.
+    ValueError
+        When keys are missing or unexpected.
+    """
+    if not isinstance(state, dict):
+        raise TypeError(f"{owner}.load_state_dict expects the dict of {owner}.state_dict(), "
+                        f"got {type(state).__name__}")
+    expected = set(expected)
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ValueError(f"{owner}.load_state_dict: not a {owner} state dict (missing keys "
+                         f"{missing}, unexpected keys {unexpected})")
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
@@ -130,7 +189,10 @@ def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np
 
 
 def _gradients_or_zeros(params: Iterable[torch.Tensor]) -> List[torch.Tensor]:
-    return [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    """Each parameter's gradient, dense (a sparse one, of ``nn.Embedding(sparse=True)``,
+    densified on its device), or zeros where there is none."""
+    return [torch.zeros_like(p) if p.grad is None
+            else p.grad.to_dense() if p.grad.is_sparse else p.grad for p in params]
 
 
 def _flat_numpy(tensors: Iterable[torch.Tensor]) -> np.ndarray:
@@ -161,9 +223,11 @@ class ExponentIndex:
         int64; parameter i is ``offsets[i]:offsets[i + 1]`` of the flat vector.
     num_groups : int
         The number of groups.
+    requires_grad : list of bool
+        Per parameter, its ``requires_grad`` when the index was made.
     frozen : np.ndarray
         Per group: does it touch a parameter with ``requires_grad=False`` (when the index was
-        made)? See :func:`frozen_group_mask`.
+        made)? See :func:`frozen_group_mask` and :meth:`is_current`.
     frozen_groups : list of str
         The names of those groups.
     device, dtype
@@ -172,11 +236,14 @@ class ExponentIndex:
 
     Raises
     ------
-    ValueError
-        When the report was made for another model (:func:`check_report_matches`).
+    TypeError, ValueError
+        When the arguments are of the wrong type or on the meta device
+        (:func:`check_model_and_report`), or the report was made for another model
+        (:func:`check_report_matches`).
     """
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
+        check_model_and_report(model, report)
         params = dict(model.named_parameters())
         check_report_matches(params, report, model)
         self.names = list(report.parameter_order)
@@ -186,11 +253,66 @@ class ExponentIndex:
         self.num_groups = len(report.groups)
         self.shapes = [report.table.shapes[n] for n in self.names]
         self.triplets = [report.table.entries[n] for n in self.names]
+        self.requires_grad = [p.requires_grad for p in self.params]
         self.frozen = frozen_group_mask(self.params, [group for _, group, _ in self.triplets],
                                         self.num_groups)
         self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(self.frozen)]
         self.device = self.params[0].device if self.params else torch.device("cpu")
         self.dtype = accumulation_dtype(self.device)
+
+    def is_current(self, model: nn.Module) -> bool:
+        """Does the index still hold ``model``'s parameters, frozen as they are now?
+
+        False when a parameter was replaced by another tensor (``load_state_dict(sd,
+        assign=True)``, re-registration) or frozen / unfrozen since the index was made: then
+        build a new index. Host work only (no device sync).
+
+        Parameters
+        ----------
+        model : nn.Module
+            The model the index was made of.
+
+        Returns
+        -------
+        bool
+            Whether the index is current.
+        """
+        params = dict(model.named_parameters())
+        return all(params.get(name) is p and p.requires_grad == flag
+                   for name, p, flag in zip(self.names, self.params, self.requires_grad))
+
+    def signature(self) -> dict:
+        """What a saved state must match: parameter names and shapes, number of groups."""
+        return {"parameters": [[name, list(shape)] for name, shape in zip(self.names, self.shapes)],
+                "num_groups": self.num_groups}
+
+    def check_signature(self, saved: dict, owner: str) -> None:
+        """Refuse a state saved for another model (see :meth:`signature`).
+
+        Raises
+        ------
+        ValueError
+            Naming the first parameter or the group count that differs.
+        """
+        mine = self.signature()
+        try:
+            theirs = {"parameters": [[str(n), [int(d) for d in s]]
+                                     for n, s in saved["parameters"]],
+                      "num_groups": saved["num_groups"]}
+        except (TypeError, ValueError, KeyError):
+            raise ValueError(f"{owner}.load_state_dict: malformed 'parameters' or "
+                             "'num_groups' (not written by state_dict())") from None
+        if theirs == mine:
+            return
+        for (name, shape), other in zip(mine["parameters"], theirs["parameters"]):
+            if [name, shape] != other:
+                raise ValueError(f"{owner}.load_state_dict: the state was saved for another "
+                                 f"model (its parameter {other[0]!r} {tuple(other[1])} is "
+                                 f"{name!r} {tuple(shape)} here)")
+        raise ValueError(f"{owner}.load_state_dict: the state was saved for another model "
+                         f"({len(theirs['parameters'])} parameters and {theirs['num_groups']} "
+                         f"groups there, {len(mine['parameters'])} and {mine['num_groups']} "
+                         "here)")
 
     @functools.cached_property
     def _columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1,10 +1,11 @@
-"""The squared norm along a symmetry orbit, matrix-free (numpy / scipy only).
+"""The squared norm along a symmetry orbit and its minimization (numpy / scipy only).
 
 With t = log lambda per group, the parameters' squared norm along the orbit is
 ``N(t) = sum_k theta_k^2 exp(2 (E t)_k)``: convex, with gradient 2 c(t) (c_g = I_g - O_g) and
-Hessian 4 E^T diag(mass) E. Preserve-mode balancing minimizes it by Newton steps whose linear
-systems are solved by conjugate gradients on Hessian-vector products, so nothing of the size
-of the Hessian is ever formed.
+Hessian 4 E^T diag(mass) E. Preserve-mode balancing minimizes it by Newton steps. The Hessian
+is sparse (groups sharing a weight), block-tridiagonal for a chain of layers: it is assembled
+and factorized when that is cheap, else the steps are solved by conjugate gradients on
+Hessian-vector products (:func:`newton_direction`).
 
 A weight used as a linear map has exponents of outer form, ``E[o, j] = A[o] - B[j]``: every
 group touching it covers whole rows (its output channels) or whole columns (its input
@@ -21,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-__all__ = ["OrbitNorm", "Triplets", "minimize", "outer_form"]
+__all__ = ["OrbitNorm", "Triplets", "minimize", "newton_direction", "outer_form"]
 
 Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -100,6 +101,11 @@ def _whole_runs(key: np.ndarray, value: np.ndarray, length: int) -> np.ndarray:
     return np.repeat(counts == length, counts) & (value == np.repeat(value[starts], counts))
 
 
+def _used(matrix: sp.csr_matrix) -> int:
+    """The number of groups (columns) a sparse matrix touches."""
+    return len(np.unique(matrix.indices))
+
+
 class _OuterBlock:
     def __init__(self, slot: slice, shape, u: sp.csr_matrix, w: sp.csr_matrix) -> None:
         self.slot, self.shape, self.u, self.w = slot, shape, u, w
@@ -123,6 +129,20 @@ class _OuterBlock:
         per_row = alpha * self.row - self.ea * (self.square @ (self.eb * beta))
         per_col = self.eb * (self.square.T @ (self.ea * alpha)) - beta * self.col
         return self.ut @ per_row - self.wt @ per_col
+
+    def masses(self) -> np.ndarray:
+        """theta^2 exp(2 (E t)) of every entry at the last evaluated t, flat."""
+        return (self.ea[:, None] * self.square * self.eb[None, :]).reshape(-1)
+
+    def exponents(self) -> sp.coo_matrix:
+        """E of this weight's entries (row-major): E[(o, j)] = U[o] - W[j]."""
+        rows, cols = self.shape
+        u, w = self.u.tocoo(), self.w.tocoo()
+        entry = np.concatenate([(u.row[:, None] * cols + np.arange(cols)).reshape(-1),
+                                (np.arange(rows)[:, None] * cols + w.row).reshape(-1)])
+        group = np.concatenate([np.repeat(u.col, cols), np.tile(w.col, rows)])
+        value = np.concatenate([np.repeat(u.data, cols), -np.tile(w.data, rows)])
+        return sp.coo_matrix((value, (entry, group)), shape=(rows * cols, self.u.shape[1]))
 
     def log_factor(self, t: np.ndarray) -> np.ndarray:
         return (np.add.outer(self.u @ t, -(self.w @ t))).reshape(-1)
@@ -168,6 +188,26 @@ class OrbitNorm:
         entries, local = np.unique(entry, return_inverse=True)
         self.sparse = _SparseBlock(entries, sp.csr_matrix(
             (value, (local.reshape(-1), group)), shape=(len(entries), num_groups)))
+        self._exponents: Optional[sp.csr_matrix] = None
+        self.prefer_direct = self._direct_is_cheaper()
+
+    def _direct_is_cheaper(self) -> bool:
+        """Is a Newton step cheaper by sparse LU than by conjugate gradients (estimated
+        seconds, constants measured on one core)?
+
+        A weight couples the groups of its rows with those of its columns densely, so
+        factorizing costs about |row groups| |column groups| min(both) flops per weight
+        (at about 5e8 flop/s), and assembling costs about 3e-8 s per exponent entry. CG
+        needs of the order of 10 + 0.4 depth iterations on a chain of layers, each a pass
+        over the parameters (about 2e-9 s per entry) and 1e-4 s of overhead per weight.
+        """
+        factor = sum(_used(b.u) * _used(b.w) * min(_used(b.u), _used(b.w)) for b in self.outer)
+        factor += float(self.sparse.matrix.nnz) ** 1.5
+        entries = sum(2 * b.shape[0] * b.shape[1] for b in self.outer) + self.sparse.matrix.nnz
+        direct = factor / 5e8 + 3e-8 * entries
+        depth = len(self.outer)
+        iterative = (10 + 0.4 * depth) * (2e-9 * entries + 1e-4 * (depth + 1))
+        return direct < iterative
 
     @property
     def blocks(self):
@@ -186,6 +226,15 @@ class OrbitNorm:
         """(E^T diag(mass) E) v at the last evaluated t (the Hessian of N over 4)."""
         return sum(block.hessian_product(v) for block in self.blocks)
 
+    def hessian(self) -> sp.csr_matrix:
+        """E^T diag(mass) E at the last evaluated t, assembled (sparse: it couples the groups
+        that share an entry). E over all blocks' entries is made on first use."""
+        if self._exponents is None:
+            self._exponents = sp.vstack([b.exponents() for b in self.outer]
+                                        + [self.sparse.matrix]).tocsr()
+        mass = np.concatenate([b.masses() for b in self.outer] + [self.sparse.mass])
+        return (self._exponents.T @ sp.diags(mass) @ self._exponents).tocsr()
+
     def rescale(self, theta: np.ndarray, t: np.ndarray) -> None:
         """theta_k *= exp((E t)_k), in place."""
         for block in self.outer:
@@ -194,32 +243,78 @@ class OrbitNorm:
 
 
 def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
-             max_steps: int) -> Tuple[np.ndarray, int, float]:
-    """Damped Newton on N over the live groups (the others stay at t = 0), each system solved
-    by Jacobi-preconditioned conjugate gradients. Returns (t, steps, max relative |c_g|)."""
+             max_steps: int, direct: Optional[bool] = None) -> Tuple[np.ndarray, int, float]:
+    """Damped Newton on N over the live groups (the others stay at t = 0), each step solved by
+    :func:`newton_direction` (``direct``: by sparse LU; None: whichever
+    :attr:`OrbitNorm.prefer_direct` estimates cheaper). Returns (t, steps, max relative
+    |c_g|)."""
+    direct = norm.prefer_direct if direct is None else direct
     t = np.zeros(norm.num_groups)
-    mask = live.astype(float)
     total, c, scale, diagonal = norm.evaluate(theta, t)
+    stalled = False
     for step in range(max_steps + 1):
         relative = np.abs(c[live]) / np.maximum(scale[live], 1e-300)
         worst = float(relative.max(initial=0.0))
-        if worst < tol or step == max_steps:
+        if worst < tol or step == max_steps or stalled:  # stalled: rounding, no descent left
             return t, step, worst
-        precondition = np.where(live, 1.0 / np.maximum(diagonal, 1e-300), 1.0)
-        operator = spla.LinearOperator(
-            (norm.num_groups,) * 2, dtype=float,
-            matvec=lambda v: mask * norm.hessian_product(mask * v) + (1 - mask) * v)
-        # Inexact Newton: solve more tightly as c shrinks (superlinear convergence).
-        forcing = max(min(0.1, worst), 1e-10)
-        direction, _ = spla.cg(operator, -0.5 * mask * c, rtol=forcing, maxiter=500,
-                               M=spla.LinearOperator(operator.shape, dtype=float,
-                                                     matvec=lambda v: precondition * v))
-        slope, alpha = float(2.0 * c @ direction), 1.0
-        while True:
-            new = norm.evaluate(theta, t + alpha * direction)
-            if new[0] <= total + 0.25 * alpha * slope or alpha < 1e-10:
-                break
-            alpha /= 2
+        direction = newton_direction(norm, c, diagonal, live, worst, direct)
+        alpha, new = _line_search(norm, theta, t, direction, total, float(2.0 * c @ direction))
+        stalled = alpha < 1e-10
         t = t + alpha * direction
         total, c, scale, diagonal = new
     return t, max_steps, worst
+
+
+def _line_search(norm: OrbitNorm, theta: np.ndarray, t: np.ndarray, direction: np.ndarray,
+                 total: float, slope: float) -> tuple:
+    """Step length along the Newton direction: halved until N decreases enough (Armijo), or
+    doubled while the full step still points downhill. Far from the minimum, where a group
+    must move by a large log factor, N grows like exp(2 t) and a Newton step covers only about
+    half a unit of t; doubling then saves most of the steps. Returns (alpha, evaluation)."""
+    alpha, new = 1.0, norm.evaluate(theta, t + direction)
+    while new[0] > total + 0.25 * alpha * slope and alpha >= 1e-10:
+        alpha /= 2
+        new = norm.evaluate(theta, t + alpha * direction)
+    while alpha >= 1.0 and alpha < 64 and 2.0 * float(new[1] @ direction) < 0.1 * slope:
+        longer = norm.evaluate(theta, t + 2 * alpha * direction)
+        if longer[0] >= new[0]:
+            norm.evaluate(theta, t + alpha * direction)  # back to the accepted point
+            break
+        alpha, new = 2 * alpha, longer
+    return alpha, new
+
+
+def newton_direction(norm: OrbitNorm, c: np.ndarray, diagonal: np.ndarray, live: np.ndarray,
+                     worst: float, direct: bool) -> np.ndarray:
+    """The Newton step -(4 H)^-1 2 c of N (gradient 2 c, Hessian 4 H) over the live groups, 0
+    on the others, at the last evaluated t.
+
+    ``direct``: H is assembled and solved by sparse LU. It couples only groups that share a
+    weight, so for a chain of layers it is block-tridiagonal and the solve costs depth x
+    width^3 however ill-conditioned a deep chain is (conjugate gradients need of the order of
+    depth iterations). Otherwise (wide, shallow layers, or a singular H: redundant groups),
+    matrix-free Jacobi-preconditioned conjugate gradients, solved more tightly as c shrinks
+    (inexact Newton).
+    """
+    direction = np.zeros(norm.num_groups)
+    ids = np.flatnonzero(live)
+    if not len(ids):
+        return direction
+    if direct:
+        hessian = norm.hessian()[ids][:, ids].tocsc()
+        try:
+            step = spla.splu(hessian, permc_spec="MMD_AT_PLUS_A").solve(-0.5 * c[ids])
+        except RuntimeError:  # singular (redundant groups): CG handles semi-definite systems
+            step = None
+        if step is not None and np.isfinite(step).all():
+            direction[ids] = step
+            return direction
+    mask = live.astype(float)
+    precondition = np.where(live, 1.0 / np.maximum(diagonal, 1e-300), 1.0)
+    operator = spla.LinearOperator(
+        (norm.num_groups,) * 2, dtype=float,
+        matvec=lambda v: mask * norm.hessian_product(mask * v) + (1 - mask) * v)
+    direction, _ = spla.cg(operator, -0.5 * mask * c, rtol=max(min(0.1, worst), 1e-10),
+                           maxiter=500, M=spla.LinearOperator(operator.shape, dtype=float,
+                                                             matvec=lambda v: precondition * v))
+    return direction

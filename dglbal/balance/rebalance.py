@@ -20,10 +20,12 @@ lambda falls back to 1 when it is not finite (a zero sum, NaN gradients) and is 
 in forward order; groups of one level share no parameter entry, so their updates are exact
 and independent (a layer-by-layer Gauss-Seidel sweep, as the authors' code does for GATs).
 
-Everything per step runs in torch on the model's device: the exponent index is built once.
+Everything per step runs in torch on the model's device: the exponent index is built once,
+and again only when the model's parameters are replaced or frozen / unfrozen.
 """
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -32,10 +34,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .index import ExponentIndex
+from .index import ExponentIndex, check_state_keys
+from .levels import LevelTriplets, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
 
-__all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS", "forward_levels"]
+__all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS"]
 
 CRITERIA = ("relative_gradients", "norms")
 
@@ -64,47 +67,6 @@ def _state_powers(optimizer: torch.optim.Optimizer) -> Dict[str, int]:
     return powers
 
 
-def forward_levels(entry: np.ndarray, group: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """A level per group, in forward order, such that groups of one level share no entry.
-
-    ``entry``/``group`` are triplet columns sorted by group, ``bounds[g]:bounds[g+1]`` the
-    triplets of group g. A group's level is one more than the highest level of the earlier
-    groups it shares an entry with: for a layered network, level = layer.
-    """
-    num_groups = len(bounds) - 1
-    touched = np.full(int(entry.max()) + 1 if len(entry) else 0, -1, dtype=np.int64)
-    levels = np.zeros(num_groups, dtype=np.int64)
-    for g in range(num_groups):
-        mine = entry[bounds[g]:bounds[g + 1]]
-        levels[g] = touched[mine].max(initial=-1) + 1
-        touched[mine] = levels[g]
-    return levels
-
-
-class _Triplets:
-    """Triplets as torch tensors: entries, group (``local`` into ``groups``), exponent, and
-    the weights |e| of the incoming and of the outgoing entries."""
-
-    def __init__(self, entry, local, value, groups, device, dtype) -> None:
-        def put(array, kind=dtype):
-            return torch.as_tensor(array, dtype=kind, device=device)
-
-        self.entry = put(entry, torch.long)
-        self.local = put(local, torch.long)
-        self.value = put(value)
-        # Column 0: the weight |e| of incoming entries, column 1: of outgoing ones.
-        self.weights = put(np.stack([np.where(value > 0, value, 0.0),
-                                     np.where(value < 0, -value, 0.0)], axis=1))
-        self.groups = put(groups, torch.long)
-        self.size = len(groups)
-
-    def sums(self, mass: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Per group: sum |e| mass over its incoming and over its outgoing entries."""
-        both = mass.new_zeros(self.size, 2).index_add_(
-            0, self.local, mass[self.entry].unsqueeze(1) * self.weights)
-        return both[:, 0], both[:, 1]
-
-
 class Rebalancer:
     """Rescale a model along its symmetries during training (dynamic rescaling).
 
@@ -117,12 +79,24 @@ class Rebalancer:
 
     ``report`` is :func:`dglbal.analyze`'s report of ``model``; ``None`` analyses the model from
     its ``probe_inputs()`` (dglbal's builders). Groups that touch a frozen parameter
-    (``requires_grad=False`` when the rebalancer is made) are never rescaled.
+    (``requires_grad=False`` at the time of the rebalance) are never rescaled; a parameter
+    unfrozen later is rescaled again. The model's parameters are looked up by name at every
+    rebalance, so parameters replaced by new tensors (``model.load_state_dict(sd,
+    assign=True)``) are the ones rescaled. Sparse gradients (``nn.Embedding(sparse=True)``)
+    are densified per parameter on the device for the criterion and rescaled as sparse.
+
+    With ``criterion="relative_gradients"`` a due :meth:`step` with no gradient at all (before
+    the first backward, after ``zero_grad(set_to_none=True)``) does not rebalance: it warns,
+    records nothing and returns False. :meth:`state_dict` / :meth:`load_state_dict` carry the
+    call count and history, so a resumed run rebalances on the same calls as an uninterrupted
+    one.
 
     ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
     ``history`` holds one record per rebalance: the call, the range of the total factor per
-    group, and the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
-    before and after.
+    group, the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
+    before and after (over the groups where it is defined; NaN when it is nowhere), and the
+    number of entries with a non-finite parameter or gradient (their groups are left alone,
+    with a warning).
 
     Example
     -------
@@ -151,7 +125,10 @@ class Rebalancer:
         for name, value in (("every", every), ("sweeps", sweeps)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        low, high = (float(c) for c in clamp)
+        try:
+            low, high = (float(c) for c in clamp)
+        except (TypeError, ValueError):
+            raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
         if not 0 < low <= 1 <= high < math.inf:
             raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
         self.model, self.criterion, self.every, self.sweeps = model, criterion, every, sweeps
@@ -162,13 +139,35 @@ class Rebalancer:
         self.calls = 0
         self.history: List[dict] = []
         self.last_factors: Optional[torch.Tensor] = None
-        self._index = ExponentIndex(model, self.report)  # checks the report, built once
+        self._index = ExponentIndex(model, self.report)  # checks the report
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
+        if self._index.num_groups == 0:
+            warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
+                          "Rebalancer.step() will do nothing", stacklevel=2)
         self._split_levels()
 
+    def _sync(self) -> None:
+        """Follow the model: when a parameter was replaced by another tensor, or frozen or
+        unfrozen, since the index was made, make it again (host work, once per change)."""
+        if self._index.is_current(self.model):
+            return
+        before = {id(p) for p in self._index.params}
+        self._index = ExponentIndex(self.model, self.report)
+        self._split_levels()
+        if self.optimizer is not None:
+            held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            stale = [n for n, p in zip(self._index.names, self._index.params)
+                     if id(p) not in before and id(p) not in held]
+            if stale:
+                raise RuntimeError(f"Rebalancer: the optimizer does not hold the model's "
+                                   f"parameter {stale[0]!r} (replaced, e.g. by "
+                                   "load_state_dict(assign=True)?); make the optimizer over "
+                                   "model.parameters() and set rebalancer.optimizer to it")
+
     def _split_levels(self) -> None:
-        """The exponent triplets, without frozen groups, split into levels (numpy, once)."""
+        """The exponent triplets, without frozen groups, split into levels (numpy, once per
+        index)."""
         index = self._index
         frozen = index.frozen
         self.frozen_groups = index.frozen_groups
@@ -177,9 +176,6 @@ class Rebalancer:
         entry, group, value = (column[order]
                                for column in (index.entry, index.group, index.value))
         self.num_groups = index.num_groups
-        if len(entry) == 0:
-            warnings.warn(f"{type(self.model).__name__} has no rescale group to rebalance; "
-                          "Rebalancer.step() will do nothing", stacklevel=3)
         # Entries of one group only, with |e| = 1 (most of the first and last layers,
         # attention) need no per-sweep traffic: their sums per group are kept and scaled.
         private = (np.bincount(entry, minlength=int(index.offsets[-1]))[entry] == 1) & \
@@ -189,8 +185,8 @@ class Rebalancer:
         levels = forward_levels(entry[shared], group[shared], bounds)
         device, self._dtype = index.device, index.dtype
         everyone = np.arange(self.num_groups)
-        self._private = _Triplets(entry[private], group[private], value[private], everyone,
-                                  device, self._dtype)
+        self._private = LevelTriplets(entry[private], group[private], value[private],
+                                      everyone, device, self._dtype)
         self._levels = []
         live = np.flatnonzero(~frozen & (np.bincount(group, minlength=self.num_groups) > 0))
         triplet_level = levels[group]
@@ -198,18 +194,77 @@ class Rebalancer:
             groups = live[levels[live] == level]
             pick = shared & (triplet_level == level)
             local = np.searchsorted(groups, group[pick])
-            self._levels.append(_Triplets(entry[pick], local, value[pick], groups, device,
-                                          self._dtype))
+            self._levels.append(LevelTriplets(entry[pick], local, value[pick], groups,
+                                              device, self._dtype))
         self._frozen = torch.as_tensor(frozen, device=device)
 
     def step(self) -> bool:
         """Count a training step; rebalance on the first and then every ``every``-th call.
-        Returns whether it rebalanced."""
+        Returns whether it rebalanced (False, with a warning, on a due call without any
+        gradient under ``criterion="relative_gradients"``)."""
         self.calls += 1
         if (self.calls - 1) % self.every:
             return False
+        if not self._has_gradients():
+            warnings.warn(f"Rebalancer.step() call {self.calls}: no parameter has a gradient "
+                          "(step() before loss.backward(), or after zero_grad(set_to_none="
+                          "True)); the relative-gradient criterion is undefined, so this "
+                          "rebalance is skipped", RuntimeWarning, stacklevel=2)
+            return False
         self.rebalance_()
         return True
+
+    def _has_gradients(self) -> bool:
+        """Whether the criterion can be computed (after :meth:`_sync`): always for "norms" or
+        with no group to rebalance; else whether a trainable parameter has a gradient."""
+        self._sync()
+        return not self._levels or self.criterion == "norms" or any(
+            p.grad is not None for p in self._index.params if p.requires_grad)
+
+    def state_dict(self) -> dict:
+        """The rebalancer's state: call count, history, last factors, and what identifies the
+        model (parameter names and shapes, number of groups).
+
+        Returns
+        -------
+        dict
+            Plain Python values and a CPU tensor, for ``torch.save``.
+        """
+        factors = self.last_factors
+        return {"calls": self.calls, "history": copy.deepcopy(self.history),
+                "last_factors": None if factors is None else factors.detach().cpu().clone(),
+                **self._index.signature()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict` of a rebalancer of the same model.
+
+        Parameters
+        ----------
+        state : dict
+            What :meth:`state_dict` returned.
+
+        Raises
+        ------
+        TypeError, ValueError
+            When ``state`` is not such a dict, or was saved for another model.
+        """
+        check_state_keys(state, ("calls", "history", "last_factors", "parameters",
+                                 "num_groups"), "Rebalancer")
+        self._index.check_signature(state, "Rebalancer")
+        calls = state["calls"]
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 0:
+            raise ValueError(f"Rebalancer.load_state_dict: calls must be an integer >= 0, "
+                             f"got {calls!r}")
+        factors, history = state["last_factors"], state["history"]
+        if factors is not None and not (isinstance(factors, torch.Tensor)
+                                        and tuple(factors.shape) == (self.num_groups,)):
+            raise ValueError("Rebalancer.load_state_dict: last_factors must be None or a "
+                             f"tensor of shape ({self.num_groups},)")
+        if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+            raise ValueError("Rebalancer.load_state_dict: history must be a list of dicts")
+        self.calls, self.history = calls, copy.deepcopy(history)
+        self.last_factors = None if factors is None else factors.to(
+            device=self._frozen.device, dtype=self._dtype)
 
     def _mass(self) -> Tuple[torch.Tensor, float]:
         """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
@@ -222,7 +277,8 @@ class Rebalancer:
 
     def imbalance(self) -> torch.Tensor:
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
-        undefined: frozen groups, zero sums), on the model's device."""
+        undefined: frozen groups, zero sums, no gradients), on the model's device."""
+        self._sync()
         mass = self._mass()[0]
         return self._imbalance(mass, *self._private.sums(mass))
 
@@ -239,7 +295,16 @@ class Rebalancer:
 
     @torch.no_grad()
     def rebalance_(self) -> torch.Tensor:
-        """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group."""
+        """Run ``sweeps`` sweeps now; returns the total factor lambda_g of every group.
+
+        Raises
+        ------
+        RuntimeError
+            Under ``criterion="relative_gradients"`` when no parameter has a gradient.
+        """
+        if not self._has_gradients():
+            raise RuntimeError("Rebalancer.rebalance_(): no parameter has a gradient; the "
+                               "relative-gradient criterion needs loss.backward() first")
         if not self._levels:
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
                                            device=self._frozen.device)
@@ -247,6 +312,7 @@ class Rebalancer:
         mass, power = self._mass()
         private_in, private_out = self._private.sums(mass)
         before = self._imbalance(mass, private_in, private_out)
+        nonfinite = (~torch.isfinite(mass)).sum()
         log_factor = torch.zeros_like(mass)
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
@@ -268,7 +334,8 @@ class Rebalancer:
         private = self._private
         log_factor[private.entry] = private.value * log_total[private.local]
         self._apply(torch.exp(log_factor))
-        self._record(log_total, before, self._imbalance(mass, private_in, private_out))
+        self._record(log_total, before, self._imbalance(mass, private_in, private_out),
+                     nonfinite)
         self.last_factors = torch.exp(log_total)
         return self.last_factors
 
@@ -278,7 +345,9 @@ class Rebalancer:
         for p, chunk in zip(self._index.params, self._index.chunks(factor)):
             f = chunk.view_as(p).to(p.dtype)
             p.mul_(f)
-            if p.grad is not None:
+            if p.grad is not None and p.grad.is_sparse:
+                p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
+            elif p.grad is not None:
                 p.grad.div_(f)
             for key, value in state.get(p, {}).items():
                 if key in IGNORED_STATE or not isinstance(value, torch.Tensor):
@@ -289,16 +358,24 @@ class Rebalancer:
                 value.div_(f ** self._powers[key])
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
-                after: torch.Tensor) -> None:
+                after: torch.Tensor, nonfinite: torch.Tensor) -> None:
         live = torch.isfinite(before) & torch.isfinite(after)
         b, a = before[live], after[live]
-        stats = torch.stack([log_total.min(), log_total.max(), b.max(), b.median(), a.max(),
-                             a.median()]) if live.any() else torch.zeros(6)
-        low, high, b_max, b_med, a_max, a_med = stats.tolist()  # one device sync per rebalance
+        nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
+        stats = torch.stack([log_total.min(), log_total.max(),
+                             *((b.max(), b.median(), a.max(), a.median()) if b.numel()
+                               else (nan,) * 4),  # no defined imbalance: NaN, not 0
+                             nonfinite.to(before.dtype)])
+        low, high, b_max, b_med, a_max, a_med, bad = stats.tolist()  # one device sync
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
                                  lambda_max=math.exp(high), imbalance_before_max=b_max,
                                  imbalance_before_median=b_med, imbalance_after_max=a_max,
-                                 imbalance_after_median=a_med))
+                                 imbalance_after_median=a_med, nonfinite_entries=int(bad)))
+        if bad:
+            warnings.warn(f"Rebalancer call {self.calls}: {int(bad)} parameter entries have a "
+                          f"non-finite {'gradient or ' if self.criterion != 'norms' else ''}"
+                          "value (a diverged model?); their groups were left alone",
+                          RuntimeWarning, stacklevel=4)
 
 
 def _analyze_builder(model: nn.Module) -> SymmetryReport:

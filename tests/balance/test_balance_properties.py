@@ -1,6 +1,5 @@
 """Property tests of the conservation law on random graphs and random architectures."""
 import dgl
-import networkx as nx
 import numpy as np
 import torch
 from hypothesis import given
@@ -8,7 +7,6 @@ from hypothesis import strategies as st
 
 from dglbal import analyze
 from dglbal.balance.balancing import FlatExponents, group_norms, balance_constants
-from dglbal.nn import GAT, GCN
 from dglbal.testing.checks import check_conservation
 from dglbal.testing.strategies import random_graphs, random_models
 

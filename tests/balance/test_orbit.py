@@ -1,12 +1,16 @@
-"""dglbal.balance.orbit: the matrix-free orbit norm equals the sparse formula, on any architecture."""
+"""dglbal.balance.orbit: the blockwise orbit norm and its Hessian equal the sparse formula, on
+any architecture; both Newton solvers reach the balanced point."""
 import numpy as np
+import pytest
 import scipy.sparse as sp
 import torch
+from torch import nn
 from hypothesis import given
 from hypothesis import strategies as st
 
 import dglbal
 from dglbal.balance.balancing import FlatExponents
+from dglbal.balance import orbit
 from dglbal.balance.orbit import OrbitNorm, outer_form
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.models import DGL_MODELS
@@ -32,6 +36,8 @@ def _compare(model, graph, feat, seed=0):
     np.testing.assert_allclose(diagonal, matrix.multiply(matrix).T @ mass, rtol=1e-9,
                                atol=1e-12 * mass.sum())
     np.testing.assert_allclose(norm.hessian_product(v), matrix.T @ (mass * (matrix @ v)),
+                               rtol=1e-9, atol=1e-12 * mass.sum())
+    np.testing.assert_allclose(norm.hessian() @ v, matrix.T @ (mass * (matrix @ v)),
                                rtol=1e-9, atol=1e-12 * mass.sum())
     theta = flat.theta.copy()
     norm.rescale(theta, t)
@@ -70,3 +76,46 @@ def test_irregular_exponents_are_not_taken_for_outer_form():
                         np.array([1.0, 1, 1, 1, -1, -1]))
     u, w = outer_form(rows_and_columns, (2, 2), 2)
     assert u.toarray().tolist() == [[1, 0], [1, 0]] and w.toarray().tolist() == [[0, 1], [0, 0]]
+
+
+@pytest.mark.parametrize("depth", [3, 40])
+def test_direct_and_iterative_newton_steps_agree(depth):
+    """The sparse LU Newton step (deep, narrow models) and the conjugate-gradient one (wide,
+    shallow models) reach the same balanced point; on a deep chain in a handful of steps."""
+    torch.manual_seed(depth)
+    model = nn.Sequential(*[m for _ in range(depth) for m in (nn.Linear(4, 4), nn.ReLU())],
+                          nn.Linear(4, 2)).double()
+    report = dglbal.analyze(model, torch.randn(3, 4, dtype=torch.float64))
+    results = []
+    for direct in (True, False):
+        flat = FlatExponents(model, report)
+        norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets),
+                         flat.num_groups)
+        t, steps, worst = orbit.minimize(norm, flat.theta, np.ones(flat.num_groups, bool),
+                                         1e-8, 30, direct=direct)
+        assert worst < 1e-8 and steps <= 10
+        results.append(t)
+    np.testing.assert_allclose(results[0], results[1], atol=1e-6)
+    assert norm.prefer_direct or depth < 40  # a deep chain is solved by LU
+
+
+def test_wide_shallow_models_prefer_conjugate_gradients():
+    flat = FlatExponents(*_wide_gcn())
+    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
+    assert not norm.prefer_direct
+
+
+def _wide_gcn():
+    model = dglbal.nn.GCN(5, 256, 3, num_layers=3)
+    return model, dglbal.analyze(model, *model.probe_inputs())
+
+
+def test_a_singular_newton_system_falls_back_to_conjugate_gradients():
+    """Two groups with the same exponents (a redundant symmetry): H is singular, LU fails,
+    conjugate gradients still balance."""
+    theta = np.array([1.0, 2.0, 3.0])
+    triplets = (np.array([0, 1, 2, 0, 1, 2]), np.array([0, 0, 0, 1, 1, 1]),
+                np.array([1.0, 1.0, -1.0, 1.0, 1.0, -1.0]))
+    norm = OrbitNorm([(0, (3,), triplets)], 2)
+    t, steps, worst = orbit.minimize(norm, theta, np.ones(2, bool), 1e-10, 30, direct=True)
+    assert worst < 1e-10 and np.isfinite(t).all()

@@ -137,7 +137,10 @@ def test_zero_sums_and_nan_gradients_leave_a_group_alone():
         model.layers[2].fc_src.weight.grad[3, 1] = float("nan")
     report = dglbal.analyze(model)
     names = [g.name for g in report.groups]
-    factors = Rebalancer(model, report, sweeps=1).rebalance_()
+    rebalancer = Rebalancer(model, report, sweeps=1)
+    with pytest.warns(RuntimeWarning, match="1 parameter entries have a non-finite gradient"):
+        factors = rebalancer.rebalance_()
+    assert rebalancer.history[0]["nonfinite_entries"] == 1
     assert torch.isfinite(factors).all()
     assert float(factors[names.index("layers.1.fc_src channel 0")]) == 1.0
     assert float(factors[names.index("layers.2.fc_src channel 3")]) == 1.0
