@@ -26,7 +26,7 @@ from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 from .step_hooks import REBALANCE
 
 __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
-           "cli_fields", "validate_config", "resolve_device", "available_devices",
+           "cli_fields", "check_value", "validate_config", "resolve_device", "available_devices",
            "prepare_output_dir"]
 
 MODELS = ("gat", "gcn", "sage")
@@ -223,14 +223,19 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise ValueError(f"--device {name!r}: dglbal runs on CPU or CUDA; available: {available}")
 
 
+def check_value(name: str, value: Any, check: str) -> None:
+    """Refuse ``value`` unless it passes ``check`` (a key of the checks table), naming it."""
+    accept, wanted = _CHECKS[check]
+    if not accept(value):
+        raise ValueError(f"{name} must {wanted}, got {value!r}")
+
+
 def validate_config(config: TrainConfig) -> None:
     """Refuse settings that cannot give a meaningful run, naming the setting's option."""
     for f in cli_fields():
         cli, value = f.metadata["cli"], getattr(config, f.name)
         if cli["check"] is not None:
-            accept, wanted = _CHECKS[cli["check"]]
-            if not accept(value):
-                raise ValueError(f"{option_name(f)} must {wanted}, got {value!r}")
+            check_value(option_name(f), value, cli["check"])
         choices = cli["choices"]() if callable(cli["choices"]) else cli["choices"]
         if choices is None:
             continue
