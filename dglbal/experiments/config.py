@@ -26,7 +26,7 @@ from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 from .step_hooks import REBALANCE
 
 __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
-           "cli_fields", "check_value", "validate_config", "resolve_device", "available_devices",
+           "cli_fields", "check_value", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
            "prepare_output_dir"]
 
 MODELS = ("gat", "gcn", "sage")
@@ -174,12 +174,17 @@ class TrainConfig:
 
 @dataclass
 class RunResult:
-    """The outcome of one training run (one scheme, one seed)."""
+    """The outcome of one training run (one scheme, one seed).
+
+    ``test_acc`` is the test score at ``best_epoch``, the epoch of best validation score;
+    both scores are None (and ``best_epoch`` -1) when no epoch was scored: the run diverged
+    (``stop_reason="diverged"``) before its first epoch ended with finite logits.
+    """
 
     scheme: str
     seed: int
-    test_acc: float
-    best_val_acc: float
+    test_acc: Optional[float]
+    best_val_acc: Optional[float]
     best_epoch: int
     epochs: int
     seconds: float
@@ -256,18 +261,39 @@ def validate_config(config: TrainConfig) -> None:
         raise ValueError("--seeds must be at least 1 (no seed, no run)")
     if not config.schemes:
         raise ValueError("--init needs at least one scheme")
+    refuse_duplicates("--init", config.schemes)
+    refuse_duplicates("seeds", config.seeds)
     resolve_device(config.device)
 
 
-def prepare_output_dir(out: Path) -> Path:
-    """Create ``out`` and prove it writable before any work is done (not after hours)."""
+def refuse_duplicates(option: str, values: Sequence[Any]) -> None:
+    """Refuse a grid axis that lists a value twice: its runs would be counted twice."""
+    repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"{option} lists {', '.join(map(str, repeated))} more than once; "
+                         "each run is one cell of the grid")
+
+
+def prepare_output_dir(out: Path, folders: Sequence[str] = (),
+                       files: Sequence[str] = ()) -> Path:
+    """Create ``out`` and its ``folders`` and prove each writable, and each of ``files``
+    that exists already replaceable, before any work is done (not after hours of training).
+
+    Every refusal is a ``ValueError`` naming ``--out`` and the path.
+    """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as error:
-        raise ValueError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+    for folder in (out, *(out / name for name in folders)):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--out {out}: {folder} exists and is not a directory")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise ValueError(f"--out {out}: cannot write in {folder} "
+                             f"({error.strerror or error})") from None
+    for name in files:
+        path = out / name
+        if path.is_dir():
+            raise ValueError(f"--out {out}: {path} is a directory, where a file will be written")
     return out
