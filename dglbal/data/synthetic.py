@@ -51,7 +51,20 @@ def make_synthetic(
     >>> g.ndata["feat"].shape
     torch.Size([200, 500])
     """
-    if num_nodes < 20 * num_classes + 3:  # 20 training nodes per class, >= 1 val, >= 2 test
+    for name, value, ok, wanted in (
+            ("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 2,
+             "an integer >= 2"),
+            ("num_features", num_features, isinstance(num_features, int) and num_features >= 20,
+             "an integer >= 20 (each class has 20 topic words)"),
+            ("words_per_node", words_per_node,
+             isinstance(words_per_node, int) and words_per_node >= 1, "an integer >= 1"),
+            ("avg_degree", avg_degree, np.isfinite(avg_degree) and avg_degree >= 0,
+             "a finite number >= 0"),
+            ("homophily", homophily, 0 <= homophily <= 1, "in [0, 1]"),
+            ("signal", signal, 0 <= signal <= 1, "in [0, 1]")):
+        if isinstance(value, bool) or not ok:
+            raise ValueError(f"make_synthetic: {name} must be {wanted}, got {value!r}")
+    if not isinstance(num_nodes, int) or num_nodes < 20 * num_classes + 3:  # 20 training nodes per class, >= 1 val, >= 2 test
         raise ValueError(f"num_nodes={num_nodes} is too small for {num_classes} classes")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_nodes) % num_classes)
