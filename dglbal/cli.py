@@ -23,6 +23,7 @@ GROUPS = {"data": "data", "model": "model and initialization", "training": "trai
           "sampling": "minibatch sampling", "rebalancing": "dynamic rescaling",
           "output": "device and diagnostics"}
 DEFAULT_SEEDS = 3  # the command line trains seeds 0, 1, 2 unless told otherwise
+MAX_SEEDS = 10 ** 6  # --seeds N trains seeds 0..N-1
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -80,8 +81,17 @@ def _once(option: str, values: list) -> list:
     return unique
 
 
+def _output_dir(text: str) -> Path:
+    """``--out``'s type: an empty path would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory (got an empty path)")
+    return Path(text)
+
+
 def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in cli_fields()}
+    if values["seeds"] > MAX_SEEDS:
+        raise ValueError(f"--seeds must be at most {MAX_SEEDS}, got {values['seeds']}")
     values["seeds"] = list(range(values["seeds"]))
     return TrainConfig(dataset=dataset, layers=layers, **values)
 
@@ -149,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="synthetic", choices=dataset_names(),
                        help="dataset (default: synthetic, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
-    train.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
+    train.add_argument("--out", type=_output_dir, default=Path("runs/train"),
+                       help="output directory")
     train.add_argument("--dist-config", type=Path, metavar="PART_CONFIG",
                        help="train on a DGL-partitioned graph (its part_config JSON) with "
                             "DistDGL sampling and DDP; run under DGL's tools/launch.py, or "
@@ -163,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "results.csv, summary.md (the paper's layout) and plots.")
     sweep.add_argument("--dataset", nargs="+", default=["cora"], choices=dataset_names())
     sweep.add_argument("--layers", type=int, nargs="+", default=[2, 5, 10])
-    sweep.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output directory")
+    sweep.add_argument("--out", type=_output_dir, default=Path("runs/sweep"),
+                       help="output directory")
     _add_config_options(sweep)
     sweep.set_defaults(protocol="paper")
     return parser

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -26,22 +27,35 @@ from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 from .step_hooks import REBALANCE
 
 __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
-           "cli_fields", "check_value", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
+           "cli_fields", "check_value", "conforms", "type_name", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
            "prepare_output_dir"]
 
 MODELS = ("gat", "gcn", "sage")
 OPTIMIZERS = ("sgd", "adam")
 
+MAX_COUNT = 10 ** 9  # epochs, widths, batch sizes: past this, a typo, not an experiment
+MAX_REAL = float(torch.finfo(torch.float32).max)  # larger rates overflow float32 parameters
+MAX_SEED = 2 ** 32 - 1  # numpy's seeds
+
+
+def _integer(v: Any, low: int, high: int) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
+
+
+def _real(v: Any, low: float, inclusive: bool) -> bool:
+    return (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+            and (v >= low if inclusive else v > low) and v <= MAX_REAL)
+
+
 # Checks a field's metadata can name: (predicate, what the value must do).
 _CHECKS: Dict[str, tuple] = {
-    "positive_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
-                     "be a positive integer"),
-    "nonnegative_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
-                        "be an integer >= 0"),
-    "positive": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
-                                         and v > 0), "be a positive finite number"),
-    "nonnegative": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
-                                            and v >= 0), "be a finite number >= 0"),
+    "positive_int": (lambda v: _integer(v, 1, MAX_COUNT),
+                     f"be a positive integer (at most {MAX_COUNT:.0e})"),
+    "nonnegative_int": (lambda v: _integer(v, 0, MAX_COUNT), "be an integer >= 0"),
+    "positive": (lambda v: v is None or _real(v, 0.0, inclusive=False),
+                 f"be a positive finite number (at most {MAX_REAL:.1e})"),
+    "nonnegative": (lambda v: v is None or _real(v, 0.0, inclusive=True),
+                    f"be a finite number >= 0 (at most {MAX_REAL:.1e})"),
     "dropout": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "lie in [0, 1)"),
     "unit": (lambda v: isinstance(v, (int, float)) and 0.0 <= v <= 1.0, "lie in [0, 1]"),
 }
@@ -235,8 +249,37 @@ def check_value(name: str, value: Any, check: str) -> None:
         raise ValueError(f"{name} must {wanted}, got {value!r}")
 
 
+def conforms(value: Any, kind: Any) -> bool:
+    """Whether a (JSON-like) value has the annotated type ``kind``: ``Optional[...]``,
+    ``List[...]``, classes; floats take ints, and bools are not numbers."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:
+        return any(conforms(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(conforms(v, args[0]) for v in value)
+    if kind is type(None):
+        return value is None
+    if kind in (int, float):
+        return (isinstance(value, (int,) if kind is int else (int, float))
+                and not isinstance(value, bool))
+    return isinstance(value, kind)
+
+
+def type_name(kind: Any) -> str:
+    """``int``, ``List[str]``, ``Optional[float]``: an annotation as a user reads it."""
+    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+
+
 def validate_config(config: TrainConfig) -> None:
     """Refuse settings that cannot give a meaningful run, naming the setting's option."""
+    kinds = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if not conforms(value, kinds[f.name]):
+            raise ValueError(f"{option_name(f)} must be of type {type_name(kinds[f.name])}, "
+                             f"got {value!r}")
+    if not all(0 <= seed <= MAX_SEED for seed in config.seeds):
+        raise ValueError(f"seeds must lie in 0..{MAX_SEED} (numpy's range), got {config.seeds}")
     for f in cli_fields():
         cli, value = f.metadata["cli"], getattr(config, f.name)
         if cli["check"] is not None:

@@ -30,7 +30,7 @@ import numpy as np
 
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, holder, release
-from .config import RunResult, TrainConfig
+from .config import RunResult, TrainConfig, conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
            "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside", "load_run", "result_of", "Interrupted",
@@ -104,21 +104,6 @@ _RECORD_TYPES: Dict[str, Any] = {
 """The type of every field a run file holds (RunResult's from its annotations)."""
 
 
-def _conforms(value: Any, kind: Any) -> bool:
-    """Whether a JSON value has type ``kind`` (float takes ints; bools are not numbers)."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is typing.Union:
-        return any(_conforms(value, arg) for arg in args)
-    if origin is list:
-        return isinstance(value, list) and all(_conforms(v, args[0]) for v in value)
-    if kind is type(None):
-        return value is None
-    if kind in (int, float):
-        numbers = (int,) if kind is int else (int, float)
-        return isinstance(value, numbers) and not isinstance(value, bool)
-    return isinstance(value, kind)
-
-
 def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
     """Why ``record`` is not the run ``identity`` (None when it is)."""
     if not isinstance(record, dict):
@@ -128,7 +113,7 @@ def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
     if missing:
         return f"is not a dglbal run record (no {', '.join(missing)})"
     wrong = [f"{name}={record[name]!r:.40}" for name, kind in _RECORD_TYPES.items()
-             if name in record and not _conforms(record[name], kind)]
+             if name in record and not conforms(record[name], kind)]
     if wrong:
         return f"has fields of the wrong type: {', '.join(wrong)}"
     if not len(record["train_loss"]) == len(record["val_acc"]) == record["epochs"]:

@@ -22,7 +22,8 @@ from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, plot_curves, scored_percent
 from .runstore import describe_differences, distinct, result_of, run_or_load, table_setting
 from .runstore import epochs_to_fraction
-from .config import TrainConfig, refuse_duplicates, validate_config
+from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
+                     validate_config)
 from .train import prepare_graph, run_once
 
 __all__ = ["SweepConfig", "run_sweep", "summary_tables", "write_outputs"]
@@ -47,8 +48,12 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     refused), its dataset (loaded once) and each scheme's model
     (:func:`~dglbal.experiments.train.prepare_graph`).
     """
-    for name, values in (("--dataset", sweep.datasets), ("--layers", sweep.depths)):
+    for name, values, kind in (("--dataset", sweep.datasets, List[str]),
+                               ("--layers", sweep.depths, List[int])):
+        if not conforms(values, kind) or not values:
+            raise ValueError(f"{name} must be a non-empty {type_name(kind)}, got {values!r}")
         refuse_duplicates(name, values)
+    prepare_output_dir(out, folders=("runs",))
     graphs: Dict[str, object] = {}
     for dataset in sweep.datasets:
         for layers in sweep.depths:

@@ -99,10 +99,18 @@ def train_node_classifier(
     ``ValueError`` naming it. A run whose logits become NaN or infinite stops as
     ``"diverged"`` and those logits are never scored.
     """
-    for name, value, wanted in (("epochs", epochs, "positive_int"),
-                                ("loss_threshold", loss_threshold, "nonnegative"),
-                                ("lr", lr, "positive"), ("weight_decay", weight_decay,
-                                                         "nonnegative")):
+    checks = [("epochs", epochs, "positive_int"), ("loss_threshold", loss_threshold,
+                                                    "nonnegative")]
+    if not isinstance(optimizer, torch.optim.Optimizer):  # lr and weight decay apply
+        checks += [("lr", lr, "positive"), ("weight_decay", weight_decay, "nonnegative")]
+        if lr is None:
+            raise ValueError("lr must be a positive finite number, got None")
+    if minibatch is not None:
+        if not isinstance(minibatch, tuple) or len(minibatch) != 2:
+            raise ValueError(f"minibatch must be (batch_size, fanout), got {minibatch!r}")
+        checks += [("minibatch batch_size", minibatch[0], "positive_int"),
+                   ("minibatch fanout", minibatch[1], "positive_int")]
+    for name, value, wanted in checks:
         check_value(name, value, wanted)
     graph = check_node_data(graph)
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(

@@ -141,7 +141,7 @@ def test_a_real_ctrl_c_keeps_the_finished_runs(tmp_path):
     (["--init", "xavier", "ll_ortho", "--hidden", "5"],
      ["--init ll_ortho", "--hidden 5", "even number"]),
     (["--model", "sage", "--dropout", "0.5"], ["--model sage --init xavier", "no dropout"]),
-    (["--metric", "rocauc"], ["ROC-AUC needs a binary task"]),
+    (["--metric", "rocauc"], ["--metric rocauc needs a binary task"]),
 ])
 def test_a_combination_a_model_refuses_is_refused_before_any_training(
         tmp_path, capsys, monkeypatch, small_data, command, argv, expected):
