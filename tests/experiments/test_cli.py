@@ -41,7 +41,8 @@ def _fails(argv, capsys, *expected):
     ("--epochs", "0"), ("--seeds", "0"), ("--batch-size", "0"), ("--fanout", "0"),
     ("--hidden", "0"), ("--heads", "0"), ("--layers", "0"), ("--epochs", "-3"),
     ("--lr", "-0.1"), ("--lr", "nan"), ("--residual-alpha", "1.5"), ("--loss-threshold", "inf"),
-    ("--split", "-1")])
+    ("--split", "-1"), ("--seeds", "100000000000000"), ("--epochs", "100000000000000000000"),
+    ("--lr", "1e308"), ("--weight-decay", "-1"), ("--dropout", "1")])
 def test_nonsense_options_are_refused_before_anything_runs(tmp_path, capsys, command, option,
                                                            value, monkeypatch):
     monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)  # nothing may train
@@ -223,3 +224,11 @@ def test_the_python_api_refuses_repeated_grid_values(tmp_path):
         run_sweep(SweepConfig(datasets=["synthetic"], depths=[2, 2]), tmp_path, progress=False)
     with pytest.raises(ValueError, match="seeds lists 0 more than once"):
         run_experiment(TrainConfig(seeds=[0, 0]), progress=False)
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_directory(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, *TINY, "--out", ""])
+    assert stop.value.code == 2
+    assert "argument --out: must name a directory" in capsys.readouterr().err

@@ -242,17 +242,26 @@ def test_a_full_disk_while_writing_the_tables_names_the_file(tmp_path, capsys, m
     ("test_acc", "0.9"), ("seed", "0"), ("train_loss", [1.0, "x"]), ("epochs", 1.5),
     ("best_epoch", True), ("rebalance_history", {}), ("epochs_to_95", None),
     ("epochs", 7)])
-def test_a_hand_edited_run_file_with_a_wrong_type_is_named_and_set_aside(tmp_path, field, value):
-    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
-    (path,) = (tmp_path / "runs").glob("*.json")
-    record = json.loads(path.read_text())
-    record[field] = value
-    path.write_text(json.dumps(record))
+def test_a_run_file_with_a_wrong_field_type_is_named_and_set_aside(tmp_path, field, value):
+    config = TrainConfig(hidden=8)
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    record = _record(config)
+    assert load_run(path, config, "xavier", 0) is None
+    path.write_text(json.dumps({**record, field: value}))
     with pytest.warns(RunFileWarning, match=rf"{path} (has fields of the wrong type: {field}="
                                             r"|is inconsistent)"):
+        assert load_run(path, config, "xavier", 0) is None
+    assert json.loads((tmp_path / "rejected" / path.name).read_text())[field] == value
+
+
+def test_a_hand_edited_run_file_never_reaches_the_tables(tmp_path):
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "test_acc": "0.9"}))
+    with pytest.warns(RunFileWarning, match=str(path)):
         assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0  # tables and plots work
-    assert json.loads(path.read_text())[field] != value  # trained again
-    assert json.loads((tmp_path / "runs" / "rejected" / path.name).read_text())[field] == value
+    assert isinstance(json.loads(path.read_text())["test_acc"], float)  # trained again
+    assert (tmp_path / "runs" / "rejected" / path.name).exists()  # the edit is kept
 
 
 def test_a_run_listed_twice_is_counted_once_in_the_tables():
