@@ -85,7 +85,7 @@ def test_train_writes_each_run_as_it_finishes_and_resumes(tmp_path, capsys, smal
                    f"{tmp_path / 'runs'}; run the same command again to resume")
     kept = sorted((tmp_path / "runs").glob("*.json"))
     assert [json.loads(p.read_text())["seed"] for p in kept] == [0, 1]
-    assert not list((tmp_path / "runs").glob("*.tmp"))
+    assert sorted(p.suffix for p in (tmp_path / "runs").iterdir()) == [".json", ".json"]
     calls.clear()
     assert main(argv) == 0
     assert calls == [2, 3]  # only the missing runs are trained
@@ -133,6 +133,7 @@ def test_a_real_ctrl_c_keeps_the_finished_runs(tmp_path):
         f"dglbal: interrupted: {len(kept)} of 50 runs finished and are kept in "
         f"{tmp_path / 'runs'}; run the same command again to resume"]
     assert all(json.loads(p.read_text())["epochs"] == 20 for p in kept)
+    assert not list(tmp_path.glob("runs/*.claim")) and not list(tmp_path.glob("runs/*.tmp"))
 
 
 @pytest.mark.parametrize("command", ["train", "sweep"])
