@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["CLAIM_SUFFIX", "claim", "release", "holder"]
+__all__ = ["CLAIM_SUFFIX", "claim", "release", "holder", "describe"]
 
 CLAIM_SUFFIX = ".claim"
 UNREADABLE_GRACE = 60.0
@@ -74,11 +74,22 @@ def claim(path: Path) -> bool:
             with os.fdopen(handle, "w") as stream:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(),
                            "since": time.time()}, stream)
-        except BaseException:
+        except BaseException as error:
             release(path)
+            if isinstance(error, OSError):
+                raise OSError(error.errno, f"cannot write the claim {path}: "
+                                           f"{error.strerror or error}") from None
             raise
         return True
     return False
+
+
+def describe(path: Path) -> str:
+    """``pid 123 on host node7`` (or ``an unknown process``) for the holder of ``path``."""
+    held = holder(path) or {}
+    if "pid" in held and "host" in held:
+        return f"pid {held['pid']} on host {held['host']}"
+    return "an unknown process"
 
 
 def release(path: Path) -> None:

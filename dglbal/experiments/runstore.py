@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 
 from .atomic import write_json_atomic
-from .claims import CLAIM_SUFFIX, claim, holder, release
+from .claims import CLAIM_SUFFIX, claim, describe, release
 from .config import RunResult, TrainConfig, conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
@@ -223,7 +223,8 @@ def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
                     if path.stem not in announced:
                         announced.add(path.stem)
                         warnings.warn(f"run {path.stem} is being trained by another process "
-                                      f"({holder(_claim_path(path))}); waiting for its file",
+                                      f"({describe(_claim_path(path))}); waiting for its file "
+                                      f"(delete {_claim_path(path)} if that process is gone)",
                                       RunClaimedWarning, stacklevel=2)
                     continue
                 records[index] = record

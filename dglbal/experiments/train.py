@@ -199,7 +199,9 @@ def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
 def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
              progress: bool = False, monitor_dir: Optional[Path] = None) -> RunResult:
     """One training run of ``config`` with one scheme and seed, on a graph already on its
-    device; with ``config.monitor`` the diagnostics go to ``monitor_dir``."""
+    device; with ``config.monitor`` the diagnostics go to ``monitor_dir``. The graph's node
+    data is checked first (:func:`dglbal.data.check_node_data`)."""
+    graph = check_node_data(graph)
     device = graph.device
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
     seed_everything(seed)

@@ -77,6 +77,7 @@ def test_a_live_claim_is_respected_and_waited_for(tmp_path, monkeypatch):
     assert claims.claim(claim)  # "another sweep" (this process) trains it
     assert not claims.claim(claim)
     assert claims.holder(claim)["pid"] == os.getpid()
+    assert claims.describe(claim) == f"pid {os.getpid()} on host {socket.gethostname()}"
 
     def finish_elsewhere():
         time.sleep(0.1)
@@ -107,4 +108,16 @@ def test_a_failed_run_releases_its_claim(tmp_path):
 
     with pytest.raises(RuntimeError, match="boom"):
         run_or_load([(config, scheme, seed)], tmp_path, broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_claim_that_cannot_be_written_is_named_and_removed(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(claims.json, "dump", full)
+    with pytest.raises(OSError, match=f"cannot write the claim {tmp_path / 'x.claim'}: No space"):
+        claims.claim(tmp_path / "x.claim")
     assert list(tmp_path.iterdir()) == []
