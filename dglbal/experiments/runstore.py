@@ -33,8 +33,8 @@ from .claims import CLAIM_SUFFIX, claim, describe, release
 from .config import RunResult, TrainConfig, conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
-           "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside", "load_run", "result_of", "Interrupted",
-           "run_or_load", "distinct", "table_setting", "describe_differences"]
+           "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside",
+           "load_run", "result_of", "Interrupted", "run_or_load", "distinct", "table_setting", "describe_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 

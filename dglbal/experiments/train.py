@@ -99,12 +99,12 @@ def train_node_classifier(
     ``ValueError`` naming it. A run whose logits become NaN or infinite stops as
     ``"diverged"`` and those logits are never scored.
     """
-    checks = [("epochs", epochs, "positive_int"), ("loss_threshold", loss_threshold,
-                                                    "nonnegative")]
+    checks = [("epochs", epochs, "positive_int"),
+              ("loss_threshold", loss_threshold, "nonnegative")]
     if not isinstance(optimizer, torch.optim.Optimizer):  # lr and weight decay apply
-        checks += [("lr", lr, "positive"), ("weight_decay", weight_decay, "nonnegative")]
         if lr is None:
             raise ValueError("lr must be a positive finite number, got None")
+        checks += [("lr", lr, "positive"), ("weight_decay", weight_decay, "nonnegative")]
     if minibatch is not None:
         if not isinstance(minibatch, tuple) or len(minibatch) != 2:
             raise ValueError(f"minibatch must be (batch_size, fanout), got {minibatch!r}")
@@ -175,8 +175,8 @@ def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
     options before the other schemes have trained. Errors name ``source`` (default: the
     dataset and split options).
     """
-    where = source or f"--dataset {config.dataset}" + (f" --split {config.split}"
-                                             if get_dataset(config.dataset).heterophilous else "")
+    split = f" --split {config.split}" if get_dataset(config.dataset).heterophilous else ""
+    where = source or f"--dataset {config.dataset}{split}"
     graph = check_node_data(graph, where).to(resolve_device(config.device))
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
     metric = resolve_metric(config.metric, out_feats)

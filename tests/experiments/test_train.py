@@ -158,3 +158,19 @@ def test_a_run_that_diverges_at_once_reports_no_score(tmp_path, capsys):
     assert {(r["test_acc"], r["best_epoch"], r["stop_reason"]) for r in runs["runs"]} == {
         (None, -1, "diverged")}
     assert runs["summary"]["xavier"]["unscored_runs"] == 2
+
+
+def test_roc_auc_on_a_mask_with_one_class_is_refused_before_training(tmp_path):
+    """ROC-AUC is undefined when the validation (or test) nodes all have one class: every
+    epoch would score NaN and no epoch would ever be the best."""
+    from dglbal.experiments import TrainConfig, run_experiment
+
+    graph = finalize(make_synthetic(num_nodes=300, num_classes=2, num_features=60, seed=0))
+    labels = graph.ndata["label"].clone()
+    labels[graph.ndata["val_mask"]] = 1
+    graph.ndata["label"] = labels
+    config = TrainConfig(layers=2, hidden=4, epochs=1, metric="auto")
+    with pytest.raises(ValueError, match=r"--metric rocauc needs both classes in the val mask; "
+                                         r"it holds only class \[1\]"):
+        run_experiment(config, progress=False, graph=graph, runs_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
