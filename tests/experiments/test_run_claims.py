@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -121,3 +122,43 @@ def test_a_claim_that_cannot_be_written_is_named_and_removed(tmp_path, monkeypat
     with pytest.raises(OSError, match=f"cannot write the claim {tmp_path / 'x.claim'}: No space"):
         claims.claim(tmp_path / "x.claim")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_two_real_sweeps_on_one_out_split_the_grid(tmp_path, monkeypatch):
+    """Two `run_sweep`s at once on one directory (threads): every run trained exactly once,
+    both return the whole grid."""
+    import dglbal.experiments.protocol
+    import dglbal.experiments.sweep
+    from dglbal.data import make_synthetic
+    from dglbal.data._common import finalize
+    from dglbal.experiments import SweepConfig, run_sweep
+
+    graph = finalize(make_synthetic(num_nodes=200, num_features=30))
+    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *a, **k: graph)
+    monkeypatch.setattr(runstore, "CLAIM_POLL_SECONDS", 0.01)
+    real_run_once, trained, lock = dglbal.experiments.sweep.run_once, [], threading.Lock()
+
+    def counted(config, scheme, seed, *args, **kwargs):
+        with lock:
+            trained.append((config.layers, scheme, seed))
+        return real_run_once(config, scheme, seed, *args, **kwargs)
+
+    monkeypatch.setattr(dglbal.experiments.sweep, "run_once", counted)
+    sweep = SweepConfig(datasets=["synthetic"], depths=[2, 3], base=TrainConfig(
+        hidden=4, epochs=2, schemes=["xavier", "bal_o"], seeds=[0, 1]))
+    outcomes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunClaimedWarning)
+        threads = [threading.Thread(target=lambda: outcomes.append(
+            run_sweep(sweep, tmp_path, progress=False))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    grid = sorted((L, s, n) for L in (2, 3) for s in ("xavier", "bal_o") for n in (0, 1))
+    assert sorted(trained) == grid
+    assert len(outcomes) == 2 and all(
+        sorted((r["layers"], r["scheme"], r["seed"]) for r in records) == grid
+        for records in outcomes)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 8
+    assert not list((tmp_path / "runs").glob("*.claim"))
