@@ -20,7 +20,7 @@ import dgl
 import torch
 
 from dglbal.data import dataset_names
-from dglbal.init import DEFAULT_LOGIT_SPREAD, scheme_names
+from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .metrics import METRICS
 from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
@@ -270,6 +270,21 @@ def type_name(kind: Any) -> str:
     return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
 
 
+_ONLY_WITH: Dict[str, tuple] = {
+    "heads": (lambda c: c.model == "gat", "--model gat"),
+    "conv": (lambda c: c.model == "gat", "--model gat"),
+    "share_weights": (lambda c: c.model == "gat", "--model gat"),
+    "rebalance_every": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
+    "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
+    "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
+                     "a data-scaled --init scheme (bal_o_data)"),
+}
+"""Options that only act in some configurations: set elsewhere, they would be ignored
+silently (and still change the run's identity), so they are refused. (``--batch-size`` and
+``--fanout`` are not here: they act with ``--minibatch`` and with ``--dist-config``, which
+this configuration does not see.)"""
+
+
 def validate_config(config: TrainConfig) -> None:
     """Refuse settings that cannot give a meaningful run, naming the setting's option."""
     kinds = typing.get_type_hints(TrainConfig)
@@ -295,9 +310,16 @@ def validate_config(config: TrainConfig) -> None:
         elif value not in choices:
             raise ValueError(f"{option_name(f)} must be one of {', '.join(choices)}, "
                              f"got {value!r}")
-    if config.dataset.lower() not in dataset_names():
-        raise ValueError(f"--dataset must be one of {', '.join(dataset_names())}, "
+    if config.dataset not in dataset_names():  # one spelling: one run file, one lr table
+        raise ValueError(f"--dataset must be one of {', '.join(dataset_names())} (lower-case), "
                          f"got {config.dataset!r}")
+    defaults = TrainConfig()
+    for name, (applies, needs) in _ONLY_WITH.items():
+        value = getattr(config, name)
+        if value != getattr(defaults, name) and not applies(config):
+            flag = option_name(next(f for f in cli_fields() if f.name == name))
+            raise ValueError(f"{flag} has no effect without {needs} (got {value!r}); leave it "
+                             "out")
     if isinstance(config.layers, bool) or not isinstance(config.layers, int) or config.layers < 1:
         raise ValueError(f"--layers must be a positive integer, got {config.layers!r}")
     if not config.seeds:

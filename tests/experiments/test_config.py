@@ -58,3 +58,26 @@ def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
     (out / "x.json").mkdir()
     with pytest.raises(ValueError, match="x.json is a directory"):
         prepare_output_dir(out, files=("x.json",))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(model="gcn", heads=2), "--heads has no effect without --model gat"),
+    (dict(model="sage", conv="gat"), "--conv has no effect without --model gat"),
+    (dict(model="gcn", share_weights=False), "--no-share-weights has no effect without --model"),
+    (dict(rebalance_every=3), "--rebalance-every has no effect without --rebalance"),
+    (dict(logit_spread=0.1, schemes=["bal_o"]), "--logit-spread has no effect without a "
+                                                "data-scaled --init scheme"),
+    (dict(dataset="Cora"), r"--dataset must be one of .* \(lower-case\), got 'Cora'"),
+])
+def test_an_option_that_would_be_ignored_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        validate_config(TrainConfig(**settings))
+
+
+@pytest.mark.parametrize("settings", [
+    dict(model="gat", heads=2, conv="gat", share_weights=False),
+    dict(rebalance="norms", rebalance_every=3, rebalance_sweeps=2),
+    dict(logit_spread=0.1, schemes=["xavier", "bal_o_data"]),
+])
+def test_the_same_options_where_they_act_are_accepted(settings):
+    validate_config(TrainConfig(**settings))
