@@ -23,6 +23,7 @@ GROUPS = {"data": "data", "model": "model and initialization", "training": "trai
           "sampling": "minibatch sampling", "rebalancing": "dynamic rescaling",
           "output": "device and diagnostics"}
 DEFAULT_SEEDS = 3  # the command line trains seeds 0, 1, 2 unless told otherwise
+MAX_SEEDS = 10 ** 6  # --seeds N trains seeds 0..N-1
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -70,17 +71,39 @@ def _field_kind(f) -> type:
     raise TypeError(f"TrainConfig.{f.name}: cannot derive a command-line type from {text!r}")
 
 
+def _once(option: str, values: list) -> list:
+    """``values`` with repeats dropped, warning about them: a run is one cell of the grid."""
+    unique = list(dict.fromkeys(values))
+    if len(unique) < len(values):
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        print(f"dglbal: warning: {option} lists {', '.join(repeated)} more than once; each "
+              "run is trained and counted once", file=sys.stderr)
+    return unique
+
+
+def _output_dir(text: str) -> Path:
+    """``--out``'s type: an empty path would silently mean the current directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must name a directory (got an empty path)")
+    return Path(text)
+
+
 def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
     values = {f.name: getattr(args, f.name) for f in cli_fields()}
-    values["schemes"] = list(dict.fromkeys(values["schemes"]))
+    if values["seeds"] > MAX_SEEDS:
+        raise ValueError(f"--seeds must be at most {MAX_SEEDS}, got {values['seeds']}")
     values["seeds"] = list(range(values["seeds"]))
     return TrainConfig(dataset=dataset, layers=layers, **values)
 
 
 def _run_train(args: argparse.Namespace) -> int:
+    args.schemes = _once("--init", args.schemes)
     config = _config(args, args.dataset, args.layers)
     validate_config(config)
-    out = prepare_output_dir(args.out)
+    monitors = [f"monitor_{s}_seed{n}.{ext}" for s in config.schemes for n in config.seeds
+                for ext in ("png", "json")] if config.monitor else []
+    out = prepare_output_dir(args.out, folders=() if args.dist_config else ("runs",),
+                             files=("results.json", "curves.png", *monitors))
     graph_name = args.dist_config or config.dataset
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{graph_name}, {config.optimizer} lr={config.learning_rate():g}, "
@@ -103,12 +126,15 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_sweep(args: argparse.Namespace) -> int:
-    sweep = SweepConfig(datasets=args.dataset, depths=args.layers,
+    args.schemes = _once("--init", args.schemes)
+    sweep = SweepConfig(datasets=_once("--dataset", args.dataset),
+                        depths=_once("--layers", args.layers),
                         base=_config(args, args.dataset[0], args.layers[0]))
     for dataset in sweep.datasets:
         for layers in sweep.depths:
             validate_config(_config(args, dataset, layers))
-    out = prepare_output_dir(args.out)
+    out = prepare_output_dir(args.out, folders=("runs", "monitor") if args.monitor else ("runs",),
+                             files=("results.csv", "summary.md", "accuracy_vs_depth.png"))
     records = run_sweep(sweep, out, progress=not args.quiet)
     print(summary_tables(records))
     written = write_outputs(records, out)
@@ -132,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--dataset", default="synthetic", choices=dataset_names(),
                        help="dataset (default: synthetic, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
-    train.add_argument("--out", type=Path, default=Path("runs/train"), help="output directory")
+    train.add_argument("--out", type=_output_dir, default=Path("runs/train"),
+                       help="output directory")
     train.add_argument("--dist-config", type=Path, metavar="PART_CONFIG",
                        help="train on a DGL-partitioned graph (its part_config JSON) with "
                             "DistDGL sampling and DDP; run under DGL's tools/launch.py, or "
@@ -146,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "results.csv, summary.md (the paper's layout) and plots.")
     sweep.add_argument("--dataset", nargs="+", default=["cora"], choices=dataset_names())
     sweep.add_argument("--layers", type=int, nargs="+", default=[2, 5, 10])
-    sweep.add_argument("--out", type=Path, default=Path("runs/sweep"), help="output directory")
+    sweep.add_argument("--out", type=_output_dir, default=Path("runs/sweep"),
+                       help="output directory")
     _add_config_options(sweep)
     sweep.set_defaults(protocol="paper")
     return parser

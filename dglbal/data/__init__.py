@@ -5,6 +5,7 @@ Every graph gets self-loops exactly once and (by default) row-normalized feature
 from __future__ import annotations
 
 import numbers
+import os
 from typing import Optional
 
 import dgl
@@ -13,10 +14,12 @@ from ._common import (DATA_ENV, DatasetFileError, DatasetNotFoundError, data_roo
     row_normalize)
 from .registry import DatasetSpec, dataset_names, get_dataset, register_dataset
 from .synthetic import make_synthetic
+from .validation import GraphDataError, UnlabelledNodesWarning, check_node_data
 
 __all__ = ["DATA_ENV", "DatasetFileError", "DatasetNotFoundError", "DatasetSpec",
-           "dataset_names", "get_dataset", "load_dataset", "make_synthetic", "num_classes",
-           "register_dataset", "row_normalize"]
+           "GraphDataError", "UnlabelledNodesWarning", "check_node_data", "dataset_names",
+           "get_dataset", "load_dataset", "make_synthetic", "num_classes", "register_dataset",
+           "row_normalize"]
 
 
 def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
@@ -51,6 +54,10 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     spec = get_dataset(name)
     if isinstance(split, bool) or not isinstance(split, numbers.Integral):
         raise ValueError(f"split must be an integer (which of the fixed splits), got {split!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise ValueError(f"root must be a directory path (str or os.PathLike), got {root!r}")
     graph = spec.loader(data_root(root) if spec.needs_files else None, int(split), seed,
                         bidirected)
     return finalize(graph, f"dataset {spec.name!r}", normalize=normalize)

@@ -8,6 +8,8 @@ from typing import Optional
 import dgl
 import torch
 
+from .validation import GraphDataError, check_node_data
+
 DATA_ENV = "DGLBAL_DATA"
 
 
@@ -15,7 +17,7 @@ class DatasetNotFoundError(FileNotFoundError):
     """A dataset's files are not where dglbal looked, and it could not be downloaded."""
 
 
-class DatasetFileError(ValueError):
+class DatasetFileError(GraphDataError):
     """A dataset file exists but cannot be used (corrupted, truncated or malformed)."""
 
 
@@ -36,16 +38,11 @@ def row_normalize(feat: torch.Tensor) -> torch.Tensor:
 
 def finalize(graph: dgl.DGLGraph, source: str = "the graph",
              normalize: bool = True) -> dgl.DGLGraph:
-    """Add self-loops exactly once and row-normalize the features (finite ones only:
-    ``source`` names where they came from in the error); ``normalize=False`` only casts
-    them to float."""
-    feat = graph.ndata["feat"]
-    if feat.is_floating_point() and not bool(torch.isfinite(feat).all()):
-        rows = torch.nonzero(~torch.isfinite(feat).all(dim=1)).squeeze(1)
-        raise DatasetFileError(f"{source}: node features hold NaN or inf in {len(rows)} rows "
-                               f"(first: node {int(rows[0])}); fix or drop them")
+    """Check the node data (:func:`~dglbal.data.validation.check_node_data`, a
+    :class:`DatasetFileError` naming ``source``), add self-loops exactly once and row-normalize
+    the features; ``normalize=False`` only casts them to float."""
+    graph = check_node_data(graph, source, DatasetFileError)
     graph = dgl.add_self_loop(dgl.remove_self_loop(graph))
     feat = graph.ndata["feat"]
     graph.ndata["feat"] = row_normalize(feat) if normalize else feat.float()
-    graph.ndata["label"] = graph.ndata["label"].long()
     return graph

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ._common import DatasetFileError, DatasetNotFoundError
+from .validation import check_node_data
 
 __all__ = ["NAMES", "load_heterophilous"]
 
@@ -54,10 +55,15 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
            ) -> dgl.DGLGraph:
     """The graph of one split, after checking every array against the number of nodes."""
     where = f"dataset {name!r}: {path}"
+    for key in _KEYS:
+        kind = arrays[key].dtype
+        if not (np.issubdtype(kind, np.integer) or np.issubdtype(kind, np.floating)
+                or kind == np.bool_):
+            raise DatasetFileError(f"{where}: {key} must hold numbers, got dtype {kind}")
     feat = arrays["node_features"]
-    if feat.ndim != 2:
-        raise DatasetFileError(f"{where}: node_features must be 2-D (nodes, features), "
-                               f"got shape {feat.shape}")
+    if feat.ndim != 2 or feat.shape[0] == 0 or feat.shape[1] == 0:
+        raise DatasetFileError(f"{where}: node_features must be 2-D (nodes, features), with at "
+                               f"least one of each, got shape {feat.shape}")
     num_nodes = feat.shape[0]
     if not np.isfinite(feat).all():
         rows = np.flatnonzero(~np.isfinite(feat).all(axis=1))
@@ -78,11 +84,19 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
     graph = dgl.graph((edges[:, 0], edges[:, 1]), num_nodes=num_nodes)
     if bidirected:
         graph = dgl.to_bidirected(graph)
-    graph.ndata["feat"] = torch.from_numpy(feat).float()
-    graph.ndata["label"] = torch.from_numpy(arrays["node_labels"]).long()
+    graph.ndata["feat"] = torch.from_numpy(feat.astype(np.float32))
+    graph.ndata["label"] = _tensor(arrays["node_labels"])
     for part in ("train", "val", "test"):
-        graph.ndata[f"{part}_mask"] = torch.from_numpy(arrays[f"{part}_masks"][split]).bool()
-    return graph
+        graph.ndata[f"{part}_mask"] = _tensor(arrays[f"{part}_masks"][split])
+    return check_node_data(graph, f"{where} (split {split})", DatasetFileError)
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """Booleans as they are, integers as int64, floats as float64 (torch lacks uint16..64)."""
+    if array.dtype == np.bool_:
+        return torch.from_numpy(array.copy())
+    kind = np.int64 if np.issubdtype(array.dtype, np.integer) else np.float64
+    return torch.from_numpy(array.astype(kind))
 
 
 def _edge_rows(edges: np.ndarray, num_nodes: int, where: str) -> torch.Tensor:

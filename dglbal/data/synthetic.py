@@ -15,6 +15,8 @@ def _split_masks(labels: np.ndarray, rng: np.random.Generator, per_class: int, n
     train = np.concatenate([order[labels[order] == c][:per_class] for c in np.unique(labels)])
     rest = np.setdiff1d(order, train, assume_unique=True)
     rest = rest[rng.permutation(len(rest))]
+    num_val = min(num_val, len(rest) // 3)  # small graphs: a third of the rest validates,
+    num_test = min(num_test, len(rest) - num_val)  # the other two thirds test
     masks = {}
     for part, index in (("train", train), ("val", rest[:num_val]),
                         ("test", rest[num_val:num_val + num_test])):
@@ -40,7 +42,8 @@ def make_synthetic(
     ``homophily``, else of two different classes. Each node draws ``words_per_node`` words,
     a share ``signal`` of them from its class's 20 topic words, the rest uniformly from the
     vocabulary; its features mark the words it drew. The split is Planetoid's: 20 training
-    nodes per class, 500 validation, 1000 test. The same seed gives the same graph.
+    nodes per class, 500 validation, 1000 test (graphs too small for those: a third of the
+    other nodes validate and the rest test). The same seed gives the same graph.
 
     Example
     -------
@@ -48,7 +51,20 @@ def make_synthetic(
     >>> g.ndata["feat"].shape
     torch.Size([200, 500])
     """
-    if num_nodes < 20 * num_classes + 2:
+    for name, value, ok, wanted in (
+            ("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 2,
+             "an integer >= 2"),
+            ("num_features", num_features, isinstance(num_features, int) and num_features >= 20,
+             "an integer >= 20 (each class has 20 topic words)"),
+            ("words_per_node", words_per_node,
+             isinstance(words_per_node, int) and words_per_node >= 1, "an integer >= 1"),
+            ("avg_degree", avg_degree, np.isfinite(avg_degree) and avg_degree >= 0,
+             "a finite number >= 0"),
+            ("homophily", homophily, 0 <= homophily <= 1, "in [0, 1]"),
+            ("signal", signal, 0 <= signal <= 1, "in [0, 1]")):
+        if isinstance(value, bool) or not ok:
+            raise ValueError(f"make_synthetic: {name} must be {wanted}, got {value!r}")
+    if not isinstance(num_nodes, int) or num_nodes < 20 * num_classes + 3:  # 20 training nodes per class, >= 1 val, >= 2 test
         raise ValueError(f"num_nodes={num_nodes} is too small for {num_classes} classes")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_nodes) % num_classes)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tempfile
+import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
@@ -19,29 +20,42 @@ import dgl
 import torch
 
 from dglbal.data import dataset_names
-from dglbal.init import DEFAULT_LOGIT_SPREAD, scheme_names
+from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .metrics import METRICS
 from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 from .step_hooks import REBALANCE
 
 __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
-           "cli_fields", "validate_config", "resolve_device", "available_devices",
+           "cli_fields", "check_value", "conforms", "type_name", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
            "prepare_output_dir"]
 
 MODELS = ("gat", "gcn", "sage")
 OPTIMIZERS = ("sgd", "adam")
 
+MAX_COUNT = 10 ** 9  # epochs, widths, batch sizes: past this, a typo, not an experiment
+MAX_REAL = float(torch.finfo(torch.float32).max)  # larger rates overflow float32 parameters
+MAX_SEED = 2 ** 32 - 1  # numpy's seeds
+
+
+def _integer(v: Any, low: int, high: int) -> bool:
+    return not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
+
+
+def _real(v: Any, low: float, inclusive: bool) -> bool:
+    return (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
+            and (v >= low if inclusive else v > low) and v <= MAX_REAL)
+
+
 # Checks a field's metadata can name: (predicate, what the value must do).
 _CHECKS: Dict[str, tuple] = {
-    "positive_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 1,
-                     "be a positive integer"),
-    "nonnegative_int": (lambda v: not isinstance(v, bool) and isinstance(v, int) and v >= 0,
-                        "be an integer >= 0"),
-    "positive": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
-                                         and v > 0), "be a positive finite number"),
-    "nonnegative": (lambda v: v is None or (isinstance(v, (int, float)) and math.isfinite(v)
-                                            and v >= 0), "be a finite number >= 0"),
+    "positive_int": (lambda v: _integer(v, 1, MAX_COUNT),
+                     f"be a positive integer (at most {MAX_COUNT:.0e})"),
+    "nonnegative_int": (lambda v: _integer(v, 0, MAX_COUNT), "be an integer >= 0"),
+    "positive": (lambda v: v is None or _real(v, 0.0, inclusive=False),
+                 f"be a positive finite number (at most {MAX_REAL:.1e})"),
+    "nonnegative": (lambda v: v is None or _real(v, 0.0, inclusive=True),
+                    f"be a finite number >= 0 (at most {MAX_REAL:.1e})"),
     "dropout": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "lie in [0, 1)"),
     "unit": (lambda v: isinstance(v, (int, float)) and 0.0 <= v <= 1.0, "lie in [0, 1]"),
 }
@@ -174,12 +188,17 @@ class TrainConfig:
 
 @dataclass
 class RunResult:
-    """The outcome of one training run (one scheme, one seed)."""
+    """The outcome of one training run (one scheme, one seed).
+
+    ``test_acc`` is the test score at ``best_epoch``, the epoch of best validation score;
+    both scores are None (and ``best_epoch`` -1) when no epoch was scored: the run diverged
+    (``stop_reason="diverged"``) before its first epoch ended with finite logits.
+    """
 
     scheme: str
     seed: int
-    test_acc: float
-    best_val_acc: float
+    test_acc: Optional[float]
+    best_val_acc: Optional[float]
     best_epoch: int
     epochs: int
     seconds: float
@@ -223,14 +242,63 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise ValueError(f"--device {name!r}: dglbal runs on CPU or CUDA; available: {available}")
 
 
+def check_value(name: str, value: Any, check: str) -> None:
+    """Refuse ``value`` unless it passes ``check`` (a key of the checks table), naming it."""
+    accept, wanted = _CHECKS[check]
+    if not accept(value):
+        raise ValueError(f"{name} must {wanted}, got {value!r}")
+
+
+def conforms(value: Any, kind: Any) -> bool:
+    """Whether a (JSON-like) value has the annotated type ``kind``: ``Optional[...]``,
+    ``List[...]``, classes; floats take ints, and bools are not numbers."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:
+        return any(conforms(value, arg) for arg in args)
+    if origin is list:
+        return isinstance(value, list) and all(conforms(v, args[0]) for v in value)
+    if kind is type(None):
+        return value is None
+    if kind in (int, float):
+        return (isinstance(value, (int,) if kind is int else (int, float))
+                and not isinstance(value, bool))
+    return isinstance(value, kind)
+
+
+def type_name(kind: Any) -> str:
+    """``int``, ``List[str]``, ``Optional[float]``: an annotation as a user reads it."""
+    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+
+
+_ONLY_WITH: Dict[str, tuple] = {
+    "heads": (lambda c: c.model == "gat", "--model gat"),
+    "conv": (lambda c: c.model == "gat", "--model gat"),
+    "share_weights": (lambda c: c.model == "gat", "--model gat"),
+    "rebalance_every": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
+    "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
+    "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
+                     "a data-scaled --init scheme (bal_o_data)"),
+}
+"""Options that only act in some configurations: set elsewhere, they would be ignored
+silently (and still change the run's identity), so they are refused. (``--batch-size`` and
+``--fanout`` are not here: they act with ``--minibatch`` and with ``--dist-config``, which
+this configuration does not see.)"""
+
+
 def validate_config(config: TrainConfig) -> None:
     """Refuse settings that cannot give a meaningful run, naming the setting's option."""
+    kinds = typing.get_type_hints(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        value = getattr(config, f.name)
+        if not conforms(value, kinds[f.name]):
+            raise ValueError(f"{option_name(f)} must be of type {type_name(kinds[f.name])}, "
+                             f"got {value!r}")
+    if not all(0 <= seed <= MAX_SEED for seed in config.seeds):
+        raise ValueError(f"seeds must lie in 0..{MAX_SEED} (numpy's range), got {config.seeds}")
     for f in cli_fields():
         cli, value = f.metadata["cli"], getattr(config, f.name)
         if cli["check"] is not None:
-            accept, wanted = _CHECKS[cli["check"]]
-            if not accept(value):
-                raise ValueError(f"{option_name(f)} must {wanted}, got {value!r}")
+            check_value(option_name(f), value, cli["check"])
         choices = cli["choices"]() if callable(cli["choices"]) else cli["choices"]
         if choices is None:
             continue
@@ -242,27 +310,55 @@ def validate_config(config: TrainConfig) -> None:
         elif value not in choices:
             raise ValueError(f"{option_name(f)} must be one of {', '.join(choices)}, "
                              f"got {value!r}")
-    if config.dataset.lower() not in dataset_names():
-        raise ValueError(f"--dataset must be one of {', '.join(dataset_names())}, "
+    if config.dataset not in dataset_names():  # one spelling: one run file, one lr table
+        raise ValueError(f"--dataset must be one of {', '.join(dataset_names())} (lower-case), "
                          f"got {config.dataset!r}")
+    defaults = TrainConfig()
+    for name, (applies, needs) in _ONLY_WITH.items():
+        value = getattr(config, name)
+        if value != getattr(defaults, name) and not applies(config):
+            flag = option_name(next(f for f in cli_fields() if f.name == name))
+            raise ValueError(f"{flag} has no effect without {needs} (got {value!r}); leave it "
+                             "out")
     if isinstance(config.layers, bool) or not isinstance(config.layers, int) or config.layers < 1:
         raise ValueError(f"--layers must be a positive integer, got {config.layers!r}")
     if not config.seeds:
         raise ValueError("--seeds must be at least 1 (no seed, no run)")
     if not config.schemes:
         raise ValueError("--init needs at least one scheme")
+    refuse_duplicates("--init", config.schemes)
+    refuse_duplicates("seeds", config.seeds)
     resolve_device(config.device)
 
 
-def prepare_output_dir(out: Path) -> Path:
-    """Create ``out`` and prove it writable before any work is done (not after hours)."""
+def refuse_duplicates(option: str, values: Sequence[Any]) -> None:
+    """Refuse a grid axis that lists a value twice: its runs would be counted twice."""
+    repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+    if repeated:
+        raise ValueError(f"{option} lists {', '.join(map(str, repeated))} more than once; "
+                         "each run is one cell of the grid")
+
+
+def prepare_output_dir(out: Path, folders: Sequence[str] = (),
+                       files: Sequence[str] = ()) -> Path:
+    """Create ``out`` and its ``folders`` and prove each writable, and each of ``files``
+    that exists already replaceable, before any work is done (not after hours of training).
+
+    Every refusal is a ``ValueError`` naming ``--out`` and the path.
+    """
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as error:
-        raise ValueError(f"--out {out}: cannot write there ({error.strerror or error})") from None
+    for folder in (out, *(out / name for name in folders)):
+        if folder.exists() and not folder.is_dir():
+            raise ValueError(f"--out {out}: {folder} exists and is not a directory")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise ValueError(f"--out {out}: cannot write in {folder} "
+                             f"({error.strerror or error})") from None
+    for name in files:
+        path = out / name
+        if path.is_dir():
+            raise ValueError(f"--out {out}: {path} is a directory, where a file will be written")
     return out

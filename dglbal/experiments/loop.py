@@ -11,19 +11,25 @@ are the same; each epoch runs one forward pass instead of two.
 """
 from __future__ import annotations
 
+import math
 import time
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 import dgl
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from dglbal.data import num_classes
+from dglbal.data.validation import check_classes
 from dglbal.nn.kernels.sparse import input_features
 
 Scores = Tuple[float, float]
+NON_FINITE = "non-finite logits"
+"""What scoring returns in place of (validation, test) scores when the logits are NaN or
+infinite: a diverged model has no predictions, and the argmax of NaN logits must never be
+scored (nor become the best epoch)."""
 MODE_FREE = (nn.Linear, nn.Identity, nn.ModuleList, nn.Sequential, nn.ReLU, nn.LeakyReLU,
              nn.ELU)
 """Torch modules whose forward never reads ``self.training``. Other modules say so with a
@@ -55,26 +61,36 @@ def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, sco
     whole graph. For :func:`mode_free` models ``step()`` also returns the scores of the
     parameters it started from (None otherwise)."""
     feat, labels = input_features(model, graph.ndata["feat"]), graph.ndata["label"]
+    classes = num_classes(graph)
     train, val, test = (graph.ndata[f"{p}_mask"] for p in ("train", "val", "test"))
     reuses_forward = mode_free(model)
 
-    def scores(logits: torch.Tensor) -> Scores:
-        return score(logits[val], labels[val]), score(logits[test], labels[test])
+    def scores(logits: torch.Tensor) -> Union[Scores, str]:
+        return finite_scores(score, (logits[val], labels[val]), (logits[test], labels[test]))
 
-    def step() -> Tuple[float, Optional[Scores]]:
+    def step() -> Tuple[float, Union[Scores, str, None]]:
         model.train()
         logits = model(graph, feat)
+        check_classes(logits.shape[-1], classes)
         loss = F.cross_entropy(logits[train], labels[train])
         before = scores(logits.detach()) if reuses_forward else None
         if torch.isfinite(loss):
             descend(opt, loss, on_backward)
         return float(loss), before
 
-    def evaluate() -> Scores:
+    def evaluate() -> Union[Scores, str]:
         model.eval()
         return scores(model(graph, feat))
 
     return step, evaluate
+
+
+def finite_scores(score, *parts: Tuple[torch.Tensor, torch.Tensor]) -> Union[Scores, str]:
+    """``score(logits, labels)`` of each (logits, labels) part, or :data:`NON_FINITE` when
+    any logits are NaN or infinite."""
+    if not all(bool(torch.isfinite(logits).all()) for logits, _ in parts):
+        return NON_FINITE
+    return tuple(score(logits, labels) for logits, labels in parts)
 
 
 def _seeded_batches(loader) -> Iterator:
@@ -102,6 +118,7 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
     """``(step, evaluate)`` for :func:`fit`: minibatches of training nodes with DGL's
     neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches."""
     feat, labels = graph.ndata["feat"], graph.ndata["label"]
+    classes = num_classes(graph)
     layers = getattr(model, "num_layers", None)
     if layers is None:
         raise ValueError("minibatch training needs a dglbal.nn.GAT or GCN (one block per layer)")
@@ -115,51 +132,60 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
         model.train()
         total, count = 0.0, 0
         for input_nodes, output_nodes, blocks in _seeded_batches(loader):
-            loss = F.cross_entropy(model(blocks, feat[input_nodes]), labels[output_nodes])
+            logits = model(blocks, feat[input_nodes])
+            check_classes(logits.shape[-1], classes)
+            loss = F.cross_entropy(logits, labels[output_nodes])
             if not torch.isfinite(loss):
                 return float(loss), None
             descend(opt, loss, on_backward)
             total, count = total + float(loss) * len(output_nodes), count + len(output_nodes)
         return total / max(count, 1), None
 
-    def evaluate() -> Scores:
+    def evaluate() -> Union[Scores, str]:
         model.eval()
-        accuracies = []
+        parts = []
         for part in ("val", "test"):
             predictions, truth = [], []
             for input_nodes, output_nodes, blocks in _seeded_batches(dgl.dataloading.DataLoader(
                     graph, ids[part], full, batch_size=4 * batch_size, device=graph.device)):
                 predictions.append(model(blocks, feat[input_nodes]))
                 truth.append(labels[output_nodes])
-            accuracies.append(score(torch.cat(predictions), torch.cat(truth))
-                              if predictions else 0.0)
-        return tuple(accuracies)
+            parts.append((torch.cat(predictions), torch.cat(truth)))
+        return finite_scores(score, *parts)
 
     return step, evaluate
 
 
-def fit(step: Callable[[], Tuple[float, Optional[Scores]]], evaluate: Callable[[], Scores],
-        *, epochs: int, loss_threshold: float, progress: bool = False,
-        description: str = "") -> dict:
+def fit(step: Callable[[], Tuple[float, Union[Scores, str, None]]],
+        evaluate: Callable[[], Union[Scores, str]], *, epochs: int, loss_threshold: float,
+        progress: bool = False, description: str = "") -> dict:
     """The epoch loop of the protocol: ``step()`` trains one epoch and returns its loss and
     either None or the scores of the parameters it started from; ``evaluate()`` returns the
     (validation, test) scores of the current parameters. Stops after ``epochs`` epochs, when
-    the loss falls below ``loss_threshold`` or when it is not finite
-    (``stop_reason="diverged"``). Epoch ``t`` records the scores after its step: from
-    ``evaluate()``, or, when steps return scores, from the next step (the previous epoch's
-    record; ``evaluate()`` then runs once, after the last step).
+    the loss falls below ``loss_threshold``, or with ``stop_reason="diverged"`` when the loss
+    or the logits to score are not finite (:data:`NON_FINITE`): the epoch whose parameters
+    diverged is not recorded, so a NaN model is never scored. Epoch ``t`` records the scores
+    after its step: from ``evaluate()``, or, when steps return scores, from the next step (the
+    previous epoch's record; ``evaluate()`` then runs once, after the last step). Scores that
+    are NaN (a metric undefined on these labels) never become the best. A run with no scored
+    epoch has ``best_val_acc`` and ``test_acc`` None and ``best_epoch`` -1.
     """
     history = {"train_loss": [], "val_acc": []}
-    best = {"best_val_acc": -1.0, "best_epoch": 0, "test_acc": 0.0}
+    best = {"best_val_acc": None, "best_epoch": -1, "test_acc": None}
 
-    def record(loss: float, scores: Scores) -> None:
+    def record(loss: float, scores: Union[Scores, str]) -> bool:
+        """Record an epoch; False (nothing recorded) when its logits were not finite."""
         nonlocal best
+        if isinstance(scores, str):
+            return False
         val_acc, test_acc = scores
-        if val_acc > best["best_val_acc"]:
+        if math.isfinite(val_acc) and (best["best_val_acc"] is None
+                                       or val_acc > best["best_val_acc"]):
             best = {"best_val_acc": val_acc, "best_epoch": len(history["val_acc"]),
                     "test_acc": test_acc}
         history["train_loss"].append(loss)
         history["val_acc"].append(val_acc)
+        return True
 
     stop_reason = "max_epochs"
     unscored: Optional[float] = None  # loss of the last epoch whose scores are pending
@@ -168,24 +194,29 @@ def fit(step: Callable[[], Tuple[float, Optional[Scores]]], evaluate: Callable[[
                   unit="ep", dynamic_ncols=True):
         loss, before = step()
         if unscored is not None:
-            record(unscored, before)
-            unscored = None
-        if not np.isfinite(loss):
+            recorded, unscored = record(unscored, before), None
+            if not recorded:
+                stop_reason = "diverged"
+                break
+        if not math.isfinite(loss):
             stop_reason = "diverged"
             break
         if before is not None:
             unscored = loss
         else:
             with torch.no_grad():
-                record(loss, evaluate())
+                if not record(loss, evaluate()):
+                    stop_reason = "diverged"
+                    break
         if loss < loss_threshold:
             stop_reason = "loss_threshold"
             break
     if unscored is not None:
         with torch.no_grad():
-            record(unscored, evaluate())
+            if not record(unscored, evaluate()):
+                stop_reason = "diverged"
     return dict(best, epochs=len(history["train_loss"]), stop_reason=stop_reason,
                 seconds=time.perf_counter() - start, **history)
 
 
-__all__ = ["MODE_FREE", "descend", "fit", "full_batch_loop", "mode_free", "sampled_loop"]
+__all__ = ["MODE_FREE", "NON_FINITE", "descend", "finite_scores", "fit", "full_batch_loop", "mode_free", "sampled_loop"]

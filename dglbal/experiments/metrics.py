@@ -50,11 +50,12 @@ def resolve_metric(name: str, num_classes: int) -> str:
     """``auto`` is ROC-AUC for binary tasks (as "Dynamic Rescaling for Training GNNs"),
     accuracy otherwise."""
     if name not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(METRICS)}; got {name!r}")
+        raise ValueError(f"--metric must be one of {', '.join(METRICS)}; got {name!r}")
     if name == "auto":
         return "rocauc" if num_classes == 2 else "accuracy"
     if name == "rocauc" and num_classes != 2:
-        raise ValueError(f"ROC-AUC needs a binary task; this dataset has {num_classes} classes")
+        raise ValueError(f"--metric rocauc needs a binary task; this dataset has {num_classes} "
+                         "classes (use --metric accuracy)")
     return name
 
 

@@ -20,17 +20,21 @@ import dataclasses
 import hashlib
 import json
 import os
+import time
+import typing
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .config import RunResult, TrainConfig
+from .atomic import write_json_atomic
+from .claims import CLAIM_SUFFIX, claim, describe, release
+from .config import RunResult, TrainConfig, conforms
 
-__all__ = ["GRID_AXES", "RunFileWarning", "run_identity", "run_name", "epochs_to_fraction",
-           "write_json_atomic", "run_record", "set_aside", "load_run", "result_of", "Interrupted",
-           "run_or_load", "table_setting", "describe_differences"]
+__all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
+           "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside",
+           "load_run", "result_of", "Interrupted", "run_or_load", "distinct", "table_setting", "describe_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 
@@ -75,16 +79,6 @@ def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
     return int(np.argmax(np.asarray(val_acc) >= target)) + 1
 
 
-def write_json_atomic(path: Path, payload: dict, indent: Optional[int] = None) -> dict:
-    """Write ``payload`` to ``path`` through a temporary file and a rename: a reader (or a
-    crash, or a Ctrl-C) never sees half a file. Returns ``payload``."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=indent))
-    os.replace(tmp, path)
-    return payload
-
-
 def run_record(config: TrainConfig, result: RunResult, device: str, **extra: Any) -> dict:
     """What a run file holds: the result, the run's whole configuration and its identity."""
     run_config = dataclasses.replace(config, schemes=[result.scheme], seeds=[result.seed])
@@ -103,6 +97,13 @@ _REQUIRED_RESULT_FIELDS = tuple(
 that hold for files written before them."""
 
 
+_RECORD_TYPES: Dict[str, Any] = {
+    **typing.get_type_hints(RunResult), "epochs_to_95": int, "dataset": str, "model": str,
+    "layers": int, "optimizer": str, "lr": float, "budget": int, "config": dict,
+    "run_key": dict}
+"""The type of every field a run file holds (RunResult's from its annotations)."""
+
+
 def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
     """Why ``record`` is not the run ``identity`` (None when it is)."""
     if not isinstance(record, dict):
@@ -111,9 +112,14 @@ def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
                if k not in record]
     if missing:
         return f"is not a dglbal run record (no {', '.join(missing)})"
+    wrong = [f"{name}={record[name]!r:.40}" for name, kind in _RECORD_TYPES.items()
+             if name in record and not conforms(record[name], kind)]
+    if wrong:
+        return f"has fields of the wrong type: {', '.join(wrong)}"
+    if not len(record["train_loss"]) == len(record["val_acc"]) == record["epochs"]:
+        return (f"is inconsistent: {len(record['train_loss'])} training losses, "
+                f"{len(record['val_acc'])} validation scores, epochs={record['epochs']}")
     recorded = record["run_key"]
-    if not isinstance(recorded, dict):
-        return "has a malformed run_key"
     recorded = {**_defaults(), **recorded}  # fields added since the file was written
     differ = sorted(k for k in set(identity) | set(recorded) if identity.get(k, "<absent>")
                     != recorded.get(k, "<absent>"))
@@ -131,7 +137,10 @@ def set_aside(path: Path, reason: str) -> Path:
     target, n = folder / path.name, 1
     while target.exists():
         target, n = folder / f"{path.stem}.{n}{path.suffix}", n + 1
-    os.replace(path, target)
+    try:
+        os.replace(path, target)
+    except FileNotFoundError:  # another sweep on this directory set it aside first
+        return target
     warnings.warn(f"run file {path} {reason}; moved it to {target} and running it again",
                   RunFileWarning, stacklevel=3)
     return target
@@ -169,26 +178,96 @@ class Interrupted(KeyboardInterrupt):
         self.kept, self.total, self.folder = kept, total, folder
 
 
+CLAIM_POLL_SECONDS = 2.0
+"""How often a sweep looks again for runs another sweep on the same directory is training."""
+
+
+class RunClaimedWarning(UserWarning):
+    """A run is being trained by another process; this one waits for its file."""
+
+
+def _save(path: Path, record: dict, kept: int, total: int, runs_dir: Path) -> dict:
+    """Write a run file; a failure (a full disk, ...) names the file and what is kept."""
+    try:
+        return write_json_atomic(path, record)
+    except OSError as error:
+        raise OSError(error.errno, f"{error.strerror}; the run just trained is lost, {kept} of "
+                      f"{total} runs finished and are kept in {runs_dir}; free space (or fix "
+                      "the cause) and run the same command again to resume") from None
+
+
 def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
                 train: Callable[[TrainConfig, str, int], Tuple[RunResult, str]],
                 on_done: Callable[[], object] = lambda: None) -> List[dict]:
-    """One record per (config, scheme, seed): its run file's when that file is this run, else
-    ``train(config, scheme, seed) -> (result, device)``'s, written as soon as it finishes.
-    A ``KeyboardInterrupt`` becomes :class:`Interrupted`; every finished run is on disk."""
+    """One record per (config, scheme, seed), in order: its run file's when that file is
+    this run, else ``train(config, scheme, seed) -> (result, device)``'s, written as soon as
+    it finishes. Each run is claimed (:mod:`dglbal.experiments.claims`) while it trains, so
+    processes sharing ``runs_dir`` split the runs; runs another process holds are waited for
+    after this one's own. A ``KeyboardInterrupt`` becomes :class:`Interrupted`; every
+    finished run is on disk. A run file that cannot be written is an ``OSError`` naming it."""
     runs_dir.mkdir(parents=True, exist_ok=True)
-    records: List[dict] = []
+    records: Dict[int, dict] = {}
+    pending = list(enumerate(runs))
+    announced = set()
     try:
-        for config, scheme, seed in runs:
-            path = runs_dir / f"{run_name(config, scheme, seed)}.json"
-            record = load_run(path, config, scheme, seed)
-            if record is None:
-                result, device = train(config, scheme, seed)
-                record = write_json_atomic(path, run_record(config, result, device, run=path.stem))
-            records.append(record)
-            on_done()
+        while pending:
+            others = []
+            for index, (config, scheme, seed) in pending:
+                path = runs_dir / f"{run_name(config, scheme, seed)}.json"
+                record = load_run(path, config, scheme, seed)
+                if record is None:
+                    record = _train_claimed(path, config, scheme, seed, train,
+                                            len(records), len(runs))
+                if record is None:
+                    others.append((index, (config, scheme, seed)))
+                    if path.stem not in announced:
+                        announced.add(path.stem)
+                        warnings.warn(f"run {path.stem} is being trained by another process "
+                                      f"({describe(_claim_path(path))}); waiting for its file "
+                                      f"(delete {_claim_path(path)} if that process is gone)",
+                                      RunClaimedWarning, stacklevel=2)
+                    continue
+                records[index] = record
+                on_done()
+            if others and len(others) == len(pending):
+                time.sleep(CLAIM_POLL_SECONDS)
+            pending = others
     except KeyboardInterrupt:
         raise Interrupted(len(records), len(runs), runs_dir) from None
-    return records
+    return [records[index] for index in range(len(runs))]
+
+
+def _claim_path(path: Path) -> Path:
+    return path.with_suffix(CLAIM_SUFFIX)
+
+
+def _train_claimed(path: Path, config: TrainConfig, scheme: str, seed: int, train, kept: int,
+                   total: int) -> Optional[dict]:
+    """Train and write the run under a claim; None if another process holds the claim."""
+    claim_path = _claim_path(path)
+    if not claim(claim_path):
+        return None
+    try:
+        record = load_run(path, config, scheme, seed)  # written while we looked elsewhere
+        if record is None:
+            result, device = train(config, scheme, seed)
+            record = _save(path, run_record(config, result, device, run=path.stem), kept,
+                           total, path.parent)
+        return record
+    finally:
+        release(claim_path)
+
+
+def distinct(records: Iterable[dict]) -> List[dict]:
+    """``records`` without repeats of one run (same run key), in order: a run loaded twice is
+    counted once."""
+    seen, unique = set(), []
+    for record in records:
+        key = json.dumps(record.get("run_key", record.get("run")), sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(record)
+    return unique
 
 
 def table_setting(record: dict) -> str:

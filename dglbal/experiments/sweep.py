@@ -8,20 +8,23 @@ learning rate, ...) gets another file, so it is trained, never taken from an old
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from dglbal._plotting import new_figure
 from .reference import reference_text
-from .tables import mean_ci, plot_curves
-from .runstore import describe_differences, result_of, run_or_load, table_setting
+from .atomic import replaced_atomically, write_text_atomic
+from .tables import mean_ci, plot_curves, scored_percent
+from .runstore import describe_differences, distinct, result_of, run_or_load, table_setting
 from .runstore import epochs_to_fraction
-from .config import TrainConfig, resolve_device, validate_config
-from .train import run_once
+from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
+                     validate_config)
+from .train import prepare_graph, run_once
 
 __all__ = ["SweepConfig", "run_sweep", "summary_tables", "write_outputs"]
 
@@ -37,16 +40,29 @@ class SweepConfig:
 
 def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict]:
     """Run (or load) every run of the grid; returns one record per run. Each run is written
-    to ``<out>/runs/`` as it finishes; a Ctrl-C raises :class:`dglbal.experiments.runstore.Interrupted`."""
+    to ``<out>/runs/`` as it finishes; a Ctrl-C raises
+    :class:`dglbal.experiments.runstore.Interrupted`.
+
+    Before any run trains, every cell of the grid is checked: its options
+    (:func:`~dglbal.experiments.config.validate_config`; a dataset or depth listed twice is
+    refused), its dataset (loaded once) and each scheme's model
+    (:func:`~dglbal.experiments.train.prepare_graph`).
+    """
+    for name, values, kind in (("--dataset", sweep.datasets, List[str]),
+                               ("--layers", sweep.depths, List[int])):
+        if not conforms(values, kind) or not values:
+            raise ValueError(f"{name} must be a non-empty {type_name(kind)}, got {values!r}")
+        refuse_duplicates(name, values)
+    prepare_output_dir(out, folders=("runs",))
+    graphs: Dict[str, object] = {}
     for dataset in sweep.datasets:
         for layers in sweep.depths:
-            validate_config(replace(sweep.base, dataset=dataset, layers=layers))
-    graphs: Dict[str, object] = {}
+            config = replace(sweep.base, dataset=dataset, layers=layers)
+            validate_config(config)
+            graph = graphs[dataset] if dataset in graphs else config.load_graph()
+            graphs[dataset] = prepare_graph(config, graph)
 
     def train(config: TrainConfig, scheme: str, seed: int):
-        if config.dataset not in graphs:
-            graph = config.load_graph()
-            graphs[config.dataset] = graph.to(resolve_device(config.device))
         monitor_dir = (Path(out) / "monitor" / f"{config.dataset}-L{config.layers}"
                        if config.monitor else None)
         config = replace(config, monitor=config.monitor and seed == sweep.base.seeds[0])
@@ -61,15 +77,19 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
         return run_or_load(runs, Path(out) / "runs", train, bar.update)
 
 
-def _cell(values: List[float]) -> str:
-    """Mean +- 95% CI; a single run has no interval, so it gets none."""
-    mean, ci = mean_ci(values)
-    return f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f}"
+def _cell(scores: List[Optional[float]]) -> str:
+    """Mean +- 95% CI in percent; a single run has no interval, so it gets none. Runs that
+    diverged before any scored epoch are counted aside."""
+    values, unscored = scored_percent(scores)
+    mean, ci = mean_ci(values) if values else (0.0, 0.0)
+    text = "-" if not values else f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f}"
+    return text + (f" [{unscored} diverged unscored]" if unscored else "")
 
 
 def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
     """Records grouped by dataset, model and configuration (never mixed): (dataset, model,
     label naming the settings where this group differs from the others, records)."""
+    records = distinct(records)
     keys = sorted({(r["dataset"], r["model"], table_setting(r)) for r in records})
     labels = describe_differences({setting for _, _, setting in keys})
     return [(dataset, model, labels[setting],
@@ -99,7 +119,7 @@ def summary_tables(records: List[dict]) -> str:
             for d in depths:
                 runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
                 paper = reference_text(model, dataset, scheme, d, subset[0]["optimizer"])
-                cell = _cell([100 * r["test_acc"] for r in runs]) if runs else "-"
+                cell = _cell([r["test_acc"] for r in runs]) if runs else "-"
                 if runs and len(runs) < seeds:  # an unfinished cell says how many runs it has
                     cell += f" [{len(runs)} of {seeds} seeds]"
                 cells.append(cell + (f" ({paper})" if paper is not None and runs else ""))
@@ -109,7 +129,8 @@ def summary_tables(records: List[dict]) -> str:
         for scheme in schemes:
             cells = []
             for d in depths:
-                runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
+                runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d
+                        and r["best_epoch"] >= 0]
                 cells.append(f"{np.mean([r['best_epoch'] + 1 for r in runs]):.0f} / "
                              f"{np.mean([r['epochs_to_95'] for r in runs]):.0f}" if runs else "-")
             lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
@@ -119,15 +140,16 @@ def summary_tables(records: List[dict]) -> str:
 
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
     """results.csv, summary.md and the plots."""
-    out = Path(out)
+    out, records = Path(out), distinct(records)
     columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "budget",
                "test_acc", "best_val_acc", "best_epoch", "epochs_to_95", "epochs", "seconds",
                "stop_reason", "run"]
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(records)
-    (out / "summary.md").write_text(summary_tables(records))
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(records)
+    write_text_atomic(out / "results.csv", table.getvalue())
+    write_text_atomic(out / "summary.md", summary_tables(records))
     written = [out / "results.csv", out / "summary.md", _plot_depths(records, out)]
     panels = _panels(records)
     for number, (dataset, model, label, subset) in enumerate(panels):
@@ -147,12 +169,14 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
     for column, (dataset, model, label, subset) in enumerate(panels):
         depths = sorted({r["layers"] for r in subset})
         for scheme in dict.fromkeys(r["scheme"] for r in subset):
-            stats = [mean_ci([100 * r["test_acc"] for r in subset
-                              if r["scheme"] == scheme and r["layers"] == d]) for d in depths]
+            stats = [mean_ci(scored_percent(r["test_acc"] for r in subset
+                                            if r["scheme"] == scheme and r["layers"] == d)[0]
+                             or [float("nan")]) for d in depths]
             axes[0, column].errorbar(depths, [m for m, _ in stats], yerr=[c for _, c in stats],
                                      marker="o", capsize=3, label=scheme)
-            epochs = [np.mean([r["best_epoch"] + 1 for r in subset
-                               if r["scheme"] == scheme and r["layers"] == d]) for d in depths]
+            epochs = [np.mean([r["best_epoch"] + 1 for r in subset if r["scheme"] == scheme
+                               and r["layers"] == d and r["best_epoch"] >= 0] or [np.nan])
+                      for d in depths]
             axes[1, column].plot(depths, epochs, marker="o", label=scheme)
         axes[0, column].set(title=f"{model.upper()} on {dataset}" + (f"\n{label}" if label else ""),
                             xlabel="layers",
@@ -162,5 +186,6 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
         axes[0, column].legend()
     fig.tight_layout()
     path = out / "accuracy_vs_depth.png"
-    fig.savefig(path, dpi=110)
+    with replaced_atomically(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     return path

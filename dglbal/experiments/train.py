@@ -12,12 +12,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dglbal.balance import ConservationMonitor
-from dglbal.data import num_classes
+from dglbal.data import check_node_data, get_dataset, num_classes
 from dglbal.init import get_scheme
 from dglbal.nn import GAT, GCN, SAGE
 from dglbal.symmetry import analyze
 
-from .config import MODELS, OPTIMIZERS, RunResult, TrainConfig, resolve_device, validate_config
+from .config import (MODELS, OPTIMIZERS, RunResult, TrainConfig, check_value, resolve_device,
+                     validate_config)
 from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
 from .protocol import get_protocol
@@ -25,7 +26,7 @@ from .runstore import result_of, run_or_load
 from .step_hooks import BackwardHook
 
 __all__ = ["OPTIMIZER_CLASSES", "seed_everything", "build_model", "train_node_classifier",
-           "make_optimizer", "run_experiment", "run_once"]
+           "make_optimizer", "prepare_graph", "run_experiment", "run_once"]
 
 OPTIMIZER_CLASSES = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
@@ -92,7 +93,26 @@ def train_node_classifier(
     :class:`dglbal.Rebalancer`, clipping). ``optimizer`` is a name ('sgd', 'adam'; ``lr``
     applies) or a ready optimizer of the model's parameters. ``metric(logits, labels)`` scores
     validation and test (accuracy by default; :func:`dglbal.experiments.metrics.roc_auc`).
+    The graph's node data is checked first (:func:`dglbal.data.check_node_data`: a
+    :class:`dglbal.data.GraphDataError` names what is wrong; nodes labelled -1 leave the
+    masks with a warning); a bad ``epochs``, ``lr``, ``loss_threshold`` or ``weight_decay`` is a
+    ``ValueError`` naming it. A run whose logits become NaN or infinite stops as
+    ``"diverged"`` and those logits are never scored.
     """
+    checks = [("epochs", epochs, "positive_int"),
+              ("loss_threshold", loss_threshold, "nonnegative")]
+    if not isinstance(optimizer, torch.optim.Optimizer):  # lr and weight decay apply
+        if lr is None:
+            raise ValueError("lr must be a positive finite number, got None")
+        checks += [("lr", lr, "positive"), ("weight_decay", weight_decay, "nonnegative")]
+    if minibatch is not None:
+        if not isinstance(minibatch, tuple) or len(minibatch) != 2:
+            raise ValueError(f"minibatch must be (batch_size, fanout), got {minibatch!r}")
+        checks += [("minibatch batch_size", minibatch[0], "positive_int"),
+                   ("minibatch fanout", minibatch[1], "positive_int")]
+    for name, value, wanted in checks:
+        check_value(name, value, wanted)
+    graph = check_node_data(graph)
     opt = optimizer if isinstance(optimizer, torch.optim.Optimizer) else make_optimizer(
         model, optimizer, lr, weight_decay)
     step, evaluate = (full_batch_loop(model, graph, opt, on_backward, metric) if minibatch is None
@@ -115,6 +135,9 @@ def run_experiment(config: TrainConfig, progress: bool = True,
                    runs_dir: Optional[Path] = None) -> List[RunResult]:
     """Train every (scheme, seed) pair of ``config``; returns one result per run.
 
+    Before any run trains, the configuration, the graph (``graph``, else ``config``'s
+    dataset) and every scheme's model are checked (:func:`prepare_graph`).
+
     With ``runs_dir``, each run is written there as it finishes (one JSON file per run, see
     :mod:`dglbal.experiments.runstore`) and runs already there are loaded instead of trained, so a Ctrl-C
     (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was kept) loses only the run
@@ -122,14 +145,12 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     writes ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
     """
     validate_config(config)
-    loaded = {}
+    graph = (prepare_graph(config, config.load_graph()) if graph is None
+             else prepare_graph(config, graph, "the graph passed to run_experiment"))
 
     def train(run_config: TrainConfig, scheme: str, seed: int):
-        if "graph" not in loaded:
-            source = graph if graph is not None else config.load_graph()
-            loaded["graph"] = source.to(resolve_device(config.device))
-        return run_once(run_config, scheme, seed, loaded["graph"], progress=progress,
-                        monitor_dir=monitor_dir), str(loaded["graph"].device)
+        return run_once(run_config, scheme, seed, graph, progress=progress,
+                        monitor_dir=monitor_dir), str(graph.device)
 
     runs = [(config, scheme, seed) for scheme in config.schemes for seed in config.seeds]
     bar = tqdm(total=len(runs), desc="runs", disable=not progress, dynamic_ncols=True)
@@ -143,10 +164,44 @@ def run_experiment(config: TrainConfig, progress: bool = True,
         return results
 
 
+def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
+                  source: Optional[str] = None) -> dgl.DGLGraph:
+    """``graph`` checked for ``config``'s runs and moved to its device, before any training.
+
+    Checks the node data (:func:`dglbal.data.check_node_data`), that the metric is defined
+    on the validation and test labels (ROC-AUC needs both classes in each), and builds the
+    model of every scheme once, so a combination the model refuses (``--model sage --init
+    bal_o``, an odd width for a looks-linear scheme, ...) is a ``ValueError`` naming the
+    options before the other schemes have trained. Errors name ``source`` (default: the
+    dataset and split options).
+    """
+    split = f" --split {config.split}" if get_dataset(config.dataset).heterophilous else ""
+    where = source or f"--dataset {config.dataset}{split}"
+    graph = check_node_data(graph, where).to(resolve_device(config.device))
+    in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
+    metric = resolve_metric(config.metric, out_feats)
+    for part in ("val", "test") if metric == "rocauc" else ():
+        present = torch.unique(graph.ndata["label"][graph.ndata[f"{part}_mask"]])
+        if len(present) < 2:
+            raise ValueError(f"{where}: --metric rocauc needs both classes in the {part} mask; "
+                             f"it holds only class {present.tolist()}")
+    with torch.random.fork_rng(devices=[]):
+        for scheme in config.schemes:
+            try:
+                build_model(config, scheme, in_feats, out_feats, graph)
+            except (ValueError, RuntimeError) as error:
+                raise ValueError(f"--model {config.model} --init {scheme} --layers "
+                                 f"{config.layers} --hidden {config.hidden} on {where}: "
+                                 f"{error}") from None
+    return graph
+
+
 def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
              progress: bool = False, monitor_dir: Optional[Path] = None) -> RunResult:
     """One training run of ``config`` with one scheme and seed, on a graph already on its
-    device; with ``config.monitor`` the diagnostics go to ``monitor_dir``."""
+    device; with ``config.monitor`` the diagnostics go to ``monitor_dir``. The graph's node
+    data is checked first (:func:`dglbal.data.check_node_data`)."""
+    graph = check_node_data(graph)
     device = graph.device
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
     seed_everything(seed)

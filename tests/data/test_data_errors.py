@@ -98,3 +98,13 @@ def test_a_corrupted_planetoid_file_is_named(tmp_path, part):
     with pytest.raises(DatasetFileError, match=rf"dataset 'cora': {tmp_path}/ind\.cora\.{part} "
                                                "could not be read"):
         load_dataset("cora", str(tmp_path))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(root=123), "root must be a directory path"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
+    (dict(seed=1.5), "seed must be an integer >= 0"),
+])
+def test_a_bad_root_or_seed_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        load_dataset("synthetic", **kwargs)

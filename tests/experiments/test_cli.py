@@ -1,9 +1,11 @@
 """Probes: the command line refuses bad options up front and never loses finished runs."""
 import json
+import os
 
 import pytest
 import torch
 
+import dglbal.experiments.config
 import dglbal.experiments.protocol
 import dglbal.experiments.train
 from dglbal.cli import main
@@ -39,7 +41,8 @@ def _fails(argv, capsys, *expected):
     ("--epochs", "0"), ("--seeds", "0"), ("--batch-size", "0"), ("--fanout", "0"),
     ("--hidden", "0"), ("--heads", "0"), ("--layers", "0"), ("--epochs", "-3"),
     ("--lr", "-0.1"), ("--lr", "nan"), ("--residual-alpha", "1.5"), ("--loss-threshold", "inf"),
-    ("--split", "-1")])
+    ("--split", "-1"), ("--seeds", "100000000000000"), ("--epochs", "100000000000000000000"),
+    ("--lr", "1e308"), ("--weight-decay", "-1"), ("--dropout", "1")])
 def test_nonsense_options_are_refused_before_anything_runs(tmp_path, capsys, command, option,
                                                            value, monkeypatch):
     monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)  # nothing may train
@@ -82,7 +85,7 @@ def test_train_writes_each_run_as_it_finishes_and_resumes(tmp_path, capsys, smal
                    f"{tmp_path / 'runs'}; run the same command again to resume")
     kept = sorted((tmp_path / "runs").glob("*.json"))
     assert [json.loads(p.read_text())["seed"] for p in kept] == [0, 1]
-    assert not list((tmp_path / "runs").glob("*.tmp"))
+    assert sorted(p.suffix for p in (tmp_path / "runs").iterdir()) == [".json", ".json"]
     calls.clear()
     assert main(argv) == 0
     assert calls == [2, 3]  # only the missing runs are trained
@@ -130,3 +133,103 @@ def test_a_real_ctrl_c_keeps_the_finished_runs(tmp_path):
         f"dglbal: interrupted: {len(kept)} of 50 runs finished and are kept in "
         f"{tmp_path / 'runs'}; run the same command again to resume"]
     assert all(json.loads(p.read_text())["epochs"] == 20 for p in kept)
+    assert not list(tmp_path.glob("runs/*.claim")) and not list(tmp_path.glob("runs/*.tmp"))
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("argv, expected", [
+    (["--model", "sage", "--init", "xavier", "ll_ortho"],
+     ["--model sage --init ll_ortho", "SAGE keeps DGL's initialization"]),
+    (["--init", "xavier", "ll_ortho", "--hidden", "5"],
+     ["--init ll_ortho", "--hidden 5", "even number"]),
+    (["--model", "sage", "--dropout", "0.5"], ["--model sage --init xavier", "no dropout"]),
+    (["--metric", "rocauc"], ["--metric rocauc needs a binary task"]),
+])
+def test_a_combination_a_model_refuses_is_refused_before_any_training(
+        tmp_path, capsys, monkeypatch, small_data, command, argv, expected):
+    import dglbal.experiments.sweep
+
+    for module in (dglbal.experiments.train, dglbal.experiments.sweep):
+        monkeypatch.setattr(module, "run_once", pytest.fail)  # nothing may train
+    _fails([command, *TINY, *argv, "--out", str(tmp_path)], capsys, *expected)
+    assert not list(tmp_path.glob("runs/*.json"))
+
+
+def test_a_sweep_refuses_a_depth_a_scheme_cannot_take_before_training_the_others(
+        tmp_path, capsys, monkeypatch, small_data):
+    import dglbal.experiments.sweep
+
+    monkeypatch.setattr(dglbal.experiments.sweep, "run_once", pytest.fail)
+    _fails(["sweep", *TINY, "--init", "bal_o", "--layers", "2", "1", "--out", str(tmp_path)],
+           capsys, "--init bal_o --layers 1", "needs at least 2 layers")
+
+
+def test_a_read_only_runs_folder_is_refused_before_training(tmp_path, capsys, monkeypatch):
+    """`--out` writable, `--out/runs` not: refused up front, not after the first run."""
+    import tempfile
+
+    real = tempfile.TemporaryFile
+
+    def read_only_runs(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).endswith("runs"):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(dglbal.experiments.config.tempfile, "TemporaryFile", read_only_runs)
+    monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)
+    for command in ("train", "sweep"):
+        _fails([command, *TINY, "--out", str(tmp_path)], capsys,
+               f"--out {tmp_path}: cannot write in {tmp_path / 'runs'} (Permission denied)")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_really_read_only_runs_folder_is_refused(tmp_path, capsys):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs").chmod(0o500)
+    try:
+        _fails(["train", *TINY, "--out", str(tmp_path)], capsys, "cannot write in")
+    finally:
+        (tmp_path / "runs").chmod(0o700)
+
+
+@pytest.mark.parametrize("taken", ["runs", "results.json", "summary.md"])
+def test_an_output_path_taken_by_a_folder_or_file_is_refused(tmp_path, capsys, taken):
+    (tmp_path / taken).mkdir() if taken != "runs" else (tmp_path / taken).write_text("x")
+    command = "sweep" if taken == "summary.md" else "train"
+    if taken == "results.json" or taken == "runs":
+        _fails([command, *TINY, "--out", str(tmp_path)], capsys, f"--out {tmp_path}",
+               str(tmp_path / taken))
+    else:
+        _fails([command, *TINY, "--out", str(tmp_path)], capsys, "is a directory")
+
+
+@pytest.mark.parametrize("option, values", [("--layers", ["2", "2"]),
+                                            ("--init", ["xavier", "xavier"])])
+def test_a_repeated_grid_value_is_run_and_counted_once(tmp_path, capsys, small_data, option,
+                                                       values):
+    argv = ["sweep", *TINY, "--seeds", "1", "--out", str(tmp_path)]
+    argv[argv.index(option) + 1:argv.index(option) + 2] = values
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert f"dglbal: warning: {option} lists {values[0]} more than once" in captured.err
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1
+    row = next(line for line in (tmp_path / "summary.md").read_text().splitlines()
+               if line.startswith("| xavier |"))
+    assert "+-" not in row  # one run: no interval
+
+
+def test_the_python_api_refuses_repeated_grid_values(tmp_path):
+    from dglbal.experiments import SweepConfig, run_sweep
+
+    with pytest.raises(ValueError, match="--layers lists 2 more than once"):
+        run_sweep(SweepConfig(datasets=["synthetic"], depths=[2, 2]), tmp_path, progress=False)
+    with pytest.raises(ValueError, match="seeds lists 0 more than once"):
+        run_experiment(TrainConfig(seeds=[0, 0]), progress=False)
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_an_empty_output_path_is_refused_not_taken_as_the_current_directory(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main([command, *TINY, "--out", ""])
+    assert stop.value.code == 2
+    assert "argument --out: must name a directory" in capsys.readouterr().err

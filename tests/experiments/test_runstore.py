@@ -1,7 +1,10 @@
 """Probes: a sweep's run identity, its run files and its tables (issue 9, "never lose or
 mislabel results")."""
 import dataclasses
+import errno
 import json
+import os
+import pathlib
 import warnings
 
 import pytest
@@ -196,3 +199,84 @@ def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monke
     assert len(list((tmp_path / "runs").glob("*.json"))) == 1
     calls.clear()
     assert main(argv) == 0 and calls == [1, 2]  # the finished run is not trained again
+
+
+def _fail_writes_to(monkeypatch, part):
+    """A full disk (ENOSPC) for the files whose name holds ``part``, after part of the
+    temporary file was written."""
+    real = pathlib.Path.write_text
+
+    def write_text(self, text, *args, **kwargs):
+        if self.name.endswith(".tmp") and part in self.name:
+            real(self, text[:10], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", write_text)
+
+
+def test_a_full_disk_names_the_run_file_says_what_is_kept_and_leaves_no_temporary(
+        tmp_path, capsys, monkeypatch):
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    _fail_writes_to(monkeypatch, "-s1-")  # seed 1's run file
+    assert main(["sweep", *TINY, "--seeds", "3", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dglbal: error: [Errno 28] cannot write ") and "-s1-" in err, err
+    assert "No space left on device" in err and "1 of 3 runs finished and are kept in" in err
+    assert str(tmp_path / "runs") in err
+    left = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert len(left) == 1 and left[0].endswith(".json") and "-s0-" in left[0]  # no .tmp, claim
+
+
+def test_a_full_disk_while_writing_the_tables_names_the_file(tmp_path, capsys, monkeypatch):
+    _fail_writes_to(monkeypatch, "summary.md")
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'summary.md'}: No space left on device" in err
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 1  # the run itself is kept
+
+
+@pytest.mark.parametrize("field, value", [
+    ("test_acc", "0.9"), ("seed", "0"), ("train_loss", [1.0, "x"]), ("epochs", 1.5),
+    ("best_epoch", True), ("rebalance_history", {}), ("epochs_to_95", None),
+    ("epochs", 7)])
+def test_a_run_file_with_a_wrong_field_type_is_named_and_set_aside(tmp_path, field, value):
+    config = TrainConfig(hidden=8)
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    record = _record(config)
+    assert load_run(path, config, "xavier", 0) is None
+    path.write_text(json.dumps({**record, field: value}))
+    with pytest.warns(RunFileWarning, match=rf"{path} (has fields of the wrong type: {field}="
+                                            r"|is inconsistent)"):
+        assert load_run(path, config, "xavier", 0) is None
+    assert json.loads((tmp_path / "rejected" / path.name).read_text())[field] == value
+
+
+def test_a_hand_edited_run_file_never_reaches_the_tables(tmp_path):
+    assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "test_acc": "0.9"}))
+    with pytest.warns(RunFileWarning, match=str(path)):
+        assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0  # tables and plots work
+    assert isinstance(json.loads(path.read_text())["test_acc"], float)  # trained again
+    assert (tmp_path / "runs" / "rejected" / path.name).exists()  # the edit is kept
+
+
+def test_a_run_listed_twice_is_counted_once_in_the_tables():
+    record = _record(TrainConfig(hidden=8))
+    table = summary_tables([record, dict(record)])
+    row = next(line for line in table.splitlines() if line.startswith("| xavier |"))
+    assert "+-" not in row and "1 seeds" in table
+
+
+def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
+    config = TrainConfig(hidden=8)
+    scored, unscored = _record(config, seed=0), _record(config, seed=1)
+    unscored.update(test_acc=None, best_val_acc=None, best_epoch=-1, stop_reason="diverged",
+                    epochs=0, train_loss=[], val_acc=[])
+    row = next(line for line in summary_tables([scored, unscored]).splitlines()
+               if line.startswith("| xavier |"))
+    assert "| 50.0 [1 diverged unscored] [" not in row  # both runs are in the cell's count
+    assert row.split("|")[2].strip().startswith("50.0 [1 diverged unscored]")

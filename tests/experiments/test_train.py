@@ -129,3 +129,48 @@ def test_epochs_to_fraction():
     from dglbal.experiments.sweep import epochs_to_fraction
     assert epochs_to_fraction([0.1, 0.5, 0.9, 1.0, 0.8]) == 4  # 0.9 < 0.95 * 1.0
     assert epochs_to_fraction([]) == 0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(epochs=0), "epochs must be a positive integer"),
+    (dict(lr=None), "lr must be a positive finite number, got None"),
+    (dict(lr=float("inf")), "lr must be a positive finite number"),
+    (dict(loss_threshold=-1.0), "loss_threshold must be a finite number >= 0"),
+    (dict(weight_decay=-0.1), "weight_decay must be a finite number >= 0"),
+    (dict(minibatch=(0, 3)), "minibatch batch_size must be a positive integer"),
+    (dict(minibatch=32), r"minibatch must be \(batch_size, fanout\)"),
+    (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam"),
+])
+def test_train_node_classifier_refuses_bad_arguments_naming_them(small_graph, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train_node_classifier(GAT(60, 4, 5, num_layers=2), small_graph, **kwargs)
+
+
+def test_a_run_that_diverges_at_once_reports_no_score(tmp_path, capsys):
+    """--lr 1e30: the first step makes the weights infinite; nothing is scored, the table
+    says so instead of averaging in an accuracy of 0 or of NaN predictions."""
+    assert main(["train", "--dataset", "synthetic", "--layers", "2", "--hidden", "4",
+                 "--epochs", "3", "--seeds", "2", "--lr", "1e30", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    assert "diverged (2 of 2 runs diverged before any scored epoch)" in table
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert {(r["test_acc"], r["best_epoch"], r["stop_reason"]) for r in runs["runs"]} == {
+        (None, -1, "diverged")}
+    assert runs["summary"]["xavier"]["unscored_runs"] == 2
+
+
+def test_roc_auc_on_a_mask_with_one_class_is_refused_before_training(tmp_path):
+    """ROC-AUC is undefined when the validation (or test) nodes all have one class: every
+    epoch would score NaN and no epoch would ever be the best."""
+    from dglbal.experiments import TrainConfig, run_experiment
+
+    graph = finalize(make_synthetic(num_nodes=300, num_classes=2, num_features=60, seed=0))
+    labels = graph.ndata["label"].clone()
+    labels[graph.ndata["val_mask"]] = 1
+    graph.ndata["label"] = labels
+    config = TrainConfig(layers=2, hidden=4, epochs=1, metric="auto")
+    with pytest.raises(ValueError, match=r"--metric rocauc needs both classes in the val mask; "
+                                         r"it holds only class \[1\]"):
+        run_experiment(config, progress=False, graph=graph, runs_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

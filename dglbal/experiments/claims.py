@@ -1,0 +1,98 @@
+"""Claims on runs, so that sweeps sharing one ``--out`` split the grid instead of training
+runs twice.
+
+Before training a run, a process creates ``<run>.claim`` beside the run file with
+``O_CREAT | O_EXCL`` (atomic: of two processes, exactly one succeeds), holding its pid and
+host; it removes the claim once the run file is written or the run failed. A run claimed by
+another process is left to it: the sweep does its other runs first, then waits for the run
+file. A claim whose process is gone (same host, the pid no longer exists) is stale and is
+taken over. A claim from another host cannot be checked: remove it by hand if that machine's
+sweep died.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Optional
+
+__all__ = ["CLAIM_SUFFIX", "claim", "release", "holder", "describe"]
+
+CLAIM_SUFFIX = ".claim"
+UNREADABLE_GRACE = 60.0
+"""Seconds a claim file may stay unreadable (its writer between create and write) before
+it counts as stale."""
+
+
+def holder(path: Path) -> Optional[dict]:
+    """Who holds the claim ``path`` (``{"pid", "host", "since"}``), None if unreadable."""
+    try:
+        held = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    return held if isinstance(held, dict) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _stale(path: Path) -> bool:
+    held = holder(path)
+    if held is None:
+        with contextlib.suppress(OSError):
+            return time.time() - path.stat().st_mtime > UNREADABLE_GRACE
+        return False  # gone meanwhile: try again
+    if held.get("host") != socket.gethostname():
+        return False
+    pid = held.get("pid")
+    return not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and _alive(pid))
+
+
+def claim(path: Path) -> bool:
+    """Claim ``path`` for this process; False if a live process holds it already. A stale
+    claim (its process is gone) is taken over."""
+    path = Path(path)
+    for _ in range(3):
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if not _stale(path):
+                return False
+            release(path)
+            continue
+        try:
+            with os.fdopen(handle, "w") as stream:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(),
+                           "since": time.time()}, stream)
+        except BaseException as error:
+            release(path)
+            if isinstance(error, OSError):
+                raise OSError(error.errno, f"cannot write the claim {path}: "
+                                           f"{error.strerror or error}") from None
+            raise
+        return True
+    return False
+
+
+def describe(path: Path) -> str:
+    """``pid 123 on host node7`` (or ``an unknown process``) for the holder of ``path``."""
+    held = holder(path) or {}
+    if "pid" in held and "host" in held:
+        return f"pid {held['pid']} on host {held['host']}"
+    return "an unknown process"
+
+
+def release(path: Path) -> None:
+    """Remove the claim ``path`` (nothing if it is gone)."""
+    with contextlib.suppress(FileNotFoundError):
+        Path(path).unlink()

@@ -1,0 +1,83 @@
+"""Probes: TrainConfig and SweepConfig values of the wrong type or out of range are refused
+up front, naming the option (issue 25)."""
+import pytest
+
+from dglbal.experiments import SweepConfig, TrainConfig, run_sweep, validate_config
+from dglbal.experiments.config import prepare_output_dir
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("dataset", None, "--dataset must be of type str, got None"),
+    ("device", None, "--device must be of type str"),
+    ("schemes", "xavier", r"--init must be of type List\[str\], got 'xavier'"),
+    ("seeds", 3, r"--seeds must be of type List\[int\], got 3"),
+    ("seeds", [1.5], r"--seeds must be of type List\[int\]"),
+    ("seeds", [-1], r"seeds must lie in 0\.\.4294967295"),
+    ("seeds", [2 ** 40], r"seeds must lie in 0\.\.4294967295"),
+    ("seeds", [0, 0], "seeds lists 0 more than once"),
+    ("schemes", ["bal_o", "bal_o"], "--init lists bal_o more than once"),
+    ("epochs", "5", "--epochs must be of type int"),
+    ("epochs", 10 ** 20, r"--epochs must be a positive integer \(at most 1e\+09\)"),
+    ("hidden", True, "--hidden must be of type int"),
+    ("lr", "0.1", r"--lr must be of type Optional\[float\]"),
+    ("lr", 1e308, r"--lr must be a positive finite number \(at most 3.4e\+38\)"),
+    ("bias", 1, "--bias must be of type bool"),
+])
+def test_a_value_of_the_wrong_type_or_range_is_refused_naming_the_option(field, value,
+                                                                          message):
+    with pytest.raises(ValueError, match=message):
+        validate_config(TrainConfig(**{field: value}))
+
+
+def test_the_defaults_pass():
+    validate_config(TrainConfig())
+
+
+@pytest.mark.parametrize("sweep, message", [
+    (SweepConfig(datasets="synthetic"), r"--dataset must be a non-empty List\[str\]"),
+    (SweepConfig(datasets=["synthetic"], depths=2), r"--layers must be a non-empty List\[int\]"),
+    (SweepConfig(datasets=["synthetic"], depths=[]), "--layers must be a non-empty"),
+    (SweepConfig(datasets=["synthetic", "synthetic"]), "--dataset lists synthetic more than once"),
+])
+def test_a_malformed_sweep_grid_is_refused(tmp_path, sweep, message):
+    with pytest.raises(ValueError, match=message):
+        run_sweep(sweep, tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_sweep_into_a_file_is_refused_naming_it(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="exists and is not a directory"):
+        run_sweep(SweepConfig(datasets=["synthetic"], depths=[2]), tmp_path / "file",
+                  progress=False)
+
+
+def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
+    out = prepare_output_dir(tmp_path / "a" / "b", folders=("runs",), files=("x.json",))
+    assert (out / "runs").is_dir()
+    (out / "x.json").mkdir()
+    with pytest.raises(ValueError, match="x.json is a directory"):
+        prepare_output_dir(out, files=("x.json",))
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(model="gcn", heads=2), "--heads has no effect without --model gat"),
+    (dict(model="sage", conv="gat"), "--conv has no effect without --model gat"),
+    (dict(model="gcn", share_weights=False), "--no-share-weights has no effect without --model"),
+    (dict(rebalance_every=3), "--rebalance-every has no effect without --rebalance"),
+    (dict(logit_spread=0.1, schemes=["bal_o"]), "--logit-spread has no effect without a "
+                                                "data-scaled --init scheme"),
+    (dict(dataset="Cora"), r"--dataset must be one of .* \(lower-case\), got 'Cora'"),
+])
+def test_an_option_that_would_be_ignored_is_refused(settings, message):
+    with pytest.raises(ValueError, match=message):
+        validate_config(TrainConfig(**settings))
+
+
+@pytest.mark.parametrize("settings", [
+    dict(model="gat", heads=2, conv="gat", share_weights=False),
+    dict(rebalance="norms", rebalance_every=3, rebalance_sweeps=2),
+    dict(logit_spread=0.1, schemes=["xavier", "bal_o_data"]),
+])
+def test_the_same_options_where_they_act_are_accepted(settings):
+    validate_config(TrainConfig(**settings))

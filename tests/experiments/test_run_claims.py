@@ -1,0 +1,164 @@
+"""Probes: sweeps sharing one --out split the grid through per-run claims (issue 25)."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import pytest
+
+from dglbal.experiments import claims, runstore
+from dglbal.experiments.config import RunResult, TrainConfig
+from dglbal.experiments.runstore import RunClaimedWarning, run_name, run_or_load
+
+
+def _result(scheme, seed):
+    return RunResult(scheme=scheme, seed=seed, test_acc=0.5, best_val_acc=0.5, best_epoch=0,
+                     epochs=1, seconds=0.0, stop_reason="max_epochs", train_loss=[1.0],
+                     val_acc=[0.5])
+
+
+def _grid(seeds=6):
+    config = TrainConfig(hidden=8, schemes=["xavier", "bal_o"], seeds=list(range(seeds)))
+    return [(config, scheme, seed) for scheme in config.schemes for seed in config.seeds]
+
+
+def test_two_sweeps_on_one_directory_train_each_run_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(runstore, "CLAIM_POLL_SECONDS", 0.01)
+    trained, lock = [], threading.Lock()
+
+    def train(config, scheme, seed):
+        with lock:
+            trained.append((scheme, seed))
+        time.sleep(0.02)
+        return _result(scheme, seed), "cpu"
+
+    runs, outcomes = _grid(), []
+
+    def sweep():
+        outcomes.append(run_or_load(runs, tmp_path, train))
+
+    with pytest.warns(RunClaimedWarning):  # one of them meets the other's claims
+        threads = [threading.Thread(target=sweep) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert sorted(trained) == sorted((s, n) for _, s, n in runs)  # each run trained once
+    assert len(outcomes) == 2
+    for records in outcomes:  # both sweeps end with every run, in the grid's order
+        assert [(r["scheme"], r["seed"]) for r in records] == [(s, n) for _, s, n in runs]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        f"{run_name(c, s, n)}.json" for c, s, n in runs)  # no claim is left behind
+
+
+def _dead_pid():
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_claim_of_a_dead_process_is_taken_over(tmp_path):
+    runs = _grid(seeds=1)[:1]
+    config, scheme, seed = runs[0]
+    claim = tmp_path / f"{run_name(config, scheme, seed)}.claim"
+    claim.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    records = run_or_load(runs, tmp_path, lambda c, s, n: (_result(s, n), "cpu"))
+    assert records[0]["seed"] == 0 and not claim.exists()
+
+
+def test_a_live_claim_is_respected_and_waited_for(tmp_path, monkeypatch):
+    monkeypatch.setattr(runstore, "CLAIM_POLL_SECONDS", 0.01)
+    config, scheme, seed = _grid(seeds=1)[0]
+    path = tmp_path / f"{run_name(config, scheme, seed)}.json"
+    claim = path.with_suffix(".claim")
+    assert claims.claim(claim)  # "another sweep" (this process) trains it
+    assert not claims.claim(claim)
+    assert claims.holder(claim)["pid"] == os.getpid()
+    assert claims.describe(claim) == f"pid {os.getpid()} on host {socket.gethostname()}"
+
+    def finish_elsewhere():
+        time.sleep(0.1)
+        runstore.write_json_atomic(path, runstore.run_record(config, _result(scheme, seed),
+                                                             "cpu", run=path.stem))
+        claims.release(claim)
+
+    other = threading.Thread(target=finish_elsewhere)
+    other.start()
+    with pytest.warns(RunClaimedWarning, match=f"run {path.stem} is being trained by another "
+                                               "process"):
+        records = run_or_load([(config, scheme, seed)], tmp_path, pytest.fail)
+    other.join()
+    assert records[0]["run"] == path.stem
+
+
+def test_a_claim_on_another_host_is_not_taken_over(tmp_path):
+    claim = tmp_path / "x.claim"
+    claim.write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere.example"}))
+    assert not claims.claim(claim)
+
+
+def test_a_failed_run_releases_its_claim(tmp_path):
+    config, scheme, seed = _grid(seeds=1)[0]
+
+    def broken(*run):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_or_load([(config, scheme, seed)], tmp_path, broken)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_claim_that_cannot_be_written_is_named_and_removed(tmp_path, monkeypatch):
+    import errno
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(claims.json, "dump", full)
+    with pytest.raises(OSError, match=f"cannot write the claim {tmp_path / 'x.claim'}: No space"):
+        claims.claim(tmp_path / "x.claim")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_real_sweeps_on_one_out_split_the_grid(tmp_path, monkeypatch):
+    """Two `run_sweep`s at once on one directory (threads): every run trained exactly once,
+    both return the whole grid."""
+    import dglbal.experiments.protocol
+    import dglbal.experiments.sweep
+    from dglbal.data import make_synthetic
+    from dglbal.data._common import finalize
+    from dglbal.experiments import SweepConfig, run_sweep
+
+    graph = finalize(make_synthetic(num_nodes=200, num_features=30))
+    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *a, **k: graph)
+    monkeypatch.setattr(runstore, "CLAIM_POLL_SECONDS", 0.01)
+    real_run_once, trained, lock = dglbal.experiments.sweep.run_once, [], threading.Lock()
+
+    def counted(config, scheme, seed, *args, **kwargs):
+        with lock:
+            trained.append((config.layers, scheme, seed))
+        return real_run_once(config, scheme, seed, *args, **kwargs)
+
+    monkeypatch.setattr(dglbal.experiments.sweep, "run_once", counted)
+    sweep = SweepConfig(datasets=["synthetic"], depths=[2, 3], base=TrainConfig(
+        hidden=4, epochs=2, schemes=["xavier", "bal_o"], seeds=[0, 1]))
+    outcomes = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunClaimedWarning)
+        threads = [threading.Thread(target=lambda: outcomes.append(
+            run_sweep(sweep, tmp_path, progress=False))) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    grid = sorted((L, s, n) for L in (2, 3) for s in ("xavier", "bal_o") for n in (0, 1))
+    assert sorted(trained) == grid
+    assert len(outcomes) == 2 and all(
+        sorted((r["layers"], r["scheme"], r["seed"]) for r in records) == grid
+        for records in outcomes)
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 8
+    assert not list((tmp_path / "runs").glob("*.claim"))
