@@ -102,7 +102,7 @@ def _run_train(args: argparse.Namespace) -> int:
     validate_config(config)
     monitors = [f"monitor_{s}_seed{n}.{ext}" for s in config.schemes for n in config.seeds
                 for ext in ("png", "json")] if config.monitor else []
-    out = prepare_output_dir(args.out, folders=() if args.dist_config else ("runs",),
+    out = prepare_output_dir(args.out, folders=("runs",),
                              files=("results.json", "curves.png", *monitors))
     graph_name = args.dist_config or config.dataset
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "

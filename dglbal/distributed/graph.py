@@ -16,6 +16,8 @@ import dgl
 import torch
 from dgl import DGLError
 
+from dglbal.data.validation import check_node_data
+
 from .configs import (PartConfigError, check_partition_request, check_port_free, env_int,
                       read_ip_config, read_part_config)
 
@@ -36,7 +38,8 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     """Partition ``graph`` with ``dgl.distributed.partition_graph``; returns the part_config.
 
     The graph needs the node data of a dglbal dataset (``feat``, ``label`` and the three
-    masks). Partitions balance training nodes and edges.
+    masks), checked as for training (:func:`dglbal.data.check_node_data`: nodes labelled -1
+    leave the masks). Partitions balance training nodes and edges.
 
     Example
     -------
@@ -48,6 +51,7 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
         raise ValueError(f"graph lacks node data {', '.join(missing)}; a dglbal dataset "
                          f"has {', '.join(NODE_DATA)}")
     check_partition_request(graph.num_nodes(), num_parts)
+    graph = check_node_data(graph, f"graph {name!r}")
     if part_method not in PART_METHODS:
         raise ValueError(f"part_method must be one of {', '.join(PART_METHODS)}, "
                          f"got {part_method!r}")
@@ -123,9 +127,9 @@ def graph_shape(graph: dgl.distributed.DistGraph, part_config: PathLike) -> tupl
     if not pieces:
         raise PartConfigError(f"{part_config}: the partitioned graph has no nodes")
     low, top = min(int(p.min()) for p in pieces), max(int(p.max()) for p in pieces)
-    if low < 0:
+    if low < -1:
         raise PartConfigError(f"{part_config}: the partitions hold label {low}; labels must "
-                              "be 0..classes-1")
+                              "be 0..classes-1 (or -1, unlabelled)")
     if meta.get("in_feats", in_feats) != in_feats:
         raise PartConfigError(f"{part_config}: dglbal.in_feats is {meta['in_feats']} but the "
                               f"partitions hold {in_feats} features per node")

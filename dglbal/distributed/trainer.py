@@ -14,7 +14,7 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import dgl
 import torch
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
-from dglbal.experiments.loop import descend, fit
+from dglbal.experiments.loop import NON_FINITE, descend, fit
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
@@ -88,6 +88,11 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
         in_feats, out_feats = graph_shape(graph, part_config)
         _check_metric(config, out_feats)
         ids = {part: split_nodes(graph, f"{part}_mask") for part in ("train", "val", "test")}
+        sizes = ddp.all_reduce_sum([len(ids[part]) for part in ids], device)
+        empty = [f"{part}_mask" for part, size in zip(ids, sizes) if size == 0]
+        if empty:
+            raise ValueError(f"{part_config}: {', '.join(empty)} selects no node of the "
+                             "partitioned graph; there is nothing to train or score on")
 
         def train(scheme: str, seed: int) -> RunResult:
             return dist_run_once(config, scheme, seed, graph, ids, in_feats, out_feats, device,
@@ -195,18 +200,25 @@ def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, b
         total, count, diverged = ddp.all_reduce_sum([total, count, float(not finite)], device)
         return (float("nan") if diverged else total / max(count, 1.0)), None
 
-    def evaluate() -> tuple:
+    def evaluate() -> Union[tuple, str]:
+        """(validation, test) accuracy, or NON_FINITE when any trainer's logits are not
+        finite: the argmax of NaN logits is never scored."""
         model.eval()
-        accuracies = []
+        tallies = []
         for loader in eval_loaders:
-            correct, count = 0, 0
+            correct, count, nonfinite = 0, 0, 0
             for input_nodes, output_nodes, blocks in loader:
                 blocks = [block.to(device) for block in blocks]
-                predicted = model(blocks, feat[input_nodes].to(device)).argmax(1)
-                correct += int((predicted == labels[output_nodes].to(device)).sum())
+                logits = model(blocks, feat[input_nodes].to(device))
+                if not bool(torch.isfinite(logits).all()):
+                    nonfinite = 1
+                    continue
+                correct += int((logits.argmax(1) == labels[output_nodes].to(device)).sum())
                 count += len(output_nodes)
-            correct, count = ddp.all_reduce_sum([correct, count], device)
-            accuracies.append(correct / count if count else 0.0)
-        return tuple(accuracies)
+            tallies += [correct, count, nonfinite]
+        tallies = ddp.all_reduce_sum(tallies, device)
+        if any(tallies[2::3]):
+            return NON_FINITE
+        return tuple(correct / count for correct, count in zip(tallies[0::3], tallies[1::3]))
 
     return step, evaluate

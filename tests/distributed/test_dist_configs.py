@@ -3,6 +3,7 @@ import json
 import socket
 
 import pytest
+import torch
 
 from dglbal.data import load_dataset
 from dglbal.distributed import partition, read_part_config
@@ -131,3 +132,10 @@ def test_launcher_environment_is_checked(monkeypatch, env, message):
         monkeypatch.setenv(key, value)
     with pytest.raises(ValueError, match=message):
         init_from_env(torch.device("cpu"))
+
+
+def test_partition_checks_node_data_as_training_does(tmp_path):
+    graph = load_dataset("synthetic")
+    graph.ndata["val_mask"] = torch.zeros(graph.num_nodes(), dtype=torch.bool)
+    with pytest.raises(ValueError, match="val_mask"):
+        partition(graph, "syn", tmp_path, num_parts=1)

@@ -123,6 +123,35 @@ def test_standalone_interrupted_keeps_finished_runs_and_resumes(graph, tmp_path,
     assert len(list(runs.glob("*.json"))) == 3
 
 
+def test_standalone_nan_model_is_never_scored(graph, tmp_path, monkeypatch):
+    """A model whose weights turned NaN has no accuracy: evaluate says so instead of scoring
+    the argmax of NaN logits."""
+    import dgl
+
+    from dglbal.distributed.graph import initialize, open_graph, split_nodes
+    from dglbal.distributed.trainer import sampled_loop
+    from dglbal.experiments.loop import NON_FINITE
+    from dglbal.nn import GAT
+
+    monkeypatch.setenv("DGL_DIST_MODE", "standalone")
+    config_path = partition(graph, "syn", tmp_path, num_parts=1)
+    initialize()
+    try:
+        dist_graph = open_graph(config_path)
+        ids = {p: split_nodes(dist_graph, f"{p}_mask") for p in ("train", "val", "test")}
+        model = GAT(500, 8, 5, num_layers=2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        _, evaluate = sampled_loop(model, dist_graph, ids, opt, 64, 5, torch.device("cpu"))
+        healthy = evaluate()
+        with torch.no_grad():
+            model.layers[0].fc_src.weight[0, 0] = float("nan")
+        poisoned = evaluate()
+    finally:
+        dgl.distributed.exit_client()
+    assert isinstance(healthy, tuple) and all(0 <= a <= 1 for a in healthy)
+    assert poisoned == NON_FINITE
+
+
 def test_distdgl_refuses_options_it_cannot_honour(graph, tmp_path, capsys):
     config = partition(graph, "syn", tmp_path, num_parts=1)
     assert cli_main(["train", "--dist-config", str(config), "--init", "bal_o_data"]) == 2
