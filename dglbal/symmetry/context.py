@@ -20,6 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .constants import Constants
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -34,7 +35,8 @@ Value = (torch.Tensor, torch.ScriptObject)
 class TraceContext:
     """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
 
-    def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]]) -> None:
+    def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]],
+                 constants: Iterable[torch.Tensor] = ()) -> None:
         self.symbols = SymbolTable()
         self.eliminator = Eliminator(self.symbols)
         self.param_names: Dict[int, str] = {}
@@ -48,6 +50,7 @@ class TraceContext:
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[str] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
+        self.constants = Constants(constants)  # data that cannot depend on the inputs (buffers)
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -125,6 +128,11 @@ class TraceContext:
         if self.param_name(x) is not None:
             return True
         return x.requires_grad and x.grad_fn is not None
+
+    def zero_constant(self, x, infinities: bool = False) -> bool:
+        """The number 0 or a constant data tensor of zeros (and infinities, if asked): an
+        operand that is 0 for every input, not only for the example inputs."""
+        return not self.is_tracked(x) and self.constants.is_zero(x, infinities)
 
     def known(self, x) -> bool:
         """True for parameters and tensors the trace has recorded (with any field)."""

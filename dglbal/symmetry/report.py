@@ -92,12 +92,16 @@ class SymmetryReport:
     weight_roles : dict
         For weights used as linear maps: (position, stored transposed), position one of
         ``first`` (data to hidden), ``hidden``, ``last`` (hidden to output), ``none``.
+    notes : list of str
+        How the model was read: wrappers looked through (``torch.compile``,
+        ``DataParallel``), and the like.
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
                  gates: Sequence[str], parameter_order: Sequence[str],
-                 weight_roles: Mapping[str, tuple] = ()) -> None:
+                 weight_roles: Mapping[str, tuple] = (), notes: Sequence[str] = ()) -> None:
         self.table = table
+        self.notes = list(notes)
         self.weight_roles = dict(weight_roles)
         self.unsupported = list(unsupported)
         self.gates = list(gates)
@@ -147,6 +151,7 @@ class SymmetryReport:
         if self.unsupported:
             lines.append("  treated as non-homogeneous (held at exponent 0):")
             lines.extend(f"    {u}" for u in self.unsupported)
+        lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
     __repr__ = __str__

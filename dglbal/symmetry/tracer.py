@@ -109,7 +109,7 @@ class _OpRecorder(TorchFunctionMode):
         if not ctx.known(target):
             ctx.set_field(target, ctx.field(target))
         ctx.free_before_write.clear()
-        if not ctx.is_tracked(target) and bool(torch.all((target == 0) | target.isinf())):
+        if ctx.zero_constant(target, infinities=True):
             ctx.free_before_write.add(id(target))
 
     def record(self, func, args, kwargs, out, target=None) -> None:
@@ -117,8 +117,9 @@ class _OpRecorder(TorchFunctionMode):
         if ctx.muted:
             return
         name = getattr(func, "__name__", "")
-        inputs = [v for v in values(list(args) + list(kwargs.values()))
-                  if ctx.known(v) or ctx.is_tracked(v)]
+        arguments = values(list(args) + list(kwargs.values()))
+        ctx.constants.note(name, arguments, outputs(out), target)
+        inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return _mark_data(ctx, out)
         if name in METADATA and not (name == "__get__" and isinstance(out, torch.Tensor)):

@@ -59,9 +59,24 @@ def _outputs(out: Any) -> torch.Tensor:
     return torch.cat([_outputs(o) for o in out])
 
 
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy. Tensors computed from parameters and kept as attributes (the ``weight``
+    of the hook-based ``torch.nn.utils.weight_norm``, recomputed before every forward) cannot
+    be deep-copied: the copy gets them detached."""
+    computed = [(m, k, v) for m in model.modules() for k, v in vars(m).items()
+                if isinstance(v, torch.Tensor) and v.grad_fn is not None]
+    for m, k, v in computed:
+        setattr(m, k, v.detach())
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for m, k, v in computed:
+            setattr(m, k, v)
+
+
 def _double_model(model: nn.Module) -> nn.Module:
     """A float64 copy in eval mode with every parameter trainable (see the module doc)."""
-    copied = copy.deepcopy(model).double().eval()
+    copied = _copy(model).double().eval()
     for p in copied.parameters():
         p.requires_grad_(True)
     return copied
@@ -114,7 +129,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
         for trial in range(trials):
             lambdas = torch.exp(torch.randn(len(report.groups), generator=generator,
                                             dtype=torch.float64))
-            rescaled = report.rescale_(copy.deepcopy(model64), lambdas)
+            rescaled = report.rescale_(_copy(model64), lambdas)
             out = _outputs(rescaled(*inputs64))
             error = float((out - reference).norm() / reference.norm().clamp(min=1e-300))
             if not error <= rtol:

@@ -1,0 +1,84 @@
+"""What :func:`dglbal.analyze` checks before it runs a model, and the wrappers it looks through.
+
+- ``model`` must be an ``nn.Module`` with parameters, all of them (and its buffers) holding
+  values: a model on the ``meta`` device is refused, naming the parameters.
+- Wrappers that only dispatch to another module are unwrapped, and the report says so:
+  ``torch.compile``'s ``OptimizedModule`` (``_orig_mod``: the analyser must see the eager ops,
+  not the compiled graph), ``DataParallel`` and ``DistributedDataParallel`` (``module``).
+  Parameter names stay those of the model passed (``_orig_mod.fc.weight``), so the report
+  applies to it.
+- An exception raised by the model while it runs on the example inputs is re-raised as
+  :class:`ModelRunError`, naming the model and the inputs' types.
+"""
+from __future__ import annotations
+
+from typing import Any, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ["ModelRunError", "check_model", "unwrap", "describe_inputs"]
+
+
+class ModelRunError(RuntimeError):
+    """The model raised while :func:`dglbal.analyze` ran it on the example inputs."""
+
+
+def _wrapped(model: nn.Module) -> Tuple[Any, str]:
+    """The module a dispatching wrapper runs, and a note, or (None, "")."""
+    inner = model.__dict__.get("_modules", {}).get("_orig_mod")
+    if inner is not None and type(model).__name__ == "OptimizedModule":
+        return inner, ("torch.compile: analysed the original module (_orig_mod), run "
+                       "eagerly; the compiled graph computes the same function")
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return model.module, (f"{type(model).__name__}: analysed the wrapped module "
+                              "(module), run on one device")
+    return None, ""
+
+
+def unwrap(model: nn.Module) -> Tuple[nn.Module, List[str]]:
+    """The module to trace, and notes naming the wrappers looked through."""
+    notes: List[str] = []
+    inner, note = _wrapped(model)
+    while inner is not None:
+        model = inner
+        notes.append(note)
+        inner, note = _wrapped(model)
+    return model, notes
+
+
+def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:
+    """Refuse what cannot be analysed, before anything runs; returns its named parameters.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not an ``nn.Module``.
+    ValueError
+        It has no parameters, or parameters / buffers on the ``meta`` device (no values to
+        run it on).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"analyze: model must be a torch.nn.Module, got "
+                        f"{type(model).__name__}")
+    named = list(model.named_parameters())
+    if not named:
+        raise ValueError(f"analyze: model {type(model).__name__} has no parameters to analyse")
+    meta = [n for n, p in named if p.is_meta] + [
+        n for n, b in model.named_buffers() if b.is_meta]
+    if meta:
+        shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
+        raise ValueError(f"analyze: model {type(model).__name__} has tensors on the meta device "
+                         f"({shown}), which hold no values to run it on; materialise them "
+                         "first, e.g. model.to_empty(device='cpu') and then initialise the "
+                         "parameters (reset_parameters() or load_state_dict)")
+    return named
+
+
+def describe_inputs(inputs: Sequence[Any]) -> str:
+    """The example inputs' types (and tensor shapes), for messages."""
+    def one(x: Any) -> str:
+        if isinstance(x, torch.Tensor):
+            return f"Tensor{tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
+        return type(x).__name__
+    return ", ".join(one(x) for x in inputs) or "none"
