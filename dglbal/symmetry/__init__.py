@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .arguments import ModelRunError, check_model, describe_inputs, unwrap
+from .arguments import ModelRunError, check_model, describe_inputs, output_tensors, unwrap
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import register_module_rule, register_op_rule
@@ -35,17 +35,7 @@ from .report import NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 
 __all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "ModelRunError",
-           "register_module_rule", "register_op_rule"]
-
-
-def _output_tensors(out: Any) -> List[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [t for item in out for t in _output_tensors(item)]
-    if isinstance(out, dict):
-        return [t for item in out.values() for t in _output_tensors(item)]
-    return []
+           "output_tensors", "register_module_rule", "register_op_rule"]
 
 
 @contextlib.contextmanager
@@ -118,7 +108,7 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                             f"{type(traced).__name__} raised {type(error).__name__}: {error} "
                             f"(example inputs: {describe_inputs(example_inputs)}); check that "
                             "they are what its forward takes") from error
-    outputs = _output_tensors(out)
+    outputs = output_tensors(out)
     if not outputs:
         raise TypeError(f"{type(traced).__name__} returned {type(out).__name__}; the analyser "
                         "needs a tensor (or a tuple, list or dict of tensors)")

@@ -17,7 +17,7 @@ from typing import Any, List, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ["ModelRunError", "check_model", "unwrap", "describe_inputs"]
+__all__ = ["ModelRunError", "check_model", "unwrap", "describe_inputs", "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -82,3 +82,15 @@ def describe_inputs(inputs: Sequence[Any]) -> str:
             return f"Tensor{tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
         return type(x).__name__
     return ", ".join(one(x) for x in inputs) or "none"
+
+
+def output_tensors(out: Any) -> List[torch.Tensor]:
+    """The tensors a model returned: one, or those in (nested) tuples, lists and dicts; other
+    values (numbers, strings) are not outputs the analyser keeps invariant."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in output_tensors(item)]
+    if isinstance(out, dict):
+        return [t for item in out.values() for t in output_tensors(item)]
+    return []

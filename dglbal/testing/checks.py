@@ -26,7 +26,7 @@ from dglbal.balance.balancing import (FlatExponents, analyze_and_balance, balanc
                                      group_norms)
 from dglbal.balance.conservation import relative_residuals
 from dglbal.balance.index import check_report_matches
-from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import input_sets
 
@@ -52,11 +52,7 @@ def as_double(value: Any) -> Any:
 
 
 def _outputs(out: Any) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out.reshape(-1)
-    if isinstance(out, dict):
-        out = list(out.values())
-    return torch.cat([_outputs(o) for o in out])
+    return torch.cat([t.reshape(-1) for t in output_tensors(out)])
 
 
 def _copy(model: nn.Module) -> nn.Module:
