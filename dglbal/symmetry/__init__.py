@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .arguments import ModelRunError, check_model, describe_inputs, output_tensors, unwrap
+from .arguments import (ModelRunError, check_model, describe_inputs, output_tensors, run_eagerly,
+                        unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import register_module_rule, register_op_rule
@@ -101,7 +102,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
         example_inputs = probe()
     ctx = TraceContext(named, constants=traced.buffers())
     try:
-        with _left_as_found(traced), _all_parameters_require_grad(traced), Tracer(ctx, traced):
+        with _left_as_found(traced), _all_parameters_require_grad(traced), \
+                run_eagerly(traced, notes), Tracer(ctx, traced):
             out = traced(*example_inputs)
     except Exception as error:
         raise ModelRunError(f"analyze runs the model once on the example inputs, and "

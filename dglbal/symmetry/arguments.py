@@ -6,18 +6,21 @@
   ``torch.compile``'s ``OptimizedModule`` (``_orig_mod``: the analyser must see the eager ops,
   not the compiled graph), ``DataParallel`` and ``DistributedDataParallel`` (``module``).
   Parameter names stay those of the model passed (``_orig_mod.fc.weight``), so the report
-  applies to it.
+  applies to it. Compiled submodules run with dynamo off during the trace.
 - An exception raised by the model while it runs on the example inputs is re-raised as
   :class:`ModelRunError`, naming the model and the inputs' types.
 """
 from __future__ import annotations
 
-from typing import Any, List, Sequence, Tuple
+import contextlib
+import sys
+from typing import Any, ContextManager, List, Sequence, Tuple
 
 import torch
 from torch import nn
 
-__all__ = ["ModelRunError", "check_model", "unwrap", "describe_inputs", "output_tensors"]
+__all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "describe_inputs",
+           "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -26,9 +29,8 @@ class ModelRunError(RuntimeError):
 
 def _wrapped(model: nn.Module) -> Tuple[Any, str]:
     """The module a dispatching wrapper runs, and a note, or (None, "")."""
-    inner = model.__dict__.get("_modules", {}).get("_orig_mod")
-    if inner is not None and type(model).__name__ == "OptimizedModule":
-        return inner, ("torch.compile: analysed the original module (_orig_mod), run "
+    if _is_compiled(model):
+        return model._orig_mod, ("torch.compile: analysed the original module (_orig_mod), run "
                        "eagerly; the compiled graph computes the same function")
     if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         return model.module, (f"{type(model).__name__}: analysed the wrapped module "
@@ -45,6 +47,22 @@ def unwrap(model: nn.Module) -> Tuple[nn.Module, List[str]]:
         notes.append(note)
         inner, note = _wrapped(model)
     return model, notes
+
+
+def _is_compiled(module: nn.Module) -> bool:
+    return type(module).__name__ == "OptimizedModule" and "_orig_mod" in module._modules
+
+
+def run_eagerly(model: nn.Module, notes: List[str]) -> ContextManager:
+    """A context in which ``torch.compile``'d submodules run their original code eagerly
+    (dynamo off), so that the trace sees their ops; a note names them."""
+    compiled = [name for name, m in model.named_modules() if _is_compiled(m)]
+    dynamo = sys.modules.get("torch._dynamo")  # loaded whenever something was compiled
+    if not compiled or dynamo is None:
+        return contextlib.nullcontext()
+    notes.append(f"torch.compile'd submodules ({', '.join(compiled)}) were run eagerly: their "
+                 "original code, which the compiled graph computes")
+    return dynamo.config.patch(disable=True)
 
 
 def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:

@@ -163,6 +163,9 @@ class TraceContext:
             return
         if not isinstance(tensor, torch.Tensor):
             return
+        if field is not None and tensor.numel() == 0:  # the exponents have nowhere to live
+            self.hold_empty(tensor, [as_array(field, tensor.dim())])
+            field = None
         if field is not None:
             field = as_array(field, tensor.dim())
             if field.shape != tuple(tensor.shape):
@@ -177,6 +180,18 @@ class TraceContext:
             # would come back as a new object with another id.
             self._alive.append(node)
             self._by_grad_fn[(id(node), tensor.output_nr)] = (field, self.key(tensor))
+
+    def hold_empty(self, tensor: torch.Tensor, fields: Sequence[Field]) -> None:
+        """An empty tensor made from traced values: whatever exponents it would carry cannot
+        be seen on these inputs, and other inputs make it non-empty. Hold ``fields`` (its
+        own, or its op's inputs') at 0 and name it."""
+        if all(is_zero(f) for f in fields):
+            return
+        for f in fields:
+            self.require_zero(f)
+        self.report_unsupported(f"an empty tensor of shape {tuple(tensor.shape)} made from "
+                                "traced values: held at exponent 0 (pass example inputs in "
+                                "which every node and edge type has members)")
 
     def key(self, x) -> str:
         name = self.param_name(x)
@@ -296,13 +311,17 @@ class TraceContext:
         are replayed from their autograd nodes. Anything else is unknown: its sources (traced
         tensors and parameters, found through the autograd graph) are held at exponent 0.
         Either way the sources are linked to the tensor, so that what made them stays live.
+        A tensor with no such sources (an input computed with autograd outside the model) is
+        data.
         """
         sources: List[str] = []
         field = self._replay_view(x.grad_fn, x.output_nr, sources)
         if field is _NOT_A_VIEW:
             field = None
-            self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
-            for node_field, key in self._sources(x.grad_fn, x.output_nr):
+            found = self._sources(x.grad_fn, x.output_nr)
+            if found:
+                self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
+            for node_field, key in found:
                 sources.append(key)
                 if key.startswith("p:"):
                     self.require_param_zero(key[2:])

@@ -66,6 +66,16 @@ def _escapes(out) -> bool:
                               for r in results)
 
 
+def _hold_if_emptied(ctx: TraceContext, inputs: List[Any], out) -> None:
+    """An op that makes an empty tensor from non-empty traced ones (a gather over no edges):
+    the exponents it would pass on cannot be seen here, so its inputs are held at 0."""
+    empty = [r for r in outputs(out) if isinstance(r, torch.Tensor) and r.numel() == 0
+             and (r.is_floating_point() or r.is_complex())]
+    read = [v for v in inputs if isinstance(v, torch.Tensor) and v.numel() > 0]
+    if empty and read:
+        ctx.hold_empty(empty[0], [ctx.field(v) for v in read])
+
+
 def _in_place_target(name: str, args, kwargs):
     if kwargs.get("out") is not None:
         return kwargs["out"]
@@ -136,6 +146,7 @@ class _OpRecorder(TorchFunctionMode):
             else:
                 rule = OP_RULES.get(func, conservative)
                 rule(ctx, func, args, kwargs, out)
+                _hold_if_emptied(ctx, inputs, out)
                 gate = is_gate(func)
                 if target is not None:
                     aliases = self._update_aliases(func, target, before)

@@ -8,7 +8,8 @@ Use them in your own test suite::
 All checks run on a float64 copy of the model in eval mode (dropout off, normalizations on
 their running statistics: random dropout masks are not what a symmetry check is about), with
 every parameter trainable (the symmetries do not depend on which parameters are frozen). The
-model passed in is left unchanged, its mode and ``requires_grad`` flags included.
+model passed in is left unchanged, its mode and ``requires_grad`` flags included. The checks
+that differentiate enable autograd themselves: they also work under ``torch.no_grad()``.
 """
 from __future__ import annotations
 
@@ -134,6 +135,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     return report
 
 
+@torch.enable_grad()
 def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                   rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
@@ -195,6 +197,7 @@ def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[st
     return [n for n in params if n in reached or n in report.table.entries]
 
 
+@torch.enable_grad()
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                                 report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
                                 seed: int = 0) -> Tuple[int, int]:
@@ -291,6 +294,7 @@ def _sgd_drift_error(model64: nn.Module, inputs64, report: SymmetryReport, proje
         initial=0.0))
 
 
+@torch.enable_grad()
 def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float = 1e-3,
                        rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """Every check of the conservation law on a float64 copy of ``model``; raises on failure.

@@ -124,3 +124,43 @@ def test_tuple_and_dict_outputs_keep_every_output_invariant():
     report = dglbal.analyze(Two().double(), *_inputs())
     assert report.groups == []  # the hidden output is seen: its neurons are not free
     check_rescale_invariance(Two(), *_inputs(), report=report)
+
+
+def test_compiled_submodules_are_run_eagerly():
+    class Outer(Head):
+        def __init__(self):
+            super().__init__()
+            self.mid = torch.compile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+
+        def forward(self, graph, x):
+            return self.b(self.mid(F.relu(self.a(x))))
+
+    report = dglbal.analyze(Outer().double(), *_inputs())
+    assert len(report.groups) == 8 and report.unsupported == []
+    assert any("mid" in n and "eagerly" in n for n in report.notes)
+
+
+def test_inputs_computed_with_autograd_are_data():
+    graph, x = _inputs()
+    x = x.clone().requires_grad_() * 2  # a non-leaf input, made outside the model
+    report = dglbal.analyze(Head().double(), graph, x)
+    assert len(report.groups) == 4 and report.unsupported == []
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda r, m: r.rescale_(nn.Linear(2, 2), torch.ones(4)), ValueError,
+     "made for another model: parameter 'a.weight'"),
+    (lambda r, m: r.rescale_("model", torch.ones(4)), TypeError, "torch.nn.Module, got str"),
+    (lambda r, m: r.rescale_(m, torch.tensor([float("inf"), 1, 1, 1])), ValueError,
+     "positive and finite"),
+    (lambda r, m: r.rescale_(m, "abcd"), TypeError, "lambdas must be a tensor"),
+    (lambda r, m: r.log_factors(torch.zeros(2)), ValueError, "one value per group"),
+    (lambda r, m: r.groups[0].exponents("a.wieght"), ValueError, "no parameter 'a.wieght'"),
+])
+def test_report_methods_refuse_bad_arguments_before_changing_anything(call, error, match):
+    model = Head().double()
+    report = dglbal.analyze(model, *_inputs())
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        call(report, model)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))

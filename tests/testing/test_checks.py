@@ -127,3 +127,18 @@ def test_monitor_records_without_a_host_round_trip(monkeypatch):
             patch.setattr(torch.Tensor, method, refuse)
         monitor.record()
     assert len(monitor.history["c"]) == 1 and len(monitor.history["rel_grad"]) == 1
+
+
+def test_checks_differentiate_also_under_no_grad():
+    model = GCN(5, 4, 2, num_layers=3)
+    with torch.no_grad():
+        check_noether(model, *_graph_and_features())
+
+
+def test_checks_copy_models_with_hook_based_weight_norm():
+    """Its ``weight`` attribute is computed from weight_g / weight_v: deepcopy refuses it."""
+    model = GCN(5, 4, 2, num_layers=3)
+    with pytest.warns(UserWarning, match="deprecated"):
+        torch.nn.utils.weight_norm(model.layers[0])
+    check_noether(model, *_graph_and_features())
+    check_rescale_invariance(model, *_graph_and_features())

@@ -38,7 +38,7 @@ def ops(*names: str, namespaces: Sequence[Any] = (torch, torch.Tensor, F)) -> Li
     for name in names:
         for namespace in namespaces:
             func = getattr(namespace, name, None)
-            if func is not None and func not in found:
+            if callable(func) and func not in found:  # torch.float is a dtype, not an op
                 found.append(func)
     return found
 
