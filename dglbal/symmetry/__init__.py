@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
-from .arguments import (ModelRunError, check_model, describe_inputs, output_tensors, run_eagerly,
-                        unwrap)
+from .arguments import (ModelRunError, check_model, describe_inputs, model_constants,
+                        output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import register_module_rule, register_op_rule
@@ -100,7 +100,7 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
             raise TypeError(f"pass example inputs: analyze(model, graph, features); "
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
-    ctx = TraceContext(named, constants=traced.buffers())
+    ctx = TraceContext(named, constants=model_constants(traced))
     try:
         with _left_as_found(traced), _all_parameters_require_grad(traced), \
                 run_eagerly(traced, notes), Tracer(ctx, traced):

@@ -19,8 +19,8 @@ from typing import Any, ContextManager, List, Sequence, Tuple
 import torch
 from torch import nn
 
-__all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "describe_inputs",
-           "output_tensors"]
+__all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
+           "describe_inputs", "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -91,6 +91,14 @@ def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:
                          "first, e.g. model.to_empty(device='cpu') and then initialise the "
                          "parameters (reset_parameters() or load_state_dict)")
     return named
+
+
+def model_constants(model: nn.Module) -> List[torch.Tensor]:
+    """The model's own data: buffers and plain tensor attributes of its modules (not computed
+    from parameters). Their values do not depend on the inputs (see :mod:`.constants`)."""
+    attributes = [v for m in model.modules() for v in vars(m).values()
+                  if isinstance(v, torch.Tensor) and not v.requires_grad]
+    return list(model.buffers()) + attributes
 
 
 def describe_inputs(inputs: Sequence[Any]) -> str:

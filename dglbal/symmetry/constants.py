@@ -4,8 +4,9 @@ A zero operand makes ``max(x, 0)``, ``where(c, x, 0)``, ``x + 0`` or a write int
 buffer positively homogeneous; a zero that came from the example inputs (a feature column
 that happens to be 0) would not be 0 for other inputs, and trusting it would report a false
 symmetry. So a tensor counts as a constant only when its values cannot depend on the inputs:
-the model's buffers, tensors made by factories (``torch.zeros``, ``torch.tensor(0.)``,
-``x.new_zeros``, ``torch.zeros_like(x)``), and results of deterministic ops on constants only.
+the model's buffers and tensor attributes, tensors made by factories (``torch.zeros``,
+``torch.tensor(0.)``, ``x.new_zeros``, ``torch.zeros_like(x)``), and results of deterministic
+ops on constants only (``expand_as(x)``, ``to(x)`` and the like read only x's shape and type).
 An op that writes anything else into a constant in place makes it (and the tensors sharing
 its memory) data again.
 """
@@ -16,7 +17,7 @@ from typing import Any, Dict, Iterable, Sequence
 
 import torch
 
-__all__ = ["Constants", "RANDOM", "VALUE_FREE"]
+__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER"]
 
 # Ops whose results are random or uninitialised: never constants, even from constants.
 RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "randperm",
@@ -27,7 +28,9 @@ RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like",
 # Ops whose results do not depend on their first argument's values: templates, and targets
 # overwritten in place.
 VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full",
-              "fill_", "zero_", "copy_"}
+              "new_tensor", "fill_", "zero_", "copy_"}
+# Ops whose later tensor arguments only give a shape, dtype or device.
+TEMPLATE_AFTER = {"expand_as", "view_as", "reshape_as", "type_as", "to"}
 
 
 class Constants:
@@ -47,12 +50,14 @@ class Constants:
         read = [a for a in arguments if isinstance(a, torch.Tensor)]
         if name in VALUE_FREE:
             read = read[1:]
+        elif name in TEMPLATE_AFTER:
+            read = read[:1]
         constant = name not in RANDOM and all(a in self for a in read)
         made = [r for r in results if isinstance(r, torch.Tensor)]
         if constant:
             self._tensors.update((id(r), r) for r in made)
             return
-        if isinstance(target, torch.Tensor) and target in self:
+        if isinstance(target, torch.Tensor):  # written in place, maybe through an alias
             storage = target.untyped_storage().data_ptr()
             for key, t in list(self._tensors.items()):
                 if t.untyped_storage().data_ptr() == storage:

@@ -39,6 +39,9 @@ RELU_FORMS = {
     "threshold_tensor_method": lambda m, x, h: torch.threshold(h, 0.0, 0.0),
     "zero_buffer": lambda m, x, h: torch.maximum(h, m.floor),
     "filled_buffer": lambda m, x, h: torch.maximum(h, h.new(4).fill_(0)),
+    "zero_attribute": lambda m, x, h: torch.maximum(h, m.zero),
+    "expanded_zero": lambda m, x, h: torch.maximum(h, torch.zeros(1).to(h).expand_as(h)),
+    "new_tensor": lambda m, x, h: torch.where(h > 0, h, h.new_tensor(0.0)),
 }
 
 
@@ -46,6 +49,7 @@ RELU_FORMS = {
 def test_relu_forms_keep_every_hidden_neuron(form):
     model = Act(RELU_FORMS[form])
     model.register_buffer("floor", torch.zeros(4))
+    model.zero = torch.zeros(())  # a plain tensor attribute: the model's own, not an input
     report = check_symmetries(model, 5, expected_groups=4)
     assert report.unsupported == []
 
@@ -99,6 +103,16 @@ def test_a_constant_overwritten_with_data_is_data_again():
     # Constness is per tensor: the whole floor is data now, and every column is held.
     assert len(report.groups) == 0
     assert any("data tensor" in u for u in report.unsupported), report.unsupported
+
+
+def test_a_constant_written_through_its_data_alias_is_data_again():
+    def act(m, x, h):
+        floor = torch.zeros(len(h), 4, dtype=h.dtype)
+        floor.data.add_(x[:, :1])  # a new tensor object, the same memory
+        return torch.maximum(h, floor)
+
+    report = dglbal.analyze(Act(act).double(), *_zero_column_inputs())
+    assert len(report.groups) == 0 and report.unsupported
 
 
 def test_random_tensors_are_never_constants():
