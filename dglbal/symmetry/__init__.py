@@ -31,12 +31,12 @@ from .arguments import (ModelRunError, check_model, describe_inputs, model_const
                         output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
-from .rules.registry import register_module_rule, register_op_rule
+from .rules.registry import RuleError, register_module_rule, register_op_rule
 from .report import NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 
 __all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "ModelRunError",
-           "output_tensors", "register_module_rule", "register_op_rule"]
+           "RuleError", "output_tensors", "register_module_rule", "register_op_rule"]
 
 
 @contextlib.contextmanager
@@ -54,8 +54,9 @@ def _left_as_found(model: nn.Module) -> Iterator[None]:
             module.training = training
         with torch.no_grad():
             for module, own, saved in buffers:
-                module._buffers.clear()
-                module._buffers.update(own)
+                if not isinstance(module, torch.jit.ScriptModule):  # its buffers stay put
+                    module._buffers.clear()
+                    module._buffers.update(own)
                 for name, value in saved.items():
                     own[name].copy_(value)
 
@@ -101,15 +102,17 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
-    try:
-        with _left_as_found(traced), _all_parameters_require_grad(traced), \
-                run_eagerly(traced, notes), Tracer(ctx, traced):
+    with _left_as_found(traced), _all_parameters_require_grad(traced), \
+            run_eagerly(traced, notes), Tracer(ctx, traced):
+        try:
             out = traced(*example_inputs)
-    except Exception as error:
-        raise ModelRunError(f"analyze runs the model once on the example inputs, and "
-                            f"{type(traced).__name__} raised {type(error).__name__}: {error} "
-                            f"(example inputs: {describe_inputs(example_inputs)}); check that "
-                            "they are what its forward takes") from error
+        except RuleError:
+            raise
+        except Exception as error:
+            raise ModelRunError(f"analyze runs the model once on the example inputs, and "
+                                f"{type(traced).__name__} raised {type(error).__name__}: "
+                                f"{error} (example inputs: {describe_inputs(example_inputs)}); "
+                                "check that they are what its forward takes") from error
     outputs = output_tensors(out)
     if not outputs:
         raise TypeError(f"{type(traced).__name__} returned {type(out).__name__}; the analyser "

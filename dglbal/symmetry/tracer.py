@@ -23,8 +23,9 @@ that shares its memory (views), entry by entry through their strides.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from .core.fields import as_array
 from .rules.dgl_sparse import wrap_methods
 from .rules.helpers import conservative, op_name, outputs, values
 from .rules.indexing import move
-from .rules.registry import DGL_RULES, OP_RULES, is_gate, module_rule_for
+from .rules.registry import DGL_RULES, OP_RULES, RuleError, is_gate, module_rule_for
 from .rules.torch_ops import METADATA, passthrough
 
 __all__ = ["Tracer"]
@@ -64,6 +65,19 @@ def _escapes(out) -> bool:
     results = outputs(out)
     return not results or any(not isinstance(r, torch.Tensor) or r.grad_fn is None
                               for r in results)
+
+
+@contextlib.contextmanager
+def _rule_for(ctx: TraceContext, what: str) -> Iterator[None]:
+    """A rule that fails is named (op and module), not passed off as the model's error."""
+    try:
+        yield
+    except RuleError:
+        raise
+    except Exception as error:
+        where = f" in {ctx.module_path[-1]}" if ctx.module_path and ctx.module_path[-1] else ""
+        raise RuleError(f"the analyser's rule for {what}{where} failed with "
+                        f"{type(error).__name__}: {error}") from error
 
 
 def _hold_if_emptied(ctx: TraceContext, inputs: List[Any], out) -> None:
@@ -145,7 +159,8 @@ class _OpRecorder(TorchFunctionMode):
                 self._attribute(func, args, out)
             else:
                 rule = OP_RULES.get(func, conservative)
-                rule(ctx, func, args, kwargs, out)
+                with _rule_for(ctx, op_name(func)):
+                    rule(ctx, func, args, kwargs, out)
                 _hold_if_emptied(ctx, inputs, out)
                 gate = is_gate(func)
                 if target is not None:
@@ -218,7 +233,8 @@ class _OpRecorder(TorchFunctionMode):
         ctx.begin_op(name)
         ctx.muted += 1
         try:
-            rule()
+            with _rule_for(ctx, name):
+                rule()
         finally:
             ctx.muted -= 1
         ctx.record_flow(inputs, results)
@@ -269,7 +285,8 @@ class Tracer:
             try:
                 if rule is None:
                     raise KeyError(cls.__name__)
-                rule(ctx, args, out)
+                with _rule_for(ctx, f"dgl.{cls.__name__}"):
+                    rule(ctx, args, out)
             except KeyError:  # no rule, or an op / reducer the rule does not know
                 ctx.report_unsupported(f"dgl.{cls.__name__}")
                 conservative(ctx, cls, args, {}, out, report=False)
@@ -329,7 +346,8 @@ class Tracer:
         inputs = [t for t in values(list(args) + list(kwargs.values()))
                   if ctx.known(t) or ctx.is_tracked(t)]
         ctx.begin_op(type(module).__name__)
-        rule(ctx, module, args, kwargs, out)
+        with _rule_for(ctx, type(module).__name__):
+            rule(ctx, module, args, kwargs, out)
         if _escapes(out):
             ctx.mark_escaping()
         ctx.record_flow(inputs + list(module.parameters()), outputs(out),
@@ -339,7 +357,15 @@ class Tracer:
         for cls in _dgl_functions():
             self._patched.append((cls, "apply", cls.__dict__.get("apply")))
             cls.apply = self._wrap(cls)
+        scripted: List[str] = []
         for name, module in self.model.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):  # no hooks, no Python ops to see
+                if not any(name.startswith(f"{outer}.") or not outer for outer in scripted):
+                    scripted.append(name)
+                    self.ctx.report_unsupported(
+                        f"TorchScript module {name or type(module).__name__} (its ops run "
+                        "outside Python: what it reads and makes is held at exponent 0)")
+                continue
             self._handles.append(module.register_forward_pre_hook(
                 self._pre_hook(name), with_kwargs=True))
             self._handles.append(module.register_forward_hook(self._post_hook(), with_kwargs=True))

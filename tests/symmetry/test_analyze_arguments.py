@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 
 import dglbal
-from dglbal.symmetry import ModelRunError
+from dglbal.symmetry import ModelRunError, RuleError, register_module_rule
+from dglbal.symmetry.rules.registry import MODULE_RULES
 from dglbal.testing.checks import check_rescale_invariance
 from dglbal.testing.graphs import input_sets
 
@@ -164,3 +165,57 @@ def test_report_methods_refuse_bad_arguments_before_changing_anything(call, erro
     with pytest.raises(error, match=match):
         call(report, model)
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+@pytest.mark.parametrize("script", [
+    lambda m: m.__setattr__("b", torch.jit.script(m.b)) or m,
+    lambda m: torch.jit.trace(m, _inputs()[1]),
+])
+def test_torchscript_modules_are_named_and_held(script):
+    class Plain(Head):
+        def forward(self, x):
+            return self.b(F.relu(self.a(x)))
+
+    model = script(Plain().double())
+    report = dglbal.analyze(model, _inputs()[1])
+    assert report.groups == []  # nothing inside TorchScript is seen: a's neurons meet it
+    assert any("TorchScript module" in u for u in report.unsupported), report.unsupported
+
+
+def test_a_failing_rule_is_named_not_blamed_on_the_model():
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    class Net(Head):
+        def __init__(self):
+            super().__init__()
+            self.d = Doubler()
+
+        def forward(self, graph, x):
+            return self.b(self.d(F.relu(self.a(x))))
+
+    @register_module_rule(Doubler)
+    def broken(ctx, module, args, kwargs, out):
+        raise ZeroDivisionError("oops")
+
+    try:
+        with pytest.raises(RuleError, match=r"rule for Doubler in d failed with "
+                                            r"ZeroDivisionError: oops"):
+            dglbal.analyze(Net().double(), *_inputs())
+    finally:
+        MODULE_RULES.pop(Doubler)
+
+
+def test_an_empty_parameter_is_no_crash():
+    class Empty(Head):
+        def __init__(self):
+            super().__init__()
+            self.nothing = nn.Parameter(torch.zeros(0, 4))
+
+        def forward(self, graph, x):
+            return self.b(F.relu(self.a(x))) + self.nothing.sum()
+
+    model = Empty().double()
+    report = dglbal.analyze(model, *_inputs())
+    check_rescale_invariance(model, *input_sets(5, count=1)[0], report=report)

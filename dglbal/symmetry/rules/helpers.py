@@ -148,7 +148,12 @@ def equal_along(ctx: TraceContext, field: np.ndarray, axes: Iterable[int]) -> np
     """Impose equal exponents along the axes; returns the field with those axes of size 1."""
     reference = field
     for d in axes:
-        reference = reference.take([0], axis=d)
+        if reference.shape[d] == 0:  # nothing is read along it: a result of exponent 0
+            shape = list(reference.shape)
+            shape[d] = 1
+            reference = np.zeros(shape, dtype=np.int64)
+        else:
+            reference = reference.take([0], axis=d)
     if reference.shape != field.shape:
         ctx.equal(field, reference)
     return reference

@@ -19,10 +19,16 @@ from typing import Any, Callable, Dict, Optional, Set, Tuple, Type
 import torch
 from torch import nn
 
-__all__ = ["Rule", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES", "register_op_rule",
+__all__ = ["Rule", "RuleError", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES", "register_op_rule",
            "register_dgl_rule", "register_module_rule", "module_rule_for", "is_gate"]
 
 Rule = Callable[..., None]
+
+
+class RuleError(RuntimeError):
+    """A rule (built-in or registered) failed on an op of the traced model."""
+
+
 Applies = Callable[[nn.Module], bool]
 
 OP_RULES: Dict[Any, Rule] = {}  # torch function / Tensor method / torch.ops op -> rule

@@ -41,6 +41,8 @@ def _describe(ctx: TraceContext, c: Any, scalar: str = "the constant ") -> str:
         return f"{scalar}{float(c):g}"
     if c in ctx.constants:
         return "a non-zero constant tensor"
+    if c.requires_grad:
+        return "a tensor computed from parameters at exponent 0"
     return "a data tensor (not a constant of the model: it may differ for other inputs)"
 
 
