@@ -21,7 +21,7 @@ The rules for dglbal's own attention kernels live with the kernels
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, List
+from typing import Any, Iterator
 
 import torch
 from torch import nn

@@ -19,8 +19,9 @@ from typing import Any, Callable, Dict, Optional, Set, Tuple, Type
 import torch
 from torch import nn
 
-__all__ = ["Rule", "RuleError", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES", "register_op_rule",
-           "register_dgl_rule", "register_module_rule", "module_rule_for", "is_gate"]
+__all__ = ["Rule", "RuleError", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES",
+           "register_op_rule", "register_dgl_rule", "register_module_rule", "module_rule_for",
+           "is_gate"]
 
 Rule = Callable[..., None]
 

@@ -16,8 +16,8 @@ from ..context import TraceContext
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "multiply", "power", "prelu",
-           "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
+__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "multiply",
+           "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
