@@ -97,8 +97,11 @@ def _operands(args, kwargs):
     return [args[0], args[1] if len(args) > 1 else kwargs.get("other")]
 
 
-_FORMS = {"where": "where(cond, x, c)", "maximum": "max(x, c)", "fmax": "max(x, c)",
-          "minimum": "min(x, c)", "fmin": "min(x, c)"}
+# Selections: their constant is homogeneous of every degree when it is 0 or infinite (a mask
+# of -inf before a max).
+_SELECTIONS = {"where": "where(cond, x, c)", "maximum": "max(x, c)", "fmax": "max(x, c)",
+               "max": "max(x, c)", "minimum": "min(x, c)", "fmin": "min(x, c)",
+               "min": "min(x, c)"}
 
 
 @register_op_rule(*ops("add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
@@ -106,17 +109,20 @@ _FORMS = {"where": "where(cond, x, c)", "maximum": "max(x, c)", "fmax": "max(x, 
                        "fmax", "fmin"))
 def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sums, maxima and minima need equal exponents; a constant operand pins them to 0
-    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`..constants`)."""
+    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`..constants`), or, for
+    maxima, minima and ``where``, infinite."""
     operands = _operands(args, kwargs)
+    form = _SELECTIONS.get(getattr(func, "__name__", ""))
     tracked = [o for o in operands if ctx.is_tracked(o)]
-    pins = [o for o in operands
-            if o is not None and not ctx.is_tracked(o) and not ctx.zero_constant(o)]
+    pins = [o for o in operands if o is not None and not ctx.is_tracked(o)
+            and not ctx.zero_constant(o, infinities=form is not None)]
     fields = [ctx.field(o) for o in tracked]
     if pins:
         if any(ctx.param_name(o) is None for o in tracked):  # param + c: a reparametrization
-            form = _FORMS.get(getattr(func, "__name__", ""), "x + c (an eps, a bias)")
-            ctx.report_unsupported(f"{op_name(func)} with {_describe(ctx, pins[0])}: {form} is "
-                                   "homogeneous only at exponent 0 unless c is 0")
+            ctx.report_unsupported(
+                f"{op_name(func)} with {_describe(ctx, pins[0])}: "
+                f"{form or 'x + c (an eps, a bias)'} is homogeneous only at exponent 0 unless c "
+                f"is 0{' or infinite' if form else ''}")
         for o in tracked:
             hold_at_zero(ctx, o)
         return ctx.set_field(out, None)
