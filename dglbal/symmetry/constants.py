@@ -19,12 +19,10 @@ import torch
 
 __all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER"]
 
-# Ops whose results are random or uninitialised: never constants, even from constants.
-RANDOM = {"rand", "randn", "randint", "rand_like", "randn_like", "randint_like", "randperm",
-          "bernoulli", "bernoulli_", "normal", "normal_", "uniform_", "multinomial", "poisson",
-          "exponential_", "geometric_", "cauchy_", "log_normal_", "random_", "dropout",
-          "dropout_", "alpha_dropout", "feature_alpha_dropout", "empty", "empty_like",
-          "new_empty", "empty_strided", "new_empty_strided", "new"}
+# Ops whose results are random or uninitialised, by a part of their name (rand, randn_like,
+# bernoulli_, feature_alpha_dropout, empty_strided, ...): never constants, even from constants.
+RANDOM = ("rand", "dropout", "bernoulli", "normal", "uniform", "exponential", "geometric",
+          "cauchy", "multinomial", "poisson", "gumbel", "rrelu", "empty")
 # Ops whose results do not depend on their first argument's values: templates, and targets
 # overwritten in place.
 VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full",
@@ -52,7 +50,8 @@ class Constants:
             read = read[1:]
         elif name in TEMPLATE_AFTER:
             read = read[:1]
-        constant = name not in RANDOM and all(a in self for a in read)
+        random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
+        constant = not random and all(a in self for a in read)
         made = [r for r in results if isinstance(r, torch.Tensor)]
         if constant:
             self._tensors.update((id(r), r) for r in made)
