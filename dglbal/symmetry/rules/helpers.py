@@ -84,6 +84,8 @@ def op_name(func: Any) -> str:
     if isinstance(func, torch._ops.OpOverloadPacket):
         return f"torch.ops.{func._qualified_op_name.replace('::', '.')}"
     module = getattr(func, "__module__", None) or "torch"
+    if module == F.__name__ and name.startswith("_") and getattr(F, name[1:], None) is func:
+        name = name[1:]  # F.threshold is defined as F._threshold
     return f"{module.replace('torch.nn.functional', 'F').replace('torch._C._nn', 'F')}.{name}"
 
 
