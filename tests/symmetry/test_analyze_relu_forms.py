@@ -37,6 +37,10 @@ RELU_FORMS = {
     "mask_product": lambda m, x, h: h * (h > 0),
     "threshold": lambda m, x, h: F.threshold(h, 0, 0),
     "threshold_tensor_method": lambda m, x, h: torch.threshold(h, 0.0, 0.0),
+    "threshold_in_place": lambda m, x, h: F.threshold(h, 0, 0, inplace=True),
+    "threshold_module": lambda m, x, h: nn.Threshold(0, 0)(h),
+    "where_reversed": lambda m, x, h: torch.where(h <= 0, 0, h),
+    "minimum_zero": lambda m, x, h: torch.minimum(h, torch.zeros(())),  # -relu(-h)
     "zero_buffer": lambda m, x, h: torch.maximum(h, m.floor),
     "filled_buffer": lambda m, x, h: torch.maximum(h, h.new(4).fill_(0)),
     "zero_attribute": lambda m, x, h: torch.maximum(h, m.zero),
@@ -60,6 +64,8 @@ def test_relu_forms_keep_every_hidden_neuron(form):
 NON_ZERO = {
     "threshold_level": (lambda m, x, h: F.threshold(h, 0.1, 0), "threshold=0.1"),
     "threshold_value": (lambda m, x, h: F.threshold(h, 0, 0.5), "value=0.5"),
+    "threshold_module": (lambda m, x, h: nn.Threshold(0.1, 20)(h),
+                         "F.threshold (threshold=0.1 and value=20"),
     "maximum_one": (lambda m, x, h: torch.maximum(h, torch.tensor(1.0, dtype=h.dtype)),
                     "the constant 1"),
     "where_half": (lambda m, x, h: torch.where(h > 0, h, 0.5), "the constant 0.5"),
