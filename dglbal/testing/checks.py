@@ -14,6 +14,7 @@ that differentiate enable autograd themselves: they also work under ``torch.no_g
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, List, Optional, Sequence, Tuple
 
 import dgl
@@ -88,6 +89,20 @@ def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryR
     return model64, inputs64, report
 
 
+def _check_options(model: Any, **counts_and_tolerances: Any) -> None:
+    """A check that cannot fail, or cannot pass, is refused: a model that is not a module, a
+    count below 1 (``trials``, ``steps``, ``in_feats``), a negative or non-finite ``rtol``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, value in counts_and_tolerances.items():
+        if name == "rtol":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 <= value < math.inf):
+                raise ValueError(f"rtol must be a finite number >= 0, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
 def _check_input_sets(input_sets: Sequence[Sequence[Any]]) -> None:
     if not isinstance(input_sets, (list, tuple)) or not input_sets:
         raise ValueError("input_sets must be a non-empty list of input tuples, e.g. "
@@ -119,6 +134,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     ``inputs`` may differ from those the report was made with (the symmetries do not depend
     on the graph). Returns the report.
     """
+    _check_options(model, trials=trials, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -140,6 +156,7 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
                   rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
     (the true derivative: padding rows of embedding tables included)."""
+    _check_options(model, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():
         out = _outputs(model64(*inputs64))
@@ -311,6 +328,7 @@ def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float
         def test_my_model_conserves():
             check_conservation(MyModel(), graph, features)
     """
+    _check_options(model, steps=steps, rtol=rtol)
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
     report = check_rescale_invariance(model64, *inputs64, rtol=rtol * 10, seed=seed)
@@ -371,6 +389,7 @@ def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[
     reference cannot tell from a symmetry (see :func:`blackbox_symmetry_dimension`),
     and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
     """
+    _check_options(model, in_feats=in_feats)
     model = model.double()
     sets = input_sets(in_feats)
     report = analyze(model, *input_sets(in_feats, count=1, num_nodes=9, seed=99)[0])
