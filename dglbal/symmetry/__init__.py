@@ -109,9 +109,10 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
         except RuleError:
             raise
         except Exception as error:
+            first = (str(error).strip().splitlines() or [""])[0]  # not DGL's C++ stack
             raise ModelRunError(f"analyze runs the model once on the example inputs, and "
                                 f"{type(traced).__name__} raised {type(error).__name__}: "
-                                f"{error} (example inputs: {describe_inputs(example_inputs)}); "
+                                f"{first} (example inputs: {describe_inputs(example_inputs)}); "
                                 "check that they are what its forward takes") from error
     outputs = output_tensors(out)
     if not outputs:
