@@ -52,7 +52,7 @@ class Constants:
             read = read[:1]
         random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
         constant = not random and all(a in self for a in read)
-        made = [r for r in results if isinstance(r, torch.Tensor)]
+        made = [r for r in list(results) + [target] if isinstance(r, torch.Tensor)]
         if constant:
             self._tensors.update((id(r), r) for r in made)
             return

@@ -50,7 +50,7 @@ class TraceContext:
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[str] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
-        self.constants = Constants(constants)  # data that cannot depend on the inputs (buffers)
+        self.constants = Constants(constants)  # data that cannot depend on the inputs
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
