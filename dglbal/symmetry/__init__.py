@@ -21,30 +21,22 @@ The rules for dglbal's own attention kernels live with the kernels
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator, List
+from typing import Any, Iterator
 
 import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
+from .arguments import (ModelRunError, check_model, describe_inputs, model_constants,
+                        output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
-from .rules.registry import register_module_rule, register_op_rule
+from .rules.registry import RuleError, register_module_rule, register_op_rule
 from .report import NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 
-__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "register_module_rule",
-           "register_op_rule"]
-
-
-def _output_tensors(out: Any) -> List[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [t for item in out for t in _output_tensors(item)]
-    if isinstance(out, dict):
-        return [t for item in out.values() for t in _output_tensors(item)]
-    return []
+__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "ModelRunError",
+           "RuleError", "output_tensors", "register_module_rule", "register_op_rule"]
 
 
 @contextlib.contextmanager
@@ -62,8 +54,9 @@ def _left_as_found(model: nn.Module) -> Iterator[None]:
             module.training = training
         with torch.no_grad():
             for module, own, saved in buffers:
-                module._buffers.clear()
-                module._buffers.update(own)
+                if not isinstance(module, torch.jit.ScriptModule):  # its buffers stay put
+                    module._buffers.clear()
+                    module._buffers.update(own)
                 for name, value in saved.items():
                     own[name].copy_(value)
 
@@ -100,21 +93,30 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     >>> len(report.groups)   # (L - 1) * width hidden neurons
     16
     """
-    named = list(model.named_parameters())
-    if not named:
-        raise ValueError(f"{type(model).__name__} has no parameters to analyse")
+    named = check_model(model)  # the names of the model passed: the report fits it
+    traced, notes = unwrap(model)
     if not example_inputs:
-        probe = getattr(model, "probe_inputs", None)
+        probe = getattr(traced, "probe_inputs", None)
         if probe is None:
             raise TypeError(f"pass example inputs: analyze(model, graph, features); "
-                            f"{type(model).__name__} cannot make its own")
+                            f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
-    ctx = TraceContext(named)
-    with _left_as_found(model), _all_parameters_require_grad(model), Tracer(ctx, model):
-        out = model(*example_inputs)
-    outputs = _output_tensors(out)
+    ctx = TraceContext(named, constants=model_constants(traced))
+    with _left_as_found(traced), _all_parameters_require_grad(traced), \
+            run_eagerly(traced, notes), Tracer(ctx, traced):
+        try:
+            out = traced(*example_inputs)
+        except RuleError:
+            raise
+        except Exception as error:
+            first = (str(error).strip().splitlines() or [""])[0]  # not DGL's C++ stack
+            raise ModelRunError(f"analyze runs the model once on the example inputs, and "
+                                f"{type(traced).__name__} raised {type(error).__name__}: "
+                                f"{first} (example inputs: {describe_inputs(example_inputs)}); "
+                                "check that they are what its forward takes") from error
+    outputs = output_tensors(out)
     if not outputs:
-        raise TypeError(f"{type(model).__name__} returned {type(out).__name__}; the analyser "
+        raise TypeError(f"{type(traced).__name__} returned {type(out).__name__}; the analyser "
                         "needs a tensor (or a tuple, list or dict of tensors)")
     live = ctx.finish(outputs)
     # Parameters that never reach an output take part in no symmetry worth reporting.
@@ -123,4 +125,4 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     table = assemble(ctx.eliminator, exponents, shapes)
     gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
     return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],
-                          weight_roles(ctx.eliminator, exponents))
+                          weight_roles(ctx.eliminator, exponents), notes)

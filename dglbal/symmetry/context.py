@@ -20,6 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from .constants import Constants
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -34,7 +35,8 @@ Value = (torch.Tensor, torch.ScriptObject)
 class TraceContext:
     """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
 
-    def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]]) -> None:
+    def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]],
+                 constants: Iterable[torch.Tensor] = ()) -> None:
         self.symbols = SymbolTable()
         self.eliminator = Eliminator(self.symbols)
         self.param_names: Dict[int, str] = {}
@@ -48,6 +50,7 @@ class TraceContext:
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[str] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
+        self.constants = Constants(constants)  # data that cannot depend on the inputs
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -126,6 +129,11 @@ class TraceContext:
             return True
         return x.requires_grad and x.grad_fn is not None
 
+    def zero_constant(self, x, infinities: bool = False) -> bool:
+        """The number 0 or a constant data tensor of zeros (and infinities, if asked): an
+        operand that is 0 for every input, not only for the example inputs."""
+        return not self.is_tracked(x) and self.constants.is_zero(x, infinities)
+
     def known(self, x) -> bool:
         """True for parameters and tensors the trace has recorded (with any field)."""
         return isinstance(x, Value) and (id(x) in self._fields or
@@ -155,6 +163,9 @@ class TraceContext:
             return
         if not isinstance(tensor, torch.Tensor):
             return
+        if field is not None and tensor.numel() == 0:  # the exponents have nowhere to live
+            self.hold_empty(tensor, [as_array(field, tensor.dim())])
+            field = None
         if field is not None:
             field = as_array(field, tensor.dim())
             if field.shape != tuple(tensor.shape):
@@ -169,6 +180,18 @@ class TraceContext:
             # would come back as a new object with another id.
             self._alive.append(node)
             self._by_grad_fn[(id(node), tensor.output_nr)] = (field, self.key(tensor))
+
+    def hold_empty(self, tensor: torch.Tensor, fields: Sequence[Field]) -> None:
+        """An empty tensor made from traced values: whatever exponents it would carry cannot
+        be seen on these inputs, and other inputs make it non-empty. Hold ``fields`` (its
+        own, or its op's inputs') at 0 and name it."""
+        if all(is_zero(f) for f in fields):
+            return
+        for f in fields:
+            self.require_zero(f)
+        self.report_unsupported(f"an empty tensor of shape {tuple(tensor.shape)} made from "
+                                "traced values: held at exponent 0 (pass example inputs in "
+                                "which every node and edge type has members)")
 
     def key(self, x) -> str:
         name = self.param_name(x)
@@ -288,13 +311,17 @@ class TraceContext:
         are replayed from their autograd nodes. Anything else is unknown: its sources (traced
         tensors and parameters, found through the autograd graph) are held at exponent 0.
         Either way the sources are linked to the tensor, so that what made them stays live.
+        A tensor with no such sources (an input computed with autograd outside the model) is
+        data.
         """
         sources: List[str] = []
         field = self._replay_view(x.grad_fn, x.output_nr, sources)
         if field is _NOT_A_VIEW:
             field = None
-            self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
-            for node_field, key in self._sources(x.grad_fn, x.output_nr):
+            found = self._sources(x.grad_fn, x.output_nr)
+            if found:
+                self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
+            for node_field, key in found:
                 sources.append(key)
                 if key.startswith("p:"):
                     self.require_param_zero(key[2:])

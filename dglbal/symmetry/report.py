@@ -39,7 +39,11 @@ class NeuronGroup:
 
     def exponents(self, name: str) -> torch.Tensor:
         """Dense float64 tensor of the parameter's shape: each entry's power of lambda."""
-        shape = self._report.table.shapes[name]
+        shapes = self._report.table.shapes
+        if name not in shapes:
+            raise ValueError(f"exponents: the model has no parameter {name!r}; its parameters "
+                             f"are {', '.join(shapes) or 'none'}")
+        shape = shapes[name]
         dense = np.zeros(int(np.prod(shape, dtype=np.int64)))
         flat, values = self._slice(name)
         dense[flat] = values
@@ -92,12 +96,16 @@ class SymmetryReport:
     weight_roles : dict
         For weights used as linear maps: (position, stored transposed), position one of
         ``first`` (data to hidden), ``hidden``, ``last`` (hidden to output), ``none``.
+    notes : list of str
+        How the model was read: wrappers looked through (``torch.compile``,
+        ``DataParallel``), and the like.
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
                  gates: Sequence[str], parameter_order: Sequence[str],
-                 weight_roles: Mapping[str, tuple] = ()) -> None:
+                 weight_roles: Mapping[str, tuple] = (), notes: Sequence[str] = ()) -> None:
         self.table = table
+        self.notes = list(notes)
         self.weight_roles = dict(weight_roles)
         self.unsupported = list(unsupported)
         self.gates = list(gates)
@@ -110,7 +118,10 @@ class SymmetryReport:
 
     def log_factors(self, log_lambdas: torch.Tensor) -> Dict[str, torch.Tensor]:
         """{parameter: sum_g e_gk * log_lambdas[g]} as flat float64 tensors."""
-        log_lambdas = log_lambdas.detach().double().cpu().numpy()
+        log_lambdas = torch.as_tensor(log_lambdas).detach().double().cpu().numpy()
+        if log_lambdas.shape != (len(self.groups),):
+            raise ValueError(f"log_lambdas: need one value per group ({len(self.groups)}), got "
+                             f"shape {log_lambdas.shape}")
         out = {}
         for name, (flat, grp, val) in self.table.entries.items():
             numel = int(np.prod(self.table.shapes[name], dtype=np.int64))
@@ -121,14 +132,27 @@ class SymmetryReport:
     @torch.no_grad()
     def rescale_(self, model: nn.Module,
                  lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
-        """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive, one per group)."""
-        lambdas = torch.as_tensor(lambdas, dtype=torch.float64)
+        """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive and finite, one
+        per group). Checks the model and the lambdas before anything changes."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"rescale_: model must be a torch.nn.Module, got "
+                            f"{type(model).__name__}")
+        try:
+            lambdas = torch.as_tensor(lambdas, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"rescale_: lambdas must be a tensor or sequence of numbers, got "
+                            f"{type(lambdas).__name__}") from error
         if lambdas.shape != (len(self.groups),):
-            raise ValueError(f"need one lambda per group ({len(self.groups)}), got shape "
-                             f"{tuple(lambdas.shape)}")
-        if not torch.all(lambdas > 0):
-            raise ValueError("rescaling factors must be positive")
+            raise ValueError(f"rescale_: need one lambda per group ({len(self.groups)}), got "
+                             f"shape {tuple(lambdas.shape)}")
+        if not torch.all((lambdas > 0) & torch.isfinite(lambdas)):
+            raise ValueError("rescale_: lambdas (rescaling factors) must be positive and finite")
         params = dict(model.named_parameters())
+        for name in self.table.entries:
+            if name not in params or tuple(params[name].shape) != tuple(self.table.shapes[name]):
+                raise ValueError(f"rescale_: the report was made for another model: parameter "
+                                 f"{name!r} of shape {tuple(self.table.shapes[name])} is not "
+                                 f"in this {type(model).__name__}")
         for name, log_factor in self.log_factors(lambdas.log()).items():
             p = params[name]
             p.mul_(log_factor.exp().to(p).view_as(p))
@@ -147,6 +171,7 @@ class SymmetryReport:
         if self.unsupported:
             lines.append("  treated as non-homogeneous (held at exponent 0):")
             lines.extend(f"    {u}" for u in self.unsupported)
+        lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
 
     __repr__ = __str__

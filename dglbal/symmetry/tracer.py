@@ -23,8 +23,9 @@ that shares its memory (views), entry by entry through their strides.
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -37,7 +38,7 @@ from .core.fields import as_array
 from .rules.dgl_sparse import wrap_methods
 from .rules.helpers import conservative, op_name, outputs, values
 from .rules.indexing import move
-from .rules.registry import DGL_RULES, OP_RULES, is_gate, module_rule_for
+from .rules.registry import DGL_RULES, OP_RULES, RuleError, is_gate, module_rule_for
 from .rules.torch_ops import METADATA, passthrough
 
 __all__ = ["Tracer"]
@@ -64,6 +65,29 @@ def _escapes(out) -> bool:
     results = outputs(out)
     return not results or any(not isinstance(r, torch.Tensor) or r.grad_fn is None
                               for r in results)
+
+
+@contextlib.contextmanager
+def _rule_for(ctx: TraceContext, what: str) -> Iterator[None]:
+    """A rule that fails is named (op and module), not passed off as the model's error."""
+    try:
+        yield
+    except RuleError:
+        raise
+    except Exception as error:
+        where = f" in {ctx.module_path[-1]}" if ctx.module_path and ctx.module_path[-1] else ""
+        raise RuleError(f"the analyser's rule for {what}{where} failed with "
+                        f"{type(error).__name__}: {error}") from error
+
+
+def _hold_if_emptied(ctx: TraceContext, inputs: List[Any], out) -> None:
+    """An op that makes an empty tensor from non-empty traced ones (a gather over no edges):
+    the exponents it would pass on cannot be seen here, so its inputs are held at 0."""
+    empty = [r for r in outputs(out) if isinstance(r, torch.Tensor) and r.numel() == 0
+             and (r.is_floating_point() or r.is_complex())]
+    read = [v for v in inputs if isinstance(v, torch.Tensor) and v.numel() > 0]
+    if empty and read:
+        ctx.hold_empty(empty[0], [ctx.field(v) for v in read])
 
 
 def _in_place_target(name: str, args, kwargs):
@@ -109,7 +133,7 @@ class _OpRecorder(TorchFunctionMode):
         if not ctx.known(target):
             ctx.set_field(target, ctx.field(target))
         ctx.free_before_write.clear()
-        if not ctx.is_tracked(target) and bool(torch.all((target == 0) | target.isinf())):
+        if ctx.zero_constant(target, infinities=True):
             ctx.free_before_write.add(id(target))
 
     def record(self, func, args, kwargs, out, target=None) -> None:
@@ -117,8 +141,9 @@ class _OpRecorder(TorchFunctionMode):
         if ctx.muted:
             return
         name = getattr(func, "__name__", "")
-        inputs = [v for v in values(list(args) + list(kwargs.values()))
-                  if ctx.known(v) or ctx.is_tracked(v)]
+        arguments = values(list(args) + list(kwargs.values()))
+        ctx.constants.note(name, arguments, outputs(out), target)
+        inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return _mark_data(ctx, out)
         if name in METADATA and not (name == "__get__" and isinstance(out, torch.Tensor)):
@@ -134,7 +159,9 @@ class _OpRecorder(TorchFunctionMode):
                 self._attribute(func, args, out)
             else:
                 rule = OP_RULES.get(func, conservative)
-                rule(ctx, func, args, kwargs, out)
+                with _rule_for(ctx, op_name(func)):
+                    rule(ctx, func, args, kwargs, out)
+                _hold_if_emptied(ctx, inputs, out)
                 gate = is_gate(func)
                 if target is not None:
                     aliases = self._update_aliases(func, target, before)
@@ -206,7 +233,8 @@ class _OpRecorder(TorchFunctionMode):
         ctx.begin_op(name)
         ctx.muted += 1
         try:
-            rule()
+            with _rule_for(ctx, name):
+                rule()
         finally:
             ctx.muted -= 1
         ctx.record_flow(inputs, results)
@@ -257,7 +285,8 @@ class Tracer:
             try:
                 if rule is None:
                     raise KeyError(cls.__name__)
-                rule(ctx, args, out)
+                with _rule_for(ctx, f"dgl.{cls.__name__}"):
+                    rule(ctx, args, out)
             except KeyError:  # no rule, or an op / reducer the rule does not know
                 ctx.report_unsupported(f"dgl.{cls.__name__}")
                 conservative(ctx, cls, args, {}, out, report=False)
@@ -317,7 +346,8 @@ class Tracer:
         inputs = [t for t in values(list(args) + list(kwargs.values()))
                   if ctx.known(t) or ctx.is_tracked(t)]
         ctx.begin_op(type(module).__name__)
-        rule(ctx, module, args, kwargs, out)
+        with _rule_for(ctx, type(module).__name__):
+            rule(ctx, module, args, kwargs, out)
         if _escapes(out):
             ctx.mark_escaping()
         ctx.record_flow(inputs + list(module.parameters()), outputs(out),
@@ -327,7 +357,15 @@ class Tracer:
         for cls in _dgl_functions():
             self._patched.append((cls, "apply", cls.__dict__.get("apply")))
             cls.apply = self._wrap(cls)
+        scripted: List[str] = []
         for name, module in self.model.named_modules():
+            if isinstance(module, torch.jit.ScriptModule):  # no hooks, no Python ops to see
+                if not any(name.startswith(f"{outer}.") or not outer for outer in scripted):
+                    scripted.append(name)
+                    self.ctx.report_unsupported(
+                        f"TorchScript module {name or type(module).__name__} (its ops run "
+                        "outside Python: what it reads and makes is held at exponent 0)")
+                continue
             self._handles.append(module.register_forward_pre_hook(
                 self._pre_hook(name), with_kwargs=True))
             self._handles.append(module.register_forward_hook(self._post_hook(), with_kwargs=True))

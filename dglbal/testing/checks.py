@@ -8,11 +8,13 @@ Use them in your own test suite::
 All checks run on a float64 copy of the model in eval mode (dropout off, normalizations on
 their running statistics: random dropout masks are not what a symmetry check is about), with
 every parameter trainable (the symmetries do not depend on which parameters are frozen). The
-model passed in is left unchanged, its mode and ``requires_grad`` flags included.
+model passed in is left unchanged, its mode and ``requires_grad`` flags included. The checks
+that differentiate enable autograd themselves: they also work under ``torch.no_grad()``.
 """
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, List, Optional, Sequence, Tuple
 
 import dgl
@@ -26,7 +28,7 @@ from dglbal.balance.balancing import (FlatExponents, analyze_and_balance, balanc
                                      group_norms)
 from dglbal.balance.conservation import relative_residuals
 from dglbal.balance.index import check_report_matches
-from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import input_sets
 
@@ -52,16 +54,27 @@ def as_double(value: Any) -> Any:
 
 
 def _outputs(out: Any) -> torch.Tensor:
-    if isinstance(out, torch.Tensor):
-        return out.reshape(-1)
-    if isinstance(out, dict):
-        out = list(out.values())
-    return torch.cat([_outputs(o) for o in out])
+    return torch.cat([t.reshape(-1) for t in output_tensors(out)])
+
+
+def _copy(model: nn.Module) -> nn.Module:
+    """A deep copy. Tensors computed from parameters and kept as attributes (the ``weight``
+    of the hook-based ``torch.nn.utils.weight_norm``, recomputed before every forward) cannot
+    be deep-copied: the copy gets them detached."""
+    computed = [(m, k, v) for m in model.modules() for k, v in vars(m).items()
+                if isinstance(v, torch.Tensor) and v.grad_fn is not None]
+    for m, k, v in computed:
+        setattr(m, k, v.detach())
+    try:
+        return copy.deepcopy(model)
+    finally:
+        for m, k, v in computed:
+            setattr(m, k, v)
 
 
 def _double_model(model: nn.Module) -> nn.Module:
     """A float64 copy in eval mode with every parameter trainable (see the module doc)."""
-    copied = copy.deepcopy(model).double().eval()
+    copied = _copy(model).double().eval()
     for p in copied.parameters():
         p.requires_grad_(True)
     return copied
@@ -74,6 +87,20 @@ def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryR
         report = analyze(model64, *inputs64)
     check_report_matches(dict(model64.named_parameters()), report, model)
     return model64, inputs64, report
+
+
+def _check_options(model: Any, **counts_and_tolerances: Any) -> None:
+    """A check that cannot fail, or cannot pass, is refused: a model that is not a module, a
+    count below 1 (``trials``, ``steps``, ``in_feats``), a negative or non-finite ``rtol``."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, value in counts_and_tolerances.items():
+        if name == "rtol":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    0 <= value < math.inf):
+                raise ValueError(f"rtol must be a finite number >= 0, got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
 
 
 def _check_input_sets(input_sets: Sequence[Sequence[Any]]) -> None:
@@ -107,6 +134,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     ``inputs`` may differ from those the report was made with (the symmetries do not depend
     on the graph). Returns the report.
     """
+    _check_options(model, trials=trials, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -114,7 +142,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
         for trial in range(trials):
             lambdas = torch.exp(torch.randn(len(report.groups), generator=generator,
                                             dtype=torch.float64))
-            rescaled = report.rescale_(copy.deepcopy(model64), lambdas)
+            rescaled = report.rescale_(_copy(model64), lambdas)
             out = _outputs(rescaled(*inputs64))
             error = float((out - reference).norm() / reference.norm().clamp(min=1e-300))
             if not error <= rtol:
@@ -123,10 +151,12 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     return report
 
 
+@torch.enable_grad()
 def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                   rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
     (the true derivative: padding rows of embedding tables included)."""
+    _check_options(model, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():
         out = _outputs(model64(*inputs64))
@@ -184,6 +214,7 @@ def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[st
     return [n for n in params if n in reached or n in report.table.entries]
 
 
+@torch.enable_grad()
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                                 report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
                                 seed: int = 0) -> Tuple[int, int]:
@@ -280,6 +311,7 @@ def _sgd_drift_error(model64: nn.Module, inputs64, report: SymmetryReport, proje
         initial=0.0))
 
 
+@torch.enable_grad()
 def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float = 1e-3,
                        rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
     """Every check of the conservation law on a float64 copy of ``model``; raises on failure.
@@ -296,6 +328,7 @@ def check_conservation(model: nn.Module, *inputs: Any, steps: int = 3, lr: float
         def test_my_model_conserves():
             check_conservation(MyModel(), graph, features)
     """
+    _check_options(model, steps=steps, rtol=rtol)
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
     report = check_rescale_invariance(model64, *inputs64, rtol=rtol * 10, seed=seed)
@@ -356,6 +389,7 @@ def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[
     reference cannot tell from a symmetry (see :func:`blackbox_symmetry_dimension`),
     and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
     """
+    _check_options(model, in_feats=in_feats)
     model = model.double()
     sets = input_sets(in_feats)
     report = analyze(model, *input_sets(in_feats, count=1, num_nodes=9, seed=99)[0])

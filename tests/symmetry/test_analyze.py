@@ -11,10 +11,10 @@ from torch.overrides import handle_torch_function, has_torch_function
 import dglbal
 from dglbal.nn import GAT, GCN
 from dglbal.symmetry import register_module_rule, register_op_rule
-from dglbal.testing.checks import (check_complete, check_noether, check_rescale_invariance,
-                                   check_symmetries)
+from dglbal.symmetry.rules.registry import MODULE_RULES, OP_RULES, register_dgl_rule
+from dglbal.testing.checks import check_symmetries
 from dglbal.testing.models import DGL_MODELS
-from dglbal.testing.graphs import Stack, input_sets
+from dglbal.testing.graphs import Stack
 
 
 # --- the paper's GAT ---------------------------------------------------------------------------
@@ -214,6 +214,20 @@ def test_frozen_parameters_are_analysed_and_stay_frozen():
     model.layers[1].weight.requires_grad_(False)
     assert len(dglbal.analyze(model).groups) == 8
     assert not model.layers[1].weight.requires_grad
+
+
+@pytest.mark.parametrize("register,match", [
+    (lambda: register_module_rule("Linear"), "'Linear' is not a torch.nn.Module subclass"),
+    (lambda: register_module_rule(nn.Linear, applies=True), "applies must be callable"),
+    (lambda: register_op_rule(3), "3 is not a torch function"),
+    (lambda: register_op_rule(), "name at least one"),
+    (lambda: register_op_rule(torch.tanh)(5), "the rule must be callable"),
+    (lambda: register_dgl_rule("GSpMM"), "'GSpMM' is not a torch.autograd.Function"),
+])
+def test_registering_refuses_what_is_not_an_op_or_a_rule(register, match):
+    with pytest.raises(TypeError, match=match):
+        register()
+    assert "Linear" not in MODULE_RULES and 3 not in OP_RULES
 
 
 def test_custom_module_rule():

@@ -177,3 +177,44 @@ def test_reversible_block_run_under_no_grad_is_traced():
 
     report = sound(Reversible())
     assert len(report.groups) == 4 and report.unsupported == []
+
+
+def _two_relations(src_s, dst_s):
+    return dgl.heterograph({("u", "r", "v"): (torch.tensor([0, 1, 2]), torch.tensor([0, 0, 1])),
+                            ("v", "s", "u"): (torch.tensor(src_s, dtype=torch.int64),
+                                              torch.tensor(dst_s, dtype=torch.int64))},
+                           num_nodes_dict={"u": 3, "v": 2})
+
+
+class HeteroGAT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        def conv(i, o):
+            return dglnn.GATConv(i, o, 1, allow_zero_in_degree=True)
+        self.c1 = dglnn.HeteroGraphConv({"r": conv(5, 4), "s": conv(5, 4)})
+        self.c2 = dglnn.HeteroGraphConv({"r": conv(4, 3), "s": conv(4, 3)})
+
+    def forward(self, g, feats):
+        h = {k: F.relu(v.flatten(1)) for k, v in self.c1(g, feats).items()}
+        return {k: v.flatten(1) for k, v in self.c2(g, h).items()}
+
+
+def test_a_relation_without_edges_claims_nothing_about_its_attention():
+    """With no edges of relation s the attention logits of s are empty tensors: what they
+    would constrain cannot be seen, so they are held at 0 and named (they were free)."""
+    torch.manual_seed(0)
+    model = HeteroGAT().double()
+    feats = {"u": torch.randn(3, 5, dtype=torch.float64),
+             "v": torch.randn(2, 5, dtype=torch.float64)}
+    report = dglbal.analyze(model, _two_relations([], []), feats)
+    assert any("empty tensor" in u and "c1.mods.s" in u for u in report.unsupported)
+    full = _two_relations([0, 1, 0, 1], [1, 1, 2, 2])
+    check_rescale_invariance(model, full, feats, report=report)
+    assert len(report.groups) == len(dglbal.analyze(model, full, feats).groups)
+
+
+def test_an_empty_graph_holds_everything_at_zero():
+    model = Head(lambda m, g, h: h).double()
+    empty = dgl.graph(([], []), num_nodes=0)
+    report = dglbal.analyze(model, empty, torch.zeros(0, 5, dtype=torch.float64))
+    assert report.groups == [] and any("empty tensor" in u for u in report.unsupported)

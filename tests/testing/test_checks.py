@@ -10,7 +10,7 @@ from dglbal.balance.balancing import balance_
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.nn import GAT, GCN
 from dglbal.testing.checks import (blackbox_symmetry_dimension, check_complete, check_conservation,
-    check_noether, check_rescale_invariance)
+    check_noether, check_rescale_invariance, check_symmetries)
 
 
 def _graph_and_features(nodes=10):
@@ -127,3 +127,33 @@ def test_monitor_records_without_a_host_round_trip(monkeypatch):
             patch.setattr(torch.Tensor, method, refuse)
         monitor.record()
     assert len(monitor.history["c"]) == 1 and len(monitor.history["rel_grad"]) == 1
+
+
+def test_checks_differentiate_also_under_no_grad():
+    model = GCN(5, 4, 2, num_layers=3)
+    with torch.no_grad():
+        check_noether(model, *_graph_and_features())
+
+
+def test_checks_copy_models_with_hook_based_weight_norm():
+    """Its ``weight`` attribute is computed from weight_g / weight_v: deepcopy refuses it."""
+    model = GCN(5, 4, 2, num_layers=3)
+    with pytest.warns(UserWarning, match="deprecated"):
+        torch.nn.utils.weight_norm(model.layers[0])
+    check_noether(model, *_graph_and_features())
+    check_rescale_invariance(model, *_graph_and_features())
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda g, x: check_rescale_invariance(GCN(5, 4, 2, num_layers=3), g, x, trials=0), ValueError,
+     "trials must be an int >= 1, got 0"),
+    (lambda g, x: check_rescale_invariance(GCN(5, 4, 2, num_layers=3), g, x, rtol=-1.0), ValueError,
+     "rtol must be a finite number >= 0"),
+    (lambda g, x: check_noether("model", g, x), TypeError, "torch.nn.Module, got str"),
+    (lambda g, x: check_conservation(GCN(5, 4, 2, num_layers=3), g, x, steps=0), ValueError,
+     "steps must be an int >= 1"),
+    (lambda g, x: check_symmetries(GCN(5, 4, 2, num_layers=3), "5"), ValueError, "in_feats must be an int"),
+])
+def test_checks_that_could_not_fail_or_pass_are_refused(call, error, match):
+    with pytest.raises(error, match=match):
+        call(*_graph_and_features())

@@ -38,7 +38,7 @@ def ops(*names: str, namespaces: Sequence[Any] = (torch, torch.Tensor, F)) -> Li
     for name in names:
         for namespace in namespaces:
             func = getattr(namespace, name, None)
-            if func is not None and func not in found:
+            if callable(func) and func not in found:  # torch.float is a dtype, not an op
                 found.append(func)
     return found
 
@@ -84,6 +84,8 @@ def op_name(func: Any) -> str:
     if isinstance(func, torch._ops.OpOverloadPacket):
         return f"torch.ops.{func._qualified_op_name.replace('::', '.')}"
     module = getattr(func, "__module__", None) or "torch"
+    if module == F.__name__ and name.startswith("_") and getattr(F, name[1:], None) is func:
+        name = name[1:]  # F.threshold is defined as F._threshold
     return f"{module.replace('torch.nn.functional', 'F').replace('torch._C._nn', 'F')}.{name}"
 
 
@@ -148,7 +150,12 @@ def equal_along(ctx: TraceContext, field: np.ndarray, axes: Iterable[int]) -> np
     """Impose equal exponents along the axes; returns the field with those axes of size 1."""
     reference = field
     for d in axes:
-        reference = reference.take([0], axis=d)
+        if reference.shape[d] == 0:  # nothing is read along it: a result of exponent 0
+            shape = list(reference.shape)
+            shape[d] = 1
+            reference = np.zeros(shape, dtype=np.int64)
+        else:
+            reference = reference.take([0], axis=d)
     if reference.shape != field.shape:
         ctx.equal(field, reference)
     return reference

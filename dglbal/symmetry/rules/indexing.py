@@ -150,13 +150,11 @@ def embedding(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
 
 
 def _is_free(ctx, x) -> bool:
-    """Zeros and infinities (a scalar, or a data tensor of them: padding) are homogeneous of
-    every degree."""
-    if isinstance(x, torch.Tensor):
-        if id(x) in ctx.free_before_write:  # written in place: what it held before counts
-            return True
-        return not ctx.is_tracked(x) and bool(torch.all((x == 0) | torch.isinf(x)))
-    return zero_scalar(x)
+    """Zeros and infinities (a scalar, or a constant tensor of them: padding) are homogeneous
+    of every degree."""
+    if isinstance(x, torch.Tensor) and id(x) in ctx.free_before_write:
+        return True  # written in place: what it held before counts
+    return ctx.zero_constant(x, infinities=True)
 
 
 def _reference(ctx, x, ndim: int, axes) -> np.ndarray:

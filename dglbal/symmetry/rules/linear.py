@@ -187,9 +187,10 @@ def einsum(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     ctx.set_field(out, target.reshape(kept[:len(out_letters)]))
 
 
-def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out) -> None:
+def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out,
+                 reason: str = "scale-invariant only up to eps") -> None:
     """Normalizations break the chain (input exponent 0); the affine scale starts neurons."""
-    ctx.report_unsupported(f"{op_name(func)} (scale-invariant only up to eps)")
+    ctx.report_unsupported(f"{op_name(func)} ({reason})")
     hold_at_zero(ctx, x)
     if weight is None:
         if bias is not None:
@@ -222,4 +223,8 @@ def channel_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict
     else:
         weight, bias = arg(args, kwargs, 3, "weight"), arg(args, kwargs, 4, "bias")
     shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
-    _affine_norm(ctx, func, x, weight, bias, shape, out)
+    running = getattr(func, "__name__", "") == "batch_norm" and not arg(
+        args, kwargs, 5, "training", False) and arg(args, kwargs, 1, "running_mean") is not None
+    _affine_norm(ctx, func, x, weight, bias, shape, out,
+                 "running statistics: x - mean is homogeneous only at exponent 0" if running
+                 else "scale-invariant only up to eps")

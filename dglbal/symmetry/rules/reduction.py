@@ -21,7 +21,7 @@ from .registry import register_op_rule
 from .torch_ops import add
 
 __all__ = ["reduce_field", "reduction", "spread", "cumulative", "order", "compare", "normalize",
-           "cosine_similarity", "softmax"]
+           "weight_norm", "cosine_similarity", "softmax"]
 
 
 def reduce_field(ctx: TraceContext, x: torch.Tensor, dim: Any, keepdim: bool
@@ -147,6 +147,17 @@ def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
     x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
     reduce_field(ctx, x, dim, True)
     ctx.set_field(out, None)
+
+
+@register_op_rule(*ops("_weight_norm"))
+def weight_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
+                out: Any) -> None:
+    """w = g * v / ||v|| (norm over every axis but ``dim``; all axes for dim -1): degree 1 in
+    g, degree 0 in each slice of v, which keeps one common scale per slice."""
+    v, g, dim = args[0], args[1], arg(args, kwargs, 2, "dim", 0)
+    reduce_field(ctx, v, None if dim == -1 else [d for d in range(v.dim()) if d != dim % v.dim()],
+                 True)
+    ctx.set_field(out, ctx.combine([(1, ctx.field(g))], shape=tuple(out.shape)))
 
 
 @register_op_rule(*ops("cosine_similarity"))

@@ -16,18 +16,43 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Set, Tuple, Type
 
+import torch
 from torch import nn
 
-__all__ = ["Rule", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES", "register_op_rule",
-           "register_dgl_rule", "register_module_rule", "module_rule_for", "is_gate"]
+__all__ = ["Rule", "RuleError", "OP_RULES", "DGL_RULES", "MODULE_RULES", "GATES",
+           "register_op_rule", "register_dgl_rule", "register_module_rule", "module_rule_for",
+           "is_gate"]
 
 Rule = Callable[..., None]
+
+
+class RuleError(RuntimeError):
+    """A rule (built-in or registered) failed on an op of the traced model."""
+
+
 Applies = Callable[[nn.Module], bool]
 
 OP_RULES: Dict[Any, Rule] = {}  # torch function / Tensor method / torch.ops op -> rule
 DGL_RULES: Dict[type, Rule] = {}  # DGL autograd Function class -> rule(ctx, args, out)
 MODULE_RULES: Dict[Type[nn.Module], Tuple[Rule, Optional[Applies]]] = {}
 GATES: Set[Any] = set()  # the ops, DGL Function classes and module types registered as gates
+
+
+def _checked(kind: str, keys: Tuple[Any, ...], valid: Callable[[Any], bool], what: str
+             ) -> Callable[[Rule], Rule]:
+    """Refuse what cannot be registered (before anything is), and rules that are not
+    callable."""
+    if not keys:
+        raise TypeError(f"{kind}: name at least one {what} to register the rule for")
+    for key in keys:
+        if not valid(key):
+            raise TypeError(f"{kind}: {key!r} is not a {what}")
+
+    def check_rule(rule: Rule) -> Rule:
+        if not callable(rule):
+            raise TypeError(f"{kind}: the rule must be callable, got {type(rule).__name__}")
+        return rule
+    return check_rule
 
 
 def _mark_gate(key: Any, gate: bool) -> None:
@@ -81,7 +106,11 @@ def register_op_rule(*funcs: Any, gate: bool = False) -> Callable[[Rule], Rule]:
     >>> is_gate(sharp_softmax)
     True
     """
+    check = _checked("register_op_rule", funcs, callable,
+                     "torch function, Tensor method or torch.ops op")
+
     def decorator(rule: Rule) -> Rule:
+        check(rule)
         for func in funcs:
             OP_RULES[func] = rule
             _mark_gate(func, gate)
@@ -107,7 +136,11 @@ def register_dgl_rule(*functions: type, gate: bool = False) -> Callable[[Rule], 
     callable
         A decorator that registers the rule and returns it unchanged.
     """
+    check = _checked("register_dgl_rule", functions, lambda f: isinstance(f, type) and issubclass(
+        f, torch.autograd.Function), "torch.autograd.Function class of DGL's backend")
+
     def decorator(rule: Rule) -> Rule:
+        check(rule)
         for function in functions:
             DGL_RULES[function] = rule
             _mark_gate(function, gate)
@@ -148,7 +181,14 @@ def register_module_rule(*module_types: Type[nn.Module], applies: Optional[Appli
     ... def square_rule(ctx, module, args, kwargs, out):
     ...     ctx.set_field(out, ctx.combine([(2, ctx.field(args[0]))]))
     """
+    check = _checked("register_module_rule", module_types, lambda t: isinstance(t, type) and
+                     issubclass(t, nn.Module), "torch.nn.Module subclass")
+    if applies is not None and not callable(applies):
+        raise TypeError(f"register_module_rule: applies must be callable, got "
+                        f"{type(applies).__name__}")
+
     def decorator(rule: Rule) -> Rule:
+        check(rule)
         for module_type in module_types:
             MODULE_RULES[module_type] = (rule, applies)
             _mark_gate(module_type, gate)

@@ -7,16 +7,17 @@ families live in :mod:`.indexing`, :mod:`.reduction`, :mod:`.linear`, :mod:`.rec
 """
 from __future__ import annotations
 
-import math
 from numbers import Number
 from typing import Any, Sequence
 
+import torch
+
 from ..context import TraceContext
-from .helpers import arg, conservative, hold_at_zero, op_name, ops, zero_scalar
+from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "clamp", "masked_fill", "add", "where", "multiply", "power", "prelu",
-           "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
+__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "multiply",
+           "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
@@ -32,24 +33,63 @@ def passthrough(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
     ctx.set_field(out, ctx.field(source))
 
 
-@register_op_rule(*ops("clamp", "clamp_", "clip", "clamp_min", "clamp_min_"))
+def _describe(ctx: TraceContext, c: Any, scalar: str = "the constant ") -> str:
+    """How a constant operand reads in a report (numbers prefixed with ``scalar``)."""
+    if not isinstance(c, (torch.Tensor, Number)):
+        return repr(c)
+    if isinstance(c, Number) or (c in ctx.constants and c.numel() == 1 and not c.is_meta):
+        return f"{scalar}{float(c):g}"
+    if c in ctx.constants:
+        return "a non-zero constant tensor"
+    if c.requires_grad:
+        return "a tensor computed from parameters at exponent 0"
+    return "a data tensor (not a constant of the model: it may differ for other inputs)"
+
+
+_CLAMP_MIN, _CLAMP_MAX = set(ops("clamp_min", "clamp_min_")), set(ops("clamp_max", "clamp_max_"))
+
+
+@register_op_rule(*ops("clamp", "clamp_", "clip", "clip_"), *_CLAMP_MIN, *_CLAMP_MAX)
 def clamp(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """clamp(x, min=0) is ReLU; any other bound is not homogeneous."""
-    low, high = arg(args, kwargs, 1, "min"), arg(args, kwargs, 2, "max")
-    if zero_scalar(low) and high is None:
-        passthrough(ctx, func, args, {}, out)
+    """clamp(x, min=0) is ReLU and clamp(x, max=0) is -ReLU(-x): positively homogeneous of
+    degree 1. Any other bound is not homogeneous."""
+    if func in _CLAMP_MIN or func in _CLAMP_MAX:
+        key = "min" if func in _CLAMP_MIN else "max"
+        bounds = {key: arg(args, kwargs, 1, key)}
     else:
-        conservative(ctx, func, args, kwargs, out, reason="a non-zero bound pins exponent 0")
+        bounds = {"min": arg(args, kwargs, 1, "min"), "max": arg(args, kwargs, 2, "max")}
+    bad = {k: b for k, b in bounds.items() if b is not None and not ctx.zero_constant(b)}
+    if not bad and ctx.is_tracked(args[0]):
+        return passthrough(ctx, func, args, {}, out)
+    reason = ", ".join(f"{k}={_describe(ctx, b, '')}" for k, b in bad.items())
+    conservative(ctx, func, args, kwargs, out,
+                 reason=f"bound {reason}: clamping is homogeneous only at exponent 0 unless "
+                        "the bound is 0")
+
+
+@register_op_rule(*ops("threshold", "threshold_"))
+def threshold(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """threshold(x, 0, 0) is ReLU; another threshold or replacement value is not
+    homogeneous."""
+    level, value = arg(args, kwargs, 1, "threshold"), arg(args, kwargs, 2, "value")
+    if ctx.zero_constant(level) and ctx.zero_constant(value) and ctx.is_tracked(args[0]):
+        return passthrough(ctx, func, args, {}, out)
+    bad = [f"{k}={_describe(ctx, c, '')}" for k, c in (("threshold", level), ("value", value))
+           if not ctx.zero_constant(c)]
+    conservative(ctx, func, args, kwargs, out,
+                 reason=f"{' and '.join(bad)}: threshold(x, t, v) is homogeneous only at "
+                        "exponent 0 unless t = v = 0")
 
 
 @register_op_rule(*ops("masked_fill", "masked_fill_"))
 def masked_fill(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Filling with 0 or an infinity is homogeneous of every degree; other constants are not."""
     value = arg(args, kwargs, 2, "value")
-    if zero_scalar(value) or (isinstance(value, float) and math.isinf(value)):
+    if ctx.zero_constant(value, infinities=True):
         passthrough(ctx, func, args, {}, out)
     else:
-        conservative(ctx, func, args, kwargs, out, reason="a non-zero fill pins exponent 0")
+        conservative(ctx, func, args, kwargs, out,
+                     reason=f"fill value {_describe(ctx, value, '')} pins exponent 0")
 
 
 def _operands(args, kwargs):
@@ -57,20 +97,32 @@ def _operands(args, kwargs):
     return [args[0], args[1] if len(args) > 1 else kwargs.get("other")]
 
 
+# Selections: their constant is homogeneous of every degree when it is 0 or infinite (a mask
+# of -inf before a max).
+_SELECTIONS = {"where": "where(cond, x, c)", "maximum": "max(x, c)", "fmax": "max(x, c)",
+               "max": "max(x, c)", "minimum": "min(x, c)", "fmin": "min(x, c)",
+               "min": "min(x, c)"}
+
+
 @register_op_rule(*ops("add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
                        "subtract", "__sub__", "__rsub__", "__isub__", "maximum", "minimum",
                        "fmax", "fmin"))
 def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """Sums need equal exponents; a constant (nonzero scalar or data tensor) pins them to 0."""
+    """Sums, maxima and minima need equal exponents; a constant operand pins them to 0
+    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`..constants`), or, for
+    maxima, minima and ``where``, infinite."""
     operands = _operands(args, kwargs)
+    form = _SELECTIONS.get(getattr(func, "__name__", ""))
     tracked = [o for o in operands if ctx.is_tracked(o)]
-    pinned = any(not ctx.is_tracked(o) and not zero_scalar(o) and o is not None
-                 for o in operands)
+    pins = [o for o in operands if o is not None and not ctx.is_tracked(o)
+            and not ctx.zero_constant(o, infinities=form is not None)]
     fields = [ctx.field(o) for o in tracked]
-    if pinned:
+    if pins:
         if any(ctx.param_name(o) is None for o in tracked):  # param + c: a reparametrization
-            ctx.report_unsupported(f"{op_name(func)} with a constant (x + c is homogeneous "
-                                   "only at exponent 0, e.g. an eps)")
+            ctx.report_unsupported(
+                f"{op_name(func)} with {_describe(ctx, pins[0])}: "
+                f"{form or 'x + c (an eps, a bias)'} is homogeneous only at exponent 0 unless c "
+                f"is 0{' or infinite' if form else ''}")
         for o in tracked:
             hold_at_zero(ctx, o)
         return ctx.set_field(out, None)

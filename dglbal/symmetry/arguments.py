@@ -1,0 +1,122 @@
+"""What :func:`dglbal.analyze` checks before it runs a model, and the wrappers it looks through.
+
+- ``model`` must be an ``nn.Module`` with parameters, all of them (and its buffers) holding
+  values: a model on the ``meta`` device is refused, naming the parameters.
+- Wrappers that only dispatch to another module are unwrapped, and the report says so:
+  ``torch.compile``'s ``OptimizedModule`` (``_orig_mod``: the analyser must see the eager ops,
+  not the compiled graph), ``DataParallel`` and ``DistributedDataParallel`` (``module``).
+  Parameter names stay those of the model passed (``_orig_mod.fc.weight``), so the report
+  applies to it. Compiled submodules run with dynamo off during the trace.
+- An exception raised by the model while it runs on the example inputs is re-raised as
+  :class:`ModelRunError`, naming the model and the inputs' types.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any, ContextManager, List, Sequence, Tuple
+
+import torch
+from torch import nn
+
+__all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
+           "describe_inputs", "output_tensors"]
+
+
+class ModelRunError(RuntimeError):
+    """The model raised while :func:`dglbal.analyze` ran it on the example inputs."""
+
+
+def _wrapped(model: nn.Module) -> Tuple[Any, str]:
+    """The module a dispatching wrapper runs, and a note, or (None, "")."""
+    if _is_compiled(model):
+        return model._orig_mod, ("torch.compile: analysed the original module (_orig_mod), run "
+                       "eagerly; the compiled graph computes the same function")
+    if isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        return model.module, (f"{type(model).__name__}: analysed the wrapped module "
+                              "(module), run on one device")
+    return None, ""
+
+
+def unwrap(model: nn.Module) -> Tuple[nn.Module, List[str]]:
+    """The module to trace, and notes naming the wrappers looked through."""
+    notes: List[str] = []
+    inner, note = _wrapped(model)
+    while inner is not None:
+        model = inner
+        notes.append(note)
+        inner, note = _wrapped(model)
+    return model, notes
+
+
+def _is_compiled(module: nn.Module) -> bool:
+    return type(module).__name__ == "OptimizedModule" and "_orig_mod" in module._modules
+
+
+def run_eagerly(model: nn.Module, notes: List[str]) -> ContextManager:
+    """A context in which ``torch.compile``'d submodules run their original code eagerly
+    (dynamo off), so that the trace sees their ops; a note names them."""
+    compiled = [name for name, m in model.named_modules() if _is_compiled(m)]
+    dynamo = sys.modules.get("torch._dynamo")  # loaded whenever something was compiled
+    if not compiled or dynamo is None:
+        return contextlib.nullcontext()
+    notes.append(f"torch.compile'd submodules ({', '.join(compiled)}) were run eagerly: their "
+                 "original code, which the compiled graph computes")
+    return dynamo.config.patch(disable=True)
+
+
+def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:
+    """Refuse what cannot be analysed, before anything runs; returns its named parameters.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not an ``nn.Module``.
+    ValueError
+        It has no parameters, or parameters / buffers on the ``meta`` device (no values to
+        run it on).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"analyze: model must be a torch.nn.Module, got "
+                        f"{type(model).__name__}")
+    named = list(model.named_parameters())
+    if not named:
+        raise ValueError(f"analyze: model {type(model).__name__} has no parameters to analyse")
+    meta = [n for n, p in named if p.is_meta] + [
+        n for n, b in model.named_buffers() if b.is_meta]
+    if meta:
+        shown = ", ".join(meta[:5]) + (f" and {len(meta) - 5} more" if len(meta) > 5 else "")
+        raise ValueError(f"analyze: model {type(model).__name__} has tensors on the meta device "
+                         f"({shown}), which hold no values to run it on; materialise them "
+                         "first, e.g. model.to_empty(device='cpu') and then initialise the "
+                         "parameters (reset_parameters() or load_state_dict)")
+    return named
+
+
+def model_constants(model: nn.Module) -> List[torch.Tensor]:
+    """The model's own data: buffers and plain tensor attributes of its modules (not computed
+    from parameters). Their values do not depend on the inputs (see :mod:`.constants`)."""
+    attributes = [v for m in model.modules() for v in vars(m).values()
+                  if isinstance(v, torch.Tensor) and not v.requires_grad]
+    return list(model.buffers()) + attributes
+
+
+def describe_inputs(inputs: Sequence[Any]) -> str:
+    """The example inputs' types (and tensor shapes), for messages."""
+    def one(x: Any) -> str:
+        if isinstance(x, torch.Tensor):
+            return f"Tensor{tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
+        return type(x).__name__
+    return ", ".join(one(x) for x in inputs) or "none"
+
+
+def output_tensors(out: Any) -> List[torch.Tensor]:
+    """The tensors a model returned: one, or those in (nested) tuples, lists and dicts; other
+    values (numbers, strings) are not outputs the analyser keeps invariant."""
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, (list, tuple)):
+        return [t for item in out for t in output_tensors(item)]
+    if isinstance(out, dict):
+        return [t for item in out.values() for t in output_tensors(item)]
+    return []

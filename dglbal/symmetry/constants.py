@@ -1,0 +1,76 @@
+"""Which data tensors of a trace are constants of the model, whatever its inputs.
+
+A zero operand makes ``max(x, 0)``, ``where(c, x, 0)``, ``x + 0`` or a write into a zero
+buffer positively homogeneous; a zero that came from the example inputs (a feature column
+that happens to be 0) would not be 0 for other inputs, and trusting it would report a false
+symmetry. So a tensor counts as a constant only when its values cannot depend on the inputs:
+the model's buffers and tensor attributes, tensors made by factories (``torch.zeros``,
+``torch.tensor(0.)``, ``x.new_zeros``, ``torch.zeros_like(x)``), and results of deterministic
+ops on constants only (``expand_as(x)``, ``to(x)`` and the like read only x's shape and type).
+An op that writes anything else into a constant in place makes it (and the tensors sharing
+its memory) data again.
+"""
+from __future__ import annotations
+
+from numbers import Number
+from typing import Any, Dict, Iterable, Sequence
+
+import torch
+
+__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER"]
+
+# Ops whose results are random or uninitialised, by a part of their name (rand, randn_like,
+# bernoulli_, feature_alpha_dropout, empty_strided, ...): never constants, even from constants.
+RANDOM = ("rand", "dropout", "bernoulli", "normal", "uniform", "exponential", "geometric",
+          "cauchy", "multinomial", "poisson", "gumbel", "rrelu", "empty")
+# Ops whose results do not depend on their first argument's values: templates, and targets
+# overwritten in place.
+VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "new_full",
+              "new_tensor", "fill_", "zero_", "copy_"}
+# Ops whose later tensor arguments only give a shape, dtype or device.
+TEMPLATE_AFTER = {"expand_as", "view_as", "reshape_as", "type_as", "to"}
+
+
+class Constants:
+    """The constant tensors of one trace (kept alive: their ids are the keys)."""
+
+    def __init__(self, tensors: Iterable[torch.Tensor] = ()) -> None:
+        self._tensors: Dict[int, torch.Tensor] = {id(t): t for t in tensors}
+
+    def __contains__(self, x: Any) -> bool:
+        return isinstance(x, torch.Tensor) and id(x) in self._tensors
+
+    def note(self, name: str, arguments: Sequence[Any], results: Sequence[Any],
+             target: Any = None) -> None:
+        """Record an op: its results (and in-place target) are constants exactly when it is
+        deterministic and every tensor it reads is a constant (templates of ``zeros_like``
+        and targets of ``fill_`` and the like excepted)."""
+        read = [a for a in arguments if isinstance(a, torch.Tensor)]
+        if name in VALUE_FREE:
+            read = read[1:]
+        elif name in TEMPLATE_AFTER:
+            read = read[:1]
+        random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
+        constant = not random and all(a in self for a in read)
+        made = [r for r in list(results) + [target] if isinstance(r, torch.Tensor)]
+        if constant:
+            self._tensors.update((id(r), r) for r in made)
+            return
+        if isinstance(target, torch.Tensor):  # written in place, maybe through an alias
+            storage = target.untyped_storage().data_ptr()
+            for key, t in list(self._tensors.items()):
+                if t.untyped_storage().data_ptr() == storage:
+                    del self._tensors[key]
+        for r in made:
+            self._tensors.pop(id(r), None)
+
+    def is_zero(self, x: Any, infinities: bool = False) -> bool:
+        """The number 0 (or an infinity), or a constant tensor of them."""
+        if isinstance(x, Number) and not isinstance(x, complex):
+            return x == 0 or (infinities and abs(x) == float("inf"))
+        if x not in self or x.is_meta:
+            return False
+        hit = x == 0
+        if infinities and (x.is_floating_point() or x.is_complex()):
+            hit = hit | x.isinf()
+        return bool(hit.all())

@@ -1,0 +1,221 @@
+"""What analyze accepts: wrappers it looks through (torch.compile, DataParallel, DDP), models
+it refuses up front (not a module, no parameters, on the meta device) and models that raise."""
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+import dglbal
+from dglbal.symmetry import ModelRunError, RuleError, register_module_rule
+from dglbal.symmetry.rules.registry import MODULE_RULES
+from dglbal.testing.checks import check_rescale_invariance
+from dglbal.testing.graphs import input_sets
+
+
+class Head(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 4), nn.Linear(4, 3)
+
+    def forward(self, graph, x):
+        return self.b(F.relu(self.a(x)))
+
+
+def _inputs():
+    return input_sets(5, count=1, num_nodes=9, seed=99)[0]
+
+
+def _same_groups(wrapped_report, plain_report, prefix):
+    assert len(wrapped_report.groups) == len(plain_report.groups)
+    for name in plain_report.parameter_order:
+        for g_wrapped, g_plain in zip(wrapped_report.groups, plain_report.groups):
+            assert torch.equal(g_wrapped.exponents(prefix + name), g_plain.exponents(name))
+
+
+@pytest.fixture
+def process_group(tmp_path):
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0,
+                            world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("wrap,prefix,note", [
+    (torch.compile, "_orig_mod.", "torch.compile"),
+    (nn.DataParallel, "module.", "DataParallel"),
+    (lambda m: nn.DataParallel(torch.compile(m)), "module._orig_mod.", "torch.compile"),
+])
+def test_wrapped_models_are_analysed_as_the_module_they_wrap(wrap, prefix, note):
+    model = Head().double()
+    plain = dglbal.analyze(model, *_inputs())
+    wrapped = wrap(model)
+    report = dglbal.analyze(wrapped, *_inputs())
+    assert report.unsupported == [] and any(note in n for n in report.notes)
+    assert note in str(report)
+    _same_groups(report, plain, prefix)
+    # The report names the wrapper's parameters: it rescales the model passed.
+    lambdas = torch.exp(torch.randn(len(report.groups), dtype=torch.float64))
+    graph, x = input_sets(5, count=2)[1]
+    with torch.no_grad():
+        before = model(graph, x)
+        report.rescale_(wrapped, lambdas)
+        assert torch.allclose(model(graph, x), before, rtol=1e-9, atol=1e-12)
+
+
+def test_distributed_data_parallel_is_unwrapped(process_group):
+    model = Head().double()
+    report = dglbal.analyze(nn.parallel.DistributedDataParallel(model), *_inputs())
+    assert any("DistributedDataParallel" in n for n in report.notes)
+    _same_groups(report, dglbal.analyze(model, *_inputs()), "module.")
+
+
+def test_meta_models_are_refused_naming_the_parameters():
+    with torch.device("meta"):
+        model = Head()
+    graph, x = _inputs()
+    for features in (x, x.to("meta")):
+        with pytest.raises(ValueError, match=r"meta device \(a.weight, a.bias.*to_empty"):
+            dglbal.analyze(model, graph, features)
+    model.to_empty(device="cpu")
+    for m in (model.a, model.b):
+        m.reset_parameters()
+    assert len(dglbal.analyze(model.double(), graph, x).groups) == 4
+
+
+def test_meta_buffer_is_refused():
+    model = Head()
+    model.register_buffer("scale", torch.ones(4, device="meta"))
+    with pytest.raises(ValueError, match=r"meta device \(scale\)"):
+        dglbal.analyze(model, *_inputs())
+
+
+@pytest.mark.parametrize("model,error,match", [
+    ("not a model", TypeError, "model must be a torch.nn.Module, got str"),
+    (nn.ReLU(), ValueError, "ReLU has no parameters"),
+])
+def test_what_is_not_a_model_with_parameters_is_refused(model, error, match):
+    with pytest.raises(error, match=match):
+        dglbal.analyze(model, *_inputs())
+
+
+def test_a_model_that_raises_is_named_with_the_inputs_it_got():
+    graph, x = _inputs()
+    with pytest.raises(ModelRunError, match=r"Head raised TypeError.*DGLGraph, ndarray"):
+        dglbal.analyze(Head().double(), graph, x.numpy())
+    with pytest.raises(ModelRunError, match=r"Head raised RuntimeError.*Tensor\(9, 7\)"):
+        dglbal.analyze(Head().double(), graph, torch.randn(9, 7, dtype=torch.float64))
+
+    class Broken(Head):
+        def forward(self, graph, x):
+            raise KeyError("feat")
+
+    with pytest.raises(ModelRunError, match="KeyError") as caught:
+        dglbal.analyze(Broken(), graph, x)
+    assert isinstance(caught.value.__cause__, KeyError)
+
+
+def test_tuple_and_dict_outputs_keep_every_output_invariant():
+    class Two(Head):
+        def forward(self, graph, x):
+            h = F.relu(self.a(x))
+            return {"logits": self.b(h), "hidden": (h, np.float64(1.0))}
+
+    report = dglbal.analyze(Two().double(), *_inputs())
+    assert report.groups == []  # the hidden output is seen: its neurons are not free
+    check_rescale_invariance(Two(), *_inputs(), report=report)
+
+
+def test_compiled_submodules_are_run_eagerly():
+    class Outer(Head):
+        def __init__(self):
+            super().__init__()
+            self.mid = torch.compile(nn.Sequential(nn.Linear(4, 4), nn.ReLU()))
+
+        def forward(self, graph, x):
+            return self.b(self.mid(F.relu(self.a(x))))
+
+    report = dglbal.analyze(Outer().double(), *_inputs())
+    assert len(report.groups) == 8 and report.unsupported == []
+    assert any("mid" in n and "eagerly" in n for n in report.notes)
+
+
+def test_inputs_computed_with_autograd_are_data():
+    graph, x = _inputs()
+    x = x.clone().requires_grad_() * 2  # a non-leaf input, made outside the model
+    report = dglbal.analyze(Head().double(), graph, x)
+    assert len(report.groups) == 4 and report.unsupported == []
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda r, m: r.rescale_(nn.Linear(2, 2), torch.ones(4)), ValueError,
+     "made for another model: parameter 'a.weight'"),
+    (lambda r, m: r.rescale_("model", torch.ones(4)), TypeError, "torch.nn.Module, got str"),
+    (lambda r, m: r.rescale_(m, torch.tensor([float("inf"), 1, 1, 1])), ValueError,
+     "positive and finite"),
+    (lambda r, m: r.rescale_(m, "abcd"), TypeError, "lambdas must be a tensor"),
+    (lambda r, m: r.log_factors(torch.zeros(2)), ValueError, "one value per group"),
+    (lambda r, m: r.groups[0].exponents("a.wieght"), ValueError, "no parameter 'a.wieght'"),
+])
+def test_report_methods_refuse_bad_arguments_before_changing_anything(call, error, match):
+    model = Head().double()
+    report = dglbal.analyze(model, *_inputs())
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(error, match=match):
+        call(report, model)
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), before))
+
+
+@pytest.mark.parametrize("script", [
+    lambda m: m.__setattr__("b", torch.jit.script(m.b)) or m,
+    lambda m: torch.jit.trace(m, _inputs()[1]),
+])
+def test_torchscript_modules_are_named_and_held(script):
+    class Plain(Head):
+        def forward(self, x):
+            return self.b(F.relu(self.a(x)))
+
+    model = script(Plain().double())
+    report = dglbal.analyze(model, _inputs()[1])
+    assert report.groups == []  # nothing inside TorchScript is seen: a's neurons meet it
+    assert any("TorchScript module" in u for u in report.unsupported), report.unsupported
+
+
+def test_a_failing_rule_is_named_not_blamed_on_the_model():
+    class Doubler(nn.Module):
+        def forward(self, x):
+            return 2 * x
+
+    class Net(Head):
+        def __init__(self):
+            super().__init__()
+            self.d = Doubler()
+
+        def forward(self, graph, x):
+            return self.b(self.d(F.relu(self.a(x))))
+
+    @register_module_rule(Doubler)
+    def broken(ctx, module, args, kwargs, out):
+        raise ZeroDivisionError("oops")
+
+    try:
+        with pytest.raises(RuleError, match=r"rule for Doubler in d failed with "
+                                            r"ZeroDivisionError: oops"):
+            dglbal.analyze(Net().double(), *_inputs())
+    finally:
+        MODULE_RULES.pop(Doubler)
+
+
+def test_an_empty_parameter_is_no_crash():
+    class Empty(Head):
+        def __init__(self):
+            super().__init__()
+            self.nothing = nn.Parameter(torch.zeros(0, 4))
+
+        def forward(self, graph, x):
+            return self.b(F.relu(self.a(x))) + self.nothing.sum()
+
+    model = Empty().double()
+    report = dglbal.analyze(model, *_inputs())
+    check_rescale_invariance(model, *input_sets(5, count=1)[0], report=report)
