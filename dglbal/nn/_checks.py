@@ -41,22 +41,24 @@ def check_graph(graph: DGLGraph, layer: str, allow_zero_in_degree: bool) -> None
         raise DGLError(ZERO_IN_DEGREE_MESSAGE)
 
 
-def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: str) -> None:
+def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: str,
+                  extra_dims: bool = False) -> None:
+    """(rows, cols) features, or (rows, *, cols) with ``extra_dims``."""
     if not isinstance(feat, torch.Tensor):
         raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got {type(feat).__name__}")
-    if feat.dim() != 2:
-        raise ValueError(
-            f"{layer}: {what} features must be 2-D (num_nodes, in_feats), got shape "
-            f"{tuple(feat.shape)}"
-        )
+    if feat.dim() < 2 or (feat.dim() > 2 and not extra_dims):
+        shape = "at least 2-D (num_nodes, *, in_feats)" if extra_dims else \
+            "2-D (num_nodes, in_feats)"
+        raise ValueError(f"{layer}: {what} features must be {shape}, got shape "
+                         f"{tuple(feat.shape)}")
     if feat.shape[0] != rows:
         raise ValueError(
             f"{layer}: {what} features have {feat.shape[0]} rows but the graph has {rows} "
             f"{what} nodes"
         )
-    if feat.shape[1] != cols:
+    if feat.shape[-1] != cols:
         raise ValueError(
-            f"{layer}: {what} features have width {feat.shape[1]}, the layer was built for "
+            f"{layer}: {what} features have width {feat.shape[-1]}, the layer was built for "
             f"in_feats={cols}"
         )
 
@@ -124,6 +126,35 @@ def check_features(
             f"{layer}: the graph has {num_src} source and {num_dst} destination nodes; "
             "pass a (source, destination) feature pair for a bipartite graph"
         )
+
+
+def check_gcn_features(graph: DGLGraph, feat: Features, in_feats: int, layer: str,
+                       dtype: Optional[torch.dtype], norm: str) -> None:
+    """Check GraphConv's features: source features of shape (N_src, *, in_feats), alone or
+    in a (source, destination) pair.
+
+    As in DGL, the values of destination features are never read (a single tensor stands
+    for both ends, also on a bipartite graph). With ``norm`` "right" or "both" their dtype
+    and device carry the in-degree normalization and their number of dimensions shapes it,
+    so they must be a tensor with as many dimensions as the source features (DGL would
+    broadcast the normalization across the wrong dimensions); their width and rows are free.
+    """
+    if isinstance(feat, tuple) and len(feat) != 2:
+        raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
+    src = feat[0] if isinstance(feat, tuple) else feat
+    _check_matrix(src, "source", graph.num_src_nodes(), in_feats, layer, extra_dims=True)
+    _check_dtype(src, "source", dtype, layer)
+    if not isinstance(feat, tuple) or norm not in ("right", "both"):
+        return
+    dst = feat[1]
+    if not isinstance(dst, torch.Tensor):
+        raise TypeError(f"{layer}: destination features must be a torch.Tensor, got "
+                        f"{type(dst).__name__}")
+    if dst.dim() != src.dim():
+        raise ValueError(
+            f"{layer}: destination features have {dst.dim()} dimensions and source features "
+            f"{src.dim()}; with norm={norm!r} they must have as many (the in-degree "
+            "normalization is laid out along them)")
 
 
 def check_edge_weight(graph: DGLGraph, edge_weight, layer: str) -> None:

@@ -147,7 +147,7 @@ class GATConv(GraphLayer):
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]
-            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
+            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], heads, out)
         if self.has_explicit_bias:
             rst = rst + self.bias.view(1, heads, out)
         if self.activation:
