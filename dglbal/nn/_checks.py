@@ -102,24 +102,30 @@ def _check_dtype(feat: torch.Tensor, what: str, dtype: Optional[torch.dtype], la
 
 def check_features(
     graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str,
-    dtype: Optional[torch.dtype] = None,
+    dtype: Optional[torch.dtype] = None, extra_dims: bool = False,
 ) -> None:
     """Check a feature tensor, or a (source, destination) pair, against the graph and layer
     (and, with ``dtype``, against the dtype of the layer's weights).
 
     A single tensor stands for the source nodes; it also serves the destination nodes of a
-    homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows).
+    homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows). With
+    ``extra_dims``, features may be (N, *, in_feats), the same ``*`` on both ends.
     """
     num_src, num_dst = graph.num_src_nodes(), graph.num_dst_nodes()
     if isinstance(feat, tuple):
         if len(feat) != 2:
             raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
-        _check_matrix(feat[0], "source", num_src, in_src_feats, layer)
-        _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer)
+        _check_matrix(feat[0], "source", num_src, in_src_feats, layer, extra_dims)
+        _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer, extra_dims)
         _check_dtype(feat[0], "source", dtype, layer)
         _check_dtype(feat[1], "destination", dtype, layer)
+        if feat[0].shape[1:-1] != feat[1].shape[1:-1]:
+            raise ValueError(
+                f"{layer}: source features of shape {tuple(feat[0].shape)} and destination "
+                f"features of shape {tuple(feat[1].shape)} must have the same dimensions "
+                "between the node and the feature dimension")
         return
-    _check_matrix(feat, "source", num_src, in_src_feats, layer)
+    _check_matrix(feat, "source", num_src, in_src_feats, layer, extra_dims)
     _check_dtype(feat, "source", dtype, layer)
     if not graph.is_block and num_src != num_dst:
         raise ValueError(

@@ -220,13 +220,14 @@ def _attention_cases(*variants):
     return [(kind, *v) for kind in KINDS for v in variants if not (kind == "empty" and v[1])]
 
 
-@pytest.mark.parametrize("kind,heads,residual", _attention_cases((1, False), (3, True),
-                                                                 (2, True)))
-@pytest.mark.parametrize("edge_weight", [False, True])
-def test_gatconv_matches_dgl_on_every_graph_kind(kind, heads, residual, edge_weight):
+@pytest.mark.parametrize("kind,heads,residual,edge_weight,extra", _attention_cases(
+    (1, False, False, ()), (3, True, False, ()), (2, True, True, ()), (1, False, True, ()),
+    (3, True, False, (2,)), (2, True, False, (2, 3))))
+def test_gatconv_matches_dgl_on_every_graph_kind(kind, heads, residual, edge_weight, extra):
+    """``extra``: features (N, *extra, in_feats), output (N_dst, *extra, heads, out)."""
     graph, gen = KINDS[kind](), torch.Generator().manual_seed(3)
     in_feats = (6, 5) if kind in BIPARTITE_KINDS else 6  # 6 == 3 heads x 2: identity residual
-    feat = _kind_features(graph, kind, 6, 5, gen)
+    feat = _kind_features(graph, kind, 6, 5, gen, extra)
     kw = dict(residual=residual, allow_zero_in_degree=True)
     weights = _leaf((graph.num_edges(),), gen).abs() if edge_weight else None
     assert_same_as_dgl(dglnn.GATConv(in_feats, 2, heads, **kw),
