@@ -51,6 +51,9 @@ def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: st
             "2-D (num_nodes, in_feats)"
         raise ValueError(f"{layer}: {what} features must be {shape}, got shape "
                          f"{tuple(feat.shape)}")
+    if 0 in feat.shape[1:-1]:  # DGL's kernels fail on the non-contiguous empty tensors
+        raise ValueError(f"{layer}: {what} features of shape {tuple(feat.shape)} have an empty "
+                         "dimension between the node and the feature dimension")
     if feat.shape[0] != rows:
         raise ValueError(
             f"{layer}: {what} features have {feat.shape[0]} rows but the graph has {rows} "
@@ -109,7 +112,7 @@ def check_features(
 
     A single tensor stands for the source nodes; it also serves the destination nodes of a
     homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows). With
-    ``extra_dims``, features may be (N, *, in_feats), the same ``*`` on both ends.
+    ``extra_dims``, features may be (N, *, in_feats), ``*`` broadcasting between the ends.
     """
     num_src, num_dst = graph.num_src_nodes(), graph.num_dst_nodes()
     if isinstance(feat, tuple):
@@ -119,11 +122,13 @@ def check_features(
         _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer, extra_dims)
         _check_dtype(feat[0], "source", dtype, layer)
         _check_dtype(feat[1], "destination", dtype, layer)
-        if feat[0].shape[1:-1] != feat[1].shape[1:-1]:
+        try:
+            torch.broadcast_shapes(feat[0].shape[1:-1], feat[1].shape[1:-1])
+        except RuntimeError:
             raise ValueError(
                 f"{layer}: source features of shape {tuple(feat[0].shape)} and destination "
-                f"features of shape {tuple(feat[1].shape)} must have the same dimensions "
-                "between the node and the feature dimension")
+                f"features of shape {tuple(feat[1].shape)}: the dimensions between the node "
+                "and the feature dimension must broadcast") from None
         return
     _check_matrix(feat, "source", num_src, in_src_feats, layer, extra_dims)
     _check_dtype(feat, "source", dtype, layer)

@@ -21,6 +21,14 @@ from .kernels.sparse import dense, feature_dropout
 __all__ = ["GATConv"]
 
 
+def _broadcast_nodes(feat: torch.Tensor, extra: Tuple[int, ...]) -> torch.Tensor:
+    """(N, *, F) features broadcast to (N, *extra, F), as DGL's edge ops broadcast them."""
+    feat = dense(feat)
+    missing = len(extra) - (feat.dim() - 2)
+    feat = feat.reshape(feat.shape[0], *([1] * missing), *feat.shape[1:])
+    return feat.expand(feat.shape[0], *extra, feat.shape[-1])
+
+
 class GATConv(GraphLayer):
     r"""Graph attention layer from `Graph Attention Network
     <https://arxiv.org/abs/1710.10903>`__, a drop-in replacement for
@@ -116,8 +124,8 @@ class GATConv(GraphLayer):
     ):
         """Compute the layer.
 
-        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair (the same
-        ``*``); ``edge_weight`` of shape (E,) or (E, 1) scales the attention. Returns
+        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair (``*``
+        broadcasting between them); ``edge_weight`` of shape (E,) or (E, 1) scales the attention. Returns
         (N_dst, *, num_heads, out_feats) and, with ``get_attention=True``, the attention of
         shape (E, *, num_heads, 1).
         """
@@ -131,12 +139,17 @@ class GATConv(GraphLayer):
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
         # (N, *, in_feats) features: the kernels see the * dimensions as more heads
         extra = (feat[0] if isinstance(feat, tuple) else feat).shape[1:-1]
-        folded = heads * math.prod(extra)
-        attn_l, attn_r = self.attn_l, self.attn_r
+        broadcast = isinstance(feat, tuple) and feat[0].shape[1:-1] != feat[1].shape[1:-1]
+        if broadcast:  # as DGL's edge ops broadcast them
+            extra = torch.broadcast_shapes(feat[0].shape[1:-1], feat[1].shape[1:-1])
+        folded, attn_l, attn_r = heads, self.attn_l, self.attn_r
         if extra:
+            folded *= math.prod(extra)
             attn_l, attn_r = (a.repeat(1, folded // heads, 1) for a in (attn_l, attn_r))
         if isinstance(feat, tuple):
             h_src, h_dst = (feature_dropout(self.feat_drop, f) for f in feat)
+            if broadcast:
+                h_src, h_dst = (_broadcast_nodes(h, extra) for h in (h_src, h_dst))
             z_src = fc_src(h_src).view(h_src.shape[0], folded, out)
             z_dst = fc_dst(h_dst).view(h_dst.shape[0], folded, out)
         else:

@@ -380,3 +380,15 @@ def test_heterographconv_matches_dgl(name, as_block):
         else:
             torch.testing.assert_close(grads_mine[key], grad, rtol=1e-6, atol=1e-6,
                                        msg=lambda m: f"{key}: {m}")
+
+
+@pytest.mark.parametrize("src_extra,dst_extra", [((2,), (1,)), ((), (3,)), ((1, 3), (2, 1))])
+@pytest.mark.parametrize("residual", [False, True])
+def test_gatconv_broadcasts_extra_dimensions_of_a_pair_as_dgl(src_extra, dst_extra, residual):
+    """In float64: the gradients sum over the broadcast copies in another order than DGL's."""
+    graph, gen = bipartite(), torch.Generator().manual_seed(3)
+    feat = (_leaf((graph.num_src_nodes(), *src_extra, 6), gen, torch.float64),
+            _leaf((graph.num_dst_nodes(), *dst_extra, 5), gen, torch.float64))
+    assert_same_as_dgl(dglnn.GATConv((6, 5), 2, 3, residual=residual).double(),
+                       ours.GATConv((6, 5), 2, 3, residual=residual).double(), graph, feat,
+                       get_attention=True)
