@@ -392,3 +392,18 @@ def test_gatconv_broadcasts_extra_dimensions_of_a_pair_as_dgl(src_extra, dst_ext
     assert_same_as_dgl(dglnn.GATConv((6, 5), 2, 3, residual=residual).double(),
                        ours.GATConv((6, 5), 2, 3, residual=residual).double(), graph, feat,
                        get_attention=True)
+
+
+def test_gatconv_edge_weights_scale_each_edge_whatever_the_feature_shape():
+    """Where DGL's tiling misplaces the weights ((E, 1) weights, extra feature dimensions),
+    dglbal's result is DGL's with (E,) weights on each 2-D slice."""
+    graph, gen = homogeneous(), torch.Generator().manual_seed(8)
+    weights = _leaf((graph.num_edges(),), gen).abs()
+    feat = _leaf((graph.num_nodes(), 2, 6), gen)
+    theirs, mine = dglnn.GATConv(6, 2, 3), ours.GATConv(6, 2, 3)
+    mine.load_state_dict(theirs.state_dict())
+    expected = torch.stack([theirs(graph, feat[:, i], edge_weight=weights) for i in range(2)], 1)
+    torch.testing.assert_close(mine(graph, feat, edge_weight=weights), expected,
+                               rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(mine(graph, feat[:, 0], edge_weight=weights[:, None]),
+                               expected[:, 0], rtol=1e-6, atol=1e-6)
