@@ -127,12 +127,19 @@ def _batched():
                       homogeneous(num_nodes=7, num_edges=12, seed=2, self_loops=False)])
 
 
+def _sampled_block_without_edges():
+    """A minibatch whose seeds have no in-neighbours: a block with destination nodes, no edges."""
+    sampler = dgl.dataloading.NeighborSampler([3])
+    return sampler.sample_blocks(dgl.graph(([0, 1], [5, 6]), num_nodes=8), torch.arange(4))[2][0]
+
+
 KINDS = {
     "homogeneous": homogeneous,
     "bipartite": bipartite,
     "block": sampled_block,
     "zero_in_degree": lambda: homogeneous(self_loops=False, num_edges=5),
     "zero_edges": lambda: dgl.graph(([], []), num_nodes=6),
+    "block_zero_edges": _sampled_block_without_edges,
     "bipartite_zero_edges": lambda: dgl.heterograph({("user", "rates", "item"): ([], [])},
                                                     num_nodes_dict={"user": 4, "item": 3}),
     "empty": lambda: dgl.graph(([], []), num_nodes=0),
