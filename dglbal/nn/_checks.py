@@ -45,7 +45,8 @@ def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: st
                   extra_dims: bool = False) -> None:
     """(rows, cols) features, or (rows, *, cols) with ``extra_dims``."""
     if not isinstance(feat, torch.Tensor):
-        raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got {type(feat).__name__}")
+        raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got "
+                        f"{type(feat).__name__}")
     if feat.dim() < 2 or (feat.dim() > 2 and not extra_dims):
         shape = "at least 2-D (num_nodes, *, in_feats)" if extra_dims else \
             "2-D (num_nodes, in_feats)"
@@ -201,7 +202,8 @@ def self_rows(graph: DGLGraph, src_values: torch.Tensor, layer: str) -> torch.Te
     num_dst = graph.num_dst_nodes()
     if graph.is_block:
         return src_values[:num_dst]
-    if graph.num_src_nodes() != num_dst or graph.canonical_etypes[0][0] != graph.canonical_etypes[0][2]:
+    src_type, _, dst_type = graph.canonical_etypes[0]
+    if graph.num_src_nodes() != num_dst or src_type != dst_type:
         raise DGLError(
             f"{layer}: residual_alpha > 0 adds alpha * I, which needs the destination nodes "
             "to be source nodes too (a homogeneous graph or a block); got a bipartite graph"

@@ -53,9 +53,9 @@ class GATConv(GraphLayer):
         blocks.
 
     Features are (N, *, in_feats) as in DGL (the output (N_dst, *, num_heads, out_feats)),
-    or a sparse CSR or COO matrix. The aggregation runs in a fused
-    kernel (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features)
-    tensor for the backward pass.
+    or a sparse CSR or COO matrix. The aggregation runs in a fused kernel
+    (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features) tensor
+    for the backward pass.
 
     Example
     -------
@@ -125,9 +125,9 @@ class GATConv(GraphLayer):
         """Compute the layer.
 
         ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair (``*``
-        broadcasting between them); ``edge_weight`` of shape (E,) or (E, 1) scales the attention. Returns
-        (N_dst, *, num_heads, out_feats) and, with ``get_attention=True``, the attention of
-        shape (E, *, num_heads, 1).
+        broadcasting between them); ``edge_weight`` of shape (E,) or (E, 1) scales the
+        attention. Returns (N_dst, *, num_heads, out_feats) and, with
+        ``get_attention=True``, the attention of shape (E, *, num_heads, 1).
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
