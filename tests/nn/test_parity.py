@@ -142,10 +142,12 @@ KINDS = {
     "block_zero_edges": _sampled_block_without_edges,
     "bipartite_zero_edges": lambda: dgl.heterograph({("user", "rates", "item"): ([], [])},
                                                     num_nodes_dict={"user": 4, "item": 3}),
+    "bipartite_no_sources": lambda: dgl.heterograph({("user", "rates", "item"): ([], [])},
+                                                    num_nodes_dict={"user": 0, "item": 3}),
     "empty": lambda: dgl.graph(([], []), num_nodes=0),
     "batched": _batched,
 }
-BIPARTITE_KINDS = ("bipartite", "bipartite_zero_edges")
+BIPARTITE_KINDS = ("bipartite", "bipartite_zero_edges", "bipartite_no_sources")
 
 
 def _leaf(shape, gen, dtype=torch.float32):
