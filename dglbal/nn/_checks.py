@@ -41,22 +41,28 @@ def check_graph(graph: DGLGraph, layer: str, allow_zero_in_degree: bool) -> None
         raise DGLError(ZERO_IN_DEGREE_MESSAGE)
 
 
-def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: str) -> None:
+def _check_matrix(feat: torch.Tensor, what: str, rows: int, cols: int, layer: str,
+                  extra_dims: bool = False) -> None:
+    """(rows, cols) features, or (rows, *, cols) with ``extra_dims``."""
     if not isinstance(feat, torch.Tensor):
-        raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got {type(feat).__name__}")
-    if feat.dim() != 2:
-        raise ValueError(
-            f"{layer}: {what} features must be 2-D (num_nodes, in_feats), got shape "
-            f"{tuple(feat.shape)}"
-        )
+        raise TypeError(f"{layer}: {what} features must be a torch.Tensor, got "
+                        f"{type(feat).__name__}")
+    if feat.dim() < 2 or (feat.dim() > 2 and not extra_dims):
+        shape = "at least 2-D (num_nodes, *, in_feats)" if extra_dims else \
+            "2-D (num_nodes, in_feats)"
+        raise ValueError(f"{layer}: {what} features must be {shape}, got shape "
+                         f"{tuple(feat.shape)}")
+    if 0 in feat.shape[1:-1]:  # DGL's kernels fail on the non-contiguous empty tensors
+        raise ValueError(f"{layer}: {what} features of shape {tuple(feat.shape)} have an empty "
+                         "dimension between the node and the feature dimension")
     if feat.shape[0] != rows:
         raise ValueError(
             f"{layer}: {what} features have {feat.shape[0]} rows but the graph has {rows} "
             f"{what} nodes"
         )
-    if feat.shape[1] != cols:
+    if feat.shape[-1] != cols:
         raise ValueError(
-            f"{layer}: {what} features have width {feat.shape[1]}, the layer was built for "
+            f"{layer}: {what} features have width {feat.shape[-1]}, the layer was built for "
             f"in_feats={cols}"
         )
 
@@ -100,30 +106,67 @@ def _check_dtype(feat: torch.Tensor, what: str, dtype: Optional[torch.dtype], la
 
 def check_features(
     graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str,
-    dtype: Optional[torch.dtype] = None,
+    dtype: Optional[torch.dtype] = None, extra_dims: bool = False,
 ) -> None:
     """Check a feature tensor, or a (source, destination) pair, against the graph and layer
     (and, with ``dtype``, against the dtype of the layer's weights).
 
     A single tensor stands for the source nodes; it also serves the destination nodes of a
-    homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows).
+    homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows). With
+    ``extra_dims``, features may be (N, *, in_feats), ``*`` broadcasting between the ends.
     """
     num_src, num_dst = graph.num_src_nodes(), graph.num_dst_nodes()
     if isinstance(feat, tuple):
         if len(feat) != 2:
             raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
-        _check_matrix(feat[0], "source", num_src, in_src_feats, layer)
-        _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer)
+        _check_matrix(feat[0], "source", num_src, in_src_feats, layer, extra_dims)
+        _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer, extra_dims)
         _check_dtype(feat[0], "source", dtype, layer)
         _check_dtype(feat[1], "destination", dtype, layer)
+        try:
+            torch.broadcast_shapes(feat[0].shape[1:-1], feat[1].shape[1:-1])
+        except RuntimeError:
+            raise ValueError(
+                f"{layer}: source features of shape {tuple(feat[0].shape)} and destination "
+                f"features of shape {tuple(feat[1].shape)}: the dimensions between the node "
+                "and the feature dimension must broadcast") from None
         return
-    _check_matrix(feat, "source", num_src, in_src_feats, layer)
+    _check_matrix(feat, "source", num_src, in_src_feats, layer, extra_dims)
     _check_dtype(feat, "source", dtype, layer)
     if not graph.is_block and num_src != num_dst:
         raise ValueError(
             f"{layer}: the graph has {num_src} source and {num_dst} destination nodes; "
             "pass a (source, destination) feature pair for a bipartite graph"
         )
+
+
+def check_gcn_features(graph: DGLGraph, feat: Features, in_feats: int, layer: str,
+                       dtype: Optional[torch.dtype], norm: str) -> None:
+    """Check GraphConv's features: source features of shape (N_src, *, in_feats), alone or
+    in a (source, destination) pair.
+
+    As in DGL, the values of destination features are never read (a single tensor stands
+    for both ends, also on a bipartite graph). With ``norm`` "right" or "both" their dtype
+    and device carry the in-degree normalization and their number of dimensions shapes it,
+    so they must be a tensor with as many dimensions as the source features (DGL would
+    broadcast the normalization across the wrong dimensions); their width and rows are free.
+    """
+    if isinstance(feat, tuple) and len(feat) != 2:
+        raise ValueError(f"{layer}: a feature pair must hold 2 tensors, got {len(feat)}")
+    src = feat[0] if isinstance(feat, tuple) else feat
+    _check_matrix(src, "source", graph.num_src_nodes(), in_feats, layer, extra_dims=True)
+    _check_dtype(src, "source", dtype, layer)
+    if not isinstance(feat, tuple) or norm not in ("right", "both"):
+        return
+    dst = feat[1]
+    if not isinstance(dst, torch.Tensor):
+        raise TypeError(f"{layer}: destination features must be a torch.Tensor, got "
+                        f"{type(dst).__name__}")
+    if dst.dim() != src.dim():
+        raise ValueError(
+            f"{layer}: destination features have {dst.dim()} dimensions and source features "
+            f"{src.dim()}; with norm={norm!r} they must have as many (the in-degree "
+            "normalization is laid out along them)")
 
 
 def check_edge_weight(graph: DGLGraph, edge_weight, layer: str) -> None:
@@ -159,7 +202,8 @@ def self_rows(graph: DGLGraph, src_values: torch.Tensor, layer: str) -> torch.Te
     num_dst = graph.num_dst_nodes()
     if graph.is_block:
         return src_values[:num_dst]
-    if graph.num_src_nodes() != num_dst or graph.canonical_etypes[0][0] != graph.canonical_etypes[0][2]:
+    src_type, _, dst_type = graph.canonical_etypes[0]
+    if graph.num_src_nodes() != num_dst or src_type != dst_type:
         raise DGLError(
             f"{layer}: residual_alpha > 0 adds alpha * I, which needs the destination nodes "
             "to be source nodes too (a homogeneous graph or a block); got a bipartite graph"

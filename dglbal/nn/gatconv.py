@@ -1,6 +1,7 @@
 """GATConv: DGL's GAT layer with balanced-initialization and residual-aggregation options."""
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional, Tuple, Union
 
 import torch
@@ -18,6 +19,14 @@ from .kernels.edge_ops import head_dots
 from .kernels.sparse import dense, feature_dropout
 
 __all__ = ["GATConv"]
+
+
+def _broadcast_nodes(feat: torch.Tensor, extra: Tuple[int, ...]) -> torch.Tensor:
+    """(N, *, F) features broadcast to (N, *extra, F), as DGL's edge ops broadcast them."""
+    feat = dense(feat)
+    missing = len(extra) - (feat.dim() - 2)
+    feat = feat.reshape(feat.shape[0], *([1] * missing), *feat.shape[1:])
+    return feat.expand(feat.shape[0], *extra, feat.shape[-1])
 
 
 class GATConv(GraphLayer):
@@ -43,10 +52,10 @@ class GATConv(GraphLayer):
         Aggregate with :math:`(1-\alpha) A_{att} + \alpha I`. Needs homogeneous graphs or
         blocks.
 
-    Features must be 2-D (DGL also accepts extra leading dimensions; dglbal raises a clear
-    error instead); they may be a sparse CSR or COO matrix. The aggregation runs in a fused
-    kernel (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features)
-    tensor for the backward pass.
+    Features are (N, *, in_feats) as in DGL (the output (N_dst, *, num_heads, out_feats)),
+    or a sparse CSR or COO matrix. The aggregation runs in a fused kernel
+    (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features) tensor
+    for the backward pass.
 
     Example
     -------
@@ -115,28 +124,40 @@ class GATConv(GraphLayer):
     ):
         """Compute the layer.
 
-        ``feat`` is an (N, in_feats) tensor or a (source, destination) pair; ``edge_weight``
-        of shape (E,) or (E, 1) scales the attention. Returns (N_dst, num_heads, out_feats)
-        and, with ``get_attention=True``, the attention of shape (E, num_heads, 1).
+        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair (``*``
+        broadcasting between them); ``edge_weight`` of shape (E,) or (E, 1) scales the
+        attention. Returns (N_dst, *, num_heads, out_feats) and, with
+        ``get_attention=True``, the attention of shape (E, *, num_heads, 1).
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
         check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name,
-                       parameter_dtype(self))
+                       parameter_dtype(self), extra_dims=True)
         check_edge_weight(graph, edge_weight, name)
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
+        # (N, *, in_feats) features: the kernels see the * dimensions as more heads
+        extra = (feat[0] if isinstance(feat, tuple) else feat).shape[1:-1]
+        broadcast = isinstance(feat, tuple) and feat[0].shape[1:-1] != feat[1].shape[1:-1]
+        if broadcast:  # as DGL's edge ops broadcast them
+            extra = torch.broadcast_shapes(feat[0].shape[1:-1], feat[1].shape[1:-1])
+        folded, attn_l, attn_r = heads, self.attn_l, self.attn_r
+        if extra:
+            folded *= math.prod(extra)
+            attn_l, attn_r = (a.repeat(1, folded // heads, 1) for a in (attn_l, attn_r))
         if isinstance(feat, tuple):
             h_src, h_dst = (feature_dropout(self.feat_drop, f) for f in feat)
-            z_src = fc_src(h_src).view(-1, heads, out)
-            z_dst = fc_dst(h_dst).view(-1, heads, out)
+            if broadcast:
+                h_src, h_dst = (_broadcast_nodes(h, extra) for h in (h_src, h_dst))
+            z_src = fc_src(h_src).view(h_src.shape[0], folded, out)
+            z_dst = fc_dst(h_dst).view(h_dst.shape[0], folded, out)
         else:
             h_src = h_dst = feature_dropout(self.feat_drop, feat)
-            z_src = z_dst = self.fc(h_src).view(-1, heads, out)
+            z_src = z_dst = self.fc(h_src).view(h_src.shape[0], folded, out)
             if graph.is_block:
                 z_dst = z_src[: graph.num_dst_nodes()]
-        el, er = head_dots(z_src, self.attn_l), head_dots(z_dst, self.attn_r)
+        el, er = head_dots(z_src, attn_l), head_dots(z_dst, attn_r)
         adj = graph_adjacency(graph)
         src, dst = adj.src, adj.dst
         logits = self.leaky_relu(el.index_select(0, src) + er.index_select(0, dst))
@@ -145,11 +166,14 @@ class GATConv(GraphLayer):
             attention = attention * edge_weight.reshape(-1, 1, 1)
         rst = attention_sum(z_src, attention, src, dst, graph.num_dst_nodes(), adj)
         rst = self._with_identity(graph, rst, z_src)
+        if extra:
+            rst = rst.view(rst.shape[0], *extra, heads, out)
+            attention = attention.view(attention.shape[0], *extra, heads, 1)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]
-            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
+            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], *extra, heads, out)
         if self.has_explicit_bias:
-            rst = rst + self.bias.view(1, heads, out)
+            rst = rst + self.bias.view(*([1] * (rst.dim() - 2)), heads, out)
         if self.activation:
             rst = self.activation(rst)
         if get_attention:

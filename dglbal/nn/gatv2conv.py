@@ -43,8 +43,9 @@ class GATv2Conv(GraphLayer):
         Aggregate with :math:`(1-\alpha) A_{att} + \alpha I`: each node keeps a share
         ``alpha`` of its own transformed feature. Needs homogeneous graphs or blocks.
 
-    Unlike DGL, bad input raises a clear error: features that are not 2-D or have the wrong
-    width or row count, heterographs with several edge types.
+    Bad input raises an error naming it where DGL fails deep inside: features that are not
+    2-D (DGL folds extra dimensions into rows) or have the wrong width or row count,
+    heterographs with several edge types.
 
     The attention runs in fused kernels (:mod:`dglbal.nn.kernels.attention`): the same numbers as
     DGL's, but no (edges x features) tensor is kept for the backward pass. The features may be
@@ -137,7 +138,7 @@ class GATv2Conv(GraphLayer):
         rst = self._with_identity(graph, rst, z_src)
         if self.res_fc is not None:
             h_dst = dense(h_dst)[: graph.num_dst_nodes()]
-            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], -1, out)
+            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], heads, out)
         if self.activation:
             rst = self.activation(rst)
         if get_attention:

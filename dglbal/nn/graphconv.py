@@ -11,7 +11,7 @@ from dgl.utils import expand_as_pair
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import (Features, check_edge_weight, check_features, check_graph, check_sizes,
+from ._checks import (Features, check_edge_weight, check_gcn_features, check_graph, check_sizes,
     parameter_dtype)
 
 __all__ = ["GraphConv"]
@@ -100,14 +100,18 @@ class GraphConv(GraphLayer):
     ) -> torch.Tensor:
         """Compute the layer.
 
-        ``feat`` is an (N, in_feats) tensor or a (source, destination) pair; ``weight`` an
+        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair; as in DGL,
+        only the source features' values are read (a single tensor serves both ends, also on
+        a bipartite graph), so destination features may have any width. ``weight`` is an
         external (in_feats, out_feats) weight for a layer built with ``weight=False``;
-        ``edge_weight`` of shape (E,) or (E, 1) scales the messages. Returns (N_dst, out_feats).
+        ``edge_weight`` of shape (E,) or (E, 1) scales the messages. Returns
+        (N_dst, *, out_feats).
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
-        check_features(graph, feat, self._in_feats, self._in_feats, name,
-                       weight.dtype if weight is not None else parameter_dtype(self))
+        check_gcn_features(graph, feat, self._in_feats, name,
+                           weight.dtype if weight is not None else parameter_dtype(self),
+                           self._norm)
         if weight is not None and self.weight is not None:
             raise DGLError(
                 "External weight is provided while at the same time the module has defined "
@@ -136,8 +140,9 @@ class GraphConv(GraphLayer):
             rst = graph.dstdata["h"]
             if weight is not None and not transform_first:
                 rst = torch.matmul(rst, weight)
-            if self._norm in ("right", "both"):
-                rst = rst * _degree_scale(graph.in_degrees(), self._norm, feat_dst)
+            if self._norm in ("right", "both"):  # in feat_dst's dtype, as DGL
+                like = feat_dst if feat_dst.is_floating_point() else rst
+                rst = rst * _degree_scale(graph.in_degrees(), self._norm, like)
             rst = self._with_identity(graph, rst, feat_src, weight)
             if self.bias is not None:
                 rst = rst + self.bias

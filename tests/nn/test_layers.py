@@ -59,12 +59,29 @@ def test_bad_features_raise_clear_errors(name):
     n = graph.num_nodes()
     with pytest.raises(ValueError, match="width 4.*in_feats=5"):
         layer(graph, torch.randn(n, 4))
-    with pytest.raises(ValueError, match="must be 2-D"):
-        layer(graph, torch.randn(n, 2, 5))
     with pytest.raises(ValueError, match="rows"):
         layer(graph, torch.randn(n + 1, 5))
-    with pytest.raises(ValueError, match="pass a \\(source, destination\\) feature pair"):
-        layer(bipartite(), torch.randn(bipartite().num_src_nodes(), 5))
+    with pytest.raises(ValueError, match="must be (at least )?2-D"):
+        layer(graph, torch.randn(n))
+    if name != "GATv2Conv":  # (N, *, in_feats), as DGL's layers: the last width counts
+        with pytest.raises(ValueError, match="width 4.*in_feats=5"):
+            layer(graph, torch.randn(n, 5, 4))
+        with pytest.raises(ValueError, match=r"shape \(\d+, 0, 5\) have an empty dimension"):
+            layer(graph, torch.randn(n, 0, 5))  # DGL: a raw "Expect ... contiguous" error
+    else:  # DGL's GATv2Conv folds the extra dimensions into rows and fails
+        with pytest.raises(ValueError, match="must be 2-D"):
+            layer(graph, torch.randn(n, 2, 5))
+    if name != "GraphConv":  # DGL: the destination data has the wrong number of rows
+        with pytest.raises(ValueError, match="pass a \\(source, destination\\) feature pair"):
+            layer(bipartite(), torch.randn(bipartite().num_src_nodes(), 5))
+
+
+def test_gatconv_feature_pair_extra_dimensions_must_broadcast():
+    graph = bipartite()
+    feat = (torch.randn(graph.num_src_nodes(), 2, 5), torch.randn(graph.num_dst_nodes(), 3, 5))
+    with pytest.raises(ValueError, match="GATConv: source features of shape .* must "
+                                         "broadcast"):
+        GATConv(5, 3, 2)(graph, feat)
 
 
 @pytest.mark.parametrize("name", LAYERS)

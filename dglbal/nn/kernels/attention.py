@@ -149,7 +149,7 @@ def _scattered_grads(ctx, z_src, z_dst, attn, src, dst, pairs, grad_out, edge_gr
 
 def _head_weights(weights: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
     """(H, E): weights (E, H, 1) in ``order``, one contiguous row per head."""
-    return weights.index_select(0, order).reshape(order.shape[0], -1).t().contiguous()
+    return weights.index_select(0, order).reshape(order.shape[0], weights.shape[1]).t().contiguous()
 
 
 class _AttentionSum(torch.autograd.Function):
