@@ -231,7 +231,7 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ValueError(f"--device {name!r} is not a device name; available: {available} "
                          "(or auto)") from None
     if device.type == "cpu":
-        return device
+        return torch.device("cpu")  # torch has one CPU device; "cpu:5" would reach DGL as-is
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count > (device.index or 0):

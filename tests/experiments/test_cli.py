@@ -63,6 +63,7 @@ def test_a_device_this_machine_lacks_says_what_is_available(tmp_path, capsys, de
 
 def test_gpu_means_cuda_and_auto_and_cpu_resolve():
     assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("cpu:5") == torch.device("cpu")  # one CPU device; DGL needs cpu:0
     assert resolve_device("auto").type in ("cpu", "cuda")
 
 
