@@ -12,8 +12,8 @@ from dglbal.distributed import run_dist_experiment
 from dglbal.experiments.config import (TrainConfig, cli_fields, option_name, prepare_output_dir,
                                        validate_config)
 from dglbal.experiments.runstore import Interrupted
-from dglbal.experiments.sweep import SweepConfig, run_sweep, summary_tables, write_outputs
-from dglbal.experiments.tables import plot_curves, save_results, summary_table
+from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.tables import plot_curves, save_results, summary_table, summary_tables
 from dglbal.experiments.train import run_experiment
 from dglbal.nn import kernels
 

@@ -11,22 +11,20 @@ import csv
 import io
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from dglbal._plotting import new_figure
-from .reference import reference_text
 from .atomic import replaced_atomically, write_text_atomic
-from .tables import mean_ci, plot_curves, scored_percent
-from .runstore import describe_differences, distinct, result_of, run_or_load, table_setting
-from .runstore import epochs_to_fraction
+from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
+from .runstore import distinct, result_of, run_or_load
 from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
                      validate_config)
 from .train import prepare_graph, run_once
 
-__all__ = ["SweepConfig", "run_sweep", "summary_tables", "write_outputs"]
+__all__ = ["SweepConfig", "run_sweep", "write_outputs"]
 
 
 @dataclass
@@ -77,67 +75,6 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
         return run_or_load(runs, Path(out) / "runs", train, bar.update)
 
 
-def _cell(scores: List[Optional[float]]) -> str:
-    """Mean +- 95% CI in percent; a single run has no interval, so it gets none. Runs that
-    diverged before any scored epoch are counted aside."""
-    values, unscored = scored_percent(scores)
-    mean, ci = mean_ci(values) if values else (0.0, 0.0)
-    text = "-" if not values else f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f}"
-    return text + (f" [{unscored} diverged unscored]" if unscored else "")
-
-
-def _panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
-    """Records grouped by dataset, model and configuration (never mixed): (dataset, model,
-    label naming the settings where this group differs from the others, records)."""
-    records = distinct(records)
-    keys = sorted({(r["dataset"], r["model"], table_setting(r)) for r in records})
-    labels = describe_differences({setting for _, _, setting in keys})
-    return [(dataset, model, labels[setting],
-             [r for r in records if (r["dataset"], r["model"], table_setting(r)) == key])
-            for key in keys for dataset, model, setting in [key]]
-
-
-def summary_tables(records: List[dict]) -> str:
-    """Markdown tables in the paper's layout: test accuracy (%) per scheme and depth, the
-    paper's mean +- 95% CI in brackets, then epochs to the best model and to 95% of it. Runs of
-    different configurations go to different tables; a cell with fewer runs than the table's
-    seeds says how many it has."""
-    lines = []
-    for dataset, model, label, subset in _panels(records):
-        depths = sorted({r["layers"] for r in subset})
-        schemes = list(dict.fromkeys(r["scheme"] for r in subset))
-        budget = sorted({r["budget"] for r in subset})
-        seeds = len({r["seed"] for r in subset})
-        lines.append(f"### {model.upper()} on {dataset} ({subset[0]['optimizer']}, at most "
-                     f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
-                     + (f"; {label}" if label else "") + ")")
-        lines.append("")
-        header = "| scheme | " + " | ".join(f"L={d}" for d in depths) + " |"
-        lines += [header, "|" + "---|" * (len(depths) + 1)]
-        for scheme in schemes:
-            cells = []
-            for d in depths:
-                runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
-                paper = reference_text(model, dataset, scheme, d, subset[0]["optimizer"])
-                cell = _cell([r["test_acc"] for r in runs]) if runs else "-"
-                if runs and len(runs) < seeds:  # an unfinished cell says how many runs it has
-                    cell += f" [{len(runs)} of {seeds} seeds]"
-                cells.append(cell + (f" ({paper})" if paper is not None and runs else ""))
-            lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
-        lines += ["", "Epochs to the best validation accuracy / to 95% of it (mean):", "",
-                  header, "|" + "---|" * (len(depths) + 1)]
-        for scheme in schemes:
-            cells = []
-            for d in depths:
-                runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d
-                        and r["best_epoch"] >= 0]
-                cells.append(f"{np.mean([r['best_epoch'] + 1 for r in runs]):.0f} / "
-                             f"{np.mean([r['epochs_to_95'] for r in runs]):.0f}" if runs else "-")
-            lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
     """results.csv, summary.md and the plots."""
     out, records = Path(out), distinct(records)
@@ -151,9 +88,9 @@ def write_outputs(records: List[dict], out: Path) -> List[Path]:
     write_text_atomic(out / "results.csv", table.getvalue())
     write_text_atomic(out / "summary.md", summary_tables(records))
     written = [out / "results.csv", out / "summary.md", _plot_depths(records, out)]
-    panels = _panels(records)
-    for number, (dataset, model, label, subset) in enumerate(panels):
-        tag = f"_{number}" if len(panels) > len({(d, m) for d, m, _, _ in panels}) else ""
+    grouped = panels(records)
+    for number, (dataset, model, label, subset) in enumerate(grouped):
+        tag = f"_{number}" if len(grouped) > len({(d, m) for d, m, _, _ in grouped}) else ""
         for layers in sorted({r["layers"] for r in subset}):
             runs = [result_of(r) for r in subset if r["layers"] == layers]
             title = f"{model.upper()} L={layers} on {dataset}" + (f" ({label})" if label else "")
@@ -163,10 +100,11 @@ def write_outputs(records: List[dict], out: Path) -> List[Path]:
 
 
 def _plot_depths(records: List[dict], out: Path) -> Path:
-    """Test accuracy and epochs to the best model against depth, per scheme."""
-    panels = _panels(records)
-    fig, axes = new_figure(2, len(panels), figsize=(5 * len(panels), 7), squeeze=False)
-    for column, (dataset, model, label, subset) in enumerate(panels):
+    """Test accuracy (mean +- 95% CI) and epochs to the best model (median) against depth,
+    per scheme."""
+    grouped = panels(records)
+    fig, axes = new_figure(2, len(grouped), figsize=(5 * len(grouped), 7), squeeze=False)
+    for column, (dataset, model, label, subset) in enumerate(grouped):
         depths = sorted({r["layers"] for r in subset})
         for scheme in dict.fromkeys(r["scheme"] for r in subset):
             stats = [mean_ci(scored_percent(r["test_acc"] for r in subset
@@ -174,14 +112,14 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
                              or [float("nan")]) for d in depths]
             axes[0, column].errorbar(depths, [m for m, _ in stats], yerr=[c for _, c in stats],
                                      marker="o", capsize=3, label=scheme)
-            epochs = [np.mean([r["best_epoch"] + 1 for r in subset if r["scheme"] == scheme
-                               and r["layers"] == d and r["best_epoch"] >= 0] or [np.nan])
+            epochs = [np.median([r["best_epoch"] + 1 for r in subset if r["scheme"] == scheme
+                                 and r["layers"] == d and r["best_epoch"] >= 0] or [np.nan])
                       for d in depths]
             axes[1, column].plot(depths, epochs, marker="o", label=scheme)
         axes[0, column].set(title=f"{model.upper()} on {dataset}" + (f"\n{label}" if label else ""),
                             xlabel="layers",
                             ylabel="test accuracy (%)", xscale="log")
-        axes[1, column].set(xlabel="layers", ylabel="epochs to best model", xscale="log",
+        axes[1, column].set(xlabel="layers", ylabel="epochs to best model (median)", xscale="log",
                             yscale="log")
         axes[0, column].legend()
     fig.tight_layout()

@@ -12,8 +12,11 @@ from scipy import stats
 from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_json_atomic
 from .config import RunResult, TrainConfig
+from .reference import reference_text
+from .runstore import describe_differences, distinct, table_setting
 
-__all__ = ["mean_ci", "scored_percent", "by_scheme", "summary_table", "save_results", "plot_curves"]
+__all__ = ["mean_ci", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
+           "panels", "summary_tables", "save_results", "plot_curves"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -23,6 +26,15 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
         return float(values.mean()), 0.0
     half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
     return float(values.mean()), float(half)
+
+
+def median_quartiles(values: Sequence[float]) -> str:
+    """``median [q1-q3]`` (rounded to integers): epoch counts are skewed by single runs, so
+    their summary is the median and quartiles, not the mean; "-" for none."""
+    if not len(values):
+        return "-"
+    q1, median, q3 = np.percentile(np.asarray(values, dtype=float), [25, 50, 75])
+    return f"{median:.0f}" if len(values) == 1 else f"{median:.0f} [{q1:.0f}-{q3:.0f}]"
 
 
 def scored_percent(scores: Iterable[Optional[float]]) -> Tuple[List[float], int]:
@@ -40,8 +52,8 @@ def by_scheme(results: List[RunResult]) -> Dict[str, List[RunResult]]:
 
 
 def summary_table(results: List[RunResult]) -> str:
-    """One row per scheme: test accuracy (or ROC-AUC) (%) mean +- 95% CI, best epoch, epochs,
-    time."""
+    """One row per scheme: test accuracy (or ROC-AUC) (%) mean +- 95% CI, best epoch
+    (median), epochs (median), seconds per run (mean), how the runs stopped."""
     metric = "ROC-AUC" if results and results[0].metric == "rocauc" else "acc"
     header = f"{'scheme':<24}{f'test {metric} (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
              f"{'epochs':>9}{'s/run':>8}  stops"
@@ -49,17 +61,113 @@ def summary_table(results: List[RunResult]) -> str:
     for scheme, runs in by_scheme(results).items():
         tests, unscored = scored_percent(r.test_acc for r in runs)
         vals, _ = scored_percent(r.best_val_acc for r in runs)
-        acc, ci = mean_ci(tests) if tests else (float("nan"), float("nan"))
         best = [r.best_epoch for r in runs if r.best_epoch >= 0]
-        stops = ", ".join(sorted({r.stop_reason for r in runs}))
+        reasons = [r.stop_reason for r in runs]
+        stops = ", ".join(f"{reason} x{reasons.count(reason)}" for reason in sorted(set(reasons)))
         if unscored:
             stops += f" ({unscored} of {len(runs)} runs diverged before any scored epoch)"
         lines.append(
-            f"{scheme:<24}{f'{acc:.1f} +- {ci:.1f}' if tests else '-':>18}"
+            f"{scheme:<24}{_interval_text(tests):>18}"
             f"{np.mean(vals) if vals else float('nan'):>14.1f}"
-            f"{np.mean(best) if best else float('nan'):>12.0f}"
-            f"{np.mean([r.epochs for r in runs]):>9.0f}"
+            f"{np.median(best) if best else float('nan'):>12.0f}"
+            f"{np.median([r.epochs for r in runs]):>9.0f}"
             f"{np.mean([r.seconds for r in runs]):>8.1f}  {stops}")
+    return "\n".join(lines)
+
+
+def _interval_text(values: List[float]) -> str:
+    """``mean +- half-width`` of the 95% CI; one value has no interval ("n/a"); none: "-"."""
+    if not values:
+        return "-"
+    mean, ci = mean_ci(values)
+    return f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f} +- n/a"
+
+
+def _accuracy_cell(scores: List[Optional[float]]) -> str:
+    """Mean +- 95% CI in percent; runs that diverged before any scored epoch are counted
+    aside."""
+    values, unscored = scored_percent(scores)
+    return _interval_text(values) + (f" [{unscored} diverged unscored]" if unscored else "")
+
+
+def _ending_cell(runs: List[dict]) -> str:
+    """How the runs of a cell ended: diverged / at the budget / at the loss threshold, and
+    the median final training loss of those that did not diverge."""
+    reasons = [r["stop_reason"] for r in runs]
+    parts = [f"{reasons.count('diverged')} div"] if "diverged" in reasons else []
+    parts += [f"{reasons.count('max_epochs')} budget"] if "max_epochs" in reasons else []
+    parts += [f"{reasons.count('loss_threshold')} conv"] if "loss_threshold" in reasons else []
+    finals = [r["train_loss"][-1] for r in runs if r["stop_reason"] != "diverged"
+              and r.get("train_loss")]
+    loss = f"; loss {np.median(finals):.2g}" if finals else ""
+    return f"{', '.join(parts)}{loss}"
+
+
+def panels(records: List[dict]) -> List[Tuple[str, str, str, List[dict]]]:
+    """Records grouped by dataset, model and configuration (never mixed): (dataset, model,
+    label naming the settings where this group differs from the others, records)."""
+    records = distinct(records)
+    keys = sorted({(r["dataset"], r["model"], table_setting(r)) for r in records})
+    labels = describe_differences({setting for _, _, setting in keys})
+    return [(dataset, model, labels[setting],
+             [r for r in records if (r["dataset"], r["model"], table_setting(r)) == key])
+            for key in keys for dataset, model, setting in [key]]
+
+
+def _grid(title: str, subset: List[dict], depths: List[int], schemes: List[str], cell) -> list:
+    """A markdown table: one row per scheme, one column per depth, ``cell(runs, depth,
+    scheme)`` in each (runs of that scheme and depth; "-" when there are none)."""
+    header = "| scheme | " + " | ".join(f"L={d}" for d in depths) + " |"
+    lines = [title, "", header, "|" + "---|" * (len(depths) + 1)]
+    for scheme in schemes:
+        cells = []
+        for d in depths:
+            runs = [r for r in subset if r["scheme"] == scheme and r["layers"] == d]
+            cells.append(cell(runs, d, scheme) if runs else "-")
+        lines.append(f"| {scheme} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def summary_tables(records: List[dict]) -> str:
+    """Markdown tables per dataset, model and configuration, in the paper's layout:
+
+    - test accuracy (%), mean +- 95% CI (Student t; "n/a" for one run), the paper's value in
+      brackets, a cell with fewer runs than the table's seeds saying how many it has;
+    - how the runs ended: diverged / stopped at the epoch budget / reached the loss
+      threshold, and the median final training loss of the runs that did not diverge;
+    - epochs to the best validation accuracy and to 95% of it: median [quartiles].
+    """
+    lines = []
+    for dataset, model, label, subset in panels(records):
+        depths = sorted({r["layers"] for r in subset})
+        schemes = list(dict.fromkeys(r["scheme"] for r in subset))
+        budget = sorted({r["budget"] for r in subset})
+        seeds = len({r["seed"] for r in subset})
+        optimizer = subset[0]["optimizer"]
+
+        def accuracy(runs, depth, scheme):
+            cell = _accuracy_cell([r["test_acc"] for r in runs])
+            if len(runs) < seeds:
+                cell += f" [{len(runs)} of {seeds} seeds]"
+            paper = reference_text(model, dataset, scheme, depth, optimizer)
+            return cell + (f" ({paper})" if paper is not None else "")
+
+        def epochs(runs, depth, scheme):
+            scored = [r for r in runs if r["best_epoch"] >= 0]
+            return (f"{median_quartiles([r['best_epoch'] + 1 for r in scored])} / "
+                    f"{median_quartiles([r['epochs_to_95'] for r in scored])}")
+
+        lines.append(f"### {model.upper()} on {dataset} ({optimizer}, at most "
+                     f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
+                     + (f"; {label}" if label else "") + ")")
+        lines.append("")
+        lines += _grid("Test accuracy (%), mean +- 95% CI (the paper's in brackets):", subset,
+                       depths, schemes, accuracy)
+        lines += _grid("How the runs ended (div: diverged, budget: at the epoch budget, "
+                       "conv: loss threshold reached; median final training loss of the "
+                       "others):", subset, depths, schemes, lambda runs, d, s: _ending_cell(runs))
+        lines += _grid("Epochs to the best validation accuracy / to 95% of it, median "
+                       "[quartiles]:", subset, depths, schemes, epochs)
     return "\n".join(lines)
 
 

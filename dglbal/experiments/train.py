@@ -1,7 +1,6 @@
 """The paper's training protocol: full-batch node classification with early stopping."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Union
 

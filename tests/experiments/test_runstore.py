@@ -12,7 +12,7 @@ import pytest
 from dglbal.experiments import runstore as runfiles
 from dglbal.cli import main
 from dglbal.experiments.runstore import RunFileWarning, load_run, run_identity, run_name, run_record
-from dglbal.experiments.sweep import summary_tables
+from dglbal.experiments.tables import summary_tables
 from dglbal.experiments.config import RunResult, TrainConfig
 
 @pytest.fixture(autouse=True)
@@ -176,7 +176,27 @@ def test_a_cell_with_fewer_runs_than_the_tables_seeds_says_so():
     xavier, bal_o = (next(line for line in table.splitlines() if line.startswith(f"| {s} |"))
                      for s in ("xavier", "bal_o"))
     assert "seeds]" not in xavier and "[1 of 3 seeds]" in bal_o
-    assert "+-" in xavier and "+-" not in bal_o.split("|")[2]  # one run: no interval
+    assert "+- 0.0" in xavier and "50.0 +- n/a" in bal_o  # one run: no interval
+
+
+def test_tables_say_how_runs_ended_and_summarise_epochs_by_median():
+    config = TrainConfig(hidden=8)
+    records = [_record(config, "xavier", seed) for seed in range(5)]
+    for record, best, reason in zip(records, [474, 538, 657, 902, 4463],
+                                    ["max_epochs"] * 3 + ["diverged", "loss_threshold"]):
+        record.update(best_epoch=best, epochs_to_95=best, stop_reason=reason)
+    records[0]["train_loss"] = [0.7]
+    lines = summary_tables(records).splitlines()
+    ending, epochs = [line for line in lines if line.startswith("| xavier |")][1:]
+    assert ending == "| xavier | 1 div, 3 budget, 1 conv; loss 1 |"  # 0.7, 1, 1, 1 -> 1
+    assert epochs == "| xavier | 658 [539-903] / 657 [538-902] |"  # the mean would be 1409
+
+
+def test_median_quartiles():
+    from dglbal.experiments.tables import median_quartiles
+
+    assert median_quartiles([]) == "-" and median_quartiles([7]) == "7"
+    assert median_quartiles([1, 2, 3, 4, 100]) == "3 [2-4]"
 
 
 def test_runs_written_before_a_field_existed_share_a_table_with_runs_at_its_default():
@@ -268,7 +288,7 @@ def test_a_run_listed_twice_is_counted_once_in_the_tables():
     record = _record(TrainConfig(hidden=8))
     table = summary_tables([record, dict(record)])
     row = next(line for line in table.splitlines() if line.startswith("| xavier |"))
-    assert "+-" not in row and "1 seeds" in table
+    assert row == "| xavier | 50.0 +- n/a |" and "1 seeds" in table
 
 
 def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
@@ -279,4 +299,4 @@ def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
     row = next(line for line in summary_tables([scored, unscored]).splitlines()
                if line.startswith("| xavier |"))
     assert "| 50.0 [1 diverged unscored] [" not in row  # both runs are in the cell's count
-    assert row.split("|")[2].strip().startswith("50.0 [1 diverged unscored]")
+    assert row.split("|")[2].strip().startswith("50.0 +- n/a [1 diverged unscored]")

@@ -126,7 +126,7 @@ def test_minibatch_training_with_sampled_blocks(small_graph):
 
 
 def test_epochs_to_fraction():
-    from dglbal.experiments.sweep import epochs_to_fraction
+    from dglbal.experiments.runstore import epochs_to_fraction
     assert epochs_to_fraction([0.1, 0.5, 0.9, 1.0, 0.8]) == 4  # 0.9 < 0.95 * 1.0
     assert epochs_to_fraction([]) == 0
 
@@ -153,7 +153,7 @@ def test_a_run_that_diverges_at_once_reports_no_score(tmp_path, capsys):
                  "--epochs", "3", "--seeds", "2", "--lr", "1e30", "--quiet",
                  "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
-    assert "diverged (2 of 2 runs diverged before any scored epoch)" in table
+    assert "diverged x2 (2 of 2 runs diverged before any scored epoch)" in table
     runs = json.loads((tmp_path / "results.json").read_text())
     assert {(r["test_acc"], r["best_epoch"], r["stop_reason"]) for r in runs["runs"]} == {
         (None, -1, "diverged")}
