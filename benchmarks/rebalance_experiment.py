@@ -27,7 +27,7 @@ os.environ.setdefault("DGLBACKEND", "pytorch")
 import numpy as np  # noqa: E402
 
 from dglbal.cli import main as dglbal_main  # noqa: E402
-from dglbal.experiments.tables import mean_ci  # noqa: E402
+from dglbal.experiments.tables import interval_text, median_quartiles, scored_percent  # noqa: E402
 
 ARCHITECTURES = {
     "gat": ["--model", "gat", "--conv", "gatv2", "--init", "ll_ortho"],
@@ -63,25 +63,26 @@ def run(args) -> None:
 
 def table(out: Path, dataset: str) -> str:
     """Markdown: per architecture, learning rate and rebalancing, the test ROC-AUC at the best
-    validation epoch and the epochs to that model, mean +- 95% CI over the splits done."""
+    validation epoch (mean +- 95% CI over the splits done; "n/a" for one split) and the epochs
+    to that model (median [quartiles])."""
     rows = {}
     for path in sorted((out / dataset).glob("*/runs/*.json")):
         arch, lr, rebalance, split = path.parts[-3].split("-")
         record = json.loads(path.read_text())
         rows.setdefault((arch, float(lr[2:]), rebalance), []).append(record)
     lines = [f"| {dataset} | lr | rebalance | splits | test ROC-AUC (%) | best val (%) | "
-             "epochs to best | s/run |", "|---|---|---|---|---|---|---|---|"]
+             "epochs to best (median) | s/run |", "|---|---|---|---|---|---|---|---|"]
     for (arch, lr, rebalance), records in sorted(rows.items(), key=lambda kv: (
             list(ARCHITECTURES).index(kv[0][0]), kv[0][1], REBALANCING.index(kv[0][2]))):
-        test = mean_ci([100 * r["test_acc"] for r in records])
-        val = mean_ci([100 * r["best_val_acc"] for r in records])
-        best = mean_ci([r["best_epoch"] + 1 for r in records])
+        test, _ = scored_percent(r["test_acc"] for r in records)
+        val, _ = scored_percent(r["best_val_acc"] for r in records)
+        best = [r["best_epoch"] + 1 for r in records if r["best_epoch"] >= 0]
         seconds = np.mean([r["seconds"] for r in records])
         diverged = sum(r["stop_reason"] == "diverged" for r in records)
         lines.append(f"| {arch} | {lr:g} | {rebalance} | {len(records)}"
                      f"{f' ({diverged} diverged)' if diverged else ''} | "
-                     f"{test[0]:.1f} +- {test[1]:.1f} | {val[0]:.1f} +- {val[1]:.1f} | "
-                     f"{best[0]:.0f} +- {best[1]:.0f} | {seconds:.0f} |")
+                     f"{interval_text(test)} | {interval_text(val)} | "
+                     f"{median_quartiles(best)} | {seconds:.0f} |")
     return "\n".join(lines)
 
 

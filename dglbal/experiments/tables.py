@@ -15,7 +15,7 @@ from .config import RunResult, TrainConfig
 from .reference import reference_text
 from .runstore import describe_differences, distinct, table_setting
 
-__all__ = ["mean_ci", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
+__all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
            "panels", "summary_tables", "save_results", "plot_curves"]
 
 
@@ -67,7 +67,7 @@ def summary_table(results: List[RunResult]) -> str:
         if unscored:
             stops += f" ({unscored} of {len(runs)} runs diverged before any scored epoch)"
         lines.append(
-            f"{scheme:<24}{_interval_text(tests):>18}"
+            f"{scheme:<24}{interval_text(tests):>18}"
             f"{np.mean(vals) if vals else float('nan'):>14.1f}"
             f"{np.median(best) if best else float('nan'):>12.0f}"
             f"{np.median([r.epochs for r in runs]):>9.0f}"
@@ -75,19 +75,20 @@ def summary_table(results: List[RunResult]) -> str:
     return "\n".join(lines)
 
 
-def _interval_text(values: List[float]) -> str:
+def interval_text(values: Sequence[float], digits: int = 1) -> str:
     """``mean +- half-width`` of the 95% CI; one value has no interval ("n/a"); none: "-"."""
     if not values:
         return "-"
     mean, ci = mean_ci(values)
-    return f"{mean:.1f} +- {ci:.1f}" if len(values) > 1 else f"{mean:.1f} +- n/a"
+    return f"{mean:.{digits}f} +- {ci:.{digits}f}" if len(values) > 1 \
+        else f"{mean:.{digits}f} +- n/a"
 
 
 def _accuracy_cell(scores: List[Optional[float]]) -> str:
     """Mean +- 95% CI in percent; runs that diverged before any scored epoch are counted
     aside."""
     values, unscored = scored_percent(scores)
-    return _interval_text(values) + (f" [{unscored} diverged unscored]" if unscored else "")
+    return interval_text(values) + (f" [{unscored} diverged unscored]" if unscored else "")
 
 
 def _ending_cell(runs: List[dict]) -> str:
