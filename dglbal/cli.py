@@ -1,4 +1,5 @@
-"""Command line: ``dglbal train`` and ``dglbal sweep`` (also ``python -m dglbal ...``)."""
+"""Command line: ``dglbal train``, ``dglbal sweep`` and ``dglbal diagnose`` (also
+``python -m dglbal ...``)."""
 from __future__ import annotations
 
 import argparse
@@ -11,6 +12,7 @@ from dglbal.data import dataset_names
 from dglbal.distributed import run_dist_experiment
 from dglbal.experiments.config import (TrainConfig, cli_fields, option_name, prepare_output_dir,
                                        validate_config)
+from dglbal.experiments.diagnosis import diagnose_schemes, diagnosis_files, write_diagnoses
 from dglbal.experiments.runstore import Interrupted
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
 from dglbal.experiments.tables import plot_curves, save_results, summary_table, summary_tables
@@ -142,8 +144,24 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_diagnose(args: argparse.Namespace) -> int:
+    args.schemes = _once("--init", args.schemes)
+    config = _config(args, args.dataset, args.layers)
+    validate_config(config)
+    out = prepare_output_dir(args.out, folders=(), files=diagnosis_files(config))
+    diagnoses = diagnose_schemes(config)
+    for scheme, found in diagnoses.items():
+        print(f"== {config.model.upper()} L={config.layers} --init {scheme} on "
+              f"{config.dataset} (seed {config.seeds[0]})")
+        print(found.table())
+    written = write_diagnoses(diagnoses, config, out)
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``dglbal`` parser: ``train`` and ``sweep``, options generated from the config."""
+    """The ``dglbal`` parser: ``train``, ``sweep`` and ``diagnose``, options generated from
+    the config."""
     parser = argparse.ArgumentParser(
         prog="dglbal", description="Balanced initialization for deep DGL graph neural networks")
     parser.add_argument("--version", action="version", version=f"dglbal {__version__}")
@@ -177,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output directory")
     _add_config_options(sweep)
     sweep.set_defaults(protocol="paper")
+    diagnosis = sub.add_parser(
+        "diagnose", help="look at the model at initialization, layer by layer, per scheme",
+        description="Builds the model `dglbal train` would train (first seed) under each "
+                    "--init scheme and prints, per layer, the second moments of the outputs "
+                    "and of their gradients and the mean pairwise cosine of the nodes' "
+                    "features, the rescale groups' balance, and a verdict with what to try. "
+                    "Writes diagnosis_<scheme>.json and .png under --out. Trains nothing.")
+    diagnosis.add_argument("--dataset", default="cora", choices=dataset_names())
+    diagnosis.add_argument("--layers", type=int, default=10, help="number of graph layers L")
+    diagnosis.add_argument("--out", type=_output_dir, default=Path("runs/diagnose"),
+                           help="output directory")
+    _add_config_options(diagnosis)
     return parser
 
 
@@ -185,7 +215,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     kernels.set_backend(args.attention)
     try:
-        return _run_train(args) if args.command == "train" else _run_sweep(args)
+        run = {"train": _run_train, "sweep": _run_sweep, "diagnose": _run_diagnose}
+        return run[args.command](args)
     except (ValueError, OSError) as error:
         print(f"dglbal: error: {error}", file=sys.stderr)
         return 2

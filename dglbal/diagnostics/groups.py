@@ -1,0 +1,61 @@
+"""Per-group statistics of a model's rescale symmetries: how far from balance each neuron
+group is, and how fast its incoming and outgoing weights move relative to their size."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from dglbal.balance.index import ExponentIndex
+from dglbal.symmetry import SymmetryReport
+
+__all__ = ["GroupStats", "group_statistics"]
+
+
+@dataclass
+class GroupStats:
+    """Balance and relative gradients of every group (arrays of one value per group).
+
+    Attributes
+    ----------
+    names : list of str
+        The groups' names, as in the report.
+    imbalance : np.ndarray
+        |c_g| / (I_g + O_g) with c_g = I_g - O_g: 0 for a balanced group, 1 when all the
+        group's weight sits on one side (NaN for a group without weight).
+    relative_gradient_in, relative_gradient_out : np.ndarray
+        sqrt(sum of squared gradients / sum of squared weights) over the group's incoming
+        (outgoing) entries: how fast each side moves relative to its size under SGD; the
+        Dynamic Rescaling paper balances these (NaN where a side has no weight or no
+        gradient was taken).
+    """
+
+    names: list
+    imbalance: np.ndarray
+    relative_gradient_in: np.ndarray
+    relative_gradient_out: np.ndarray
+
+
+def _side_sums(index: ExponentIndex, values: np.ndarray, positive: bool) -> np.ndarray:
+    mask = (index.value > 0) if positive else (index.value < 0)
+    mass = values[index.entry] ** 2 * np.abs(index.value) * mask
+    return np.bincount(index.group, weights=mass, minlength=index.num_groups)
+
+
+def group_statistics(model: nn.Module, report: SymmetryReport,
+                     with_gradients: bool = True) -> GroupStats:
+    """:class:`GroupStats` of ``model`` from ``report`` (its analysis), reading the gradients
+    left by the last backward pass when ``with_gradients``."""
+    index = ExponentIndex(model, report)
+    theta = index.numpy_parameters()
+    incoming, outgoing = _side_sums(index, theta, True), _side_sums(index, theta, False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        imbalance = np.abs(incoming - outgoing) / (incoming + outgoing)
+        if with_gradients:
+            grads = index.numpy_gradients()
+            rel_in = np.sqrt(_side_sums(index, grads, True) / incoming)
+            rel_out = np.sqrt(_side_sums(index, grads, False) / outgoing)
+        else:
+            rel_in = rel_out = np.full(index.num_groups, np.nan)
+    return GroupStats([g.name for g in report.groups], imbalance, rel_in, rel_out)

@@ -1,0 +1,108 @@
+"""Per-layer statistics of one forward and backward pass: the scale of the outputs and of the
+gradients, and how alike the nodes' features are (correlation collapse, oversmoothing)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional
+
+import torch
+from torch import nn
+
+from dglbal.init import graph_layers
+
+__all__ = ["LayerStats", "watched_layers", "mean_pairwise_cosine", "layer_statistics"]
+
+
+@dataclass
+class LayerStats:
+    """What one layer's output looked like at one forward and backward pass.
+
+    Attributes
+    ----------
+    name : str
+        The layer's module path in the model.
+    output_moment : float
+        Mean of the squared output entries, E[h^2].
+    gradient_moment : float
+        Mean of the squared gradient of the loss with respect to the output, E[g^2] (NaN when
+        no gradient reached the output).
+    cosine : float
+        Mean pairwise cosine similarity of the nodes' output rows (see
+        :func:`mean_pairwise_cosine`).
+    """
+
+    name: str
+    output_moment: float
+    gradient_moment: float
+    cosine: float
+
+
+def watched_layers(model: nn.Module) -> List[tuple]:
+    """(name, module) of the layers to watch: the graph layers (DGL's and dglbal's GATConv,
+    GATv2Conv, GraphConv and registered types) when the model has any, else every module
+    that holds parameters of its own and no submodule."""
+    names = {id(m): n for n, m in model.named_modules()}
+    layers = list(graph_layers(model))
+    if not layers:
+        layers = [m for m in model.modules()
+                  if not list(m.children()) and list(m.parameters(recurse=False))]
+    return [(names[id(m)] or type(m).__name__, m) for m in layers]
+
+
+def mean_pairwise_cosine(rows: torch.Tensor) -> float:
+    """Mean cosine similarity over pairs of distinct rows with a nonzero norm, in O(N d):
+    with u_i the unit rows and S their sum, it is (|S|^2 - n) / (n (n - 1)). 1 means every
+    node carries the same direction (collapsed); NaN with fewer than two nonzero rows."""
+    flat = rows.detach().reshape(rows.shape[0], -1).double()
+    norms = flat.norm(dim=1)
+    units = flat[norms > 0] / norms[norms > 0, None]
+    n = units.shape[0]
+    if n < 2:
+        return float("nan")
+    total = units.sum(dim=0)
+    return float(((total @ total) - n) / (n * (n - 1)))
+
+
+def _moment(tensor: Optional[torch.Tensor]) -> float:
+    if tensor is None or tensor.numel() == 0:
+        return float("nan")
+    return float(tensor.detach().double().pow(2).mean())
+
+
+def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
+                     loss: Callable[[torch.Tensor], torch.Tensor]) -> List[LayerStats]:
+    """Run ``run()`` (the model's forward) with hooks on :func:`watched_layers`, backpropagate
+    ``loss(output)`` and return each watched layer's :class:`LayerStats`, in the order the
+    layers ran (a layer run twice appears twice). The parameters' gradients are those of
+    ``loss`` afterwards (the caller saves and restores its own)."""
+    records, handles = [], []
+
+    def hook(name):
+        def record(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                return
+            entry = {"name": name, "output": output.detach(), "grad": None}
+            records.append(entry)
+            if output.requires_grad:
+                output.register_hook(lambda g: entry.__setitem__("grad", g.detach()))
+        return record
+
+    try:
+        for name, module in watched_layers(model):
+            handles.append(module.register_forward_hook(hook(name)))
+        with torch.enable_grad():
+            output = run()
+            if not isinstance(output, torch.Tensor):
+                raise TypeError(f"diagnose needs a model whose output is a tensor, got "
+                                f"{type(output).__name__}")
+            value = loss(output)
+            model.zero_grad(set_to_none=True)
+            if value.requires_grad:
+                value.backward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return [LayerStats(r["name"], _moment(r["output"]), _moment(r["grad"]),
+                       mean_pairwise_cosine(r["output"]) if r["output"].dim() >= 1
+                       and r["output"].shape[0] > 1 else float("nan"))
+            for r in records]

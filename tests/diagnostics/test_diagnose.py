@@ -1,0 +1,146 @@
+"""dglbal.diagnose: per-layer scales and feature similarity, per-group balance, the verdict."""
+import json
+
+import dgl
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dglbal import analyze, analyze_and_balance, diagnose
+from dglbal.cli import main
+from dglbal.diagnostics import group_statistics, mean_pairwise_cosine, watched_layers
+from dglbal.nn import GCN
+
+
+@pytest.fixture(scope="module")
+def graph():
+    dgl.seed(0)
+    return dgl.add_self_loop(dgl.rand_graph(60, 240))
+
+
+def _brute_cosine(rows):
+    rows = rows[rows.norm(dim=1) > 0].double()
+    units = rows / rows.norm(dim=1, keepdim=True)
+    sims = units @ units.T
+    n = len(units)
+    return float((sims.sum() - sims.diagonal().sum()) / (n * (n - 1)))
+
+
+def test_mean_pairwise_cosine_matches_the_pairwise_definition():
+    torch.manual_seed(0)
+    rows = torch.randn(30, 5)
+    rows[3] = 0  # a zero row has no direction and is left out
+    assert mean_pairwise_cosine(rows) == pytest.approx(_brute_cosine(rows), abs=1e-12)
+    assert mean_pairwise_cosine(torch.ones(7, 3)) == pytest.approx(1.0)
+    assert mean_pairwise_cosine(torch.eye(4)) == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(mean_pairwise_cosine(torch.zeros(5, 3)))
+
+
+def test_layer_statistics_are_the_model_outputs_and_their_gradients(graph):
+    torch.manual_seed(0)
+    model, feat = GCN(8, 16, 3, num_layers=3), torch.randn(60, 8)
+    found = diagnose(model, graph, feat, groups=False)
+    assert [s.name for s in found.layers] == ["layers.0", "layers.1", "layers.2"]
+    out = model(graph, feat).detach().requires_grad_()
+    projection = torch.randn(out.shape, generator=torch.Generator().manual_seed(0),
+                             dtype=torch.float64)
+    ((out.double() * projection).sum() / out.numel() ** 0.5).backward()
+    last = found.layers[-1]
+    assert last.output_moment == pytest.approx(float(out.double().pow(2).mean()), rel=1e-12)
+    assert last.gradient_moment == pytest.approx(float(out.grad.double().pow(2).mean()),
+                                                 rel=1e-6)
+    assert last.cosine == pytest.approx(_brute_cosine(out.detach()), abs=1e-10)
+
+
+def test_the_model_is_left_as_it_was(graph):
+    model, feat = GCN(8, 16, 3, num_layers=3, dropout=0.5), torch.randn(60, 8)
+    model.train()
+    before = [p.detach().clone() for p in model.parameters()]
+    diagnose(model, graph, feat)
+    assert model.training and all(p.grad is None for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_vanishing_xavier_outputs_and_a_healthy_balanced_start(graph):
+    torch.manual_seed(0)
+    feat = torch.randn(60, 16)
+    xavier = diagnose(GCN(16, 16, 3, num_layers=30, init="xavier"), graph, feat)
+    assert xavier.verdict().startswith("outputs vanish by layer")
+    assert "gnn_he" in xavier.verdict()
+    balanced = diagnose(GCN(16, 16, 3, num_layers=30, init="bal_o"), graph, feat)
+    assert not any(p.startswith("outputs") for p in balanced.problems())
+    assert np.nanmax(balanced.groups.imbalance) < 1e-6
+
+
+def test_group_statistics_follow_balancing(graph):
+    torch.manual_seed(0)
+    model, feat = GCN(8, 16, 3, num_layers=4, init="he"), torch.randn(60, 8)
+    found = diagnose(model, graph, feat)
+    assert np.nanmax(found.groups.imbalance) > 0.1
+    assert any("out of balance" in p for p in found.problems())
+    analyze_and_balance(model, graph, feat, mode="preserve")
+    assert np.nanmax(diagnose(model, graph, feat).groups.imbalance) < 1e-6
+
+
+def test_relative_gradients_are_gradient_over_weight_norms(graph):
+    torch.manual_seed(0)
+    model, feat = GCN(8, 16, 3, num_layers=3), torch.randn(60, 8)
+    report = analyze(model, graph, feat)
+    model(graph, feat).pow(2).sum().backward()
+    stats = group_statistics(model, report)
+    group = report.groups[0]
+    inward = [(name, e) for name in group.parameters for e in [group.exponents(name)]]
+    weight_sq = grad_sq = 0.0
+    params = dict(model.named_parameters())
+    for name, exponents in inward:
+        mask = torch.as_tensor(exponents > 0)
+        weight_sq += float(params[name].detach()[mask].double().pow(2).sum())
+        grad_sq += float(params[name].grad[mask].double().pow(2).sum())
+    assert stats.relative_gradient_in[0] == pytest.approx((grad_sq / weight_sq) ** 0.5,
+                                                          rel=1e-9)
+
+
+def test_a_model_without_graph_layers_is_watched_by_its_parameter_modules():
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    assert [name for name, _ in watched_layers(mlp)] == ["0", "2"]
+    found = diagnose(mlp, torch.randn(10, 4))
+    assert len(found.layers) == 2 and len(found.groups.names) == 8
+
+
+def test_bad_arguments_are_named(graph):
+    model, feat = GCN(8, 16, 3, num_layers=2), torch.randn(60, 8)
+    with pytest.raises(TypeError, match="needs an nn.Module"):
+        diagnose("model", graph, feat)
+    with pytest.raises(ValueError, match="labels must be integer classes"):
+        diagnose(model, graph, feat, labels=torch.rand(60))
+    with pytest.raises(ValueError, match="mask must be a boolean vector"):
+        diagnose(model, graph, feat, labels=torch.zeros(60, dtype=torch.long),
+                 mask=torch.ones(59, dtype=torch.bool))
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.lin(x), x
+
+    with pytest.raises(TypeError, match="output is a tensor, got tuple"):
+        diagnose(Pair(), feat)
+
+
+def test_command_line_writes_a_diagnosis_per_scheme(tmp_path, capsys):
+    assert main(["diagnose", "--dataset", "synthetic", "--layers", "6", "--hidden", "8",
+                 "--init", "xavier", "bal_o", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("verdict:") == 2
+    saved = json.loads((tmp_path / "diagnosis_bal_o.json").read_text())
+    assert len(saved["layers"]) == 6 and saved["verdict"] in printed
+    assert (tmp_path / "diagnosis_xavier.png").stat().st_size > 0
+
+
+def test_command_line_refuses_before_building(tmp_path, capsys):
+    assert main(["diagnose", "--dataset", "synthetic", "--model", "sage", "--init",
+                 "ll_ortho", "--out", str(tmp_path)]) == 2
+    assert "--init ll_ortho" in capsys.readouterr().err
