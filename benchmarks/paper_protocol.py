@@ -1,6 +1,7 @@
 """The tables of "Are GATs Out of Balance?" under the paper protocol, in priority order.
 
     python benchmarks/paper_protocol.py run --out DIR [--epochs 5000] [--seeds 5] [--worker I/N]
+        [--family F ...]
     python benchmarks/paper_protocol.py report --out DIR [--epochs 5000] [--seeds 5]
 
 ``run`` trains cell after cell with ``dglbal sweep``'s machinery (``--protocol paper``), one
@@ -8,7 +9,10 @@ run file per (dataset, depth, scheme, seed) under ``DIR/<family>/runs/``; finish
 skipped, so the same command resumes, and a larger ``--seeds`` or ``--epochs`` extends the grid.
 Cells come in the order of the paper's claims: deep GATs under SGD first (L = 10, 20, 40 on
 Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), three
-heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5). Within a cell the seeds
+heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
+orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
+weights and Xavier with zero attention on Cora and Citeseer, L = 10 and 20; ``--family
+ortho-sgd`` runs it alone, beside a grid process). Within a cell the seeds
 go round the schemes (seed 0 of Xav, BalX, BalO, then seed 1, ...), so a cell cut short still
 compares the schemes on equal seeds. After each cell, and with ``report``, every family's
 ``results.csv``, ``summary.md`` and plots are rewritten from all its run files, and
@@ -42,6 +46,12 @@ class Cell:
     layers: int
     model: str = "gat"
     optimizer: str = "sgd"
+    schemes: Tuple[str, ...] = SCHEMES
+
+
+ORTHOGONAL_ABLATION = ("ll_ortho", "xavier_zero_attention")
+"""Issue 23's ablation of orthogonality against balance: unbalanced looks-linear orthogonal
+weights and Xavier with zero attention, beside the grid's Xavier, BalX and BalO."""
 
 
 def cells() -> List[Cell]:
@@ -52,15 +62,16 @@ def cells() -> List[Cell]:
     hetero = [Cell("hetero-sgd", d, L) for L in (10, 20, 40) for d in HETEROPHILOUS]
     shallow = ([Cell("gat-sgd", d, L) for L in (5, 2) for d in ("cora", "citeseer")]
                + [Cell("hetero-sgd", d, L) for L in (5, 2) for d in HETEROPHILOUS])
-    return deep + gcn + adam + hetero + shallow
+    ortho = [Cell("ortho-sgd", d, L, schemes=ORTHOGONAL_ABLATION)
+             for L in (10, 20) for d in ("cora", "citeseer")]
+    return deep + gcn + adam + hetero + shallow + ortho
 
 
-def run_cell(cell: Cell, out: Path, epochs: int, seeds: int,
-             schemes: Tuple[str, ...] = SCHEMES, protocol: str = "paper") -> None:
+def run_cell(cell: Cell, out: Path, epochs: int, seeds: int, protocol: str = "paper") -> None:
     """Train the cell's runs that are missing, seed by seed across the schemes."""
     for count in range(1, seeds + 1):
         base = TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
-                           optimizer=cell.optimizer, schemes=list(schemes),
+                           optimizer=cell.optimizer, schemes=list(cell.schemes),
                            seeds=list(range(count)), epochs=epochs, protocol=protocol)
         run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
                   out / cell.family, progress=False)
@@ -69,7 +80,8 @@ def run_cell(cell: Cell, out: Path, epochs: int, seeds: int,
 def load_records(folder: Path) -> List[dict]:
     """Every run file of one family (files set aside in ``runs/rejected`` excluded)."""
     records = [json.loads(path.read_text()) for path in (folder / "runs").glob("*.json")]
-    order = {scheme: index for index, scheme in enumerate(SCHEMES + ("bal_o_data",))}
+    order = {scheme: index for index, scheme
+             in enumerate(SCHEMES + ("bal_o_data",) + ORTHOGONAL_ABLATION)}
     return sorted(records, key=lambda r: (r["dataset"], r["layers"], order.get(r["scheme"], 99),
                                           r["scheme"], r["seed"]))
 
@@ -88,8 +100,8 @@ def report(out: Path) -> List[Tuple[str, int]]:
 def status(out: Path, epochs: int, seeds: int) -> str:
     """A markdown table: every cell of the plan, in priority order, with the finished runs
     (seeds per scheme) at this budget."""
-    lines = [f"| # | family | dataset | model | optimizer | L | budget | seeds finished "
-             f"({' / '.join(SCHEMES)}) of {seeds} |", "|" + "---|" * 8]
+    lines = [f"| # | family | dataset | model | optimizer | L | budget | seeds finished per "
+             f"scheme, of {seeds} |", "|" + "---|" * 8]
     loaded = {}
     for index, cell in enumerate(cells(), 1):
         if cell.family not in loaded:
@@ -99,10 +111,10 @@ def status(out: Path, epochs: int, seeds: int) -> str:
                     if (r["dataset"], r["layers"], r["model"], r["optimizer"], r["scheme"],
                         r["budget"]) == (cell.dataset, cell.layers, cell.model, cell.optimizer,
                                          scheme, epochs))
-                for scheme in SCHEMES]
+                for scheme in cell.schemes]
         lines.append(f"| {index} | {cell.family} | {cell.dataset} | {cell.model} | "
                      f"{cell.optimizer} | {cell.layers} | {epochs} | "
-                     f"{' / '.join(map(str, done))} |")
+                     + ", ".join(f"{s} {n}" for s, n in zip(cell.schemes, done)) + " |")
     return "\n".join(lines)
 
 
@@ -113,13 +125,15 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=5000)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th cell from I")
+    parser.add_argument("--family", nargs="+", help="run only the cells of these families")
     args = parser.parse_args(argv)
     worker, workers = (int(part) for part in args.worker.split("/"))
     if not 0 <= worker < workers:
         parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
-        for cell in cells()[worker::workers]:
+        chosen = [c for c in cells() if args.family is None or c.family in args.family]
+        for cell in chosen[worker::workers]:
             run_cell(cell, args.out, args.epochs, args.seeds)
             report(args.out)
             print(f"done: {cell}", flush=True)
