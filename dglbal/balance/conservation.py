@@ -18,7 +18,7 @@ from torch import nn
 
 from dglbal._plotting import new_figure
 
-from .index import ExponentIndex, check_state_keys
+from .index import ExponentIndex, check_state_keys, model_parameters
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
@@ -99,8 +99,9 @@ def _file_path(path) -> Path:
 
 
 def monitored_parameters(model: nn.Module) -> List[str]:
-    """The parameters a monitor watches: weight matrices and attention vectors."""
-    return [n for n, p in model.named_parameters() if p.dim() >= 2 or "attn" in n]
+    """The parameters a monitor watches: weight matrices and attention vectors (named as in the
+    report: without a wrapper's prefix)."""
+    return [n for n, p in model_parameters(model).items() if p.dim() >= 2 or "attn" in n]
 
 
 class ConservationMonitor:
@@ -170,7 +171,7 @@ class ConservationMonitor:
     @property
     def _watched(self) -> List[torch.Tensor]:
         """The watched parameters, looked up by name (they may have been replaced)."""
-        params = dict(self.model.named_parameters())
+        params = model_parameters(self.model)
         missing = [n for n in self.watched if n not in params]
         if missing:
             raise ValueError(f"ConservationMonitor: the model no longer has the watched "

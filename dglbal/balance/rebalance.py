@@ -37,6 +37,7 @@ from torch import nn
 from .index import ExponentIndex, check_state_keys
 from .levels import LevelTriplets, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry.arguments import unwrap
 
 __all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS"]
 
@@ -379,7 +380,7 @@ class Rebalancer:
 
 
 def _analyze_builder(model: nn.Module) -> SymmetryReport:
-    if getattr(model, "probe_inputs", None) is None:
+    if getattr(unwrap(model)[0], "probe_inputs", None) is None:
         raise TypeError(f"{type(model).__name__} cannot make its own probe inputs: pass "
                         "report=dglbal.analyze(model, graph, features) to Rebalancer")
     return analyze(model)
