@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dglbal"
 
 # The wings, lowest first: a module may import its own wing and the wings before it.
 WINGS = ("dglbal._version", "dglbal._plotting", "dglbal.symmetry.core", "dglbal.symmetry", "dglbal.balance",
-         "dglbal.init", "dglbal.nn", "dglbal.data", "dglbal.experiments", "dglbal.distributed",
+         "dglbal.init", "dglbal.nn", "dglbal.integrations", "dglbal.data", "dglbal.experiments", "dglbal.distributed",
          "dglbal.cli", "dglbal.__main__")
 # The public test kit sits beside the ladder: it may use these, and only tests import it.
 TESTING = "dglbal.testing"

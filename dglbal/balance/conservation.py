@@ -23,8 +23,8 @@ from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_
 from .index import ExponentIndex, check_state_keys, model_parameters
 from dglbal.symmetry import SymmetryReport
 
-__all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
-           "relative_residuals"]
+__all__ = ["ConservationMonitor", "check_threshold", "conservation_residuals",
+           "monitored_parameters", "relative_residuals"]
 
 
 def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
@@ -86,7 +86,8 @@ def _max_per_epoch(rows, frozen) -> List[float]:
     return out
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> None:
+    """Refuse a ``threshold`` that is not a finite number >= 0 (``ValueError``)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
             not math.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
@@ -146,7 +147,7 @@ class ConservationMonitor(StepAttachable):
     def __init__(self, model: nn.Module, report: SymmetryReport, threshold: float = 0.05,
                  tracked_groups: int = 8, *, writer: Optional[ScalarWriter] = None,
                  tag: str = "conservation") -> None:
-        _check_threshold(threshold)
+        check_threshold(threshold)
         check_writer(writer, "ConservationMonitor")
         check_tag(tag, "ConservationMonitor")
         self.writer, self.tag = writer, tag
@@ -234,7 +235,7 @@ class ConservationMonitor(StepAttachable):
         self._initial = [initial[n].to(device=device, dtype=p.dtype)
                          for n, p in zip(self.watched, self._watched)]
         self._records = {key: [r.to(device) for r in records[key]] for key in self._records}
-        _check_threshold(state["threshold"])
+        check_threshold(state["threshold"])
         self.threshold = state["threshold"]
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:

@@ -42,9 +42,33 @@ from .levels import LevelTriplets, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
-__all__ = ["CRITERIA", "Rebalancer"]
+__all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
 CRITERIA = ("relative_gradients", "norms")
+
+
+def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
+                              clamp: Sequence[float] = (1e-5, 2.0)) -> Tuple[float, float]:
+    """Refuse a :class:`Rebalancer`'s bad arguments; returns ``clamp`` as two floats.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``criterion`` not in :data:`CRITERIA`, ``every`` or ``sweeps``
+        not a positive integer, ``clamp`` not ``0 < low <= 1 <= high < inf``.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    for name, value in (("every", every), ("sweeps", sweeps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        low, high = (float(c) for c in clamp)
+    except (TypeError, ValueError):
+        raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
+    if not 0 < low <= 1 <= high < math.inf:
+        raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+    return low, high
 
 
 class Rebalancer(StepAttachable):
@@ -108,17 +132,7 @@ class Rebalancer(StepAttachable):
                  optimizer: Optional[torch.optim.Optimizer] = None,
                  clamp: Sequence[float] = (1e-5, 2.0), writer: Optional[ScalarWriter] = None,
                  tag: str = "rebalance") -> None:
-        if criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
-        for name, value in (("every", every), ("sweeps", sweeps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        try:
-            low, high = (float(c) for c in clamp)
-        except (TypeError, ValueError):
-            raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
-        if not 0 < low <= 1 <= high < math.inf:
-            raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+        low, high = check_rebalance_arguments(criterion, every, sweeps, clamp)
         check_writer(writer, "Rebalancer")
         check_tag(tag, "Rebalancer")
         self.writer, self.tag = writer, tag
