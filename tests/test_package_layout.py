@@ -168,7 +168,12 @@ PUBLIC_MODULES = sorted(name for name, _ in map(_module_name, PACKAGE.rglob("*.p
 
 @pytest.mark.parametrize("module", PUBLIC_MODULES)
 def test_every_public_module_declares_its_public_names(module: str) -> None:
-    loaded = importlib.import_module(module)
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as error:  # an integration whose optional extra is not installed
+        if "pip install 'dglbal[" not in str(error):
+            raise
+        pytest.skip(str(error))
     names = getattr(loaded, "__all__", None)
     assert isinstance(names, list), f"{module} has no __all__ list"
     missing = [n for n in names if not hasattr(loaded, n)]
