@@ -72,11 +72,12 @@ class BalanceCallback(pl.Callback):
     - ``on_fit_start``: :func:`dglbal.analyze` of the model (the LightningModule, or its
       submodule ``module``) on ``example_inputs`` (moved to the module's device; ``None``: the
       model's ``probe_inputs()``), then ``balance_(model, report, balance, beta=beta)`` unless
-      ``balance`` is None or the fit resumes from a checkpoint (``ckpt_path``), whose weights
-      are kept.
-    - ``on_train_start``: a :class:`~dglbal.Rebalancer` (``rebalance``: its criterion, or
-      None) over the trainer's optimizer and a :class:`~dglbal.ConservationMonitor`
-      (``monitor``), restored from the checkpoint's callback state when resuming.
+      ``balance`` is None, the fit resumes from a checkpoint (``ckpt_path``), whose weights
+      are kept, or this callback balanced the model in an earlier fit.
+    - ``on_train_start``: a new :class:`~dglbal.Rebalancer` (``rebalance``: its criterion,
+      or None) over the trainer's optimizer and a new :class:`~dglbal.ConservationMonitor`
+      (``monitor``) for this fit, restored from the checkpoint's callback state when
+      resuming.
     - ``on_before_optimizer_step``: ``monitor.record()`` then ``rebalancer.step()``, once per
       optimizer step. Steps without any gradient (a ``training_step`` that returned None) and,
       under AMP's ``GradScaler``, steps with an inf/NaN gradient (the scaler skips them) are
@@ -142,6 +143,13 @@ class BalanceCallback(pl.Callback):
         self._loaded: Dict[str, Any] = {}
         self._writer: Optional[LoggersWriter] = None
 
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in checkpoints: callbacks for other submodules or
+        settings can sit side by side."""
+        return self._generate_state_key(module=self.module, balance=self.balance,
+                                        rebalance=self.criterion, monitor=self.watch)
+
     def _model(self, pl_module: "pl.LightningModule") -> nn.Module:
         if self.module is None:
             return pl_module
@@ -156,7 +164,8 @@ class BalanceCallback(pl.Callback):
         inputs = () if self.example_inputs is None else tuple(
             _to_device(x, pl_module.device) for x in self.example_inputs)
         self.report = analyze(model, *inputs)
-        if self.balance is not None and trainer.ckpt_path is None:
+        # Once per callback: a second fit continues from the trained weights.
+        if self.balance is not None and trainer.ckpt_path is None and self.summary is None:
             self.summary = balance_(model, self.report, self.balance, beta=self.beta)
 
     def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
@@ -177,6 +186,7 @@ class BalanceCallback(pl.Callback):
         for key, part in (("rebalancer", self.rebalancer), ("monitor", self.monitor)):
             if part is not None and self._loaded.get(key) is not None:
                 part.load_state_dict(self._loaded[key])
+        self._loaded = {}  # a checkpoint's state is for the fit that resumes from it
 
     def on_before_optimizer_step(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule",
                                  optimizer: torch.optim.Optimizer) -> None:

@@ -130,6 +130,21 @@ def test_a_resumed_fit_equals_an_uninterrupted_one(start, tmp_path):
     assert repr(callback.monitor.history) == repr(whole_callback.monitor.history)
 
 
+def test_a_second_fit_continues_from_the_trained_weights(start, tmp_path):
+    module, callback = NodeClassifier(copy.deepcopy(start)), _callback()
+    _trainer(tmp_path / "one", steps=1, callbacks=[callback]).fit(module)
+    trained = copy.deepcopy(module.model)
+    first_summary = callback.summary
+    # A monitor that runs first records c_g of the weights the second fit starts from.
+    probe = BalanceCallback(module="model", balance=None, rebalance=None, log=False)
+    _trainer(tmp_path / "two", steps=1, callbacks=[probe, callback]).fit(module)
+    assert callback.summary is first_summary  # not balanced again
+    start_c = torch.tensor(probe.monitor.history["c"][0], dtype=torch.float64)
+    expected = dglbal.balance_constants(trained, callback.report)  # not ~0, as re-balanced
+    assert expected.abs().max() > 1 and torch.allclose(start_c, expected, rtol=1e-12, atol=0)
+    assert len(callback.monitor.history["c"]) == 1  # a new monitor for the new fit
+
+
 def test_refusals(start, tmp_path):
     with pytest.raises(ValueError, match="mode must be 'init' or 'preserve'"):
         BalanceCallback(balance="xavier")
