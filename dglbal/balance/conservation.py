@@ -242,6 +242,8 @@ class ConservationMonitor(StepAttachable):
         sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
         return sums.masked_fill_(self._frozen, float("nan"))
 
+    _manual_call = "record"
+
     def _on_step(self) -> None:
         self.record()
 

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Optional, Protocol
 import torch
 
 __all__ = ["ScalarWriter", "StepAttachable", "StepHandle", "check_tag", "check_writer",
-           "gradients_finite",
+           "gradients_finite", "runs_step_hooks",
            "write_scalars"]
 
 
@@ -112,6 +112,29 @@ def _nested_step(optimizer: torch.optim.Optimizer) -> bool:
     return False
 
 
+# The code of the wrapper torch puts around an optimizer class's step to run its hooks.
+_HOOK_WRAPPER = torch.optim.Optimizer.profile_hook_step(lambda *args, **kwargs: None).__code__
+
+
+def runs_step_hooks(optimizer: torch.optim.Optimizer) -> bool:
+    """Will torch run step hooks for ``optimizer``?
+
+    Not after ``torch.compile`` in torch 2.2: its ``TorchPatcher`` takes the hook-running
+    wrapper off the step of every ``torch.optim`` class for the rest of the process.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer.
+
+    Returns
+    -------
+    bool
+        Whether its class's ``step`` is torch's hook-running wrapper.
+    """
+    return getattr(type(optimizer).step, "__code__", None) is _HOOK_WRAPPER
+
+
 class StepHandle:
     """What ``attach`` returns: ``remove()`` detaches (also as a context manager)."""
 
@@ -137,6 +160,7 @@ class StepAttachable:
     """Mixin: ``attach(optimizer)`` runs ``self._on_step()`` before every step."""
 
     _attachment: Optional[StepHandle] = None
+    _manual_call = "step"  # what the user calls by hand instead: named in messages
 
     def attach(self, optimizer: torch.optim.Optimizer) -> StepHandle:
         """Run before every ``optimizer.step()`` (see the module doc); returns a handle whose
@@ -160,6 +184,7 @@ class StepAttachable:
             It holds none of the model's parameters.
         RuntimeError
             Already attached (remove the handle first): a second hook would act twice a step.
+            Or torch would not run the hook (see :func:`runs_step_hooks`).
         """
         owner = type(self).__name__
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -168,6 +193,12 @@ class StepAttachable:
         if self._attachment is not None:
             raise RuntimeError(f"{owner}.attach: already attached to an optimizer; call "
                                "handle.remove() on the handle attach() returned first")
+        if not runs_step_hooks(optimizer):
+            raise RuntimeError(f"{owner}.attach: torch does not run step hooks for "
+                               f"{type(optimizer).__name__} in this process (torch 2.2's "
+                               "torch.compile turns them off for torch.optim's classes); call "
+                               f"{self._manual_call}() "
+                               "by hand after backward() and before optimizer.step()")
         held = {id(p) for group in optimizer.param_groups for p in group["params"]}
         if not any(id(p) in held for p in self._index.params):
             raise ValueError(f"{owner}.attach: the optimizer holds none of the model's "
@@ -197,7 +228,7 @@ class StepAttachable:
         if (len(args) > 1 and args[1] is not None) or kwargs.get("closure") is not None:
             raise RuntimeError(f"{owner}.attach: optimizer.step(closure) computes the gradients "
                                "inside the step, after this hook; call "
-                               f"{'record' if owner == 'ConservationMonitor' else 'step'}() "
+                               f"{self._manual_call}() "
                                "in the closure after backward() instead of attaching")
         found_inf = getattr(optimizer, "found_inf", None)  # set by GradScaler for fused steps
         grad_scale = getattr(optimizer, "grad_scale", None)

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import dglbal
-from dglbal.balance.hooks import gradients_finite
+from dglbal.balance.hooks import gradients_finite, runs_step_hooks
 from dglbal.nn import GAT
 
 STEPS = 5
@@ -251,3 +251,16 @@ def test_a_subclass_calling_super_step_acts_once_per_step(base):
         _loss(model, step, 0).backward()
         optimizer.step()
     assert len(monitor.history["c"]) == 3
+
+
+def test_attach_refuses_when_torch_would_not_run_the_hook(base, compile_patch_undone):
+    """torch 2.2's torch.compile turns optimizer step hooks off for torch.optim's classes, for
+    the rest of the process: attach says so instead of never acting."""
+    torch.compile(torch.nn.Linear(2, 2))
+    optimizer = torch.optim.SGD(copy.deepcopy(base[0]).parameters(), lr=0.01)
+    if runs_step_hooks(optimizer):
+        pytest.skip("this torch keeps optimizer step hooks after torch.compile")
+    monitor = dglbal.ConservationMonitor(base[0], base[1])
+    with pytest.raises(RuntimeError, match=r"torch.compile turns them off.*call record\(\) by"):
+        monitor.attach(optimizer)
+    assert not monitor.attached
