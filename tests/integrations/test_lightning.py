@@ -145,6 +145,29 @@ def test_a_second_fit_continues_from_the_trained_weights(start, tmp_path):
     assert len(callback.monitor.history["c"]) == 1  # a new monitor for the new fit
 
 
+class PoisonedClassifier(NodeClassifier):
+    """The second optimizer step's gradients hold infs: AMP's scaler skips that step. (The
+    forward runs in float32: DGL's CPU kernels take no float16; the scaler is the subject.)"""
+
+    def training_step(self, batch, batch_idx):
+        with torch.autocast("cpu", enabled=False):
+            loss = super().training_step(batch, batch_idx)
+        return loss * float("inf") if batch_idx // ACCUMULATE == 1 else loss
+
+
+def test_under_amp_the_callback_leaves_out_the_steps_the_scaler_skips(start, tmp_path,
+                                                                      grad_scaler):
+    scaler = grad_scaler(init_scale=2.0 ** 10)
+    precision = pl.plugins.precision.MixedPrecision("16-mixed", "cpu", scaler=scaler)
+    module, callback = PoisonedClassifier(copy.deepcopy(start)), _callback()
+    _trainer(tmp_path, callbacks=[callback], plugins=[precision]).fit(module)
+    assert scaler.get_scale() < 2.0 ** 10  # the scaler did skip a step
+    assert callback.rebalancer.calls == STEPS - 1
+    assert len(callback.monitor.history["c"]) == STEPS - 1
+    rel = [v for row in callback.monitor.history["rel_grad"] for v in row.values()]
+    assert all(math.isnan(v) or 0 <= v < 100 for v in rel)  # unscaled gradients
+
+
 def test_refusals(start, tmp_path):
     with pytest.raises(ValueError, match="mode must be 'init' or 'preserve'"):
         BalanceCallback(balance="xavier")
