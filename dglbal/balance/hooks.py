@@ -45,6 +45,9 @@ def check_writer(writer: Any, owner: str) -> None:
     TypeError
         Naming ``owner``'s ``writer`` argument and what it got.
     """
+    if isinstance(writer, type):
+        raise TypeError(f"{owner}: writer must be an instance with add_scalar, got the class "
+                        f"{writer.__name__} (pass {writer.__name__}(...))")
     if writer is not None and not callable(getattr(writer, "add_scalar", None)):
         raise TypeError(f"{owner}: writer must have an add_scalar(tag, value, step) method "
                         f"(a torch.utils.tensorboard.SummaryWriter, say), got "

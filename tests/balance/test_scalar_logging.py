@@ -113,6 +113,8 @@ def test_bad_writers_and_tags_are_refused_up_front(base, cls):
     make = getattr(dglbal, cls)
     with pytest.raises(TypeError, match=f"{cls}: writer must have an add_scalar"):
         make(model, report, writer=print)
+    with pytest.raises(TypeError, match=r"got the class Recorder \(pass Recorder\(...\)\)"):
+        make(model, report, writer=Recorder)
     for tag in ("", "/", 3):
         with pytest.raises(ValueError, match=f"{cls}: tag must be a non-empty string"):
             make(model, report, writer=Recorder(), tag=tag)
