@@ -29,7 +29,7 @@ import copy
 import math
 import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

@@ -123,7 +123,8 @@ class BalanceCallback(pl.Callback):
                  threshold: float = 0.05, log: bool = True) -> None:
         if example_inputs is not None and not isinstance(example_inputs, (tuple, list)):
             raise TypeError("BalanceCallback: example_inputs must be a tuple or list of the "
-                            f"model's inputs (graph, features), got {type(example_inputs).__name__}")
+                            "model's inputs (graph, features), got "
+                            f"{type(example_inputs).__name__}")
         if module is not None and not isinstance(module, str):
             raise TypeError(f"BalanceCallback: module must be a submodule's name, got "
                             f"{type(module).__name__}")

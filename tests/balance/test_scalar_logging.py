@@ -33,7 +33,7 @@ def _train(model, monitor, rebalancer, steps):
 
 
 def test_summary_writer_gets_the_conservation_law_and_the_rebalances(base, tmp_path):
-    tensorboard = pytest.importorskip("tensorboard")  # noqa: F841  (the `tensorboard` extra)
+    pytest.importorskip("tensorboard")  # the `tensorboard` extra
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     from torch.utils.tensorboard import SummaryWriter
 

@@ -1,8 +1,6 @@
 """A model in torch.compile, DataParallel or DistributedDataParallel: balancing, the monitor and
 the Rebalancer act on the wrapped module through the wrapper, with reports that name its
 parameters without the wrapper's prefix (one report fits the module and every wrapper)."""
-import copy
-
 import pytest
 import torch
 import torch.distributed as dist
