@@ -74,8 +74,8 @@ def grad_scaler(monkeypatch):
 
     torch 2.2's scaler refuses CPU tensors only in assertions (``scale``, its per-device
     copies of the scale) and in its two fused kernels; those are done here in torch, and
-    everything that decides what ``scaler.step(optimizer)`` does (unscale before the step, skip it on inf/NaN, the
-    ``_step_supports_amp_scaling`` path, the stages) is torch's code.
+    everything that decides what ``scaler.step(optimizer)`` does (unscale before the step,
+    skip it on inf/NaN, the ``_step_supports_amp_scaling`` path, the stages) is torch's code.
     """
     monkeypatch.setattr(torch_grad_scaler, "amp_definitely_not_available", lambda: False)
     monkeypatch.setattr(torch, "_amp_foreach_non_finite_check_and_unscale_",
