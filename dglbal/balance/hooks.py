@@ -78,7 +78,7 @@ def write_scalars(writer: Optional[ScalarWriter], tag: str, values: Mapping[str,
 
 def gradients_finite(optimizer: torch.optim.Optimizer) -> bool:
     """Whether every gradient of the optimizer's parameters is finite (what ``GradScaler``
-    checks before it lets a step happen). One device sync.
+    checks before it lets a step happen). One device sync per device.
 
     Parameters
     ----------
@@ -93,9 +93,9 @@ def gradients_finite(optimizer: torch.optim.Optimizer) -> bool:
     grads = [p.grad for group in optimizer.param_groups for p in group["params"]
              if p.grad is not None]
     grads = [g.coalesce()._values() if g.is_sparse else g for g in grads]
-    if not grads:
-        return True
-    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+    flags = [torch.isfinite(g).all() for g in grads]
+    return all(bool(torch.stack([f for f in flags if f.device == device]).all())
+               for device in {f.device for f in flags})
 
 
 def _nested_step(optimizer: torch.optim.Optimizer) -> bool:
