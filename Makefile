@@ -30,7 +30,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot,lightning,tensorboard]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -1,8 +1,24 @@
 """dglbal: balanced initialization and rescale-invariance analysis for deep DGL GNNs."""
 import os
+import sys
 
-# DGL reads its backend from here; set it so that `import dgl` writes no config file.
-os.environ.setdefault("DGLBACKEND", "pytorch")
+# DGL picks its backend when it is first imported: from DGLBACKEND, else from
+# ~/.dgl/config.json, else it prints a notice and writes that file. dglbal needs PyTorch, so
+# when neither DGL is loaded nor DGLBACKEND set, it sets the variable for its own import of
+# DGL only and then removes it: no file is written, and the process environment (inherited
+# by every subprocess) is left as the user had it.
+_SET_BACKEND = "DGLBACKEND" not in os.environ and "dgl" not in sys.modules
+if _SET_BACKEND:
+    os.environ["DGLBACKEND"] = "pytorch"
+try:
+    import dgl  # noqa: E402
+finally:
+    if _SET_BACKEND:
+        os.environ.pop("DGLBACKEND", None)
+if dgl.backend.backend_name != "pytorch":
+    raise ImportError(f"dglbal needs DGL's PyTorch backend, but DGL runs on "
+                      f"{dgl.backend.backend_name!r} (DGLBACKEND or ~/.dgl/config.json); set "
+                      "DGLBACKEND=pytorch")
 
 from . import init, nn  # noqa: E402
 from .balance import (BalanceReport, ConservationMonitor, Rebalancer,  # noqa: E402

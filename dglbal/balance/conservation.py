@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -18,11 +19,12 @@ from torch import nn
 
 from dglbal._plotting import new_figure
 
-from .index import ExponentIndex, check_state_keys
+from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
+from .index import ExponentIndex, check_state_keys, model_parameters
 from dglbal.symmetry import SymmetryReport
 
-__all__ = ["ConservationMonitor", "conservation_residuals", "monitored_parameters",
-           "relative_residuals"]
+__all__ = ["ConservationMonitor", "check_threshold", "conservation_residuals",
+           "monitored_parameters", "relative_residuals"]
 
 
 def _residuals(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
@@ -84,7 +86,8 @@ def _max_per_epoch(rows, frozen) -> List[float]:
     return out
 
 
-def _check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float) -> None:
+    """Refuse a ``threshold`` that is not a finite number >= 0 (``ValueError``)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or \
             not math.isfinite(threshold) or threshold < 0:
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
@@ -99,16 +102,24 @@ def _file_path(path) -> Path:
 
 
 def monitored_parameters(model: nn.Module) -> List[str]:
-    """The parameters a monitor watches: weight matrices and attention vectors."""
-    return [n for n, p in model.named_parameters() if p.dim() >= 2 or "attn" in n]
+    """The parameters a monitor watches: weight matrices and attention vectors (named as in the
+    report: without a wrapper's prefix)."""
+    return [n for n, p in model_parameters(model).items() if p.dim() >= 2 or "attn" in n]
 
 
-class ConservationMonitor:
+class ConservationMonitor(StepAttachable):
     """Records, per epoch, c_g, delta_g and the paper's diagnostics; plots them.
 
-    Call :meth:`record` after ``loss.backward()`` and before ``optimizer.step()``. It runs on
+    Call :meth:`record` after ``loss.backward()`` and before ``optimizer.step()``, or
+    :meth:`attach` it to the optimizer, which calls it just before every ``optimizer.step()``
+    (see :mod:`dglbal.balance.hooks`: gradient accumulation, ``GradScaler``, DDP). It runs on
     the model's device and does not synchronize with it: the records stay there until
-    :attr:`history` (or :meth:`c_drift`, :meth:`save_json`, :meth:`plot`) reads them.
+    :attr:`history` (or :meth:`c_drift`, :meth:`save_json`, :meth:`plot`) reads them. With a
+    ``writer`` (anything with ``add_scalar``, as TensorBoard's ``SummaryWriter``) every record
+    also writes, at step n for the n-th record, ``<tag>/delta_max`` and ``delta_median``
+    (relative |delta_g|), ``c_abs_max`` (max |c_g|), ``c_drift_max`` (max |c_g - c_g(first
+    record)|), over the groups not frozen, ``rel_grad/<parameter>``,
+    ``changed/<parameter>`` and ``seconds`` (the record's time): one device sync per record.
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
@@ -134,8 +145,12 @@ class ConservationMonitor:
     """
 
     def __init__(self, model: nn.Module, report: SymmetryReport, threshold: float = 0.05,
-                 tracked_groups: int = 8) -> None:
-        _check_threshold(threshold)
+                 tracked_groups: int = 8, *, writer: Optional[ScalarWriter] = None,
+                 tag: str = "conservation") -> None:
+        check_threshold(threshold)
+        check_writer(writer, "ConservationMonitor")
+        check_tag(tag, "ConservationMonitor")
+        self.writer, self.tag = writer, tag
         if isinstance(tracked_groups, bool) or not isinstance(tracked_groups, int) or \
                 tracked_groups < 0:
             raise ValueError(f"tracked_groups must be an integer >= 0, got {tracked_groups!r}")
@@ -170,7 +185,7 @@ class ConservationMonitor:
     @property
     def _watched(self) -> List[torch.Tensor]:
         """The watched parameters, looked up by name (they may have been replaced)."""
-        params = dict(self.model.named_parameters())
+        params = model_parameters(self.model)
         missing = [n for n in self.watched if n not in params]
         if missing:
             raise ValueError(f"ConservationMonitor: the model no longer has the watched "
@@ -220,16 +235,22 @@ class ConservationMonitor:
         self._initial = [initial[n].to(device=device, dtype=p.dtype)
                          for n, p in zip(self.watched, self._watched)]
         self._records = {key: [r.to(device) for r in records[key]] for key in self._records}
-        _check_threshold(state["threshold"])
+        check_threshold(state["threshold"])
         self.threshold = state["threshold"]
 
     def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
         sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
         return sums.masked_fill_(self._frozen, float("nan"))
 
+    _manual_call = "record"
+
+    def _on_step(self) -> None:
+        self.record()
+
     @torch.no_grad()
     def record(self) -> None:
         """Record the current epoch (gradients must be those of the current parameters)."""
+        started = time.perf_counter()
         self._sync()
         params = self._index.params
         if params and all(p.grad is None for p in params):
@@ -257,6 +278,27 @@ class ConservationMonitor:
         empty = self._value.new_zeros(0)
         self._records["rel_grad"].append(torch.stack(rel_grad) if rel_grad else empty)
         self._records["changed"].append(torch.stack(changed) if changed else empty)
+        if self.writer is not None:
+            self._write(started)
+
+    def _write(self, started: float) -> None:
+        """The last record's scalars to the writer (one device sync)."""
+        last = {key: rows[-1] for key, rows in self._records.items()}
+        live = ~last["frozen"]
+        drift = (last["c"] - self._records["c"][0])[live & ~self._records["frozen"][0]]
+        nan = last["c"].new_full((), float("nan"))
+
+        def largest(values: torch.Tensor) -> torch.Tensor:
+            return values.max() if values.numel() else nan  # NaN propagates: not hidden
+
+        delta = last["delta"][live]
+        stats = torch.cat([torch.stack([largest(delta), delta.median() if delta.numel() else nan,
+                                        largest(last["c"][live].abs()), largest(drift.abs())]),
+                           last["rel_grad"], last["changed"]]).tolist()
+        names = ["delta_max", "delta_median", "c_abs_max", "c_drift_max"] + \
+            [f"rel_grad/{n}" for n in self.watched] + [f"changed/{n}" for n in self.watched]
+        scalars = dict(zip(names, stats), seconds=time.perf_counter() - started)
+        write_scalars(self.writer, self.tag, scalars, len(self._records["c"]))
 
     @property
     def history(self) -> Dict[str, list]:

@@ -17,10 +17,29 @@ import torch
 from torch import nn
 
 from dglbal.symmetry import SymmetryReport
+from dglbal.symmetry.arguments import unwrap
 
 __all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
            "check_report_matches", "check_state_keys",
-           "flat_gradients", "flat_parameters", "frozen_group_mask"]
+           "flat_gradients", "flat_parameters", "frozen_group_mask", "model_parameters"]
+
+
+def model_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
+    """The named parameters of ``model``, seen through ``torch.compile``, ``DataParallel`` and
+    ``DistributedDataParallel`` wrappers (names without ``_orig_mod.`` / ``module.``), as in
+    :func:`dglbal.analyze`'s report.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, wrapped or not.
+
+    Returns
+    -------
+    dict of str to nn.Parameter
+        The wrapped module's ``named_parameters()``.
+    """
+    return dict(unwrap(model)[0].named_parameters())
 
 
 def check_model_and_report(model: nn.Module, report: SymmetryReport) -> None:
@@ -45,7 +64,7 @@ def check_model_and_report(model: nn.Module, report: SymmetryReport) -> None:
     if not isinstance(report, SymmetryReport):
         raise TypeError(f"report must be the SymmetryReport of dglbal.analyze(model, ...), got "
                         f"{type(report).__name__}")
-    for name, param in model.named_parameters():
+    for name, param in model_parameters(model).items():
         if param.is_meta:
             raise ValueError(f"parameter {name!r} is on the meta device and has no values; "
                              "materialize the model first (model.to_empty(device=...) and "
@@ -210,7 +229,7 @@ class ExponentIndex:
     Parameters
     ----------
     model : nn.Module
-        The model.
+        The model (wrappers are looked through, see :func:`model_parameters`).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of ``model`` (checked against it).
 
@@ -244,7 +263,7 @@ class ExponentIndex:
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
         check_model_and_report(model, report)
-        params = dict(model.named_parameters())
+        params = model_parameters(model)
         check_report_matches(params, report, model)
         self.names = list(report.parameter_order)
         self.params = [params[n] for n in self.names]
@@ -277,7 +296,7 @@ class ExponentIndex:
         bool
             Whether the index is current.
         """
-        params = dict(model.named_parameters())
+        params = model_parameters(model)
         return all(params.get(name) is p and p.requires_grad == flag
                    for name, p, flag in zip(self.names, self.params, self.requires_grad))
 

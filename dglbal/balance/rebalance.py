@@ -27,51 +27,57 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
 from .index import ExponentIndex, check_state_keys
+from .optimizer_state import check_state, rescale_state_, state_powers
 from .levels import LevelTriplets, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry.arguments import unwrap
 
-__all__ = ["CRITERIA", "IGNORED_STATE", "Rebalancer", "STATE_POWERS"]
+__all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
 CRITERIA = ("relative_gradients", "norms")
 
-# Optimizer state carried along the orbit: state key -> power p, the entry is multiplied by
-# lambda ** (-p e) (p = 1 for running means of gradients, 2 for those of squared gradients).
-# Keys in IGNORED_STATE do not depend on the parameters' scale (step counters).
-STATE_POWERS: Dict[type, Dict[str, int]] = {
-    torch.optim.SGD: {"momentum_buffer": 1},
-    torch.optim.Adam: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
-    torch.optim.AdamW: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
-    torch.optim.NAdam: {"exp_avg": 1, "exp_avg_sq": 2},
-    torch.optim.RAdam: {"exp_avg": 1, "exp_avg_sq": 2},
-    torch.optim.Adamax: {"exp_avg": 1, "exp_inf": 1},
-    torch.optim.Adagrad: {"sum": 2},
-}
-IGNORED_STATE = {"step", "mu_product"}
+
+def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
+                              clamp: Sequence[float] = (1e-5, 2.0)) -> Tuple[float, float]:
+    """Refuse a :class:`Rebalancer`'s bad arguments; returns ``clamp`` as two floats.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``criterion`` not in :data:`CRITERIA`, ``every`` or ``sweeps``
+        not a positive integer, ``clamp`` not ``0 < low <= 1 <= high < inf``.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    for name, value in (("every", every), ("sweeps", sweeps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        low, high = (float(c) for c in clamp)
+    except (TypeError, ValueError):
+        raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
+    if not 0 < low <= 1 <= high < math.inf:
+        raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+    return low, high
 
 
-def _state_powers(optimizer: torch.optim.Optimizer) -> Dict[str, int]:
-    powers = STATE_POWERS.get(type(optimizer))
-    if powers is None:
-        known = ", ".join(sorted(cls.__name__ for cls in STATE_POWERS))
-        raise TypeError(f"Rebalancer cannot carry the state of {type(optimizer).__name__} along "
-                        f"the rescaling; supported optimizers: {known} (or pass optimizer=None "
-                        "for one without state)")
-    return powers
-
-
-class Rebalancer:
+class Rebalancer(StepAttachable):
     """Rescale a model along its symmetries during training (dynamic rescaling).
 
     Call :meth:`step` after every ``loss.backward()`` and before ``optimizer.step()`` (and
-    before gradient clipping); it acts on the first call and then on every ``every``-th,
+    before gradient clipping), or :meth:`attach` it to the optimizer, which calls it just
+    before every ``optimizer.step()`` (see :mod:`dglbal.balance.hooks`: gradient
+    accumulation, ``GradScaler``, DDP); it acts on the first call and then on every ``every``-th,
     running ``sweeps`` sweeps of ``criterion``. Parameters are multiplied by ``lambda ** e``,
     gradients by ``lambda ** -e``; with ``optimizer`` given, its state follows (momentum and
     first moments like gradients, second moments like squared gradients). The model's outputs
@@ -96,7 +102,12 @@ class Rebalancer:
     group, the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
     before and after (over the groups where it is defined; NaN when it is nowhere), and the
     number of entries with a non-finite parameter or gradient (their groups are left alone,
-    with a warning).
+    with a warning). With a ``writer`` (anything with ``add_scalar``, as TensorBoard's
+    ``SummaryWriter``), every rebalance also writes these numbers and the seconds it took as
+    ``<tag>/<name>`` at step ``call``.
+
+    A model wrapped in ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel`` is
+    rescaled through its wrapper (the report names the wrapped module's parameters).
 
     Example
     -------
@@ -119,21 +130,15 @@ class Rebalancer:
     def __init__(self, model: nn.Module, report: Optional[SymmetryReport] = None, *,
                  criterion: str = "relative_gradients", every: int = 10, sweeps: int = 10,
                  optimizer: Optional[torch.optim.Optimizer] = None,
-                 clamp: Sequence[float] = (1e-5, 2.0)) -> None:
-        if criterion not in CRITERIA:
-            raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
-        for name, value in (("every", every), ("sweeps", sweeps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        try:
-            low, high = (float(c) for c in clamp)
-        except (TypeError, ValueError):
-            raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
-        if not 0 < low <= 1 <= high < math.inf:
-            raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+                 clamp: Sequence[float] = (1e-5, 2.0), writer: Optional[ScalarWriter] = None,
+                 tag: str = "rebalance") -> None:
+        low, high = check_rebalance_arguments(criterion, every, sweeps, clamp)
+        check_writer(writer, "Rebalancer")
+        check_tag(tag, "Rebalancer")
+        self.writer, self.tag = writer, tag
         self.model, self.criterion, self.every, self.sweeps = model, criterion, every, sweeps
         self.optimizer = optimizer
-        self._powers = _state_powers(optimizer) if optimizer is not None else {}
+        self._powers = state_powers(optimizer) if optimizer is not None else {}
         self._log_clamp = (math.log(low), math.log(high))
         self.report = report if report is not None else _analyze_builder(model)
         self.calls = 0
@@ -213,6 +218,20 @@ class Rebalancer:
             return False
         self.rebalance_()
         return True
+
+    def _adopt(self, optimizer: torch.optim.Optimizer) -> None:
+        """:meth:`attach`: carry the state of the optimizer attached to (one given at
+        construction must be that one)."""
+        if self.optimizer is None:
+            self._powers = state_powers(optimizer)
+            self.optimizer = optimizer
+        elif self.optimizer is not optimizer:
+            raise ValueError("Rebalancer.attach: the rebalancer carries the state of the "
+                             "optimizer given as optimizer=..., and this is another one; "
+                             "attach that optimizer")
+
+    def _on_step(self) -> None:
+        self.step()
 
     def _has_gradients(self) -> bool:
         """Whether the criterion can be computed (after :meth:`_sync`): always for "norms" or
@@ -309,6 +328,9 @@ class Rebalancer:
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
                                            device=self._frozen.device)
             return self.last_factors
+        if self.optimizer is not None:
+            check_state(self.optimizer, self._index.params, self._powers)
+        started = time.perf_counter()
         mass, power = self._mass()
         private_in, private_out = self._private.sums(mass)
         before = self._imbalance(mass, private_in, private_out)
@@ -335,13 +357,16 @@ class Rebalancer:
         log_factor[private.entry] = private.value * log_total[private.local]
         self._apply(torch.exp(log_factor))
         self._record(log_total, before, self._imbalance(mass, private_in, private_out),
-                     nonfinite)
+                     nonfinite)  # waits for the device: the time below is the device's too
         self.last_factors = torch.exp(log_total)
+        scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
+        write_scalars(self.writer, self.tag,
+                      dict(scalars, seconds=time.perf_counter() - started), self.calls)
         return self.last_factors
 
     def _apply(self, factor: torch.Tensor) -> None:
-        """theta *= factor, grad /= factor, optimizer state along (a single pass)."""
-        state = self.optimizer.state if self.optimizer is not None else {}
+        """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
+        state was checked)."""
         for p, chunk in zip(self._index.params, self._index.chunks(factor)):
             f = chunk.view_as(p).to(p.dtype)
             p.mul_(f)
@@ -349,13 +374,8 @@ class Rebalancer:
                 p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
             elif p.grad is not None:
                 p.grad.div_(f)
-            for key, value in state.get(p, {}).items():
-                if key in IGNORED_STATE or not isinstance(value, torch.Tensor):
-                    continue
-                if key not in self._powers or value.shape != p.shape:
-                    raise TypeError(f"Rebalancer does not know how optimizer state {key!r} of "
-                                    f"{type(self.optimizer).__name__} transforms")
-                value.div_(f ** self._powers[key])
+            if self.optimizer is not None:
+                rescale_state_(self.optimizer, p, f, self._powers)
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
                 after: torch.Tensor, nonfinite: torch.Tensor) -> None:
@@ -379,7 +399,7 @@ class Rebalancer:
 
 
 def _analyze_builder(model: nn.Module) -> SymmetryReport:
-    if getattr(model, "probe_inputs", None) is None:
+    if getattr(unwrap(model)[0], "probe_inputs", None) is None:
         raise TypeError(f"{type(model).__name__} cannot make its own probe inputs: pass "
                         "report=dglbal.analyze(model, graph, features) to Rebalancer")
     return analyze(model)

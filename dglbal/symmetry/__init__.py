@@ -93,8 +93,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     >>> len(report.groups)   # (L - 1) * width hidden neurons
     16
     """
-    named = check_model(model)  # the names of the model passed: the report fits it
     traced, notes = unwrap(model)
+    named = check_model(traced)  # the wrapped module's names: the report fits it and its wrappers
     if not example_inputs:
         probe = getattr(traced, "probe_inputs", None)
         if probe is None:

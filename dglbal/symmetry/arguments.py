@@ -5,8 +5,10 @@
 - Wrappers that only dispatch to another module are unwrapped, and the report says so:
   ``torch.compile``'s ``OptimizedModule`` (``_orig_mod``: the analyser must see the eager ops,
   not the compiled graph), ``DataParallel`` and ``DistributedDataParallel`` (``module``).
-  Parameter names stay those of the model passed (``_orig_mod.fc.weight``), so the report
-  applies to it. Compiled submodules run with dynamo off during the trace.
+  Parameter names are those of the wrapped module (``fc.weight``, not ``_orig_mod.fc.weight``
+  or ``module.fc.weight``), so one report fits the module and every wrapper of it
+  (``SymmetryReport.rescale_`` and :mod:`dglbal.balance` unwrap the same way). Compiled
+  submodules run with dynamo off during the trace.
 - An exception raised by the model while it runs on the example inputs is re-raised as
   :class:`ModelRunError`, naming the model and the inputs' types.
 """

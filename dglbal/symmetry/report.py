@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .arguments import unwrap
 from .core.algebra import SymbolTable
 from .core.groups import ExponentTable
 
@@ -147,7 +148,7 @@ class SymmetryReport:
                              f"shape {tuple(lambdas.shape)}")
         if not torch.all((lambdas > 0) & torch.isfinite(lambdas)):
             raise ValueError("rescale_: lambdas (rescaling factors) must be positive and finite")
-        params = dict(model.named_parameters())
+        params = dict(unwrap(model)[0].named_parameters())
         for name in self.table.entries:
             if name not in params or tuple(params[name].shape) != tuple(self.table.shapes[name]):
                 raise ValueError(f"rescale_: the report was made for another model: parameter "

@@ -1,0 +1,76 @@
+"""How an optimizer's state follows a rescaling along the symmetries.
+
+A group's rescaling by lambda multiplies its parameters by ``lambda ** e`` and their gradients
+by ``lambda ** -e``; running means of gradients follow the gradients, those of squared
+gradients their squares. :class:`~dglbal.Rebalancer` checks the whole state with
+:func:`check_state` before it moves any parameter, then rescales it with
+:func:`rescale_state_`.
+"""
+from __future__ import annotations
+
+from typing import Dict, Iterable
+
+import torch
+
+__all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "rescale_state_", "state_powers"]
+
+# State key -> power p, the entry is multiplied by lambda ** (-p e) (p = 1 for running means
+# of gradients, 2 for those of squared gradients). Keys in IGNORED_STATE do not depend on the
+# parameters' scale (step counters).
+STATE_POWERS: Dict[type, Dict[str, int]] = {
+    torch.optim.SGD: {"momentum_buffer": 1},
+    torch.optim.Adam: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
+    torch.optim.AdamW: {"exp_avg": 1, "exp_avg_sq": 2, "max_exp_avg_sq": 2},
+    torch.optim.NAdam: {"exp_avg": 1, "exp_avg_sq": 2},
+    torch.optim.RAdam: {"exp_avg": 1, "exp_avg_sq": 2},
+    torch.optim.Adamax: {"exp_avg": 1, "exp_inf": 1},
+    torch.optim.Adagrad: {"sum": 2},
+}
+IGNORED_STATE = {"step", "mu_product"}
+
+
+def state_powers(optimizer: torch.optim.Optimizer) -> Dict[str, int]:
+    """The powers of ``optimizer``'s state entries (:data:`STATE_POWERS`).
+
+    Raises
+    ------
+    TypeError
+        For an optimizer whose state dglbal does not know, naming the supported ones.
+    """
+    powers = STATE_POWERS.get(type(optimizer))
+    if powers is None:
+        known = ", ".join(sorted(cls.__name__ for cls in STATE_POWERS))
+        raise TypeError(f"Rebalancer cannot carry the state of {type(optimizer).__name__} along "
+                        f"the rescaling; supported optimizers: {known} (or pass optimizer=None "
+                        "for one without state)")
+    return powers
+
+
+def _rescaled_entries(optimizer: torch.optim.Optimizer, param: torch.Tensor):
+    return [(key, value) for key, value in optimizer.state.get(param, {}).items()
+            if key not in IGNORED_STATE and isinstance(value, torch.Tensor)]
+
+
+def check_state(optimizer: torch.optim.Optimizer, params: Iterable[torch.Tensor],
+                powers: Dict[str, int]) -> None:
+    """Refuse, before anything moves, a state entry of ``params`` whose transformation is
+    unknown (a key not in ``powers``, or a tensor not shaped like its parameter).
+
+    Raises
+    ------
+    TypeError
+        Naming the key and the optimizer.
+    """
+    for p in params:
+        for key, value in _rescaled_entries(optimizer, p):
+            if key not in powers or value.shape != p.shape:
+                raise TypeError(f"Rebalancer does not know how optimizer state {key!r} of "
+                                f"{type(optimizer).__name__} transforms")
+
+
+def rescale_state_(optimizer: torch.optim.Optimizer, param: torch.Tensor, factor: torch.Tensor,
+                   powers: Dict[str, int]) -> None:
+    """Divide ``param``'s state entries by ``factor ** power`` in place (after
+    :func:`check_state`)."""
+    for key, value in _rescaled_entries(optimizer, param):
+        value.div_(factor ** powers[key])
