@@ -20,7 +20,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .constants import Constants
+from .constants import Constants, share_memory
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -41,7 +41,12 @@ class TraceContext:
         self.eliminator = Eliminator(self.symbols)
         self.param_names: Dict[int, str] = {}
         self.params: Dict[str, torch.nn.Parameter] = {}
+        self._reports: List[Tuple[int, str]] = []
         for name, p in named_parameters:
+            if p.layout != torch.strided:  # rescaling acts on dense parameters: data here
+                self._reports.append((ALWAYS, f"sparse parameter {name} ({p.layout}): not "
+                                              "rescaled, held at exponent 0 as data"))
+                continue
             self.param_names.setdefault(id(p), name)
             self.params.setdefault(name, p)
         self.exponents: Dict[str, Exponent] = {}
@@ -59,7 +64,6 @@ class TraceContext:
         self._op_names: Dict[int, str] = {}
         self._escaping: set = set()
         self._pending: List[Tuple[int, Callable, tuple]] = []
-        self._reports: List[Tuple[int, str]] = []
         # Data-flow graph: (op, input keys, output keys, is_gate).
         self.flow: List[Tuple[int, Tuple[str, ...], Tuple[str, ...], bool]] = []
 
@@ -297,11 +301,8 @@ class TraceContext:
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
-        storage = tensor.untyped_storage().data_ptr()
-        if not storage:
-            return []
         return [t for t in self._alive if isinstance(t, torch.Tensor) and t is not tensor
-                and id(t) in self._fields and t.untyped_storage().data_ptr() == storage]
+                and id(t) in self._fields and share_memory(t, tensor)]
 
     # -- tensors computed outside the trace ---------------------------------------------------
     def _untracked(self, x: torch.Tensor) -> Field:

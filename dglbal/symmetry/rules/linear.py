@@ -18,8 +18,10 @@ from ..core.fields import as_array
 from ..core.groups import FieldExponent, OuterExponent
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
+from .torch_ops import add
 
-__all__ = ["input_channels", "linear", "matmul", "einsum", "layer_norm", "channel_norm"]
+__all__ = ["input_channels", "linear", "matmul", "addmm", "einsum", "layer_norm",
+           "channel_norm"]
 
 
 def input_channels(ctx: TraceContext, x: torch.Tensor) -> Optional[np.ndarray]:
@@ -136,6 +138,18 @@ def matmul(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
         rows = _matrix_rows(ctx, b, col, transposed=True)
         return ctx.set_field(out, _with_rows(out, rows))
     ctx.set_field(out, _entrywise_product(ctx, _matrix_field(ctx, a), _matrix_field(ctx, b)))
+
+
+@register_op_rule(torch.addmm, torch.Tensor.addmm)
+def addmm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """addmm(input, mat1, mat2, beta, alpha) = beta * input + alpha * mat1 @ mat2: the product
+    as in :func:`matmul`, then input added as in a sum (a bias, a residual; beta = 0 ignores
+    it). Also ``torch.sparse.addmm`` and ``sampled_addmm`` (the product at sampled
+    positions)."""
+    mat1, mat2 = arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2")
+    matmul(ctx, func, (mat1, mat2), {}, out)
+    if arg(args, kwargs, 3, "beta", 1) != 0:
+        add(ctx, func, [out, args[0]], {}, out)
 
 
 def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):
