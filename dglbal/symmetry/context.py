@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .constants import Constants, share_memory
+from .guards import DivisionGuards
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -56,6 +57,7 @@ class TraceContext:
         self.unsupported: List[str] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.constants = Constants(constants)  # data that cannot depend on the inputs
+        self.guards = DivisionGuards()  # z / where(norm(z) == 0, c, norm(z))
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -72,6 +74,11 @@ class TraceContext:
         """Start recording a new op; constraints stated from now on belong to it."""
         self._op = len(self.flow)
         self._op_names[self._op] = name
+        return self._op
+
+    @property
+    def current_op(self) -> int:
+        """The id of the op being recorded (constraints stated now belong to it)."""
         return self._op
 
     def mark_escaping(self) -> None:
@@ -271,6 +278,9 @@ class TraceContext:
         """
         for tensor in outputs:
             self.require_zero(self.field(tensor))
+        for op, field, reason in self.guards.unkept(self.flow):
+            self._pending.append((op, self.eliminator.zero, (field,)))
+            self._reports.append((op, reason))
         output_keys = [self.key(t) for t in outputs]
         live_ops, live_keys = self.live(output_keys)
         live_ops.add(ALWAYS)

@@ -47,7 +47,7 @@ def _dim_and_keepdim(args, kwargs, position: int):
 
 @register_op_rule(*ops("sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
                        "norm", "linalg_vector_norm", "median", "nanmedian", "kthvalue",
-                       "mode", "logsumexp"))
+                       "mode", "logsumexp"), torch.linalg.vector_norm)
 def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sum / mean / max / min / norm / median over axes (max(x, y) of two tensors: a sum)."""
     name = getattr(func, "__name__", "")
@@ -58,9 +58,15 @@ def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
     position = {"norm": 2, "linalg_vector_norm": 2, "kthvalue": 2}.get(name, 1)
     dim, keepdim = _dim_and_keepdim(args, kwargs, position)
     values, *indices = outputs(out)
-    ctx.set_field(values, reduce_field(ctx, args[0], dim, keepdim))
     for tensor in indices:  # max / min / median with dim also return indices
         ctx.set_field(tensor, None)
+    if name in ("norm", "linalg_vector_norm"):
+        p = arg(args, kwargs, 1, "ord" if name == "linalg_vector_norm" else "p", 2)
+        if p == 0:  # the number of non-zero entries: no exponent, whatever the scales
+            return ctx.set_field(values, None)
+        whole = keepdim or len(dims(args[0].dim(), dim)) == args[0].dim()
+        ctx.guards.norm(values, args[0], p, whole)
+    ctx.set_field(values, reduce_field(ctx, args[0], dim, keepdim))
 
 
 @register_op_rule(*ops("var", "std"))
@@ -137,6 +143,8 @@ def compare(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out
         if all(f is not None for f in fields) and not _same(*fields):
             _name_decision(ctx, func)
         add(ctx, func, operands, {}, None)
+        ctx.guards.test(out, operands, getattr(func, "__name__", ""),
+                        [ctx.zero_constant(a) for a in operands])
     for t in outputs(out):
         ctx.set_field(t, None)
 

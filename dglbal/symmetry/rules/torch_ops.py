@@ -16,8 +16,8 @@ from ..context import TraceContext
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "multiply",
-           "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
+__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "division_guard",
+           "multiply", "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
@@ -62,9 +62,13 @@ def clamp(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: 
     if not bad and ctx.is_tracked(args[0]):
         return passthrough(ctx, func, args, {}, out)
     reason = ", ".join(f"{k}={_describe(ctx, b, '')}" for k, b in bad.items())
+    eps = set(bad) == {"min"} and isinstance(bad["min"], Number) and bad["min"] > 0
     conservative(ctx, func, args, kwargs, out,
-                 reason=f"bound {reason}: clamping is homogeneous only at exponent 0 unless "
-                        "the bound is 0")
+                 reason=f"bound {reason}: " + (
+                     "a guard that holds only up to eps (values below the bound, before or "
+                     "after a rescaling, become the bound); exact guard of a norm n: "
+                     "torch.where(n == 0, 1, n)" if eps else
+                     "clamping is homogeneous only at exponent 0 unless the bound is 0"))
 
 
 @register_op_rule(*ops("threshold", "threshold_"))
@@ -87,7 +91,7 @@ def masked_fill(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
     value = arg(args, kwargs, 2, "value")
     if ctx.zero_constant(value, infinities=True):
         passthrough(ctx, func, args, {}, out)
-    else:
+    elif not division_guard(ctx, func, arg(args, kwargs, 1, "mask"), value, args[0], out):
         conservative(ctx, func, args, kwargs, out,
                      reason=f"fill value {_describe(ctx, value, '')} pins exponent 0")
 
@@ -136,7 +140,28 @@ def where(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: 
     """where(cond, x, y): both branches need equal exponents (a nonzero constant pins 0)."""
     if len(args) < 3:
         return conservative(ctx, func, args, kwargs, out)
-    add(ctx, func, args[1:3], {}, out)
+    if not division_guard(ctx, func, *args[:3], out):
+        add(ctx, func, args[1:3], {}, out)
+
+
+def division_guard(ctx: TraceContext, func: Any, condition: Any, when_true: Any,
+                   when_false: Any, out: Any) -> bool:
+    """``where(n == 0, c, n)`` (or ``n.masked_fill(n == 0, c)``) with n a norm: a division
+    guard (see :mod:`~dglbal.symmetry.guards`). The result gets n's field, held at 0 at the
+    end of the trace unless it only divides the tensor n is the norm of. Returns whether
+    the op is such a guard."""
+    norm = ctx.guards.guarded_norm(condition, when_true, when_false)
+    fill = when_false if norm is when_true else when_true
+    if norm is None or ctx.is_tracked(fill) or not ctx.is_tracked(norm) or \
+            not isinstance(out, torch.Tensor):
+        return False
+    ctx.set_field(out, ctx.field(norm))
+    ctx.guards.guard(out, norm, ctx.current_op, ctx.key(out), ctx.field(out),
+                     f"{op_name(func)}: a division guard of a norm (n == 0 -> "
+                     f"{_describe(ctx, fill, '')}) used other than as the divisor of the "
+                     "tensor whose norm it is: where n = 0 it does not scale, held at "
+                     "exponent 0")
+    return True
 
 
 DIVISIONS = set(ops("div", "div_", "divide", "true_divide", "__truediv__", "__itruediv__"))
@@ -153,6 +178,8 @@ def multiply(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, ou
     if func in _REVERSED_DIVISIONS:  # b / a
         terms = [(1, ctx.field(b)), (-1, ctx.field(a))]
     else:
+        if func in DIVISIONS:
+            ctx.guards.division(a, b, ctx.current_op)
         terms = [(1, ctx.field(a)), (-1 if func in DIVISIONS else 1, ctx.field(b))]
     ctx.set_field(out, ctx.combine(terms))
 
