@@ -125,4 +125,4 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     table = assemble(ctx.eliminator, exponents, shapes)
     gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
     return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],
-                          weight_roles(ctx.eliminator, exponents), notes)
+                          weight_roles(ctx.eliminator, exponents), notes + ctx.notes)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .constants import Constants, share_memory
+from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
@@ -33,6 +34,16 @@ _NOT_A_VIEW = object()
 Value = (torch.Tensor, torch.ScriptObject)
 
 
+class _Pin:
+    """A constraint that holds exponents at 0 (see :meth:`TraceContext._state`)."""
+
+    def __init__(self, method: Callable) -> None:
+        self.method = method
+
+    def __call__(self, *args) -> None:
+        self.method(*args)
+
+
 class TraceContext:
     """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
 
@@ -42,11 +53,12 @@ class TraceContext:
         self.eliminator = Eliminator(self.symbols)
         self.param_names: Dict[int, str] = {}
         self.params: Dict[str, torch.nn.Parameter] = {}
-        self._reports: List[Tuple[int, str]] = []
+        # (op, REFUSAL or NOTE, module path, detail): see :mod:`.findings`
+        self._reports: List[Tuple[int, str, str, str]] = []
         for name, p in named_parameters:
             if p.layout != torch.strided:  # rescaling acts on dense parameters: data here
-                self._reports.append((ALWAYS, f"sparse parameter {name} ({p.layout}): not "
-                                              "rescaled, held at exponent 0 as data"))
+                self._reports.append((ALWAYS, REFUSAL, "", f"sparse parameter {name} "
+                                      f"({p.layout}): not rescaled, held at exponent 0 as data"))
                 continue
             self.param_names.setdefault(id(p), name)
             self.params.setdefault(name, p)
@@ -54,7 +66,8 @@ class TraceContext:
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
-        self.unsupported: List[str] = []
+        self.unsupported: List[Finding] = []  # refusals, then notes: made by finish()
+        self.notes: List[Finding] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.constants = Constants(constants)  # data that cannot depend on the inputs
         self.guards = DivisionGuards()  # z / where(norm(z) == 0, c, norm(z))
@@ -85,8 +98,10 @@ class TraceContext:
         """The current op's result may be used where the trace cannot see: keep its constraints."""
         self._escaping.add(self._op)
 
-    def _state(self, method: Callable, *args) -> None:
-        self._pending.append((self._op, method, args))
+    def _state(self, method: Callable, *args, pin: bool = False) -> None:
+        """Keep a constraint until the end of the trace; ``pin``: it holds exponents at 0
+        (what a refusal's cost is measured by)."""
+        self._pending.append((self._op, _Pin(method) if pin else method, args))
 
     # -- symbols and constraints ----------------------------------------------------------
     def fresh(self, shape: Sequence[int], kind: int = AUXILIARY, label: str = "") -> np.ndarray:
@@ -103,7 +118,7 @@ class TraceContext:
     def require_zero(self, field: Field) -> None:
         """Impose exponent 0 on every entry (the op is not homogeneous in this input)."""
         if field is not None:
-            self._state(self.eliminator.zero, field)
+            self._state(self.eliminator.zero, field, pin=True)
 
     def define(self, target: np.ndarray, terms: Sequence[Tuple[float, np.ndarray]]) -> None:
         """Impose target == sum(coef * array) entrywise."""
@@ -228,9 +243,9 @@ class TraceContext:
 
     def require_param_zero(self, name: str) -> None:
         exponent = self.exponents.get(name)
-        if isinstance(exponent, OuterExponent):
-            self.equal(exponent.row, exponent.col[:1])
-            self.equal(exponent.col, exponent.col[:1])
+        if isinstance(exponent, OuterExponent):  # row[o] - col[j] = 0: one common shift
+            for side in (exponent.row, exponent.col):
+                self._state(self.eliminator.equal, side, exponent.col[:1], pin=True)
         else:
             self.require_zero(self.param_field(name))
 
@@ -239,9 +254,21 @@ class TraceContext:
         return name.rsplit(".", 1)[0] if "." in name else name
 
     # -- reporting -----------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The path of the module the trace is in ("" at the top level)."""
+        return self.module_path[-1] if self.module_path else ""
+
     def report_unsupported(self, what: str) -> None:
-        where = self.module_path[-1] if self.module_path else ""
-        self._reports.append((self._op, f"{what} in {where}" if where else what))
+        """Name a refusal of the current op: it held values at exponent 0 because it is not
+        homogeneous (or not understood). It goes to ``report.unsupported`` with what it
+        pinned (to ``report.notes`` if it pinned nothing)."""
+        self._reports.append((self._op, REFUSAL, self.where, what))
+
+    def report_note(self, what: str) -> None:
+        """Name something the current op requires exactly (no symmetry given up for safety):
+        it goes to ``report.notes``."""
+        self._reports.append((self._op, NOTE, self.where, what))
 
     def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
         """Close the current op: which tensors it read and wrote, and whether it is a gate."""
@@ -278,9 +305,9 @@ class TraceContext:
         """
         for tensor in outputs:
             self.require_zero(self.field(tensor))
-        for op, field, reason in self.guards.unkept(self.flow):
-            self._pending.append((op, self.eliminator.zero, (field,)))
-            self._reports.append((op, reason))
+        for op, field, module, reason in self.guards.unkept(self.flow):
+            self._pending.append((op, _Pin(self.eliminator.zero), (field,)))
+            self._reports.append((op, REFUSAL, module, reason))
         output_keys = [self.key(t) for t in outputs]
         live_ops, live_keys = self.live(output_keys)
         live_ops.add(ALWAYS)
@@ -288,25 +315,32 @@ class TraceContext:
         kept_ops, kept_keys = self.live(output_keys, self._escaping)
         hidden = [(op, method, args) for op, method, args in self._pending
                   if op not in live_ops and op in kept_ops]
-        for op, method, args in self._pending:
-            if op in live_ops:
-                method(*args)
-        binding = set()
-        for op, method, args in hidden:
+        refusing = {op for op, kind, _, _ in self._reports if kind == REFUSAL}
+        ranges: Dict[int, List[Tuple[int, int]]] = {}  # what each refusal pinned
+
+        def apply(op: int, method: Callable, args: tuple, measure: bool) -> None:
             rank = self.eliminator.rank
             method(*args)
-            if self.eliminator.rank > rank:
-                binding.add(op)
+            if measure and self.eliminator.rank > rank:
+                ranges.setdefault(op, []).append((rank, self.eliminator.rank))
+
+        for op, method, args in self._pending:
+            if op in live_ops:
+                apply(op, method, args, op in refusing and isinstance(method, _Pin))
+        for op, method, args in hidden:
+            apply(op, method, args, True)
         self._pending.clear()
-        named = {op for op, _ in self._reports}
+        named = {op for op, *_ in self._reports}
         reports = self._reports + [
-            (op, f"{self._op_names.get(op) or 'an op'}: reaches the output only through a "
-                 "result the trace cannot follow (integer or boolean results, no autograd "
-                 "history, TorchScript objects); its constraints are kept")
-            for op in sorted(binding - named)]
-        for op, entry in reports:
-            if (op in live_ops or op in kept_ops) and entry not in self.unsupported:
-                self.unsupported.append(entry)
+            (op, REFUSAL, "", f"{self._op_names.get(op) or 'an op'}: reaches the output only "
+             "through a result the trace cannot follow (integer or boolean results, no "
+             "autograd history, TorchScript objects); its constraints are kept")
+            for op in sorted(set(ranges) - named)]
+        entries = [(op, kind, self._op_names.get(op, "") if op != ALWAYS else "", module,
+                    detail) for op, kind, module, detail in reports]
+        self.unsupported, self.notes = sort_findings(
+            entries, live_ops | kept_ops, ranges,
+            self.eliminator.pivot_order() if ranges else [], self.symbols, ALWAYS)
         return live_keys | kept_keys
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:

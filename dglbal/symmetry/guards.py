@@ -53,6 +53,7 @@ class _Guard:
     op: int
     key: str
     field: np.ndarray
+    module: str
     reason: str
     divisions: Set[int] = dataclass_field(default_factory=set)
 
@@ -106,11 +107,11 @@ class DivisionGuards:
         return test.norm if kept is test.norm else None
 
     def guard(self, value: torch.Tensor, norm: torch.Tensor, op: int, key: str,
-              field: np.ndarray, reason: str) -> None:
-        """``value`` guards ``norm`` (made by op ``op``, a trace key ``key``) and got the field
-        ``field``; ``reason`` names it if it has to be held at 0."""
+              field: np.ndarray, module: str, reason: str) -> None:
+        """``value`` guards ``norm`` (made by op ``op`` in ``module``, a trace key ``key``)
+        and got the field ``field``; ``reason`` names it if it has to be held at 0."""
         self._guards[id(value)] = _Guard(value, self._norms[id(norm)], value._version, op, key,
-                                         field, reason)
+                                         field, module, reason)
 
     def division(self, numerator, divisor, op: int) -> bool:
         """Whether op ``op``, ``numerator / divisor``, divides the source of a guarded norm
@@ -125,12 +126,12 @@ class DivisionGuards:
         return True
 
     def unkept(self, flow: Iterable[Tuple[int, tuple, tuple, bool]]
-               ) -> List[Tuple[int, np.ndarray, str]]:
-        """(op, field, reason) of every guard read by anything but its divisions: hold its
-        field at 0."""
+               ) -> List[Tuple[int, np.ndarray, str, str]]:
+        """(op, field, module, reason) of every guard read by anything but its divisions:
+        hold its field at 0."""
         readers: Dict[str, Set[int]] = {}
         for op, ins, _, _ in flow:
             for key in ins:
                 readers.setdefault(key, set()).add(op)
-        return [(g.op, g.field, g.reason) for g in self._guards.values()
+        return [(g.op, g.field, g.module, g.reason) for g in self._guards.values()
                 if not readers.get(g.key, set()) <= g.divisions]

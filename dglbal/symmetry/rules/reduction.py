@@ -100,8 +100,8 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _name_decision(ctx, func) -> None:
-    ctx.report_unsupported(f"{op_name(func)}: a discrete decision on traced values (exact "
-                           "only for one common exponent along the compared entries)")
+    ctx.report_note(f"{op_name(func)}: a discrete decision on traced values (exact only for "
+                    "one common exponent along the compared entries, which it requires)")
 
 
 @register_op_rule(*ops("sort", "argsort", "topk", "msort", "argmax", "argmin"))

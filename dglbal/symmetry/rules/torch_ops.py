@@ -156,7 +156,7 @@ def division_guard(ctx: TraceContext, func: Any, condition: Any, when_true: Any,
             not isinstance(out, torch.Tensor):
         return False
     ctx.set_field(out, ctx.field(norm))
-    ctx.guards.guard(out, norm, ctx.current_op, ctx.key(out), ctx.field(out),
+    ctx.guards.guard(out, norm, ctx.current_op, ctx.key(out), ctx.field(out), ctx.where,
                      f"{op_name(func)}: a division guard of a norm (n == 0 -> "
                      f"{_describe(ctx, fill, '')}) used other than as the divisor of the "
                      "tensor whose norm it is: where n = 0 it does not scale, held at "
