@@ -27,16 +27,19 @@ import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
+from .approximate import relaxed_groups
 from .arguments import (ModelRunError, check_model, describe_inputs, model_constants,
                         output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import RuleError, register_module_rule, register_op_rule
-from .report import NeuronGroup, SymmetryReport, find_gates
+from .findings import Finding
+from .report import ApproximateGroup, NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 
-__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "ModelRunError",
-           "RuleError", "output_tensors", "register_module_rule", "register_op_rule"]
+__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "ApproximateGroup", "Finding",
+           "TraceContext", "ModelRunError", "RuleError", "output_tensors", "register_module_rule",
+           "register_op_rule"]
 
 
 @contextlib.contextmanager
@@ -75,13 +78,19 @@ def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(False)
 
 
-def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
+def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> SymmetryReport:
     """Find every rescale symmetry of ``model``'s parameters by running it once.
 
     Each group is a symmetry ``theta_k -> lambda ** e_k * theta_k`` (any lambda > 0) under which
     the outputs do not change; for a hidden ReLU neuron its incoming weights get +1 and its
     outgoing weights (and attention entries) -1. Ops that are not positively homogeneous hold
-    what they touch at exponent 0 and are listed in ``report.unsupported``.
+    what they touch at exponent 0 and are listed in ``report.unsupported`` (with what each
+    pinned); ``report.notes`` says what was read exactly but is worth knowing.
+
+    With ``up_to_eps=True``, ``report.approximate_groups`` also lists the symmetries that hold
+    up to the eps of normalizations (LayerNorm, BatchNorm on batch statistics, ...), of
+    ``x + eps`` and of ``clamp(min=eps)``, with the eps that bounds each (see
+    :mod:`dglbal.symmetry.approximate`); ``report.groups`` is the same either way.
 
     ``example_inputs`` are passed to ``model``; dglbal's model builders make a small probe
     graph when they are omitted. The symmetries do not depend on the graph.
@@ -93,6 +102,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     >>> len(report.groups)   # (L - 1) * width hidden neurons
     16
     """
+    if not isinstance(up_to_eps, bool):
+        raise TypeError(f"analyze: up_to_eps must be True or False, got {up_to_eps!r}")
     named = check_model(model)  # the names of the model passed: the report fits it
     traced, notes = unwrap(model)
     if not example_inputs:
@@ -102,6 +113,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
+    if up_to_eps:
+        ctx.applied = []  # the constraints, kept for the relaxed system
     with _left_as_found(traced), _all_parameters_require_grad(traced), \
             run_eagerly(traced, notes), Tracer(ctx, traced):
         try:
@@ -124,5 +137,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     shapes = {name: tuple(p.shape) for name, p in ctx.params.items()}
     table = assemble(ctx.eliminator, exponents, shapes)
     gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
+    approximate = relaxed_groups(ctx.symbols, ctx.applied, ctx.eps_sites, exponents, shapes) \
+        if up_to_eps and ctx.eps_sites else (None, ())
     return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],
-                          weight_roles(ctx.eliminator, exponents), notes + ctx.notes)
+                          weight_roles(ctx.eliminator, exponents), notes + ctx.notes,
+                          approximate)

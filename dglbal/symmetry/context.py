@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .constants import Constants, share_memory
+from .approximate import EpsSite, Pin, Relaxed
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
@@ -32,16 +33,6 @@ __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY"
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
 _NOT_A_VIEW = object()
 Value = (torch.Tensor, torch.ScriptObject)
-
-
-class _Pin:
-    """A constraint that holds exponents at 0 (see :meth:`TraceContext._state`)."""
-
-    def __init__(self, method: Callable) -> None:
-        self.method = method
-
-    def __call__(self, *args) -> None:
-        self.method(*args)
 
 
 class TraceContext:
@@ -71,6 +62,9 @@ class TraceContext:
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.constants = Constants(constants)  # data that cannot depend on the inputs
         self.guards = DivisionGuards()  # z / where(norm(z) == 0, c, norm(z))
+        self.eps_sites: List[EpsSite] = []  # ops invariant up to an eps (see .approximate)
+        self.applied: Optional[List[Tuple[int, Callable, tuple]]] = None  # set: kept
+        self._relaxed_only = False
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -98,10 +92,37 @@ class TraceContext:
         """The current op's result may be used where the trace cannot see: keep its constraints."""
         self._escaping.add(self._op)
 
-    def _state(self, method: Callable, *args, pin: bool = False) -> None:
+    def _state(self, method: Callable, *args, pin: bool = False,
+               site: Optional[int] = None) -> None:
         """Keep a constraint until the end of the trace; ``pin``: it holds exponents at 0
-        (what a refusal's cost is measured by)."""
-        self._pending.append((self._op, _Pin(method) if pin else method, args))
+        (what a refusal's cost is measured by), for eps site ``site`` if given."""
+        if self._relaxed_only:
+            method = Relaxed(method)
+        elif pin:
+            method = Pin(method, site)
+        self._pending.append((self._op, method, args))
+
+    def pin_up_to_eps(self, field: Field, axes: Sequence[int], eps: float, power: int,
+                      description: str) -> None:
+        """Hold ``field`` at exponent 0, for an op that is invariant only up to its ``eps``
+        (see :mod:`.approximate`): relaxed, it needs one common exponent along ``axes``, and
+        its eps is added to ``power`` times that exponent (2 for a variance)."""
+        if field is None:
+            return
+        field = np.asarray(field)
+        self.eps_sites.append(EpsSite(f"{description} in {self.where}" if self.where else
+                                      description, float(eps), field, power))
+        self._state(self.eliminator.zero, field, pin=True, site=len(self.eps_sites) - 1)
+        self._relaxed_only = True
+        try:
+            reference = field
+            for axis in axes:
+                if reference.shape[axis] > 1:
+                    reference = reference.take([0], axis=axis)
+            if reference.shape != field.shape:
+                self.equal(field, reference)
+        finally:
+            self._relaxed_only = False
 
     # -- symbols and constraints ----------------------------------------------------------
     def fresh(self, shape: Sequence[int], kind: int = AUXILIARY, label: str = "") -> np.ndarray:
@@ -306,7 +327,7 @@ class TraceContext:
         for tensor in outputs:
             self.require_zero(self.field(tensor))
         for op, field, module, reason in self.guards.unkept(self.flow):
-            self._pending.append((op, _Pin(self.eliminator.zero), (field,)))
+            self._pending.append((op, Pin(self.eliminator.zero), (field,)))
             self._reports.append((op, REFUSAL, module, reason))
         output_keys = [self.key(t) for t in outputs]
         live_ops, live_keys = self.live(output_keys)
@@ -319,6 +340,10 @@ class TraceContext:
         ranges: Dict[int, List[Tuple[int, int]]] = {}  # what each refusal pinned
 
         def apply(op: int, method: Callable, args: tuple, measure: bool) -> None:
+            if self.applied is not None:
+                self.applied.append((op, method, args))
+            if isinstance(method, Relaxed):
+                return
             rank = self.eliminator.rank
             method(*args)
             if measure and self.eliminator.rank > rank:
@@ -326,7 +351,7 @@ class TraceContext:
 
         for op, method, args in self._pending:
             if op in live_ops:
-                apply(op, method, args, op in refusing and isinstance(method, _Pin))
+                apply(op, method, args, op in refusing and isinstance(method, Pin))
         for op, method, args in hidden:
             apply(op, method, args, True)
         self._pending.clear()
