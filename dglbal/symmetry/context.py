@@ -339,21 +339,26 @@ class TraceContext:
         refusing = {op for op, kind, _, _ in self._reports if kind == REFUSAL}
         ranges: Dict[int, List[Tuple[int, int]]] = {}  # what each refusal pinned
 
-        def apply(op: int, method: Callable, args: tuple, measure: bool) -> None:
-            if self.applied is not None:
-                self.applied.append((op, method, args))
-            if isinstance(method, Relaxed):
-                return
+        relaxed, applied = bool(self.eps_sites), self.applied
+
+        def measured(op: int, method: Callable, args: tuple) -> None:
             rank = self.eliminator.rank
             method(*args)
-            if measure and self.eliminator.rank > rank:
+            if self.eliminator.rank > rank:
                 ranges.setdefault(op, []).append((rank, self.eliminator.rank))
 
-        for op, method, args in self._pending:
-            if op in live_ops:
-                apply(op, method, args, op in refusing and isinstance(method, Pin))
-        for op, method, args in hidden:
-            apply(op, method, args, True)
+        for entries, everything in ((self._pending, False), (hidden, True)):
+            for op, method, args in entries:
+                if not everything and op not in live_ops:
+                    continue
+                if applied is not None:
+                    applied.append((op, method, args))
+                if relaxed and isinstance(method, Relaxed):
+                    continue
+                if everything or (op in refusing and isinstance(method, Pin)):
+                    measured(op, method, args)
+                else:
+                    method(*args)
         self._pending.clear()
         named = {op for op, *_ in self._reports}
         reports = self._reports + [
