@@ -29,7 +29,7 @@ import numpy as np
 from .core.algebra import Eliminator, SymbolTable
 from .core.groups import Exponent, ExponentTable, assemble
 
-__all__ = ["EPS_MAX", "Pin", "Relaxed", "EpsSite", "relaxed_groups"]
+__all__ = ["EPS_MAX", "Pin", "Relaxed", "EpsSite", "common_along", "relaxed_groups"]
 
 #: a constant added to a traced value (or a clamp bound) counts as an eps up to this size
 EPS_MAX = 1e-3
@@ -63,6 +63,13 @@ class EpsSite:
     eps: float
     field: np.ndarray
     power: int
+
+
+def common_along(field: np.ndarray, axes: Sequence[int]) -> np.ndarray:
+    """The field's first entries along ``axes``: equal to it means one exponent along them."""
+    for axis in axes:
+        field = field.take([0], axis=axis)
+    return field
 
 
 def _name(method) -> str:

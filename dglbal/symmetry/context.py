@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from .constants import Constants, share_memory
-from .approximate import EpsSite, Pin, Relaxed
+from .approximate import EpsSite, Pin, Relaxed, common_along
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
+from .untraced import NOT_A_VIEW, autograd_sources, replay_view
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -31,7 +32,6 @@ from .core.groups import Exponent, FieldExponent, OuterExponent
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
-_NOT_A_VIEW = object()
 Value = (torch.Tensor, torch.ScriptObject)
 
 
@@ -64,7 +64,6 @@ class TraceContext:
         self.guards = DivisionGuards()  # z / where(norm(z) == 0, c, norm(z))
         self.eps_sites: List[EpsSite] = []  # ops invariant up to an eps (see .approximate)
         self.applied: Optional[List[Tuple[int, Callable, tuple]]] = None  # set: kept
-        self._relaxed_only = False
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -92,14 +91,12 @@ class TraceContext:
         """The current op's result may be used where the trace cannot see: keep its constraints."""
         self._escaping.add(self._op)
 
-    def _state(self, method: Callable, *args, pin: bool = False,
-               site: Optional[int] = None) -> None:
+    def _state(self, method: Callable, *args, pin: bool = False, site: Optional[int] = None,
+               relaxed: bool = False) -> None:
         """Keep a constraint until the end of the trace; ``pin``: it holds exponents at 0
-        (what a refusal's cost is measured by), for eps site ``site`` if given."""
-        if self._relaxed_only:
-            method = Relaxed(method)
-        elif pin:
-            method = Pin(method, site)
+        (refusals are measured by these), for eps site ``site`` if given; ``relaxed``: only
+        in the relaxed system (see :mod:`.approximate`)."""
+        method = Relaxed(method) if relaxed else Pin(method, site) if pin else method
         self._pending.append((self._op, method, args))
 
     def pin_up_to_eps(self, field: Field, axes: Sequence[int], eps: float, power: int,
@@ -107,22 +104,12 @@ class TraceContext:
         """Hold ``field`` at exponent 0, for an op that is invariant only up to its ``eps``
         (see :mod:`.approximate`): relaxed, it needs one common exponent along ``axes``, and
         its eps is added to ``power`` times that exponent (2 for a variance)."""
-        if field is None:
-            return
-        field = np.asarray(field)
-        self.eps_sites.append(EpsSite(f"{description} in {self.where}" if self.where else
-                                      description, float(eps), field, power))
-        self._state(self.eliminator.zero, field, pin=True, site=len(self.eps_sites) - 1)
-        self._relaxed_only = True
-        try:
-            reference = field
-            for axis in axes:
-                if reference.shape[axis] > 1:
-                    reference = reference.take([0], axis=axis)
-            if reference.shape != field.shape:
-                self.equal(field, reference)
-        finally:
-            self._relaxed_only = False
+        if field is not None:
+            field = np.asarray(field)
+            where = f" in {self.where}" if self.where else ""
+            self.eps_sites.append(EpsSite(description + where, float(eps), field, power))
+            self._state(self.eliminator.zero, field, pin=True, site=len(self.eps_sites) - 1)
+            self._state(self.eliminator.equal, field, common_along(field, axes), relaxed=True)
 
     # -- symbols and constraints ----------------------------------------------------------
     def fresh(self, shape: Sequence[int], kind: int = AUXILIARY, label: str = "") -> np.ndarray:
@@ -390,10 +377,10 @@ class TraceContext:
         data.
         """
         sources: List[str] = []
-        field = self._replay_view(x.grad_fn, x.output_nr, sources)
-        if field is _NOT_A_VIEW:
+        field = replay_view(self, self._by_grad_fn, x.grad_fn, x.output_nr, sources)
+        if field is NOT_A_VIEW:
             field = None
-            found = self._sources(x.grad_fn, x.output_nr)
+            found = autograd_sources(self, self._by_grad_fn, x.grad_fn, x.output_nr)
             if found:
                 self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
             for node_field, key in found:
@@ -405,49 +392,3 @@ class TraceContext:
         self.set_field(x, field)
         self.flow.append((ALWAYS, tuple(sources), (self.key(x),), False))
         return self._fields[id(x)]
-
-    def _replay_view(self, node, nr: int, sources: List[str]):
-        """The field of a chain of slices, selections and unsqueezes of a traced tensor."""
-        if (id(node), nr) in self._by_grad_fn:
-            field, key = self._by_grad_fn[(id(node), nr)]
-            sources.append(key)
-            return field
-        variable = getattr(node, "variable", None)
-        if variable is not None and self.param_name(variable) is not None:
-            sources.append(self.key(variable))
-            return self.param_field(self.param_name(variable))
-        kind = type(node).__name__
-        if kind not in ("SliceBackward0", "SelectBackward0", "UnsqueezeBackward0"):
-            return _NOT_A_VIEW
-        parent, parent_nr = node.next_functions[0]
-        source = self._replay_view(parent, parent_nr, sources)
-        if source is _NOT_A_VIEW:
-            return _NOT_A_VIEW
-        dim = node._saved_dim
-        if kind == "UnsqueezeBackward0":
-            return None if source is None else np.expand_dims(source, dim)
-        sizes = tuple(node._saved_self_sym_sizes)
-        full = np.broadcast_to(as_array(source, len(sizes)), sizes)
-        index = [slice(None)] * len(sizes)
-        index[dim] = (node._saved_index if kind == "SelectBackward0" else
-                      slice(node._saved_start, node._saved_end, node._saved_step))
-        return full[tuple(index)]
-
-    def _sources(self, node, nr: int) -> List[Tuple[Field, str]]:
-        """Traced tensors and parameters an untraced tensor depends on (autograd graph)."""
-        found, seen, stack = [], set(), [(node, nr)]
-        while stack:
-            node, nr = stack.pop()
-            if node is None or (id(node), nr) in seen:
-                continue
-            seen.add((id(node), nr))
-            if (id(node), nr) in self._by_grad_fn:
-                found.append(self._by_grad_fn[(id(node), nr)])
-                continue
-            variable = getattr(node, "variable", None)
-            if variable is not None:
-                if self.param_name(variable) is not None:
-                    found.append((None, self.key(variable)))
-                continue
-            stack.extend(node.next_functions)
-        return found
