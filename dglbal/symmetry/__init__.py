@@ -5,11 +5,15 @@ Layout, lowest first (imports run one way, down this list):
 - :mod:`.core` is numpy only: symbols and exact elimination (:mod:`.core.algebra`), exponent
   fields (:mod:`.core.fields`) and the exponent tables the groups are read from
   (:mod:`.core.groups`).
-- :mod:`.context` holds the state of one trace, which rules write to; :mod:`.report` is the
-  result (:class:`SymmetryReport`).
+- :mod:`.constants` (constants of the model), :mod:`.guards` (division guards),
+  :mod:`.approximate` (eps sites and the relaxed system of ``up_to_eps``), :mod:`.findings`
+  (refusals and notes) and :mod:`.untraced` (tensors made by ops the trace did not see) serve
+  :mod:`.context`, which holds the state of one trace, which rules write to;
+  :mod:`.report` is the result (:class:`SymmetryReport`).
 - :mod:`.rules` holds the per-op rules by family: :mod:`.rules.torch_ops` (elementwise),
   :mod:`.rules.indexing`, :mod:`.rules.reduction`, :mod:`.rules.linear`,
-  :mod:`.rules.recurrent`, :mod:`.rules.dgl_sparse` (``dgl.sparse``),
+  :mod:`.rules.recurrent`, :mod:`.rules.torch_sparse` (torch's sparse tensors),
+  :mod:`.rules.dgl_sparse` (``dgl.sparse``),
   :mod:`.rules.dgl_message_passing` (DGL's message passing) and :mod:`.rules.hgt`
   (``HGTConv``), with :mod:`.rules.helpers` for rule authors and :mod:`.rules.registry`, where
   rules for custom ops and modules are registered (``gate=True`` for gates).
