@@ -41,8 +41,9 @@ class _Norm:
 class _Test:
     test: torch.Tensor
     norm: torch.Tensor
-    version: int
+    version: int  # the norm's
     zero_when_true: bool  # True for n == 0, n <= 0; False for n != 0, n > 0
+    test_version: int
 
 
 @dataclass
@@ -96,12 +97,13 @@ class DivisionGuards:
             name = flipped.get(name, name)
         senses = {"eq": True, "le": True, "ne": False, "gt": False}  # n >= 0
         if name in senses:
-            self._tests[id(out)] = _Test(out, norm, norm._version, senses[name])
+            self._tests[id(out)] = _Test(out, norm, norm._version, senses[name], out._version)
 
     def guarded_norm(self, condition, when_true, when_false) -> Optional[torch.Tensor]:
         """The norm n when ``where(condition, when_true, when_false)`` is a guard of n."""
         test = self._tests.get(id(condition)) if isinstance(condition, torch.Tensor) else None
-        if test is None or test.test is not condition or test.norm._version != test.version:
+        if test is None or test.test is not condition or test.norm._version != test.version \
+                or condition._version != test.test_version:  # either written in place since
             return None
         kept = when_false if test.zero_when_true else when_true
         return test.norm if kept is test.norm else None
