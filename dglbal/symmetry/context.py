@@ -20,14 +20,14 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .constants import Constants, share_memory
 from .approximate import EpsSite, Pin, Relaxed, common_along
-from .findings import NOTE, REFUSAL, Finding, sort_findings
-from .guards import DivisionGuards
-from .untraced import NOT_A_VIEW, autograd_sources, replay_view
+from .constants import Constants, share_memory
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
+from .findings import NOTE, REFUSAL, Finding, sort_findings
+from .guards import DivisionGuards
+from .untraced import NOT_A_VIEW, autograd_sources, replay_view
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
