@@ -20,13 +20,13 @@ import torch
 
 from ..context import TraceContext
 from ..core.fields import as_array
-from .helpers import arg, equal_along, ops
+from .helpers import arg, equal_along, ops, outputs
 from .linear import addmm, matmul
 from .reduction import reduction, softmax
 from .registry import register_op_rule
 from .torch_ops import passthrough
 
-__all__ = ["SPARSE_PRODUCTS", "from_values", "values"]
+__all__ = ["SPARSE_PRODUCTS", "structure", "from_values", "values"]
 
 #: sparse products with the semantics of ``mat1 @ mat2`` (a ``reduce`` of sum, mean, amax or
 #: amin over the non-zeros of a row is positively homogeneous as well)
@@ -41,6 +41,15 @@ register_op_rule(torch.sparse.softmax, torch.sparse.log_softmax, gate=True)(soft
 register_op_rule(*ops("to_sparse", "to_sparse_csr", "to_sparse_csc", "to_sparse_coo",
                       "to_sparse_bsr", "to_sparse_bsc", "to_dense", "_to_dense",
                       "coalesce"))(passthrough)
+
+
+@register_op_rule(*ops("indices", "_indices", "crow_indices", "col_indices", "ccol_indices",
+                       "row_indices", "_nnz", "sparse_dim", "dense_dim", "is_coalesced"))
+def structure(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
+              out: Any) -> None:
+    """Where a sparse tensor's entries are (and how many): not its values, no exponent."""
+    for tensor in outputs(out):
+        ctx.set_field(tensor, None)
 
 
 @register_op_rule(torch.sparse_coo_tensor, torch.sparse_csr_tensor, torch.sparse_csc_tensor,
