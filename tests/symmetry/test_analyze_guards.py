@@ -172,3 +172,22 @@ def test_norm_with_p_zero_counts_entries_and_carries_no_exponent():
     report = dglbal.analyze(model, graph, x)
     assert len(report.groups) == 6 + 4
     check_rescale_invariance(model, *other, report=report)
+
+
+@pytest.mark.parametrize("op", ["normalize", "cosine_similarity"])
+def test_normalizing_with_a_large_eps_is_not_claimed(op):
+    """F.normalize divides by max(||z||, eps), cosine_similarity clamps the norms: with the
+    default eps taken as exact, with a large one only up to eps (a rescaling moves rows
+    across it)."""
+    def step(z, eps):
+        if op == "normalize":
+            return F.normalize(z, dim=1, eps=eps)
+        return F.cosine_similarity(z, z.flip(0), dim=1, eps=eps)[:, None].expand(-1, 4)
+
+    (graph, x), other = _inputs_with_zero_rows()
+    default = Normalized(lambda z: step(z, 1e-12 if op == "normalize" else 1e-8)).double()
+    assert len(dglbal.analyze(default, graph, x).groups) == 7
+    large = Normalized(lambda z: step(z, 10.0)).double()
+    report = dglbal.analyze(large, graph, x)
+    assert len(report.groups) == 6 and any("eps" in u for u in report.unsupported)
+    check_rescale_invariance(large, *other, report=report)

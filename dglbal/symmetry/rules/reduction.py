@@ -149,11 +149,28 @@ def compare(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out
         ctx.set_field(t, None)
 
 
+_NORMALIZE_EPS = 1e-12  # F.normalize's default
+
+
 @register_op_rule(*ops("normalize"))
 def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """x / ||x|| along an axis: scale-invariant for a common exponent along it (up to eps)."""
+    """x / max(||x||, eps) along an axis: scale-invariant for a common exponent along it.
+
+    With the default eps (1e-12) this is taken as exact: it differs from x / ||x|| only for
+    slices of norm below 1e-12. A larger eps is an eps site (see
+    :mod:`~dglbal.symmetry.approximate`): held at exponent 0, approximate with up_to_eps."""
     x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
-    reduce_field(ctx, x, dim, True)
+    eps = arg(args, kwargs, 3, "eps", _NORMALIZE_EPS)
+    if isinstance(eps, (int, float)) and eps > _NORMALIZE_EPS and ctx.is_tracked(x) and \
+            ctx.param_name(x) is None:
+        ctx.report_unsupported(f"{op_name(func)} (eps={eps:g}: x / max(||x||, eps) holds only "
+                               "up to eps (slices of norm below eps, before or after a "
+                               "rescaling, are divided by eps); held at exponent 0 "
+                               "(approximate groups: analyze(..., up_to_eps=True)))")
+        ctx.pin_up_to_eps(as_array(ctx.field(x), x.dim()), dims(x.dim(), dim), eps, 1,
+                          op_name(func))
+    else:
+        reduce_field(ctx, x, dim, True)
     ctx.set_field(out, None)
 
 
@@ -171,8 +188,14 @@ def weight_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
 @register_op_rule(*ops("cosine_similarity"))
 def cosine_similarity(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
                       out: Any) -> None:
-    """cos(x1, x2) along an axis: each input needs a common exponent along it."""
-    dim = arg(args, kwargs, 2, "dim", 1)
+    """cos(x1, x2) along an axis: each input needs a common exponent along it. Taken as exact
+    with the default eps (1e-8; it only matters for slices of norm below it); a larger eps
+    is held at exponent 0."""
+    dim, eps = arg(args, kwargs, 2, "dim", 1), arg(args, kwargs, 3, "eps", 1e-8)
+    if not isinstance(eps, (int, float)) or eps > 1e-8:
+        return conservative(ctx, func, args, kwargs, out,
+                            reason=f"eps={eps}: the norms are clamped at eps, which holds only "
+                                   "up to eps")
     for x in args[:2]:
         if isinstance(x, torch.Tensor):
             reduce_field(ctx, x, dim, True)
