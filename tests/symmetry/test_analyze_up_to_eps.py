@@ -40,10 +40,14 @@ class Normalized(nn.Module):
             h = centred / (centred.pow(2).mean(0, keepdim=True) + self.eps).sqrt()
         elif self.kind == "clamp":
             h = h / h.norm(dim=1, keepdim=True).clamp(min=self.eps)
+        elif self.kind == "normalize":
+            h = F.normalize(h, dim=1, eps=self.eps)
         return self.l3(F.relu(h))
 
 
-KINDS = {"layer_norm": 1, "batch_norm": 4, "graph_norm": 4, "clamp": 1}  # approximate groups
+KINDS = {"layer_norm": 1, "batch_norm": 4, "graph_norm": 4, "clamp": 1,  # approximate groups
+         "normalize": 1}
+NORMS = ("clamp", "normalize")  # eps bounds a norm: p = 1
 
 
 def _inputs(count=1):
@@ -80,7 +84,7 @@ def test_rescaling_acts_as_a_new_eps(kind, lam):
     """Along all approximate groups at once (one lambda): the model with eps * lam ** -p,
     to 1e-10; with eps = 0 the groups are exact symmetries."""
     model = Normalized(kind).double().train()
-    if kind == "clamp":  # rows of norm near eps: the clamp acts
+    if kind in NORMS:  # rows of norm near eps: the bound acts
         with torch.no_grad():
             model.l2.weight.mul_(1e-3)
             model.l2.bias.mul_(1e-3)
@@ -89,7 +93,7 @@ def test_rescaling_acts_as_a_new_eps(kind, lam):
     groups = report.approximate_groups
     (power,) = {p for g in groups for _, p in g.eps.values()}
     (eps,) = {e for g in groups for e, _ in g.eps.values()}
-    assert eps == model.eps and power == (1.0 if kind == "clamp" else 2.0)
+    assert eps == model.eps and power == (1.0 if kind in NORMS else 2.0)
     moved = copy.deepcopy(model)
     moved.set_eps(eps * lam ** -power)
     for graph, x in _inputs(2):
