@@ -5,11 +5,15 @@ Layout, lowest first (imports run one way, down this list):
 - :mod:`.core` is numpy only: symbols and exact elimination (:mod:`.core.algebra`), exponent
   fields (:mod:`.core.fields`) and the exponent tables the groups are read from
   (:mod:`.core.groups`).
-- :mod:`.context` holds the state of one trace, which rules write to; :mod:`.report` is the
-  result (:class:`SymmetryReport`).
+- :mod:`.constants` (constants of the model), :mod:`.guards` (division guards),
+  :mod:`.approximate` (eps sites and the relaxed system of ``up_to_eps``), :mod:`.findings`
+  (refusals and notes) and :mod:`.untraced` (tensors made by ops the trace did not see) serve
+  :mod:`.context`, which holds the state of one trace, which rules write to;
+  :mod:`.report` is the result (:class:`SymmetryReport`).
 - :mod:`.rules` holds the per-op rules by family: :mod:`.rules.torch_ops` (elementwise),
   :mod:`.rules.indexing`, :mod:`.rules.reduction`, :mod:`.rules.linear`,
-  :mod:`.rules.recurrent`, :mod:`.rules.dgl_sparse` (``dgl.sparse``),
+  :mod:`.rules.recurrent`, :mod:`.rules.torch_sparse` (torch's sparse tensors),
+  :mod:`.rules.dgl_sparse` (``dgl.sparse``),
   :mod:`.rules.dgl_message_passing` (DGL's message passing) and :mod:`.rules.hgt`
   (``HGTConv``), with :mod:`.rules.helpers` for rule authors and :mod:`.rules.registry`, where
   rules for custom ops and modules are registered (``gate=True`` for gates).
@@ -27,16 +31,19 @@ import torch
 from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
+from .approximate import relaxed_groups
 from .arguments import (ModelRunError, check_model, describe_inputs, model_constants,
                         output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import RuleError, register_module_rule, register_op_rule
-from .report import NeuronGroup, SymmetryReport, find_gates
+from .findings import Finding
+from .report import ApproximateGroup, NeuronGroup, SymmetryReport, find_gates
 from .tracer import Tracer
 
-__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "TraceContext", "ModelRunError",
-           "RuleError", "output_tensors", "register_module_rule", "register_op_rule"]
+__all__ = ["analyze", "SymmetryReport", "NeuronGroup", "ApproximateGroup", "Finding",
+           "TraceContext", "ModelRunError", "RuleError", "output_tensors", "register_module_rule",
+           "register_op_rule"]
 
 
 @contextlib.contextmanager
@@ -75,13 +82,19 @@ def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(False)
 
 
-def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
+def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> SymmetryReport:
     """Find every rescale symmetry of ``model``'s parameters by running it once.
 
     Each group is a symmetry ``theta_k -> lambda ** e_k * theta_k`` (any lambda > 0) under which
     the outputs do not change; for a hidden ReLU neuron its incoming weights get +1 and its
     outgoing weights (and attention entries) -1. Ops that are not positively homogeneous hold
-    what they touch at exponent 0 and are listed in ``report.unsupported``.
+    what they touch at exponent 0 and are listed in ``report.unsupported`` (with what each
+    pinned); ``report.notes`` says what was read exactly but is worth knowing.
+
+    With ``up_to_eps=True``, ``report.approximate_groups`` also lists the symmetries that hold
+    up to the eps of normalizations (LayerNorm, BatchNorm on batch statistics, ...), of
+    ``x + eps`` and of ``clamp(min=eps)``, with the eps that bounds each (see
+    :mod:`dglbal.symmetry.approximate`); ``report.groups`` is the same either way.
 
     ``example_inputs`` are passed to ``model``; dglbal's model builders make a small probe
     graph when they are omitted. The symmetries do not depend on the graph.
@@ -93,6 +106,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     >>> len(report.groups)   # (L - 1) * width hidden neurons
     16
     """
+    if not isinstance(up_to_eps, bool):
+        raise TypeError(f"analyze: up_to_eps must be True or False, got {up_to_eps!r}")
     traced, notes = unwrap(model)
     named = check_model(traced)  # the wrapped module's names: the report fits it and its wrappers
     if not example_inputs:
@@ -102,6 +117,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
+    if up_to_eps:
+        ctx.applied = []  # the constraints, kept for the relaxed system
     with _left_as_found(traced), _all_parameters_require_grad(traced), \
             run_eagerly(traced, notes), Tracer(ctx, traced):
         try:
@@ -124,5 +141,8 @@ def analyze(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     shapes = {name: tuple(p.shape) for name, p in ctx.params.items()}
     table = assemble(ctx.eliminator, exponents, shapes)
     gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
+    approximate = relaxed_groups(ctx.symbols, ctx.applied, ctx.eps_sites, exponents, shapes) \
+        if up_to_eps and ctx.eps_sites else (None, ())
     return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],
-                          weight_roles(ctx.eliminator, exponents), notes)
+                          weight_roles(ctx.eliminator, exponents), notes + ctx.notes,
+                          approximate)

@@ -17,7 +17,8 @@ from typing import Any, Dict, Iterable, Sequence
 
 import torch
 
-__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER"]
+__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER", "ANYWHERE",
+           "storages", "share_memory"]
 
 # Ops whose results are random or uninitialised, by a part of their name (rand, randn_like,
 # bernoulli_, feature_alpha_dropout, empty_strided, ...): never constants, even from constants.
@@ -29,6 +30,34 @@ VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "
               "new_tensor", "fill_", "zero_", "copy_"}
 # Ops whose later tensor arguments only give a shape, dtype or device.
 TEMPLATE_AFTER = {"expand_as", "view_as", "reshape_as", "type_as", "to"}
+
+
+ANYWHERE = -1
+
+
+def storages(t: torch.Tensor) -> frozenset:
+    """The memory a tensor's values live in: its storage, or for a sparse tensor (which has
+    none of its own) those of its stored values and indices. Tensors that share one may
+    alias each other (an empty storage is shared with nothing; a layout not known here is
+    taken to share memory with everything: :data:`ANYWHERE`)."""
+    if t.layout == torch.strided:
+        pointer = t.untyped_storage().data_ptr()
+        return frozenset([pointer] if pointer else [])
+    if t.layout == torch.sparse_coo:
+        parts = [t._values(), t._indices()]
+    elif t.layout in (torch.sparse_csr, torch.sparse_bsr):
+        parts = [t.values(), t.crow_indices(), t.col_indices()]
+    elif t.layout in (torch.sparse_csc, torch.sparse_bsc):
+        parts = [t.values(), t.ccol_indices(), t.row_indices()]
+    else:
+        return frozenset([ANYWHERE])
+    return frozenset(p for part in parts for p in storages(part))
+
+
+def share_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether writing into one may change the other (see :func:`storages`)."""
+    sa, sb = storages(a), storages(b)
+    return bool(sa & sb) or (ANYWHERE in sa | sb and bool(sa) and bool(sb))
 
 
 class Constants:
@@ -57,9 +86,8 @@ class Constants:
             self._tensors.update((id(r), r) for r in made)
             return
         if isinstance(target, torch.Tensor):  # written in place, maybe through an alias
-            storage = target.untyped_storage().data_ptr()
             for key, t in list(self._tensors.items()):
-                if t.untyped_storage().data_ptr() == storage:
+                if share_memory(t, target):
                     del self._tensors[key]
         for r in made:
             self._tensors.pop(id(r), None)
@@ -70,6 +98,8 @@ class Constants:
             return x == 0 or (infinities and abs(x) == float("inf"))
         if x not in self or x.is_meta:
             return False
+        if x.layout != torch.strided:  # sparse: its stored values (the rest are zeros)
+            x = x._values() if x.layout == torch.sparse_coo else x.values()
         hit = x == 0
         if infinities and (x.is_floating_point() or x.is_complex()):
             hit = hit | x.isinf()

@@ -20,15 +20,18 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .constants import Constants
+from .approximate import EpsSite, Pin, Relaxed, common_along
+from .constants import Constants, share_memory
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
+from .findings import NOTE, REFUSAL, Finding, sort_findings
+from .guards import DivisionGuards
+from .untraced import NOT_A_VIEW, autograd_sources, replay_view
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
 ALWAYS = -1  # the op id of constraints that hold whichever ops are live
-_NOT_A_VIEW = object()
 Value = (torch.Tensor, torch.ScriptObject)
 
 
@@ -41,16 +44,26 @@ class TraceContext:
         self.eliminator = Eliminator(self.symbols)
         self.param_names: Dict[int, str] = {}
         self.params: Dict[str, torch.nn.Parameter] = {}
+        # (op, REFUSAL or NOTE, module path, detail): see :mod:`.findings`
+        self._reports: List[Tuple[int, str, str, str]] = []
         for name, p in named_parameters:
+            if p.layout != torch.strided:  # rescaling acts on dense parameters: data here
+                self._reports.append((ALWAYS, REFUSAL, "", f"sparse parameter {name} "
+                                      f"({p.layout}): not rescaled, held at exponent 0 as data"))
+                continue
             self.param_names.setdefault(id(p), name)
             self.params.setdefault(name, p)
         self.exponents: Dict[str, Exponent] = {}
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
-        self.unsupported: List[str] = []
+        self.unsupported: List[Finding] = []  # refusals, then notes: made by finish()
+        self.notes: List[Finding] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
         self.constants = Constants(constants)  # data that cannot depend on the inputs
+        self.guards = DivisionGuards()  # z / where(norm(z) == 0, c, norm(z))
+        self.eps_sites: List[EpsSite] = []  # ops invariant up to an eps (see .approximate)
+        self.applied: Optional[List[Tuple[int, Callable, tuple]]] = None  # set: kept
         self.module_path: List[str] = []
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
@@ -59,7 +72,6 @@ class TraceContext:
         self._op_names: Dict[int, str] = {}
         self._escaping: set = set()
         self._pending: List[Tuple[int, Callable, tuple]] = []
-        self._reports: List[Tuple[int, str]] = []
         # Data-flow graph: (op, input keys, output keys, is_gate).
         self.flow: List[Tuple[int, Tuple[str, ...], Tuple[str, ...], bool]] = []
 
@@ -70,12 +82,34 @@ class TraceContext:
         self._op_names[self._op] = name
         return self._op
 
+    @property
+    def current_op(self) -> int:
+        """The id of the op being recorded (constraints stated now belong to it)."""
+        return self._op
+
     def mark_escaping(self) -> None:
         """The current op's result may be used where the trace cannot see: keep its constraints."""
         self._escaping.add(self._op)
 
-    def _state(self, method: Callable, *args) -> None:
+    def _state(self, method: Callable, *args, pin: bool = False, site: Optional[int] = None,
+               relaxed: bool = False) -> None:
+        """Keep a constraint until the end of the trace; ``pin``: it holds exponents at 0
+        (refusals are measured by these), for eps site ``site`` if given; ``relaxed``: only
+        in the relaxed system (see :mod:`.approximate`)."""
+        method = Relaxed(method) if relaxed else Pin(method, site) if pin else method
         self._pending.append((self._op, method, args))
+
+    def pin_up_to_eps(self, field: Field, axes: Sequence[int], eps: float, power: int,
+                      description: str) -> None:
+        """Hold ``field`` at exponent 0, for an op that is invariant only up to its ``eps``
+        (see :mod:`.approximate`): relaxed, it needs one common exponent along ``axes``, and
+        its eps is added to ``power`` times that exponent (2 for a variance)."""
+        if field is not None:
+            field = np.asarray(field)
+            where = f" in {self.where}" if self.where else ""
+            self.eps_sites.append(EpsSite(description + where, float(eps), field, power))
+            self._state(self.eliminator.zero, field, pin=True, site=len(self.eps_sites) - 1)
+            self._state(self.eliminator.equal, field, common_along(field, axes), relaxed=True)
 
     # -- symbols and constraints ----------------------------------------------------------
     def fresh(self, shape: Sequence[int], kind: int = AUXILIARY, label: str = "") -> np.ndarray:
@@ -92,7 +126,7 @@ class TraceContext:
     def require_zero(self, field: Field) -> None:
         """Impose exponent 0 on every entry (the op is not homogeneous in this input)."""
         if field is not None:
-            self._state(self.eliminator.zero, field)
+            self._state(self.eliminator.zero, field, pin=True)
 
     def define(self, target: np.ndarray, terms: Sequence[Tuple[float, np.ndarray]]) -> None:
         """Impose target == sum(coef * array) entrywise."""
@@ -217,9 +251,9 @@ class TraceContext:
 
     def require_param_zero(self, name: str) -> None:
         exponent = self.exponents.get(name)
-        if isinstance(exponent, OuterExponent):
-            self.equal(exponent.row, exponent.col[:1])
-            self.equal(exponent.col, exponent.col[:1])
+        if isinstance(exponent, OuterExponent):  # row[o] - col[j] = 0: one common shift
+            for side in (exponent.row, exponent.col):
+                self._state(self.eliminator.equal, side, exponent.col[:1], pin=True)
         else:
             self.require_zero(self.param_field(name))
 
@@ -228,9 +262,21 @@ class TraceContext:
         return name.rsplit(".", 1)[0] if "." in name else name
 
     # -- reporting -----------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        """The path of the module the trace is in ("" at the top level)."""
+        return self.module_path[-1] if self.module_path else ""
+
     def report_unsupported(self, what: str) -> None:
-        where = self.module_path[-1] if self.module_path else ""
-        self._reports.append((self._op, f"{what} in {where}" if where else what))
+        """Name a refusal of the current op: it held values at exponent 0 because it is not
+        homogeneous (or not understood). It goes to ``report.unsupported`` with what it
+        pinned (to ``report.notes`` if it pinned nothing)."""
+        self._reports.append((self._op, REFUSAL, self.where, what))
+
+    def report_note(self, what: str) -> None:
+        """Name something the current op requires exactly (no symmetry given up for safety):
+        it goes to ``report.notes``."""
+        self._reports.append((self._op, NOTE, self.where, what))
 
     def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
         """Close the current op: which tensors it read and wrote, and whether it is a gate."""
@@ -267,6 +313,9 @@ class TraceContext:
         """
         for tensor in outputs:
             self.require_zero(self.field(tensor))
+        for op, field, module, reason in self.guards.unkept(self.flow):
+            self._pending.append((op, Pin(self.eliminator.zero), (field,)))
+            self._reports.append((op, REFUSAL, module, reason))
         output_keys = [self.key(t) for t in outputs]
         live_ops, live_keys = self.live(output_keys)
         live_ops.add(ALWAYS)
@@ -274,34 +323,47 @@ class TraceContext:
         kept_ops, kept_keys = self.live(output_keys, self._escaping)
         hidden = [(op, method, args) for op, method, args in self._pending
                   if op not in live_ops and op in kept_ops]
-        for op, method, args in self._pending:
-            if op in live_ops:
-                method(*args)
-        binding = set()
-        for op, method, args in hidden:
+        refusing = {op for op, kind, _, _ in self._reports if kind == REFUSAL}
+        ranges: Dict[int, List[Tuple[int, int]]] = {}  # what each refusal pinned
+
+        relaxed, applied = bool(self.eps_sites), self.applied
+
+        def measured(op: int, method: Callable, args: tuple) -> None:
             rank = self.eliminator.rank
             method(*args)
             if self.eliminator.rank > rank:
-                binding.add(op)
+                ranges.setdefault(op, []).append((rank, self.eliminator.rank))
+
+        for entries, everything in ((self._pending, False), (hidden, True)):
+            for op, method, args in entries:
+                if not everything and op not in live_ops:
+                    continue
+                if applied is not None:
+                    applied.append((op, method, args))
+                if relaxed and isinstance(method, Relaxed):
+                    continue
+                if everything or (op in refusing and isinstance(method, Pin)):
+                    measured(op, method, args)
+                else:
+                    method(*args)
         self._pending.clear()
-        named = {op for op, _ in self._reports}
+        named = {op for op, *_ in self._reports}
         reports = self._reports + [
-            (op, f"{self._op_names.get(op) or 'an op'}: reaches the output only through a "
-                 "result the trace cannot follow (integer or boolean results, no autograd "
-                 "history, TorchScript objects); its constraints are kept")
-            for op in sorted(binding - named)]
-        for op, entry in reports:
-            if (op in live_ops or op in kept_ops) and entry not in self.unsupported:
-                self.unsupported.append(entry)
+            (op, REFUSAL, "", f"{self._op_names.get(op) or 'an op'}: reaches the output only "
+             "through a result the trace cannot follow (integer or boolean results, no "
+             "autograd history, TorchScript objects); its constraints are kept")
+            for op in sorted(set(ranges) - named)]
+        entries = [(op, kind, self._op_names.get(op, "") if op != ALWAYS else "", module,
+                    detail) for op, kind, module, detail in reports]
+        self.unsupported, self.notes = sort_findings(
+            entries, live_ops | kept_ops, ranges,
+            self.eliminator.pivot_order() if ranges else [], self.symbols, ALWAYS)
         return live_keys | kept_keys
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
-        storage = tensor.untyped_storage().data_ptr()
-        if not storage:
-            return []
         return [t for t in self._alive if isinstance(t, torch.Tensor) and t is not tensor
-                and id(t) in self._fields and t.untyped_storage().data_ptr() == storage]
+                and id(t) in self._fields and share_memory(t, tensor)]
 
     # -- tensors computed outside the trace ---------------------------------------------------
     def _untracked(self, x: torch.Tensor) -> Field:
@@ -315,10 +377,10 @@ class TraceContext:
         data.
         """
         sources: List[str] = []
-        field = self._replay_view(x.grad_fn, x.output_nr, sources)
-        if field is _NOT_A_VIEW:
+        field = replay_view(self, self._by_grad_fn, x.grad_fn, x.output_nr, sources)
+        if field is NOT_A_VIEW:
             field = None
-            found = self._sources(x.grad_fn, x.output_nr)
+            found = autograd_sources(self, self._by_grad_fn, x.grad_fn, x.output_nr)
             if found:
                 self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
             for node_field, key in found:
@@ -330,49 +392,3 @@ class TraceContext:
         self.set_field(x, field)
         self.flow.append((ALWAYS, tuple(sources), (self.key(x),), False))
         return self._fields[id(x)]
-
-    def _replay_view(self, node, nr: int, sources: List[str]):
-        """The field of a chain of slices, selections and unsqueezes of a traced tensor."""
-        if (id(node), nr) in self._by_grad_fn:
-            field, key = self._by_grad_fn[(id(node), nr)]
-            sources.append(key)
-            return field
-        variable = getattr(node, "variable", None)
-        if variable is not None and self.param_name(variable) is not None:
-            sources.append(self.key(variable))
-            return self.param_field(self.param_name(variable))
-        kind = type(node).__name__
-        if kind not in ("SliceBackward0", "SelectBackward0", "UnsqueezeBackward0"):
-            return _NOT_A_VIEW
-        parent, parent_nr = node.next_functions[0]
-        source = self._replay_view(parent, parent_nr, sources)
-        if source is _NOT_A_VIEW:
-            return _NOT_A_VIEW
-        dim = node._saved_dim
-        if kind == "UnsqueezeBackward0":
-            return None if source is None else np.expand_dims(source, dim)
-        sizes = tuple(node._saved_self_sym_sizes)
-        full = np.broadcast_to(as_array(source, len(sizes)), sizes)
-        index = [slice(None)] * len(sizes)
-        index[dim] = (node._saved_index if kind == "SelectBackward0" else
-                      slice(node._saved_start, node._saved_end, node._saved_step))
-        return full[tuple(index)]
-
-    def _sources(self, node, nr: int) -> List[Tuple[Field, str]]:
-        """Traced tensors and parameters an untraced tensor depends on (autograd graph)."""
-        found, seen, stack = [], set(), [(node, nr)]
-        while stack:
-            node, nr = stack.pop()
-            if node is None or (id(node), nr) in seen:
-                continue
-            seen.add((id(node), nr))
-            if (id(node), nr) in self._by_grad_fn:
-                found.append(self._by_grad_fn[(id(node), nr)])
-                continue
-            variable = getattr(node, "variable", None)
-            if variable is not None:
-                if self.param_name(variable) is not None:
-                    found.append((None, self.key(variable)))
-                continue
-            stack.extend(node.next_functions)
-        return found

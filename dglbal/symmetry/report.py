@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Dict, Iterable, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -12,7 +12,7 @@ from .arguments import unwrap
 from .core.algebra import SymbolTable
 from .core.groups import ExponentTable
 
-__all__ = ["NeuronGroup", "SymmetryReport", "find_gates"]
+__all__ = ["NeuronGroup", "ApproximateGroup", "SymmetryReport", "find_gates"]
 
 
 class NeuronGroup:
@@ -27,8 +27,12 @@ class NeuronGroup:
         self.index = index
         self.name = name
 
+    @property
+    def _table(self) -> ExponentTable:
+        return self._report.table
+
     def _slice(self, param: str):
-        table = self._report.table
+        table = self._table
         if param not in table.entries:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         return table.group_slice(param, self.index)
@@ -36,11 +40,11 @@ class NeuronGroup:
     @property
     def parameters(self) -> List[str]:
         """Names of the parameters this group touches."""
-        return [p for p in self._report.table.entries if len(self._slice(p)[0])]
+        return [p for p in self._table.entries if len(self._slice(p)[0])]
 
     def exponents(self, name: str) -> torch.Tensor:
         """Dense float64 tensor of the parameter's shape: each entry's power of lambda."""
-        shapes = self._report.table.shapes
+        shapes = self._table.shapes
         if name not in shapes:
             raise ValueError(f"exponents: the model has no parameter {name!r}; its parameters "
                              f"are {', '.join(shapes) or 'none'}")
@@ -73,6 +77,33 @@ class NeuronGroup:
         return f"NeuronGroup({self.name!r}, parameters={self.parameters})"
 
 
+class ApproximateGroup(NeuronGroup):
+    """A rescale symmetry that holds up to eps (``analyze(..., up_to_eps=True)``).
+
+    Rescaling along it by lambda computes the model with each eps in ``eps`` replaced by
+    ``eps * lambda ** -p``: the outputs change by at most ``|lambda ** -p - 1| * eps`` times
+    their largest derivative in eps on the way (see :mod:`dglbal.symmetry.approximate`).
+
+    Attributes
+    ----------
+    eps : dict
+        {site (op and module): (eps, p)} for every eps the group moves.
+    """
+
+    def __init__(self, report: "SymmetryReport", index: int, name: str, table: ExponentTable,
+                 eps: Mapping[str, Tuple[float, float]]) -> None:
+        super().__init__(report, index, name)
+        self._approximate = table
+        self.eps = dict(eps)
+
+    @property
+    def _table(self) -> ExponentTable:
+        return self._approximate
+
+    def __repr__(self) -> str:
+        return f"ApproximateGroup({self.name!r}, parameters={self.parameters}, eps={self.eps})"
+
+
 def _group_name(symbols: SymbolTable, symbol: int) -> str:
     label, index = symbols.label(symbol)
     where = " ".join(str(i) for i in index)
@@ -87,8 +118,9 @@ class SymmetryReport:
     groups : list of NeuronGroup
         One per independent symmetry, in forward order.
     unsupported : list of str
-        Ops and modules treated as non-homogeneous (their inputs and outputs held at exponent
-        0), with the module they ran in.
+        Refusals: ops and modules treated as non-homogeneous (what they read held at exponent
+        0), with the module they ran in and what that pinned ("pinned 3 exponents (conv1.fc:
+        3)": exponents no constraint before had fixed, by neuron or parameter).
     gates : list of str
         Parameters that reach the output only through gates: a softmax over attention logits,
         DGL's edge softmax, or an op registered with ``gate=True`` (attention vectors).
@@ -98,13 +130,25 @@ class SymmetryReport:
         For weights used as linear maps: (position, stored transposed), position one of
         ``first`` (data to hidden), ``hidden``, ``last`` (hidden to output), ``none``.
     notes : list of str
-        How the model was read: wrappers looked through (``torch.compile``,
-        ``DataParallel``), and the like.
+        Informational, nothing given up for safety: how the model was read (wrappers looked
+        through: ``torch.compile``, ``DataParallel``), what ops require exactly (rows chosen
+        by an index tensor share one exponent, a sort or argmax one common scale), refusals
+        that pinned nothing other constraints had not already fixed.
+    approximate_groups : list of ApproximateGroup
+        With ``analyze(..., up_to_eps=True)``: the symmetries that hold up to the eps of
+        normalizations, ``x + eps`` and ``clamp(min=eps)``, apart from (and independent of)
+        ``groups``; empty otherwise.
+
+    Entries of ``unsupported`` and ``notes`` made by the trace are
+    :class:`~dglbal.symmetry.findings.Finding` strings with their parts (``op``, ``module``,
+    ``detail``, ``cost``, ``pinned``).
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
                  gates: Sequence[str], parameter_order: Sequence[str],
-                 weight_roles: Mapping[str, tuple] = (), notes: Sequence[str] = ()) -> None:
+                 weight_roles: Mapping[str, tuple] = (), notes: Sequence[str] = (),
+                 approximate: Tuple[Optional[ExponentTable], Sequence[Mapping]] = (None, ())
+                 ) -> None:
         self.table = table
         self.notes = list(notes)
         self.weight_roles = dict(weight_roles)
@@ -113,6 +157,10 @@ class SymmetryReport:
         self.parameter_order = [p for p in parameter_order if p in table.entries]
         self.groups = [NeuronGroup(self, g, _group_name(symbols, int(s)))
                        for g, s in enumerate(table.groups.tolist())]
+        relaxed, bounds = approximate
+        self.approximate_groups = [] if relaxed is None else [
+            ApproximateGroup(self, g, _group_name(symbols, int(s)), relaxed, eps)
+            for g, (s, eps) in enumerate(zip(relaxed.groups.tolist(), bounds))]
 
     def __len__(self) -> int:
         return len(self.groups)
@@ -169,6 +217,8 @@ class SymmetryReport:
         if self.gates:
             lines.append(f"  gate parameters (reach the output only through a softmax): "
                          f"{', '.join(self.gates)}")
+        if self.approximate_groups:
+            lines.append(f"  {len(self.approximate_groups)} approximate groups (up to eps)")
         if self.unsupported:
             lines.append("  treated as non-homogeneous (held at exponent 0):")
             lines.extend(f"    {u}" for u in self.unsupported)

@@ -184,9 +184,11 @@ class _OpRecorder(TorchFunctionMode):
         others = ctx.aliases(target)
         if not others:
             return []
-        if any(t.dtype != target.dtype for t in others):  # reinterpreted bytes: give up
+        layouts = {t.layout for t in others + [target]}
+        if any(t.dtype != target.dtype for t in others) or layouts != {torch.strided}:
+            # reinterpreted bytes, or a sparse tensor's values: give up
             ctx.report_unsupported(f"in-place {op_name(func)} on memory shared with a tensor "
-                                   "of another dtype: held at exponent 0")
+                                   "of another dtype or layout: held at exponent 0")
             ctx.mark_escaping()
             for field in [before, after] + [ctx.field(t) for t in others]:
                 ctx.require_zero(field)

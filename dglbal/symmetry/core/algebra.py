@@ -179,6 +179,11 @@ class Eliminator:
         source = np.repeat(starts[inverse], per_position) + offsets
         return positions, form_syms[source], form_vals[source]
 
+    def pivot_order(self) -> List[int]:
+        """The eliminated symbols in the order they were eliminated: the r-th constraint that
+        raised the rank eliminated ``pivot_order()[r]``."""
+        return list(self._pivot)
+
     def is_free(self, symbol: int) -> bool:
         return symbol != ZERO and symbol not in self._pivot
 

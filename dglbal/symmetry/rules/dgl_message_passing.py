@@ -71,8 +71,8 @@ def graph_from_features(ctx: TraceContext, module: Any, args: tuple, kwargs: dic
                                    "exponent 0")
             hold_at_zero(ctx, x)
         else:
-            ctx.report_unsupported(f"{name} on hidden features: one common exponent for all "
-                                   "channels")
+            ctx.report_note(f"{name} on hidden features: one common exponent for all "
+                            "channels (what a k-NN graph keeps)")
             field = as_array(ctx.field(x), x.dim())
             equal_along(ctx, field, range(field.ndim))
     for tensor in outputs(out):

@@ -92,9 +92,10 @@ def _by_data(ctx, func, field: np.ndarray, axes) -> np.ndarray:
     """Equal exponents along axes indexed by data, named when they could have differed."""
     reference = equal_along(ctx, field, axes)
     if reference.shape != field.shape:
-        ctx.report_unsupported(f"{op_name(func)}: entries chosen by an index tensor share one "
-                               "exponent along the indexed axis (symmetries of single rows, "
-                               "e.g. of one relation type, are not searched)")
+        ctx.report_note(f"{op_name(func)}: rows chosen by an index tensor share one "
+                        "exponent along the indexed axis, as they must on every graph "
+                        "(symmetries of single rows, e.g. of one relation type, are not "
+                        "searched)")
     return reference
 
 

@@ -18,8 +18,10 @@ from ..core.fields import as_array
 from ..core.groups import FieldExponent, OuterExponent
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
+from .torch_ops import add
 
-__all__ = ["input_channels", "linear", "matmul", "einsum", "layer_norm", "channel_norm"]
+__all__ = ["input_channels", "linear", "matmul", "addmm", "einsum", "layer_norm",
+           "channel_norm"]
 
 
 def input_channels(ctx: TraceContext, x: torch.Tensor) -> Optional[np.ndarray]:
@@ -138,6 +140,18 @@ def matmul(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     ctx.set_field(out, _entrywise_product(ctx, _matrix_field(ctx, a), _matrix_field(ctx, b)))
 
 
+@register_op_rule(torch.addmm, torch.Tensor.addmm)
+def addmm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """addmm(input, mat1, mat2, beta, alpha) = beta * input + alpha * mat1 @ mat2: the product
+    as in :func:`matmul`, then input added as in a sum (a bias, a residual; beta = 0 ignores
+    it). Also ``torch.sparse.addmm`` and ``sampled_addmm`` (the product at sampled
+    positions)."""
+    mat1, mat2 = arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2")
+    matmul(ctx, func, (mat1, mat2), {}, out)
+    if arg(args, kwargs, 3, "beta", 1) != 0:
+        add(ctx, func, [out, args[0]], {}, out)
+
+
 def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):
     """Letters of each operand and of the output, with '...' spelled out."""
     equation = equation.replace(" ", "")
@@ -187,11 +201,20 @@ def einsum(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     ctx.set_field(out, target.reshape(kept[:len(out_letters)]))
 
 
+_UP_TO_EPS = ("statistics of the input: scale-invariant only up to eps={eps:g} "
+              "(approximate groups: analyze(..., up_to_eps=True))")
+
+
 def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out,
-                 reason: str = "scale-invariant only up to eps") -> None:
-    """Normalizations break the chain (input exponent 0); the affine scale starts neurons."""
+                 reason: str, eps: Optional[float] = None, axes: Sequence[int] = ()) -> None:
+    """Normalizations break the chain (input exponent 0); the affine scale starts neurons.
+    With ``eps`` the op is invariant up to it under one common scale along ``axes`` (an eps
+    site, see :mod:`~dglbal.symmetry.approximate`)."""
     ctx.report_unsupported(f"{op_name(func)} ({reason})")
-    hold_at_zero(ctx, x)
+    if eps is not None and ctx.is_tracked(x) and ctx.param_name(x) is None:
+        ctx.pin_up_to_eps(as_array(ctx.field(x), x.dim()), axes, eps, 2, op_name(func))
+    else:
+        hold_at_zero(ctx, x)
     if weight is None:
         if bias is not None:
             hold_at_zero(ctx, bias)
@@ -210,21 +233,36 @@ def _affine_norm(ctx, func, x, weight, bias, channel_shape: Sequence[int], out,
 
 @register_op_rule(*ops("layer_norm"))
 def layer_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """F.layer_norm: invariant up to eps under one common scale of the normalized axes."""
     x, shape = args[0], args[1]
     weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
-    _affine_norm(ctx, func, x, weight, bias, (1,) * (x.dim() - len(shape)) + tuple(shape), out)
+    eps = arg(args, kwargs, 4, "eps", 1e-5)
+    _affine_norm(ctx, func, x, weight, bias, (1,) * (x.dim() - len(shape)) + tuple(shape), out,
+                 f"scale-invariant only up to eps={eps:g} (approximate groups: analyze(..., "
+                 "up_to_eps=True))", eps, range(x.dim() - len(shape), x.dim()))
 
 
 @register_op_rule(*ops("batch_norm", "instance_norm", "group_norm"))
 def channel_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    x = args[0]
-    if getattr(func, "__name__", "") == "group_norm":
+    """F.batch_norm / instance_norm on statistics of the input: invariant up to eps under one
+    scale per channel (batch norm) or per sample and channel (instance norm); group norm
+    under one common scale. On running statistics (eval mode): an affine map of x, held at
+    exponent 0, with no approximate symmetry."""
+    x, name = args[0], getattr(func, "__name__", "")
+    if name == "group_norm":
         weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
+        eps, axes = arg(args, kwargs, 4, "eps", 1e-5), range(x.dim())
     else:
         weight, bias = arg(args, kwargs, 3, "weight"), arg(args, kwargs, 4, "bias")
+        eps = arg(args, kwargs, 7, "eps", 1e-5)
+        axes = [0] + list(range(2, x.dim())) if name == "batch_norm" else range(2, x.dim())
     shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
-    running = getattr(func, "__name__", "") == "batch_norm" and not arg(
-        args, kwargs, 5, "training", False) and arg(args, kwargs, 1, "running_mean") is not None
-    _affine_norm(ctx, func, x, weight, bias, shape, out,
-                 "running statistics: x - mean is homogeneous only at exponent 0" if running
-                 else "scale-invariant only up to eps")
+    batch_statistics = arg(args, kwargs, 5, "training" if name == "batch_norm" else
+                           "use_input_stats", name == "instance_norm")
+    if name != "group_norm" and not batch_statistics and \
+            arg(args, kwargs, 1, "running_mean") is not None:
+        return _affine_norm(ctx, func, x, weight, bias, shape, out,
+                            "eval mode, running statistics: (x - running_mean) / "
+                            "sqrt(running_var + eps) is an affine map of x, homogeneous only at "
+                            "exponent 0 and not scale-invariant, even up to eps")
+    _affine_norm(ctx, func, x, weight, bias, shape, out, _UP_TO_EPS.format(eps=eps), eps, axes)

@@ -47,7 +47,7 @@ def _dim_and_keepdim(args, kwargs, position: int):
 
 @register_op_rule(*ops("sum", "mean", "nansum", "nanmean", "amax", "amin", "max", "min",
                        "norm", "linalg_vector_norm", "median", "nanmedian", "kthvalue",
-                       "mode", "logsumexp"))
+                       "mode", "logsumexp"), torch.linalg.vector_norm)
 def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sum / mean / max / min / norm / median over axes (max(x, y) of two tensors: a sum)."""
     name = getattr(func, "__name__", "")
@@ -58,9 +58,15 @@ def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
     position = {"norm": 2, "linalg_vector_norm": 2, "kthvalue": 2}.get(name, 1)
     dim, keepdim = _dim_and_keepdim(args, kwargs, position)
     values, *indices = outputs(out)
-    ctx.set_field(values, reduce_field(ctx, args[0], dim, keepdim))
     for tensor in indices:  # max / min / median with dim also return indices
         ctx.set_field(tensor, None)
+    if name in ("norm", "linalg_vector_norm"):
+        p = arg(args, kwargs, 1, "ord" if name == "linalg_vector_norm" else "p", 2)
+        if p == 0:  # the number of non-zero entries: no exponent, whatever the scales
+            return ctx.set_field(values, None)
+        whole = keepdim or len(dims(args[0].dim(), dim)) == args[0].dim()
+        ctx.guards.norm(values, args[0], p, whole)
+    ctx.set_field(values, reduce_field(ctx, args[0], dim, keepdim))
 
 
 @register_op_rule(*ops("var", "std"))
@@ -94,8 +100,8 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _name_decision(ctx, func) -> None:
-    ctx.report_unsupported(f"{op_name(func)}: a discrete decision on traced values (exact "
-                           "only for one common exponent along the compared entries)")
+    ctx.report_note(f"{op_name(func)}: a discrete decision on traced values (exact only for "
+                    "one common exponent along the compared entries, which it requires)")
 
 
 @register_op_rule(*ops("sort", "argsort", "topk", "msort", "argmax", "argmin"))
@@ -137,15 +143,34 @@ def compare(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out
         if all(f is not None for f in fields) and not _same(*fields):
             _name_decision(ctx, func)
         add(ctx, func, operands, {}, None)
+        ctx.guards.test(out, operands, getattr(func, "__name__", ""),
+                        [ctx.zero_constant(a) for a in operands])
     for t in outputs(out):
         ctx.set_field(t, None)
 
 
+_NORMALIZE_EPS = 1e-12  # F.normalize's default
+
+
 @register_op_rule(*ops("normalize"))
 def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """x / ||x|| along an axis: scale-invariant for a common exponent along it (up to eps)."""
+    """x / max(||x||, eps) along an axis: scale-invariant for a common exponent along it.
+
+    With the default eps (1e-12) this is taken as exact: it differs from x / ||x|| only for
+    slices of norm below 1e-12. A larger eps is an eps site (see
+    :mod:`~dglbal.symmetry.approximate`): held at exponent 0, approximate with up_to_eps."""
     x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
-    reduce_field(ctx, x, dim, True)
+    eps = arg(args, kwargs, 3, "eps", _NORMALIZE_EPS)
+    if isinstance(eps, (int, float)) and eps > _NORMALIZE_EPS and ctx.is_tracked(x) and \
+            ctx.param_name(x) is None:
+        ctx.report_unsupported(f"{op_name(func)} (eps={eps:g}: x / max(||x||, eps) holds only "
+                               "up to eps (slices of norm below eps, before or after a "
+                               "rescaling, are divided by eps); held at exponent 0 "
+                               "(approximate groups: analyze(..., up_to_eps=True)))")
+        ctx.pin_up_to_eps(as_array(ctx.field(x), x.dim()), dims(x.dim(), dim), eps, 1,
+                          op_name(func))
+    else:
+        reduce_field(ctx, x, dim, True)
     ctx.set_field(out, None)
 
 
@@ -163,8 +188,14 @@ def weight_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
 @register_op_rule(*ops("cosine_similarity"))
 def cosine_similarity(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
                       out: Any) -> None:
-    """cos(x1, x2) along an axis: each input needs a common exponent along it."""
-    dim = arg(args, kwargs, 2, "dim", 1)
+    """cos(x1, x2) along an axis: each input needs a common exponent along it. Taken as exact
+    with the default eps (1e-8; it only matters for slices of norm below it); a larger eps
+    is held at exponent 0."""
+    dim, eps = arg(args, kwargs, 2, "dim", 1), arg(args, kwargs, 3, "eps", 1e-8)
+    if not isinstance(eps, (int, float)) or eps > 1e-8:
+        return conservative(ctx, func, args, kwargs, out,
+                            reason=f"eps={eps}: the norms are clamped at eps, which holds only "
+                                   "up to eps")
     for x in args[:2]:
         if isinstance(x, torch.Tensor):
             reduce_field(ctx, x, dim, True)

@@ -8,16 +8,19 @@ families live in :mod:`.indexing`, :mod:`.reduction`, :mod:`.linear`, :mod:`.rec
 from __future__ import annotations
 
 from numbers import Number
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 
+from ..approximate import EPS_MAX
 from ..context import TraceContext
+from ..core.fields import as_array
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "multiply",
-           "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS", "METADATA"]
+__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "division_guard",
+           "eps_constant", "multiply", "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS",
+           "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
@@ -62,6 +65,16 @@ def clamp(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: 
     if not bad and ctx.is_tracked(args[0]):
         return passthrough(ctx, func, args, {}, out)
     reason = ", ".join(f"{k}={_describe(ctx, b, '')}" for k, b in bad.items())
+    eps = eps_constant(ctx, bad["min"]) if set(bad) == {"min"} else None
+    if eps is not None and ctx.is_tracked(args[0]) and ctx.param_name(args[0]) is None:
+        ctx.report_unsupported(
+            f"{op_name(func)} (bound {reason}: a guard that holds only up to eps (values below "
+            "the bound, before or after a rescaling, become the bound); held at exponent 0 "
+            "(approximate groups: analyze(..., up_to_eps=True)); an exact guard of a norm n: "
+            "torch.where(n == 0, 1, n))")
+        field = as_array(ctx.field(args[0]), args[0].dim())
+        ctx.pin_up_to_eps(field, (), eps, 1, op_name(func))
+        return ctx.set_field(out, field)
     conservative(ctx, func, args, kwargs, out,
                  reason=f"bound {reason}: clamping is homogeneous only at exponent 0 unless "
                         "the bound is 0")
@@ -87,7 +100,7 @@ def masked_fill(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict,
     value = arg(args, kwargs, 2, "value")
     if ctx.zero_constant(value, infinities=True):
         passthrough(ctx, func, args, {}, out)
-    else:
+    elif not division_guard(ctx, func, arg(args, kwargs, 1, "mask"), value, args[0], out):
         conservative(ctx, func, args, kwargs, out,
                      reason=f"fill value {_describe(ctx, value, '')} pins exponent 0")
 
@@ -104,6 +117,21 @@ _SELECTIONS = {"where": "where(cond, x, c)", "maximum": "max(x, c)", "fmax": "ma
                "min": "min(x, c)"}
 
 
+_ADDITIONS = {"add", "add_", "__add__", "__radd__", "__iadd__"}
+
+
+def eps_constant(ctx: TraceContext, c: Any) -> Optional[float]:
+    """The value of a constant that counts as an eps: a positive number (or constant scalar
+    tensor) no larger than :data:`~dglbal.symmetry.approximate.EPS_MAX`; None otherwise."""
+    if isinstance(c, torch.Tensor):
+        if c not in ctx.constants or c.numel() != 1 or c.is_meta or c.is_complex():
+            return None
+    elif not isinstance(c, Number) or isinstance(c, (bool, complex)):
+        return None
+    value = float(c)
+    return value if 0 < value <= EPS_MAX else None
+
+
 @register_op_rule(*ops("add", "add_", "__add__", "__radd__", "__iadd__", "sub", "sub_",
                        "subtract", "__sub__", "__rsub__", "__isub__", "maximum", "minimum",
                        "fmax", "fmin"))
@@ -117,6 +145,15 @@ def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: An
     pins = [o for o in operands if o is not None and not ctx.is_tracked(o)
             and not ctx.zero_constant(o, infinities=form is not None)]
     fields = [ctx.field(o) for o in tracked]
+    eps = eps_constant(ctx, pins[0]) if len(pins) == 1 and len(tracked) == 1 and \
+        getattr(func, "__name__", "") in _ADDITIONS else None
+    if eps is not None and ctx.param_name(tracked[0]) is None:
+        ctx.report_unsupported(f"{op_name(func)} with {_describe(ctx, pins[0])}: x + eps is "
+                               "homogeneous only at exponent 0, invariant only up to eps "
+                               "(approximate groups: analyze(..., up_to_eps=True))")
+        field = as_array(fields[0], tracked[0].dim())
+        ctx.pin_up_to_eps(field, (), eps, 1, op_name(func))
+        return ctx.set_field(out, field)
     if pins:
         if any(ctx.param_name(o) is None for o in tracked):  # param + c: a reparametrization
             ctx.report_unsupported(
@@ -136,7 +173,28 @@ def where(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: 
     """where(cond, x, y): both branches need equal exponents (a nonzero constant pins 0)."""
     if len(args) < 3:
         return conservative(ctx, func, args, kwargs, out)
-    add(ctx, func, args[1:3], {}, out)
+    if not division_guard(ctx, func, *args[:3], out):
+        add(ctx, func, args[1:3], {}, out)
+
+
+def division_guard(ctx: TraceContext, func: Any, condition: Any, when_true: Any,
+                   when_false: Any, out: Any) -> bool:
+    """``where(n == 0, c, n)`` (or ``n.masked_fill(n == 0, c)``) with n a norm: a division
+    guard (see :mod:`~dglbal.symmetry.guards`). The result gets n's field, held at 0 at the
+    end of the trace unless it only divides the tensor n is the norm of. Returns whether
+    the op is such a guard."""
+    norm = ctx.guards.guarded_norm(condition, when_true, when_false)
+    fill = when_false if norm is when_true else when_true
+    if norm is None or ctx.is_tracked(fill) or not ctx.is_tracked(norm) or \
+            not isinstance(out, torch.Tensor):
+        return False
+    ctx.set_field(out, ctx.field(norm))
+    ctx.guards.guard(out, norm, ctx.current_op, ctx.key(out), ctx.field(out), ctx.where,
+                     f"{op_name(func)}: a division guard of a norm (n == 0 -> "
+                     f"{_describe(ctx, fill, '')}) used other than as the divisor of the "
+                     "tensor whose norm it is: where n = 0 it does not scale, held at "
+                     "exponent 0")
+    return True
 
 
 DIVISIONS = set(ops("div", "div_", "divide", "true_divide", "__truediv__", "__itruediv__"))
@@ -153,6 +211,8 @@ def multiply(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, ou
     if func in _REVERSED_DIVISIONS:  # b / a
         terms = [(1, ctx.field(b)), (-1, ctx.field(a))]
     else:
+        if func in DIVISIONS:
+            ctx.guards.division(a, b, ctx.current_op)
         terms = [(1, ctx.field(a)), (-1 if func in DIVISIONS else 1, ctx.field(b))]
     ctx.set_field(out, ctx.combine(terms))
 

@@ -3,7 +3,8 @@
 - soundness: random lambdas on every reported group leave the outputs unchanged on other
   graphs and features (1e-9 relative), and sum_k e_k theta_k dL/dtheta_k = 0;
 - completeness: the groups span the black-box symmetry space (several parameter points);
-- honesty: the non-homogeneous ops the case declares are named in ``report.unsupported``.
+- honesty: the non-homogeneous ops the case declares are named in ``report.unsupported`` (or,
+  for what a decision or a lookup requires exactly, in ``report.notes``).
 """
 import contextlib
 import copy
@@ -85,9 +86,11 @@ def _classify_once(case: Case, seed: int, points: int, sets: int) -> Outcome:
 
 def _complete(case: Case, model, report, found: Outcome, graphs, seed: int,
               points: int) -> Outcome:
-    missing = [n for n in case.names if not any(re.search(n, u, re.I) for u in report.unsupported)]
+    named = report.unsupported + report.notes  # refusals, and what decisions require
+    missing = [n for n in case.names if not any(re.search(n, u, re.I) for u in named)]
     if missing:
-        found.status, found.detail = "UNNAMED REFUSAL", f"nothing in unsupported matches {missing}"
+        found.status, found.detail = "UNNAMED REFUSAL", (f"nothing in unsupported or notes "
+                                                         f"matches {missing}")
         return found
     if case.blackbox:
         points = max(points, _points_needed(model, graphs))

@@ -15,8 +15,8 @@ class Case:
 
     expect: ``"exact"`` (sound, and the groups span every symmetry) or ``"refused"`` (sound;
     exact, or losing symmetries and naming why in ``report.unsupported``).
-    names: regular expressions, each matching some entry of ``report.unsupported`` (the
-    non-homogeneous or opaque ops the model contains: honesty).
+    names: regular expressions, each matching some entry of ``report.unsupported`` or
+    ``report.notes`` (the non-homogeneous or opaque ops the model contains: honesty).
     blackbox: False where the Jacobian black box cannot see the truth (discrete decisions
     such as k-NN graphs are locally constant, so it counts per-channel "symmetries" that
     finite rescalings break); the finite soundness check still runs, and ``groups`` (the

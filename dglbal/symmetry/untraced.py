@@ -1,0 +1,72 @@
+"""Tensors computed from parameters by ops the trace did not see, read from their autograd
+graphs (used by :meth:`~dglbal.symmetry.context.TraceContext.field`).
+
+Basic indexing with Python slices and ints skips torch's function modes: such views are
+replayed from their autograd nodes (:func:`replay_view`). For anything else the traced tensors
+and parameters it depends on are found (:func:`autograd_sources`), to be held at exponent 0.
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+from .core.fields import Field, as_array
+
+__all__ = ["NOT_A_VIEW", "replay_view", "autograd_sources"]
+
+NOT_A_VIEW = object()
+
+
+def replay_view(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node, nr: int,
+                sources: List[str]):
+    """The field of a chain of slices, selections and unsqueezes of a traced tensor (or of a
+    parameter), read from its autograd nodes; :data:`NOT_A_VIEW` for anything else.
+    ``recorded`` maps (autograd node id, output number) to (field, key) of traced tensors; the
+    keys of what it reads are appended to ``sources``."""
+    if (id(node), nr) in recorded:
+        field, key = recorded[(id(node), nr)]
+        sources.append(key)
+        return field
+    variable = getattr(node, "variable", None)
+    if variable is not None and ctx.param_name(variable) is not None:
+        sources.append(ctx.key(variable))
+        return ctx.param_field(ctx.param_name(variable))
+    kind = type(node).__name__
+    if kind not in ("SliceBackward0", "SelectBackward0", "UnsqueezeBackward0"):
+        return NOT_A_VIEW
+    parent, parent_nr = node.next_functions[0]
+    source = replay_view(ctx, recorded, parent, parent_nr, sources)
+    if source is NOT_A_VIEW:
+        return NOT_A_VIEW
+    dim = node._saved_dim
+    if kind == "UnsqueezeBackward0":
+        return None if source is None else np.expand_dims(source, dim)
+    sizes = tuple(node._saved_self_sym_sizes)
+    full = np.broadcast_to(as_array(source, len(sizes)), sizes)
+    index = [slice(None)] * len(sizes)
+    index[dim] = (node._saved_index if kind == "SelectBackward0" else
+                  slice(node._saved_start, node._saved_end, node._saved_step))
+    return full[tuple(index)]
+
+
+def autograd_sources(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node,
+                     nr: int) -> List[Tuple[Field, str]]:
+    """(field, key) of the traced tensors and parameters an untraced tensor depends on (its
+    autograd graph; ``recorded`` as in :func:`replay_view`)."""
+    found, seen, stack = [], set(), [(node, nr)]
+    while stack:
+        node, nr = stack.pop()
+        if node is None or (id(node), nr) in seen:
+            continue
+        seen.add((id(node), nr))
+        if (id(node), nr) in recorded:
+            found.append(recorded[(id(node), nr)])
+            continue
+        variable = getattr(node, "variable", None)
+        if variable is not None:
+            if ctx.param_name(variable) is not None:
+                found.append((None, ctx.key(variable)))
+            continue
+        stack.extend(node.next_functions)
+    return found
