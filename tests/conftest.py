@@ -1,16 +1,18 @@
-"""Shared test setup: hypothesis profiles, `ci` (default, fast) and `thorough`
-(HYPOTHESIS_PROFILE=thorough), and fixtures used by several test modules."""
+"""Shared test setup: the test kit's pytest plugin, whose hypothesis profiles the suite runs
+under (`quick` by default, see pyproject.toml; `thorough` with DGLBAL_PROFILE=thorough or
+HYPOTHESIS_PROFILE=thorough, the older name, which some tests also read to widen their own
+sweeps), and fixtures used by several test modules."""
 import os
 from typing import Callable, List
 
 import pytest
-from hypothesis import HealthCheck, settings
 
-settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=300, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# The plugin is registered by the package's pytest11 entry point; naming it here also loads
+# it from a checkout whose installed entry points predate it (a no-op when it is loaded).
+pytest_plugins = ["dglbal.testing.pytest_plugin"]
+
+if os.environ.get("HYPOTHESIS_PROFILE") == "thorough":
+    os.environ.setdefault("DGLBAL_PROFILE", "thorough")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 
 import hypothesis
 import torch
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, Phase, given
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from torch import nn
@@ -140,8 +140,12 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
     if not per_example:
         return
     base = settings if settings is not None else hypothesis.settings.default
-    chosen = hypothesis.settings(base, deadline=None, suppress_health_check=list(
-        base.suppress_health_check) + [HealthCheck.too_slow, HealthCheck.data_too_large])
+    # No deadline (an example analyses and trains a model), and no "explain" phase: it reruns
+    # the failing example hundreds of times to say which draws do not matter.
+    chosen = hypothesis.settings(
+        base, deadline=None, phases=[p for p in base.phases if p is not Phase.explain],
+        suppress_health_check=list(base.suppress_health_check) + [HealthCheck.too_slow,
+                                                                  HealthCheck.data_too_large])
 
     @chosen
     @given(seed=st.integers(0, 2 ** 16), analysed=drawn, checked=drawn)

@@ -9,8 +9,8 @@ from dglbal import analyze, balance_constants
 from dglbal.balance.balancing import balance_
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.nn import GAT, GCN
-from dglbal.testing.checks import (blackbox_symmetry_dimension, check_complete, check_conservation,
-    check_noether, check_rescale_invariance, check_symmetries)
+from dglbal.testing import (blackbox_symmetry_dimension, check_complete, check_conservation,
+                            check_noether, check_rescale_invariance, check_symmetries)
 
 
 def _graph_and_features(nodes=10):
