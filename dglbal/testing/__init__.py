@@ -23,20 +23,20 @@ from .checks import (as_double, blackbox_symmetry_dimension, check_complete, che
 from .training import check_balancing, check_conservation, check_monitor, check_training
 
 __all__ = ["graphs", "models", "as_double", "blackbox_symmetry_dimension", "check_balancing",
-           "check_complete", "check_conservation", "check_model", "check_monitor",
+           "check_complete", "check_conservation", "check_model", "PARTS", "check_monitor",
            "check_noether", "check_rescale_invariance", "check_symmetries", "check_training"]
 
 
 def __getattr__(name: str) -> Any:
-    """``check_model`` needs hypothesis, which the checks on fixed inputs do not: it is
-    imported when first asked for, with a clear error when hypothesis is missing."""
-    if name != "check_model":
+    """``check_model`` (and its ``PARTS``) need hypothesis, which the checks on fixed inputs
+    do not: imported when first asked for, with a clear error when hypothesis is missing."""
+    if name not in ("check_model", "PARTS"):
         raise AttributeError(f"module 'dglbal.testing' has no attribute {name!r}")
     try:
-        from .property import check_model
+        from . import property as kit
     except ModuleNotFoundError as error:
         if error.name != "hypothesis":
             raise
-        raise ImportError("dglbal.testing.check_model needs hypothesis: "
+        raise ImportError(f"dglbal.testing.{name} needs hypothesis: "
                           "pip install 'dglbal[testing]'") from error
-    return check_model
+    return getattr(kit, name)

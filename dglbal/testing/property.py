@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from torch import nn
 
-from .checks import (_check_options, _prepare, check_complete, check_noether,
+from .checks import (_check_input_sets, _check_options, _prepare, check_complete, check_noether,
                      check_rescale_invariance)
 from .graphs import describe_inputs, input_sets
 from .strategies import inputs as graph_inputs
@@ -134,11 +134,22 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
     """
     parts = _check_arguments(make_model, in_feats, inputs, parts, perturb, expected_groups)
     drawn = inputs if inputs is not None else graph_inputs(in_feats)
-    if "complete" in parts or expected_groups is not None:
-        _check_once(make_model, in_feats, parts, expected_groups, complete_inputs, perturb)
+    once = "complete" in parts or expected_groups is not None
+    if once and complete_inputs is None and in_feats is None:
+        raise ValueError("check_model: the 'complete' part and expected_groups need "
+                         "complete_inputs (a list of input tuples) when in_feats is not given")
+    if complete_inputs is not None:
+        _check_input_sets(complete_inputs)
     per_example = [p for p in parts if p in _PER_EXAMPLE]
-    if not per_example:
-        return
+    if per_example:
+        _property(make_model, drawn, per_example, perturb, settings)
+    if once:
+        _check_once(make_model, in_feats, parts, expected_groups, complete_inputs, perturb)
+
+
+def _property(make_model: Callable[[], nn.Module], drawn: SearchStrategy,
+              per_example: Sequence[str], perturb: float,
+              settings: Optional[hypothesis.settings]) -> None:
     base = settings if settings is not None else hypothesis.settings.default
     # No deadline (an example analyses and trains a model), and no "explain" phase: it reruns
     # the failing example hundreds of times to say which draws do not matter.
@@ -163,10 +174,6 @@ def _check_once(make_model: Callable[[], nn.Module], in_feats: Optional[int],
                 parts: Tuple[str, ...], expected_groups: Optional[int],
                 complete_inputs: Optional[Sequence[Sequence[Any]]], perturb: float) -> None:
     if complete_inputs is None:
-        if in_feats is None:
-            raise ValueError("check_model: the 'complete' part and expected_groups need "
-                             "complete_inputs (a list of input tuples) when in_feats is not "
-                             "given")
         complete_inputs = input_sets(in_feats, count=2)
     model = _build(make_model, 0, perturb)
     _, _, report = _prepare(model, tuple(complete_inputs[0]), None)
@@ -174,4 +181,8 @@ def _check_once(make_model: Callable[[], nn.Module], in_feats: Optional[int],
         raise AssertionError(f"check_model: {len(report.groups)} groups found, "
                              f"{expected_groups} expected")
     if "complete" in parts:
-        check_complete(model, complete_inputs, report=report)
+        try:
+            check_complete(model, complete_inputs, report=report)
+        except AssertionError as error:
+            raise AssertionError(f"check_model, part 'complete' (model seed 0): {error}"
+                                 ) from error

@@ -53,6 +53,12 @@ def _check_range(name: str, low: int, high: int, least: int = 0) -> None:
         raise ValueError(f"{name}: need {least} <= min <= max, got min {low}, max {high}")
 
 
+def _check_flag(name: str, value: Any, none: bool = False) -> None:
+    if not (isinstance(value, bool) or (none and value is None)):
+        raise TypeError(f"{name} must be True or False{' or None' if none else ''}, got "
+                        f"{value!r}")
+
+
 def _edges(draw: Callable, num_src: int, num_dst: int, max_edges: int, duplicates: bool
            ) -> Tuple[torch.Tensor, torch.Tensor]:
     """An edge list that shrinks toward no edges and toward node 0."""
@@ -64,10 +70,9 @@ def _edges(draw: Callable, num_src: int, num_dst: int, max_edges: int, duplicate
     return torch.tensor(src, dtype=torch.int64), torch.tensor(dst, dtype=torch.int64)
 
 
-@st.composite
-def graphs(draw: Callable, min_nodes: int = 1, max_nodes: int = 10,
-           max_edges: Optional[int] = None, self_loops: Optional[bool] = None,
-           zero_in_degree: bool = True, duplicate_edges: bool = True) -> dgl.DGLGraph:
+def graphs(min_nodes: int = 1, max_nodes: int = 10, max_edges: Optional[int] = None,
+           self_loops: Optional[bool] = None, zero_in_degree: bool = True,
+           duplicate_edges: bool = True) -> SearchStrategy:
     """A homogeneous directed graph; shrinks toward ``min_nodes`` nodes and no edges.
 
     Parameters
@@ -90,6 +95,17 @@ def graphs(draw: Callable, min_nodes: int = 1, max_nodes: int = 10,
     _check_range("graphs: min_nodes, max_nodes", min_nodes, max_nodes)
     max_edges = 3 * max_nodes if max_edges is None else max_edges
     _check_range("graphs: max_edges", 0, max_edges)
+    _check_flag("graphs: self_loops", self_loops, none=True)
+    _check_flag("graphs: zero_in_degree", zero_in_degree)
+    _check_flag("graphs: duplicate_edges", duplicate_edges)
+    return _graphs(min_nodes, max_nodes, max_edges, self_loops, zero_in_degree,
+                   duplicate_edges)
+
+
+@st.composite
+def _graphs(draw: Callable, min_nodes: int, max_nodes: int, max_edges: int,
+            self_loops: Optional[bool], zero_in_degree: bool, duplicate_edges: bool
+            ) -> dgl.DGLGraph:
     n = draw(st.integers(min_nodes, max_nodes))
     src, dst = _edges(draw, n, n, max_edges, duplicate_edges)
     graph = dgl.graph((src, dst), num_nodes=n)
@@ -105,23 +121,41 @@ def graphs(draw: Callable, min_nodes: int = 1, max_nodes: int = 10,
     return graph
 
 
-@st.composite
-def bipartite_graphs(draw: Callable, max_src: int = 8, max_dst: int = 6,
-                     max_edges: Optional[int] = None, zero_in_degree: bool = True,
+def bipartite_graphs(max_src: int = 8, max_dst: int = 6, max_edges: Optional[int] = None,
+                     zero_in_degree: bool = True,
                      relation: Tuple[str, str, str] = ("user", "rates", "item")
-                     ) -> dgl.DGLGraph:
+                     ) -> SearchStrategy:
     """A heterograph of one relation from one node type to another (``relation``, default
     ``("user", "rates", "item")``), with 1 to ``max_src`` source and ``max_dst`` destination
     nodes; ``zero_in_degree=False`` gives every destination an in-edge."""
     _check_range("bipartite_graphs: max_src, max_dst", 1, min(max_src, max_dst), least=1)
+    max_edges = 2 * (max_src + max_dst) if max_edges is None else max_edges
+    _check_range("bipartite_graphs: max_edges", 0, max_edges)
+    _check_flag("bipartite_graphs: zero_in_degree", zero_in_degree)
+    _check_relation("bipartite_graphs", relation)
+    if relation[0] == relation[2]:
+        raise ValueError(f"bipartite_graphs: the relation must join two node types, got "
+                         f"{relation!r}; use heterographs for one node type")
+    return _bipartite_graphs(max_src, max_dst, max_edges, zero_in_degree, tuple(relation))
+
+
+def _check_relation(name: str, relation: Any) -> None:
+    if not (isinstance(relation, (tuple, list)) and len(relation) == 3 and
+            all(isinstance(r, str) and r for r in relation)):
+        raise TypeError(f"{name}: relation must be (source type, edge type, destination "
+                        f"type), three non-empty strings, got {relation!r}")
+
+
+@st.composite
+def _bipartite_graphs(draw: Callable, max_src: int, max_dst: int, max_edges: int,
+                      zero_in_degree: bool, relation: Tuple[str, str, str]) -> dgl.DGLGraph:
     num_src, num_dst = draw(st.integers(1, max_src)), draw(st.integers(1, max_dst))
-    src, dst = _edges(draw, num_src, num_dst, 2 * (max_src + max_dst) if max_edges is None
-                      else max_edges, True)
+    src, dst = _edges(draw, num_src, num_dst, max_edges, True)
     if not zero_in_degree:
         lonely = sorted(set(range(num_dst)) - set(dst.tolist()))
         src = torch.cat([src, torch.zeros(len(lonely), dtype=torch.int64)])
         dst = torch.cat([dst, torch.tensor(lonely, dtype=torch.int64)])
-    return dgl.heterograph({tuple(relation): (src, dst)},
+    return dgl.heterograph({relation: (src, dst)},
                            num_nodes_dict={relation[0]: num_src, relation[2]: num_dst})
 
 
@@ -129,6 +163,7 @@ def heterographs(relation: Tuple[str, str, str] = ("paper", "cites", "paper"),
                  **graph_options: Any) -> SearchStrategy:
     """A heterograph of one node type and one named relation (``("paper", "cites", "paper")``
     by default); the other options are those of :func:`graphs`."""
+    _check_relation("heterographs", relation)
     if relation[0] != relation[2]:
         raise ValueError(f"heterographs: the relation must join one node type to itself, got "
                          f"{relation!r}; use bipartite_graphs for two node types")
@@ -140,14 +175,28 @@ def heterographs(relation: Tuple[str, str, str] = ("paper", "cites", "paper"),
     return graphs(**graph_options).map(rename)
 
 
-@st.composite
-def blocks(draw: Callable, num_layers: int = 1, max_fanout: int = 3, max_seeds: int = 4,
-           graph: Optional[SearchStrategy] = None) -> List[dgl.DGLGraph]:
+def blocks(num_layers: int = 1, max_fanout: int = 3, max_seeds: int = 4,
+           graph: Optional[SearchStrategy] = None) -> SearchStrategy:
     """``num_layers`` blocks (message flow graphs) of DGL's ``NeighborSampler`` on a drawn
     graph (by default :func:`graphs` with self-loops, so every destination has an in-edge),
-    input layer first: feed them as ``model(blocks, features of blocks[0].srcdata)``."""
-    _check_range("blocks: num_layers, max_fanout", 1, min(num_layers, max_fanout), least=1)
-    base = draw(graph if graph is not None else graphs(min_nodes=1, self_loops=True))
+    input layer first: feed them as ``model(blocks, features of blocks[0].srcdata)``. The
+    sampler draws with DGL's random generator, seeded (``dgl.seed``) by a drawn seed."""
+    _check_range("blocks: num_layers, max_fanout, max_seeds", 1,
+                 min(num_layers, max_fanout, max_seeds), least=1)
+    if graph is not None and not isinstance(graph, SearchStrategy):
+        raise TypeError(f"blocks: graph must be a strategy of graphs, e.g. graphs(), got "
+                        f"{type(graph).__name__}")
+    return _blocks(num_layers, max_fanout, max_seeds,
+                   graph if graph is not None else graphs(min_nodes=1, self_loops=True))
+
+
+@st.composite
+def _blocks(draw: Callable, num_layers: int, max_fanout: int, max_seeds: int,
+            graph: SearchStrategy) -> List[dgl.DGLGraph]:
+    base = draw(graph)
+    if base.num_nodes() == 0:
+        raise ValueError("blocks: the graph strategy drew a graph without nodes; sampling "
+                         "needs seed nodes (use graphs(min_nodes=1))")
     seeds = draw(st.lists(st.integers(0, max(base.num_nodes() - 1, 0)), min_size=1,
                           max_size=max_seeds, unique=True))
     fanouts = [draw(st.integers(1, max_fanout)) for _ in range(num_layers)]
@@ -163,22 +212,41 @@ def batched_graphs(max_graphs: int = 3, **graph_options: Any) -> SearchStrategy:
     return st.lists(graphs(**graph_options), min_size=1, max_size=max_graphs).map(dgl.batch)
 
 
-@st.composite
-def edge_weights(draw: Callable, graph: dgl.DGLGraph, positive: bool = True,
-                 dtype: torch.dtype = torch.float64) -> torch.Tensor:
+def edge_weights(graph: dgl.DGLGraph, positive: bool = True,
+                 dtype: torch.dtype = torch.float64) -> SearchStrategy:
     """One weight per edge of ``graph`` (its only relation), of scale 0.1 to 10; in
     ``[0.5 * scale, 1.5 * scale]`` when ``positive``, otherwise of either sign."""
+    if not isinstance(graph, dgl.DGLGraph):
+        raise TypeError(f"edge_weights: graph must be a DGLGraph, got {type(graph).__name__}")
+    if len(graph.canonical_etypes) != 1:
+        raise ValueError(f"edge_weights: the graph has {len(graph.canonical_etypes)} edge "
+                         "types; draw weights per relation from its one-relation subgraphs")
+    _check_flag("edge_weights: positive", positive)
+    _check_dtypes("edge_weights", [dtype], dtype)
+    return _edge_weights(graph.num_edges(), positive, dtype)
+
+
+def _check_dtypes(name: str, choices: List[Any], given: Any) -> None:
+    if not choices or not all(isinstance(d, torch.dtype) and d.is_floating_point
+                              for d in choices):
+        raise ValueError(f"{name}: dtype must be a floating torch.dtype"
+                         f"{', a list of them or None' if name == 'features' else ''}, got "
+                         f"{given!r}")
+
+
+@st.composite
+def _edge_weights(draw: Callable, num_edges: int, positive: bool, dtype: torch.dtype
+                  ) -> torch.Tensor:
     scale = draw(st.sampled_from([1.0, 0.1, 10.0]))
     generator = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 16)))
-    raw = torch.rand(graph.num_edges(), generator=generator, dtype=torch.float64)
+    raw = torch.rand(num_edges, generator=generator, dtype=torch.float64)
     values = raw + 0.5 if positive else 2 * raw - 1
     return (scale * values).to(dtype)
 
 
-@st.composite
-def features(draw: Callable, num_nodes: int, width: int,
+def features(num_nodes: int, width: int,
              dtype: Union[None, torch.dtype, Sequence[torch.dtype]] = torch.float64,
-             scale: Optional[float] = None, sparsity: Optional[float] = None) -> torch.Tensor:
+             scale: Optional[float] = None, sparsity: Optional[float] = None) -> SearchStrategy:
     """A ``(num_nodes, width)`` feature matrix, N(0, scale^2) with a fraction ``sparsity`` of
     entries set to 0.
 
@@ -186,19 +254,27 @@ def features(draw: Callable, num_nodes: int, width: int,
     (default drawn from 1, 1e-3, 1e3) and ``sparsity`` (default drawn from 0, 0.5, 0.9) are
     drawn when not given. The values come from a drawn seed.
     """
-    _check_range("features: num_nodes, width", 0, min(num_nodes, width))
+    _check_range("features: num_nodes, width", num_nodes, num_nodes)
+    _check_range("features: num_nodes, width", width, width)
     choices = list(_DTYPES.values()) if dtype is None else \
-        [dtype] if isinstance(dtype, torch.dtype) else list(dtype)
-    if not choices or not all(isinstance(d, torch.dtype) and d.is_floating_point
-                              for d in choices):
-        raise ValueError(f"features: dtype must be a floating torch.dtype, a list of them or "
-                         f"None, got {dtype!r}")
+        [dtype] if isinstance(dtype, torch.dtype) else \
+        list(dtype) if isinstance(dtype, (list, tuple)) else [dtype]
+    _check_dtypes("features", choices, dtype)
+    for name, value, ok in (("scale", scale, lambda v: 0 < v < float("inf")),
+                            ("sparsity", sparsity, lambda v: 0 <= v < 1)):
+        if value is not None and (isinstance(value, bool) or not isinstance(
+                value, (int, float)) or not ok(value)):
+            raise ValueError(f"features: need 0 < scale < inf and 0 <= sparsity < 1, got "
+                             f"{name} {value!r}")
+    return _features(num_nodes, width, choices, scale, sparsity)
+
+
+@st.composite
+def _features(draw: Callable, num_nodes: int, width: int, choices: List[torch.dtype],
+              scale: Optional[float], sparsity: Optional[float]) -> torch.Tensor:
     chosen = draw(st.sampled_from(choices))
     scale = draw(st.sampled_from([1.0, 1e-3, 1e3])) if scale is None else scale
     sparsity = draw(st.sampled_from([0.0, 0.5, 0.9])) if sparsity is None else sparsity
-    if not 0 < scale < float("inf") or not 0 <= sparsity < 1:
-        raise ValueError(f"features: need 0 < scale < inf and 0 <= sparsity < 1, got scale "
-                         f"{scale!r}, sparsity {sparsity!r}")
     generator = torch.Generator().manual_seed(draw(st.integers(0, 2 ** 16)))
     values = scale * torch.randn(num_nodes, width, generator=generator, dtype=torch.float64)
     kept = torch.rand(num_nodes, width, generator=generator, dtype=torch.float64) >= sparsity
@@ -214,14 +290,26 @@ def _feature_rows(graph: Any) -> Tuple[int, Optional[int]]:
     return graph.num_src_nodes(), graph.num_dst_nodes()
 
 
-@st.composite
-def inputs(draw: Callable, in_feats: int, graph: Optional[SearchStrategy] = None,
-           **feature_options: Any) -> Tuple[Any, Any]:
+def inputs(in_feats: int, graph: Optional[SearchStrategy] = None,
+           **feature_options: Any) -> SearchStrategy:
     """``(graph, feat)`` for ``model(graph, feat)``: a graph drawn from ``graph`` (default
     :func:`graphs` without zero-in-degree nodes) and :func:`features` of width ``in_feats``
     for its nodes: a ``(source, destination)`` pair of feature matrices for a bipartite graph
-    of two node types, the source nodes' features for a block or a list of blocks."""
-    drawn = draw(graph if graph is not None else graphs(zero_in_degree=False))
+    of two node types, the source nodes' features for a block or a list of blocks.
+    ``feature_options`` go to :func:`features` (``dtype``, ``scale``, ``sparsity``)."""
+    _check_range("inputs: in_feats", in_feats, in_feats, least=1)
+    if graph is not None and not isinstance(graph, SearchStrategy):
+        raise TypeError(f"inputs: graph must be a strategy of graphs, e.g. graphs(), got "
+                        f"{type(graph).__name__}")
+    features(1, in_feats, **feature_options)  # checks the options now
+    return _inputs(in_feats, graph if graph is not None else graphs(zero_in_degree=False),
+                   feature_options)
+
+
+@st.composite
+def _inputs(draw: Callable, in_feats: int, graph: SearchStrategy, feature_options: dict
+            ) -> Tuple[Any, Any]:
+    drawn = draw(graph)
     rows, dst_rows = _feature_rows(drawn)
     feat = draw(features(rows, in_feats, **feature_options))
     if dst_rows is not None:
