@@ -9,7 +9,7 @@ import pytest
 
 # The plugin is registered by the package's pytest11 entry point; naming it here also loads
 # it from a checkout whose installed entry points predate it (a no-op when it is loaded).
-pytest_plugins = ["dglbal.testing.pytest_plugin"]
+pytest_plugins = ["dglbal.testing.pytest_plugin", "pytester"]
 
 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough":
     os.environ.setdefault("DGLBAL_PROFILE", "thorough")

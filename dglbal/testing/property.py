@@ -120,7 +120,7 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
         ``make_model() -> nn.Module``, called under a fixed torch seed per example.
     in_feats : int, optional
         The model's input width; the inputs are then ``strategies.inputs(in_feats)``: a graph
-        without zero-in-degree nodes and float64 node features.
+        without zero-in-degree nodes and float32 node features (the checks run in float64).
     inputs : SearchStrategy, optional
         Draws input tuples ``(graph, feat, ...)`` for ``model(*inputs)`` (bipartite graphs,
         blocks, batches, edge weights: see :mod:`dglbal.testing.strategies`).

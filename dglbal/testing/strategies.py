@@ -245,12 +245,14 @@ def _edge_weights(draw: Callable, num_edges: int, positive: bool, dtype: torch.d
 
 
 def features(num_nodes: int, width: int,
-             dtype: Union[None, torch.dtype, Sequence[torch.dtype]] = torch.float64,
+             dtype: Union[None, torch.dtype, Sequence[torch.dtype]] = torch.float32,
              scale: Optional[float] = None, sparsity: Optional[float] = None) -> SearchStrategy:
     """A ``(num_nodes, width)`` feature matrix, N(0, scale^2) with a fraction ``sparsity`` of
     entries set to 0.
 
-    ``dtype`` is one dtype, a list to draw from, or None for float32 or float64; ``scale``
+    ``dtype`` is one dtype (float32 by default, that of a model built with torch's defaults;
+    the kit's checks run in float64 anyway), a list to draw from, or None for float32 or
+    float64; ``scale``
     (default drawn from 1, 1e-3, 1e3) and ``sparsity`` (default drawn from 0, 0.5, 0.9) are
     drawn when not given. The values come from a drawn seed.
     """
@@ -293,7 +295,8 @@ def _feature_rows(graph: Any) -> Tuple[int, Optional[int]]:
 def inputs(in_feats: int, graph: Optional[SearchStrategy] = None,
            **feature_options: Any) -> SearchStrategy:
     """``(graph, feat)`` for ``model(graph, feat)``: a graph drawn from ``graph`` (default
-    :func:`graphs` without zero-in-degree nodes) and :func:`features` of width ``in_feats``
+    :func:`graphs` without zero-in-degree nodes) and float32 :func:`features` of width
+    ``in_feats``
     for its nodes: a ``(source, destination)`` pair of feature matrices for a bipartite graph
     of two node types, the source nodes' features for a block or a list of blocks.
     ``feature_options`` go to :func:`features` (``dtype``, ``scale``, ``sparsity``)."""

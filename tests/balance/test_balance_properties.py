@@ -25,12 +25,12 @@ def _perturbed(model):
     return model
 
 
-@given(random_models(), inputs(5, graph=GRAPHS, dtype=torch.float32))
+@given(random_models(), inputs(5, graph=GRAPHS))
 def test_conservation_law(model, drawn):
     check_conservation(_perturbed(model), *drawn)
 
 
-@given(random_models(init="bal_o"), inputs(5, graph=GRAPHS, dtype=torch.float32))
+@given(random_models(init="bal_o"), inputs(5, graph=GRAPHS))
 def test_balanced_orthogonal_is_balanced(model, drawn):
     report = analyze(model, *drawn)
     norms = group_norms(model, report)
@@ -38,7 +38,7 @@ def test_balanced_orthogonal_is_balanced(model, drawn):
     assert float(relative.max()) < 1e-6
 
 
-@given(random_models(init="bal_x"), inputs(5, graph=GRAPHS, dtype=torch.float32))
+@given(random_models(init="bal_x"), inputs(5, graph=GRAPHS))
 def test_balanced_xavier_is_balanced(model, drawn):
     report = analyze(model, *drawn)
     norms = group_norms(model, report)
@@ -47,7 +47,7 @@ def test_balanced_xavier_is_balanced(model, drawn):
     assert float(relative[live].max()) < 1e-6
 
 
-@given(random_models(), inputs(5, graph=GRAPHS, dtype=torch.float32))
+@given(random_models(), inputs(5, graph=GRAPHS))
 def test_a_non_symmetry_drifts_at_first_order(model, drawn):
     """The drift check can fail: flip the outgoing signs of a group and c drifts by
     -2 lr sum theta grad, while the real c_g moves by lr^2 sum e grad^2 only."""
