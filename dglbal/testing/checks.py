@@ -29,8 +29,9 @@ from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import describe_inputs, input_sets
 
-__all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double", "blackbox_symmetry_dimension", "check_complete", "check_symmetries",
-           "check_noether", "check_rescale_invariance"]
+__all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double",
+           "blackbox_symmetry_dimension", "check_complete", "check_symmetries", "check_noether",
+           "check_rescale_invariance"]
 
 
 def as_double(value: Any) -> Any:

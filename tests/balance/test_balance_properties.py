@@ -1,6 +1,5 @@
 """Property tests of the conservation law on random graphs and random architectures, drawn by
 the public test kit (dglbal.testing.strategies)."""
-import dgl
 import numpy as np
 import torch
 from hypothesis import assume, given

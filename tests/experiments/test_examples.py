@@ -27,3 +27,11 @@ def test_conservation_example_is_a_passing_test_module():
                      "test_the_groups_do_not_depend_on_the_graph"]
     for name in tests:
         module[name]()
+
+
+def test_the_readme_shows_the_example_test_file_whole():
+    """The README's copyable test file of the test kit is the example, verbatim."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    example = (EXAMPLES / "test_conservation_example.py").read_text()
+    body = example[example.index("import os"):]
+    assert f"```python\n{body}```" in readme
