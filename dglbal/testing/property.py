@@ -35,7 +35,7 @@ _PER_EXAMPLE = {
 
 
 def _check_arguments(make_model: Any, in_feats: Optional[int], inputs: Any, parts: Any,
-                     perturb: Any, expected_groups: Any) -> Tuple[str, ...]:
+                     perturb: Any, expected_groups: Any, settings: Any) -> Tuple[str, ...]:
     if not callable(make_model) or isinstance(make_model, nn.Module):
         raise TypeError("make_model must be a function that builds the model (e.g. "
                         f"lambda: MyModel(16)), got {type(make_model).__name__}")
@@ -55,6 +55,9 @@ def _check_arguments(make_model: Any, in_feats: Optional[int], inputs: Any, part
     if expected_groups is not None and (isinstance(expected_groups, bool) or not isinstance(
             expected_groups, int) or expected_groups < 0):
         raise ValueError(f"expected_groups must be an int >= 0, got {expected_groups!r}")
+    if settings is not None and not isinstance(settings, hypothesis.settings):
+        raise TypeError(f"settings must be a hypothesis.settings, e.g. settings(max_examples=20), "
+                        f"got {type(settings).__name__}")
     return tuple(parts)
 
 
@@ -132,7 +135,8 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
         Example count and the like; by default the current profile (``--dglbal-profile`` of the
         pytest plugin), always without deadline.
     """
-    parts = _check_arguments(make_model, in_feats, inputs, parts, perturb, expected_groups)
+    parts = _check_arguments(make_model, in_feats, inputs, parts, perturb, expected_groups,
+                             settings)
     drawn = inputs if inputs is not None else graph_inputs(in_feats)
     once = "complete" in parts or expected_groups is not None
     if once and complete_inputs is None and in_feats is None:
@@ -161,6 +165,9 @@ def _property(make_model: Callable[[], nn.Module], drawn: SearchStrategy,
     @chosen
     @given(seed=st.integers(0, 2 ** 16), analysed=drawn, checked=drawn)
     def property_of_the_model(seed: int, analysed: Any, checked: Any) -> None:
+        if not isinstance(analysed, (tuple, list)) or not isinstance(checked, (tuple, list)):
+            raise TypeError(f"inputs must draw tuples of the model's inputs, e.g. (graph, "
+                            f"feat); it drew a {type(analysed).__name__}")
         analysed, checked = tuple(analysed), tuple(checked)
         model = _build(make_model, seed, perturb)
         _, _, report = _prepare(model, analysed, None)

@@ -12,7 +12,7 @@ from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import inputs, layer_specs, random_stack
 
 
-@given(layer_specs(), inputs(4), inputs(4))
+@given(layer_specs(), inputs(4, dtype=torch.float64), inputs(4, dtype=torch.float64))
 def test_random_architectures(arch, analysed, checked):
     specs, activation = arch
     torch.manual_seed(0)

@@ -250,6 +250,13 @@ def test_check_model_leaves_the_random_state_alone():
      "need complete_inputs"),
     (dict(make_model=lambda: "model", in_feats=4), TypeError,
      "make_model must return a torch.nn.Module, got str"),
+    (dict(make_model=SageGat, in_feats=4, settings={"max_examples": 5}), TypeError,
+     "settings must be a hypothesis.settings"),
+    (dict(make_model=SageGat, inputs=graphs(), parts=["symmetry"]), TypeError,
+     "inputs must draw tuples of the model's inputs, e.g. \\(graph, feat\\); it drew a "
+     "DGLGraph"),
+    (dict(make_model=SageGat, in_feats=4, complete_inputs=[]), ValueError,
+     "non-empty list of input tuples"),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):
