@@ -9,6 +9,16 @@ from dglbal.testing.pytest_plugin import PROFILES, profile_name, pytest_report_h
 PLUGIN = ("-p", "dglbal.testing.pytest_plugin")
 
 
+@pytest.fixture
+def keep_profile():
+    """A pytest run in this process loads its profile into hypothesis (a global): put this
+    session's settings back afterwards."""
+    previous = settings.default
+    yield
+    settings.register_profile("dglbal-tests-session", previous)
+    settings.load_profile("dglbal-tests-session")
+
+
 @pytest.mark.parametrize("args, env, ini, expected", [
     ([], None, None, ""),
     ([], None, "quick", "quick"),
@@ -41,7 +51,7 @@ def test_the_thorough_header_says_how_to_reproduce(pytester, monkeypatch):
     assert settings.get_profile("dglbal-thorough").deadline is None
 
 
-def test_an_unknown_profile_is_a_usage_error(pytester, monkeypatch):
+def test_an_unknown_profile_is_a_usage_error(pytester, monkeypatch, keep_profile):
     monkeypatch.setenv("DGLBAL_PROFILE", "fast")
     config = pytester.parseconfig(*PLUGIN)
     with pytest.raises(pytest.UsageError, match="dglbal profile 'fast' .* is not one of "
@@ -51,7 +61,7 @@ def test_an_unknown_profile_is_a_usage_error(pytester, monkeypatch):
     assert "invalid choice: 'fast'" in result.stderr.str()
 
 
-def test_a_users_test_file_runs_with_the_plugin(pytester, monkeypatch):
+def test_a_users_test_file_runs_with_the_plugin(pytester, monkeypatch, keep_profile):
     """The quick profile: 10 derandomized examples per property (the same on every run), the
     fixtures, and check_model reporting a failure with the group, the graph and the error."""
     monkeypatch.delenv("DGLBAL_PROFILE", raising=False)
@@ -101,7 +111,17 @@ def test_a_users_test_file_runs_with_the_plugin(pytester, monkeypatch):
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["dglbal profile: quick (10 examples per property, "
                                  "derandomized: the same examples on every run)"])
+    assert settings.default.max_examples == PROFILES["quick"]["max_examples"]  # it loaded
     result.stdout.re_match_lines([r".*AssertionError: check_model, part 'monitor' \(model seed "
                                   r"\d+; analysed on graph of 1 nodes, 1 edges: \[\(0, 0\)\]; "
                                   r"Tensor\(1, 3\) float32\): the monitor.* group 'conv1 channel "
                                   r"\d' \(parameters conv1.weight, conv1.bias, conv2.weight\).*"])
+
+
+
+def test_the_session_keeps_its_profile_after_an_inner_run(pytestconfig):
+    """Runs after the inner pytest runs above (same module, in order): their profile did not
+    leak into this session."""
+    name = profile_name(pytestconfig)
+    if name:
+        assert settings.default.max_examples == PROFILES[name]["max_examples"]
