@@ -6,7 +6,8 @@ installing ``dglbal[testing]`` makes it available in every pytest run.
   ``@reproduce_failure`` blob that replays it). Both have no deadline. Choose one with
   ``--dglbal-profile quick|thorough``, the ``DGLBAL_PROFILE`` environment variable or the
   ``dglbal_profile`` ini option (in that order of precedence). Without any of them the plugin
-  changes no setting: your other hypothesis tests keep theirs.
+  changes no setting: your other hypothesis tests keep theirs. Without hypothesis installed
+  the fixtures still work, and choosing a profile is a usage error naming the extra.
 - Fixtures of common small graphs: ``dglbal_graph`` (12 nodes with self-loops),
   ``dglbal_bipartite_graph``, ``dglbal_block`` (a sampled block), ``dglbal_batched_graph``
   (three graphs in a ``dgl.batch``), and ``dglbal_input_sets`` (a function
@@ -23,9 +24,15 @@ from typing import Callable, Dict, List, Tuple
 import dgl
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
 
 from .graphs import bipartite, homogeneous, input_sets, sampled_block
+
+try:  # the plugin loads in every pytest run where dglbal is installed, [testing] or not
+    from hypothesis import HealthCheck, settings
+except ModuleNotFoundError as missing:  # pragma: no cover - exercised in a test subprocess
+    if missing.name != "hypothesis":
+        raise
+    settings = None
 
 __all__ = ["PROFILES", "profile_name", "pytest_addoption", "pytest_configure",
            "pytest_report_header", "dglbal_graph", "dglbal_bipartite_graph", "dglbal_block",
@@ -36,10 +43,10 @@ PROFILES: Dict[str, dict] = {
     "quick": dict(max_examples=10, derandomize=True),
     "thorough": dict(max_examples=200, derandomize=False, print_blob=True),
 }
-_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                      HealthCheck.data_too_large])
-for _name, _options in PROFILES.items():
-    settings.register_profile(f"dglbal-{_name}", **_COMMON, **_options)
+if settings is not None:
+    for _name, _options in PROFILES.items():
+        settings.register_profile(f"dglbal-{_name}", deadline=None, suppress_health_check=[
+            HealthCheck.too_slow, HealthCheck.data_too_large], **_options)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -61,6 +68,10 @@ def profile_name(config: pytest.Config) -> str:
         raise pytest.UsageError(f"dglbal profile {name!r} (from DGLBAL_PROFILE or the "
                                 f"dglbal_profile ini option) is not one of "
                                 f"{', '.join(sorted(PROFILES))}")
+    if name and settings is None:
+        raise pytest.UsageError(f"dglbal profile {name!r}: the profiles are hypothesis "
+                                "settings, and hypothesis is not installed: "
+                                "pip install 'dglbal[testing]'")
     return name
 
 

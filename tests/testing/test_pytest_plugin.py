@@ -4,6 +4,7 @@ pytest with the plugin."""
 import pytest
 from hypothesis import settings
 
+from dglbal.testing import pytest_plugin
 from dglbal.testing.pytest_plugin import PROFILES, profile_name, pytest_report_header
 
 PLUGIN = ("-p", "dglbal.testing.pytest_plugin")
@@ -125,3 +126,27 @@ def test_the_session_keeps_its_profile_after_an_inner_run(pytestconfig):
     name = profile_name(pytestconfig)
     if name:
         assert settings.default.max_examples == PROFILES[name]["max_examples"]
+
+
+def test_without_hypothesis_the_fixtures_load_and_a_profile_names_the_extra(pytester):
+    """The entry point loads the plugin in every pytest run of an environment with dglbal,
+    also one installed without [testing]: it must not break those runs."""
+    pytester.makeconftest('''
+        import sys
+        sys.modules["hypothesis"] = None  # as if it were not installed
+        pytest_plugins = ["dglbal.testing.pytest_plugin"]
+    ''')
+    pytester.makepyfile(test_plain='''
+        def test_fixture(dglbal_graph):
+            assert dglbal_graph.num_nodes() == 12
+    ''')
+    result = pytester.runpytest_subprocess("-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_a_profile_without_hypothesis_is_a_usage_error_naming_the_extra(pytester, monkeypatch):
+    config = pytester.parseconfig(*PLUGIN, "--dglbal-profile", "quick")
+    monkeypatch.setattr(pytest_plugin, "settings", None)
+    with pytest.raises(pytest.UsageError, match=r"hypothesis is not installed: "
+                                                 r"pip install 'dglbal\[testing\]'"):
+        profile_name(config)
