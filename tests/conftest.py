@@ -1,18 +1,56 @@
-"""Shared test setup: hypothesis profiles, `ci` (default, fast) and `thorough`
-(HYPOTHESIS_PROFILE=thorough), and fixtures used by several test modules."""
+"""Shared test setup: the test kit's pytest plugin, whose hypothesis profiles the suite runs
+under (`quick` by default, see pyproject.toml; `thorough` with DGLBAL_PROFILE=thorough or
+HYPOTHESIS_PROFILE=thorough, the older name, which some tests also read to widen their own
+sweeps), and fixtures used by several test modules."""
 import os
+import sys
 from typing import Callable, List
 
 import pytest
 import torch
-from hypothesis import HealthCheck, settings
 from torch.cuda.amp import grad_scaler as torch_grad_scaler
 
-settings.register_profile("ci", max_examples=12, deadline=None, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=300, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# The plugin is registered by the package's pytest11 entry point; naming it here also loads
+# it from a checkout whose installed entry points predate it (a no-op when it is loaded).
+pytest_plugins = ["dglbal.testing.pytest_plugin", "pytester"]
+
+if os.environ.get("HYPOTHESIS_PROFILE") == "thorough":
+    os.environ.setdefault("DGLBAL_PROFILE", "thorough")
+
+
+def _optimizer_classes() -> list:
+    return [c for c in vars(torch.optim).values()
+            if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)]
+
+
+# torch 2.2's torch.compile takes the step-hook wrapper (and with it the no_grad of
+# ``step``) off every torch.optim class for the rest of the process (torch._dynamo's
+# TorchPatcher). The state before any test ran, put back after every test that compiled, so
+# that each test sees torch as a fresh process does whatever ran before it.
+_PRISTINE_OPTIMIZERS = {(c, name): c.__dict__[name] for c in _optimizer_classes()
+                        for name in ("step", "_init_group") if name in c.__dict__}
+_PRISTINE_MARKS = {step: vars(step).get("hooked")
+                   for (_, name), step in _PRISTINE_OPTIMIZERS.items() if name == "step"}
+
+
+@pytest.fixture(autouse=True)
+def compile_patch_undone():
+    """Undo torch.compile's patch of the optimizer classes after the test (see above)."""
+    yield
+    if all(cls.__dict__.get(name) is value for (cls, name), value
+           in _PRISTINE_OPTIMIZERS.items()) and all(
+            vars(step).get("hooked") == mark for step, mark in _PRISTINE_MARKS.items()):
+        return
+    for (cls, name), value in _PRISTINE_OPTIMIZERS.items():
+        setattr(cls, name, value)
+    for step, mark in _PRISTINE_MARKS.items():
+        if mark is None:
+            vars(step).pop("hooked", None)
+        else:
+            step.hooked = mark
+    patcher = getattr(sys.modules.get("torch._dynamo.eval_frame"), "TorchPatcher", None)
+    if patcher is not None and hasattr(patcher.patch, "cache_clear"):
+        patcher.patch.cache_clear()  # the next torch.compile patches again, as in a fresh one
 
 
 @pytest.fixture

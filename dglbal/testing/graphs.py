@@ -13,14 +13,18 @@ Example
 """
 from __future__ import annotations
 
-from typing import Callable, List, Tuple
+from typing import Any, Callable, List, Sequence, Tuple
 
 import dgl
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["homogeneous", "bipartite", "sampled_block", "input_sets", "Stack"]
+__all__ = ["homogeneous", "bipartite", "sampled_block", "input_sets", "Stack", "describe_graph",
+           "describe_inputs"]
+
+#: graphs with at most this many edges are described with their edge list
+LISTED_EDGES = 24
 
 
 def homogeneous(num_nodes: int = 12, num_edges: int = 40, seed: int = 0,
@@ -79,3 +83,37 @@ class Stack(nn.Module):
             if not last:
                 h = self.activation(h)
         return h
+
+
+def describe_graph(graph: dgl.DGLGraph) -> str:
+    """Nodes and edges of a graph, for failure messages: the edge list of small graphs (up to
+    :data:`LISTED_EDGES` edges), enough to rebuild the graph and reproduce the failure."""
+    if graph.is_block:
+        nodes = f"block of {graph.num_src_nodes()} source and {graph.num_dst_nodes()} " \
+                f"destination nodes"
+    elif graph.is_homogeneous:
+        nodes = f"graph of {graph.num_nodes()} nodes"
+    else:
+        nodes = "heterograph of " + ", ".join(f"{graph.num_nodes(t)} {t!r}" for t in graph.ntypes)
+    parts = []
+    for etype in graph.canonical_etypes:
+        src, dst = graph.edges(etype=etype)
+        relation = "" if graph.is_homogeneous or graph.is_block else f" {etype}"
+        listed = (": " + str(list(zip(src.tolist(), dst.tolist())))
+                  if len(src) <= LISTED_EDGES else "")
+        parts.append(f"{len(src)} edges{relation}{listed}")
+    return f"{nodes}, {'; '.join(parts)}"
+
+
+def describe_inputs(inputs: Sequence[Any]) -> str:
+    """The inputs of a check, for failure messages: graphs (and blocks) by their nodes and
+    edges, tensors by shape and dtype."""
+    def one(value: Any) -> str:
+        if isinstance(value, dgl.DGLGraph):
+            return describe_graph(value)
+        if isinstance(value, torch.Tensor):
+            return f"Tensor{tuple(value.shape)} {str(value.dtype).replace('torch.', '')}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(one(v) for v in value) + "]"
+        return type(value).__name__
+    return "; ".join(one(v) for v in inputs) or "no inputs"

@@ -1,14 +1,19 @@
-"""Property tests of the conservation law on random graphs and random architectures."""
-import dgl
+"""Property tests of the conservation law on random graphs and random architectures, drawn by
+the public test kit (dglbal.testing.strategies)."""
 import numpy as np
 import torch
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from dglbal import analyze
 from dglbal.balance.balancing import FlatExponents, group_norms, balance_constants
-from dglbal.testing.checks import check_conservation
-from dglbal.testing.strategies import random_graphs, random_models
+from dglbal.testing import check_conservation
+from dglbal.testing.strategies import graphs, inputs, random_graphs, random_models
+
+# Erdos-Renyi and Barabasi-Albert graphs (power-law degrees, isolated nodes), and small drawn
+# edge lists with duplicate edges; every node of these has an in-edge, so the analyser sees
+# every edge-wise parameter (on a graph without edges it holds them at 0 and names them)
+GRAPHS = st.one_of(random_graphs(), graphs(zero_in_degree=False))
 
 
 def _perturbed(model):
@@ -19,38 +24,34 @@ def _perturbed(model):
     return model
 
 
-def _features(graph):
-    return torch.randn(graph.num_nodes(), 5, generator=torch.Generator().manual_seed(1))
+@given(random_models(), inputs(5, graph=GRAPHS))
+def test_conservation_law(model, drawn):
+    check_conservation(_perturbed(model), *drawn)
 
 
-@given(random_models(), random_graphs())
-def test_conservation_law(model, graph):
-    check_conservation(_perturbed(model), graph, _features(graph))
-
-
-@given(random_models(init="bal_o"), random_graphs())
-def test_balanced_orthogonal_is_balanced(model, graph):
-    report = analyze(model, graph, _features(graph))
+@given(random_models(init="bal_o"), inputs(5, graph=GRAPHS))
+def test_balanced_orthogonal_is_balanced(model, drawn):
+    report = analyze(model, *drawn)
     norms = group_norms(model, report)
     relative = balance_constants(model, report).abs() / (norms["incoming"] + norms["outgoing"])
     assert float(relative.max()) < 1e-6
 
 
-@given(random_models(init="bal_x"), random_graphs())
-def test_balanced_xavier_is_balanced(model, graph):
-    report = analyze(model, graph, _features(graph))
+@given(random_models(init="bal_x"), inputs(5, graph=GRAPHS))
+def test_balanced_xavier_is_balanced(model, drawn):
+    report = analyze(model, *drawn)
     norms = group_norms(model, report)
     live = (norms["incoming"] > 0) & (norms["outgoing"] > 0)
     relative = balance_constants(model, report).abs() / (norms["incoming"] + norms["outgoing"])
     assert float(relative[live].max()) < 1e-6
 
 
-@given(random_models(), random_graphs())
-def test_a_non_symmetry_drifts_at_first_order(model, graph):
+@given(random_models(), inputs(5, graph=GRAPHS))
+def test_a_non_symmetry_drifts_at_first_order(model, drawn):
     """The drift check can fail: flip the outgoing signs of a group and c drifts by
     -2 lr sum theta grad, while the real c_g moves by lr^2 sum e grad^2 only."""
     model = _perturbed(model).double()
-    feat = _features(graph).double()
+    graph, feat = drawn[0], drawn[1].double()
     report = analyze(model, graph, feat)
     projection = torch.randn(graph.num_nodes(), 3, generator=torch.Generator().manual_seed(2),
                              dtype=torch.float64)
@@ -59,6 +60,7 @@ def test_a_non_symmetry_drifts_at_first_order(model, graph):
     grads = np.concatenate([p.grad.reshape(-1).numpy() for p in flat.params])
     activity = np.bincount(flat.group, weights=np.abs(flat.theta[flat.entry] * grads[flat.entry]),
                            minlength=flat.num_groups)
+    assume(activity.max() > 0)  # on a graph of one node every hidden ReLU may be dead
     g = int(activity.argmax())
     entries, values = flat.group_entries(g)
     lr = 1e-4

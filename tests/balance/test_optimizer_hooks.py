@@ -253,7 +253,7 @@ def test_a_subclass_calling_super_step_acts_once_per_step(base):
     assert len(monitor.history["c"]) == 3
 
 
-def test_attach_refuses_when_torch_would_not_run_the_hook(base, compile_patch_undone):
+def test_attach_refuses_when_torch_would_not_run_the_hook(base):
     """torch 2.2's torch.compile turns optimizer step hooks off for torch.optim's classes, for
     the rest of the process: attach says so instead of never acting."""
     torch.compile(torch.nn.Linear(2, 2))

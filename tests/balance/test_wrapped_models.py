@@ -31,7 +31,7 @@ WRAPPERS = {"compile": torch.compile, "DataParallel": nn.DataParallel,
 
 @pytest.mark.parametrize("name", list(WRAPPERS))
 def test_wrapped_models_are_balanced_monitored_and_rebalanced_like_the_module(
-        name, request, compile_patch_undone):
+        name, request):
     if name == "DDP":
         request.getfixturevalue("process_group")
     plain, inner = _model(), _model()

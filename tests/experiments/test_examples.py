@@ -22,5 +22,16 @@ def test_example_runs(script, args, monkeypatch, tmp_path, capsys):
 
 def test_conservation_example_is_a_passing_test_module():
     module = runpy.run_path(str(EXAMPLES / "test_conservation_example.py"))
-    module["test_conservation_law"]()
-    module["test_every_symmetry_is_found"]()
+    tests = sorted(name for name in module if name.startswith("test_"))
+    assert tests == ["test_conservation_law_on_any_graph", "test_my_model",
+                     "test_the_groups_do_not_depend_on_the_graph"]
+    for name in tests:
+        module[name]()
+
+
+def test_the_readme_shows_the_example_test_file_whole():
+    """The README's copyable test file of the test kit is the example, verbatim."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    example = (EXAMPLES / "test_conservation_example.py").read_text()
+    body = example[example.index("import os"):]
+    assert f"```python\n{body}```" in readme

@@ -1,0 +1,222 @@
+"""Checks of the conservation law along training, of the monitor that watches it, and of
+balancing: the parts of :func:`check_conservation`, each callable alone.
+
+Like the checks of :mod:`.checks` they run on float64 copies (the model passed in is left
+unchanged) and raise ``AssertionError`` naming the group, its parameters, the inputs (graph
+nodes and edges) and the measured error. Tolerances are float64 rounding: sums of a few
+thousand terms of size ``I_g + O_g`` are exact to ~1e-13 relative, so 1e-9 leaves four orders
+of magnitude, while a real violation is of the order of the learning rate (1e-3) or more.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from dglbal.balance.balancing import FlatExponents, balance_, balance_constants, group_norms
+from dglbal.balance.conservation import ConservationMonitor
+from dglbal.symmetry import SymmetryReport
+
+from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _outputs, _prepare,
+                     _relative_change, check_noether, check_rescale_invariance, delta_terms,
+                     relative_delta)
+from .graphs import describe_inputs
+
+__all__ = ["check_training", "check_monitor", "check_balancing", "check_conservation"]
+
+#: the tolerance balancing is asked for, and its contract checked: |c_g| <= tol (I_g + O_g).
+#: (Asking for 1e-10 can cost 1000 sweeps: preserve mode may stall near 2e-9.)
+BALANCED = 1e-8
+
+
+def _projection(model64: nn.Module, inputs64: Tuple[Any, ...], seed: int) -> torch.Tensor:
+    """A random linear loss L = <projection, outputs>: every output counts."""
+    with torch.no_grad():
+        shape = _outputs(model64(*inputs64)).shape
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def _sgd_drift(flat: FlatExponents, grads: np.ndarray, lr: float) -> np.ndarray:
+    """What one SGD step adds to c_g when delta_g = 0: lr^2 sum_k e_gk grad_k^2 (exactly)."""
+    return lr ** 2 * np.bincount(flat.group, weights=flat.value * grads[flat.entry] ** 2,
+                                 minlength=flat.num_groups)
+
+
+def _worst(values: np.ndarray) -> Tuple[float, int]:
+    """(largest value, its index); NaN counts as the largest (a diverged value is not hidden)."""
+    if not len(values):
+        return 0.0, -1
+    nan = np.flatnonzero(np.isnan(values))
+    index = int(nan[0]) if len(nan) else int(np.argmax(values))
+    return float(values[index]), index
+
+
+@torch.enable_grad()
+def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                   steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0
+                   ) -> SymmetryReport:
+    """Along ``steps`` steps of SGD and of Adam (random linear loss), delta_g = 0 at every
+    step, and every SGD step moves c_g by exactly lr^2 sum_k e_gk grad_k^2 (no first-order
+    drift, so c_g is constant under gradient flow). Returns the report."""
+    _check_options(model, steps=steps, rtol=rtol)
+    model64, inputs64, report = _prepare(model, inputs, report)
+    projection = _projection(model64, inputs64, seed)
+    optimizers: List[Callable] = [torch.optim.SGD, torch.optim.Adam]
+    for make in optimizers:
+        trained = _copy(model64)
+        optimizer = make(trained.parameters(), lr=lr)
+        for step in range(steps):
+            optimizer.zero_grad()
+            (projection * _outputs(trained(*inputs64))).sum().backward()
+            worst, g = _worst(relative_delta(trained, report))
+            if not worst <= rtol:
+                raise AssertionError(
+                    f"delta_g = {worst:.2e} (relative, rtol {rtol:.0e}) for "
+                    f"{_group_label(report.groups[g])} at step {step} of {make.__name__}; "
+                    f"inputs: {describe_inputs(inputs)}")
+            if make is torch.optim.SGD:
+                flat = FlatExponents(trained, report)
+                predicted = _sgd_drift(flat, flat.numpy_gradients(), lr)
+                incoming, outgoing = flat.norms()
+            optimizer.step()
+            if make is torch.optim.SGD:
+                after_in, after_out = flat.refresh().norms()
+                drift = (after_in - after_out) - (incoming - outgoing)
+                mismatch = np.abs(drift - predicted) / np.maximum(incoming + outgoing, 1e-300)
+                worst, g = _worst(mismatch)
+                if not worst <= rtol:
+                    raise AssertionError(
+                        f"SGD step {step} moved c_g of {_group_label(report.groups[g])} by "
+                        f"{worst:.2e} (relative to I_g + O_g, rtol {rtol:.0e}) more than "
+                        f"lr^2 sum e grad^2: c drifts at first order in lr; "
+                        f"inputs: {describe_inputs(inputs)}")
+    return report
+
+
+@torch.enable_grad()
+def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                  steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0,
+                  monitor: Callable[..., Any] = ConservationMonitor) -> SymmetryReport:
+    """Train a float64 copy in the model's own mode (``model.train()``: dropout and other
+    training-time ops on, as in a training run) with SGD for ``steps`` steps, recording
+    ``monitor(model, report)`` every step: it must record delta_g = 0 and c_g drifting by
+    exactly the lr^2 sum_k e_gk grad_k^2 of the steps taken.
+
+    The report (by default made on a float64 eval-mode copy, as the other checks do) is what a
+    training run monitors; an op that breaks a group only in training (noise added to
+    activations, say) makes the monitor drift, and is caught here. ``monitor`` is the class
+    (or factory) of the monitor, :class:`~dglbal.balance.ConservationMonitor` by default.
+    """
+    _check_options(model, steps=steps, rtol=rtol)
+    _, inputs64, report = _prepare(model, inputs, report)
+    trained = _copy(model).double()
+    for p in trained.parameters():
+        p.requires_grad_(True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        projection = _projection(trained, inputs64, seed)
+        watcher = monitor(trained, report)
+        optimizer = torch.optim.SGD(trained.parameters(), lr=lr)
+        expected = np.zeros(len(report.groups))
+        for step in range(steps):
+            optimizer.zero_grad()
+            (projection * _outputs(trained(*inputs64))).sum().backward()
+            watcher.record()
+            flat = FlatExponents(trained, report)
+            scale = np.abs(np.bincount(flat.group, weights=np.abs(flat.value) * flat.theta[
+                flat.entry] ** 2, minlength=flat.num_groups))
+            history = watcher.history
+            c, delta = np.asarray(history["c"], dtype=float), np.asarray(history["delta"],
+                                                                        dtype=float)
+            # the monitor's relative delta of a group whose terms are rounding noise is noise:
+            # those groups are measured as the other checks do (see NEGLIGIBLE)
+            _, terms = delta_terms(trained, report)
+            negligible = terms < NEGLIGIBLE * terms.max(initial=0.0)
+            worst, g = _worst(np.where(negligible, relative_delta(trained, report), delta[-1]))
+            if not worst <= rtol:
+                raise AssertionError(
+                    f"the monitor records delta_g = {worst:.2e} (relative, rtol {rtol:.0e}) "
+                    f"for {_group_label(report.groups[g])} at training step {step} (mode "
+                    f"{'train' if trained.training else 'eval'}); inputs: "
+                    f"{describe_inputs(inputs)}")
+            worst, g = _worst(np.abs(c[-1] - c[0] - expected) / np.maximum(scale, 1e-300))
+            if not worst <= rtol:
+                raise AssertionError(
+                    f"the monitor's c_g drifts: {_group_label(report.groups[g])} moved "
+                    f"{worst:.2e} (relative to I_g + O_g, rtol {rtol:.0e}) away from the "
+                    f"lr^2 sum e grad^2 of {step} SGD steps; inputs: {describe_inputs(inputs)}")
+            expected += _sgd_drift(flat, flat.numpy_gradients(), lr)
+            optimizer.step()
+    return report
+
+
+def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None
+                    ) -> SymmetryReport:
+    """Balancing along the report's groups, asked for ``tol=1e-8``: ``mode="preserve"`` keeps
+    the outputs (1e-10 relative) and reaches |c_g| <= 1e-8 (I_g + O_g) on every live group,
+    ``mode="init"`` reaches it too, and both are idempotent. A model without groups has
+    nothing to balance and passes."""
+    _check_options(model)
+    model64, inputs64, report = _prepare(model, inputs, report)
+    if not report.groups:
+        return report
+    where = f"inputs: {describe_inputs(inputs)}"
+    for mode in ("preserve", "init"):
+        balanced = _copy(model64)
+        with torch.no_grad():
+            before = _outputs(balanced(*inputs64))
+        summary = balance_(balanced, report, mode, tol=BALANCED)
+        live = np.array([g.name not in summary.dead_groups for g in report.groups])
+        norms = group_norms(balanced, report)
+        relative = (balance_constants(balanced, report).abs()
+                    / (norms["incoming"] + norms["outgoing"]).clamp(min=1e-300)).numpy()
+        worst, g = _worst(np.where(live, relative, 0.0))
+        if not worst <= BALANCED:
+            raise AssertionError(f"{mode} balancing left |c_g| / (I_g + O_g) = {worst:.2e} for "
+                                 f"{_group_label(report.groups[g])}; {where}")
+        if mode == "preserve":
+            with torch.no_grad():
+                change = _relative_change(_outputs(balanced(*inputs64)), before)
+            if not change <= 1e-10 or math.isnan(change):
+                raise AssertionError(f"preserve balancing changed the outputs by {change:.2e} "
+                                     f"(relative); {where}")
+        snapshot = [p.detach().clone() for p in balanced.parameters()]
+        balance_(balanced, report, mode, tol=BALANCED)
+        moved = max((float((p - q).abs().max()) for p, q in zip(balanced.parameters(), snapshot)
+                     if p.numel()), default=0.0)
+        if not moved <= BALANCED:
+            raise AssertionError(f"{mode} balancing is not idempotent (moved {moved:.2e}); "
+                                 f"{where}")
+    return report
+
+
+def check_conservation(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                       steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0
+                       ) -> SymmetryReport:
+    """Every check of the conservation law on a float64 copy of ``model``; raises on failure.
+
+    - the groups are symmetries: outputs unchanged under random rescaling
+      (:func:`~dglbal.testing.check_rescale_invariance`) and Noether's identity
+      (:func:`~dglbal.testing.check_noether`);
+    - delta_g = 0 along SGD and Adam runs, and one SGD step changes c_g by exactly
+      lr^2 sum_k e_gk grad_k^2 (:func:`check_training`);
+    - a :class:`~dglbal.balance.ConservationMonitor` of a training run records exactly that
+      (:func:`check_monitor`);
+    - balancing reaches c = 0, preserve mode keeps the function, both are idempotent
+      (:func:`check_balancing`).
+
+    Example (in a user's test suite)::
+
+        def test_my_model_conserves():
+            check_conservation(MyModel(), graph, features)
+    """
+    _check_options(model, steps=steps, rtol=rtol)
+    report = check_rescale_invariance(model, *inputs, report=report, rtol=rtol * 10, seed=seed)
+    check_noether(model, *inputs, report=report, rtol=rtol, seed=seed)
+    check_training(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed)
+    check_monitor(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed)
+    check_balancing(model, *inputs, report=report)
+    return report
