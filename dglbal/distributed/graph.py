@@ -41,10 +41,16 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     masks), checked as for training (:func:`dglbal.data.check_node_data`: nodes labelled -1
     leave the masks). Partitions balance training nodes and edges.
 
-    Example
-    -------
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
     >>> from dglbal.data import load_dataset
-    >>> config = partition(load_dataset("synthetic"), "synthetic", "parts", num_parts=2)
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(load_dataset("synthetic"), "synthetic", out.name, num_parts=2)
+    >>> config.name, read_part_config(config)["num_parts"]
+    ('synthetic.json', 2)
+    >>> out.cleanup()
     """
     missing = [key for key in NODE_DATA if key not in graph.ndata]
     if missing:
