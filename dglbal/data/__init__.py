@@ -45,8 +45,8 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
         Heterophilous sets: add the reverse of every stored edge (``False`` uses the edges
         one-way, as stored, like the authors' code).
 
-    Example
-    -------
+    Examples
+    --------
     >>> g = load_dataset("synthetic")
     >>> int(g.ndata["train_mask"].sum())
     100

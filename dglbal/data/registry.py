@@ -5,8 +5,8 @@ the synthetic graph) and heterophilous sets get different learning rates and sto
 (:mod:`dglbal.experiments.protocol`); only heterophilous sets have fixed splits and raw
 features in the authors' code. A new dataset is one :func:`register_dataset` call.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.data.registry import dataset_names, get_dataset
 >>> get_dataset("texas").family
 'heterophilous'
@@ -29,6 +29,7 @@ from .synthetic import make_synthetic
 
 __all__ = ["FAMILIES", "DatasetSpec", "register_dataset", "get_dataset", "dataset_names"]
 
+#: The kinds of dataset, each with its own loader.
 FAMILIES = ("synthetic", "planetoid", "heterophilous")
 
 # loader(root, split, seed, bidirected) -> graph (before self-loops and normalization)
@@ -44,7 +45,7 @@ class DatasetSpec:
     name : str
         Lower-case name (``--dataset``).
     family : str
-        One of :data:`FAMILIES`.
+        One of :data:`~dglbal.data.registry.FAMILIES`.
     loader : callable
         ``loader(root, split, seed, bidirected)``: the raw graph with ``feat``, ``label`` and
         the three masks; ``root`` is the data directory (``None``: the default).

@@ -51,7 +51,7 @@ def watched_layers(model: nn.Module) -> List[tuple]:
 
 def mean_pairwise_cosine(rows: torch.Tensor) -> float:
     """Mean cosine similarity over pairs of distinct rows with a nonzero norm, in O(N d):
-    with u_i the unit rows and S their sum, it is (|S|^2 - n) / (n (n - 1)). 1 means every
+    with u_i the unit rows and S their sum, it is ``(|S|^2 - n) / (n (n - 1))``. 1 means every
     node carries the same direction (collapsed); NaN with fewer than two nonzero rows."""
     flat = rows.detach().reshape(rows.shape[0], -1).double()
     norms = flat.norm(dim=1)

@@ -122,7 +122,8 @@ def train_node_classifier(
 
 def make_optimizer(model: nn.Module, name: str, lr: float,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """One of :data:`OPTIMIZERS` over the model's parameters (with L2 ``weight_decay``)."""
+    """One of ``OPTIMIZERS`` (``"sgd"``, ``"adam"``) over the model's parameters (with L2
+    ``weight_decay``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZER_CLASSES[name](model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -135,7 +136,7 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     """Train every (scheme, seed) pair of ``config``; returns one result per run.
 
     Before any run trains, the configuration, the graph (``graph``, else ``config``'s
-    dataset) and every scheme's model are checked (:func:`prepare_graph`).
+    dataset) and every scheme's model are checked (:func:`~dglbal.experiments.train.prepare_graph`).
 
     With ``runs_dir``, each run is written there as it finishes (one JSON file per run, see
     :mod:`dglbal.experiments.runstore`) and runs already there are loaded instead of trained, so a Ctrl-C

@@ -48,8 +48,8 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs, beta: float = 2.0):
     hidden to output the last-layer form (other weights: plain orthogonal). Biases and
     residual weights start at zero. Returns the balance report.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from dglbal.nn import GAT
     >>> model = GAT(16, 8, 3, num_layers=5)
     >>> report = balanced_orthogonal_(model)

@@ -7,7 +7,7 @@ with the same parameter names join with :func:`register_graph_layer`.
 
 Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
 
-========================  ==================================================================
+========================= ==================================================================
 ``xavier``                DGL's default: Xavier-normal feature and attention weights (ReLU
                           gain) for the GAT layers, Xavier-uniform for GraphConv, zero biases.
 ``xavier_zero_attention`` XavZ: ``xavier`` with the attention vectors set to zero.
@@ -16,7 +16,7 @@ Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
                           symmetric normalization). :func:`gnn_he_` handles any operator.
 ``looks_linear``          Looks-linear orthogonal feature weights (first / hidden / last
                           block form), zero attention, zero residual (skip) weights.
-========================  ==================================================================
+========================= ==================================================================
 
 The model-level schemes built on these (BalX, BalO, GNN He, ...) are named in one registry,
 :mod:`dglbal.init.schemes`.

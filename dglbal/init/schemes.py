@@ -7,8 +7,8 @@ the data (``bal_o_data``). The model builders (:class:`dglbal.nn.GAT`, ...), the
 configuration, the command line's ``--init`` choices and the distributed trainer all read
 this table, so a new scheme is one :func:`register_scheme` call here.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.init.schemes import get_scheme, scheme_names
 >>> get_scheme("bal_o").layer_scheme
 'looks_linear'
