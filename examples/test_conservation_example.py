@@ -1,4 +1,5 @@
 """Verify the conservation law of your model in your own test suite (pytest).
+==========================================================================
 
     pytest examples/test_conservation_example.py
 
