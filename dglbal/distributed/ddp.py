@@ -49,8 +49,8 @@ def init_from_env(device: torch.device, backend: Optional[str] = None) -> bool:
     device : torch.device
         This process's device: it chooses the default backend.
     backend : str, optional
-        The process group backend; :func:`default_backend` (gloo on CPU, NCCL on CUDA) by
-        default.
+        The process group backend; :func:`~dglbal.distributed.ddp.default_backend` (gloo on CPU,
+        NCCL on CUDA) by default.
 
     Returns
     -------
