@@ -23,7 +23,7 @@ WHEEL_VENV ?= .venv-wheel
 OLDEST_PYTHON ?= $(shell command -v python3.10)
 OLDEST_VENV ?= .venv-oldest
 
-.PHONY: demo test install clean check-wheel check-oldest
+.PHONY: demo test install clean check-wheel check-oldest docs doctest
 
 install: $(STAMP)
 
@@ -32,6 +32,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot,lightning,tensorboard]"
 	touch $(STAMP)
+
+# The documentation site (Sphinx; docs/conf.py) and the doctests of the package and the guides.
+# `make docs` rebuilds from scratch with warnings as errors and nitpicky references; the site is
+# docs/_build/html/index.html. Both install the docs extra into .venv (pinned, constraints.txt).
+DOCS_STAMP := $(VENV)/.dglbal-docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot,docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	rm -rf docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst
+	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
+
+doctest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules dglbal
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-glob="*.md" docs/*.md docs/guide/*.md
 
 demo: $(STAMP)
 	$(BIN)/dglbal train --dataset synthetic --model gat --layers 10 \
@@ -63,4 +80,5 @@ check-oldest:
 	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) $(WHEEL_VENV) $(OLDEST_VENV) runs build dist *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) $(WHEEL_VENV) $(OLDEST_VENV) runs build dist *.egg-info \
+		docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst

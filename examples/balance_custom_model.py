@@ -1,4 +1,5 @@
 """Balance a DGL model you wrote yourself.
+=======================================
 
     python examples/balance_custom_model.py
 

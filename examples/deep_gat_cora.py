@@ -1,4 +1,5 @@
 """Train a 10-layer GAT on Cora with BalO and with Xavier (the paper's protocol, SGD).
+===================================================================================
 
     python examples/deep_gat_cora.py [--epochs 600] [--seeds 3] [--dataset cora]
 

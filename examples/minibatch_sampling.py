@@ -1,4 +1,5 @@
 """Sampled minibatch training with dglbal's layers and a balanced initialization.
+==============================================================================
 
     python examples/minibatch_sampling.py [--dataset synthetic] [--layers 5]
 

@@ -1,4 +1,5 @@
 """Property-test your own DGL model in your own CI with dglbal's test kit.
+==========================================================================
 
     pip install 'dglbal[testing]'
     pytest examples/test_conservation_example.py --dglbal-profile quick

@@ -236,7 +236,7 @@ class OrbitNorm:
         return (self._exponents.T @ sp.diags(mass) @ self._exponents).tocsr()
 
     def rescale(self, theta: np.ndarray, t: np.ndarray) -> None:
-        """theta_k *= exp((E t)_k), in place."""
+        """``theta_k *= exp((E t)_k)``, in place."""
         for block in self.outer:
             theta[block.slot] *= np.exp(block.log_factor(t))
         theta[self.sparse.entries] *= np.exp(self.sparse.matrix @ t)

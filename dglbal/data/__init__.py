@@ -45,8 +45,8 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
         Heterophilous sets: add the reverse of every stored edge (``False`` uses the edges
         one-way, as stored, like the authors' code).
 
-    Example
-    -------
+    Examples
+    --------
     >>> g = load_dataset("synthetic")
     >>> int(g.ndata["train_mask"].sum())
     100
@@ -64,5 +64,21 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
 
 
 def num_classes(graph: dgl.DGLGraph) -> int:
-    """Number of classes of a loaded dataset."""
+    """Number of classes of a loaded dataset (the largest label plus one).
+
+    Parameters
+    ----------
+    graph : dgl.DGLGraph
+        A graph with a ``label`` node tensor.
+
+    Returns
+    -------
+    int
+        The number of classes.
+
+    Examples
+    --------
+    >>> num_classes(make_synthetic(num_nodes=200, num_classes=4))
+    4
+    """
     return int(graph.ndata["label"].max()) + 1

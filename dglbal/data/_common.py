@@ -28,7 +28,25 @@ def data_root(root: Optional[str] = None) -> Optional[Path]:
 
 
 def row_normalize(feat: torch.Tensor) -> torch.Tensor:
-    """Scale each row to sum 1 (rows of zeros stay zero), like PyG's NormalizeFeatures."""
+    """Scale each row to sum 1 (rows of zeros stay zero), like PyG's NormalizeFeatures;
+    negative features are shifted to start at 0 first.
+
+    Parameters
+    ----------
+    feat : torch.Tensor
+        An (N, F) feature matrix.
+
+    Returns
+    -------
+    torch.Tensor
+        The float32 normalized features (a new tensor).
+
+    Examples
+    --------
+    >>> row_normalize(torch.tensor([[1.0, 3.0], [0.0, 0.0]]))
+    tensor([[0.2500, 0.7500],
+            [0.0000, 0.0000]])
+    """
     feat = feat.float()
     if feat.numel() and feat.min() < 0:
         feat = feat - feat.min()

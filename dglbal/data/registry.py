@@ -5,8 +5,8 @@ the synthetic graph) and heterophilous sets get different learning rates and sto
 (:mod:`dglbal.experiments.protocol`); only heterophilous sets have fixed splits and raw
 features in the authors' code. A new dataset is one :func:`register_dataset` call.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.data.registry import dataset_names, get_dataset
 >>> get_dataset("texas").family
 'heterophilous'
@@ -29,6 +29,7 @@ from .synthetic import make_synthetic
 
 __all__ = ["FAMILIES", "DatasetSpec", "register_dataset", "get_dataset", "dataset_names"]
 
+#: The kinds of dataset, each with its own loader.
 FAMILIES = ("synthetic", "planetoid", "heterophilous")
 
 # loader(root, split, seed, bidirected) -> graph (before self-loops and normalization)
@@ -44,7 +45,7 @@ class DatasetSpec:
     name : str
         Lower-case name (``--dataset``).
     family : str
-        One of :data:`FAMILIES`.
+        One of :data:`~dglbal.data.registry.FAMILIES`.
     loader : callable
         ``loader(root, split, seed, bidirected)``: the raw graph with ``feat``, ``label`` and
         the three masks; ``root`` is the data directory (``None``: the default).
@@ -71,7 +72,33 @@ _DATASETS: Dict[str, DatasetSpec] = {}
 
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
-    """Add ``spec`` (a new lower-case name, a known family); returns it."""
+    """Add a dataset to the registry, so that :func:`dglbal.data.load_dataset`, the
+    experiments and ``dglbal train --dataset`` know it.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        A new lower-case name, a family of :data:`~dglbal.data.registry.FAMILIES`, a loader.
+
+    Returns
+    -------
+    DatasetSpec
+        ``spec``.
+
+    Raises
+    ------
+    ValueError
+        A name that is taken or not lower-case, an unknown family.
+
+    Examples
+    --------
+    >>> from dglbal.data import DatasetSpec, make_synthetic
+    >>> spec = register_dataset(DatasetSpec(
+    ...     "tiny_sbm", "synthetic", needs_files=False,
+    ...     loader=lambda root, split, seed, bidirected: make_synthetic(200, seed=seed)))
+    >>> "tiny_sbm" in dataset_names("synthetic")
+    True
+    """
     if spec.name != spec.name.lower() or spec.name in _DATASETS:
         raise ValueError(f"dataset name {spec.name!r} must be new and lower-case")
     if spec.family not in FAMILIES:
@@ -82,14 +109,51 @@ def register_dataset(spec: DatasetSpec) -> DatasetSpec:
 
 
 def get_dataset(name: str) -> DatasetSpec:
-    """The dataset called ``name`` (case-insensitive); a ``ValueError`` lists the known ones."""
+    """The registered dataset called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`dataset_names`, in any case.
+
+    Returns
+    -------
+    DatasetSpec
+        Its registry entry.
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> get_dataset("Cora").family
+    'planetoid'
+    """
     if not isinstance(name, str) or name.lower() not in _DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(_DATASETS)}")
     return _DATASETS[name.lower()]
 
 
 def dataset_names(family: Optional[str] = None) -> Tuple[str, ...]:
-    """Registered names, in registration order (of one ``family`` if given)."""
+    """Registered dataset names, in registration order.
+
+    Parameters
+    ----------
+    family : str, optional
+        Only this family's (one of :data:`~dglbal.data.registry.FAMILIES`).
+
+    Returns
+    -------
+    tuple of str
+        The names.
+
+    Examples
+    --------
+    >>> dataset_names("planetoid")
+    ('cora', 'citeseer', 'pubmed')
+    """
     return tuple(n for n, s in _DATASETS.items() if family is None or s.family == family)
 
 

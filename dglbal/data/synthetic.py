@@ -45,8 +45,8 @@ def make_synthetic(
     nodes per class, 500 validation, 1000 test (graphs too small for those: a third of the
     other nodes validate and the rest test). The same seed gives the same graph.
 
-    Example
-    -------
+    Examples
+    --------
     >>> g = make_synthetic(num_nodes=200, seed=1)
     >>> g.ndata["feat"].shape
     torch.Size([200, 500])

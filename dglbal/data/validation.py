@@ -9,8 +9,8 @@ values of any dtype are read as booleans), each selecting at least one node. A l
 masks with an :class:`UnlabelledNodesWarning` saying how many left which mask. Any other
 negative label is refused.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.data import make_synthetic
 >>> g = check_node_data(make_synthetic(num_nodes=200), "my graph")
 >>> g.ndata["label"].dtype

@@ -34,6 +34,17 @@ def read_part_config(part_config: PathLike) -> dict:
     partition whose files are on disk, node and edge maps that cover the graph in
     ``num_parts`` contiguous ranges, and dglbal's ``in_feats`` / ``num_classes`` if present.
 
+    Parameters
+    ----------
+    part_config : str or pathlib.Path
+        The JSON file :func:`dglbal.distributed.partition` (or DGL's ``partition_graph``)
+        wrote.
+
+    Returns
+    -------
+    dict
+        The config as read.
+
     Raises
     ------
     FileNotFoundError

@@ -43,6 +43,25 @@ def init_from_env(device: torch.device, backend: Optional[str] = None) -> bool:
     ``MASTER_ADDR``, ``MASTER_PORT``); returns whether there is more than one process.
 
     Nothing happens with ``WORLD_SIZE`` unset or 1, or when the group already exists.
+
+    Parameters
+    ----------
+    device : torch.device
+        This process's device: it chooses the default backend.
+    backend : str, optional
+        The process group backend; :func:`~dglbal.distributed.ddp.default_backend` (gloo on CPU,
+        NCCL on CUDA) by default.
+
+    Returns
+    -------
+    bool
+        Whether there is more than one process.
+
+    Raises
+    ------
+    ValueError
+        ``WORLD_SIZE`` above 1 without ``RANK``, ``MASTER_ADDR`` or ``MASTER_PORT``, a
+        ``RANK`` not below ``WORLD_SIZE``, or a variable that is not an integer.
     """
     if dist.is_initialized():
         return dist.get_world_size() > 1
@@ -67,7 +86,27 @@ def _tensors(module: nn.Module) -> Iterable[torch.Tensor]:
 
 @torch.no_grad()
 def broadcast_module_(module: nn.Module, src: int = 0) -> nn.Module:
-    """Copy rank ``src``'s parameters and buffers into every rank's ``module`` (in place)."""
+    """Copy rank ``src``'s parameters and buffers into every rank's ``module`` (in place).
+
+    Parameters
+    ----------
+    module : nn.Module
+        The replica of this rank.
+    src : int
+        The rank whose values every rank takes.
+
+    Returns
+    -------
+    nn.Module
+        ``module``.
+
+    Examples
+    --------
+    With one process (no process group) nothing changes:
+
+    >>> from dglbal.nn import GAT
+    >>> model = broadcast_module_(GAT(8, 16, 3, num_layers=3))
+    """
     if world_size() > 1:
         for tensor in _tensors(module):
             dist.broadcast(tensor.data, src)
@@ -76,8 +115,24 @@ def broadcast_module_(module: nn.Module, src: int = 0) -> nn.Module:
 
 @torch.no_grad()
 def replica_divergence(module: nn.Module) -> float:
-    """The largest absolute difference between any rank's parameters and rank 0's (0.0 when
-    the replicas are identical, and always with one process)."""
+    """The largest absolute difference between any rank's parameters and rank 0's.
+
+    Parameters
+    ----------
+    module : nn.Module
+        The replica of this rank (or its DDP wrapper).
+
+    Returns
+    -------
+    float
+        0.0 when the replicas are identical, and always with one process.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> replica_divergence(GAT(8, 16, 3, num_layers=3))
+    0.0
+    """
     if world_size() == 1:
         return 0.0
     flat = torch.cat([p.detach().reshape(-1) for p in module.parameters()])
@@ -107,8 +162,29 @@ def broadcast_int(value: int, device: torch.device, src: int = 0) -> int:
 
 
 def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
-    """Broadcast rank 0's weights and wrap ``model`` in DistributedDataParallel (the model
-    itself with one process). The returned module trains; ``unwrap`` gives the model back."""
+    """Broadcast rank 0's weights and wrap ``model`` in DistributedDataParallel.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, built and initialized (balanced) the same way on every rank.
+    device : torch.device
+        This rank's device (a CUDA device is DDP's ``device_ids``).
+
+    Returns
+    -------
+    nn.Module
+        The module to train: the DDP wrapper, or ``model`` itself with one process;
+        :func:`unwrap` gives the model back.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(8, 16, 3, num_layers=3)
+    >>> unwrap(data_parallel(model, torch.device("cpu"))) is model
+    True
+    """
     if world_size() == 1:
         return model
     broadcast_module_(model)
@@ -118,5 +194,16 @@ def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
 
 
 def unwrap(module: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel wrapper (or the module itself)."""
+    """The model inside a DistributedDataParallel wrapper (or the module itself).
+
+    Parameters
+    ----------
+    module : nn.Module
+        A model or its DDP wrapper.
+
+    Returns
+    -------
+    nn.Module
+        The model.
+    """
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module

@@ -41,10 +41,42 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     masks), checked as for training (:func:`dglbal.data.check_node_data`: nodes labelled -1
     leave the masks). Partitions balance training nodes and edges.
 
-    Example
+    Parameters
+    ----------
+    graph : dgl.DGLGraph
+        A graph with dglbal's node data.
+    name : str
+        The graph's name: the config is ``<out_dir>/<name>.json``.
+    out_dir : str or pathlib.Path
+        Where the partitions are written (created if missing).
+    num_parts : int
+        The number of partitions: one per machine.
+    part_method : str
+        ``"metis"`` or ``"random"``.
+
+    Returns
     -------
+    pathlib.Path
+        The partition config, with dglbal's ``in_feats`` and ``num_classes`` added.
+
+    Raises
+    ------
+    ValueError
+        Missing or unusable node data, more partitions than nodes, an unknown
+        ``part_method``, or a partition that DGL could not make (use fewer).
+    NotADirectoryError
+        ``out_dir`` is a file.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
     >>> from dglbal.data import load_dataset
-    >>> config = partition(load_dataset("synthetic"), "synthetic", "parts", num_parts=2)
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(load_dataset("synthetic"), "synthetic", out.name, num_parts=2)
+    >>> config.name, read_part_config(config)["num_parts"]
+    ('synthetic.json', 2)
+    >>> out.cleanup()
     """
     missing = [key for key in NODE_DATA if key not in graph.ndata]
     if missing:

@@ -163,7 +163,7 @@ def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool
 def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, batch_size: int,
                  fanout: int, device: torch.device,
                  on_backward: Optional[Callable[[], None]] = None):
-    """``(step, evaluate)`` for :func:`dglbal.experiments.train.fit` on a DistGraph.
+    """``(step, evaluate)`` for ``dglbal.experiments.train.fit`` on a DistGraph.
 
     ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer
     minibatches finish first. Validation and test accuracy sample neighbours with the same

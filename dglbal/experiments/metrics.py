@@ -20,8 +20,8 @@ def roc_auc(logits: torch.Tensor, labels: torch.Tensor) -> float:
     logits[:, 0]`` (or the single column). Ties count one half (the Mann-Whitney U statistic,
     as sklearn's ``roc_auc_score``). NaN when one class is absent.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> roc_auc(torch.tensor([[0.0, 0.1], [0.0, 0.9], [0.0, 0.4]]), torch.tensor([0, 1, 1]))
     1.0

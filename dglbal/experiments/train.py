@@ -97,6 +97,59 @@ def train_node_classifier(
     masks with a warning); a bad ``epochs``, ``lr``, ``loss_threshold`` or ``weight_decay`` is a
     ``ValueError`` naming it. A run whose logits become NaN or infinite stops as
     ``"diverged"`` and those logits are never scored.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Called as ``model(graph, features)`` (full batch) or ``model(blocks, features)``.
+    graph : dgl.DGLGraph
+        With node data ``feat``, ``label``, ``train_mask``, ``val_mask``, ``test_mask``.
+    optimizer : str or torch.optim.Optimizer
+        ``"sgd"``, ``"adam"``, or an optimizer of the model's parameters.
+    lr, weight_decay : float
+        For an optimizer given by name.
+    epochs : int
+        The budget.
+    loss_threshold : float
+        Stop when the training loss falls below it.
+    progress : bool
+        Show a progress bar (with ``description``).
+    description : str
+        The progress bar's label.
+    on_backward : callable, optional
+        Called after each backward pass, before the optimizer step.
+    minibatch : tuple of int, optional
+        ``(batch_size, fanout)`` for sampled training.
+    metric : callable
+        ``metric(logits, labels) -> float`` for validation and test.
+
+    Returns
+    -------
+    dict
+        ``test_acc`` and ``best_val_acc`` (the metric, at the best epoch; ``None`` when no
+        epoch was scored), ``best_epoch``, ``stop_reason`` (``"converged"``,
+        ``"max_epochs"``, ``"diverged"``), ``epochs`` run, ``seconds``, and the per-epoch
+        ``train_loss`` and ``val_acc``.
+
+    Raises
+    ------
+    ValueError
+        A bad ``epochs``, ``lr``, ``loss_threshold``, ``weight_decay``, ``minibatch`` or
+        optimizer name.
+    dglbal.data.GraphDataError
+        Node data that cannot be trained on.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dglbal.data import make_synthetic, num_classes
+    >>> from dglbal.nn import GCN
+    >>> g = make_synthetic(num_nodes=200, seed=0)
+    >>> _ = torch.manual_seed(0)
+    >>> model = GCN(g.ndata["feat"].shape[1], 16, num_classes(g), num_layers=3)
+    >>> out = train_node_classifier(model, g, optimizer="adam", lr=0.01, epochs=20)
+    >>> out["stop_reason"], len(out["train_loss"]) == out["epochs"]
+    ('max_epochs', True)
     """
     checks = [("epochs", epochs, "positive_int"),
               ("loss_threshold", loss_threshold, "nonnegative")]
@@ -122,7 +175,8 @@ def train_node_classifier(
 
 def make_optimizer(model: nn.Module, name: str, lr: float,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """One of :data:`OPTIMIZERS` over the model's parameters (with L2 ``weight_decay``)."""
+    """One of ``OPTIMIZERS`` (``"sgd"``, ``"adam"``) over the model's parameters (with L2
+    ``weight_decay``)."""
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {name!r}")
     return OPTIMIZER_CLASSES[name](model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -135,13 +189,46 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     """Train every (scheme, seed) pair of ``config``; returns one result per run.
 
     Before any run trains, the configuration, the graph (``graph``, else ``config``'s
-    dataset) and every scheme's model are checked (:func:`prepare_graph`).
+    dataset) and every scheme's model are checked
+    (:func:`~dglbal.experiments.train.prepare_graph`).
 
     With ``runs_dir``, each run is written there as it finishes (one JSON file per run, see
-    :mod:`dglbal.experiments.runstore`) and runs already there are loaded instead of trained, so a Ctrl-C
-    (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was kept) loses only the run
-    in progress. With ``config.monitor``, each run records the conservation diagnostics and
-    writes ``monitor_<scheme>_seed<seed>.png`` and ``.json`` under ``monitor_dir``.
+    :mod:`dglbal.experiments.runstore`) and runs already there are loaded instead of trained,
+    so a Ctrl-C (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was
+    kept) loses only the run in progress. With ``config.monitor``, each run records the
+    conservation diagnostics and writes ``monitor_<scheme>_seed<seed>.png`` and ``.json``
+    under ``monitor_dir``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The runs: dataset, model, schemes, seeds and training options.
+    progress : bool
+        Show a progress bar per run.
+    graph : dgl.DGLGraph, optional
+        A graph of your own with dglbal's node data, instead of ``config.dataset``.
+    monitor_dir : pathlib.Path, optional
+        Where the monitor's files go (with ``config.monitor``).
+    runs_dir : pathlib.Path, optional
+        Where each run is written as it finishes, and read from when it is there.
+
+    Returns
+    -------
+    list of RunResult
+        One per (scheme, seed), in that order.
+
+    Raises
+    ------
+    ValueError
+        A configuration, graph or scheme that cannot be trained, before any run trains.
+
+    Examples
+    --------
+    >>> from dglbal.experiments import TrainConfig
+    >>> config = TrainConfig(dataset="synthetic", model="gcn", layers=3, hidden=16,
+    ...                      schemes=["xavier", "bal_o"], seeds=[0], epochs=5)
+    >>> [r.scheme for r in run_experiment(config, progress=False)]
+    ['xavier', 'bal_o']
     """
     validate_config(config)
     graph = (prepare_graph(config, config.load_graph()) if graph is None

@@ -2,7 +2,7 @@
 the analyser handles."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -24,7 +24,8 @@ def _zero_biases_and_residuals_(model: nn.Module) -> None:
                 p.zero_()
 
 
-def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = 2.0):
+def balanced_xavier_(model: nn.Module, *example_inputs: Any,
+                     beta: Optional[float] = 2.0) -> BalanceReport:
     """BalX: Xavier feature weights, zero attention, balanced (init mode) with ``beta`` = 2.
 
     Graph layers get DGL's Xavier initialization, other parameters keep theirs; biases and
@@ -32,7 +33,38 @@ def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = 
     ``beta`` (2, the squared row norm of Xavier's hidden layers with the ReLU gain).
     ``beta=None`` keeps Xavier's first-layer norms: for 1433 inputs and width 64 they are
     about 3.8, balancing carries that norm through every layer, and a 20-layer GAT under SGD
-    diverges. Works on any model :func:`dglbal.analyze` handles; returns the balance report.
+    diverges. Works on any model :func:`dglbal.analyze` handles.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, changed in place.
+    *example_inputs
+        Inputs to run it on once (a graph and features); dglbal's builders make their own
+        when they are omitted.
+    beta : float, optional
+        The first neurons' incoming squared norm; ``None`` keeps Xavier's.
+
+    Returns
+    -------
+    BalanceReport
+        The symmetries found and how balancing ended.
+
+    Raises
+    ------
+    ValueError
+        What :func:`dglbal.analyze_and_balance` refuses (a non-finite or non-positive
+        ``beta``, NaN parameters, a result that would overflow).
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dglbal.nn import GCN
+    >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
+    >>> model = GCN(5, 8, 3, num_layers=4)
+    >>> report = balanced_xavier_(model, g, torch.randn(20, 5))
+    >>> len(report.groups)
+    24
     """
     for layer in graph_layers(model):
         init_layer_(layer, "xavier")
@@ -40,16 +72,38 @@ def balanced_xavier_(model: nn.Module, *example_inputs, beta: Optional[float] = 
     return analyze_and_balance(model, *example_inputs, mode="init", beta=beta)
 
 
-def balanced_orthogonal_(model: nn.Module, *example_inputs, beta: float = 2.0):
+def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
+                         beta: float = 2.0) -> BalanceReport:
     """BalO: looks-linear orthogonal weights, zero attention, balanced with ``beta`` = 2.
 
     Each weight used as a linear map gets the looks-linear form of its role in the analyser's
     view: data to hidden neurons the first-layer form, hidden to hidden the hidden form,
     hidden to output the last-layer form (other weights: plain orthogonal). Biases and
-    residual weights start at zero. Returns the balance report.
+    residual weights start at zero.
 
-    Example
+    Parameters
+    ----------
+    model : nn.Module
+        The model, changed in place.
+    *example_inputs
+        Inputs to run it on once (a graph and features); dglbal's builders make their own
+        when they are omitted.
+    beta : float
+        The first neurons' incoming squared norm.
+
+    Returns
     -------
+    BalanceReport
+        The symmetries found and how balancing ended.
+
+    Raises
+    ------
+    ValueError
+        An odd width that the looks-linear form halves, or what
+        :func:`dglbal.analyze_and_balance` refuses.
+
+    Examples
+    --------
     >>> from dglbal.nn import GAT
     >>> model = GAT(16, 8, 3, num_layers=5)
     >>> report = balanced_orthogonal_(model)

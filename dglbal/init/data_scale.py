@@ -59,8 +59,8 @@ def scale_to_logit_spread_(model: nn.Module, graph, feat: torch.Tensor, num_laye
     more than ``rtol`` (the model is not homogeneous of that degree), the parameters are
     restored and a ``ValueError`` is raised. ``mask`` restricts the measurement to some nodes.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GAT
     >>> g = dgl.add_self_loop(dgl.rand_graph(30, 90))

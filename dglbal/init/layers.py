@@ -7,7 +7,7 @@ with the same parameter names join with :func:`register_graph_layer`.
 
 Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
 
-========================  ==================================================================
+========================= ==================================================================
 ``xavier``                DGL's default: Xavier-normal feature and attention weights (ReLU
                           gain) for the GAT layers, Xavier-uniform for GraphConv, zero biases.
 ``xavier_zero_attention`` XavZ: ``xavier`` with the attention vectors set to zero.
@@ -16,7 +16,7 @@ Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
                           symmetric normalization). :func:`gnn_he_` handles any operator.
 ``looks_linear``          Looks-linear orthogonal feature weights (first / hidden / last
                           block form), zero attention, zero residual (skip) weights.
-========================  ==================================================================
+========================= ==================================================================
 
 The model-level schemes built on these (BalX, BalO, GNN He, ...) are named in one registry,
 :mod:`dglbal.init.schemes`.
@@ -55,7 +55,32 @@ _GRAPH_LAYER_TYPES: List[Type[nn.Module]] = [GATConv, GATv2Conv, GraphConv]
 def register_graph_layer(cls: Type[nn.Module]) -> Type[nn.Module]:
     """Let the schemes act on ``cls``: a layer with DGL's parameter names (``fc`` / ``fc_src``
     / ``fc_dst``, ``attn`` / ``attn_l`` / ``attn_r``, ``res_fc``, ``bias``; or GraphConv's
-    ``weight`` stored as (in, out)). Usable as a class decorator; returns ``cls``."""
+    ``weight`` stored as (in, out)). Usable as a class decorator.
+
+    Parameters
+    ----------
+    cls : type
+        An ``nn.Module`` subclass with those parameter names.
+
+    Returns
+    -------
+    type
+        ``cls``, registered.
+
+    Raises
+    ------
+    TypeError
+        When ``cls`` is not an ``nn.Module`` subclass.
+
+    Examples
+    --------
+    >>> import dgl.nn, torch
+    >>> from dglbal.init import register_graph_layer, xavier_
+    >>> @register_graph_layer
+    ... class MyGAT(dgl.nn.GATConv):
+    ...     pass
+    >>> _ = xavier_(torch.nn.Sequential(MyGAT(4, 2, num_heads=1)))
+    """
     if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
         raise TypeError(f"register_graph_layer needs an nn.Module subclass, got {cls!r}")
     if cls not in _GRAPH_LAYER_TYPES:
@@ -148,10 +173,38 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
                 gain: Optional[float] = None) -> nn.Module:
     """Initialize one GAT / GATv2 / GraphConv layer with a named scheme (see module doc).
 
-    ``position`` (first / hidden / last) matters only for ``looks_linear``.
-    ``gain`` is the Xavier-normal gain of attention layers' feature and attention weights:
-    ``None`` is DGL's (the ReLU gain, sqrt 2), with random draws identical to DGL's
-    ``reset_parameters`` for the same seed; the paper's code uses 1.
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer (DGL's or dglbal's GATConv, GATv2Conv, GraphConv, or a type added with
+        :func:`register_graph_layer`).
+    scheme : str
+        One of :data:`LAYER_SCHEMES`.
+    position : str
+        ``"first"``, ``"hidden"`` or ``"last"``: the looks-linear block form (``looks_linear``
+        only).
+    gain : float, optional
+        The Xavier-normal gain of attention layers' feature and attention weights: ``None``
+        is DGL's (the ReLU gain, sqrt 2), with random draws identical to DGL's
+        ``reset_parameters`` for the same seed; the paper's code uses 1.
+
+    Returns
+    -------
+    nn.Module
+        ``layer``, initialized in place.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``scheme`` or ``position``, a layer that is not a graph layer, a gain that
+        is not a positive finite number.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GATv2Conv
+    >>> layer = init_layer_(GATv2Conv(4, 4, num_heads=1), "looks_linear", position="first")
+    >>> float(layer.attn.abs().sum())
+    0.0
     """
     if scheme not in LAYER_SCHEMES:
         raise ValueError(f"unknown init scheme {scheme!r}; choose from {LAYER_SCHEMES}")
@@ -200,14 +253,60 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
 
 def xavier_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
     """Xavier initialization of every graph layer in ``module`` (Xav): DGL's default, or
-    Xavier-normal with ``gain`` on attention layers (the paper's code: ``gain=1``)."""
+    Xavier-normal with ``gain`` on attention layers (the paper's code: ``gain=1``).
+
+    Parameters
+    ----------
+    module : nn.Module
+        A graph layer or a model holding graph layers.
+    gain : float, optional
+        See :func:`init_layer_`.
+
+    Returns
+    -------
+    nn.Module
+        ``module``, initialized in place.
+
+    Raises
+    ------
+    ValueError
+        When ``module`` holds no graph layer, or ``gain`` is not a positive finite number.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = xavier_(GAT(8, 16, 3, num_layers=3), gain=1.0)
+    """
     for layer in _require_graph_layers(module, "xavier_"):
         init_layer_(layer, "xavier", gain=gain)
     return module
 
 
 def zero_attention_(module: nn.Module) -> nn.Module:
-    """Set every attention vector of the graph layers in ``module`` to zero."""
+    """Set every attention vector of the graph layers in ``module`` to zero.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A graph layer or a model holding graph layers.
+
+    Returns
+    -------
+    nn.Module
+        ``module``, changed in place.
+
+    Raises
+    ------
+    ValueError
+        When ``module`` holds no graph layer.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = zero_attention_(GAT(8, 16, 3, num_layers=3))
+    >>> sum(float(layer.attn.abs().sum()) for layer in model.layers)
+    0.0
+    """
     with torch.no_grad():
         for layer in _require_graph_layers(module, "zero_attention_"):
             for a in attention_parameters(layer):
@@ -216,7 +315,26 @@ def zero_attention_(module: nn.Module) -> nn.Module:
 
 
 def xavier_zero_attention_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
-    """Xavier feature weights and zero attention (XavZ)."""
+    """Xavier feature weights and zero attention (XavZ): :func:`xavier_`, then
+    :func:`zero_attention_`.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A graph layer or a model holding graph layers.
+    gain : float, optional
+        See :func:`init_layer_`.
+
+    Returns
+    -------
+    nn.Module
+        ``module``, initialized in place.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = xavier_zero_attention_(GAT(8, 16, 3, num_layers=3))
+    """
     return zero_attention_(xavier_(module, gain))
 
 
@@ -252,7 +370,24 @@ def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tens
 
 
 def spectral_radius(matrix: sp.spmatrix) -> float:
-    """Largest absolute eigenvalue of a square sparse matrix."""
+    """Largest absolute eigenvalue of a square sparse matrix.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.spmatrix
+        A square matrix (dense eigenvalues up to 1000 rows, ARPACK beyond).
+
+    Returns
+    -------
+    float
+        The spectral radius.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> round(spectral_radius(sp.csr_matrix([[0.0, 2.0], [2.0, 0.0]])), 6)
+    2.0
+    """
     n = matrix.shape[0]
     if n <= 1000:
         return float(np.abs(np.linalg.eigvals(matrix.toarray())).max(initial=0.0))
@@ -270,13 +405,32 @@ def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None)
     A linear residual branch (``res_fc``) bypasses aggregation and gets plain He.
     Attention vectors and biases are left as they are.
 
-    Example::
+    Parameters
+    ----------
+    model : nn.Module
+        A graph layer or a model holding graph layers.
+    graph : dgl.DGLGraph
+        The graph the model runs on (its operator's spectral radius sets the scale).
+    edge_weight : torch.Tensor, optional
+        Edge weights the layers apply, of shape ``(E,)``.
 
-        >>> import dgl, torch
-        >>> from dglbal.nn import GCN
-        >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
-        >>> model = GCN(5, 8, 3, num_layers=4)
-        >>> _ = gnn_he_(model, g)
+    Returns
+    -------
+    nn.Module
+        ``model``, initialized in place.
+
+    Raises
+    ------
+    ValueError
+        When ``model`` holds no graph layer, or a layer's operator has spectral radius 0 on
+        ``graph`` (no cycles: add self-loops).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.nn import GCN
+    >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
+    >>> model = gnn_he_(GCN(5, 8, 3, num_layers=4), g)
     """
     for layer in _require_graph_layers(model, "gnn_he_"):
         rho = spectral_radius(aggregation_matrix(layer, graph, edge_weight))

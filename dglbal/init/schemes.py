@@ -7,8 +7,8 @@ the data (``bal_o_data``). The model builders (:class:`dglbal.nn.GAT`, ...), the
 configuration, the command line's ``--init`` choices and the distributed trainer all read
 this table, so a new scheme is one :func:`register_scheme` call here.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.init.schemes import get_scheme, scheme_names
 >>> get_scheme("bal_o").layer_scheme
 'looks_linear'
@@ -88,14 +88,46 @@ def register_scheme(scheme: InitScheme) -> InitScheme:
 
 
 def get_scheme(name: str) -> InitScheme:
-    """The registered scheme called ``name``; a ``ValueError`` lists the known ones."""
+    """The registered scheme called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`scheme_names`.
+
+    Returns
+    -------
+    InitScheme
+        The scheme.
+
+    Raises
+    ------
+    ValueError
+        An unknown name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> get_scheme("bal_o").layer_scheme
+    'looks_linear'
+    """
     if not isinstance(name, str) or name not in _SCHEMES:
         raise ValueError(f"unknown init scheme {name!r}; choose from {', '.join(_SCHEMES)}")
     return _SCHEMES[name]
 
 
 def scheme_names() -> Tuple[str, ...]:
-    """Every registered scheme's name, in registration order."""
+    """Every registered scheme's name, in registration order.
+
+    Returns
+    -------
+    tuple of str
+        The names the builders' ``init=`` and ``dglbal train --init`` take.
+
+    Examples
+    --------
+    >>> "xavier" in scheme_names() and "bal_o" in scheme_names()
+    True
+    """
     return tuple(_SCHEMES)
 
 

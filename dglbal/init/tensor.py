@@ -33,14 +33,32 @@ def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> 
     - ``last``:   ``W = [U, -U]`` (columns stacked), ``U`` of shape (out, in/2).
 
     A ReLU network initialized this way computes a linear function of its input at
-    initialization. Halved dimensions must be even, otherwise a ``ValueError`` is raised.
+    initialization.
 
-    Example::
+    Parameters
+    ----------
+    weight : torch.Tensor
+        A floating-point (out, in) tensor, filled in place.
+    position : str
+        ``"first"``, ``"hidden"`` or ``"last"``.
 
-        >>> w = torch.empty(8, 5)
-        >>> _ = looks_linear_orthogonal_(w, "first")
-        >>> torch.equal(w[:4], -w[4:])
-        True
+    Returns
+    -------
+    torch.Tensor
+        ``weight``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``position``, a weight that is not a 2-D floating-point tensor, or an odd
+        dimension that the position halves.
+
+    Examples
+    --------
+    >>> w = torch.empty(8, 5)
+    >>> _ = looks_linear_orthogonal_(w, "first")
+    >>> torch.equal(w[:4], -w[4:])
+    True
     """
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
@@ -69,7 +87,33 @@ def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> 
 
 
 def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tensor:
-    """W ~ N(0, 2 / (fan_in * rho^2)) for an (out, in) weight: GNN He initialization."""
+    """W ~ N(0, 2 / (fan_in * rho^2)) for an (out, in) weight: GNN He initialization.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        A floating-point (out, in) tensor with at least one input feature, filled in place.
+    spectral_radius : float
+        ``rho``, the spectral radius of the aggregation operator the layer applies.
+
+    Returns
+    -------
+    torch.Tensor
+        ``weight``.
+
+    Raises
+    ------
+    ValueError
+        A spectral radius that is not positive and finite, a weight that is not a 2-D
+        floating-point tensor, or one without input features.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> w = he_normal_(torch.empty(2000, 50))
+    >>> round(float(w.var()) * 50, 1)  # 2 / fan_in
+    2.0
+    """
     if not 0 < spectral_radius < math.inf:
         raise ValueError(f"He scaling needs a positive finite spectral radius, got "
                          f"{spectral_radius}")

@@ -57,8 +57,8 @@ class GATConv(GraphLayer):
     (:func:`dglbal.nn.kernels.attention.attention_sum`) that keeps no (edges x features) tensor
     for the backward pass.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GATConv
     >>> g = dgl.add_self_loop(dgl.rand_graph(6, 12))
@@ -124,10 +124,10 @@ class GATConv(GraphLayer):
     ):
         """Compute the layer.
 
-        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair (``*``
+        ``feat`` is an ``(N, *, in_feats)`` tensor or a (source, destination) pair (``*``
         broadcasting between them); ``edge_weight`` of shape (E,) or (E, 1) scales the
-        attention. Returns (N_dst, *, num_heads, out_feats) and, with
-        ``get_attention=True``, the attention of shape (E, *, num_heads, 1).
+        attention. Returns ``(N_dst, *, num_heads, out_feats)`` and, with
+        ``get_attention=True``, the attention of shape ``(E, *, num_heads, 1)``.
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)

@@ -52,8 +52,8 @@ class GATv2Conv(GraphLayer):
     a sparse CSR or COO matrix (:func:`dglbal.nn.kernels.sparse.sparse_features`), which makes a
     first layer on bag-of-words input much cheaper.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GATv2Conv
     >>> g = dgl.add_self_loop(dgl.rand_graph(6, 12))

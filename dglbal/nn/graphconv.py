@@ -48,8 +48,8 @@ class GraphConv(GraphLayer):
         Aggregate with :math:`(1-\alpha) \hat A + \alpha I`, :math:`\hat A` the normalized
         operator selected by ``norm``. Needs homogeneous graphs or blocks.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GraphConv
     >>> g = dgl.add_self_loop(dgl.rand_graph(6, 12))
@@ -100,12 +100,12 @@ class GraphConv(GraphLayer):
     ) -> torch.Tensor:
         """Compute the layer.
 
-        ``feat`` is an (N, *, in_feats) tensor or a (source, destination) pair; as in DGL,
+        ``feat`` is an ``(N, *, in_feats)`` tensor or a (source, destination) pair; as in DGL,
         only the source features' values are read (a single tensor serves both ends, also on
         a bipartite graph), so destination features may have any width. ``weight`` is an
         external (in_feats, out_feats) weight for a layer built with ``weight=False``;
         ``edge_weight`` of shape (E,) or (E, 1) scales the messages. Returns
-        (N_dst, *, out_feats).
+        ``(N_dst, *, out_feats)``.
         """
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)

@@ -240,8 +240,8 @@ class GAT(_DeepGNN):
     init_data : (graph, features), optional
         The data ``bal_o_data`` measures its initial logits on.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GAT
     >>> g = dgl.add_self_loop(dgl.rand_graph(30, 90))
@@ -318,8 +318,8 @@ class GCN(_DeepGNN):
     Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention;
     ``dropout`` acts on the hidden features); ``norm`` selects GraphConv's normalization.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import GCN
     >>> g = dgl.add_self_loop(dgl.rand_graph(30, 90))

@@ -19,8 +19,8 @@ class SAGE(_DeepGNN):
     other model. Same forward conventions as :class:`dglbal.nn.GAT` (one graph, or one block
     per layer; fixup skips around the hidden layers with ``skip=True``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal.nn import SAGE
     >>> g = dgl.add_self_loop(dgl.rand_graph(30, 90))

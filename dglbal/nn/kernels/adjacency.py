@@ -60,8 +60,8 @@ def _grouped(key: torch.Tensor, other: torch.Tensor, groups: int):
 def build_adjacency(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst: int) -> Adjacency:
     """The :class:`Adjacency` of the edges ``src[e] -> dst[e]`` (edge ids 0 .. E - 1).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> adj = build_adjacency(torch.tensor([0, 2, 1]), torch.tensor([1, 0, 1]), 3, 2)
     >>> adj.in_ptr.tolist(), adj.in_src.tolist(), adj.in_eid.tolist()

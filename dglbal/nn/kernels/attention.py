@@ -208,8 +208,8 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`), lets the backward pass sum edge gradients
     per node without atomics; without it they are scattered.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> z = torch.randn(4, 1, 3, requires_grad=True)
     >>> src, dst = torch.tensor([0, 1, 2, 3]), torch.tensor([1, 2, 3, 0])
@@ -248,8 +248,8 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`, cached per graph), is built from ``src``
     and ``dst`` when not given. Keeps only the node tensors and the weights for backward.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> z = torch.ones(3, 1, 2)
     >>> attention_sum(z, torch.full((3, 1, 1), 0.5), torch.tensor([0, 1, 2]),

@@ -28,8 +28,8 @@ def sparse_features(feat: torch.Tensor, max_density: float = DEFAULT_MAX_DENSITY
     """``feat`` as a sparse CSR matrix if it is 2-D and at most ``max_density`` non-zero,
     else ``feat`` unchanged (on the same device, same dtype).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> x = torch.zeros(4, 100)
     >>> x[0, 3] = 1.0
