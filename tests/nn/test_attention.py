@@ -2,6 +2,7 @@
 import itertools
 import os
 
+import dgl
 import dgl.nn.pytorch as dglnn
 import pytest
 import torch
@@ -16,7 +17,11 @@ from dglbal.nn.kernels.sparse import sparse_features
 from dglbal.symmetry import analyze
 from dglbal.testing.graphs import Stack, bipartite, homogeneous, sampled_block
 
-GRAPHS = {"homogeneous": homogeneous, "bipartite": bipartite, "block": sampled_block}
+GRAPHS = {"homogeneous": homogeneous, "bipartite": bipartite, "block": sampled_block,
+          # duplicate edges; on one node more edges than node pairs (torch's sampled_addmm
+          # refuses that pattern, so the kernels gather instead)
+          "multigraph": lambda: dgl.graph(([0, 0, 1, 2, 2, 1], [0, 1, 1, 2, 2, 2])),
+          "one-node multigraph": lambda: dgl.graph(([0, 0], [0, 0]))}
 TOLERANCE = {torch.float32: 1e-6, torch.float64: 1e-10}
 
 

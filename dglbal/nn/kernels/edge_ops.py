@@ -84,8 +84,12 @@ takes no others); other dtypes gather both sides, in chunks."""
 
 
 def sampled_dots(ptr, columns, left, right, chunk_rows: int) -> torch.Tensor:
-    """Per stored entry (i, j) of the CSR pattern, in storage order: ``left[i] . right[j]``."""
-    if left.dtype in SAMPLED_DTYPES:
+    """Per stored entry (i, j) of the CSR pattern, in storage order: ``left[i] . right[j]``.
+
+    Duplicate entries (a multigraph) are fine, except that torch's kernel refuses a pattern
+    with more stored entries than the dense matrix has (only possible with duplicates); such
+    patterns take the gathering path."""
+    if left.dtype in SAMPLED_DTYPES and columns.shape[0] <= left.shape[0] * right.shape[0]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             size = (left.shape[0], right.shape[0])
