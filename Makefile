@@ -30,19 +30,14 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=23.1"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot,lightning,tensorboard]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt \
+		-e ".[test,plot,lightning,tensorboard,docs]"
 	touch $(STAMP)
 
 # The documentation site (Sphinx; docs/conf.py) and the doctests of the package and the guides.
 # `make docs` rebuilds from scratch with warnings as errors and nitpicky references; the site is
-# docs/_build/html/index.html. Both install the docs extra into .venv (pinned, constraints.txt).
-DOCS_STAMP := $(VENV)/.dglbal-docs-installed
-
-$(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test,plot,docs]"
-	touch $(DOCS_STAMP)
-
-docs: $(DOCS_STAMP)
+# docs/_build/html/index.html. `make test` (CI) runs both after the test suite.
+docs: $(STAMP)
 	rm -rf docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst
 	MPLBACKEND=Agg $(BIN)/python -m sphinx -b html -W --keep-going -n docs docs/_build/html
 
@@ -57,6 +52,8 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	$(MAKE) --no-print-directory doctest
+	$(MAKE) --no-print-directory docs
 
 check-wheel:
 	test -x $(TOOLS_VENV)/bin/python || $(PYTHON) -m venv $(TOOLS_VENV)

@@ -176,8 +176,8 @@ def _outputs_and_grads(module, graph, feat, edge_weight, kwargs, cotangents=None
 
 
 def assert_same_as_dgl(theirs, mine, graph, feat, edge_weight=None, **kwargs):
-    """Random parameters loaded into both layers: outputs, input gradients and parameter
-    gradients agree to 1e-6 (float32)."""
+    """Random parameters loaded into both layers: outputs and input gradients agree to 1e-6
+    (float32), parameter gradients to 1e-5 relative (sums over all edges, see below)."""
     gen = torch.Generator().manual_seed(4)
     with torch.no_grad():
         for p in theirs.parameters():
@@ -195,7 +195,12 @@ def assert_same_as_dgl(theirs, mine, graph, feat, edge_weight=None, **kwargs):
         if grad is None:  # DGL's graph does not reach it: ours must give zeros or nothing
             assert grads_mine[name] is None or not grads_mine[name].any(), name
         else:
-            torch.testing.assert_close(grads_mine[name], grad, rtol=1e-6, atol=1e-6,
+            # A parameter's gradient is a float32 sum over every edge or node, which DGL and
+            # the fused kernels add up in different orders (and with 1 or 2 threads): its
+            # rounding grows with the number of terms, so 1e-6 holds for values and input
+            # gradients, and 1e-5 relative for parameter gradients.
+            tol = 1e-6 if name.startswith("input") else 1e-5
+            torch.testing.assert_close(grads_mine[name], grad, rtol=tol, atol=tol,
                                        msg=lambda m: f"{name}: {m}")
 
 
