@@ -193,7 +193,8 @@ def test_a_neuron_masked_by_dropout_is_no_false_alarm():
 def test_a_spurious_black_box_direction_is_measured_again_before_it_fails():
     """Found by the analyser's property test: GATConv, a GINConv applied twice (shared
     weights), GATConv, with leaky ReLUs. At few parameter points the black box counts
-    directions that are no symmetry (9 at 4 points here, 6 at the default 8 on these inputs);
+    directions that are no symmetry (8 or 9 at 4 points here, with 2 or 1 threads; 6 at the
+    default 8 on these inputs);
     at twice the points it counts the 4 groups the analyser reports: no failure."""
     base = dict(residual=False, alpha=0.0, norm="none", aggregator="pool", share=False, heads=1)
     specs = [dict(base, kind="gatconv", width=2, last=False, bias=False, repeat=False),
@@ -203,5 +204,6 @@ def test_a_spurious_black_box_direction_is_measured_again_before_it_fails():
     model = random_stack(specs, torch.nn.functional.leaky_relu, in_feats=4).double()
     sets = input_sets(4, count=1)
     report = analyze(model, *sets[0])
-    assert blackbox_symmetry_dimension(model, sets, report, points=4) == (9, 4)
+    found, groups = blackbox_symmetry_dimension(model, sets, report, points=4)
+    assert groups == 4 and found > groups  # the exact excess depends on rounding (threads)
     check_complete(model, sets, report, points=4)
