@@ -46,7 +46,7 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
 nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(torch|dgl|np|numpy|scipy|nn|pathlib|matplotlib|pandas|typing|collections"
-               r"|hypothesis|os|argparse|contextlib|enum|abc|threading|subprocess"
+               r"|hypothesis|lightning|os|argparse|contextlib|enum|abc|threading|subprocess"
                r"|tempfile|io|types|numbers)(\..*)?"),
     (r"py:.*", r"(int|float|str|bool|bytes|dict|list|tuple|set|frozenset|object|type|callable"
                r"|Callable|None|Any|Optional|Union|Iterable|Iterator|Sequence|Mapping"

@@ -117,8 +117,8 @@ class ConservationMonitor(StepAttachable):
     :attr:`history` (or :meth:`c_drift`, :meth:`save_json`, :meth:`plot`) reads them. With a
     ``writer`` (anything with ``add_scalar``, as TensorBoard's ``SummaryWriter``) every record
     also writes, at step n for the n-th record, ``<tag>/delta_max`` and ``delta_median``
-    (relative |delta_g|), ``c_abs_max`` (max |c_g|), ``c_drift_max`` (max |c_g - c_g(first
-    record)|), over the groups not frozen, ``rel_grad/<parameter>``,
+    (relative |delta_g|), ``c_abs_max`` (the largest ``|c_g|``), ``c_drift_max`` (the largest
+    ``|c_g - c_g(first record)|``), over the groups not frozen, ``rel_grad/<parameter>``,
     ``changed/<parameter>`` and ``seconds`` (the record's time): one device sync per record.
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative

@@ -187,7 +187,7 @@ class StepAttachable:
             It holds none of the model's parameters.
         RuntimeError
             Already attached (remove the handle first): a second hook would act twice a step.
-            Or torch would not run the hook (see :func:`runs_step_hooks`).
+            Or torch would not run the hook (see ``dglbal.balance.hooks.runs_step_hooks``).
         """
         owner = type(self).__name__
         if not isinstance(optimizer, torch.optim.Optimizer):

@@ -229,7 +229,7 @@ class ExponentIndex:
     Parameters
     ----------
     model : nn.Module
-        The model (wrappers are looked through, see :func:`model_parameters`).
+        The model (wrappers are looked through, see ``model_parameters`` in this module).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of ``model`` (checked against it).
 

@@ -30,7 +30,7 @@ IGNORED_STATE = {"step", "mu_product"}
 
 
 def state_powers(optimizer: torch.optim.Optimizer) -> Dict[str, int]:
-    """The powers of ``optimizer``'s state entries (:data:`STATE_POWERS`).
+    """The powers of ``optimizer``'s state entries (``STATE_POWERS``).
 
     Raises
     ------

@@ -54,7 +54,7 @@ def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
     Raises
     ------
     ValueError
-        Naming the argument: ``criterion`` not in :data:`CRITERIA`, ``every`` or ``sweeps``
+        Naming the argument: ``criterion`` not in ``CRITERIA``, ``every`` or ``sweeps``
         not a positive integer, ``clamp`` not ``0 < low <= 1 <= high < inf``.
     """
     if criterion not in CRITERIA:

@@ -39,7 +39,7 @@ def storages(t: torch.Tensor) -> frozenset:
     """The memory a tensor's values live in: its storage, or for a sparse tensor (which has
     none of its own) those of its stored values and indices. Tensors that share one may
     alias each other (an empty storage is shared with nothing; a layout not known here is
-    taken to share memory with everything: :data:`ANYWHERE`)."""
+    taken to share memory with everything: ``ANYWHERE``)."""
     if t.layout == torch.strided:
         pointer = t.untyped_storage().data_ptr()
         return frozenset([pointer] if pointer else [])

@@ -82,7 +82,7 @@ def sort_findings(reports: Sequence[Tuple[int, str, str, str, str]], shown: set,
     Parameters
     ----------
     reports : sequence of (op id, kind, op name, module, detail)
-        ``kind`` is :data:`REFUSAL` or :data:`NOTE`.
+        ``kind`` is ``REFUSAL`` or ``NOTE``.
     shown : set
         The op ids whose reports count (ops that reach an output or escape).
     ranges : dict

@@ -21,7 +21,7 @@ NOT_A_VIEW = object()
 def replay_view(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node, nr: int,
                 sources: List[str]):
     """The field of a chain of slices, selections and unsqueezes of a traced tensor (or of a
-    parameter), read from its autograd nodes; :data:`NOT_A_VIEW` for anything else.
+    parameter), read from its autograd nodes; ``NOT_A_VIEW`` for anything else.
     ``recorded`` maps (autograd node id, output number) to (field, key) of traced tensors; the
     keys of what it reads are appended to ``sources``."""
     if (id(node), nr) in recorded:

@@ -210,7 +210,7 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
     (the true derivative: padding rows of embedding tables included). On failure the
     ``AssertionError`` names the worst group, its parameters, the inputs and the residual
-    relative to sum_k |e_k theta_k dL/dtheta_k| (see :func:`relative_delta`)."""
+    relative to sum_k |e_k theta_k dL/dtheta_k| (see ``relative_delta`` below)."""
     _check_options(model, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():

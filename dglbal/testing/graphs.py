@@ -87,7 +87,7 @@ class Stack(nn.Module):
 
 def describe_graph(graph: dgl.DGLGraph) -> str:
     """Nodes and edges of a graph, for failure messages: the edge list of small graphs (up to
-    :data:`LISTED_EDGES` edges), enough to rebuild the graph and reproduce the failure."""
+    ``LISTED_EDGES`` edges), enough to rebuild the graph and reproduce the failure."""
     if graph.is_block:
         nodes = f"block of {graph.num_src_nodes()} source and {graph.num_dst_nodes()} " \
                 f"destination nodes"

@@ -13,7 +13,7 @@ fewer edges: a failure is reported on a small graph. Needs hypothesis (``dglbal[
 - :func:`edge_weights` and :func:`features` for a given graph; :func:`inputs` draws a graph and
   its features together, ready for ``model(graph, feat)``.
 
-The architectures of :mod:`.architectures` (:func:`random_models`, :func:`layer_specs`) and
+The architectures of :mod:`.architectures` (``random_models``, ``layer_specs``) and
 :func:`random_graphs` (Erdos-Renyi and Barabasi-Albert graphs) are here as well.
 
 Example
