@@ -13,7 +13,8 @@ Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
 ``xavier_zero_attention`` XavZ: ``xavier`` with the attention vectors set to zero.
 ``he``                    He-normal feature weights, N(0, 2 / fan_in): the GNN He scheme for
                           aggregation operators of spectral radius 1 (mean, attention,
-                          symmetric normalization). :func:`gnn_he_` handles any operator.
+                          symmetric normalization). :func:`dglbal.init.gnn_he.gnn_he_`
+                          handles any operator.
 ``looks_linear``          Looks-linear orthogonal feature weights (first / hidden / last
                           block form), zero attention, zero residual (skip) weights.
 ========================= ==================================================================
@@ -25,9 +26,6 @@ from __future__ import annotations
 
 from typing import Iterator, List, Optional, Tuple, Type
 
-import numpy as np
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 import torch
 from dgl.nn.pytorch import GATConv, GATv2Conv, GraphConv
 from torch import nn
@@ -40,8 +38,7 @@ _FEATURE_LINEAR_NAMES = ("fc", "fc_src", "fc_dst")
 
 __all__ = ["LAYER_SCHEMES", "POSITIONS", "register_graph_layer", "graph_layers",
            "is_attention_layer", "feature_weights", "attention_parameters", "init_layer_",
-           "xavier_", "zero_attention_", "xavier_zero_attention_", "aggregation_matrix",
-           "spectral_radius", "gnn_he_"]
+           "xavier_", "zero_attention_", "xavier_zero_attention_"]
 
 
 # --- which modules are graph layers, and where their weights are -------------------------
@@ -97,7 +94,7 @@ def graph_layers(module: nn.Module) -> Iterator[nn.Module]:
             yield sub
 
 
-def _require_graph_layers(module: nn.Module, what: str) -> List[nn.Module]:
+def require_graph_layers(module: nn.Module, what: str) -> List[nn.Module]:
     """The graph layers of ``module``; a ``ValueError`` naming ``what`` when it has none
     (the scheme would otherwise leave the model as it was, without a word)."""
     layers = list(graph_layers(module))
@@ -162,7 +159,7 @@ def _biases(layer: nn.Module) -> List[torch.Tensor]:
     return biases
 
 
-def _residual_linear(layer: nn.Module) -> Optional[nn.Linear]:
+def residual_linear(layer: nn.Module) -> Optional[nn.Linear]:
     res_fc = getattr(layer, "res_fc", None)
     return res_fc if isinstance(res_fc, nn.Linear) else None
 
@@ -217,7 +214,7 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
     gain = _check_gain(gain)
     weights = feature_weights(layer)
     attention = attention_parameters(layer)
-    residual = _residual_linear(layer)
+    residual = residual_linear(layer)
     with torch.no_grad():
         if scheme in ("xavier", "xavier_zero_attention"):
             if attention:
@@ -277,7 +274,7 @@ def xavier_(module: nn.Module, gain: Optional[float] = None) -> nn.Module:
     >>> from dglbal.nn import GAT
     >>> model = xavier_(GAT(8, 16, 3, num_layers=3), gain=1.0)
     """
-    for layer in _require_graph_layers(module, "xavier_"):
+    for layer in require_graph_layers(module, "xavier_"):
         init_layer_(layer, "xavier", gain=gain)
     return module
 
@@ -308,7 +305,7 @@ def zero_attention_(module: nn.Module) -> nn.Module:
     0.0
     """
     with torch.no_grad():
-        for layer in _require_graph_layers(module, "zero_attention_"):
+        for layer in require_graph_layers(module, "zero_attention_"):
             for a in attention_parameters(layer):
                 a.zero_()
     return module
@@ -336,111 +333,3 @@ def xavier_zero_attention_(module: nn.Module, gain: Optional[float] = None) -> n
     >>> model = xavier_zero_attention_(GAT(8, 16, 3, num_layers=3))
     """
     return zero_attention_(xavier_(module, gain))
-
-
-def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None
-                       ) -> sp.csr_matrix:
-    """The (num_nodes x num_nodes) aggregation operator a layer applies on ``graph``.
-
-    Row v holds the weights with which node v sums its in-neighbours. GraphConv uses its
-    normalization (``norm``) and ``edge_weight``; attention layers are taken at zero
-    attention logits (uniform attention, i.e. mean aggregation), as after XavZ or balanced
-    initialization. A ``residual_alpha`` of dglbal's layers gives (1 - alpha) A + alpha I.
-    """
-    if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
-        raise ValueError("the aggregation operator is square only on homogeneous graphs")
-    n = graph.num_nodes()
-    src, dst = (t.cpu().numpy() for t in graph.edges())
-    values = np.ones(len(src)) if edge_weight is None else (
-        edge_weight.detach().cpu().double().reshape(-1).numpy())
-    in_deg = np.maximum(np.bincount(dst, minlength=n), 1).astype(float)
-    out_deg = np.maximum(np.bincount(src, minlength=n), 1).astype(float)
-    norm = "right" if is_attention_layer(layer) else getattr(layer, "_norm", "both")
-    if norm == "both":
-        values = values / np.sqrt(in_deg[dst] * out_deg[src])
-    elif norm == "right":
-        values = values / in_deg[dst]
-    elif norm == "left":
-        values = values / out_deg[src]
-    matrix = sp.csr_matrix((values, (dst, src)), shape=(n, n))
-    alpha = float(getattr(layer, "residual_alpha", 0.0))
-    if alpha:
-        matrix = (1.0 - alpha) * matrix + alpha * sp.identity(n, format="csr")
-    return matrix
-
-
-def spectral_radius(matrix: sp.spmatrix) -> float:
-    """Largest absolute eigenvalue of a square sparse matrix.
-
-    Parameters
-    ----------
-    matrix : scipy.sparse.spmatrix
-        A square matrix (dense eigenvalues up to 1000 rows, ARPACK beyond).
-
-    Returns
-    -------
-    float
-        The spectral radius.
-
-    Examples
-    --------
-    >>> import scipy.sparse as sp
-    >>> round(spectral_radius(sp.csr_matrix([[0.0, 2.0], [2.0, 0.0]])), 6)
-    2.0
-    """
-    n = matrix.shape[0]
-    if n <= 1000:
-        return float(np.abs(np.linalg.eigvals(matrix.toarray())).max(initial=0.0))
-    return float(np.abs(spla.eigs(matrix.astype(float), k=1, which="LM",
-                                  return_eigenvectors=False, tol=1e-8)).max())
-
-
-def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
-    """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
-
-    ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on
-    ``graph`` (see :func:`aggregation_matrix`): 1 for mean aggregation, attention and
-    symmetric normalization on undirected graphs, larger for sum aggregation
-    (``norm="none"``), where plain He initialization lets activations grow with depth.
-    A linear residual branch (``res_fc``) bypasses aggregation and gets plain He.
-    Attention vectors and biases are left as they are.
-
-    Parameters
-    ----------
-    model : nn.Module
-        A graph layer or a model holding graph layers.
-    graph : dgl.DGLGraph
-        The graph the model runs on (its operator's spectral radius sets the scale).
-    edge_weight : torch.Tensor, optional
-        Edge weights the layers apply, of shape ``(E,)``.
-
-    Returns
-    -------
-    nn.Module
-        ``model``, initialized in place.
-
-    Raises
-    ------
-    ValueError
-        When ``model`` holds no graph layer, or a layer's operator has spectral radius 0 on
-        ``graph`` (no cycles: add self-loops).
-
-    Examples
-    --------
-    >>> import dgl
-    >>> from dglbal.nn import GCN
-    >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
-    >>> model = gnn_he_(GCN(5, 8, 3, num_layers=4), g)
-    """
-    for layer in _require_graph_layers(model, "gnn_he_"):
-        rho = spectral_radius(aggregation_matrix(layer, graph, edge_weight))
-        if not rho > 0:
-            raise ValueError(
-                f"the aggregation operator of {type(layer).__name__} has spectral radius 0 on "
-                "this graph (no cycles); add self-loops to use GNN He initialization")
-        for w in feature_weights(layer):
-            he_normal_(w, rho)
-        residual = _residual_linear(layer)
-        if residual is not None:
-            he_normal_(residual.weight)
-    return model

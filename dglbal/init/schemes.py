@@ -23,7 +23,8 @@ from typing import Callable, Dict, Optional, Tuple
 import torch
 from torch import nn
 
-from .layers import LAYER_SCHEMES, attention_parameters, gnn_he_, graph_layers
+from .gnn_he import gnn_he_
+from .layers import LAYER_SCHEMES, attention_parameters, graph_layers
 
 __all__ = ["InitScheme", "register_scheme", "get_scheme", "scheme_names"]
 

@@ -1,0 +1,124 @@
+"""GNN He initialization (DeZoort & Hanin, 2023): W ~ N(0, 2 / (fan_in * rho(A)^2)), with
+rho(A) the spectral radius of the aggregation operator a graph layer applies."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+import torch
+from torch import nn
+
+from .layers import feature_weights, is_attention_layer, require_graph_layers, residual_linear
+from .tensor import he_normal_
+
+__all__ = ["aggregation_matrix", "spectral_radius", "gnn_he_"]
+
+
+def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None
+                       ) -> sp.csr_matrix:
+    """The (num_nodes x num_nodes) aggregation operator a layer applies on ``graph``.
+
+    Row v holds the weights with which node v sums its in-neighbours. GraphConv uses its
+    normalization (``norm``) and ``edge_weight``; attention layers are taken at zero
+    attention logits (uniform attention, i.e. mean aggregation), as after XavZ or balanced
+    initialization. A ``residual_alpha`` of dglbal's layers gives (1 - alpha) A + alpha I.
+    """
+    if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
+        raise ValueError("the aggregation operator is square only on homogeneous graphs")
+    n = graph.num_nodes()
+    src, dst = (t.cpu().numpy() for t in graph.edges())
+    values = np.ones(len(src)) if edge_weight is None else (
+        edge_weight.detach().cpu().double().reshape(-1).numpy())
+    in_deg = np.maximum(np.bincount(dst, minlength=n), 1).astype(float)
+    out_deg = np.maximum(np.bincount(src, minlength=n), 1).astype(float)
+    norm = "right" if is_attention_layer(layer) else getattr(layer, "_norm", "both")
+    if norm == "both":
+        values = values / np.sqrt(in_deg[dst] * out_deg[src])
+    elif norm == "right":
+        values = values / in_deg[dst]
+    elif norm == "left":
+        values = values / out_deg[src]
+    matrix = sp.csr_matrix((values, (dst, src)), shape=(n, n))
+    alpha = float(getattr(layer, "residual_alpha", 0.0))
+    if alpha:
+        matrix = (1.0 - alpha) * matrix + alpha * sp.identity(n, format="csr")
+    return matrix
+
+
+def spectral_radius(matrix: sp.spmatrix) -> float:
+    """Largest absolute eigenvalue of a square sparse matrix.
+
+    Parameters
+    ----------
+    matrix : scipy.sparse.spmatrix
+        A square matrix (dense eigenvalues up to 1000 rows, ARPACK beyond).
+
+    Returns
+    -------
+    float
+        The spectral radius.
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> round(spectral_radius(sp.csr_matrix([[0.0, 2.0], [2.0, 0.0]])), 6)
+    2.0
+    """
+    n = matrix.shape[0]
+    if n <= 1000:
+        return float(np.abs(np.linalg.eigvals(matrix.toarray())).max(initial=0.0))
+    return float(np.abs(spla.eigs(matrix.astype(float), k=1, which="LM",
+                                  return_eigenvectors=False, tol=1e-8)).max())
+
+
+def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
+    """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
+
+    ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on
+    ``graph`` (see :func:`aggregation_matrix`): 1 for mean aggregation, attention and
+    symmetric normalization on undirected graphs, larger for sum aggregation
+    (``norm="none"``), where plain He initialization lets activations grow with depth.
+    A linear residual branch (``res_fc``) bypasses aggregation and gets plain He.
+    Attention vectors and biases are left as they are.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A graph layer or a model holding graph layers.
+    graph : dgl.DGLGraph
+        The graph the model runs on (its operator's spectral radius sets the scale).
+    edge_weight : torch.Tensor, optional
+        Edge weights the layers apply, of shape ``(E,)``.
+
+    Returns
+    -------
+    nn.Module
+        ``model``, initialized in place.
+
+    Raises
+    ------
+    ValueError
+        When ``model`` holds no graph layer, or a layer's operator has spectral radius 0 on
+        ``graph`` (no cycles: add self-loops).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.nn import GCN
+    >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
+    >>> model = gnn_he_(GCN(5, 8, 3, num_layers=4), g)
+    """
+    for layer in require_graph_layers(model, "gnn_he_"):
+        rho = spectral_radius(aggregation_matrix(layer, graph, edge_weight))
+        if not rho > 0:
+            raise ValueError(
+                f"the aggregation operator of {type(layer).__name__} has spectral radius 0 on "
+                "this graph (no cycles); add self-loops to use GNN He initialization")
+        for w in feature_weights(layer):
+            he_normal_(w, rho)
+        residual = residual_linear(layer)
+        if residual is not None:
+            he_normal_(residual.weight)
+    return model
