@@ -57,18 +57,6 @@ nitpick_ignore_regex = [
                r"|function|module|generator|iterable|sequence|mapping|Literal.*)"),
 ]
 
-# References in docstrings of the balance, symmetry and testing wings to names that are not
-# documented (private helpers, instance attributes, methods named without their class): to be
-# fixed in those docstrings, then removed from here.
-nitpick_ignore = [
-    ("py:func", "_preserve"), ("py:attr", "frozen_groups"), ("py:attr", "dtype"),
-    ("py:func", "frozen_group_mask"), ("py:func", "accumulation_dtype"),
-    ("py:func", "check_model_and_report"), ("py:func", "check_report_matches"),
-    ("py:attr", "OrbitNorm.prefer_direct"), ("py:meth", "combine"), ("py:meth", "equal"),
-    ("py:meth", "require_zero"), ("py:meth", "set_field"), ("py:mod", ".constants"),
-    ("py:data", "KINDS"),
-]
-
 autosummary_generate = True
 autosummary_ignore_module_all = False
 autodoc_default_options = {"members": True, "show-inheritance": True}
@@ -196,14 +184,9 @@ PLAIN_ABS = re.compile(r"(?<![`\w|])\|([^|`\n]+)\|(?![`\w|])")
 
 def rst_docstring(app, what, name, obj, options, lines) -> None:
     """The docstrings are written to read as plain text in ``help()`` too: ``|x|`` (an
-    absolute value or norm) becomes a literal, and a singular ``Example`` heading is read as
-    numpydoc's ``Examples``."""
+    absolute value or norm) becomes a literal."""
     for i, line in enumerate(lines):
-        if line.strip() == "Example" and i + 1 < len(lines) and set(lines[i + 1].strip()) == {"-"}:
-            indent = line[: len(line) - len(line.lstrip())]
-            lines[i], lines[i + 1] = indent + "Examples", indent + "--------"
-        else:
-            lines[i] = PLAIN_ABS.sub(r"``|\1|``", line)
+        lines[i] = PLAIN_ABS.sub(r"``|\1|``", line)
 
 
 HOMES: dict = {}

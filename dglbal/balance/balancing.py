@@ -10,7 +10,7 @@ A model is balanced when every c_g is 0.
   It changes the function: it is an initialization.
 - ``mode="preserve"``: moves along the symmetry orbit to its minimum-norm point, the fixed
   point of the sweep lambda_g = (O_g / I_g) ** (1/4), until |c_g| < tol (I_g + O_g); it gets
-  there by Newton steps on the orbit's norm (see :func:`_preserve`). The function does not
+  there by Newton steps on the orbit's norm (see ``_preserve``). The function does not
   change.
 """
 from __future__ import annotations
@@ -211,8 +211,8 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
     reaches |c_g| < tol (I_g + O_g). Parts that are not homogeneous belong to no group and are
     left untouched (``report.unsupported`` names them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from dglbal.nn import GAT
     >>> model = GAT(16, 8, 3, num_layers=4)
     >>> report = analyze_and_balance(model, mode="preserve")

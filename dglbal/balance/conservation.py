@@ -125,13 +125,13 @@ class ConservationMonitor(StepAttachable):
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
     paper); entries that started at 0 count their absolute change. Groups that touch a frozen
     parameter (``requires_grad=False`` at the time of the record) conserve nothing: they are
-    listed in :attr:`frozen_groups` and recorded as NaN. Parameters are looked up by name at
+    listed in ``frozen_groups`` and recorded as NaN. Parameters are looked up by name at
     every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
     the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
     starting values, so a resumed run's history equals an uninterrupted one's.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dgl, torch
     >>> from dglbal import analyze
     >>> from dglbal.nn import GAT

@@ -246,19 +246,19 @@ class ExponentIndex:
         Per parameter, its ``requires_grad`` when the index was made.
     frozen : np.ndarray
         Per group: does it touch a parameter with ``requires_grad=False`` (when the index was
-        made)? See :func:`frozen_group_mask` and :meth:`is_current`.
+        made)? See ``frozen_group_mask`` and :meth:`is_current`.
     frozen_groups : list of str
         The names of those groups.
     device, dtype
         The model's device (of its first parameter; CPU without one) and the
-        :func:`accumulation_dtype` there.
+        ``accumulation_dtype`` there.
 
     Raises
     ------
     TypeError, ValueError
         When the arguments are of the wrong type or on the meta device
-        (:func:`check_model_and_report`), or the report was made for another model
-        (:func:`check_report_matches`).
+        (``check_model_and_report``), or the report was made for another model
+        (``check_report_matches``).
     """
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
@@ -356,7 +356,7 @@ class ExponentIndex:
         Returns
         -------
         tuple of torch.Tensor
-            entry and group as int64, value in :attr:`dtype`.
+            entry and group as int64, value in ``dtype``.
         """
         return (torch.as_tensor(self.entry, device=self.device),
                 torch.as_tensor(self.group, device=self.device),
@@ -371,7 +371,7 @@ class ExponentIndex:
         return _flat_numpy(_gradients_or_zeros(self.params))
 
     def torch_parameters(self) -> torch.Tensor:
-        """The parameters as one flat tensor in :attr:`dtype` on the model's device."""
+        """The parameters as one flat tensor in ``dtype`` on the model's device."""
         return flat_parameters(self.params, self.dtype)
 
     def torch_gradients(self) -> torch.Tensor:

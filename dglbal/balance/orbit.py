@@ -246,7 +246,7 @@ def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
              max_steps: int, direct: Optional[bool] = None) -> Tuple[np.ndarray, int, float]:
     """Damped Newton on N over the live groups (the others stay at t = 0), each step solved by
     :func:`newton_direction` (``direct``: by sparse LU; None: whichever
-    :attr:`OrbitNorm.prefer_direct` estimates cheaper). Returns (t, steps, max relative
+    ``OrbitNorm.prefer_direct`` estimates cheaper). Returns (t, steps, max relative
     |c_g|)."""
     direct = norm.prefer_direct if direct is None else direct
     t = np.zeros(norm.num_groups)

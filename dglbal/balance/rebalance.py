@@ -109,8 +109,8 @@ class Rebalancer(StepAttachable):
     A model wrapped in ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel`` is
     rescaled through its wrapper (the report names the wrapped module's parameters).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import torch
     >>> import torch.nn.functional as F
     >>> from dglbal.nn import GAT

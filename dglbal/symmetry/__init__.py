@@ -5,7 +5,7 @@ Layout, lowest first (imports run one way, down this list):
 - :mod:`.core` is numpy only: symbols and exact elimination (:mod:`.core.algebra`), exponent
   fields (:mod:`.core.fields`) and the exponent tables the groups are read from
   (:mod:`.core.groups`).
-- :mod:`.constants` (constants of the model), :mod:`.guards` (division guards),
+- ``.constants`` (constants of the model), :mod:`.guards` (division guards),
   :mod:`.approximate` (eps sites and the relaxed system of ``up_to_eps``), :mod:`.findings`
   (refusals and notes) and :mod:`.untraced` (tensors made by ops the trace did not see) serve
   :mod:`.context`, which holds the state of one trace, which rules write to;
@@ -99,8 +99,8 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     ``example_inputs`` are passed to ``model``; dglbal's model builders make a small probe
     graph when they are omitted. The symmetries do not depend on the graph.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from dglbal.nn import GAT
     >>> report = analyze(GAT(16, 8, 3, num_layers=3))
     >>> len(report.groups)   # (L - 1) * width hidden neurons

@@ -97,7 +97,7 @@ def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:
 
 def model_constants(model: nn.Module) -> List[torch.Tensor]:
     """The model's own data: buffers and plain tensor attributes of its modules (not computed
-    from parameters). Their values do not depend on the inputs (see :mod:`.constants`)."""
+    from parameters). Their values do not depend on the inputs (see ``.constants``)."""
     attributes = [v for m in model.modules() for v in vars(m).values()
                   if isinstance(v, torch.Tensor) and not v.requires_grad]
     return list(model.buffers()) + attributes

@@ -1,9 +1,9 @@
 """The state of one trace, and the helpers that per-op rules use to state what an op does.
 
 Rules (built-in or registered by users) receive a :class:`TraceContext`. They read exponent
-fields with :meth:`~TraceContext.field`, state constraints with :meth:`equal`,
-:meth:`require_zero` and :meth:`combine`, and give outputs their fields with
-:meth:`set_field`. Fields are numpy arrays of symbols (see :mod:`.core.fields`), ``None`` for
+fields with :meth:`~TraceContext.field`, state constraints with ``equal``,
+``require_zero`` and ``combine``, and give outputs their fields with
+``set_field``. Fields are numpy arrays of symbols (see :mod:`.core.fields`), ``None`` for
 data. TorchScript objects that hold values (``dgl.sparse`` matrices) have fields too: those
 of their values.
 

@@ -1,6 +1,6 @@
 """Hypothesis strategies for random architectures of DGL's and dglbal's layers (they shrink
 toward shallow models): dglbal's deep GAT / GCN (:func:`random_models`) and stacks of 1-3
-layers of :data:`KINDS` (:func:`layer_specs`, built by :func:`random_stack`). Re-exported by
+layers of ``KINDS`` (:func:`layer_specs`, built by :func:`random_stack`). Re-exported by
 :mod:`dglbal.testing.strategies`; needs hypothesis (``dglbal[testing]``).
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ KINDS = ("graphconv", "gatconv", "gatv2", "sage", "gin", "ours_gatv2", "ours_gra
 
 @st.composite
 def layer_specs(draw: Callable) -> Tuple[List[dict], Callable]:
-    """(layer specs, activation) of a random stack of 1-3 layers of :data:`KINDS`."""
+    """(layer specs, activation) of a random stack of 1-3 layers of ``KINDS``."""
     depth = draw(st.integers(1, 3))
     specs = []
     for index in range(depth):

@@ -3,8 +3,8 @@ graphs, sampled DGL blocks, (graph, features) sets, and a plain stack of layers.
 
 Every generator is seeded, so a failing test names the graph it failed on.
 
-Example
--------
+Examples
+--------
 >>> from dglbal.testing.graphs import homogeneous, input_sets
 >>> homogeneous(num_nodes=12, num_edges=40).num_nodes()
 12

@@ -16,8 +16,8 @@ fewer edges: a failure is reported on a small graph. Needs hypothesis (``dglbal[
 The architectures of :mod:`.architectures` (``random_models``, ``layer_specs``) and
 :func:`random_graphs` (Erdos-Renyi and Barabasi-Albert graphs) are here as well.
 
-Example
--------
+Examples
+--------
 >>> from hypothesis import given, settings
 >>> from dglbal.testing.strategies import graphs
 >>> @settings(max_examples=5, derandomize=True)

@@ -137,7 +137,7 @@ def eps_constant(ctx: TraceContext, c: Any) -> Optional[float]:
                        "fmax", "fmin"))
 def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sums, maxima and minima need equal exponents; a constant operand pins them to 0
-    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`..constants`), or, for
+    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`dglbal.symmetry.constants`), or, for
     maxima, minima and ``where``, infinite."""
     operands = _operands(args, kwargs)
     form = _SELECTIONS.get(getattr(func, "__name__", ""))
