@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from dglbal.balance.index import ExponentIndex, check_report_matches
+from dglbal.balance.conservation import NEGLIGIBLE, relative_residuals, residual_terms
+from dglbal.balance.index import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import describe_inputs, input_sets
@@ -123,29 +124,16 @@ class _TrueEmbeddingGradients(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-#: Groups whose terms sum to less than this fraction of the largest group's are measured
-#: against that fraction: a neuron masked by dropout or nearly dead has gradients that are 0
-#: up to the rounding of the backward pass (~1e-16 of the largest terms), and its own sum is
-#: that noise. At rtol = 1e-9 the floor is 1e-12 of the largest group: 1e4 times rounding.
-NEGLIGIBLE = 1e-3
-
-
 def delta_terms(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
-    """Per group, delta_g = sum_k e_gk theta_k grad_k and its scale sum_k |e_gk theta_k grad_k|
-    (float64, after ``backward``)."""
-    index = ExponentIndex(model, report)
-    terms = index.value * index.numpy_parameters()[index.entry] * \
-        index.numpy_gradients()[index.entry]
-    return (np.bincount(index.group, weights=terms, minlength=index.num_groups),
-            np.bincount(index.group, weights=np.abs(terms), minlength=index.num_groups))
+    """Per group, delta_g and its scale sum_k |e_gk theta_k grad_k| (float64, after
+    ``backward``): :func:`dglbal.balance.conservation.residual_terms`."""
+    return residual_terms(model, report)
 
 
 def relative_delta(model: nn.Module, report: SymmetryReport) -> np.ndarray:
-    """|delta_g| / max(sum_k |e_gk theta_k grad_k|, NEGLIGIBLE * the largest group's sum):
-    0 up to rounding for a true symmetry (see :data:`NEGLIGIBLE`)."""
-    total, scale = delta_terms(model, report)
-    floor = NEGLIGIBLE * scale.max(initial=0.0)
-    return np.abs(total) / np.maximum(np.maximum(scale, floor), 1e-300)
+    """|delta_g| relative to its scale, floored at :data:`NEGLIGIBLE` of the largest group's:
+    :func:`dglbal.balance.conservation.relative_residuals`, as a numpy array."""
+    return relative_residuals(model, report).numpy()
 
 
 def _group_label(group: Any) -> str:
