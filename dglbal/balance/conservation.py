@@ -24,7 +24,7 @@ from .index import ExponentIndex, check_state_keys, model_parameters
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["ConservationMonitor", "check_threshold", "conservation_residuals",
-           "monitored_parameters", "relative_residuals", "residual_terms", "NEGLIGIBLE"]
+           "monitored_parameters", "relative_residuals", "residual_terms"]
 
 
 NEGLIGIBLE = 1e-3
@@ -70,7 +70,7 @@ def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Te
 
 def relative_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     """|delta_g| / max(sum_k |e_gk theta_k grad_k|, NEGLIGIBLE * the largest group's sum): 0 up
-    to rounding for a true symmetry (see :data:`NEGLIGIBLE`).
+    to rounding for a true symmetry (see ``NEGLIGIBLE`` in this module).
 
     Parameters
     ----------

@@ -131,7 +131,7 @@ def delta_terms(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, n
 
 
 def relative_delta(model: nn.Module, report: SymmetryReport) -> np.ndarray:
-    """|delta_g| relative to its scale, floored at :data:`NEGLIGIBLE` of the largest group's:
+    """|delta_g| relative to its scale, floored at ``NEGLIGIBLE`` (1e-3) of the largest group's:
     :func:`dglbal.balance.conservation.relative_residuals`, as a numpy array."""
     return relative_residuals(model, report).numpy()
 
