@@ -2,9 +2,10 @@
 under (`quick` by default, see pyproject.toml; `thorough` with DGLBAL_PROFILE=thorough or
 HYPOTHESIS_PROFILE=thorough, the older name, which some tests also read to widen their own
 sweeps), and fixtures used by several test modules."""
+import multiprocessing
 import os
 import sys
-from typing import Callable, List
+from typing import Callable, List, Sequence
 
 import pytest
 import torch
@@ -128,3 +129,26 @@ def grad_scaler(monkeypatch):
             return outputs * self._scale.to(outputs.dtype)
 
     return CPUGradScaler
+
+
+@pytest.fixture
+def run_processes() -> Callable[..., List[int]]:
+    """``run_processes(target, args_per_process, timeout)``: start one spawned process per
+    argument tuple, wait at most ``timeout`` seconds for each, kill what is still alive, and
+    return the exit codes (None for a killed process)."""
+    def run(target, args_per_process: Sequence[tuple], timeout: float) -> List[int]:
+        context = multiprocessing.get_context("spawn")
+        workers = [context.Process(target=target, args=args) for args in args_per_process]
+        for worker in workers:
+            worker.start()
+        try:
+            for worker in workers:
+                worker.join(timeout=timeout)
+            return [worker.exitcode for worker in workers]
+        finally:
+            for worker in workers:
+                if worker.is_alive():
+                    worker.kill()
+                    worker.join()
+
+    return run

@@ -3,7 +3,6 @@ all-reduce, on the step (no_sync accumulation), through the DDP wrapper, and do 
 the manual calls do; the replicas stay bit-identical."""
 import copy
 import json
-import multiprocessing
 import os
 
 import torch
@@ -67,22 +66,11 @@ def _worker(rank: int, store: str, out: str) -> None:
     os._exit(0)  # as tests/distributed: no teardown of gloo's threads in the worker
 
 
-def test_attached_hooks_under_ddp_equal_the_manual_calls_and_keep_replicas_equal(tmp_path):
-    context = multiprocessing.get_context("spawn")
+def test_attached_hooks_under_ddp_equal_the_manual_calls_and_keep_replicas_equal(
+        tmp_path, run_processes):
     outs = [str(tmp_path / f"rank{r}.json") for r in range(2)]
-    workers = [context.Process(target=_worker, args=(r, str(tmp_path / "store"), outs[r]))
-               for r in range(2)]
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            worker.join(timeout=240)
-        codes = [worker.exitcode for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
+    codes = run_processes(_worker, [(r, str(tmp_path / "store"), outs[r]) for r in range(2)],
+                          timeout=240)
     assert codes == [0, 0], f"workers exited with {codes}"
     for out in outs:
         result = json.loads(open(out).read())

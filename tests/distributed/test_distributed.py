@@ -3,7 +3,6 @@
 Every multi-process test has a hard timeout and kills what it started.
 """
 import json
-import multiprocessing
 import os
 import shutil
 
@@ -236,25 +235,13 @@ def _ddp_worker(rank: int, world: int, port: int, steps: int, out: str) -> None:
     os._exit(0)
 
 
-def test_ddp_replicas_stay_identical(tmp_path):
+def test_ddp_replicas_stay_identical(tmp_path, run_processes):
     """Two gloo processes: the replicas start balanced and equal, and stay bit-identical
     through DDP training with dynamic rescaling after every backward; without DDP they drift."""
-    context = multiprocessing.get_context("spawn")
     (port,) = free_ports(1)
     outs = [str(tmp_path / f"rank{r}.json") for r in range(2)]
-    workers = [context.Process(target=_ddp_worker, args=(r, 2, port, 6, outs[r]))
-               for r in range(2)]
-    for worker in workers:
-        worker.start()
-    try:
-        for worker in workers:
-            worker.join(timeout=180)
-        codes = [worker.exitcode for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-                worker.join()
+    codes = run_processes(_ddp_worker, [(r, 2, port, 6, outs[r]) for r in range(2)],
+                          timeout=180)
     assert codes == [0, 0], f"DDP workers exited with {codes}"
     results = [json.loads(open(out).read()) for out in outs]
     for result in results:
