@@ -97,7 +97,9 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     :mod:`dglbal.symmetry.approximate`); ``report.groups`` is the same either way.
 
     ``example_inputs`` are passed to ``model``; dglbal's model builders make a small probe
-    graph when they are omitted. The symmetries do not depend on the graph.
+    graph when they are omitted. The symmetries do not depend on the graph, unless the model's
+    code does: a parameter these inputs read only in part (``w[:graph.num_nodes()]``) is held
+    at exponent 0 and named in ``report.unsupported``, since a larger input reads the rest.
 
     Examples
     --------

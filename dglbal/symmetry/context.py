@@ -54,6 +54,7 @@ class TraceContext:
             self.param_names.setdefault(id(p), name)
             self.params.setdefault(name, p)
         self.exponents: Dict[str, Exponent] = {}
+        self._entry_symbols: set = set()  # parameters with one symbol of their own per entry
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
@@ -247,6 +248,7 @@ class TraceContext:
             self.define(ids, [(1, row), (-1, col)])
             self._op = op
         self.exponents[name] = FieldExponent(ids)
+        self._entry_symbols.add(name)
         return ids
 
     def require_param_zero(self, name: str) -> None:
@@ -347,6 +349,11 @@ class TraceContext:
                 else:
                     method(*args)
         self._pending.clear()
+        for op, method, args in self._partly_read(live_keys | kept_keys):
+            if applied is not None:
+                applied.append((op, method, args))
+            measured(op, method, args)
+            live_ops.add(op)
         named = {op for op, *_ in self._reports}
         reports = self._reports + [
             (op, REFUSAL, "", f"{self._op_names.get(op) or 'an op'}: reaches the output only "
@@ -359,6 +366,29 @@ class TraceContext:
             entries, live_ops | kept_ops, ranges,
             self.eliminator.pivot_order() if ranges else [], self.symbols, ALWAYS)
         return live_keys | kept_keys
+
+    def _partly_read(self, live_keys: set) -> List[Tuple[int, Callable, tuple]]:
+        """Pins for the parameters that reach an output but some of whose entries no
+        constraint involved (``w[:graph.num_nodes()]`` reads the first rows): a larger input
+        reads more entries, which must then scale with the rest in a way this trace cannot
+        see, so the whole parameter is held at exponent 0, as a refusal (its cost: what the
+        read entries pinned)."""
+        pins = []
+        for name, exponent in self.exponents.items():
+            if f"p:{name}" in live_keys and name in self._entry_symbols:
+                unread = self.eliminator.untouched(exponent.ids)
+                if unread.any():
+                    op = len(self.flow) + len(pins)
+                    self._reports.append((op, REFUSAL, "", (
+                        f"{name}: {int(unread.sum())} of {unread.size} entries did not reach "
+                        "an output on these inputs (a slice or index taken from the input?); "
+                        "another input may read them, so the parameter is held at exponent 0")))
+                    unread_ids = exponent.ids[unread]  # the false groups: not a cost
+                    self.eliminator.zero(unread_ids)
+                    if self.applied is not None:
+                        self.applied.append((op, self.eliminator.zero, (unread_ids,)))
+                    pins.append((op, Pin(self.eliminator.zero), (exponent.ids[~unread],)))
+        return pins
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""

@@ -222,3 +222,35 @@ def test_an_empty_graph_holds_everything_at_zero():
     empty = dgl.graph(([], []), num_nodes=0)
     report = dglbal.analyze(model, empty, torch.zeros(0, 5, dtype=torch.float64))
     assert report.groups == [] and any("empty tensor" in u for u in report.unsupported)
+
+
+class NodeEmbedding(nn.Module):
+    """A learned per-node offset for up to 40 nodes, sliced by the graph's size."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(5, 4), nn.Linear(4, 3)
+        self.offset = nn.Parameter(torch.randn(40, 4))
+
+    def forward(self, graph, x):
+        return self.b(F.relu(self.a(x) + self.offset[:graph.num_nodes()]))
+
+
+def test_a_parameter_the_input_reads_only_in_part_is_held_at_zero():
+    """On 9 nodes only offset[:9] is read. Its other rows could be rescaled freely there (one
+    false group per entry, before), but a larger graph reads them and they must then scale
+    with a's neurons: no group may claim any of offset, and the refusal says why."""
+    torch.manual_seed(0)
+    model = NodeEmbedding().double()
+    graph, x = input_sets(5, count=1, num_nodes=9, seed=3)[0]
+    report = dglbal.analyze(model, graph, x)
+    assert report.groups == []
+    refusal, = [u for u in report.unsupported if "offset: 124 of 160 entries" in u]
+    assert refusal.cost == 4  # a's four neurons, through the rows that were read
+    for larger in input_sets(5, count=2, num_nodes=40):
+        check_rescale_invariance(model, *larger, report=report)
+    # When every row is read, the offsets simply scale with a's neurons.
+    full = dglbal.analyze(model, *input_sets(5, count=1, num_nodes=40)[0])
+    assert len(full.groups) == 4 and not full.unsupported
+    for graph, x in input_sets(5, count=2, num_nodes=40, seed=7):
+        check_rescale_invariance(model, graph, x, report=full)

@@ -187,3 +187,14 @@ class Eliminator:
     def is_free(self, symbol: int) -> bool:
         return symbol != ZERO and symbol not in self._pivot
 
+    def untouched(self, ids: np.ndarray) -> np.ndarray:
+        """Mask of the symbols no constraint has involved: free, and in no eliminated form.
+
+        A symbol a constraint involves is eliminated, or stays in the form of the symbol
+        eliminated for it (an elimination that later cancels it in one form inserts it into a
+        new one), so this is exactly "never constrained".
+        """
+        ids = np.asarray(ids, dtype=np.int64)
+        involved = [s for s, users in self._users.items() if users] + list(self._pivot)
+        return (ids != ZERO) & ~np.isin(ids, np.asarray(involved, dtype=np.int64))
+
