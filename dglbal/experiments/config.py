@@ -171,10 +171,22 @@ class TrainConfig:
     logit_spread: float = field(default=DEFAULT_LOGIT_SPREAD, metadata=option(
         "bal_o_data: the initial logits' spread across classes", group="model",
         check="positive"))
+    balance_beta: Optional[float] = field(default=None, metadata=option(
+        "bal_x, bal_o: the beta they balance with (the first neurons' incoming squared "
+        "norm; default: each scheme's own, the paper's 2)",
+        group="model", check="positive", metavar="BETA"))
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
             self.dataset, self.layers, self.optimizer)
+
+    def beta_of(self, scheme: str) -> Optional[float]:
+        """The beta run ``scheme`` balances with: ``balance_beta`` when set and the scheme
+        takes it (:attr:`~dglbal.init.schemes.InitScheme.tunable_beta`), else the scheme's
+        own; None for a scheme that does not balance."""
+        spec = get_scheme(scheme)
+        chosen = self.balance_beta is not None and spec.tunable_beta
+        return self.balance_beta if chosen else spec.balance_beta
 
     def stop_loss(self) -> float:
         """The training loss below which runs stop (``loss_threshold``, else the protocol's)."""
@@ -278,6 +290,9 @@ _ONLY_WITH: Dict[str, tuple] = {
     "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
                      "a data-scaled --init scheme (bal_o_data)"),
+    "balance_beta": (lambda c: any(get_scheme(s).tunable_beta for s in c.schemes),
+                     "a balanced --init scheme (bal_x, bal_o; not bal_o_data, whose data "
+                     "scale undoes any beta)"),
 }
 """Options that only act in some configurations: set elsewhere, they would be ignored
 silently (and still change the run's identity), so they are refused. (``--batch-size`` and

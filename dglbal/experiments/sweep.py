@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
-from .runstore import distinct, result_of, run_or_load
+from .runstore import balance_beta_of, distinct, result_of, run_or_load
 from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
                      validate_config)
 from .train import prepare_graph, run_once
@@ -78,13 +78,14 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
     """results.csv, summary.md and the plots."""
     out, records = Path(out), distinct(records)
-    columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "budget",
+    columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "balance_beta",
+               "budget",
                "test_acc", "best_val_acc", "best_epoch", "epochs_to_95", "epochs", "seconds",
                "stop_reason", "run"]
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({**r, "balance_beta": balance_beta_of(r)} for r in records)
     write_text_atomic(out / "results.csv", table.getvalue())
     write_text_atomic(out / "summary.md", summary_tables(records))
     written = [out / "results.csv", out / "summary.md", _plot_depths(records, out)]

@@ -51,6 +51,8 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
             raise ValueError(f"init scheme {scheme!r} needs the training graph (and its "
                              "features)")
         common.update(init_data=(graph, graph.ndata["feat"]), logit_spread=config.logit_spread)
+    if spec.tunable_beta:
+        common.update(balance_beta=config.beta_of(scheme))
     if config.model == "gat":
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
                     conv=config.conv, share_weights=config.share_weights,
@@ -276,7 +278,9 @@ def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
             try:
                 build_model(config, scheme, in_feats, out_feats, graph)
             except (ValueError, RuntimeError) as error:
-                raise ValueError(f"--model {config.model} --init {scheme} --layers "
+                beta = (f" --balance-beta {config.balance_beta}"
+                        if config.balance_beta is not None else "")
+                raise ValueError(f"--model {config.model} --init {scheme}{beta} --layers "
                                  f"{config.layers} --hidden {config.hidden} on {where}: "
                                  f"{error}") from None
     return graph

@@ -69,6 +69,13 @@ class InitScheme:
     min_layers: int = 1
 
     @property
+    def tunable_beta(self) -> bool:
+        """Whether another ``beta`` gives another model: balanced and not data-scaled
+        (balancing with ``beta`` multiplies every weight by ``sqrt(beta / 2)`` relative to
+        ``beta = 2``, which the data scale of ``bal_o_data`` then undoes)."""
+        return self.balance_beta is not None and not self.data_scaled
+
+    @property
     def needs_data(self) -> bool:
         """Whether building a model with this scheme needs the graph (and its features)."""
         return self.needs_graph or self.data_scaled
