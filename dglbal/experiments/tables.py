@@ -16,7 +16,7 @@ from .reference import reference_text
 from .runstore import describe_differences, distinct, table_setting
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
-           "panels", "summary_tables", "save_results", "plot_curves"]
+           "panels", "summary_tables", "setting_table", "save_results", "plot_curves"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -169,6 +169,27 @@ def summary_tables(records: List[dict]) -> str:
                        "others):", subset, depths, schemes, lambda runs, d, s: _ending_cell(runs))
         lines += _grid("Epochs to the best validation accuracy / to 95% of it, median "
                        "[quartiles]:", subset, depths, schemes, epochs)
+    return "\n".join(lines)
+
+
+def setting_table(label_columns: Sequence[str],
+                  rows: Sequence[Tuple[Sequence[str], List[dict]]]) -> str:
+    """A markdown table with one row per group of run records (one setting each): its label
+    cells (``label_columns``), then the runs, the test accuracy (mean +- 95% CI, "n/a" for
+    one run, runs diverged before any scored epoch counted aside), the mean best validation
+    accuracy, how the runs ended (divergences first) and the epochs to the best validation
+    accuracy and to 95% of it (median [quartiles])."""
+    columns = [*label_columns, "runs", "test acc (%)", "best val (%)", "how the runs ended",
+               "epoch of best val", "epoch reaching 95% of it"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for labels, runs in rows:
+        vals, _ = scored_percent(r["best_val_acc"] for r in runs)
+        scored = [r for r in runs if r["best_epoch"] >= 0]
+        cells = [*labels, str(len(runs)), _accuracy_cell([r["test_acc"] for r in runs]),
+                 f"{np.mean(vals):.1f}" if vals else "-", _ending_cell(runs),
+                 median_quartiles([r["best_epoch"] + 1 for r in scored]),
+                 median_quartiles([r["epochs_to_95"] for r in scored])]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
