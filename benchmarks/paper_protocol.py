@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dglbal.experiments.atomic import write_text_atomic
+from dglbal.init import DEFAULT_LOGIT_SPREAD
 from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.runstore import balance_beta_of, run_name
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
@@ -62,20 +63,24 @@ class Cell:
     schemes: Tuple[str, ...] = SCHEMES
     lr: Optional[float] = None            # None: the paper's rate for the dataset and L
     balance_beta: Optional[float] = None  # None: each scheme's own (the paper's 2)
+    logit_spread: float = DEFAULT_LOGIT_SPREAD  # bal_o_data's target
 
     def config(self, epochs: int, seeds: int, protocol: str = "paper") -> TrainConfig:
         """The cell's runs of seeds 0 .. seeds - 1."""
         return TrainConfig(dataset=self.dataset, model=self.model, layers=self.layers,
                            optimizer=self.optimizer, schemes=list(self.schemes),
                            seeds=list(range(seeds)), epochs=epochs, protocol=protocol,
-                           lr=self.lr, balance_beta=self.balance_beta)
+                           lr=self.lr, balance_beta=self.balance_beta,
+                           logit_spread=self.logit_spread)
 
     def setting(self) -> str:
-        """``lr 0.05 (paper)``, ``lr 0.1, beta 4``: the rate, and the beta when it is not
-        each scheme's own."""
+        """``lr 0.05 (paper)``, ``lr 0.1, beta 4``: the rate, and the beta and logit spread
+        when they are not the defaults."""
         lr = self.config(1, 1).learning_rate()
         beta = "" if self.balance_beta is None else f", beta {self.balance_beta:g}"
-        return f"lr {lr:g}{' (paper)' if self.lr is None else ''}{beta}"
+        spread = ("" if self.logit_spread == DEFAULT_LOGIT_SPREAD
+                  else f", logit spread {self.logit_spread:g}")
+        return f"lr {lr:g}{' (paper)' if self.lr is None else ''}{beta}{spread}"
 
 
 ORTHOGONAL_ABLATION = ("ll_ortho", "xavier_zero_attention")
@@ -261,7 +266,7 @@ def main(argv=None) -> int:
     for family, count in report(args.out):
         print(f"{family}: {count} runs")
     table = status(args.out, args.epochs, args.seeds)
-    (args.out / "status.md").write_text(table + "\n")
+    write_text_atomic(args.out / "status.md", table + "\n")
     print(table)
     return 0
 
