@@ -55,10 +55,22 @@ def _in_key(f: dataclasses.Field) -> bool:
     return f.metadata.get("run_key", True) and f.name not in GRID_AXES
 
 
+_REAL_FIELDS = frozenset(name for name, kind in typing.get_type_hints(TrainConfig).items()
+                         if kind in (float, Optional[float]))
+
+
+def _as_real(name: str, value: Any) -> Any:
+    """A real-valued setting given as an integer (``balance_beta=4`` in Python) as the float
+    the command line gives (4.0): one run, one name."""
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    return float(value) if integer and name in _REAL_FIELDS else value
+
+
 def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
     """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``."""
-    identity = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if _in_key(f)}
-    identity.update(lr=config.learning_rate(), scheme=scheme, seed=seed)
+    identity = {f.name: _as_real(f.name, getattr(config, f.name))
+                for f in dataclasses.fields(config) if _in_key(f)}
+    identity.update(lr=_as_real("lr", config.learning_rate()), scheme=scheme, seed=seed)
     return _canonical(identity)
 
 

@@ -77,6 +77,15 @@ def test_the_name_is_readable_and_an_explicit_paper_lr_is_the_same_run():
     assert run_name(TrainConfig(), "xavier", 0) != run_name(TrainConfig(), "xavier", 1)
 
 
+@pytest.mark.parametrize("settings", [dict(lr=1), dict(balance_beta=4), dict(dropout=0),
+                                      dict(residual_alpha=1), dict(logit_spread=3)])
+def test_a_real_setting_given_as_an_integer_is_the_same_run_as_its_float(settings):
+    as_int = TrainConfig(schemes=["bal_x"], **settings)
+    as_float = TrainConfig(schemes=["bal_x"], **{k: float(v) for k, v in settings.items()})
+    assert run_name(as_int, "bal_x", 0) == run_name(as_float, "bal_x", 0)
+    assert run_identity(as_int, "bal_x", 0) == run_identity(as_float, "bal_x", 0)
+
+
 def _record(config, scheme="xavier", seed=0):
     result = RunResult(scheme=scheme, seed=seed, test_acc=0.5, best_val_acc=0.5, best_epoch=0,
                        epochs=1, seconds=0.1, stop_reason="max_epochs", train_loss=[1.0],
