@@ -146,7 +146,8 @@ def main(argv=None) -> int:
         parser.error(f"--worker must be I/N, got {args.worker}")
     if not 0 <= worker < workers:
         parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
-    plan = units(args.betas, args.lr_factors, args.spreads)
+    plan = units(*(list(dict.fromkeys(values))  # a value given twice is one setting
+                   for values in (args.betas, args.lr_factors, args.spreads)))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
         for count in range(1, args.seeds + 1):

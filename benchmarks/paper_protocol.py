@@ -247,7 +247,12 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", default="0/1", help="I/N: run every N-th cell from I")
     parser.add_argument("--family", nargs="+", help="run only the cells of these families")
     args = parser.parse_args(argv)
-    worker, workers = (int(part) for part in args.worker.split("/"))
+    if args.epochs < 1 or args.seeds < 1:
+        parser.error("--epochs and --seeds must be at least 1")
+    try:
+        worker, workers = (int(part) for part in args.worker.split("/"))
+    except ValueError:
+        parser.error(f"--worker must be I/N, got {args.worker}")
     if not 0 <= worker < workers:
         parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
     args.out.mkdir(parents=True, exist_ok=True)
