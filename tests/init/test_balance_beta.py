@@ -61,3 +61,11 @@ def test_a_beta_that_is_not_a_positive_finite_number_is_refused_before_any_draw(
     with pytest.raises(ValueError, match="balance_beta must be a positive finite number"):
         GAT(12, 8, 3, num_layers=4, init="bal_o", balance_beta=beta)
 
+
+
+def test_reset_parameters_balances_with_the_chosen_beta_again():
+    model = GAT(12, 8, 3, num_layers=4, init="bal_x", balance_beta=4.0)
+    model.reset_parameters()
+    first = sum(float((w ** 2).sum()) for w in feature_weights(model.layers[0]))
+    assert first == pytest.approx(8 * 4.0, rel=1e-5)
+    assert relative_imbalance(model) < 1e-6
