@@ -278,9 +278,7 @@ def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
             try:
                 build_model(config, scheme, in_feats, out_feats, graph)
             except (ValueError, RuntimeError) as error:
-                beta = (f" --balance-beta {config.balance_beta}"
-                        if config.balance_beta is not None else "")
-                raise ValueError(f"--model {config.model} --init {scheme}{beta} --layers "
+                raise ValueError(f"--model {config.model} --init {scheme} --layers "
                                  f"{config.layers} --hidden {config.hidden} on {where}: "
                                  f"{error}") from None
     return graph
