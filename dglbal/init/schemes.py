@@ -158,10 +158,10 @@ for _scheme in (
     InitScheme("he", "He-normal feature weights, N(0, 2 / fan_in)", "he"),
     InitScheme("looks_linear", "looks-linear orthogonal weights, zero attention (LLortho "
                "with zero attention)", "looks_linear", min_layers=2),
-    InitScheme("bal_x", "BalX: Xavier, zero attention, balanced with beta = 2", "xavier",
-               balance_beta=2.0),
-    InitScheme("bal_o", "BalO: looks-linear orthogonal, zero attention, balanced with beta = 2",
-               "looks_linear", balance_beta=2.0, min_layers=2),
+    InitScheme("bal_x", "BalX: Xavier, zero attention, balanced with beta = 2 "
+               "(--balance-beta)", "xavier", balance_beta=2.0),
+    InitScheme("bal_o", "BalO: looks-linear orthogonal, zero attention, balanced with beta = 2 "
+               "(--balance-beta)", "looks_linear", balance_beta=2.0, min_layers=2),
     InitScheme("bal_o_data", "BalO with every weight scaled so the initial logits have a set "
                "spread on the data (--logit-spread)", "looks_linear", balance_beta=2.0,
                data_scaled=True, min_layers=2),
