@@ -41,7 +41,7 @@ from dglbal.experiments.runstore import balance_beta_of
 from dglbal.experiments.tables import choose_on_validation, setting_table
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme
 
-from paper_protocol import Cell, load_records, run_seeds
+from paper_protocol import Cell, load_records, run_seeds, worker_slot
 
 CELLS = [("cora", 10), ("citeseer", 10), ("cora", 20), ("citeseer", 20)]
 BETAS = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -136,16 +136,12 @@ def main(argv=None) -> int:
     parser.add_argument("--betas", type=positive, nargs="+", default=list(BETAS))
     parser.add_argument("--lr-factors", type=positive, nargs="+", default=list(LR_FACTORS))
     parser.add_argument("--spreads", type=positive, nargs="+", default=list(SPREADS))
-    parser.add_argument("--worker", default="0/1", help="I/N: every N-th (cell, setting) from I")
+    parser.add_argument("--worker", type=worker_slot, default=(0, 1),
+                        help="I/N: every N-th (cell, setting) from I")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.seeds < 1:
         parser.error("--epochs and --seeds must be at least 1")
-    try:
-        worker, workers = (int(part) for part in args.worker.split("/"))
-    except ValueError:
-        parser.error(f"--worker must be I/N, got {args.worker}")
-    if not 0 <= worker < workers:
-        parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
+    worker, workers = args.worker
     plan = units(*(list(dict.fromkeys(values))  # a value given twice is one setting
                    for values in (args.betas, args.lr_factors, args.spreads)))
     args.out.mkdir(parents=True, exist_ok=True)

@@ -238,23 +238,30 @@ def status(out: Path, epochs: int, seeds: int, protocol: str = "paper") -> str:
     return "\n".join(lines)
 
 
+
+def worker_slot(text: str) -> Tuple[int, int]:
+    """``--worker I/N`` (argparse type): this process runs every N-th unit of work from I."""
+    try:
+        worker, workers = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be I/N, got {text}") from None
+    if not 0 <= worker < workers:
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, got {text}")
+    return worker, workers
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "report"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=5000)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--worker", default="0/1", help="I/N: run every N-th cell from I")
+    parser.add_argument("--worker", type=worker_slot, default=(0, 1),
+                        help="I/N: run every N-th cell from I")
     parser.add_argument("--family", nargs="+", help="run only the cells of these families")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.seeds < 1:
         parser.error("--epochs and --seeds must be at least 1")
-    try:
-        worker, workers = (int(part) for part in args.worker.split("/"))
-    except ValueError:
-        parser.error(f"--worker must be I/N, got {args.worker}")
-    if not 0 <= worker < workers:
-        parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
+    worker, workers = args.worker
     args.out.mkdir(parents=True, exist_ok=True)
     if args.family is not None:
         unknown = sorted(set(args.family) - {cell.family for cell in cells()})
