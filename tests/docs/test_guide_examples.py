@@ -1,8 +1,9 @@
-"""The Python examples of the documentation's guides run (docs/guide/*.md).
+"""The Python examples of the documentation's guides (docs/guide/*.md) and of the README run.
 
 Each page's ```python blocks run in order in one namespace, after the page's setup below,
 which stands for what the prose says the reader already has (a model, a graph, features).
-The quickstart's examples are doctests (``make doctest``).
+The README's quickstart needs no setup: it is complete as shown. The quickstart page's
+examples are doctests (``make doctest``).
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Dict, List
 
 import pytest
 
-GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guide"
+ROOT = Path(__file__).resolve().parents[2]
+GUIDES = ROOT / "docs" / "guide"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 SMALL_MODEL = """
@@ -54,6 +56,8 @@ g, x = model.probe_inputs()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 epochs = 3
 loss_fn = lambda out: out.square().mean()
+graph, feat = g, x
+import lightning
 """,
     "testing.md": SMALL_MODEL + """
 g1, x1 = g, x
@@ -81,3 +85,14 @@ def test_guide_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.Monke
     exec(compile(SETUP[name], f"<setup of {name}>", "exec"), namespace)
     for i, block in enumerate(_blocks(GUIDES / name)):
         exec(compile(block, f"<{name}, example {i + 1}>", "exec"), namespace)
+
+
+def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's quickstart (balance and check your own model) runs as shown."""
+    blocks = _blocks(ROOT / "README.md")
+    assert blocks, "the README lost its quickstart"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "readme"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"<README.md, example {i + 1}>", "exec"), namespace)
+    assert len(namespace["report"].groups) == 64  # the count its comment states
