@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
-from dglbal.experiments.loop import NON_FINITE, descend, fit
+from dglbal.experiments.loop import NON_FINITE, EvaluateFunction, StepFunction, descend, fit
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
@@ -135,7 +135,8 @@ def _train_all(config: TrainConfig, train: Callable[[str, int], RunResult],
     return [result_of(record) for record in records]
 
 
-def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[str, torch.Tensor],
+def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.distributed.DistGraph,
+                  ids: Dict[str, torch.Tensor],
                   in_feats: int, out_feats: int, device: torch.device,
                   progress: bool = False) -> RunResult:
     """One run: every trainer builds (and balances) the model with ``seed``, rank 0's weights
@@ -160,9 +161,10 @@ def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool
                                               shuffle=shuffle, drop_last=False)
 
 
-def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, batch_size: int,
-                 fanout: int, device: torch.device,
-                 on_backward: Optional[Callable[[], None]] = None):
+def sampled_loop(trained: nn.Module, graph: dgl.distributed.DistGraph, ids: Dict[str, torch.Tensor],
+                 opt: torch.optim.Optimizer, batch_size: int, fanout: int, device: torch.device,
+                 on_backward: Optional[Callable[[], None]] = None
+                 ) -> Tuple[StepFunction, EvaluateFunction]:
     """``(step, evaluate)`` for ``dglbal.experiments.train.fit`` on a DistGraph.
 
     ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer

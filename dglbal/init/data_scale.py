@@ -21,10 +21,13 @@ which the cross-entropy's gradient is neither saturated nor flat.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from dgl import DGLGraph
 
 DEFAULT_LOGIT_SPREAD = 1.0
 
@@ -47,7 +50,7 @@ def _spread_of(model: nn.Module, graph, feat: torch.Tensor, mask: Optional[torch
     return logit_spread(logits if mask is None else logits[mask])
 
 
-def scale_to_logit_spread_(model: nn.Module, graph, feat: torch.Tensor, num_layers: int,
+def scale_to_logit_spread_(model: nn.Module, graph: DGLGraph, feat: torch.Tensor, num_layers: int,
                            target: float = DEFAULT_LOGIT_SPREAD,
                            mask: Optional[torch.Tensor] = None, rtol: float = 1e-3) -> float:
     """Multiply every parameter of ``model`` by one s so that its logit spread on

@@ -2,7 +2,7 @@
 rho(A) the spectral radius of the aggregation operator a graph layer applies."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,13 +10,16 @@ import scipy.sparse.linalg as spla
 import torch
 from torch import nn
 
+if TYPE_CHECKING:
+    from dgl import DGLGraph
+
 from .layers import feature_weights, is_attention_layer, require_graph_layers, residual_linear
 from .tensor import he_normal_
 
 __all__ = ["aggregation_matrix", "spectral_radius", "gnn_he_"]
 
 
-def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None
+def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None
                        ) -> sp.csr_matrix:
     """The (num_nodes x num_nodes) aggregation operator a layer applies on ``graph``.
 
@@ -73,7 +76,7 @@ def spectral_radius(matrix: sp.spmatrix) -> float:
                                   return_eigenvectors=False, tol=1e-8)).max())
 
 
-def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
+def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
     """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
 
     ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on

@@ -19,12 +19,15 @@ kernels and compiled ones (:mod:`dglbal.nn.kernels.attention_backend`).
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.overrides import handle_torch_function, has_torch_function
+
+if TYPE_CHECKING:
+    from dgl import DGLGraph
 
 from . import attention_backend as backend
 from .adjacency import Adjacency, build_adjacency
@@ -278,7 +281,7 @@ def _eager_attention_sum(z_src, weights, src, dst, num_dst: int, adj: Optional[A
     return _AttentionSum.apply(z_src, weights, adj)
 
 
-def edge_index(graph) -> Tuple[torch.Tensor, torch.Tensor]:
+def edge_index(graph: DGLGraph) -> Tuple[torch.Tensor, torch.Tensor]:
     """(src, dst) of a DGL graph's edges in edge-id order (for the kernels above)."""
     return graph.edges(order="eid")
 
