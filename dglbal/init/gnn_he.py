@@ -27,6 +27,30 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
     normalization (``norm``) and ``edge_weight``; attention layers are taken at zero
     attention logits (uniform attention, i.e. mean aggregation), as after XavZ or balanced
     initialization. A ``residual_alpha`` of dglbal's layers gives (1 - alpha) A + alpha I.
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer (DGL's or dglbal's GraphConv, GATConv, GATv2Conv, or a registered type).
+    graph : dgl.DGLGraph
+        The graph it runs on.
+    edge_weight : torch.Tensor, optional
+        Per-edge weights, as the layer would get them.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        The operator, float64.
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.nn import GraphConv
+    >>> ring = dgl.graph(([0, 1, 2], [1, 2, 0]))
+    >>> aggregation_matrix(GraphConv(4, 4, norm="none"), ring).toarray()
+    array([[0., 0., 1.],
+           [1., 0., 0.],
+           [0., 1., 0.]])
     """
     if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
         raise ValueError("the aggregation operator is square only on homogeneous graphs")
