@@ -211,6 +211,24 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`), lets the backward pass sum edge gradients
     per node without atomics; without it they are scattered.
 
+    Parameters
+    ----------
+    z_src, z_dst : torch.Tensor
+        (N_src, H, D) and (N_dst, H, D) transformed features.
+    attn : torch.Tensor
+        The attention vector, H * D entries.
+    src, dst : torch.Tensor
+        (E,) end nodes of the edges.
+    negative_slope : float, default 0.2
+        LeakyReLU's slope.
+    adj : Adjacency, optional
+        The edges grouped by destination and source.
+
+    Returns
+    -------
+    torch.Tensor
+        (E, H, 1) logits.
+
     Examples
     --------
     >>> import torch
@@ -250,6 +268,24 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     :class:`~dglbal.nn.kernels.adjacency.Adjacency` (layers pass
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`, cached per graph), is built from ``src``
     and ``dst`` when not given. Keeps only the node tensors and the weights for backward.
+
+    Parameters
+    ----------
+    z_src : torch.Tensor
+        (N_src, H, D) source features.
+    weights : torch.Tensor
+        (E, H, 1) attention weights.
+    src, dst : torch.Tensor
+        (E,) end nodes of the edges.
+    num_dst : int
+        Destination nodes.
+    adj : Adjacency, optional
+        The edges grouped by destination and source.
+
+    Returns
+    -------
+    torch.Tensor
+        (num_dst, H, D).
 
     Examples
     --------

@@ -30,7 +30,32 @@ _compiled: Dict[Callable, Callable] = {}
 
 
 def set_backend(name: str) -> None:
-    """Run the attention kernels ``"eager"`` (default) or ``"compiled"`` (torch.compile)."""
+    """Run the attention kernels ``"eager"`` (default) or ``"compiled"`` (torch.compile).
+
+    Also ``dglbal train --attention compiled`` or ``DGLBAL_ATTENTION=compiled``. The compiled
+    kernels need a C++ compiler on the CPU (Triton on CUDA), and fall back to eager when
+    compilation fails.
+
+    Parameters
+    ----------
+    name : {"eager", "compiled"}
+        The backend.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        For another name.
+
+    Examples
+    --------
+    >>> set_backend("eager")
+    >>> get_backend()
+    'eager'
+    """
     global _backend
     if name not in BACKENDS:
         raise ValueError(f"unknown attention backend {name!r}; choose from {BACKENDS}")
@@ -38,7 +63,18 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The current attention backend (see :func:`set_backend`)."""
+    """The current attention backend (see :func:`set_backend`).
+
+    Returns
+    -------
+    str
+        ``"eager"`` or ``"compiled"``.
+
+    Examples
+    --------
+    >>> get_backend() in BACKENDS
+    True
+    """
     return _backend
 
 
