@@ -123,6 +123,11 @@ def initialize(ip_config: Optional[PathLike] = None) -> None:
     ip_config : str or pathlib.Path, optional
         The ip config (one ``<ip> [port]`` line per machine); needed in distributed mode.
 
+    Returns
+    -------
+    None
+        In the server role it does not return: the process exits when the trainers finish.
+
     Raises
     ------
     ValueError

@@ -36,7 +36,26 @@ Value = (torch.Tensor, torch.ScriptObject)
 
 
 class TraceContext:
-    """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
+    """Symbols, constraints, parameter exponents and bookkeeping of one analysis.
+
+    Rules receive it as ``ctx`` (see :mod:`dglbal.symmetry.rules.registry`): ``field``,
+    ``set_field``, ``equal``, ``require_zero``, ``combine`` and ``fresh`` are what they use.
+
+    Parameters
+    ----------
+    named_parameters : sequence of (str, nn.Parameter)
+        The model's parameters, by name.
+    constants : iterable of torch.Tensor, optional
+        Tensors that are constants of the model (buffers, tensor attributes).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> layer = nn.Linear(2, 2)
+    >>> ctx = TraceContext(list(layer.named_parameters()))
+    >>> ctx.param_name(layer.weight), ctx.key(layer.bias)
+    ('weight', 'p:bias')
+    """
 
     def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]],
                  constants: Iterable[torch.Tensor] = ()) -> None:
