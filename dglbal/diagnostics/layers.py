@@ -141,6 +141,11 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
     list of LayerStats
         One per layer run.
 
+    Raises
+    ------
+    TypeError
+        If the model's output is not a tensor.
+
     Examples
     --------
     >>> from dglbal.nn import GCN

@@ -42,6 +42,11 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
     scipy.sparse.csr_matrix
         The operator, float64.
 
+    Raises
+    ------
+    ValueError
+        If ``graph`` is not homogeneous (the operator would not be square).
+
     Examples
     --------
     >>> import dgl

@@ -240,6 +240,15 @@ class GAT(_DeepGNN):
     init_data : (graph, features), optional
         The data ``bal_o_data`` measures its initial logits on.
 
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a rate outside [0, 1), an unknown ``conv``
+        or scheme, a ``last_layer_heads`` that is not a positive integer, too few layers for
+        the scheme, or a data-needing scheme without ``init_data``.
+    TypeError
+        If ``skip`` is not a bool.
+
     Examples
     --------
     >>> import dgl, torch

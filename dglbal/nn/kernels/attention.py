@@ -229,6 +229,11 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     torch.Tensor
         (E, H, 1) logits.
 
+    Raises
+    ------
+    ValueError
+        If ``attn`` does not have H * D entries, or ``adj`` holds another number of edges.
+
     Examples
     --------
     >>> import torch
@@ -286,6 +291,11 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     -------
     torch.Tensor
         (num_dst, H, D).
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not of shape (E, H, 1).
 
     Examples
     --------

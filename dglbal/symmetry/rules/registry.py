@@ -222,6 +222,12 @@ def register_module_rule(*module_types: Type[nn.Module], applies: Optional[Appli
     callable
         A decorator that registers the rule and returns it unchanged.
 
+    Raises
+    ------
+    TypeError
+        If a type is not an ``nn.Module`` subclass, or ``applies`` or the rule is not
+        callable.
+
     Examples
     --------
     >>> import torch
