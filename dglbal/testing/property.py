@@ -153,7 +153,7 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
     >>> from hypothesis import settings
     >>> from dglbal.nn import GCN
     >>> check_model(lambda: GCN(4, 8, 2, num_layers=2), 4, parts=("symmetry", "noether"),
-    ...             settings=settings(max_examples=3, derandomize=True))
+    ...             settings=settings(max_examples=2, derandomize=True))
     """
     parts = _check_arguments(make_model, in_feats, inputs, parts, perturb, expected_groups,
                              settings)
