@@ -70,7 +70,8 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
         The grid.
     out : pathlib.Path
         The output folder: one file per run under ``runs/`` (``monitor/`` with
-        ``base.monitor``); :func:`write_outputs` adds the tables and plots.
+        ``base.monitor``); :func:`~dglbal.experiments.sweep.write_outputs` adds the tables and
+        plots.
     progress : bool, default True
         Show a progress bar per run.
 
