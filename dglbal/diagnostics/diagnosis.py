@@ -50,6 +50,16 @@ class Diagnosis:
     layers, groups, notes
         The attributes below, in this order (:func:`diagnose` makes it).
 
+    Attributes
+    ----------
+    layers : list of LayerStats
+        One entry per watched layer, in the order they ran.
+    groups : GroupStats or None
+        Per-group balance and relative gradients (None when the model has no rescale group
+        the analyser can see, or ``analyze=False``).
+    notes : list of str
+        What the diagnosis could not look at (for instance why there are no groups).
+
     Examples
     --------
     >>> from dglbal import diagnose
@@ -60,16 +70,6 @@ class Diagnosis:
     ['layers.0', 'layers.1', 'layers.2', 'layers.3']
     >>> len(diagnosis.groups.names), isinstance(diagnosis.verdict(), str)
     (48, True)
-
-    Attributes
-    ----------
-    layers : list of LayerStats
-        One entry per watched layer, in the order they ran.
-    groups : GroupStats or None
-        Per-group balance and relative gradients (None when the model has no rescale group
-        the analyser can see, or ``analyze=False``).
-    notes : list of str
-        What the diagnosis could not look at (for instance why there are no groups).
     """
 
     layers: List[LayerStats]

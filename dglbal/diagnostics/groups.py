@@ -22,16 +22,6 @@ class GroupStats:
     names, imbalance, relative_gradient_in, relative_gradient_out
         The attributes below, in this order (:func:`~dglbal.diagnose` makes it).
 
-    Examples
-    --------
-    >>> from dglbal import diagnose
-    >>> from dglbal.nn import GCN
-    >>> model = GCN(8, 16, 3, num_layers=4)
-    >>> diagnosis = diagnose(model, *model.probe_inputs())
-    >>> stats = diagnosis.groups
-    >>> stats.names[0], stats.imbalance.shape
-    ('layers.0 channel 0', (48,))
-
     Attributes
     ----------
     names : list of str
@@ -44,6 +34,16 @@ class GroupStats:
         (outgoing) entries: how fast each side moves relative to its size under SGD; the
         Dynamic Rescaling paper balances these (NaN where a side has no weight or no
         gradient was taken).
+
+    Examples
+    --------
+    >>> from dglbal import diagnose
+    >>> from dglbal.nn import GCN
+    >>> model = GCN(8, 16, 3, num_layers=4)
+    >>> diagnosis = diagnose(model, *model.probe_inputs())
+    >>> stats = diagnosis.groups
+    >>> stats.names[0], stats.imbalance.shape
+    ('layers.0 channel 0', (48,))
     """
 
     names: list

@@ -22,16 +22,6 @@ class LayerStats:
     name, output_moment, gradient_moment, cosine
         The attributes below, in this order (:func:`~dglbal.diagnose` makes it).
 
-    Examples
-    --------
-    >>> from dglbal import diagnose
-    >>> from dglbal.nn import GCN
-    >>> model = GCN(8, 16, 3, num_layers=4)
-    >>> diagnosis = diagnose(model, *model.probe_inputs())
-    >>> first = diagnosis.layers[0]
-    >>> first.name, first.output_moment > 0, -1 <= first.cosine <= 1
-    ('layers.0', True, True)
-
     Attributes
     ----------
     name : str
@@ -44,6 +34,16 @@ class LayerStats:
     cosine : float
         Mean pairwise cosine similarity of the nodes' output rows (see
         :func:`mean_pairwise_cosine`).
+
+    Examples
+    --------
+    >>> from dglbal import diagnose
+    >>> from dglbal.nn import GCN
+    >>> model = GCN(8, 16, 3, num_layers=4)
+    >>> diagnosis = diagnose(model, *model.probe_inputs())
+    >>> first = diagnosis.layers[0]
+    >>> first.name, first.output_moment > 0, -1 <= first.cosine <= 1
+    ('layers.0', True, True)
     """
 
     name: str

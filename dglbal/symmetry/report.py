@@ -30,6 +30,11 @@ class NeuronGroup:
     name : str
         A readable name: the neuron's module and channel (``"conv1.fc_src channel 0"``).
 
+    Attributes
+    ----------
+    eps : dict
+        {site (op and module): (eps, p)} for every eps the group moves.
+
     Examples
     --------
     >>> import torch
@@ -130,11 +135,6 @@ class ApproximateGroup(NeuronGroup):
     (4, 1)
     >>> report.approximate_groups[0].eps
     {'F.layer_norm in 2': (1e-05, 2.0)}
-
-    Attributes
-    ----------
-    eps : dict
-        {site (op and module): (eps, p)} for every eps the group moves.
     """
 
     def __init__(self, report: "SymmetryReport", index: int, name: str, table: ExponentTable,
@@ -158,7 +158,11 @@ def _group_name(symbols: SymbolTable, symbol: int) -> str:
 
 
 class SymmetryReport:
-    """Result of :func:`dglbal.analyze`.
+    """Result of :func:`dglbal.analyze` (made by it, not by hand).
+
+    Entries of ``unsupported`` and ``notes`` made by the trace are
+    :class:`~dglbal.symmetry.findings.Finding` strings with their parts (``op``, ``module``,
+    ``detail``, ``cost``, ``pinned``).
 
     Parameters
     ----------
@@ -174,25 +178,6 @@ class SymmetryReport:
         The notes.
     approximate : (ExponentTable or None, sequence of mappings), optional
         The approximate groups' table and their eps sites.
-
-    Made by :func:`dglbal.analyze`, not by hand.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch import nn
-    >>> from dglbal import analyze
-    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
-    >>> report = analyze(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
-    ...                  torch.randn(5, 3))
-    >>> len(report.groups), report.unsupported
-    (0, ['torch.tanh in 1; pinned 4 exponents (0: 4)'])
-    >>> report = analyze(model, torch.randn(5, 3))
-    >>> lambdas = torch.full((len(report.groups),), 2.0)
-    >>> x = torch.randn(5, 3)
-    >>> before = model(x)
-    >>> torch.allclose(report.rescale_(model, lambdas)(x), before, atol=1e-6)
-    True
 
     Attributes
     ----------
@@ -220,9 +205,22 @@ class SymmetryReport:
         normalizations, ``x + eps`` and ``clamp(min=eps)``, apart from (and independent of)
         ``groups``; empty otherwise.
 
-    Entries of ``unsupported`` and ``notes`` made by the trace are
-    :class:`~dglbal.symmetry.findings.Finding` strings with their parts (``op``, ``module``,
-    ``detail``, ``cost``, ``pinned``).
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> report = analyze(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
+    ...                  torch.randn(5, 3))
+    >>> len(report.groups), report.unsupported
+    (0, ['torch.tanh in 1; pinned 4 exponents (0: 4)'])
+    >>> report = analyze(model, torch.randn(5, 3))
+    >>> lambdas = torch.full((len(report.groups),), 2.0)
+    >>> x = torch.randn(5, 3)
+    >>> before = model(x)
+    >>> torch.allclose(report.rescale_(model, lambdas)(x), before, atol=1e-6)
+    True
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
