@@ -260,7 +260,7 @@ class SymmetryReport:
     @torch.no_grad()
     def rescale_(self, model: nn.Module,
                  lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
-        """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive and finite, one
+        """``theta_k *= prod_g lambdas[g] ** e_gk``, in place (lambdas positive and finite, one
         per group). Checks the model and the lambdas before anything changes."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"rescale_: model must be a torch.nn.Module, got "
