@@ -3,8 +3,8 @@
 A rule states how an op moves exponents: ``rule(ctx, func, args, kwargs, out)`` for an op,
 ``rule(ctx, args, out)`` for one of DGL's autograd Functions, ``rule(ctx, module, args, kwargs,
 out)`` for a module (the module's inner ops are then not traced). See
-:class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the README for an
-example.
+:class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the analyser guide
+(docs/guide/analyser.md, "Teaching it a new op or module") for an example.
 
 The registry also knows which ops are *gates*: ops such as a softmax over attention logits or
 DGL's ``EdgeSoftmax``, whose input must have exponent 0 and which only weigh other values.
