@@ -1,9 +1,9 @@
-"""The Python examples of the documentation's guides (docs/guide/*.md) and of the README run.
+"""The Python examples of the documentation's guides run (docs/guide/*.md).
 
 Each page's ```python blocks run in order in one namespace, after the page's setup below,
 which stands for what the prose says the reader already has (a model, a graph, features).
-The README's quickstart needs no setup: it is complete as shown. The quickstart page's
-examples are doctests (``make doctest``).
+The quickstart page's examples are doctests (``make doctest``); the README's quickstart is
+run by ``test_readme.py``.
 """
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from typing import Dict, List
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-GUIDES = ROOT / "docs" / "guide"
+GUIDES = Path(__file__).resolve().parents[2] / "docs" / "guide"
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 SMALL_MODEL = """
@@ -86,13 +85,3 @@ def test_guide_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.Monke
     for i, block in enumerate(_blocks(GUIDES / name)):
         exec(compile(block, f"<{name}, example {i + 1}>", "exec"), namespace)
 
-
-def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's quickstart (balance and check your own model) runs as shown."""
-    blocks = _blocks(ROOT / "README.md")
-    assert blocks, "the README lost its quickstart"
-    monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "readme"}
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"<README.md, example {i + 1}>", "exec"), namespace)
-    assert len(namespace["report"].groups) == 64  # the count its comment states
