@@ -29,7 +29,25 @@ __all__ = ["SweepConfig", "run_sweep", "write_outputs"]
 
 @dataclass
 class SweepConfig:
-    """The grid; every other option is a :class:`TrainConfig` field shared by all runs."""
+    """The grid; every other option is a :class:`TrainConfig` field shared by all runs.
+
+    Parameters
+    ----------
+    datasets : list of str
+        The datasets of the grid.
+    depths : list of int
+        The depths of the grid.
+    base : TrainConfig
+        Every other option (schemes, seeds, optimizer, ...); its ``dataset`` and ``layers`` are
+        replaced by the grid's.
+
+    Examples
+    --------
+    >>> sweep = SweepConfig(datasets=["synthetic"], depths=[2, 5],
+    ...                     base=TrainConfig(schemes=["xavier", "bal_o"], seeds=[0, 1, 2]))
+    >>> len(sweep.datasets) * len(sweep.depths) * len(sweep.base.schemes) * len(sweep.base.seeds)
+    12
+    """
 
     datasets: List[str] = field(default_factory=lambda: ["cora"])
     depths: List[int] = field(default_factory=lambda: [2, 5, 10])
@@ -45,6 +63,46 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     (:func:`~dglbal.experiments.config.validate_config`; a dataset or depth listed twice is
     refused), its dataset (loaded once) and each scheme's model
     (:func:`~dglbal.experiments.train.prepare_graph`).
+
+    Parameters
+    ----------
+    sweep : SweepConfig
+        The grid.
+    out : pathlib.Path
+        The output folder: one file per run under ``runs/`` (``monitor/`` with
+        ``base.monitor``); :func:`~dglbal.experiments.sweep.write_outputs` adds the tables and
+        plots.
+    progress : bool, default True
+        Show a progress bar per run.
+
+    Returns
+    -------
+    list of dict
+        One record per run of the grid (its configuration, device and result).
+
+    Raises
+    ------
+    ValueError
+        For a grid that cannot run (a bad option, a dataset or depth listed twice, a refused
+        (scheme, model) combination), before any run trains.
+    DatasetNotFoundError
+        If a dataset of the grid is missing.
+    OSError
+        If ``out`` cannot be written.
+    dglbal.experiments.runstore.Interrupted
+        On Ctrl-C; the finished runs are kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> out = tempfile.TemporaryDirectory()
+    >>> sweep = SweepConfig(datasets=["synthetic"], depths=[2],
+    ...                     base=TrainConfig(hidden=8, epochs=2, schemes=["xavier"]))
+    >>> records = run_sweep(sweep, Path(out.name), progress=False)
+    >>> len(records), len(list(Path(out.name, "runs").glob("*.json")))
+    (1, 1)
+    >>> out.cleanup()
     """
     for name, values, kind in (("--dataset", sweep.datasets, List[str]),
                                ("--layers", sweep.depths, List[int])):

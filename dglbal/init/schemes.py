@@ -57,6 +57,17 @@ class InitScheme:
         plain stack (no skips).
     min_layers : int
         The fewest graph layers the scheme works with (looks-linear needs two).
+
+    Examples
+    --------
+    >>> scheme = get_scheme("bal_o")
+    >>> scheme.layer_scheme, scheme.balance_beta, scheme.min_layers
+    ('looks_linear', 2.0, 2)
+    >>> mine = InitScheme("he_balanced", "He, then balanced", "he", balance_beta=2.0)
+    >>> mine.needs_graph
+    False
+
+    ``register_scheme(mine)`` would make ``init="he_balanced"`` and ``--init he_balanced``.
     """
 
     name: str
@@ -85,7 +96,32 @@ _SCHEMES: Dict[str, InitScheme] = {}
 
 
 def register_scheme(scheme: InitScheme) -> InitScheme:
-    """Add ``scheme`` to the registry (a new name, a known layer scheme); returns it."""
+    """Add ``scheme`` to the registry (a new name, a known layer scheme); returns it.
+
+    Parameters
+    ----------
+    scheme : InitScheme
+        The scheme; its name must be new.
+
+    Returns
+    -------
+    InitScheme
+        ``scheme``, so that it can be used as a decorator's result or kept.
+
+    Raises
+    ------
+    ValueError
+        If the name is registered already or ``layer_scheme`` is not one of
+        :data:`~dglbal.init.layers.LAYER_SCHEMES`.
+
+    Examples
+    --------
+    >>> try:
+    ...     register_scheme(get_scheme("he"))
+    ... except ValueError as error:
+    ...     print(error)
+    init scheme 'he' is registered already
+    """
     if scheme.name in _SCHEMES:
         raise ValueError(f"init scheme {scheme.name!r} is registered already")
     if scheme.layer_scheme not in LAYER_SCHEMES:

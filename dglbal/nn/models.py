@@ -259,6 +259,15 @@ class GAT(_DeepGNN):
         squared norm; default: the scheme's own, the paper's 2). Refused with a scheme that
         does not balance and with ``bal_o_data`` (its data scale undoes any ``beta``).
 
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a rate outside [0, 1), an unknown ``conv``
+        or scheme, a ``last_layer_heads`` that is not a positive integer, too few layers for
+        the scheme, or a data-needing scheme without ``init_data``.
+    TypeError
+        If ``skip`` is not a bool.
+
     Examples
     --------
     >>> import dgl, torch
@@ -338,6 +347,43 @@ class GCN(_DeepGNN):
 
     Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention;
     ``dropout`` acts on the hidden features); ``norm`` selects GraphConv's normalization.
+
+    Parameters
+    ----------
+    in_feats, hidden_feats, out_feats : int
+        Input, hidden and output widths.
+    num_layers : int
+        Number of graph layers L.
+    bias : bool, default False
+        Biases in the layers.
+    activation : callable, default F.relu
+        Positively homogeneous activation between layers (ReLU).
+    skip : bool, default False
+        Fixup-type skip connections around the hidden layers (branch weights start at zero).
+    residual_alpha : float, default 0.0
+        Residual aggregation (1 - alpha) A + alpha I in every layer.
+    init : str, default "xavier"
+        A scheme of :mod:`dglbal.init.schemes` (``he``, ``gnn_he``, ``looks_linear``, ``bal_x``,
+        ``bal_o``, ``bal_o_data``, ...).
+    norm : str, default "both"
+        GraphConv's normalization (``"both"``, ``"right"``, ``"left"``, ``"none"``).
+    allow_zero_in_degree : bool, default False
+        As in DGL: refuse graphs with 0-in-degree nodes unless True.
+    dropout : float, default 0.0
+        Dropout on the hidden features after each activation.
+    init_data : (graph, features), optional
+        The data of schemes that read it (``gnn_he``, ``bal_o_data``).
+    logit_spread : float, default 1.0
+        ``bal_o_data``'s initial logit spread.
+
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a dropout rate outside [0, 1), an unknown
+        scheme, too few layers for the scheme, or a data-needing scheme without
+        ``init_data``.
+    TypeError
+        If ``skip`` is not a bool.
 
     Examples
     --------

@@ -19,6 +19,30 @@ class SAGE(_DeepGNN):
     other model. Same forward conventions as :class:`dglbal.nn.GAT` (one graph, or one block
     per layer; fixup skips around the hidden layers with ``skip=True``).
 
+    Parameters
+    ----------
+    in_feats, hidden_feats, out_feats : int
+        Input, hidden and output widths.
+    num_layers : int
+        Number of graph layers L.
+    bias : bool, default False
+        Biases in the layers.
+    activation : callable, default F.relu
+        Positively homogeneous activation between layers (ReLU).
+    skip : bool, default False
+        Fixup-type skip connections around the hidden layers (branch weights start at zero).
+    aggregator : str, default "mean"
+        DGL's ``SAGEConv`` aggregator (``"mean"``, ``"gcn"``, ``"pool"``, ``"lstm"``).
+    init : str, default "xavier"
+        Only ``"xavier"``: DGL's own initialization. Balance the model afterwards
+        (:func:`dglbal.analyze_and_balance`, :func:`dglbal.init.balanced_orthogonal_`).
+
+    Raises
+    ------
+    ValueError
+        For another ``init``, or a ``num_layers`` that is not a positive integer (DGL's
+        ``SAGEConv`` checks its own sizes and aggregator).
+
     Examples
     --------
     >>> import dgl, torch
