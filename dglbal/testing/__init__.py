@@ -18,8 +18,8 @@
 from typing import Any
 
 from . import graphs, models
-from .checks import (as_double, blackbox_symmetry_dimension, check_complete, check_noether,
-                     check_rescale_invariance, check_symmetries)
+from .checks import as_double, check_noether, check_rescale_invariance
+from .completeness import blackbox_symmetry_dimension, check_complete, check_symmetries
 from .training import check_balancing, check_conservation, check_monitor, check_training
 
 __all__ = ["graphs", "models", "as_double", "blackbox_symmetry_dimension", "check_balancing",

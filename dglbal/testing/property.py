@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from torch import nn
 
-from .checks import (_check_input_sets, _check_options, _prepare, check_complete, check_noether,
+from .checks import (_check_input_sets, _check_options, _prepare, check_noether,
                      check_rescale_invariance)
+from .completeness import check_complete
 from .graphs import describe_inputs, input_sets
 from .strategies import inputs as graph_inputs
 from .training import check_balancing, check_monitor, check_training

@@ -12,7 +12,7 @@ import dglbal
 from dglbal.nn import GAT, GCN
 from dglbal.symmetry import register_module_rule, register_op_rule
 from dglbal.symmetry.rules.registry import MODULE_RULES, OP_RULES, register_dgl_rule
-from dglbal.testing.checks import check_symmetries
+from dglbal.testing import check_symmetries
 from dglbal.testing.models import DGL_MODELS
 from dglbal.testing.graphs import Stack
 

@@ -6,7 +6,7 @@ from torch import nn
 
 import dglbal
 from dglbal.symmetry import register_module_rule
-from dglbal.testing.checks import check_complete, check_rescale_invariance
+from dglbal.testing import check_complete, check_rescale_invariance
 
 
 def _features(count=3, rows=12, width=3):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import dglbal
-from dglbal.testing.checks import check_noether, check_rescale_invariance, check_symmetries
+from dglbal.testing import check_noether, check_rescale_invariance, check_symmetries
 from dglbal.testing.graphs import input_sets
 
 

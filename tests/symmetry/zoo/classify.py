@@ -16,8 +16,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import torch
 
 import dglbal
-from dglbal.testing.checks import (blackbox_symmetry_dimension, check_noether,
-    check_rescale_invariance)
+from dglbal.testing import blackbox_symmetry_dimension, check_noether, check_rescale_invariance
 
 from .inputs import input_sets, probe
 from .registry import Case, randomize_

@@ -1,0 +1,291 @@
+"""Checks that the symmetries found by :func:`dglbal.analyze` are complete: the rescale
+symmetries a black box measures (the null space of the outputs' Jacobian restricted to
+rescalings of rows, columns and entries) are exactly those the groups span
+(:func:`blackbox_symmetry_dimension`, :func:`check_complete`); :func:`check_symmetries` runs
+these with the checks of :mod:`.checks` on random graphs. Same conventions as :mod:`.checks`
+(a float64 copy in eval mode; the model passed in is left unchanged).
+"""
+from __future__ import annotations
+
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from dglbal.balance.index import check_report_matches
+from dglbal.symmetry import SymmetryReport, analyze
+
+from .checks import (_TrueEmbeddingGradients, _check_input_sets, _check_options, _double_model,
+                     _outputs, as_double, check_noether, check_rescale_invariance)
+from .graphs import describe_inputs, input_sets
+
+__all__ = ["blackbox_symmetry_dimension", "check_complete", "check_symmetries"]
+
+
+def _atoms(shapes: Sequence[Tuple[int, ...]]) -> np.ndarray:
+    """Slices in which rescalings act: rows and columns of matrices, entries of the rest."""
+    columns: List[np.ndarray] = []
+    offset, total = 0, sum(int(np.prod(s)) for s in shapes)
+    for shape in shapes:
+        size = int(np.prod(shape))
+        index = np.arange(size).reshape(shape)
+        slices = ([index[i, :] for i in range(shape[0])] + [index[:, j] for j in range(shape[1])]
+                  if len(shape) == 2 else [np.array([k]) for k in range(size)])
+        for entries in slices:
+            column = np.zeros(total)
+            column[offset + entries.reshape(-1)] = 1.0
+            columns.append(column)
+        offset += size
+    return np.stack(columns, axis=1)
+
+
+def _rank(matrix: np.ndarray, tol: float = 1e-6) -> int:
+    """Numerical rank with an absolute tolerance (columns here have norms of order 1)."""
+    if matrix.size == 0:
+        return 0
+    return int((np.linalg.svd(matrix, compute_uv=False) > tol).sum())
+
+
+def _redraw_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model
+
+
+def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[str]:
+    """Every parameter the outputs depend on in autograd, and any the report gives exponents."""
+    params = dict(model64.named_parameters())
+    reached = set()
+    for inputs in input_sets:
+        with _TrueEmbeddingGradients():
+            out = _outputs(model64(*as_double(tuple(inputs))))
+        grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
+        reached.update(n for n, g in zip(params, grads) if g is not None)
+    return [n for n in params if n in reached or n in report.table.entries]
+
+
+@torch.enable_grad()
+def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
+                                report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
+                                seed: int = 0) -> Tuple[int, int]:
+    """(black-box dimension, symbolic dimension) of the rescale symmetries, measured.
+
+    The black box is the nullspace of J[m, s] = sum_{k in slice s} theta_k dF_m/dtheta_k over
+    slices s (rows / columns of matrices, entries of other parameters), with rows F_m random
+    projections of the outputs on every input set. Use small models: J is dense.
+
+    Every parameter of the model is measured, whether or not the report lists it: one the
+    analyser dropped counts with exponent 0 in every group, so a symmetry lost that way is
+    found. Left out are parameters no output depends on at all (unused ones, unless the report
+    gives them exponents). ``F.embedding`` runs without ``padding_idx`` (same outputs), so that
+    the padding rows, which the forward pass reads, get their true gradient.
+
+    Rescale exponents do not depend on the parameter values; the rows of J are therefore
+    stacked over ``points`` parameter points (the model's own and random N(0, 1) draws), which
+    intersects their nullspaces. At a single point J also vanishes along directions that are
+    no symmetry: a ReLU channel dead on every input, attention logits whose LeakyReLU keeps
+    one sign in every neighbourhood, translations that look like rescalings to first order
+    (a bias before a softmax, per-head biases that are averaged), linearly dependent inputs
+    of a linear layer. Those directions depend on the point and drop out of the intersection.
+    Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out. Nor do
+    rows of a table that no input selects: use inputs that read every row, as a workload would.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (measured on a float64 copy).
+    input_sets : sequence of tuples
+        Input tuples ``(graph, feat, ...)`` of ``model``; the rows of J are stacked over them.
+    report : SymmetryReport
+        The report whose groups give the symbolic dimension.
+    points : int, default 8
+        Parameter points the nullspaces are intersected over.
+    rtol : float, default 1e-9
+        Singular values below ``rtol`` times the largest count as zero.
+    seed : int, default 0
+        Seed of the random points and projections.
+
+    Returns
+    -------
+    tuple of int
+        ``(blackbox, symbolic)``: the dimension of the measured symmetry space and the rank of
+        the report's groups.
+
+    Raises
+    ------
+    ValueError
+        If ``input_sets`` is not a non-empty list of input tuples, or ``report`` is not a report
+        of ``model``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> blackbox_symmetry_dimension(model, [(x,)], analyze(model, x))
+    (4, 4)
+    """
+    _check_input_sets(input_sets)
+    generator = torch.Generator().manual_seed(seed)
+    model64 = _double_model(model)
+    check_report_matches(dict(model64.named_parameters()), report, model)
+    names = _measured(model64, input_sets, report)
+    shapes = [tuple(dict(model64.named_parameters())[n].shape) for n in names]
+    atoms = _atoms(shapes)
+    rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
+    rows = []
+    for point in range(points):
+        current = model64 if point == 0 else _redraw_(_double_model(model), generator)
+        params = dict(current.named_parameters())
+        theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
+        for inputs in input_sets:
+            with _TrueEmbeddingGradients():
+                out = _outputs(current(*as_double(tuple(inputs))))
+            for _ in range(rows_per_set):
+                projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
+                grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],
+                                            retain_graph=True, allow_unused=True)
+                flat = torch.cat([(g if g is not None else torch.zeros_like(params[n])).reshape(-1)
+                                  for g, n in zip(grads, names)]).numpy()
+                row = flat * theta
+                rows.append(row / max(np.abs(row).max(), 1e-300))
+    jacobian = np.stack(rows) @ atoms
+    _, values, vt = np.linalg.svd(jacobian)
+    rank = int((values > rtol * values.max()).sum())
+    null = vt[rank:].T
+    blackbox = _rank(atoms @ null) if null.size else 0  # null is orthonormal, atoms 0/1
+    symbolic = np.stack([np.concatenate([g.exponents(n).reshape(-1).numpy() for n in names])
+                         for g in report.groups], axis=1) if report.groups else np.zeros((0, 0))
+    return blackbox, _rank(symbolic)
+
+
+def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
+                   report: Optional[SymmetryReport] = None, points: int = 8) -> SymmetryReport:
+    """The groups found span the black-box symmetry space (see blackbox_symmetry_dimension).
+
+    A black box of ``points`` parameter points can still count a direction that is no
+    symmetry (one whose Jacobian rows are tiny at those points); such directions drop out at
+    more points, a missed symmetry does not. A count above the groups' is therefore measured
+    again at twice the points (other random draws), and only one that persists fails.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check (a float64 copy is measured); small models only, the Jacobian is
+        dense.
+    input_sets : sequence of tuples
+        Input tuples of ``model`` that read every row of its tables, e.g.
+        ``[(g1, x1), (g2, x2)]``.
+    report : SymmetryReport, optional
+        The report to check; by default the model is analysed on ``input_sets[0]``.
+    points : int, default 8
+        Parameter points of the black box (twice as many for a second look).
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If the groups are not independent, miss a symmetry the black box finds (``held at
+        exponent 0`` names the report's refusals), or claim one it does not find.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If ``input_sets`` is not a non-empty list of input tuples or ``points`` is below 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> len(check_complete(model, [(torch.randn(5, 3),), (torch.randn(6, 3),)]).groups)
+    4
+    """
+    _check_input_sets(input_sets)
+    _check_options(model, points=points)
+    report = report if report is not None else analyze(_double_model(model),
+                                                       *as_double(tuple(input_sets[0])))
+    blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report, points=points)
+    if blackbox > symbolic:
+        blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report,
+                                                         points=2 * points, seed=1)
+    where = f"inputs: {' | '.join(describe_inputs(inputs) for inputs in input_sets)}"
+    if symbolic != len(report.groups):
+        raise AssertionError(f"the {len(report.groups)} groups are not independent "
+                             f"(rank {symbolic}); {where}")
+    if blackbox > symbolic:
+        held = f"; held at exponent 0: {', '.join(report.unsupported)}" \
+            if report.unsupported else ""
+        raise AssertionError(f"incomplete: the black box finds {blackbox} independent "
+                             f"rescale symmetries, the {symbolic} groups miss "
+                             f"{blackbox - symbolic}{held}; {where}")
+    if blackbox < symbolic:
+        raise AssertionError(f"false symmetries: {symbolic} groups, but the black box finds only "
+                             f"{blackbox} rescale symmetries; {where}")
+    return report
+
+
+def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[int] = None,
+                     complete: bool = True) -> SymmetryReport:
+    """Analyse ``model`` (in float64) on one random graph, then check its groups on others:
+    finite rescaling (:func:`check_rescale_invariance`), Noether's identity
+    (:func:`check_noether`) and completeness (:func:`check_complete`); returns the report.
+
+    ``complete=False`` for normalizations, invariant up to eps, which the black-box
+    reference cannot tell from a symmetry (see :func:`blackbox_symmetry_dimension`),
+    and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model taking ``(graph, feat)``; it is converted to float64 in place.
+    in_feats : int
+        The width of its input features.
+    expected_groups : int, optional
+        The number of groups the analysis must find.
+    complete : bool, default True
+        Whether to run :func:`check_complete` too.
+
+    Returns
+    -------
+    SymmetryReport
+        The report made on the analysis graph.
+
+    Raises
+    ------
+    AssertionError
+        If a check fails, or the number of groups is not ``expected_groups``.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If ``in_feats`` is not an int >= 1.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GCN
+    >>> len(check_symmetries(GCN(4, 8, 2, num_layers=2), 4, expected_groups=8,
+    ...                      complete=False).groups)
+    8
+    """
+    _check_options(model, in_feats=in_feats)
+    model = model.double()
+    sets = input_sets(in_feats)
+    report = analyze(model, *input_sets(in_feats, count=1, num_nodes=9, seed=99)[0])
+    check_rescale_invariance(model, *sets[0], report=report)
+    check_noether(model, *sets[1], report=report)
+    if complete:
+        check_complete(model, sets, report=report)
+    if expected_groups is not None:
+        if len(report.groups) != expected_groups:
+            raise AssertionError(f"{type(model).__name__}: {len(report.groups)} groups found, "
+                                 f"{expected_groups} expected")
+    return report
