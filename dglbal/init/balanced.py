@@ -11,7 +11,8 @@ from dglbal.balance import BalanceReport, analyze_and_balance, balance_
 from dglbal.symmetry import analyze
 
 from .layers import graph_layers, init_layer_
-from .tensor import looks_linear_orthogonal_
+from .tensor import looks_linear_blocks_, looks_linear_orthogonal_
+from .weights import feature_maps
 
 __all__ = ["balanced_xavier_", "balanced_orthogonal_"]
 
@@ -78,8 +79,10 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
 
     Each weight used as a linear map gets the looks-linear form of its role in the analyser's
     view: data to hidden neurons the first-layer form, hidden to hidden the hidden form,
-    hidden to output the last-layer form (other weights: plain orthogonal). Biases and
-    residual weights start at zero.
+    hidden to output the last-layer form (other weights: plain orthogonal). Weights that
+    are blocks of one map of a graph layer (SAGEConv's ``[fc_self | fc_neigh]``) are drawn
+    as that one map (:func:`dglbal.init.tensor.looks_linear_blocks_`). Biases and residual
+    weights start at zero.
 
     Parameters
     ----------
@@ -113,7 +116,10 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
     report = analyze(model, *example_inputs)
     params = dict(model.named_parameters())
     with torch.no_grad():
+        drawn = _draw_multi_block_maps(model, report.weight_roles)
         for name, (position, transposed) in report.weight_roles.items():
+            if name in drawn:
+                continue
             weight = params[name].t() if transposed else params[name]
             if position == "none":
                 nn.init.orthogonal_(weight)
@@ -121,3 +127,22 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
                 looks_linear_orthogonal_(weight, position)
     _zero_biases_and_residuals_(model)
     return BalanceReport(report, balance_(model, report, "init", beta=beta))
+
+
+def _draw_multi_block_maps(model: nn.Module, roles: dict) -> set:
+    """Looks-linear draws of the graph layers' maps of several blocks whose blocks the
+    analyser gives one role (untransposed, not ``none``); returns the names drawn."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    drawn = set()
+    for layer in graph_layers(model):
+        for blocks in feature_maps(layer):
+            block_names = [names.get(id(block)) for block in blocks]
+            found = {roles.get(name) for name in block_names}
+            if len(blocks) < 2 or len(found) != 1:
+                continue
+            role = found.pop()
+            if role is None or role[1] or role[0] == "none":
+                continue
+            looks_linear_blocks_(blocks, role[0])
+            drawn.update(block_names)
+    return drawn
