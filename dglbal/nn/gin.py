@@ -9,6 +9,7 @@ from torch import nn
 
 from dglbal.init import DEFAULT_LOGIT_SPREAD
 
+from ._checks import check_sizes
 from .models import Activation, InitData, _DeepGNN
 
 __all__ = ["GIN"]
@@ -75,10 +76,10 @@ class GIN(_DeepGNN):
                  logit_spread: float = DEFAULT_LOGIT_SPREAD):
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
                          init_data=init_data, logit_spread=logit_spread)
-        for name, value in (("in_feats", in_feats), ("hidden_feats", hidden_feats),
-                            ("out_feats", out_feats)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"GIN: {name} must be a positive integer, got {value!r}")
+        if isinstance(in_feats, tuple):
+            raise ValueError(f"GIN: in_feats must be one integer (GINConv adds a node's own "
+                             f"features to its neighbours'), got {in_feats!r}")
+        check_sizes("GIN", in_feats=in_feats, hidden_feats=hidden_feats, out_feats=out_feats)
         self.in_feats = in_feats
         dims: List[int] = [in_feats] + [hidden_feats] * (num_layers - 1) + [out_feats]
         for index in range(num_layers):

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 
 from dglbal.init import DEFAULT_LOGIT_SPREAD
 
+from ._checks import check_sizes
 from .models import Activation, InitData, _DeepGNN
 
 __all__ = ["SAGE"]
@@ -71,6 +72,7 @@ class SAGE(_DeepGNN):
             raise ValueError(f"init={init!r} is not defined for aggregator={aggregator!r} "
                              "(its inner transform, fc_pool / LSTM, is not a feature map); "
                              "use aggregator='mean' or 'gcn', or init='xavier'")
+        check_sizes("SAGE", in_feats=in_feats, hidden_feats=hidden_feats, out_feats=out_feats)
         self.in_feats = in_feats
         dims: List[int] = [in_feats] + [hidden_feats] * (num_layers - 1) + [out_feats]
         for index in range(num_layers):

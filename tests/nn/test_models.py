@@ -184,6 +184,7 @@ def test_reset_parameters_redraws_dgl_layers_with_the_scheme(builder):
     (dict(init="xavier_zero_attention"), "only in the attention vectors"),
     (dict(in_feats=0), "GIN: in_feats must be a positive integer, got 0"),
     (dict(hidden_feats=2.5), "GIN: hidden_feats must be a positive integer"),
+    (dict(in_feats=(4, 4)), r"GIN: in_feats must be one integer .*got \(4, 4\)"),
     (dict(num_layers=0), "num_layers must be an integer >= 1"),
     (dict(init="bal_o", hidden_feats=5), "even number"),
 ])
@@ -199,10 +200,14 @@ def test_gin_refuses_bad_arguments_naming_them(kwargs, message):
      r"init='bal_o' is not defined for aggregator='pool' \(its inner transform"),
     (dict(aggregator="lstm", init="he"), "aggregator='lstm'"),
     (dict(aggregator="max"), "aggregator must be one of mean, gcn, pool, lstm, got 'max'"),
+    (dict(in_feats=0), "SAGE: in_feats must be a positive integer, got 0"),
+    (dict(hidden_feats=-2), "SAGE: hidden_feats must be a positive integer, got -2"),
+    (dict(out_feats=2.5), "SAGE: out_feats must be a positive integer, got 2.5"),
 ])
 def test_sage_refuses_what_is_not_defined_naming_it(kwargs, message):
+    arguments = dict(in_feats=4, hidden_feats=6, out_feats=3, num_layers=3) | kwargs
     with pytest.raises(ValueError, match=message):
-        SAGE(4, 6, 3, 3, **kwargs)
+        SAGE(**arguments)
 
 
 def test_sage_pool_keeps_dgls_xavier():
