@@ -155,7 +155,8 @@ def results_table(by_model: Dict[str, List[dict]], seeds: int) -> str:
 
 def plot_depths(by_model: Dict[str, List[dict]], path: Path) -> Path:
     """Test accuracy (mean +- 95% CI) against depth: one panel per (dataset, model), one
-    line per scheme; diverged runs without a score are left out of the mean."""
+    line (one colour) per scheme; diverged runs without a score are left out of the mean, and
+    a scheme with none at a depth has no point there."""
     datasets = [d for d in DATASETS if any(r["dataset"] == d for rs in by_model.values()
                                            for r in rs)]
     models = list(by_model)
@@ -166,7 +167,7 @@ def plot_depths(by_model: Dict[str, List[dict]], path: Path) -> Path:
         for column, model in enumerate(models):
             ax = axes[row, column]
             subset = [r for r in by_model[model] if r["dataset"] == dataset]
-            for scheme in SCHEMES:
+            for color, scheme in enumerate(SCHEMES):  # one colour per scheme in every panel
                 points = []
                 for depth in DEPTHS:
                     tests, _ = scored_percent(r["test_acc"] for r in subset
@@ -175,12 +176,14 @@ def plot_depths(by_model: Dict[str, List[dict]], path: Path) -> Path:
                         points.append((depth, *mean_ci(tests)))
                 if points:
                     x, y, e = zip(*points)
-                    ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=scheme)
+                    ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=scheme,
+                                color=f"C{color}")
             ax.set(title=f"{model.upper()} on {dataset}", xscale="log", xticks=DEPTHS,
                    xticklabels=[str(d) for d in DEPTHS], xlabel="layers",
                    ylabel="test accuracy (%)")
-            if row == 0 and column == 0:
-                ax.legend(fontsize=8)
+            ax.minorticks_off()
+            if ax.lines:
+                ax.legend(fontsize=8, title="no point: no scored run", title_fontsize=7)
     fig.tight_layout()
     with replaced_atomically(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
