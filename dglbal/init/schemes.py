@@ -59,8 +59,9 @@ class InitScheme:
         The fewest graph layers the scheme works with (looks-linear needs two).
     attention_only : bool
         The scheme differs from another only in the attention vectors (XavZ from Xavier,
-        LLortho from looks-linear): models without attention (:class:`dglbal.nn.SAGE`,
-        :class:`dglbal.nn.GIN`) refuse it rather than silently run the other one.
+        LLortho from looks-linear): the builders of models without attention
+        (:class:`dglbal.nn.GCN`, :class:`dglbal.nn.SAGE`, :class:`dglbal.nn.GIN`) refuse it
+        rather than silently run the other one.
     """
 
     name: str

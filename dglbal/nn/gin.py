@@ -67,8 +67,6 @@ class GIN(_DeepGNN):
     24
     """
 
-    has_attention = False
-
     def __init__(self, in_feats: int, hidden_feats: int, out_feats: int, num_layers: int, *,
                  bias: bool = False, activation: Activation = F.relu, skip: bool = False,
                  init: str = "xavier", dropout: float = 0.0,

@@ -43,7 +43,7 @@ class _DeepGNN(nn.Module):
     """
 
     mode_free = True  # forward reads self.training only through dropout submodules
-    has_attention = True  # False: schemes that only differ in attention are refused
+    has_attention = False  # schemes that only differ in attention are refused without it
 
     def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str,
                  dropout: float = 0.0, xavier_gain: Optional[float] = None,
@@ -265,6 +265,8 @@ class GAT(_DeepGNN):
     torch.Size([30, 3])
     """
 
+    has_attention = True
+
     def __init__(
         self,
         in_feats: int,
@@ -333,6 +335,8 @@ class GCN(_DeepGNN):
 
     Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention;
     ``dropout`` acts on the hidden features); ``norm`` selects GraphConv's normalization.
+    Schemes that differ from another only in attention vectors (``xavier_zero_attention``,
+    ``ll_ortho``) are refused.
 
     Examples
     --------

@@ -55,8 +55,6 @@ class SAGE(_DeepGNN):
     torch.Size([30, 3])
     """
 
-    has_attention = False
-
     def __init__(self, in_feats: int, hidden_feats: int, out_feats: int, num_layers: int, *,
                  aggregator: str = "mean", bias: bool = False,
                  activation: Activation = F.relu, skip: bool = False, init: str = "xavier",

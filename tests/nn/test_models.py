@@ -210,6 +210,13 @@ def test_sage_refuses_what_is_not_defined_naming_it(kwargs, message):
         SAGE(**arguments)
 
 
+@pytest.mark.parametrize("init", ["ll_ortho", "xavier_zero_attention"])
+def test_gcn_refuses_schemes_that_differ_only_in_attention(init):
+    with pytest.raises(ValueError, match=f"init='{init}' differs .* GCN has none"):
+        GCN(4, 6, 3, 3, init=init)
+    assert GAT(4, 6, 3, 3, init=init).init == init
+
+
 def test_sage_pool_keeps_dgls_xavier():
     model = SAGE(4, 6, 3, 3, aggregator="pool")
     graph = homogeneous()
