@@ -1,122 +1,164 @@
-"""bal_o_data against BalO and Xavier: epochs to the best model and its accuracy.
+"""bal_o_data against BalO tuned the same way: both chosen on validation only.
 
-    python benchmarks/bal_o_data.py run --out DIR [--epochs 300] [--seeds 3] [--schemes ...]
-    python benchmarks/bal_o_data.py report --out DIR [--epochs 300] [--baseline CSV]
-        [--baseline-epochs 600]
+    python benchmarks/bal_o_data.py run --out DIR [--epochs 600] [--seeds 5] [--worker I/N]
+        [--betas 0.5 1 2 4 8] [--lr-factors 1 2 4] [--spreads 0.1 0.3 1]
+    python benchmarks/bal_o_data.py report --out DIR [the same grid options]
 
-GAT on Cora and Citeseer at L = 10 and 20, SGD at the paper's rates, ``--protocol dglbal``:
-the setting of the 600-epoch BalO / Xavier runs in ``benchmarks/results/gat-planetoid``
-(``--baseline``, seeds 0-2, ``--baseline-epochs``), so that ``run`` needs to train only
-``bal_o_data`` (``--schemes`` adds others). ``bal_o_data`` reaches its best model within 300
-epochs, hence the default budget; BalO needs the 600 (and more). Runs are resumable like ``paper_protocol.py`` (``DIR/runs``).
-``report`` prints per cell and scheme: test accuracy at the best validation epoch
-(mean +- 95% CI), best validation accuracy, the epoch of the best validation accuracy, the
-first epoch reaching 95% of the run's own best validation accuracy, and the
-first epoch whose validation accuracy reaches BalO's mean best validation accuracy of that
-cell (how soon a scheme is as good as BalO gets within the budget; needs the run's curve, so
-only for runs trained here), with the number of runs that reach it.
+``bal_o_data`` is BalO with another beta (multiplying every weight by s is balancing with
+beta = 2 s^2), its target logit spread a free parameter; BalO's free parameters are beta and
+the learning rate. So each is tuned on the same footing: per cell (GAT, GATv2 width 64 one
+head, on Cora and Citeseer at L = 10 and 20, SGD, ``--protocol dglbal``, at most
+``--epochs`` epochs, seeds 0 .. ``--seeds`` - 1)
+
+- BalO at every beta of ``--betas`` and every rate ``factor x`` the paper's of
+  ``--lr-factors`` (beta 2 at factor 1 is the paper's BalO);
+- ``bal_o_data`` at the paper's rate and every target spread of ``--spreads``.
+
+**Selection rule** (:func:`dglbal.experiments.tables.choose_on_validation`): per cell and
+scheme, the setting with the highest mean best validation accuracy over the seeds every
+setting of that scheme has finished (a run that diverged before any scored epoch counts 0);
+test accuracy is read only for the chosen setting (and for the paper's BalO, fixed in
+advance). ``report`` writes ``DIR/bal_o_data.md``: the chosen settings with their validation
+and test accuracy, then the validation accuracy of every setting.
+
+Runs are resumable like ``paper_protocol.py``: one file per run under ``DIR/runs`` (a run of
+another setting has another name), finished runs are loaded, not trained, so the same command
+resumes and a larger ``--seeds`` extends the study. The seeds go round every setting of every
+cell (seed 0 of all, then seed 1, ...), so a run cut short compares equal seeds.
+``--worker I/N`` gives every N-th (cell, setting) to process I; seed by seed as well.
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import math
 import sys
 from pathlib import Path
-from typing import List
+from typing import Dict, List, Sequence, Tuple
 
-import numpy as np
+from dglbal.experiments.atomic import write_text_atomic
+from dglbal.experiments.protocol import paper_learning_rate
+from dglbal.experiments.runstore import balance_beta_of
+from dglbal.experiments.tables import choose_on_validation, setting_table
+from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme
 
-from dglbal.experiments.tables import mean_ci
+from paper_protocol import Cell, load_records, run_seeds, worker_slot
 
-from paper_protocol import Cell, load_records, report as write_tables, run_cell
-
-SCHEMES = ("bal_o_data", "bal_o", "xavier")
-CELLS = [Cell("", d, L) for L in (10, 20) for d in ("cora", "citeseer")]
-BASELINE = Path(__file__).resolve().parent / "results" / "gat-planetoid" / "results.csv"
-
-
-def first_epoch_reaching(val_acc: List[float], target: float) -> int:
-    """1-based epoch at which ``val_acc`` first reaches ``target`` (0 if never)."""
-    hits = np.flatnonzero(np.asarray(val_acc) >= target - 1e-9)
-    return int(hits[0]) + 1 if len(hits) else 0
+CELLS = [("cora", 10), ("citeseer", 10), ("cora", 20), ("citeseer", 20)]
+BETAS = (0.5, 1.0, 2.0, 4.0, 8.0)
+LR_FACTORS = (1.0, 2.0, 4.0)
+SPREADS = (0.1, 0.3, 1.0)
+PAPER_BETA = get_scheme("bal_o").balance_beta
 
 
-def baseline_records(path: Path, seeds: int, budget: int, have: set) -> List[dict]:
-    """Rows of a sweep's results.csv for the cells and schemes not trained here."""
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path) as handle:
-        for row in csv.DictReader(handle):
-            key = (row["dataset"], int(row["layers"]), row["scheme"])
-            if (row["scheme"] in SCHEMES and key not in have and int(row["seed"]) < seeds
-                    and int(row["budget"]) == budget
-                    and any((c.dataset, c.layers) == key[:2] for c in CELLS)):
-                rows.append(dict(dataset=key[0], layers=key[1], scheme=key[2],
-                                 seed=int(row["seed"]), budget=budget,
-                                 test_acc=float(row["test_acc"]),
-                                 best_val_acc=float(row["best_val_acc"]),
-                                 best_epoch=int(row["best_epoch"]),
-                                 epochs_to_95=int(row["epochs_to_95"]), source=path.parent.name))
-    return rows
+def units(betas: Sequence[float], factors: Sequence[float],
+          spreads: Sequence[float]) -> List[Cell]:
+    """Every (cell, setting) of the study, as one-scheme cells: the paper's values are left
+    at their defaults (None), so those runs keep the names any other sweep gives them."""
+    found = []
+    for dataset, layers in CELLS:
+        rate = paper_learning_rate(dataset, layers, "sgd")
+        for factor in factors:
+            for beta in betas:
+                found.append(Cell("", dataset, layers, schemes=("bal_o",),
+                                  lr=None if factor == 1 else factor * rate,
+                                  balance_beta=None if beta == PAPER_BETA else beta))
+        found += [Cell("", dataset, layers, schemes=("bal_o_data",), logit_spread=spread)
+                  for spread in spreads]
+    return found
 
 
-def table(records: List[dict]) -> str:
-    lines = ["| dataset | L | scheme | runs | test acc (%) | best val (%) | epoch of best val "
-             "| epoch reaching 95% of own best val | epoch reaching BalO's best val (runs) "
-             "| budget | runs from |", "|" + "---|" * 11]
-    measured = {(r["dataset"], r["layers"]) for r in records if r["scheme"] == "bal_o_data"}
-    for dataset, layers in sorted(measured):
-        cell = [r for r in records if (r["dataset"], r["layers"]) == (dataset, layers)]
-        balo = [r["best_val_acc"] for r in cell if r["scheme"] == "bal_o"]
-        target = float(np.mean(balo)) if balo else None
-        for scheme in SCHEMES:
-            runs = [r for r in cell if r["scheme"] == scheme]
-            if not runs:
+def setting_of(record: dict) -> Tuple[str, float, float, float]:
+    """(scheme, lr factor, beta, target spread) of a run record."""
+    factor = record["lr"] / paper_learning_rate(record["dataset"], record["layers"], "sgd")
+    return (record["scheme"], round(factor, 6), balance_beta_of(record),
+            record["config"].get("logit_spread", DEFAULT_LOGIT_SPREAD))
+
+
+def label(setting: Tuple[str, float, float, float]) -> str:
+    scheme, factor, beta, spread = setting
+    tuned = (f"spread {spread:g}" if scheme == "bal_o_data"
+             else f"beta {beta:g}")
+    return f"{tuned}, lr {factor:g}x"
+
+
+def tables(records: List[dict], epochs: int) -> str:
+    """The report: the selection rule, the chosen settings, then every setting's validation
+    accuracy."""
+    cells: Dict[Tuple[str, int], Dict[tuple, List[dict]]] = {}
+    for r in records:
+        cells.setdefault((r["dataset"], r["layers"]), {}).setdefault(setting_of(r), []).append(r)
+    chosen_rows, all_rows = [], []
+    for (dataset, layers), settings in sorted(cells.items(), key=lambda c: (c[0][1], c[0][0])):
+        for scheme in ("bal_o_data", "bal_o"):
+            candidates = {s: runs for s, runs in settings.items() if s[0] == scheme}
+            if not candidates:
                 continue
-            test, ci = mean_ci([100 * r["test_acc"] for r in runs])
-            best = np.mean([100 * r["best_val_acc"] for r in runs])
-            epoch = np.mean([r["best_epoch"] + 1 for r in runs])
-            e95 = np.mean([r["epochs_to_95"] for r in runs])
-            curves = [r["val_acc"] for r in runs if "val_acc" in r]
-            reach = "-"
-            if target is not None and curves:
-                hit = [h for h in (first_epoch_reaching(c, target) for c in curves) if h]
-                reach = (f"{np.mean(hit):.0f} ({len(hit)}/{len(curves)})" if hit
-                         else f"never (0/{len(curves)})")
-            source = sorted({r.get("source", "this run") for r in runs})
-            lines.append(f"| {dataset} | {layers} | {scheme} | {len(runs)} | {test:.1f} +- {ci:.1f} "
-                         f"| {best:.1f} | {epoch:.0f} | {e95:.0f} | {reach} | "
-                         f"{'/'.join(str(b) for b in sorted({r['budget'] for r in runs}))} | "
-                         f"{', '.join(source)} |")
-    return "\n".join(lines)
+            best, seeds, score = choose_on_validation(candidates)
+            if best is not None:
+                runs = [r for r in candidates[best] if r["seed"] in seeds]
+                chosen_rows.append(([dataset, str(layers), scheme, label(best),
+                                     str(len(candidates))], runs))
+            paper = (scheme, 1.0, PAPER_BETA, DEFAULT_LOGIT_SPREAD)
+            if scheme == "bal_o" and paper in candidates:
+                chosen_rows.append(([dataset, str(layers), scheme, label(paper) + " (paper's, "
+                                     "fixed)", "-"],
+                                    [r for r in candidates[paper] if r["seed"] in seeds]))
+            all_rows += [([dataset, str(layers), scheme, label(s)], runs)
+                         for s, runs in sorted(candidates.items())]
+    return "\n".join([
+        f"GAT (GATv2, width 64, one head), SGD, `--protocol dglbal`, at most {epochs} epochs. "
+        "Selection rule: per cell and scheme, the setting with the highest mean best "
+        "validation accuracy over the seeds every setting of that scheme has finished (a run "
+        "diverged before any scored epoch counts 0); test accuracy only at the chosen setting "
+        "(and at the paper's BalO, fixed in advance). lr factors multiply the paper's rate.",
+        "",
+        "Chosen on validation (runs: the common seeds the choice used; best val: the score "
+        "it was chosen by):", "",
+        setting_table(["dataset", "L", "scheme", "setting", "settings tried"], chosen_rows),
+        "",
+        "Every setting, validation only (no test accuracy: these were not chosen):", "",
+        setting_table(["dataset", "L", "scheme", "setting"], all_rows, test=False)])
+
+
+def positive(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text}")
+    return value
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=("run", "report"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--schemes", nargs="+", default=["bal_o_data"], choices=SCHEMES)
-    parser.add_argument("--baseline", type=Path, default=BASELINE,
-                        help="results.csv with BalO / Xavier runs of the same setting")
-    parser.add_argument("--baseline-epochs", type=int, default=600,
-                        help="the budget of the baseline runs to use")
+    parser.add_argument("--epochs", type=int, default=600)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--betas", type=positive, nargs="+", default=list(BETAS))
+    parser.add_argument("--lr-factors", type=positive, nargs="+", default=list(LR_FACTORS))
+    parser.add_argument("--spreads", type=positive, nargs="+", default=list(SPREADS))
+    parser.add_argument("--worker", type=worker_slot, default=(0, 1),
+                        help="I/N: every N-th (cell, setting) from I")
     args = parser.parse_args(argv)
+    if args.epochs < 1 or args.seeds < 1:
+        parser.error("--epochs and --seeds must be at least 1")
+    worker, workers = args.worker
+    plan = units(*(list(dict.fromkeys(values))  # a value given twice is one setting
+                   for values in (args.betas, args.lr_factors, args.spreads)))
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "run":
-        for cell in CELLS:
-            run_cell(cell, args.out, args.epochs, args.seeds, tuple(args.schemes), "dglbal")
-            print(f"done: {cell}", flush=True)
-    write_tables(args.out)
-    records = load_records(args.out) if (args.out / "runs").is_dir() else []
-    records = [r for r in records if r["budget"] == args.epochs and r["seed"] < args.seeds]
-    have = {(r["dataset"], r["layers"], r["scheme"]) for r in records}
-    records += baseline_records(args.baseline, args.seeds, args.baseline_epochs, have)
-    text = table(records)
+        for count in range(1, args.seeds + 1):
+            for unit in plan[worker::workers]:
+                run_seeds(unit, args.out, args.epochs, count, "dglbal")
+            print(f"done: seeds 0-{count - 1} of every setting", flush=True)
+    wanted = {(c.dataset, c.layers, c.schemes[0], c.config(1, 1).learning_rate(),
+               c.config(1, 1).beta_of(c.schemes[0]), c.logit_spread) for c in plan}
+    records = [r for r in (load_records(args.out) if (args.out / "runs").is_dir() else [])
+               if r["budget"] == args.epochs and r["seed"] < args.seeds
+               and (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r),
+                    r["config"].get("logit_spread", DEFAULT_LOGIT_SPREAD)) in wanted]
+    text = tables(records, args.epochs)
     if records:
-        (args.out / "bal_o_data.md").write_text(text + "\n")
+        write_text_atomic(args.out / "bal_o_data.md", text + "\n")
     print(text)
     return 0
 

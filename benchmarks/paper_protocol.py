@@ -12,11 +12,19 @@ Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), thr
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
 orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
 weights and Xavier with zero attention on Cora and Citeseer, L = 10 and 20; ``--family
-ortho-sgd`` runs it alone, beside a grid process). Within a cell the seeds
+ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
+``balx-beta`` (BalX on Cora at L = 10 with beta 1, 2, 4 at the paper's rate 0.05 and at 0.1,
+the rate of the paper's figures; beta 2 at 0.05 is the grid's cell, whose run files are
+copied from ``gat-sgd`` rather than trained again) and ``lr-l20`` (Cora at L = 20 at the
+appendix's rate 0.01, for Xav, BalX and BalO). Within a cell the seeds
 go round the schemes (seed 0 of Xav, BalX, BalO, then seed 1, ...), so a cell cut short still
-compares the schemes on equal seeds. After each cell, and with ``report``, every family's
-``results.csv``, ``summary.md`` and plots are rewritten from all its run files, and
-``DIR/status.md`` lists every cell of the plan with the seeds finished per scheme.
+compares the schemes on equal seeds; the cells of ``balx-beta`` and ``lr-l20`` also take turns
+seed by seed, so a run cut short compares their settings on equal seeds. A run file another
+family's folder holds for the same run (same name: same identity) is copied, not trained.
+After each cell, and with ``report``, the family's ``results.csv``, ``summary.md`` and plots
+are rewritten from all its run files (``balx-beta`` and ``lr-l20`` also get ``<family>.md``,
+one row per setting, ``lr-l20`` beside the grid's L = 20 runs at 0.05), and ``DIR/status.md``
+lists every cell of the plan with its setting and the seeds finished per scheme.
 
 ``--worker I/N`` runs every N-th cell starting at I, so N processes (one per core, each with
 ``OMP_NUM_THREADS=1``) share the grid. ``DGLBAL_ATTENTION=compiled`` halves the epoch time of
@@ -26,14 +34,20 @@ compilation per process).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.atomic import write_text_atomic
+from dglbal.init import DEFAULT_LOGIT_SPREAD
 from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.runstore import balance_beta_of, run_name
+from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.tables import setting_table
 
 SCHEMES = ("xavier", "bal_x", "bal_o")
 HETEROPHILOUS = ("texas", "wisconsin", "cornell")
@@ -47,11 +61,46 @@ class Cell:
     model: str = "gat"
     optimizer: str = "sgd"
     schemes: Tuple[str, ...] = SCHEMES
+    lr: Optional[float] = None            # None: the paper's rate for the dataset and L
+    balance_beta: Optional[float] = None  # None: each scheme's own (the paper's 2)
+    logit_spread: float = DEFAULT_LOGIT_SPREAD  # bal_o_data's target
+
+    def config(self, epochs: int, seeds: int, protocol: str = "paper") -> TrainConfig:
+        """The cell's runs of seeds 0 .. seeds - 1."""
+        return TrainConfig(dataset=self.dataset, model=self.model, layers=self.layers,
+                           optimizer=self.optimizer, schemes=list(self.schemes),
+                           seeds=list(range(seeds)), epochs=epochs, protocol=protocol,
+                           lr=self.lr, balance_beta=self.balance_beta,
+                           logit_spread=self.logit_spread)
+
+    def setting(self) -> str:
+        """``lr 0.05 (paper)``, ``lr 0.1, beta 4``: the rate, and the beta and logit spread
+        when they are not the defaults."""
+        lr = self.config(1, 1).learning_rate()
+        beta = "" if self.balance_beta is None else f", beta {self.balance_beta:g}"
+        spread = ("" if self.logit_spread == DEFAULT_LOGIT_SPREAD
+                  else f", logit spread {self.logit_spread:g}")
+        return f"lr {lr:g}{' (paper)' if self.lr is None else ''}{beta}{spread}"
 
 
 ORTHOGONAL_ABLATION = ("ll_ortho", "xavier_zero_attention")
 """Issue 23's ablation of orthogonality against balance: unbalanced looks-linear orthogonal
 weights and Xavier with zero attention, beside the grid's Xavier, BalX and BalO."""
+
+
+BALX_BETAS = (None, 1.0, 4.0)
+"""``balx-beta``: BalX on Cora at L = 10 with beta 2 (None: the scheme's own, so the grid's
+run files are this family's too), 1 and 4, at the paper's rate and at 0.1 (issue 23)."""
+BALX_RATES = (None, 0.1)
+
+SEED_MAJOR = frozenset({"balx-beta", "lr-l20"})
+"""Families whose cells take turns seed by seed (seed 0 of every cell, then seed 1, ...), so
+that a run cut short compares their settings on equal seeds; the other families finish a
+cell's seeds before the next cell (priority order)."""
+
+REFERENCE_FAMILY = {"lr-l20": "gat-sgd"}
+"""The family whose runs of the same dataset, depth and schemes a family's table shows
+beside its own (``lr-l20``: the grid's L = 20 cells at the paper's rate)."""
 
 
 def cells() -> List[Cell]:
@@ -64,17 +113,61 @@ def cells() -> List[Cell]:
                + [Cell("hetero-sgd", d, L) for L in (5, 2) for d in HETEROPHILOUS])
     ortho = [Cell("ortho-sgd", d, L, schemes=ORTHOGONAL_ABLATION)
              for L in (10, 20) for d in ("cora", "citeseer")]
-    return deep + gcn + adam + hetero + shallow + ortho
+    balx_beta = [Cell("balx-beta", "cora", 10, schemes=("bal_x",), lr=lr, balance_beta=beta)
+                 for lr in BALX_RATES for beta in BALX_BETAS]
+    lr_l20 = [Cell("lr-l20", "cora", 20, lr=0.01)]  # the appendix's L = 20 rate
+    return deep + gcn + adam + hetero + shallow + ortho + balx_beta + lr_l20
+
+
+def steps(chosen: List[Cell], seeds: int) -> List[Tuple[Cell, int]]:
+    """The order of work: ``(cell, n)`` trains the cell's seeds 0 .. n - 1 (those missing).
+
+    Consecutive cells of a :data:`SEED_MAJOR` family go seed by seed across the cells; other
+    cells go one after the other, seed by seed across their schemes.
+    """
+    order: List[Tuple[Cell, int]] = []
+    for family, group in itertools.groupby(chosen, key=lambda cell: cell.family):
+        group = list(group)
+        if family in SEED_MAJOR:
+            order += [(cell, n) for n in range(1, seeds + 1) for cell in group]
+        else:
+            order += [(cell, n) for cell in group for n in range(1, seeds + 1)]
+    return order
+
+
+def run_seeds(cell: Cell, out: Path, epochs: int, seeds: int, protocol: str = "paper") -> None:
+    """Train the cell's missing runs of seeds 0 .. seeds - 1 (seed by seed across the
+    schemes); a run file of the same run in another family's folder is copied, not trained
+    again (:func:`adopt`)."""
+    base = cell.config(epochs, seeds, protocol)
+    adopt(base, out, out / cell.family / "runs")
+    run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
+              out / cell.family, progress=False)
+
+
+def adopt(config: TrainConfig, out: Path, runs: Path) -> List[Path]:
+    """Copy into ``runs`` the run files of ``config``'s runs that another folder under
+    ``out`` holds and ``runs`` lacks. A run file's name is its run's identity, and the sweep
+    verifies each file's recorded identity when it loads it (a stale copy is set aside and
+    trained again), so a copy is the same run, not a similar one."""
+    copied = []
+    for scheme in config.schemes:
+        for seed in config.seeds:
+            name = f"{run_name(config, scheme, seed)}.json"
+            if (runs / name).exists():
+                continue
+            found = sorted(p for p in out.glob(f"*/runs/{name}") if p.parent != runs)
+            if found:
+                runs.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(found[0], runs / name)
+                copied.append(runs / name)
+    return copied
 
 
 def run_cell(cell: Cell, out: Path, epochs: int, seeds: int, protocol: str = "paper") -> None:
     """Train the cell's runs that are missing, seed by seed across the schemes."""
     for count in range(1, seeds + 1):
-        base = TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
-                           optimizer=cell.optimizer, schemes=list(cell.schemes),
-                           seeds=list(range(count)), epochs=epochs, protocol=protocol)
-        run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
-                  out / cell.family, progress=False)
+        run_seeds(cell, out, epochs, count, protocol)
 
 
 def load_records(folder: Path) -> List[dict]:
@@ -86,37 +179,75 @@ def load_records(folder: Path) -> List[dict]:
                                           r["scheme"], r["seed"]))
 
 
-def report(out: Path) -> List[Tuple[str, int]]:
-    """Rewrite each family's tables and plots from its run files; (family, runs) pairs."""
+def report(out: Path, families: Optional[Sequence[str]] = None) -> List[Tuple[str, int]]:
+    """Rewrite each family's tables and plots from its run files (only ``families`` when
+    given); (family, runs) pairs. Families of this plan whose settings differ within a cell
+    (``balx-beta``, ``lr-l20``) also get ``<family>.md``: one row per setting
+    (:func:`family_table`)."""
     written = []
     for folder in sorted(p for p in out.iterdir() if (p / "runs").is_dir()):
+        if families is not None and folder.name not in families:
+            continue
         records = load_records(folder)
         if records:
             write_outputs(records, folder)
             written.append((folder.name, len(records)))
+            if folder.name in SEED_MAJOR:
+                write_text_atomic(folder / f"{folder.name}.md",
+                                  family_table(folder.name, records, out) + "\n")
     return written
 
 
-def status(out: Path, epochs: int, seeds: int) -> str:
-    """A markdown table: every cell of the plan, in priority order, with the finished runs
-    (seeds per scheme) at this budget."""
-    lines = [f"| # | family | dataset | model | optimizer | L | budget | seeds finished per "
-             f"scheme, of {seeds} |", "|" + "---|" * 8]
-    loaded = {}
+def family_table(family: str, records: List[dict], out: Path) -> str:
+    """One row per (dataset, L, scheme, lr, beta) of the family's runs, with the runs of the
+    same dataset, L and schemes in :data:`REFERENCE_FAMILY`'s folder at the same budget:
+    test accuracy, how the runs ended (divergences), epochs to the best validation accuracy
+    and to 95% of it (median [quartiles])."""
+    reference = REFERENCE_FAMILY.get(family)
+    rows = [(family, r) for r in records]
+    if reference is not None and (out / reference / "runs").is_dir():
+        wanted = {(r["dataset"], r["layers"], r["scheme"], r["budget"]) for r in records}
+        rows += [(reference, r) for r in load_records(out / reference)
+                 if (r["dataset"], r["layers"], r["scheme"], r["budget"]) in wanted]
+    groups: Dict[tuple, List[dict]] = {}
+    for source, r in rows:
+        key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r), r["budget"],
+               source)
+        groups.setdefault(key, []).append(r)
+    labelled = [([d, str(L), scheme, f"{lr:g}", "-" if beta is None else f"{beta:g}",
+                  str(budget), source], runs)
+                for (d, L, scheme, lr, beta, budget, source), runs in sorted(
+                    groups.items(), key=lambda item: tuple(str(k) for k in item[0]))]
+    return setting_table(["dataset", "L", "scheme", "lr", "beta", "budget", "runs from"],
+                         labelled)
+
+
+def status(out: Path, epochs: int, seeds: int, protocol: str = "paper") -> str:
+    """A markdown table: every cell of the plan, in priority order, with its finished runs
+    (seeds 0 .. seeds - 1 per scheme) at this budget: the run files of exactly the cell's
+    runs (their names are their identities)."""
+    lines = [f"| # | family | dataset | model | optimizer | L | setting | budget | seeds "
+             f"finished per scheme, of {seeds} |", "|" + "---|" * 9]
     for index, cell in enumerate(cells(), 1):
-        if cell.family not in loaded:
-            folder = out / cell.family
-            loaded[cell.family] = load_records(folder) if (folder / "runs").is_dir() else []
-        done = [sum(1 for r in loaded[cell.family]
-                    if (r["dataset"], r["layers"], r["model"], r["optimizer"], r["scheme"],
-                        r["budget"]) == (cell.dataset, cell.layers, cell.model, cell.optimizer,
-                                         scheme, epochs))
-                for scheme in cell.schemes]
+        config, runs = cell.config(epochs, seeds, protocol), out / cell.family / "runs"
+        done = [sum((runs / f"{run_name(config, scheme, seed)}.json").exists()
+                    for seed in config.seeds) for scheme in cell.schemes]
         lines.append(f"| {index} | {cell.family} | {cell.dataset} | {cell.model} | "
-                     f"{cell.optimizer} | {cell.layers} | {epochs} | "
+                     f"{cell.optimizer} | {cell.layers} | {cell.setting()} | {epochs} | "
                      + ", ".join(f"{s} {n}" for s, n in zip(cell.schemes, done)) + " |")
     return "\n".join(lines)
 
+
+
+def worker_slot(text: str) -> Tuple[int, int]:
+    """``--worker I/N`` (argparse type): this process runs every N-th unit of work from I."""
+    try:
+        worker, workers = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be I/N, got {text}") from None
+    if not 0 <= worker < workers:
+        raise argparse.ArgumentTypeError(f"must be I/N with 0 <= I < N, got {text}")
+    return worker, workers
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -124,23 +255,30 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--epochs", type=int, default=5000)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--worker", default="0/1", help="I/N: run every N-th cell from I")
+    parser.add_argument("--worker", type=worker_slot, default=(0, 1),
+                        help="I/N: run every N-th cell from I")
     parser.add_argument("--family", nargs="+", help="run only the cells of these families")
     args = parser.parse_args(argv)
-    worker, workers = (int(part) for part in args.worker.split("/"))
-    if not 0 <= worker < workers:
-        parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
+    if args.epochs < 1 or args.seeds < 1:
+        parser.error("--epochs and --seeds must be at least 1")
+    worker, workers = args.worker
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.family is not None:
+        unknown = sorted(set(args.family) - {cell.family for cell in cells()})
+        if unknown:
+            parser.error(f"--family: unknown {', '.join(unknown)}; choose from "
+                         f"{', '.join(dict.fromkeys(cell.family for cell in cells()))}")
     if args.command == "run":
         chosen = [c for c in cells() if args.family is None or c.family in args.family]
-        for cell in chosen[worker::workers]:
-            run_cell(cell, args.out, args.epochs, args.seeds)
-            report(args.out)
-            print(f"done: {cell}", flush=True)
+        for cell, count in steps(chosen[worker::workers], args.seeds):
+            run_seeds(cell, args.out, args.epochs, count)
+            if count == args.seeds or cell.family in SEED_MAJOR:
+                report(args.out, [cell.family])
+                print(f"done: {cell}, seeds 0-{count - 1}", flush=True)
     for family, count in report(args.out):
         print(f"{family}: {count} runs")
     table = status(args.out, args.epochs, args.seeds)
-    (args.out / "status.md").write_text(table + "\n")
+    write_text_atomic(args.out / "status.md", table + "\n")
     print(table)
     return 0
 

@@ -34,7 +34,30 @@ __all__ = ["BalanceReport", "BalanceSummary", "FlatExponents", "analyze_and_bala
 
 @dataclass
 class BalanceSummary:
-    """What balancing did."""
+    """What balancing did.
+
+    Parameters
+    ----------
+    mode : str
+        ``"init"`` or ``"preserve"``.
+    sweeps : int, default 0
+        Newton steps (or sweeps) taken.
+    dead_groups : list of str
+        Groups with a zero incoming or outgoing norm, left alone.
+    zeroed : list of str
+        Gate parameters (attention vectors) init mode set to zero.
+    max_relative_c : float, default 0.0
+        max |c_g| / (I_g + O_g) over the groups balancing moved.
+    frozen_groups : list of str
+        Groups touching a frozen parameter, left alone.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> summary = balance_(GAT(8, 4, 2, num_layers=3), analyze(GAT(8, 4, 2, num_layers=3)))
+    >>> summary.mode, summary.zeroed
+    ('init', ['layers.0.attn', 'layers.1.attn', 'layers.2.attn'])
+    """
 
     mode: str
     sweeps: int = 0
@@ -158,6 +181,43 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     listed in ``frozen_groups``, and frozen gates are not zeroed. Non-finite parameters or
     ``beta`` are refused, and so is a result that would not be finite in the parameters'
     dtype (the model is then left as it was).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to balance, in place.
+    report : SymmetryReport
+        :func:`dglbal.analyze`'s report of ``model`` (a report of another model is refused).
+    mode : {"init", "preserve"}, default "init"
+        Balance as an initialization (changes the function), or keep the function.
+    beta : float or None, default 2.0
+        Init mode: the incoming squared norm of the first neurons; ``None`` keeps them.
+    tol : float, default 1e-6
+        Stop when |c_g| < tol (I_g + O_g) for every group.
+    max_sweeps : int, default 1000
+        The most Newton steps (or sweeps) taken.
+
+    Returns
+    -------
+    BalanceSummary
+        The steps taken, the largest relative c_g left, dead, frozen and zeroed parts.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an ``nn.Module`` or ``report`` not a ``SymmetryReport``.
+    ValueError
+        For a bad ``mode``, ``beta``, ``tol`` or ``max_sweeps``, a report of another model,
+        parameters on the ``meta`` device, NaN or infinite parameters, or a result that would
+        not be finite.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(8, 4, 2, num_layers=3)
+    >>> summary = balance_(model, analyze(model), mode="preserve", tol=1e-8)
+    >>> summary.max_relative_c < 1e-8
+    True
     """
     check_balance_arguments(mode, beta, tol, max_sweeps)
     summary = BalanceSummary(mode=mode)
@@ -180,7 +240,23 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
 
 
 class BalanceReport(SymmetryReport):
-    """A :class:`SymmetryReport` with what balancing did in ``report.balance``."""
+    """A :class:`SymmetryReport` with what balancing did in ``report.balance``.
+
+    Parameters
+    ----------
+    report : SymmetryReport
+        The report balancing used; its groups and findings are copied.
+    summary : BalanceSummary
+        What balancing did, as ``report.balance`` (``report.sweeps`` and ``report.dead_groups``
+        read from it).
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> report = analyze_and_balance(GAT(8, 4, 2, num_layers=3), mode="preserve")
+    >>> report.balance.mode, len(report.groups)
+    ('preserve', 8)
+    """
 
     def __init__(self, report: SymmetryReport, summary: BalanceSummary) -> None:
         self.__dict__.update(report.__dict__)
@@ -211,6 +287,37 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
     reaches |c_g| < tol (I_g + O_g). Parts that are not homogeneous belong to no group and are
     left untouched (``report.unsupported`` names them).
 
+    Parameters
+    ----------
+    model : nn.Module
+        The model to balance, in place (a ``torch.compile``, ``DataParallel`` or DDP wrapper is
+        looked through).
+    *example_inputs
+        Inputs for ``model(*example_inputs)``; dglbal's builders may omit them (their
+        ``probe_inputs()``).
+    mode : {"init", "preserve"}, default "init"
+        Balance as an initialization, or keep the function.
+    beta : float or None, default 2.0
+        Init mode: the incoming squared norm of the first neurons (``None`` keeps them).
+    tol : float, default 1e-6
+        Stop when |c_g| < tol (I_g + O_g) for every group.
+    max_sweeps : int, default 1000
+        The most Newton steps (or sweeps) taken.
+
+    Returns
+    -------
+    BalanceReport
+        :func:`dglbal.analyze`'s report with what balancing did in ``report.balance``.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        For a bad ``mode``, ``beta``, ``tol`` or ``max_sweeps``, parameters on the ``meta``
+        device, NaN or infinite parameters, or a result that would not be finite (the model is
+        then left unchanged).
+
     Examples
     --------
     >>> from dglbal.nn import GAT
@@ -238,6 +345,14 @@ def balance_constants(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     -------
     torch.Tensor
         c_g for every group, float64 on the CPU.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(8, 4, 2, num_layers=3)
+    >>> report = analyze_and_balance(model)
+    >>> float(balance_constants(model, report).abs().max()) < 1e-4
+    True
     """
     incoming, outgoing = FlatExponents(model, report).norms()
     return torch.from_numpy(incoming - outgoing)
@@ -255,6 +370,14 @@ def group_norms(model: nn.Module, report: SymmetryReport) -> Dict[str, torch.Ten
     -------
     dict of str to torch.Tensor
         ``{'incoming': I_g, 'outgoing': O_g}``, float64 on the CPU.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT
+    >>> model = GAT(8, 4, 2, num_layers=3)
+    >>> norms = group_norms(model, analyze(model))
+    >>> sorted(norms), tuple(norms["incoming"].shape)
+    (['incoming', 'outgoing'], (8,))
     """
     incoming, outgoing = FlatExponents(model, report).norms()
     return {"incoming": torch.from_numpy(incoming), "outgoing": torch.from_numpy(outgoing)}

@@ -32,7 +32,8 @@ class LevelTriplets:
     """Triplets as torch tensors: entries, group (``local`` into ``groups``), exponent, and
     the weights |e| of the incoming and of the outgoing entries."""
 
-    def __init__(self, entry, local, value, groups, device, dtype) -> None:
+    def __init__(self, entry: np.ndarray, local: np.ndarray, value: np.ndarray,
+                 groups: np.ndarray, device: torch.device, dtype: torch.dtype) -> None:
         def put(array, kind=dtype):
             return torch.as_tensor(array, dtype=kind, device=device)
 

@@ -16,7 +16,7 @@ parameter (attention vectors, biases, irregular exponents) goes through one spar
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -170,7 +170,8 @@ class OrbitNorm:
     :class:`dglbal.symmetry.core.groups.ExponentTable`.
     """
 
-    def __init__(self, parameters, num_groups: int) -> None:
+    def __init__(self, parameters: Sequence[Tuple[int, Tuple[int, ...], Tuple[np.ndarray, ...]]],
+                 num_groups: int) -> None:
         self.num_groups = num_groups
         self.outer: List[_OuterBlock] = []
         rest = []
@@ -213,7 +214,8 @@ class OrbitNorm:
     def blocks(self):
         return [*self.outer, self.sparse]
 
-    def evaluate(self, theta: np.ndarray, t: np.ndarray):
+    def evaluate(self, theta: np.ndarray, t: np.ndarray
+                 ) -> Tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers t for products."""
         total, c, scale, diagonal = 0.0, 0.0, 0.0, 0.0
         for block in self.blocks:

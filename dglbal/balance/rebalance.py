@@ -109,6 +109,38 @@ class Rebalancer(StepAttachable):
     A model wrapped in ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel`` is
     rescaled through its wrapper (the report names the wrapped module's parameters).
 
+    Parameters
+    ----------
+    model : nn.Module
+        The model being trained (a wrapped model is looked through).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; ``None`` analyses dglbal's builders from
+        their probe inputs.
+    criterion : {"relative_gradients", "norms"}, default "relative_gradients"
+        Equalize the relative gradients of incoming and outgoing weights, or their norms.
+    every : int, default 10
+        Rebalance on the first and then on every ``every``-th call of :meth:`step`.
+    sweeps : int, default 10
+        Sweeps per rebalance.
+    optimizer : torch.optim.Optimizer, optional
+        The optimizer whose state follows the rescaling (SGD, Adam, AdamW, NAdam, RAdam,
+        Adamax, Adagrad); ``None`` for a stateless update (or the one :meth:`attach` is given).
+    clamp : pair of float, default (1e-5, 2.0)
+        The range of each sweep's factor.
+    writer : object with ``add_scalar``, optional
+        Where each rebalance's numbers go.
+    tag : str, default "rebalance"
+        The prefix of the scalars' names.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an ``nn.Module``, ``report`` not a ``SymmetryReport``, the optimizer
+        not a supported one, or ``writer`` has no ``add_scalar``.
+    ValueError
+        For an unknown ``criterion``, ``every`` or ``sweeps`` below 1, a bad ``clamp``, an
+        empty ``tag``, a report of another model or parameters on the ``meta`` device.
+
     Examples
     --------
     >>> import torch

@@ -45,6 +45,23 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
         Heterophilous sets: add the reverse of every stored edge (``False`` uses the edges
         one-way, as stored, like the authors' code).
 
+    Returns
+    -------
+    dgl.DGLGraph
+        The graph with one self-loop per node and ``ndata`` ``feat`` (row-normalized unless
+        ``normalize=False``), ``label`` and boolean ``train_mask``, ``val_mask``,
+        ``test_mask``, checked by :func:`check_node_data`.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name or a bad ``split``, ``seed`` or ``root``.
+    DatasetNotFoundError
+        If the dataset's files are not in the data directory (saying where it looked) and
+        cannot be downloaded.
+    DatasetFileError
+        If a file is there but unusable, naming the file, the array and the split.
+
     Examples
     --------
     >>> g = load_dataset("synthetic")

@@ -14,11 +14,42 @@ DATA_ENV = "DGLBAL_DATA"
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are not where dglbal looked, and it could not be downloaded."""
+    """A dataset's files are not where dglbal looked, and it could not be downloaded.
+
+    A ``FileNotFoundError``: the message says where dglbal looked and what to pass.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``FileNotFoundError``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dglbal.data import load_dataset
+    >>> try:
+    ...     load_dataset("texas", root=tempfile.mkdtemp())
+    ... except DatasetNotFoundError as error:
+    ...     print(str(error).split(".")[0].split(":")[0])
+    dataset 'texas'
+    """
 
 
 class DatasetFileError(GraphDataError):
-    """A dataset file exists but cannot be used (corrupted, truncated or malformed)."""
+    """A dataset file exists but cannot be used (corrupted, truncated or malformed).
+
+    A :class:`GraphDataError` (so a ``ValueError``) naming the file, the array and the split.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``ValueError``.
+
+    Examples
+    --------
+    >>> issubclass(DatasetFileError, GraphDataError), issubclass(DatasetFileError, ValueError)
+    (True, True)
+    """
 
 
 def data_root(root: Optional[str] = None) -> Optional[Path]:

@@ -45,6 +45,37 @@ def make_synthetic(
     nodes per class, 500 validation, 1000 test (graphs too small for those: a third of the
     other nodes validate and the rest test). The same seed gives the same graph.
 
+    Parameters
+    ----------
+    num_nodes : int, default 3000
+        Nodes of the graph.
+    num_classes : int, default 5
+        Classes (at least 2).
+    num_features : int, default 500
+        The vocabulary: width of the bag-of-words features (at least 20).
+    avg_degree : float, default 8.0
+        The mean number of edges per node.
+    homophily : float, default 0.75
+        The share of edges that join two nodes of one class.
+    words_per_node : int, default 20
+        Words each node draws.
+    signal : float, default 0.3
+        The share of a node's words drawn from its class's topic words.
+    seed : int, default 0
+        The seed of every draw.
+
+    Returns
+    -------
+    dgl.DGLGraph
+        The graph with ``ndata`` ``feat``, ``label``, ``train_mask``, ``val_mask`` and
+        ``test_mask`` (self-loops are added by :func:`load_dataset`).
+
+    Raises
+    ------
+    ValueError
+        For a setting it cannot generate (fewer than 20 features, one class, too few nodes
+        for the classes, a rate outside [0, 1], ...), naming it.
+
     Examples
     --------
     >>> g = make_synthetic(num_nodes=200, seed=1)

@@ -31,11 +31,55 @@ UNLABELLED = -1
 
 
 class GraphDataError(ValueError):
-    """A graph's node data cannot be trained on (missing, malformed, empty or unlabelled)."""
+    """A graph's node data cannot be trained on (missing, malformed, empty or unlabelled).
+
+    A ``ValueError``; :func:`check_node_data` raises it naming the graph and the node data.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``ValueError``.
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> g = dgl.graph(([0, 1], [1, 2]))
+    >>> g.ndata["feat"] = torch.tensor([[float("nan")], [1.0], [2.0]])
+    >>> g.ndata["label"] = torch.tensor([0, 1, 0])
+    >>> for mask in ("train_mask", "val_mask", "test_mask"):
+    ...     g.ndata[mask] = torch.ones(3, dtype=torch.bool)
+    >>> try:
+    ...     check_node_data(g)
+    ... except GraphDataError as error:
+    ...     print(error)
+    the graph: node features hold NaN or inf in 1 rows (first: node 0); fix or drop them
+    """
 
 
 class UnlabelledNodesWarning(UserWarning):
-    """Nodes labelled -1 (unlabelled) were taken out of a mask."""
+    """Nodes labelled -1 (unlabelled) were taken out of a mask.
+
+    A ``UserWarning`` :func:`check_node_data` gives with the count it took out of each mask.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``UserWarning``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import dgl, torch
+    >>> g = dgl.graph(([0, 1], [1, 2]))
+    >>> g.ndata["feat"], g.ndata["label"] = torch.ones(3, 2), torch.tensor([0, 1, -1])
+    >>> for mask in ("train_mask", "val_mask", "test_mask"):
+    ...     g.ndata[mask] = torch.ones(3, dtype=torch.bool)
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     trained = check_node_data(g)
+    >>> caught[0].category.__name__, trained.ndata["train_mask"].tolist()
+    ('UnlabelledNodesWarning', [True, True, False])
+    """
 
 
 def _labels(graph: dgl.DGLGraph, source: str, error: type) -> torch.Tensor:
@@ -105,6 +149,16 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
         nodes, features that are not 2-D numbers or not finite, labels that are not whole
         numbers or are negative other than -1, a mask that is missing, of the wrong shape
         or selects no labelled node.
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> g = dgl.graph(([0, 1], [1, 2]))
+    >>> g.ndata["feat"], g.ndata["label"] = torch.ones(3, 2), torch.tensor([0, 1, 0])
+    >>> for mask in ("train_mask", "val_mask", "test_mask"):
+    ...     g.ndata[mask] = torch.ones(3, dtype=torch.bool)
+    >>> check_node_data(g) is g  # nothing to change
+    True
     """
     if not isinstance(graph, dgl.DGLGraph):
         raise error(f"{source}: expected a dgl.DGLGraph, got {type(graph).__name__}")

@@ -45,6 +45,11 @@ _ADVICE = {
 class Diagnosis:
     """The result of :func:`diagnose`.
 
+    Parameters
+    ----------
+    layers, groups, notes
+        The attributes below, in this order (:func:`diagnose` makes it).
+
     Attributes
     ----------
     layers : list of LayerStats
@@ -54,6 +59,17 @@ class Diagnosis:
         the analyser can see, or ``analyze=False``).
     notes : list of str
         What the diagnosis could not look at (for instance why there are no groups).
+
+    Examples
+    --------
+    >>> from dglbal import diagnose
+    >>> from dglbal.nn import GCN
+    >>> model = GCN(8, 16, 3, num_layers=4)
+    >>> diagnosis = diagnose(model, *model.probe_inputs())
+    >>> [layer.name for layer in diagnosis.layers]
+    ['layers.0', 'layers.1', 'layers.2', 'layers.3']
+    >>> len(diagnosis.groups.names), isinstance(diagnosis.verdict(), str)
+    (48, True)
     """
 
     layers: List[LayerStats]

@@ -17,6 +17,11 @@ __all__ = ["GroupStats", "group_statistics"]
 class GroupStats:
     """Balance and relative gradients of every group (arrays of one value per group).
 
+    Parameters
+    ----------
+    names, imbalance, relative_gradient_in, relative_gradient_out
+        The attributes below, in this order (:func:`~dglbal.diagnose` makes it).
+
     Attributes
     ----------
     names : list of str
@@ -29,6 +34,16 @@ class GroupStats:
         (outgoing) entries: how fast each side moves relative to its size under SGD; the
         Dynamic Rescaling paper balances these (NaN where a side has no weight or no
         gradient was taken).
+
+    Examples
+    --------
+    >>> from dglbal import diagnose
+    >>> from dglbal.nn import GCN
+    >>> model = GCN(8, 16, 3, num_layers=4)
+    >>> diagnosis = diagnose(model, *model.probe_inputs())
+    >>> stats = diagnosis.groups
+    >>> stats.names[0], stats.imbalance.shape
+    ('layers.0 channel 0', (48,))
     """
 
     names: list

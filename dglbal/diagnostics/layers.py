@@ -17,6 +17,11 @@ __all__ = ["LayerStats", "watched_layers", "mean_pairwise_cosine", "layer_statis
 class LayerStats:
     """What one layer's output looked like at one forward and backward pass.
 
+    Parameters
+    ----------
+    name, output_moment, gradient_moment, cosine
+        The attributes below, in this order (:func:`~dglbal.diagnose` makes it).
+
     Attributes
     ----------
     name : str
@@ -29,6 +34,16 @@ class LayerStats:
     cosine : float
         Mean pairwise cosine similarity of the nodes' output rows (see
         :func:`mean_pairwise_cosine`).
+
+    Examples
+    --------
+    >>> from dglbal import diagnose
+    >>> from dglbal.nn import GCN
+    >>> model = GCN(8, 16, 3, num_layers=4)
+    >>> diagnosis = diagnose(model, *model.probe_inputs())
+    >>> first = diagnosis.layers[0]
+    >>> first.name, first.output_moment > 0, -1 <= first.cosine <= 1
+    ('layers.0', True, True)
     """
 
     name: str
@@ -125,6 +140,11 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
     -------
     list of LayerStats
         One per layer run.
+
+    Raises
+    ------
+    TypeError
+        If the model's output is not a tensor.
 
     Examples
     --------

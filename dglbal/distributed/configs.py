@@ -51,6 +51,20 @@ def read_part_config(part_config: PathLike) -> dict:
         No file at ``part_config``.
     PartConfigError
         The file is not a usable DGL partition config; the message names the entry.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> meta = read_part_config(config)
+    >>> meta["graph_name"], meta["num_parts"]
+    ('tiny', 1)
+    >>> out.cleanup()
     """
     path = Path(part_config)
     if not path.is_file():

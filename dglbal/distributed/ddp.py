@@ -62,6 +62,14 @@ def init_from_env(device: torch.device, backend: Optional[str] = None) -> bool:
     ValueError
         ``WORLD_SIZE`` above 1 without ``RANK``, ``MASTER_ADDR`` or ``MASTER_PORT``, a
         ``RANK`` not below ``WORLD_SIZE``, or a variable that is not an integer.
+
+    Examples
+    --------
+    >>> import os, torch
+    >>> "WORLD_SIZE" in os.environ  # a process not started by torchrun
+    False
+    >>> init_from_env(torch.device("cpu"))
+    False
     """
     if dist.is_initialized():
         return dist.get_world_size() > 1
@@ -205,5 +213,12 @@ def unwrap(module: nn.Module) -> nn.Module:
     -------
     nn.Module
         The model.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> model = nn.Linear(2, 2)
+    >>> unwrap(model) is model
+    True
     """
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module

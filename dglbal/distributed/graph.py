@@ -116,7 +116,42 @@ def is_standalone() -> bool:
 
 def initialize(ip_config: Optional[PathLike] = None) -> None:
     """``dgl.distributed.initialize``: in the server role (``DGL_ROLE=server``, set by DGL's
-    launcher) this process serves its partition until the trainers finish, then exits."""
+    launcher) this process serves its partition until the trainers finish, then exits.
+
+    Parameters
+    ----------
+    ip_config : str or pathlib.Path, optional
+        The ip config (one ``<ip> [port]`` line per machine); needed in distributed mode.
+
+    Returns
+    -------
+    None
+        In the server role it does not return: the process exits when the trainers finish.
+
+    Raises
+    ------
+    ValueError
+        If the ip config is malformed, a server's port is taken, or distributed mode lacks
+        ``ip_config``.
+
+    Examples
+    --------
+    In DGL's standalone mode (no servers, one partition; the default), it starts the local
+    services:
+
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     initialize()
+    >>> open_graph(config).num_nodes()
+    200
+    >>> out.cleanup()
+    """
     if ip_config is not None:
         read_ip_config(ip_config)
     if os.environ.get("DGL_ROLE", "client") == "server" and ip_config is not None:
@@ -134,7 +169,41 @@ def initialize(ip_config: Optional[PathLike] = None) -> None:
 
 
 def open_graph(part_config: PathLike) -> dgl.distributed.DistGraph:
-    """The partitioned graph as a ``DistGraph`` (after :func:`initialize`)."""
+    """The partitioned graph as a ``DistGraph`` (after :func:`initialize`).
+
+    Parameters
+    ----------
+    part_config : str or pathlib.Path
+        The partition config.
+
+    Returns
+    -------
+    dgl.distributed.DistGraph
+        The graph, with dglbal's node data.
+
+    Raises
+    ------
+    ValueError
+        If standalone mode is asked to read several partitions, or node data is missing.
+    PartConfigError
+        If ``part_config`` is not a usable partition config.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     initialize()
+    >>> graph = open_graph(config)
+    >>> graph.num_nodes(), sorted(graph.ndata)[:2]
+    (200, ['feat', 'label'])
+    >>> out.cleanup()
+    """
     meta = read_part_config(part_config)
     if is_standalone() and meta["num_parts"] != 1:
         raise ValueError(f"standalone mode reads one partition but {part_config} has "

@@ -37,7 +37,33 @@ LOOPBACK = "127.0.0.1"
 @dataclass
 class LocalRun:
     """What a local launch did: the trainers' and servers' exit codes (None: killed at the
-    timeout or after another process failed) and their logs."""
+    timeout or after another process failed) and their logs.
+
+    Parameters
+    ----------
+    trainer_codes : list of int or None
+        The trainers' exit codes, by rank.
+    server_codes : list of int or None
+        The servers' exit codes, by machine.
+    logs : list of pathlib.Path
+        Every process's log file.
+    timed_out : bool
+        Whether the timeout ended the launch.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> run = launch_local(config, [sys.executable, "-c", "pass"], out.name)
+    >>> run.trainer_codes, run.server_codes, run.timed_out
+    ([0], [0], False)
+    >>> out.cleanup()
+    """
 
     trainer_codes: List[Optional[int]]
     server_codes: List[Optional[int]]
@@ -101,6 +127,46 @@ def launch_local(part_config: Path, command: Sequence[str], work_dir: Path, *,
     config is written to ``work_dir/ip_config.txt`` and ``{ip_config}`` in ``command`` is
     replaced by its path. Logs go to ``work_dir/server<i>.log`` and ``trainer<i>.log``.
     Several partitions need root and util-linux's ``unshare`` (see the module docstring).
+
+    Parameters
+    ----------
+    part_config : pathlib.Path
+        The partition config (checked by :func:`~dglbal.distributed.read_part_config`).
+    command : sequence of str
+        What every server and trainer process runs.
+    work_dir : pathlib.Path
+        Where the ip config and the logs go (created if missing).
+    trainers_per_part : int, default 1
+        Trainer processes per partition.
+    timeout : float, default 300.0
+        Seconds after which every process is killed.
+
+    Returns
+    -------
+    LocalRun
+        The exit codes and the logs.
+
+    Raises
+    ------
+    ValueError
+        For ``trainers_per_part`` below 1, a non-positive ``timeout``, or several partitions
+        without root and ``unshare``.
+    PartConfigError
+        If ``part_config`` is not a usable partition config.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> run = launch_local(config, [sys.executable, "-c", "pass"], out.name)
+    >>> run.trainer_codes, run.server_codes
+    ([0], [0])
+    >>> out.cleanup()
     """
     part_config = Path(part_config).resolve()
     num_parts = int(read_part_config(part_config)["num_parts"])
@@ -180,6 +246,25 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 def dglbal_train_command(part_config: Path, train_args: Sequence[str]) -> List[str]:
-    """``python -m dglbal train --dist-config <part_config> --ip-config {ip_config} ...``."""
+    """``python -m dglbal train --dist-config <part_config> --ip-config {ip_config} ...``.
+
+    Parameters
+    ----------
+    part_config : pathlib.Path
+        The partition config the trainers read.
+    train_args : sequence of str
+        Further options of ``dglbal train`` (``--layers 5 --init bal_o`` ...).
+
+    Returns
+    -------
+    list of str
+        The command, with ``{ip_config}`` for :func:`launch_local` to fill in.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> dglbal_train_command(Path("parts/tiny.json"), ["--layers", "2"])[1:]
+    ['-m', 'dglbal', 'train', '--dist-config', 'parts/tiny.json', '--ip-config', '{ip_config}', '--layers', '2']
+    """
     return [sys.executable, "-m", "dglbal", "train", "--dist-config", str(part_config),
             "--ip-config", "{ip_config}", *train_args]

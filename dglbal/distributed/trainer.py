@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
-from dglbal.experiments.loop import NON_FINITE, descend, fit
+from dglbal.experiments.loop import NON_FINITE, EvaluateFunction, StepFunction, descend, fit
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
@@ -77,6 +77,50 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
     there instead of training them (the other ranks follow rank 0's choice), as
     :func:`dglbal.experiments.train.run_experiment` does: a Ctrl-C or a failed trainer loses
     only the run in progress, and the same command resumes.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The experiment (``config.dataset`` is not read: the partitions are the data).
+    part_config : pathlib.Path
+        The partition config.
+    ip_config : pathlib.Path, optional
+        The ip config (distributed mode).
+    progress : bool, default True
+        Show a progress bar per run.
+    runs_dir : pathlib.Path, optional
+        Where rank 0 keeps each finished run (and finds the runs to skip).
+
+    Returns
+    -------
+    list of RunResult or None
+        One result per (scheme, seed) on rank 0; ``None`` on the other ranks.
+
+    Raises
+    ------
+    ValueError
+        For options the partitioned trainer cannot honour (``gnn_he``, ``bal_o_data``,
+        ``--monitor``, metrics other than accuracy), masks that select no node, or a bad
+        launcher environment.
+    PartConfigError
+        If ``part_config`` is not a usable partition config.
+
+    Examples
+    --------
+    >>> import contextlib, io, tempfile
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.distributed import partition
+    >>> out = tempfile.TemporaryDirectory()
+    >>> with contextlib.redirect_stdout(io.StringIO()):  # DGL prints its progress
+    ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
+    ...                        part_method="random")
+    >>> from dglbal.experiments import TrainConfig
+    >>> train = TrainConfig(layers=2, hidden=8, schemes=["xavier"], seeds=[0], epochs=1)
+    >>> with contextlib.redirect_stdout(io.StringIO()):
+    ...     results = run_dist_experiment(train, config, progress=False)
+    >>> [(result.scheme, result.epochs) for result in results]
+    [('xavier', 1)]
+    >>> out.cleanup()
     """
     _check(config)
     read_part_config(part_config)
@@ -135,7 +179,8 @@ def _train_all(config: TrainConfig, train: Callable[[str, int], RunResult],
     return [result_of(record) for record in records]
 
 
-def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph, ids: Dict[str, torch.Tensor],
+def dist_run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.distributed.DistGraph,
+                  ids: Dict[str, torch.Tensor],
                   in_feats: int, out_feats: int, device: torch.device,
                   progress: bool = False) -> RunResult:
     """One run: every trainer builds (and balances) the model with ``seed``, rank 0's weights
@@ -160,9 +205,10 @@ def _batches(graph, nodes: torch.Tensor, sampler, batch_size: int, shuffle: bool
                                               shuffle=shuffle, drop_last=False)
 
 
-def sampled_loop(trained: nn.Module, graph, ids: Dict[str, torch.Tensor], opt, batch_size: int,
-                 fanout: int, device: torch.device,
-                 on_backward: Optional[Callable[[], None]] = None):
+def sampled_loop(trained: nn.Module, graph: dgl.distributed.DistGraph, ids: Dict[str, torch.Tensor],
+                 opt: torch.optim.Optimizer, batch_size: int, fanout: int, device: torch.device,
+                 on_backward: Optional[Callable[[], None]] = None
+                 ) -> Tuple[StepFunction, EvaluateFunction]:
     """``(step, evaluate)`` for ``dglbal.experiments.train.fit`` on a DistGraph.
 
     ``step`` trains on this trainer's minibatches; DDP's ``join`` lets trainers with fewer

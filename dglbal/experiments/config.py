@@ -99,6 +99,42 @@ class TrainConfig:
     metadata says ``run_key=False``. ``device`` is left out: CPU and GPU runs of one
     configuration are the same experiment (they differ by floating-point rounding, as runs on
     different thread counts do); each run file records the device it ran on.
+
+    Parameters
+    ----------
+    dataset, root, split : str, str or None, int
+        The dataset (``--dataset``, :func:`dglbal.data.load_dataset`), its directory (default
+        ``$DGLBAL_DATA``, then DGL's) and the heterophilous split.
+    model, conv, layers, hidden, heads : str, str, int, int, int
+        ``"gat"``, ``"gcn"`` or ``"sage"``; the GAT layer (``"gatv2"`` or ``"gat"``); depth,
+        hidden width per head, attention heads.
+    bias, skip, residual_alpha, share_weights : bool, bool, float, bool
+        Biases (the paper uses none), fixup skips, residual aggregation
+        ``(1 - alpha) A + alpha I``, GATv2's shared source and target weights.
+    schemes, seeds : list of str, list of int
+        The init schemes (:mod:`dglbal.init.schemes`, ``--init``) and the seeds; every pair is
+        one run.
+    optimizer, lr, epochs, loss_threshold, protocol : str, float or None, int, float or None, str
+        ``"sgd"`` or ``"adam"``; the learning rate (default: the paper's for the dataset and
+        depth); the most epochs; the training loss to stop below (default: the protocol's);
+        ``"dglbal"`` or ``"paper"`` (:mod:`dglbal.experiments.protocol`).
+    dropout, weight_decay, metric, logit_spread : float, float, str, float
+        Dropout on the attention and the hidden features; weight decay; ``"auto"``,
+        ``"accuracy"`` or ``"rocauc"``; ``bal_o_data``'s initial logit spread.
+    device, monitor : str, bool
+        ``"auto"``, ``"cpu"``, ``"cuda:1"``, ...; record and plot the conservation monitor.
+    minibatch, batch_size, fanout : bool, int, int
+        Sampled minibatch training with DGL's ``NeighborSampler``.
+    rebalance, rebalance_every, rebalance_sweeps, grad_clip : str, int, int, float or None
+        Dynamic rescaling (``"none"``, ``"norms"``, ``"relgrad"``), its period and sweeps;
+        gradient clipping after it.
+
+    Examples
+    --------
+    >>> config = TrainConfig(model="gcn", layers=10, schemes=["xavier", "bal_o"], seeds=[0, 1])
+    >>> validate_config(config)
+    >>> config.epochs, config.protocol
+    (5000, 'dglbal')
     """
 
     dataset: str = "synthetic"  # a grid axis: each command declares its own --dataset
@@ -171,10 +207,22 @@ class TrainConfig:
     logit_spread: float = field(default=DEFAULT_LOGIT_SPREAD, metadata=option(
         "bal_o_data: the initial logits' spread across classes", group="model",
         check="positive"))
+    balance_beta: Optional[float] = field(default=None, metadata=option(
+        "bal_x, bal_o: the beta they balance with (the first neurons' incoming squared "
+        "norm; default: each scheme's own, the paper's 2)",
+        group="model", check="positive", metavar="BETA"))
 
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else paper_learning_rate(
             self.dataset, self.layers, self.optimizer)
+
+    def beta_of(self, scheme: str) -> Optional[float]:
+        """The beta run ``scheme`` balances with: ``balance_beta`` when set and the scheme
+        takes it (:attr:`~dglbal.init.schemes.InitScheme.tunable_beta`), else the scheme's
+        own; None for a scheme that does not balance."""
+        spec = get_scheme(scheme)
+        chosen = self.balance_beta is not None and spec.tunable_beta
+        return self.balance_beta if chosen else spec.balance_beta
 
     def stop_loss(self) -> float:
         """The training loss below which runs stop (``loss_threshold``, else the protocol's)."""
@@ -193,6 +241,35 @@ class RunResult:
     ``test_acc`` is the test score at ``best_epoch``, the epoch of best validation score;
     both scores are None (and ``best_epoch`` -1) when no epoch was scored: the run diverged
     (``stop_reason="diverged"``) before its first epoch ended with finite logits.
+
+    Parameters
+    ----------
+    scheme, seed : str, int
+        The run's init scheme and seed.
+    test_acc, best_val_acc : float or None
+        Test score at ``best_epoch`` and the best validation score (``metric``).
+    best_epoch, epochs : int
+        The epoch of the best validation score (-1: none scored) and the epochs trained.
+    seconds : float
+        Wall-clock time.
+    stop_reason : str
+        Why it stopped (``"converged"``, ``"max_epochs"``, ``"diverged"``).
+    train_loss, val_acc : list of float
+        Per-epoch training loss and validation score.
+    metric : str, default "accuracy"
+        What the scores hold (``"accuracy"`` or ``"rocauc"``).
+    rebalance_history : list of dict
+        The :class:`~dglbal.Rebalancer`'s records, with ``--rebalance``.
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.data import make_synthetic
+    >>> from dglbal.experiments import run_once
+    >>> graph = dgl.add_self_loop(make_synthetic(num_nodes=200))
+    >>> result = run_once(TrainConfig(layers=2, hidden=8, epochs=3), "bal_o", 0, graph)
+    >>> result.scheme, result.epochs, len(result.train_loss), result.stop_reason
+    ('bal_o', 3, 3, 'max_epochs')
     """
 
     scheme: str
@@ -278,6 +355,9 @@ _ONLY_WITH: Dict[str, tuple] = {
     "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
                      "a data-scaled --init scheme (bal_o_data)"),
+    "balance_beta": (lambda c: any(get_scheme(s).tunable_beta for s in c.schemes),
+                     "a balanced --init scheme (bal_x, bal_o; not bal_o_data, whose data "
+                     "scale undoes any beta)"),
 }
 """Options that only act in some configurations: set elsewhere, they would be ignored
 silently (and still change the run's identity), so they are refused. (``--batch-size`` and
@@ -286,7 +366,34 @@ this configuration does not see.)"""
 
 
 def validate_config(config: TrainConfig) -> None:
-    """Refuse settings that cannot give a meaningful run, naming the setting's option."""
+    """Refuse settings that cannot give a meaningful run, naming the setting's option.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration to check.
+
+    Returns
+    -------
+    None
+        It returns when the configuration is usable.
+
+    Raises
+    ------
+    ValueError
+        Naming the option (``--heads``, ``--lr``, ...): a field of the wrong type, a value out
+        of range or not among the choices, an unknown dataset, or an option that would have no
+        effect with the others.
+
+    Examples
+    --------
+    >>> validate_config(TrainConfig(layers=10))
+    >>> try:
+    ...     validate_config(TrainConfig(model="gcn", heads=2))
+    ... except ValueError as error:
+    ...     print(error)
+    --heads has no effect without --model gat (got 2); leave it out
+    """
     kinds = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(config, f.name)

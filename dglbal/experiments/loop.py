@@ -26,6 +26,9 @@ from dglbal.data.validation import check_classes
 from dglbal.nn.kernels.sparse import input_features
 
 Scores = Tuple[float, float]
+ScoreFunction = Callable[[torch.Tensor, torch.Tensor], float]
+StepFunction = Callable[[], Tuple[float, Union[Scores, str, None]]]
+EvaluateFunction = Callable[[], Union[Scores, str]]
 NON_FINITE = "non-finite logits"
 """What scoring returns in place of (validation, test) scores when the logits are NaN or
 infinite: a diverged model has no predictions, and the argmax of NaN logits must never be
@@ -56,7 +59,9 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
     opt.step()
 
 
-def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score):
+def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Optimizer,
+                    on_backward: Optional[Callable[[], None]], score: ScoreFunction
+                    ) -> Tuple[StepFunction, EvaluateFunction]:
     """``(step, evaluate)`` for :func:`fit`: one full-batch step per epoch, evaluation on the
     whole graph. For :func:`mode_free` models ``step()`` also returns the scores of the
     parameters it started from (None otherwise)."""
@@ -85,7 +90,7 @@ def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, sco
     return step, evaluate
 
 
-def finite_scores(score, *parts: Tuple[torch.Tensor, torch.Tensor]) -> Union[Scores, str]:
+def finite_scores(score: ScoreFunction, *parts: Tuple[torch.Tensor, torch.Tensor]) -> Union[Scores, str]:
     """``score(logits, labels)`` of each (logits, labels) part, or :data:`NON_FINITE` when
     any logits are NaN or infinite."""
     if not all(bool(torch.isfinite(logits).all()) for logits, _ in parts):
@@ -113,8 +118,9 @@ def _seeded_batches(loader) -> Iterator:
         yield batch
 
 
-def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt, on_backward, score,
-                 batch_size: int, fanout: int):
+def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Optimizer,
+                 on_backward: Optional[Callable[[], None]], score: ScoreFunction,
+                 batch_size: int, fanout: int) -> Tuple[StepFunction, EvaluateFunction]:
     """``(step, evaluate)`` for :func:`fit`: minibatches of training nodes with DGL's
     neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches."""
     feat, labels = graph.ndata["feat"], graph.ndata["label"]

@@ -30,11 +30,14 @@ import numpy as np
 
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, describe, release
+from dglbal.init import scheme_names
+
 from .config import RunResult, TrainConfig, conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
            "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside",
-           "load_run", "result_of", "Interrupted", "run_or_load", "distinct", "table_setting", "describe_differences"]
+           "load_run", "result_of", "Interrupted", "run_or_load", "distinct", "table_setting",
+           "balance_beta_of", "describe_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 
@@ -52,10 +55,22 @@ def _in_key(f: dataclasses.Field) -> bool:
     return f.metadata.get("run_key", True) and f.name not in GRID_AXES
 
 
+_REAL_FIELDS = frozenset(name for name, kind in typing.get_type_hints(TrainConfig).items()
+                         if kind in (float, Optional[float]))
+
+
+def _as_real(name: str, value: Any) -> Any:
+    """A real-valued setting given as an integer (``balance_beta=4`` in Python) as the float
+    the command line gives (4.0): one run, one name."""
+    integer = isinstance(value, int) and not isinstance(value, bool)
+    return float(value) if integer and name in _REAL_FIELDS else value
+
+
 def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
     """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``."""
-    identity = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if _in_key(f)}
-    identity.update(lr=config.learning_rate(), scheme=scheme, seed=seed)
+    identity = {f.name: _as_real(f.name, getattr(config, f.name))
+                for f in dataclasses.fields(config) if _in_key(f)}
+    identity.update(lr=_as_real("lr", config.learning_rate()), scheme=scheme, seed=seed)
     return _canonical(identity)
 
 
@@ -279,6 +294,16 @@ def table_setting(record: dict) -> str:
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}
     return json.dumps(settings, sort_keys=True)
+
+
+def balance_beta_of(record: dict) -> Optional[float]:
+    """The beta a recorded run balanced with (its configuration's ``balance_beta``, else its
+    scheme's own; runs written before the field existed ran with their scheme's own); None
+    when its scheme does not balance or is no longer registered."""
+    if record.get("scheme") not in scheme_names():
+        return None
+    chosen = record.get("config", {}).get("balance_beta")
+    return TrainConfig(balance_beta=chosen).beta_of(record["scheme"])
 
 
 _EXCLUDED_FROM_TABLES = frozenset(f.name for f in dataclasses.fields(TrainConfig)

@@ -10,6 +10,7 @@ from torch import nn
 
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.balance.rebalance import Rebalancer
+from dglbal.symmetry import SymmetryReport
 
 __all__ = ["REBALANCE", "BackwardHook"]
 
@@ -23,7 +24,7 @@ class BackwardHook:
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *,
                  monitor: Optional[ConservationMonitor] = None, rebalance: str = "none",
                  every: int = 10, sweeps: int = 10, grad_clip: Optional[float] = None,
-                 report=None) -> None:
+                 report: Optional[SymmetryReport] = None) -> None:
         if rebalance not in REBALANCE:
             raise ValueError(f"rebalance must be one of {', '.join(REBALANCE)}, got {rebalance!r}")
         if grad_clip is not None and not grad_clip > 0:

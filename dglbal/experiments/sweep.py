@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
-from .runstore import distinct, result_of, run_or_load
+from .runstore import balance_beta_of, distinct, result_of, run_or_load
 from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
                      validate_config)
 from .train import prepare_graph, run_once
@@ -29,7 +29,25 @@ __all__ = ["SweepConfig", "run_sweep", "write_outputs"]
 
 @dataclass
 class SweepConfig:
-    """The grid; every other option is a :class:`TrainConfig` field shared by all runs."""
+    """The grid; every other option is a :class:`TrainConfig` field shared by all runs.
+
+    Parameters
+    ----------
+    datasets : list of str
+        The datasets of the grid.
+    depths : list of int
+        The depths of the grid.
+    base : TrainConfig
+        Every other option (schemes, seeds, optimizer, ...); its ``dataset`` and ``layers`` are
+        replaced by the grid's.
+
+    Examples
+    --------
+    >>> sweep = SweepConfig(datasets=["synthetic"], depths=[2, 5],
+    ...                     base=TrainConfig(schemes=["xavier", "bal_o"], seeds=[0, 1, 2]))
+    >>> len(sweep.datasets) * len(sweep.depths) * len(sweep.base.schemes) * len(sweep.base.seeds)
+    12
+    """
 
     datasets: List[str] = field(default_factory=lambda: ["cora"])
     depths: List[int] = field(default_factory=lambda: [2, 5, 10])
@@ -45,6 +63,46 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     (:func:`~dglbal.experiments.config.validate_config`; a dataset or depth listed twice is
     refused), its dataset (loaded once) and each scheme's model
     (:func:`~dglbal.experiments.train.prepare_graph`).
+
+    Parameters
+    ----------
+    sweep : SweepConfig
+        The grid.
+    out : pathlib.Path
+        The output folder: one file per run under ``runs/`` (``monitor/`` with
+        ``base.monitor``); :func:`~dglbal.experiments.sweep.write_outputs` adds the tables and
+        plots.
+    progress : bool, default True
+        Show a progress bar per run.
+
+    Returns
+    -------
+    list of dict
+        One record per run of the grid (its configuration, device and result).
+
+    Raises
+    ------
+    ValueError
+        For a grid that cannot run (a bad option, a dataset or depth listed twice, a refused
+        (scheme, model) combination), before any run trains.
+    DatasetNotFoundError
+        If a dataset of the grid is missing.
+    OSError
+        If ``out`` cannot be written.
+    dglbal.experiments.runstore.Interrupted
+        On Ctrl-C; the finished runs are kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> out = tempfile.TemporaryDirectory()
+    >>> sweep = SweepConfig(datasets=["synthetic"], depths=[2],
+    ...                     base=TrainConfig(hidden=8, epochs=2, schemes=["xavier"]))
+    >>> records = run_sweep(sweep, Path(out.name), progress=False)
+    >>> len(records), len(list(Path(out.name, "runs").glob("*.json")))
+    (1, 1)
+    >>> out.cleanup()
     """
     for name, values, kind in (("--dataset", sweep.datasets, List[str]),
                                ("--layers", sweep.depths, List[int])):
@@ -78,13 +136,14 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
     """results.csv, summary.md and the plots."""
     out, records = Path(out), distinct(records)
-    columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "budget",
+    columns = ["dataset", "model", "layers", "scheme", "seed", "optimizer", "lr", "balance_beta",
+               "budget",
                "test_acc", "best_val_acc", "best_epoch", "epochs_to_95", "epochs", "seconds",
                "stop_reason", "run"]
     table = io.StringIO(newline="")
     writer = csv.DictWriter(table, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({**r, "balance_beta": balance_beta_of(r)} for r in records)
     write_text_atomic(out / "results.csv", table.getvalue())
     write_text_atomic(out / "summary.md", summary_tables(records))
     written = [out / "results.csv", out / "summary.md", _plot_depths(records, out)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy import stats
@@ -16,7 +16,8 @@ from .reference import reference_text
 from .runstore import describe_differences, distinct, table_setting
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
-           "panels", "summary_tables", "save_results", "plot_curves"]
+           "panels", "summary_tables", "setting_table", "choose_on_validation", "save_results",
+           "plot_curves"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -170,6 +171,57 @@ def summary_tables(records: List[dict]) -> str:
         lines += _grid("Epochs to the best validation accuracy / to 95% of it, median "
                        "[quartiles]:", subset, depths, schemes, epochs)
     return "\n".join(lines)
+
+
+def setting_table(label_columns: Sequence[str],
+                  rows: Sequence[Tuple[Sequence[str], List[dict]]], test: bool = True) -> str:
+    """A markdown table with one row per group of run records (one setting each): its label
+    cells (``label_columns``), then the runs, the test accuracy (mean +- 95% CI, "n/a" for
+    one run, runs diverged before any scored epoch counted aside; left out with
+    ``test=False``, for settings that were not chosen on validation), the mean best
+    validation accuracy, how the runs ended (divergences first) and the epochs to the best
+    validation accuracy and to 95% of it (median [quartiles])."""
+    columns = [*label_columns, "runs", *(["test acc (%)"] if test else []), "best val (%)",
+               "how the runs ended", "epoch of best val", "epoch reaching 95% of it"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for labels, runs in rows:
+        vals, _ = scored_percent(r["best_val_acc"] for r in runs)
+        scored = [r for r in runs if r["best_epoch"] >= 0]
+        accuracy = [_accuracy_cell([r["test_acc"] for r in runs])] if test else []
+        cells = [*labels, str(len(runs)), *accuracy,
+                 f"{np.mean(vals):.1f}" if vals else "-", _ending_cell(runs),
+                 median_quartiles([r["best_epoch"] + 1 for r in scored]),
+                 median_quartiles([r["epochs_to_95"] for r in scored])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def choose_on_validation(candidates: Dict[Any, List[dict]]) -> Tuple[Any, List[int], float]:
+    """The candidate setting with the highest mean best validation score, over the seeds
+    every candidate has finished (so that a grid cut short compares equal seeds; a run
+    diverged before any scored epoch counts as 0, never as missing); ties go to the first.
+    Test scores are never read.
+
+    Parameters
+    ----------
+    candidates : dict
+        Setting -> its run records (``seed`` and ``best_val_acc`` are read).
+
+    Returns
+    -------
+    (setting, seeds, score)
+        The chosen setting, the common seeds (sorted) and its mean best validation score on
+        them; ``(None, [], nan)`` when no seed is common to all candidates.
+    """
+    seeds = sorted(set.intersection(*({r["seed"] for r in runs}
+                                      for runs in candidates.values()))) if candidates else []
+    best, score = None, float("nan")
+    for setting, runs in candidates.items() if seeds else ():
+        by_seed = {r["seed"]: r["best_val_acc"] or 0.0 for r in runs}
+        mean = float(np.mean([by_seed[s] for s in seeds]))
+        if best is None or mean > score:
+            best, score = setting, mean
+    return best, seeds, score
 
 
 def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> Path:

@@ -40,7 +40,39 @@ def seed_everything(seed: int) -> None:
 def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
                 graph: dgl.DGLGraph) -> nn.Module:
     """A deep GAT (GATv2 layers unless ``config.conv``), GCN, SAGE or GIN initialized with
-    ``scheme`` (:mod:`dglbal.init.schemes`; schemes that need data read ``graph``)."""
+    ``scheme`` (:mod:`dglbal.init.schemes`; schemes that need data read ``graph``).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The model's options (``model``, ``layers``, ``hidden``, ...).
+    scheme : str
+        The init scheme.
+    in_feats, out_feats : int
+        Input width and number of classes.
+    graph : dgl.DGLGraph
+        The training graph (read by the schemes that need data).
+
+    Returns
+    -------
+    nn.Module
+        The initialized model.
+
+    Raises
+    ------
+    ValueError
+        For an unknown model or scheme, or a combination the model refuses (``sage`` with
+        ``ll_ortho``, an odd width with a looks-linear scheme).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.data import make_synthetic
+    >>> graph = dgl.add_self_loop(make_synthetic(num_nodes=200))
+    >>> model = build_model(TrainConfig(model="gcn", layers=3, hidden=8), "bal_o", 500, 5, graph)
+    >>> type(model).__name__, model(graph, graph.ndata["feat"]).shape
+    ('GCN', torch.Size([200, 5]))
+    """
     spec = get_scheme(scheme)
     if config.model not in MODELS:
         raise ValueError(f"unknown model {config.model!r}; choose from {', '.join(MODELS)}")
@@ -51,6 +83,8 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
             raise ValueError(f"init scheme {scheme!r} needs the training graph (and its "
                              "features)")
         common.update(init_data=(graph, graph.ndata["feat"]), logit_spread=config.logit_spread)
+    if spec.tunable_beta:
+        common.update(balance_beta=config.beta_of(scheme))
     if config.model == "gat":
         model = GAT(in_feats, config.hidden, out_feats, config.layers, num_heads=config.heads,
                     conv=config.conv, share_weights=config.share_weights,
@@ -288,7 +322,44 @@ def run_once(config: TrainConfig, scheme: str, seed: int, graph: dgl.DGLGraph,
              progress: bool = False, monitor_dir: Optional[Path] = None) -> RunResult:
     """One training run of ``config`` with one scheme and seed, on a graph already on its
     device; with ``config.monitor`` the diagnostics go to ``monitor_dir``. The graph's node
-    data is checked first (:func:`dglbal.data.check_node_data`)."""
+    data is checked first (:func:`dglbal.data.check_node_data`).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The experiment.
+    scheme : str
+        The init scheme of this run.
+    seed : int
+        The seed of this run.
+    graph : dgl.DGLGraph
+        The training graph with dglbal's node data, on the run's device.
+    progress : bool, default False
+        Show a progress bar.
+    monitor_dir : pathlib.Path, optional
+        Where the conservation monitor's plot and JSON go (with ``config.monitor``).
+
+    Returns
+    -------
+    RunResult
+        The run's scores and history.
+
+    Raises
+    ------
+    GraphDataError
+        If the graph's node data cannot be trained on.
+    ValueError
+        For a model with fewer outputs than classes, or options the model refuses.
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.data import make_synthetic
+    >>> graph = dgl.add_self_loop(make_synthetic(num_nodes=200))
+    >>> result = run_once(TrainConfig(layers=2, hidden=8, epochs=3), "bal_o", 0, graph)
+    >>> result.epochs, 0 <= result.test_acc <= 1
+    (3, True)
+    """
     graph = check_node_data(graph)
     device = graph.device
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)

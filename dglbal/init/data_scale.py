@@ -21,10 +21,13 @@ which the cross-entropy's gradient is neither saturated nor flat.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from dgl import DGLGraph
 
 DEFAULT_LOGIT_SPREAD = 1.0
 
@@ -32,7 +35,29 @@ __all__ = ["DEFAULT_LOGIT_SPREAD", "logit_spread", "scale_to_logit_spread_"]
 
 
 def logit_spread(logits: torch.Tensor) -> float:
-    """sqrt(mean over nodes of the (biased) variance of each node's logits across classes)."""
+    """sqrt(mean over nodes of the (biased) variance of each node's logits across classes).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``(nodes, classes)`` logits, at least two classes.
+
+    Returns
+    -------
+    float
+        The spread.
+
+    Raises
+    ------
+    ValueError
+        If ``logits`` is not 2-D with at least two columns.
+
+    Examples
+    --------
+    >>> import torch
+    >>> logit_spread(torch.tensor([[1.0, -1.0], [2.0, 0.0]]))
+    1.0
+    """
     if logits.dim() != 2 or logits.shape[1] < 2:
         raise ValueError(f"logits must have shape (nodes, classes >= 2), got {tuple(logits.shape)}")
     return float(logits.double().var(dim=1, unbiased=False).mean().sqrt())
@@ -47,7 +72,7 @@ def _spread_of(model: nn.Module, graph, feat: torch.Tensor, mask: Optional[torch
     return logit_spread(logits if mask is None else logits[mask])
 
 
-def scale_to_logit_spread_(model: nn.Module, graph, feat: torch.Tensor, num_layers: int,
+def scale_to_logit_spread_(model: nn.Module, graph: DGLGraph, feat: torch.Tensor, num_layers: int,
                            target: float = DEFAULT_LOGIT_SPREAD,
                            mask: Optional[torch.Tensor] = None, rtol: float = 1e-3) -> float:
     """Multiply every parameter of ``model`` by one s so that its logit spread on
@@ -58,6 +83,35 @@ def scale_to_logit_spread_(model: nn.Module, graph, feat: torch.Tensor, num_laye
     are after BalO. The spread is measured again after scaling; if it misses ``target`` by
     more than ``rtol`` (the model is not homogeneous of that degree), the parameters are
     restored and a ``ValueError`` is raised. ``mask`` restricts the measurement to some nodes.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, scaled in place.
+    graph : dgl.DGLGraph
+        The graph the spread is measured on.
+    feat : torch.Tensor
+        Its node features.
+    num_layers : int
+        The degree of homogeneity: the model's depth.
+    target : float, default 1.0
+        The spread wanted.
+    mask : torch.Tensor, optional
+        The nodes whose logits count (boolean).
+    rtol : float, default 1e-3
+        How far the measured spread may miss ``target``.
+
+    Returns
+    -------
+    float
+        The factor s every parameter was multiplied by.
+
+    Raises
+    ------
+    ValueError
+        If the model is not homogeneous of degree ``num_layers`` (the parameters are restored),
+        ``target`` is not positive, ``num_layers`` is below 1, or the initial logits do not
+        vary across classes.
 
     Examples
     --------

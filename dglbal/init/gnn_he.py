@@ -2,7 +2,7 @@
 rho(A) the spectral radius of the aggregation operator a graph layer applies."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -11,6 +11,9 @@ import torch
 from dgl.nn.pytorch import GINConv, SAGEConv
 from torch import nn
 
+if TYPE_CHECKING:
+    from dgl import DGLGraph
+
 from .tensor import he_normal_, he_normal_blocks_
 from .weights import (check_scheme_defined, feature_maps, is_attention_layer,
                       require_graph_layers, residual_linear)
@@ -18,7 +21,7 @@ from .weights import (check_scheme_defined, feature_maps, is_attention_layer,
 __all__ = ["aggregation_matrix", "spectral_radius", "gnn_he_"]
 
 
-def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None
+def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None
                        ) -> sp.csr_matrix:
     """The (num_nodes x num_nodes) aggregation operator a layer applies on ``graph``.
 
@@ -29,6 +32,36 @@ def aggregation_matrix(layer: nn.Module, graph, edge_weight: Optional[torch.Tens
     SAGEConv: its neighbour operator (``mean``: the in-degree mean; ``gcn``: the mean over
     the in-neighbours and the node itself). GINConv: the sum over in-neighbours plus
     ``(1 + eps)`` times the node itself.
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer (DGL's or dglbal's GraphConv, GATConv, GATv2Conv, DGL's SAGEConv or
+        GINConv, or a registered type).
+    graph : dgl.DGLGraph
+        The graph it runs on.
+    edge_weight : torch.Tensor, optional
+        Per-edge weights, as the layer would get them.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        The operator, float64.
+
+    Raises
+    ------
+    ValueError
+        If ``graph`` is not homogeneous (the operator would not be square).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dglbal.nn import GraphConv
+    >>> ring = dgl.graph(([0, 1, 2], [1, 2, 0]))
+    >>> aggregation_matrix(GraphConv(4, 4, norm="none"), ring).toarray()
+    array([[0., 0., 1.],
+           [1., 0., 0.],
+           [0., 1., 0.]])
     """
     if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
         raise ValueError("the aggregation operator is square only on homogeneous graphs")
@@ -91,7 +124,7 @@ def spectral_radius(matrix: sp.spmatrix) -> float:
                                   return_eigenvectors=False, tol=1e-8)).max())
 
 
-def gnn_he_(model: nn.Module, graph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
+def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
     """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
 
     ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on

@@ -62,6 +62,17 @@ class InitScheme:
         LLortho from looks-linear): the builders of models without attention
         (:class:`dglbal.nn.GCN`, :class:`dglbal.nn.SAGE`, :class:`dglbal.nn.GIN`) refuse it
         rather than silently run the other one.
+
+    Examples
+    --------
+    >>> scheme = get_scheme("bal_o")
+    >>> scheme.layer_scheme, scheme.balance_beta, scheme.min_layers
+    ('looks_linear', 2.0, 2)
+    >>> mine = InitScheme("he_balanced", "He, then balanced", "he", balance_beta=2.0)
+    >>> mine.needs_graph
+    False
+
+    ``register_scheme(mine)`` would make ``init="he_balanced"`` and ``--init he_balanced``.
     """
 
     name: str
@@ -75,6 +86,13 @@ class InitScheme:
     attention_only: bool = False
 
     @property
+    def tunable_beta(self) -> bool:
+        """Whether another ``beta`` gives another model: balanced and not data-scaled
+        (balancing with ``beta`` multiplies every weight by ``sqrt(beta / 2)`` relative to
+        ``beta = 2``, which the data scale of ``bal_o_data`` then undoes)."""
+        return self.balance_beta is not None and not self.data_scaled
+
+    @property
     def needs_data(self) -> bool:
         """Whether building a model with this scheme needs the graph (and its features)."""
         return self.needs_graph or self.data_scaled
@@ -84,7 +102,32 @@ _SCHEMES: Dict[str, InitScheme] = {}
 
 
 def register_scheme(scheme: InitScheme) -> InitScheme:
-    """Add ``scheme`` to the registry (a new name, a known layer scheme); returns it."""
+    """Add ``scheme`` to the registry (a new name, a known layer scheme); returns it.
+
+    Parameters
+    ----------
+    scheme : InitScheme
+        The scheme; its name must be new.
+
+    Returns
+    -------
+    InitScheme
+        ``scheme``, so that it can be used as a decorator's result or kept.
+
+    Raises
+    ------
+    ValueError
+        If the name is registered already or ``layer_scheme`` is not one of
+        :data:`~dglbal.init.layers.LAYER_SCHEMES`.
+
+    Examples
+    --------
+    >>> try:
+    ...     register_scheme(get_scheme("he"))
+    ... except ValueError as error:
+    ...     print(error)
+    init scheme 'he' is registered already
+    """
     if scheme.name in _SCHEMES:
         raise ValueError(f"init scheme {scheme.name!r} is registered already")
     if scheme.layer_scheme not in LAYER_SCHEMES:
@@ -157,10 +200,10 @@ for _scheme in (
     InitScheme("he", "He-normal feature weights, N(0, 2 / fan_in)", "he"),
     InitScheme("looks_linear", "looks-linear orthogonal weights, zero attention (LLortho "
                "with zero attention)", "looks_linear", min_layers=2),
-    InitScheme("bal_x", "BalX: Xavier, zero attention, balanced with beta = 2", "xavier",
-               balance_beta=2.0),
-    InitScheme("bal_o", "BalO: looks-linear orthogonal, zero attention, balanced with beta = 2",
-               "looks_linear", balance_beta=2.0, min_layers=2),
+    InitScheme("bal_x", "BalX: Xavier, zero attention, balanced with beta = 2 "
+               "(--balance-beta)", "xavier", balance_beta=2.0),
+    InitScheme("bal_o", "BalO: looks-linear orthogonal, zero attention, balanced with beta = 2 "
+               "(--balance-beta)", "looks_linear", balance_beta=2.0, min_layers=2),
     InitScheme("bal_o_data", "BalO with every weight scaled so the initial logits have a set "
                "spread on the data (--logit-spread)", "looks_linear", balance_beta=2.0,
                data_scaled=True, min_layers=2),

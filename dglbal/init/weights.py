@@ -84,7 +84,26 @@ def is_graph_layer(module: nn.Module) -> bool:
 
 def graph_layers(module: nn.Module) -> Iterator[nn.Module]:
     """Yield the graph layers of ``module`` (DGL's and dglbal's GATConv, GATv2Conv and
-    GraphConv, DGL's SAGEConv and GINConv, and registered types), in order."""
+    GraphConv, DGL's SAGEConv and GINConv, and registered types), in order.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A model.
+
+    Yields
+    ------
+    nn.Module
+        Each graph layer, in the order of ``module.modules()``.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GAT, GIN
+    >>> [type(layer).__name__ for layer in graph_layers(GAT(4, 8, 2, num_layers=3))]
+    ['GATv2Conv', 'GATv2Conv', 'GATv2Conv']
+    >>> [type(layer).__name__ for layer in graph_layers(GIN(4, 8, 2, num_layers=2))]
+    ['GINConv', 'GINConv']
+    """
     kinds: Tuple[Type[nn.Module], ...] = tuple(_GRAPH_LAYER_TYPES)
     for sub in module.modules():
         if isinstance(sub, kinds):
@@ -107,7 +126,24 @@ def known_layer_types() -> str:
 
 
 def is_attention_layer(layer: nn.Module) -> bool:
-    """True for GATConv / GATv2Conv-like layers (they own attention vectors)."""
+    """True for GATConv / GATv2Conv-like layers (they own attention vectors).
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer.
+
+    Returns
+    -------
+    bool
+        Whether it owns attention vectors.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GATConv, GraphConv
+    >>> is_attention_layer(GATConv(4, 2, num_heads=1)), is_attention_layer(GraphConv(4, 2))
+    (True, False)
+    """
     return any(isinstance(getattr(layer, n, None), nn.Parameter) for n in _ATTENTION_NAMES)
 
 
@@ -159,6 +195,27 @@ def feature_weights(layer: nn.Module) -> List[torch.Tensor]:
 
     Shared modules (GATv2Conv with ``share_weights=True``) appear once. GraphConv stores its
     weight as (in, out); the transposed view is returned, so in-place changes reach it.
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer.
+
+    Returns
+    -------
+    list of torch.Tensor
+        Views of its weight matrices, each ``(out_features, in_features)``.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GATv2Conv, GraphConv
+    >>> [tuple(w.shape) for w in feature_weights(GATv2Conv(4, 2, num_heads=2, share_weights=True))]
+    [(4, 4)]
+    >>> [tuple(w.shape) for w in feature_weights(GraphConv(4, 3))]  # GraphConv stores (in, out)
+    [(3, 4)]
+    >>> import dgl.nn
+    >>> [tuple(w.shape) for w in feature_weights(dgl.nn.SAGEConv(4, 3, "mean"))]  # self, neigh
+    [(3, 4), (3, 4)]
     """
     return [block for blocks in feature_maps(layer) for block in blocks]
 
@@ -197,7 +254,26 @@ def check_scheme_defined(layer: nn.Module, scheme: str) -> None:
 
 
 def attention_parameters(layer: nn.Module) -> List[nn.Parameter]:
-    """The attention vectors of a GAT-like layer (empty for other layers)."""
+    """The attention vectors of a GAT-like layer (empty for other layers).
+
+    Parameters
+    ----------
+    layer : nn.Module
+        A graph layer.
+
+    Returns
+    -------
+    list of nn.Parameter
+        Its attention vectors (``attn``, or ``attn_l`` and ``attn_r``).
+
+    Examples
+    --------
+    >>> from dglbal.nn import GATv2Conv, GraphConv
+    >>> [tuple(p.shape) for p in attention_parameters(GATv2Conv(4, 2, num_heads=2))]
+    [(1, 2, 2)]
+    >>> attention_parameters(GraphConv(4, 4))
+    []
+    """
     params = (getattr(layer, n, None) for n in _ATTENTION_NAMES)
     return [p for p in params if isinstance(p, nn.Parameter)]
 

@@ -121,7 +121,7 @@ class GATConv(GraphLayer):
         feat: Features,
         edge_weight: Optional[torch.Tensor] = None,
         get_attention: bool = False,
-    ):
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Compute the layer.
 
         ``feat`` is an ``(N, *, in_feats)`` tensor or a (source, destination) pair (``*``

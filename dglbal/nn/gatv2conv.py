@@ -105,7 +105,8 @@ class GATv2Conv(GraphLayer):
         self.bias = bias
         self._set_extras(init, init_position, residual_alpha)
 
-    def forward(self, graph: DGLGraph, feat: Features, get_attention: bool = False):
+    def forward(self, graph: DGLGraph, feat: Features, get_attention: bool = False
+                ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Compute the layer.
 
         ``feat`` is an (N, in_feats) tensor or a (source, destination) pair. Returns the

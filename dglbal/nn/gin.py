@@ -54,6 +54,8 @@ class GIN(_DeepGNN):
         The data ``gnn_he`` and ``bal_o_data`` measure.
     logit_spread : float
         ``bal_o_data``'s target spread of the initial logits.
+    balance_beta : float, optional
+        ``bal_x`` / ``bal_o``: the ``beta`` they balance with (default: the scheme's, 2).
 
     Examples
     --------
@@ -71,9 +73,11 @@ class GIN(_DeepGNN):
                  bias: bool = False, activation: Activation = F.relu, skip: bool = False,
                  init: str = "xavier", dropout: float = 0.0,
                  init_data: Optional[InitData] = None,
-                 logit_spread: float = DEFAULT_LOGIT_SPREAD):
+                 logit_spread: float = DEFAULT_LOGIT_SPREAD,
+                 balance_beta: Optional[float] = None):
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
-                         init_data=init_data, logit_spread=logit_spread)
+                         init_data=init_data, logit_spread=logit_spread,
+                         balance_beta=balance_beta)
         if isinstance(in_feats, tuple):
             raise ValueError(f"GIN: in_feats must be one integer (GINConv adds a node's own "
                              f"features to its neighbours'), got {in_feats!r}")

@@ -48,6 +48,13 @@ class GraphConv(GraphLayer):
         Aggregate with :math:`(1-\alpha) \hat A + \alpha I`, :math:`\hat A` the normalized
         operator selected by ``norm``. Needs homogeneous graphs or blocks.
 
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers or an unknown ``init`` or ``init_position``.
+    dgl.DGLError
+        For an unknown ``norm`` (DGL's error, as DGL's layer raises it).
+
     Examples
     --------
     >>> import dgl, torch

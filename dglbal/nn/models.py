@@ -1,6 +1,7 @@
 """Deep GAT and GCN builders with the papers' initialization and architecture options."""
 from __future__ import annotations
 
+import math
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import dgl
@@ -48,7 +49,8 @@ class _DeepGNN(nn.Module):
     def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str,
                  dropout: float = 0.0, xavier_gain: Optional[float] = None,
                  zero_target_weights: bool = False, init_data: Optional[InitData] = None,
-                 logit_spread: float = DEFAULT_LOGIT_SPREAD):
+                 logit_spread: float = DEFAULT_LOGIT_SPREAD,
+                 balance_beta: Optional[float] = None):
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
@@ -67,6 +69,16 @@ class _DeepGNN(nn.Module):
                              "the output is not homogeneous of degree L in the weights")
         if not isinstance(skip, bool):
             raise TypeError(f"skip must be True or False, got {skip!r}")
+        if balance_beta is not None:
+            if not scheme.tunable_beta:
+                why = ("its data scale sets the weights' scale (logit_spread)"
+                       if scheme.data_scaled else "it does not balance")
+                raise ValueError(f"balance_beta={balance_beta!r} has no effect with "
+                                 f"init={init!r}: {why}; leave it out")
+            if (isinstance(balance_beta, bool) or not isinstance(balance_beta, (int, float))
+                    or not math.isfinite(balance_beta) or balance_beta <= 0):
+                raise ValueError(f"balance_beta must be a positive finite number (or None: "
+                                 f"the scheme's own), got {balance_beta!r}")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
@@ -79,6 +91,7 @@ class _DeepGNN(nn.Module):
         self.xavier_gain = xavier_gain
         self.zero_target_weights = zero_target_weights
         self.logit_spread = logit_spread
+        self.balance_beta = scheme.balance_beta if balance_beta is None else balance_beta
         self.data_scale: Optional[float] = None
         self._init_data = init_data  # read by _finish_init
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
@@ -128,8 +141,8 @@ class _DeepGNN(nn.Module):
         self.zero_skip_branches_()
         if self.zero_target_weights and self.layer_init == "looks_linear":
             self.zero_target_weights_()
-        if scheme.balance_beta is not None:
-            balance_(self, analyze(self), "init", beta=scheme.balance_beta)
+        if self.balance_beta is not None:
+            balance_(self, analyze(self), "init", beta=self.balance_beta)
         if scheme.data_scaled:
             self._scale_to_data()
 
@@ -254,6 +267,21 @@ class GAT(_DeepGNN):
         only W_s is balanced, as in the paper's code.
     init_data : (graph, features), optional
         The data ``bal_o_data`` measures its initial logits on.
+    logit_spread : float
+        ``bal_o_data``'s target spread of the initial logits.
+    balance_beta : float, optional
+        ``bal_x`` / ``bal_o``: the ``beta`` they balance with (the first neurons' incoming
+        squared norm; default: the scheme's own, the paper's 2). Refused with a scheme that
+        does not balance and with ``bal_o_data`` (its data scale undoes any ``beta``).
+
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a rate outside [0, 1), an unknown ``conv``
+        or scheme, a ``last_layer_heads`` that is not a positive integer, too few layers for
+        the scheme, or a data-needing scheme without ``init_data``.
+    TypeError
+        If ``skip`` is not a bool.
 
     Examples
     --------
@@ -292,10 +320,12 @@ class GAT(_DeepGNN):
         zero_target_weights: bool = False,
         init_data: Optional[InitData] = None,
         logit_spread: float = DEFAULT_LOGIT_SPREAD,
+        balance_beta: Optional[float] = None,
     ):
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
                          xavier_gain=xavier_gain, zero_target_weights=zero_target_weights,
-                         init_data=init_data, logit_spread=logit_spread)
+                         init_data=init_data, logit_spread=logit_spread,
+                         balance_beta=balance_beta)
         if conv not in ("gatv2", "gat"):
             raise ValueError(f"conv must be 'gatv2' or 'gat', got {conv!r}")
         if last_layer_heads is not None and (isinstance(last_layer_heads, bool) or not
@@ -338,6 +368,43 @@ class GCN(_DeepGNN):
     Schemes that differ from another only in attention vectors (``xavier_zero_attention``,
     ``ll_ortho``) are refused.
 
+    Parameters
+    ----------
+    in_feats, hidden_feats, out_feats : int
+        Input, hidden and output widths.
+    num_layers : int
+        Number of graph layers L.
+    bias : bool, default False
+        Biases in the layers.
+    activation : callable, default F.relu
+        Positively homogeneous activation between layers (ReLU).
+    skip : bool, default False
+        Fixup-type skip connections around the hidden layers (branch weights start at zero).
+    residual_alpha : float, default 0.0
+        Residual aggregation (1 - alpha) A + alpha I in every layer.
+    init : str, default "xavier"
+        A scheme of :mod:`dglbal.init.schemes` (``he``, ``gnn_he``, ``looks_linear``, ``bal_x``,
+        ``bal_o``, ``bal_o_data``, ...).
+    norm : str, default "both"
+        GraphConv's normalization (``"both"``, ``"right"``, ``"left"``, ``"none"``).
+    allow_zero_in_degree : bool, default False
+        As in DGL: refuse graphs with 0-in-degree nodes unless True.
+    dropout : float, default 0.0
+        Dropout on the hidden features after each activation.
+    init_data : (graph, features), optional
+        The data of schemes that read it (``gnn_he``, ``bal_o_data``).
+    logit_spread : float, default 1.0
+        ``bal_o_data``'s initial logit spread.
+
+    Raises
+    ------
+    ValueError
+        For sizes that are not positive integers, a dropout rate outside [0, 1), an unknown
+        scheme, too few layers for the scheme, or a data-needing scheme without
+        ``init_data``.
+    TypeError
+        If ``skip`` is not a bool.
+
     Examples
     --------
     >>> import dgl, torch
@@ -365,9 +432,11 @@ class GCN(_DeepGNN):
         dropout: float = 0.0,
         init_data: Optional[InitData] = None,
         logit_spread: float = DEFAULT_LOGIT_SPREAD,
+        balance_beta: Optional[float] = None,
     ):
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
-                         init_data=init_data, logit_spread=logit_spread)
+                         init_data=init_data, logit_spread=logit_spread,
+                         balance_beta=balance_beta)
         self.in_feats = in_feats
         dims: List[int] = [in_feats] + [hidden_feats] * (num_layers - 1) + [out_feats]
         for index in range(num_layers):

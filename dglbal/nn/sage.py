@@ -45,6 +45,38 @@ class SAGE(_DeepGNN):
     they take ``xavier`` (DGL's) only. ``xavier_zero_attention`` and ``ll_ortho`` differ from
     ``xavier`` and ``looks_linear`` only in attention vectors, which SAGE has not: refused.
 
+    Parameters
+    ----------
+    in_feats, hidden_feats, out_feats : int
+        Input, hidden and output widths.
+    num_layers : int
+        Number of graph layers L.
+    bias : bool, default False
+        Biases in the layers.
+    activation : callable, default F.relu
+        Positively homogeneous activation between layers (ReLU).
+    skip : bool, default False
+        Fixup-type skip connections around the hidden layers (branch weights start at zero).
+    aggregator : str, default "mean"
+        DGL's ``SAGEConv`` aggregator (``"mean"``, ``"gcn"``, ``"pool"``, ``"lstm"``).
+    init : str, default "xavier"
+        A scheme of :func:`dglbal.init.scheme_names` (see above).
+    dropout : float, default 0.0
+        Dropout on the hidden features after each activation.
+    init_data : (graph, features), optional
+        The data ``gnn_he`` and ``bal_o_data`` measure.
+    logit_spread : float
+        ``bal_o_data``'s target spread of the initial logits.
+    balance_beta : float, optional
+        ``bal_x`` / ``bal_o``: the ``beta`` they balance with (default: the scheme's, 2).
+
+    Raises
+    ------
+    ValueError
+        For sizes or a ``num_layers`` that are not positive integers, an unknown
+        ``aggregator``, an attention-only scheme, He / looks-linear schemes with ``pool`` or
+        ``lstm``, or an odd width with a looks-linear scheme.
+
     Examples
     --------
     >>> import dgl, torch
@@ -59,13 +91,15 @@ class SAGE(_DeepGNN):
                  aggregator: str = "mean", bias: bool = False,
                  activation: Activation = F.relu, skip: bool = False, init: str = "xavier",
                  dropout: float = 0.0, init_data: Optional[InitData] = None,
-                 logit_spread: float = DEFAULT_LOGIT_SPREAD):
+                 logit_spread: float = DEFAULT_LOGIT_SPREAD,
+                 balance_beta: Optional[float] = None):
         aggregators = ("mean", "gcn", "pool", "lstm")
         if aggregator not in aggregators:
             raise ValueError(f"aggregator must be one of {', '.join(aggregators)}, got "
                              f"{aggregator!r}")
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
-                         init_data=init_data, logit_spread=logit_spread)
+                         init_data=init_data, logit_spread=logit_spread,
+                         balance_beta=balance_beta)
         if aggregator in ("pool", "lstm") and self.layer_init != "xavier":
             raise ValueError(f"init={init!r} is not defined for aggregator={aggregator!r} "
                              "(its inner transform, fc_pool / LSTM, is not a feature map); "

@@ -101,6 +101,32 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     code does: a parameter these inputs read only in part (``w[:graph.num_nodes()]``) is held
     at exponent 0 and named in ``report.unsupported``, since a larger input reads the rest.
 
+    Parameters
+    ----------
+    model : nn.Module
+        The model (a ``torch.compile``, ``DataParallel`` or DDP wrapper is looked through; the
+        report names the wrapped module's parameters).
+    *example_inputs
+        What ``model(*example_inputs)`` takes; every node and edge type should have members.
+    up_to_eps : bool, default False
+        Also find the symmetries that hold up to an eps.
+
+    Returns
+    -------
+    SymmetryReport
+        The groups, refusals, gates and notes.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not an ``nn.Module`` or its output holds no tensor.
+    ValueError
+        If ``model`` has no parameters or has parameters or buffers on the ``meta`` device.
+    ModelRunError
+        If the model raises on the example inputs.
+    RuleError
+        If a rule (built-in or registered) fails.
+
     Examples
     --------
     >>> from dglbal.nn import GAT

@@ -26,7 +26,26 @@ __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_const
 
 
 class ModelRunError(RuntimeError):
-    """The model raised while :func:`dglbal.analyze` ran it on the example inputs."""
+    """The model raised while :func:`dglbal.analyze` ran it on the example inputs.
+
+    A ``RuntimeError`` naming the model, its error and the inputs' types.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``RuntimeError``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> try:
+    ...     analyze(nn.Linear(4, 2), torch.randn(5, 3))  # features of the wrong width
+    ... except ModelRunError as error:
+    ...     print(str(error)[:60])
+    analyze runs the model once on the example inputs, and Linea
+    """
 
 
 def _wrapped(model: nn.Module) -> Tuple[Any, str]:
@@ -114,7 +133,24 @@ def describe_inputs(inputs: Sequence[Any]) -> str:
 
 def output_tensors(out: Any) -> List[torch.Tensor]:
     """The tensors a model returned: one, or those in (nested) tuples, lists and dicts; other
-    values (numbers, strings) are not outputs the analyser keeps invariant."""
+    values (numbers, strings) are not outputs the analyser keeps invariant.
+
+    Parameters
+    ----------
+    out : object
+        What the model returned.
+
+    Returns
+    -------
+    list of torch.Tensor
+        Its tensors, in order.
+
+    Examples
+    --------
+    >>> import torch
+    >>> output_tensors({"logits": torch.ones(1), "extra": (torch.zeros(2), 3)})
+    [tensor([1.]), tensor([0., 0.])]
+    """
     if isinstance(out, torch.Tensor):
         return [out]
     if isinstance(out, (list, tuple)):

@@ -36,7 +36,26 @@ Value = (torch.Tensor, torch.ScriptObject)
 
 
 class TraceContext:
-    """Symbols, constraints, parameter exponents and bookkeeping of one analysis."""
+    """Symbols, constraints, parameter exponents and bookkeeping of one analysis.
+
+    Rules receive it as ``ctx`` (see :mod:`dglbal.symmetry.rules.registry`): ``field``,
+    ``set_field``, ``equal``, ``require_zero``, ``combine`` and ``fresh`` are what they use.
+
+    Parameters
+    ----------
+    named_parameters : sequence of (str, nn.Parameter)
+        The model's parameters, by name.
+    constants : iterable of torch.Tensor, optional
+        Tensors that are constants of the model (buffers, tensor attributes).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> layer = nn.Linear(2, 2)
+    >>> ctx = TraceContext(list(layer.named_parameters()))
+    >>> ctx.param_name(layer.weight), ctx.key(layer.bias)
+    ('weight', 'p:bias')
+    """
 
     def __init__(self, named_parameters: Sequence[Tuple[str, torch.nn.Parameter]],
                  constants: Iterable[torch.Tensor] = ()) -> None:
@@ -150,10 +169,10 @@ class TraceContext:
         return target
 
     # -- fields of tensors ------------------------------------------------------------------
-    def param_name(self, x) -> Optional[str]:
+    def param_name(self, x: object) -> Optional[str]:
         return self.param_names.get(id(x)) if isinstance(x, torch.nn.Parameter) else None
 
-    def is_tracked(self, x) -> bool:
+    def is_tracked(self, x: object) -> bool:
         if not isinstance(x, Value):
             return False
         if id(x) in self._fields:
@@ -164,17 +183,17 @@ class TraceContext:
             return True
         return x.requires_grad and x.grad_fn is not None
 
-    def zero_constant(self, x, infinities: bool = False) -> bool:
+    def zero_constant(self, x: object, infinities: bool = False) -> bool:
         """The number 0 or a constant data tensor of zeros (and infinities, if asked): an
         operand that is 0 for every input, not only for the example inputs."""
         return not self.is_tracked(x) and self.constants.is_zero(x, infinities)
 
-    def known(self, x) -> bool:
+    def known(self, x: object) -> bool:
         """True for parameters and tensors the trace has recorded (with any field)."""
         return isinstance(x, Value) and (id(x) in self._fields or
                                           self.param_name(x) is not None)
 
-    def field(self, x) -> Field:
+    def field(self, x: object) -> Field:
         """The exponent field of a tensor (None for data, scalars and untracked values)."""
         if not isinstance(x, Value):
             return None
@@ -190,7 +209,7 @@ class TraceContext:
             return self._untracked(x)
         return None
 
-    def set_field(self, tensor, field: Field) -> None:
+    def set_field(self, tensor: object, field: Field) -> None:
         """Give an op's output tensor (or TorchScript object) its exponent field."""
         if isinstance(tensor, torch.ScriptObject):
             self._fields[id(tensor)] = None if is_zero(field) else collapse(np.asarray(field))
@@ -228,7 +247,7 @@ class TraceContext:
                                 "traced values: held at exponent 0 (pass example inputs in "
                                 "which every node and edge type has members)")
 
-    def key(self, x) -> str:
+    def key(self, x: object) -> str:
         name = self.param_name(x)
         return f"p:{name}" if name is not None else f"t:{id(x)}"
 

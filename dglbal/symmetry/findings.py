@@ -29,6 +29,17 @@ class Finding(str):
     """One entry of ``report.unsupported`` or ``report.notes``: its readable text (a ``str``,
     so ``"tanh" in entry`` works), and its parts.
 
+    Parameters
+    ----------
+    detail : str
+        What was refused or noted, and why.
+    op, module : str, optional
+        The op and the module path.
+    cost : int, optional
+        For refusals: the exponents it pinned.
+    pinned : dict, optional
+        ``{label: count}`` of those exponents.
+
     Attributes
     ----------
     op : str
@@ -43,6 +54,17 @@ class Finding(str):
     pinned : dict
         {neuron or parameter label: count} of those exponents (``"conv1.fc"``: its output
         channels; a parameter name: its own entries).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> report = analyze(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
+    ...                  torch.randn(5, 3))
+    >>> finding = report.unsupported[0]
+    >>> "tanh" in finding, finding.op, finding.cost, finding.pinned
+    (True, 'torch.tanh', 4, {'0': 4})
     """
 
     op: str

@@ -21,7 +21,7 @@ exact (where 0 < n < eps the quotient is z / eps): it stays refused.
 from __future__ import annotations
 
 from dataclasses import dataclass, field as dataclass_field
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import torch
@@ -68,7 +68,7 @@ class DivisionGuards:
         self._tests: Dict[int, _Test] = {}
         self._guards: Dict[int, _Guard] = {}
 
-    def norm(self, out: torch.Tensor, source: torch.Tensor, p, whole_slices: bool) -> None:
+    def norm(self, out: torch.Tensor, source: torch.Tensor, p: float, whole_slices: bool) -> None:
         """``out`` is a p-norm of ``source``; ``whole_slices``: over all axes, or with the
         reduced axes kept (so that it broadcasts against ``source`` slice by slice)."""
         positive = p in ("fro", None) or (isinstance(p, (int, float)) and not isinstance(
@@ -82,7 +82,7 @@ class DivisionGuards:
             return None
         return record
 
-    def test(self, out, operands, name: str, zero: List[bool]) -> None:
+    def test(self, out: torch.Tensor, operands: Sequence[object], name: str, zero: List[bool]) -> None:
         """A comparison ``operands[0] <op> operands[1]``; ``zero[i]``: operand i is the
         constant 0. Recorded when it tests a norm against 0."""
         if len(operands) != 2 or zero[0] == zero[1] or not isinstance(out, torch.Tensor):
@@ -99,7 +99,7 @@ class DivisionGuards:
         if name in senses:
             self._tests[id(out)] = _Test(out, norm, norm._version, senses[name], out._version)
 
-    def guarded_norm(self, condition, when_true, when_false) -> Optional[torch.Tensor]:
+    def guarded_norm(self, condition: object, when_true: object, when_false: object) -> Optional[torch.Tensor]:
         """The norm n when ``where(condition, when_true, when_false)`` is a guard of n."""
         test = self._tests.get(id(condition)) if isinstance(condition, torch.Tensor) else None
         if test is None or test.test is not condition or test.norm._version != test.version \
@@ -115,7 +115,7 @@ class DivisionGuards:
         self._guards[id(value)] = _Guard(value, self._norms[id(norm)], value._version, op, key,
                                          field, module, reason)
 
-    def division(self, numerator, divisor, op: int) -> bool:
+    def division(self, numerator: object, divisor: object, op: int) -> bool:
         """Whether op ``op``, ``numerator / divisor``, divides the source of a guarded norm
         by its guard (then it is recorded as a use that keeps the guard exact)."""
         guard = self._guards.get(id(divisor)) if isinstance(divisor, torch.Tensor) else None

@@ -20,6 +20,33 @@ class NeuronGroup:
 
     For a hidden neuron, ``incoming`` holds the entries with exponent +1 (its incoming weights
     and bias), ``outgoing`` those with -1 (outgoing weights, attention entries).
+
+    Parameters
+    ----------
+    report : SymmetryReport
+        The report it belongs to (its exponent table).
+    index : int
+        Its position in ``report.groups``.
+    name : str
+        A readable name: the neuron's module and channel (``"conv1.fc_src channel 0"``).
+
+    Attributes
+    ----------
+    eps : dict
+        {site (op and module): (eps, p)} for every eps the group moves.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> group = analyze(model, torch.randn(5, 3)).groups[0]
+    >>> group.name, group.incoming, group.outgoing
+    ('0 channel 0', {'0.weight': tensor([0, 1, 2]), '0.bias': tensor([0])}, {'2.weight': tensor([0, 4])})
+    >>> group.exponents("2.weight")
+    tensor([[-1.,  0.,  0.,  0.],
+            [-1.,  0.,  0.,  0.]], dtype=torch.float64)
     """
 
     def __init__(self, report: "SymmetryReport", index: int, name: str) -> None:
@@ -84,10 +111,30 @@ class ApproximateGroup(NeuronGroup):
     ``eps * lambda ** -p``: the outputs change by at most ``|lambda ** -p - 1| * eps`` times
     their largest derivative in eps on the way (see :mod:`dglbal.symmetry.approximate`).
 
-    Attributes
+    Parameters
     ----------
-    eps : dict
-        {site (op and module): (eps, p)} for every eps the group moves.
+    report : SymmetryReport
+        The report it belongs to.
+    index : int
+        Its position in ``report.approximate_groups``.
+    name : str
+        A readable name (``"0 channel 0"``).
+    table : ExponentTable
+        The exponents of the approximate groups.
+    eps : mapping
+        ``{site: (eps, p)}``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.LayerNorm(4), nn.Linear(4, 2))
+    >>> report = analyze(model, torch.randn(5, 3), up_to_eps=True)
+    >>> len(report.groups), len(report.approximate_groups)
+    (4, 1)
+    >>> report.approximate_groups[0].eps
+    {'F.layer_norm in 2': (1e-05, 2.0)}
     """
 
     def __init__(self, report: "SymmetryReport", index: int, name: str, table: ExponentTable,
@@ -111,7 +158,26 @@ def _group_name(symbols: SymbolTable, symbol: int) -> str:
 
 
 class SymmetryReport:
-    """Result of :func:`dglbal.analyze`.
+    """Result of :func:`dglbal.analyze` (made by it, not by hand).
+
+    Entries of ``unsupported`` and ``notes`` made by the trace are
+    :class:`~dglbal.symmetry.findings.Finding` strings with their parts (``op``, ``module``,
+    ``detail``, ``cost``, ``pinned``).
+
+    Parameters
+    ----------
+    table : ExponentTable
+        The exponents of the groups.
+    symbols : SymbolTable
+        The symbols of the trace.
+    unsupported, gates, parameter_order : sequence of str
+        The refusals, the gate parameters and the model's parameter names in order.
+    weight_roles : mapping, optional
+        The roles of the linear weights.
+    notes : sequence of str, optional
+        The notes.
+    approximate : (ExponentTable or None, sequence of mappings), optional
+        The approximate groups' table and their eps sites.
 
     Attributes
     ----------
@@ -139,9 +205,22 @@ class SymmetryReport:
         normalizations, ``x + eps`` and ``clamp(min=eps)``, apart from (and independent of)
         ``groups``; empty otherwise.
 
-    Entries of ``unsupported`` and ``notes`` made by the trace are
-    :class:`~dglbal.symmetry.findings.Finding` strings with their parts (``op``, ``module``,
-    ``detail``, ``cost``, ``pinned``).
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> report = analyze(nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)),
+    ...                  torch.randn(5, 3))
+    >>> len(report.groups), report.unsupported
+    (0, ['torch.tanh in 1; pinned 4 exponents (0: 4)'])
+    >>> report = analyze(model, torch.randn(5, 3))
+    >>> lambdas = torch.full((len(report.groups),), 2.0)
+    >>> x = torch.randn(5, 3)
+    >>> before = model(x)
+    >>> torch.allclose(report.rescale_(model, lambdas)(x), before, atol=1e-6)
+    True
     """
 
     def __init__(self, table: ExponentTable, symbols: SymbolTable, unsupported: Sequence[str],
@@ -181,7 +260,7 @@ class SymmetryReport:
     @torch.no_grad()
     def rescale_(self, model: nn.Module,
                  lambdas: Union[torch.Tensor, Sequence[float]]) -> nn.Module:
-        """theta_k *= prod_g lambdas[g] ** e_gk, in place (lambdas positive and finite, one
+        """``theta_k *= prod_g lambdas[g] ** e_gk``, in place (lambdas positive and finite, one
         per group). Checks the model and the lambdas before anything changes."""
         if not isinstance(model, nn.Module):
             raise TypeError(f"rescale_: model must be a torch.nn.Module, got "

@@ -7,7 +7,7 @@ and parameters it depends on are found (:func:`autograd_sources`), to be held at
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -18,8 +18,8 @@ __all__ = ["NOT_A_VIEW", "replay_view", "autograd_sources"]
 NOT_A_VIEW = object()
 
 
-def replay_view(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node, nr: int,
-                sources: List[str]):
+def replay_view(ctx: Any, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node: Any,
+                nr: int, sources: List[str]) -> Any:
     """The field of a chain of slices, selections and unsqueezes of a traced tensor (or of a
     parameter), read from its autograd nodes; ``NOT_A_VIEW`` for anything else.
     ``recorded`` maps (autograd node id, output number) to (field, key) of traced tensors; the
@@ -50,8 +50,8 @@ def replay_view(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node, n
     return full[tuple(index)]
 
 
-def autograd_sources(ctx, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node,
-                     nr: int) -> List[Tuple[Field, str]]:
+def autograd_sources(ctx: Any, recorded: Dict[Tuple[int, int], Tuple[Field, str]],
+                     node: Any, nr: int) -> List[Tuple[Field, str]]:
     """(field, key) of the traced tensors and parameters an untraced tensor depends on (its
     autograd graph; ``recorded`` as in :func:`replay_view`)."""
     found, seen, stack = [], set(), [(node, nr)]

@@ -36,7 +36,26 @@ __all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double",
 
 
 def as_double(value: Any) -> Any:
-    """Cast floating tensors (also inside tuples, lists and a graph's features) to float64."""
+    """Cast floating tensors (also inside tuples, lists and a graph's features) to float64.
+
+    Parameters
+    ----------
+    value : object
+        A tensor, a tuple or list of values, a DGL graph, or anything else.
+
+    Returns
+    -------
+    object
+        The same structure with floating tensors in float64 (a graph as a ``local_var()`` copy
+        with its floating node and edge features cast); integer tensors and other values as
+        they were.
+
+    Examples
+    --------
+    >>> import torch
+    >>> as_double((torch.ones(2), torch.arange(2)))
+    (tensor([1., 1.], dtype=torch.float64), tensor([0, 1]))
+    """
     if isinstance(value, torch.Tensor):
         return value.double() if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
@@ -171,6 +190,49 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     on the graph). Returns the report. On failure the ``AssertionError`` names the group that
     changes the outputs most when rescaled alone, its parameters, the inputs (graph nodes and
     edges) and the relative change measured.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+    trials : int, default 2
+        How many random draws of lambdas (log-normal, one per group).
+    rtol : float, default 1e-9
+        The largest relative change of the outputs allowed.
+    seed : int, default 0
+        Seed of the lambdas.
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If the outputs change by more than ``rtol``.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
+        fail).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> report = check_rescale_invariance(model, x)
+    >>> len(report.groups)  # the four hidden ReLU neurons
+    4
     """
     _check_options(model, trials=trials, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
@@ -198,7 +260,48 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
     (the true derivative: padding rows of embedding tables included). On failure the
     ``AssertionError`` names the worst group, its parameters, the inputs and the residual
-    relative to sum_k |e_k theta_k dL/dtheta_k| (see ``relative_delta`` below)."""
+    relative to sum_k |e_k theta_k dL/dtheta_k| (see ``relative_delta`` below).
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+    rtol : float, default 1e-9
+        The largest relative residual allowed.
+    seed : int, default 0
+        Seed of the random loss (a random linear projection of the outputs).
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If a group's residual exceeds ``rtol``.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
+        fail).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> len(check_noether(model, x).groups)
+    4
+    """
     _check_options(model, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():
@@ -284,6 +387,44 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     of a linear layer. Those directions depend on the point and drop out of the intersection.
     Invariances up to eps (LayerNorm, BatchNorm) do not: leave normalizations out. Nor do
     rows of a table that no input selects: use inputs that read every row, as a workload would.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model (measured on a float64 copy).
+    input_sets : sequence of tuples
+        Input tuples ``(graph, feat, ...)`` of ``model``; the rows of J are stacked over them.
+    report : SymmetryReport
+        The report whose groups give the symbolic dimension.
+    points : int, default 8
+        Parameter points the nullspaces are intersected over.
+    rtol : float, default 1e-9
+        Singular values below ``rtol`` times the largest count as zero.
+    seed : int, default 0
+        Seed of the random points and projections.
+
+    Returns
+    -------
+    tuple of int
+        ``(blackbox, symbolic)``: the dimension of the measured symmetry space and the rank of
+        the report's groups.
+
+    Raises
+    ------
+    ValueError
+        If ``input_sets`` is not a non-empty list of input tuples, or ``report`` is not a report
+        of ``model``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> blackbox_symmetry_dimension(model, [(x,)], analyze(model, x))
+    (4, 4)
     """
     _check_input_sets(input_sets)
     generator = torch.Generator().manual_seed(seed)
@@ -327,6 +468,43 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
     symmetry (one whose Jacobian rows are tiny at those points); such directions drop out at
     more points, a missed symmetry does not. A count above the groups' is therefore measured
     again at twice the points (other random draws), and only one that persists fails.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check (a float64 copy is measured); small models only, the Jacobian is
+        dense.
+    input_sets : sequence of tuples
+        Input tuples of ``model`` that read every row of its tables, e.g.
+        ``[(g1, x1), (g2, x2)]``.
+    report : SymmetryReport, optional
+        The report to check; by default the model is analysed on ``input_sets[0]``.
+    points : int, default 8
+        Parameter points of the black box (twice as many for a second look).
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If the groups are not independent, miss a symmetry the black box finds (``held at
+        exponent 0`` names the report's refusals), or claim one it does not find.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If ``input_sets`` is not a non-empty list of input tuples or ``points`` is below 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> len(check_complete(model, [(torch.randn(5, 3),), (torch.randn(6, 3),)]).groups)
+    4
     """
     _check_input_sets(input_sets)
     _check_options(model, points=points)
@@ -361,6 +539,38 @@ def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[
     ``complete=False`` for normalizations, invariant up to eps, which the black-box
     reference cannot tell from a symmetry (see :func:`blackbox_symmetry_dimension`),
     and for ops the analyser holds at 0 on purpose (unknown ops lose real symmetries).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A model taking ``(graph, feat)``; it is converted to float64 in place.
+    in_feats : int
+        The width of its input features.
+    expected_groups : int, optional
+        The number of groups the analysis must find.
+    complete : bool, default True
+        Whether to run :func:`check_complete` too.
+
+    Returns
+    -------
+    SymmetryReport
+        The report made on the analysis graph.
+
+    Raises
+    ------
+    AssertionError
+        If a check fails, or the number of groups is not ``expected_groups``.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If ``in_feats`` is not an int >= 1.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GCN
+    >>> len(check_symmetries(GCN(4, 8, 2, num_layers=2), 4, expected_groups=8,
+    ...                      complete=False).groups)
+    8
     """
     _check_options(model, in_feats=in_feats)
     model = model.double()

@@ -134,6 +134,26 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
     settings : hypothesis.settings, optional
         Example count and the like; by default the current profile (``--dglbal-profile`` of the
         pytest plugin), always without deadline.
+
+    Returns
+    -------
+    None
+        It returns when every example passed.
+
+    Raises
+    ------
+    AssertionError
+        From the first failing part (after hypothesis has shrunk the example).
+    TypeError, ValueError
+        If an argument is not usable (``make_model`` not callable, an unknown part, neither
+        ``in_feats`` nor ``inputs``, ...), before anything runs.
+
+    Examples
+    --------
+    >>> from hypothesis import settings
+    >>> from dglbal.nn import GCN
+    >>> check_model(lambda: GCN(4, 8, 2, num_layers=2), 4, parts=("symmetry", "noether"),
+    ...             settings=settings(max_examples=2, derandomize=True))
     """
     parts = _check_arguments(make_model, in_feats, inputs, parts, perturb, expected_groups,
                              settings)

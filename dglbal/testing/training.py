@@ -60,7 +60,53 @@ def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepo
                    ) -> SymmetryReport:
     """Along ``steps`` steps of SGD and of Adam (random linear loss), delta_g = 0 at every
     step, and every SGD step moves c_g by exactly lr^2 sum_k e_gk grad_k^2 (no first-order
-    drift, so c_g is constant under gradient flow). Returns the report."""
+    drift, so c_g is constant under gradient flow). Returns the report.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+    steps : int, default 3
+        Optimizer steps taken.
+    lr : float, default 1e-3
+        The learning rate.
+    rtol : float, default 1e-9
+        The largest relative residual allowed.
+    seed : int, default 0
+        Seed of the random linear loss.
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If delta_g exceeds ``rtol`` at some step, or an SGD step moves c_g by more than the
+        lr^2 term.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
+        fail).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> len(check_training(model, x, steps=2).groups)
+    4
+    """
     _check_options(model, steps=steps, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     projection = _projection(model64, inputs64, seed)
@@ -109,6 +155,53 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     training run monitors; an op that breaks a group only in training (noise added to
     activations, say) makes the monitor drift, and is caught here. ``monitor`` is the class
     (or factory) of the monitor, :class:`~dglbal.balance.ConservationMonitor` by default.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+    steps : int, default 3
+        Optimizer steps taken.
+    lr : float, default 1e-3
+        The learning rate.
+    rtol : float, default 1e-9
+        The largest relative residual allowed.
+    seed : int, default 0
+        Seed of the random linear loss.
+    monitor : callable, default ConservationMonitor
+        ``monitor(model, report)`` makes the monitor under test.
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If the monitor records a delta_g above ``rtol`` or a drift of c_g other than the lr^2
+        term.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
+        fail).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> len(check_monitor(model, x).groups)
+    4
     """
     _check_options(model, steps=steps, rtol=rtol)
     _, inputs64, report = _prepare(model, inputs, report)
@@ -158,7 +251,42 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
     """Balancing along the report's groups, asked for ``tol=1e-8``: ``mode="preserve"`` keeps
     the outputs (1e-10 relative) and reaches |c_g| <= 1e-8 (I_g + O_g) on every live group,
     ``mode="init"`` reaches it too, and both are idempotent. A model without groups has
-    nothing to balance and passes."""
+    nothing to balance and passes.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If balancing leaves a live group above the tolerance, preserve mode changes the outputs,
+        or a second balancing moves the parameters.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> len(check_balancing(model, x).groups)
+    4
+    """
     _check_options(model)
     model64, inputs64, report = _prepare(model, inputs, report)
     if not report.groups:
@@ -208,10 +336,52 @@ def check_conservation(model: nn.Module, *inputs: Any, report: Optional[Symmetry
     - balancing reaches c = 0, preserve mode keeps the function, both are idempotent
       (:func:`check_balancing`).
 
-    Example (in a user's test suite)::
+    Parameters
+    ----------
+    model : nn.Module
+        The model to check; it is left as it was (the checks run on a float64 copy).
+    *inputs
+        What ``model(*inputs)`` takes, e.g. ``graph, feat``; they may differ from the inputs the
+        report was made with (the symmetries do not depend on the graph).
+    report : SymmetryReport, optional
+        :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
+        float64) on ``inputs``.
+    steps : int, default 3
+        Optimizer steps taken.
+    lr : float, default 1e-3
+        The learning rate.
+    rtol : float, default 1e-9
+        The largest relative residual allowed.
+    seed : int, default 0
+        Seed of the random linear loss.
 
-        def test_my_model_conserves():
-            check_conservation(MyModel(), graph, features)
+    Returns
+    -------
+    SymmetryReport
+        The report checked.
+
+    Raises
+    ------
+    AssertionError
+        If any of the checks fails; the message names the check, the group and the inputs.
+    TypeError
+        If ``model`` is not an ``nn.Module``.
+    ValueError
+        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
+        fail).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> x = torch.randn(5, 3)
+    >>> len(check_conservation(model, x).groups)
+    4
+
+    In a test suite of yours, with a graph and features of your own:
+    ``def test_my_model_conserves(): check_conservation(MyModel(), graph, features)``.
     """
     _check_options(model, steps=steps, rtol=rtol)
     report = check_rescale_invariance(model, *inputs, report=report, rtol=rtol * 10, seed=seed)

@@ -2,7 +2,8 @@
 
 Each page's ```python blocks run in order in one namespace, after the page's setup below,
 which stands for what the prose says the reader already has (a model, a graph, features).
-The quickstart's examples are doctests (``make doctest``).
+The quickstart page's examples are doctests (``make doctest``); the README's quickstart is
+run by ``test_readme.py``.
 """
 from __future__ import annotations
 
@@ -54,6 +55,8 @@ g, x = model.probe_inputs()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 epochs = 3
 loss_fn = lambda out: out.square().mean()
+graph, feat = g, x
+import lightning
 """,
     "testing.md": SMALL_MODEL + """
 g1, x1 = g, x
@@ -61,6 +64,8 @@ g2, x2 = dgl.add_self_loop(dgl.rand_graph(12, 30)), torch.randn(12, 16)
 """,
 }
 NEEDS_CORA = {"diagnose.md", "layers.md"}
+# pages whose examples use an optional extra (TensorBoard's writer, the Lightning callback)
+NEEDS_EXTRAS = {"rescaling.md": ("tensorboard", "lightning")}
 
 
 def _blocks(page: Path) -> List[str]:
@@ -76,8 +81,16 @@ def test_every_guide_with_python_examples_is_run() -> None:
 def test_guide_examples_run(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if name in NEEDS_CORA and not os.environ.get("DGLBAL_DATA"):
         pytest.skip("needs Cora: set DGLBAL_DATA")
+    for extra in NEEDS_EXTRAS.get(name, ()):
+        pytest.importorskip(extra, reason=f"{name} needs the extra: pip install 'dglbal[{extra}]'")
     monkeypatch.chdir(tmp_path)  # examples that write files (plots) write them here
     namespace: dict = {"__name__": f"guide_{name[:-3]}"}
     exec(compile(SETUP[name], f"<setup of {name}>", "exec"), namespace)
-    for i, block in enumerate(_blocks(GUIDES / name)):
-        exec(compile(block, f"<{name}, example {i + 1}>", "exec"), namespace)
+    try:
+        for i, block in enumerate(_blocks(GUIDES / name)):
+            exec(compile(block, f"<{name}, example {i + 1}>", "exec"), namespace)
+    finally:  # a page's TensorBoard writer: stop its thread before tmp_path goes
+        writer = namespace.get("writer")
+        if writer is not None:
+            writer.close()
+

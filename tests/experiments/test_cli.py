@@ -42,7 +42,9 @@ def _fails(argv, capsys, *expected):
     ("--hidden", "0"), ("--heads", "0"), ("--layers", "0"), ("--epochs", "-3"),
     ("--lr", "-0.1"), ("--lr", "nan"), ("--residual-alpha", "1.5"), ("--loss-threshold", "inf"),
     ("--split", "-1"), ("--seeds", "100000000000000"), ("--epochs", "100000000000000000000"),
-    ("--lr", "1e308"), ("--weight-decay", "-1"), ("--dropout", "1")])
+    ("--lr", "1e308"), ("--weight-decay", "-1"), ("--dropout", "1"), ("--balance-beta", "0"),
+    ("--balance-beta", "nan"), ("--balance-beta", "-1"),
+    ("--balance-beta", "4")])  # TINY's --init xavier does not balance
 def test_nonsense_options_are_refused_before_anything_runs(tmp_path, capsys, command, option,
                                                            value, monkeypatch):
     monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)  # nothing may train

@@ -68,6 +68,16 @@ def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
     (dict(logit_spread=0.1, schemes=["bal_o"]), "--logit-spread has no effect without a "
                                                 "data-scaled --init scheme"),
     (dict(dataset="Cora"), r"--dataset must be one of .* \(lower-case\), got 'Cora'"),
+    (dict(balance_beta=4.0), "--balance-beta has no effect without a balanced --init scheme"),
+    (dict(balance_beta=4.0, schemes=["xavier", "ll_ortho", "he"]), "--balance-beta has no "
+                                                                    "effect without"),
+    (dict(balance_beta=4.0, schemes=["bal_o_data"]), "not bal_o_data, whose data scale undoes any beta"),
+    (dict(balance_beta=0.0, schemes=["bal_x"]), "--balance-beta must be a positive finite"),
+    (dict(balance_beta=-2.0, schemes=["bal_x"]), "--balance-beta must be a positive finite"),
+    (dict(balance_beta=float("nan"), schemes=["bal_o"]), "--balance-beta must be a positive"),
+    (dict(balance_beta=float("inf"), schemes=["bal_o"]), "--balance-beta must be a positive"),
+    (dict(balance_beta=True, schemes=["bal_o"]), r"--balance-beta must be of type "
+                                                 r"Optional\[float\], got True"),
 ])
 def test_an_option_that_would_be_ignored_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):
@@ -78,6 +88,15 @@ def test_an_option_that_would_be_ignored_is_refused(settings, message):
     dict(model="gat", heads=2, conv="gat", share_weights=False),
     dict(rebalance="norms", rebalance_every=3, rebalance_sweeps=2),
     dict(logit_spread=0.1, schemes=["xavier", "bal_o_data"]),
+    dict(balance_beta=4.0, schemes=["xavier", "bal_x"]),
+    dict(balance_beta=0.5, schemes=["bal_o", "bal_o_data"]),
 ])
 def test_the_same_options_where_they_act_are_accepted(settings):
     validate_config(TrainConfig(**settings))
+
+
+@pytest.mark.parametrize("scheme, beta, expected", [
+    ("bal_x", None, 2.0), ("bal_x", 4.0, 4.0), ("bal_o", 0.5, 0.5), ("xavier", 4.0, None),
+    ("bal_o_data", 4.0, 2.0), ("ll_ortho", None, None)])
+def test_beta_of_is_the_beta_each_run_balances_with(scheme, beta, expected):
+    assert TrainConfig(balance_beta=beta).beta_of(scheme) == expected

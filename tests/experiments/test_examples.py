@@ -29,9 +29,9 @@ def test_conservation_example_is_a_passing_test_module():
         module[name]()
 
 
-def test_the_readme_shows_the_example_test_file_whole():
-    """The README's copyable test file of the test kit is the example, verbatim."""
-    readme = (EXAMPLES.parent / "README.md").read_text()
+def test_the_testing_guide_shows_the_example_test_file_whole():
+    """The testing guide's copyable test file of the test kit is the example, verbatim."""
+    guide = (EXAMPLES.parent / "docs" / "guide" / "testing.md").read_text()
     example = (EXAMPLES / "test_conservation_example.py").read_text()
     body = example[example.index("import os"):]
-    assert f"```python\n{body}```" in readme
+    assert f"```python\n{body}```" in guide

@@ -77,6 +77,15 @@ def test_the_name_is_readable_and_an_explicit_paper_lr_is_the_same_run():
     assert run_name(TrainConfig(), "xavier", 0) != run_name(TrainConfig(), "xavier", 1)
 
 
+@pytest.mark.parametrize("settings", [dict(lr=1), dict(balance_beta=4), dict(dropout=0),
+                                      dict(residual_alpha=1), dict(logit_spread=3)])
+def test_a_real_setting_given_as_an_integer_is_the_same_run_as_its_float(settings):
+    as_int = TrainConfig(schemes=["bal_x"], **settings)
+    as_float = TrainConfig(schemes=["bal_x"], **{k: float(v) for k, v in settings.items()})
+    assert run_name(as_int, "bal_x", 0) == run_name(as_float, "bal_x", 0)
+    assert run_identity(as_int, "bal_x", 0) == run_identity(as_float, "bal_x", 0)
+
+
 def _record(config, scheme="xavier", seed=0):
     result = RunResult(scheme=scheme, seed=seed, test_acc=0.5, best_val_acc=0.5, best_epoch=0,
                        epochs=1, seconds=0.1, stop_reason="max_epochs", train_loss=[1.0],
@@ -204,6 +213,36 @@ def test_runs_written_before_a_field_existed_share_a_table_with_runs_at_its_defa
     del old["config"]["logit_spread"]  # a field added in session 3, default 1.0
     tables = summary_tables([old, new])
     assert tables.count("### GAT on synthetic") == 1 and "logit_spread" not in tables
+
+
+def test_a_run_file_written_before_balance_beta_existed_is_still_found(tmp_path):
+    """Files of the committed grid predate --balance-beta: without it, the same name and
+    identity (so the file is loaded, not retrained); with it, another run."""
+    config = TrainConfig(dataset="cora", layers=10, hidden=8)
+    old = _record(config, "bal_x", 1)
+    del old["config"]["balance_beta"], old["run_key"]["balance_beta"]
+    path = tmp_path / f"{run_name(config, 'bal_x', 1)}.json"
+    path.write_text(json.dumps(old))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert load_run(path, config, "bal_x", 1) == old
+    assert runfiles.balance_beta_of(old) == 2.0  # it balanced with bal_x's own
+    for beta in (2.0, 4.0):  # given, even the scheme's own value, it is another run key
+        chosen = dataclasses.replace(config, balance_beta=beta)
+        assert run_name(chosen, "bal_x", 1) != path.stem
+        assert run_identity(chosen, "bal_x", 1)["balance_beta"] == beta
+    assert run_identity(config, "bal_x", 1)["balance_beta"] is None
+
+
+def test_a_chosen_beta_is_recorded_and_gets_its_own_table():
+    config = TrainConfig(hidden=8, schemes=["xavier", "bal_x"])
+    chosen = dataclasses.replace(config, balance_beta=4.0)
+    records = [_record(config, "bal_x"), _record(chosen, "bal_x"), _record(chosen, "xavier")]
+    assert [r["config"]["balance_beta"] for r in records] == [None, 4.0, 4.0]
+    assert [runfiles.balance_beta_of(r) for r in records] == [2.0, 4.0, None]
+    tables = summary_tables(records)
+    assert tables.count("### GAT on synthetic") == 2
+    assert "balance_beta=4.0" in tables and "balance_beta=None" in tables
 
 
 def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monkeypatch,

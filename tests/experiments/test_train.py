@@ -1,4 +1,5 @@
 """The training protocol and the `dglbal train` command."""
+import csv
 import json
 import subprocess
 import sys
@@ -6,6 +7,7 @@ import sys
 import pytest
 import torch
 
+import dglbal.experiments.train
 from dglbal.cli import main
 from dglbal.data import make_synthetic
 from dglbal.data._common import finalize
@@ -116,6 +118,31 @@ def test_sweep_is_resumable_and_writes_the_papers_layout(tmp_path, capsys):
     assert (tmp_path / "accuracy_vs_depth.png").read_bytes()[:4] == b"\x89PNG"
     assert main(argv) == 0  # again: every run is loaded, none is trained
     assert [p.stat().st_mtime_ns for p in runs] == stamps
+
+
+def test_a_sweep_with_a_chosen_beta_balances_with_it_and_lists_it(tmp_path, monkeypatch):
+    built = []
+    original = dglbal.experiments.train.build_model
+
+    def spy(config, scheme, *args):
+        model = original(config, scheme, *args)
+        built.append((scheme, getattr(model, "balance_beta", None)))
+        return model
+
+    monkeypatch.setattr(dglbal.experiments.train, "build_model", spy)
+    argv = ["sweep", "--dataset", "synthetic", "--layers", "3", "--init", "xavier", "bal_x",
+            "--seeds", "1", "--epochs", "2", "--hidden", "8", "--quiet", "--out", str(tmp_path)]
+
+    def rows():
+        with open(tmp_path / "results.csv") as handle:
+            return sorted((r["scheme"], r["balance_beta"]) for r in csv.DictReader(handle))
+
+    assert main([*argv, "--balance-beta", "4"]) == 0
+    assert set(built) == {("xavier", None), ("bal_x", 4.0)}
+    assert rows() == [("bal_x", "4.0"), ("xavier", "")]
+    assert main(argv) == 0  # the scheme's own beta: other runs (the key holds a given beta)
+    assert rows() == [("bal_x", "2.0"), ("xavier", "")]
+    assert len(list((tmp_path / "runs").glob("*.json"))) == 4
 
 
 def test_minibatch_training_with_sampled_blocks(small_graph):

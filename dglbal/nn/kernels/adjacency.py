@@ -13,9 +13,12 @@ indices or crashes.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
+
+if TYPE_CHECKING:
+    from dgl import DGLGraph
 
 CACHE_SIZE = 8
 """Graph structures whose derived values are kept (the most recently used ones)."""
@@ -78,7 +81,7 @@ def build_adjacency(src: torch.Tensor, dst: torch.Tensor, num_src: int, num_dst:
                      out_eid, node_ptr, node_eid, num_src, num_dst)
 
 
-def structure_cached(graph, name: str, compute: Callable[[], Any]) -> Any:
+def structure_cached(graph: DGLGraph, name: str, compute: Callable[[], Any]) -> Any:
     """``compute()``, a value that depends only on ``graph``'s structure, cached under ``name``.
 
     The cache is keyed by DGL's graph index, which DGL replaces whenever edges or nodes are
@@ -99,7 +102,7 @@ def structure_cached(graph, name: str, compute: Callable[[], Any]) -> Any:
     return values[name]
 
 
-def graph_adjacency(graph) -> Adjacency:
+def graph_adjacency(graph: DGLGraph) -> Adjacency:
     """The :class:`Adjacency` of a single-relation DGL graph or block, cached per structure."""
     def compute() -> Adjacency:
         src, dst = graph.edges(order="eid")

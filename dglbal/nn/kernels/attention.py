@@ -19,12 +19,15 @@ kernels and compiled ones (:mod:`dglbal.nn.kernels.attention_backend`).
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 from torch.overrides import handle_torch_function, has_torch_function
+
+if TYPE_CHECKING:
+    from dgl import DGLGraph
 
 from . import attention_backend as backend
 from .adjacency import Adjacency, build_adjacency
@@ -208,6 +211,29 @@ def gatv2_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor,
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`), lets the backward pass sum edge gradients
     per node without atomics; without it they are scattered.
 
+    Parameters
+    ----------
+    z_src, z_dst : torch.Tensor
+        (N_src, H, D) and (N_dst, H, D) transformed features.
+    attn : torch.Tensor
+        The attention vector, H * D entries.
+    src, dst : torch.Tensor
+        (E,) end nodes of the edges.
+    negative_slope : float, default 0.2
+        LeakyReLU's slope.
+    adj : Adjacency, optional
+        The edges grouped by destination and source.
+
+    Returns
+    -------
+    torch.Tensor
+        (E, H, 1) logits.
+
+    Raises
+    ------
+    ValueError
+        If ``attn`` does not have H * D entries, or ``adj`` holds another number of edges.
+
     Examples
     --------
     >>> import torch
@@ -248,6 +274,29 @@ def attention_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor,
     :func:`~dglbal.nn.kernels.adjacency.graph_adjacency`, cached per graph), is built from ``src``
     and ``dst`` when not given. Keeps only the node tensors and the weights for backward.
 
+    Parameters
+    ----------
+    z_src : torch.Tensor
+        (N_src, H, D) source features.
+    weights : torch.Tensor
+        (E, H, 1) attention weights.
+    src, dst : torch.Tensor
+        (E,) end nodes of the edges.
+    num_dst : int
+        Destination nodes.
+    adj : Adjacency, optional
+        The edges grouped by destination and source.
+
+    Returns
+    -------
+    torch.Tensor
+        (num_dst, H, D).
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not of shape (E, H, 1).
+
     Examples
     --------
     >>> import torch
@@ -278,7 +327,7 @@ def _eager_attention_sum(z_src, weights, src, dst, num_dst: int, adj: Optional[A
     return _AttentionSum.apply(z_src, weights, adj)
 
 
-def edge_index(graph) -> Tuple[torch.Tensor, torch.Tensor]:
+def edge_index(graph: DGLGraph) -> Tuple[torch.Tensor, torch.Tensor]:
     """(src, dst) of a DGL graph's edges in edge-id order (for the kernels above)."""
     return graph.edges(order="eid")
 

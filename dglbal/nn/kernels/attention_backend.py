@@ -30,7 +30,32 @@ _compiled: Dict[Callable, Callable] = {}
 
 
 def set_backend(name: str) -> None:
-    """Run the attention kernels ``"eager"`` (default) or ``"compiled"`` (torch.compile)."""
+    """Run the attention kernels ``"eager"`` (default) or ``"compiled"`` (torch.compile).
+
+    Also ``dglbal train --attention compiled`` or ``DGLBAL_ATTENTION=compiled``. The compiled
+    kernels need a C++ compiler on the CPU (Triton on CUDA), and fall back to eager when
+    compilation fails.
+
+    Parameters
+    ----------
+    name : {"eager", "compiled"}
+        The backend.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    ValueError
+        For another name.
+
+    Examples
+    --------
+    >>> set_backend("eager")
+    >>> get_backend()
+    'eager'
+    """
     global _backend
     if name not in BACKENDS:
         raise ValueError(f"unknown attention backend {name!r}; choose from {BACKENDS}")
@@ -38,7 +63,18 @@ def set_backend(name: str) -> None:
 
 
 def get_backend() -> str:
-    """The current attention backend (see :func:`set_backend`)."""
+    """The current attention backend (see :func:`set_backend`).
+
+    Returns
+    -------
+    str
+        ``"eager"`` or ``"compiled"``.
+
+    Examples
+    --------
+    >>> get_backend() in BACKENDS
+    True
+    """
     return _backend
 
 
@@ -77,21 +113,25 @@ def kernel(eager: Callable, plain: Callable, num_edges: int) -> Callable:
     return run
 
 
-def gather_sum(z_src, weights, src, dst, num_dst: int) -> torch.Tensor:
+def gather_sum(z_src: torch.Tensor, weights: torch.Tensor, src: torch.Tensor, dst: torch.Tensor,
+               num_dst: int) -> torch.Tensor:
     """``attention_sum`` in plain ops, for torch.compile on one thread."""
     out = z_src.new_zeros(num_dst, *z_src.shape[1:])
     return out.index_add_(0, dst, z_src[src] * weights)
 
 
-def gather_logits(z_src, z_dst, attn, src, dst, pairs, negative_slope: float) -> torch.Tensor:
+def gather_logits(z_src: torch.Tensor, z_dst: torch.Tensor, attn: torch.Tensor, src: torch.Tensor,
+                  dst: torch.Tensor, pairs: object, negative_slope: float) -> torch.Tensor:
     """``gatv2_logits`` in plain ops, for torch.compile to fuse into one loop over edges
     (``pairs``, the edges side by side for the eager kernels, is not read)."""
     hidden = F.leaky_relu(z_src[src] + z_dst[dst], negative_slope)
     return (hidden * attn.reshape(1, *z_src.shape[1:])).sum(-1, keepdim=True)
 
 
-def gather_edge_grads(z_src, z_dst, src, dst, pairs, grad, negative_slope: float,
-                      need_attn: bool):
+def gather_edge_grads(z_src: torch.Tensor, z_dst: torch.Tensor, src: torch.Tensor,
+                      dst: torch.Tensor, pairs: object, grad: torch.Tensor,
+                      negative_slope: float, need_attn: bool
+                      ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """The edge-wise part of ``gatv2_logits``' backward in plain ops, for torch.compile: per
     edge ``g * LeakyReLU'(z_u + z_v)`` and, with ``need_attn``, ``sum_e g_e LeakyReLU(z_u +
     z_v)`` (``pairs`` is not read). It scatters nothing: compiled CPU scatters become

@@ -71,7 +71,8 @@ def group_sums(table: torch.Tensor, ptr: torch.Tensor, index: torch.Tensor,
                            include_last_offset=True)
 
 
-def csr_product(ptr, columns, values, size: Tuple[int, int], dense) -> torch.Tensor:
+def csr_product(ptr: torch.Tensor, columns: torch.Tensor, values: torch.Tensor,
+                size: Tuple[int, int], dense: torch.Tensor) -> torch.Tensor:
     """CSR(ptr, columns, values) @ dense."""
     with warnings.catch_warnings():  # "sparse CSR support is in beta": only used internally
         warnings.simplefilter("ignore", UserWarning)
@@ -83,7 +84,8 @@ SAMPLED_DTYPES = (torch.float32, torch.float64)
 takes no others); other dtypes gather both sides, in chunks."""
 
 
-def sampled_dots(ptr, columns, left, right, chunk_rows: int) -> torch.Tensor:
+def sampled_dots(ptr: torch.Tensor, columns: torch.Tensor, left: torch.Tensor,
+                 right: torch.Tensor, chunk_rows: int) -> torch.Tensor:
     """Per stored entry (i, j) of the CSR pattern, in storage order: ``left[i] . right[j]``.
 
     Duplicate entries (a multigraph) are fine, except that torch's kernel refuses a pattern

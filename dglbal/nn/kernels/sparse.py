@@ -19,7 +19,7 @@ DEFAULT_MAX_DENSITY = 0.1
 """Convert only when at most this share of the entries is non-zero."""
 
 
-def is_sparse(x) -> bool:
+def is_sparse(x: object) -> bool:
     return isinstance(x, torch.Tensor) and x.layout != torch.strided
 
 

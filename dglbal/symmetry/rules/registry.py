@@ -3,8 +3,8 @@
 A rule states how an op moves exponents: ``rule(ctx, func, args, kwargs, out)`` for an op,
 ``rule(ctx, args, out)`` for one of DGL's autograd Functions, ``rule(ctx, module, args, kwargs,
 out)`` for a module (the module's inner ops are then not traced). See
-:class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the README for an
-example.
+:class:`~dglbal.symmetry.context.TraceContext` for what a rule can do, and the analyser guide
+(docs/guide/analyser.md, "Teaching it a new op or module") for an example.
 
 The registry also knows which ops are *gates*: ops such as a softmax over attention logits or
 DGL's ``EdgeSoftmax``, whose input must have exponent 0 and which only weigh other values.
@@ -27,7 +27,32 @@ Rule = Callable[..., None]
 
 
 class RuleError(RuntimeError):
-    """A rule (built-in or registered) failed on an op of the traced model."""
+    """A rule (built-in or registered) failed on an op of the traced model.
+
+    A ``RuntimeError`` naming the op, the module it ran in and the rule's error.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``RuntimeError``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> class Odd(nn.Module):
+    ...     def forward(self, x):
+    ...         return x
+    >>> @register_module_rule(Odd)
+    ... def broken_rule(ctx, module, args, kwargs, out):
+    ...     raise ZeroDivisionError("a bug in the rule")
+    >>> try:
+    ...     analyze(nn.Sequential(nn.Linear(3, 4), Odd()), torch.randn(2, 3))
+    ... except RuleError as error:
+    ...     print(type(error.__cause__).__name__)
+    ZeroDivisionError
+    """
 
 
 Applies = Callable[[nn.Module], bool]
@@ -135,6 +160,32 @@ def register_dgl_rule(*functions: type, gate: bool = False) -> Callable[[Rule], 
     -------
     callable
         A decorator that registers the rule and returns it unchanged.
+
+    Examples
+    --------
+    A Function that doubles its input keeps its input's exponents:
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from dglbal import analyze
+    >>> class Double(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         return 2 * x
+    ...     @staticmethod
+    ...     def backward(ctx, grad):
+    ...         return 2 * grad
+    >>> @register_dgl_rule(Double)
+    ... def double_rule(ctx, args, out):
+    ...     ctx.set_field(out, ctx.field(args[0]))
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+    ...     def forward(self, x):
+    ...         return self.b(Double.apply(torch.relu(self.a(x))))
+    >>> len(analyze(Net(), torch.randn(5, 3)).groups)
+    4
     """
     check = _checked("register_dgl_rule", functions, lambda f: isinstance(f, type) and issubclass(
         f, torch.autograd.Function), "torch.autograd.Function class of DGL's backend")
@@ -170,6 +221,12 @@ def register_module_rule(*module_types: Type[nn.Module], applies: Optional[Appli
     -------
     callable
         A decorator that registers the rule and returns it unchanged.
+
+    Raises
+    ------
+    TypeError
+        If a type is not an ``nn.Module`` subclass, or ``applies`` or the rule is not
+        callable.
 
     Examples
     --------
@@ -235,6 +292,13 @@ def is_gate(op: Any) -> bool:
     -------
     bool
         True for a gate.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dgl.backend.pytorch.sparse import EdgeSoftmax
+    >>> is_gate(EdgeSoftmax), is_gate(torch.softmax), is_gate(torch.relu)
+    (True, True, False)
     """
     if isinstance(op, nn.Module):
         op = _registered_type(op)

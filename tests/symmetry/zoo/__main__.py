@@ -4,7 +4,7 @@
 
 Without ``--readme``: one row per case with the status it must reach, the status it has, the
 measured detail and the known cause (the status file for the analyser team). With
-``--readme``: the table of README.md's "What it understands" section. Progress goes to stderr.
+``--readme``: the table of docs/guide/analyser.md's module zoo section. Progress goes to stderr.
 HYPOTHESIS_PROFILE=thorough widens the sweep as in tests/symmetry/test_zoo.py.
 """
 import sys
