@@ -29,11 +29,11 @@ protocol (bidirected edges with self-loops, row-normalized features, stop below 
 few hundred: the early-training regime the paper's claims are about).
 
 ``run`` trains cell after cell, one run file per (model, dataset, L, scheme, seed) under
-``DIR/<model>/runs/`` (``dglbal sweep``'s machinery); finished runs are skipped, so the same
-command resumes, and a larger ``--seeds`` or ``--epochs`` extends the study. Cells go L = 10
-first (all models and datasets), then 20, then 40; within a cell seed 0 of every scheme comes
-before seed 1, so a run cut short still compares the schemes on equal seeds. ``report``
-rewrites each model's ``results.csv`` / ``summary.md`` (test accuracy mean +- 95% CI, how the
+``DIR/<model>/runs/`` (``dglbal sweep``'s machinery, through ``paper_protocol.run_cell``);
+finished runs are skipped, so the same command resumes, and a larger ``--seeds`` or
+``--epochs`` extends the study. Cells go L = 10 first (all models and datasets), then 20, then
+40; within a cell seed 0 of every scheme comes before seed 1, so a run cut short still
+compares the schemes on equal seeds. ``report`` rewrites each model's ``results.csv`` / ``summary.md`` (test accuracy mean +- 95% CI, how the
 runs ended with a divergence count, epochs to the best model as median [quartiles]) and
 ``DIR/architectures.md`` / ``DIR/accuracy_vs_depth.png`` across models. ``plan`` times, per
 (model, dataset, L), the set-up of a BalO model and a few training epochs (CPU time of the
@@ -44,17 +44,14 @@ diverge stop early).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
 from dglbal._plotting import new_figure
 from dglbal.experiments.atomic import replaced_atomically, write_text_atomic
-from dglbal.experiments.config import TrainConfig
-from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.sweep import write_outputs
 from dglbal.experiments.tables import (interval_text, mean_ci, median_quartiles,
                                       scored_percent)
 from dglbal.data import num_classes
@@ -62,49 +59,33 @@ from dglbal.experiments.loop import full_batch_loop
 from dglbal.experiments.metrics import metric_function
 from dglbal.experiments.train import (build_model, make_optimizer, prepare_graph,
                                      seed_everything)
+from paper_protocol import Cell, run_cell, worker_slot
+from paper_protocol import load_records as paper_records
 
 MODELS = ("gcn", "sage", "gin", "gat")
 SCHEMES = ("xavier", "he", "bal_o", "gnn_he")
 DEPTHS = (10, 20, 40)
 DATASETS = ("cora", "citeseer", "texas", "wisconsin")
-HIDDEN = 64
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One (model, dataset, depth): every scheme and seed of it."""
-
-    model: str
-    dataset: str
-    layers: int
+PROTOCOL = "dglbal"
 
 
 def cells(datasets: Sequence[str] = DATASETS) -> List[Cell]:
-    """Every cell, in priority order: L = 10 first, then 20, then 40."""
-    return [Cell(m, d, L) for L in DEPTHS for d in datasets for m in MODELS]
-
-
-def base_config(cell: Cell, epochs: int, seeds: int) -> TrainConfig:
-    """The training settings of ``cell`` (see the module doc)."""
-    return TrainConfig(dataset=cell.dataset, model=cell.model, layers=cell.layers,
-                       hidden=HIDDEN, optimizer="sgd", schemes=list(SCHEMES),
-                       seeds=list(range(seeds)), epochs=epochs, protocol="dglbal")
-
-
-def run_cell(cell: Cell, out: Path, epochs: int, seeds: int) -> None:
-    """Train the cell's missing runs, seed by seed across the schemes."""
-    for count in range(1, seeds + 1):
-        base = base_config(cell, epochs, count)
-        run_sweep(SweepConfig(datasets=[cell.dataset], depths=[cell.layers], base=base),
-                  out / cell.model, progress=False)
+    """Every cell, in priority order: L = 10 first, then 20, then 40. A cell is
+    ``paper_protocol``'s (one family, the output folder, per model), at the default width 64
+    and the paper's learning rate."""
+    return [Cell(m, d, L, model=m, schemes=SCHEMES) for L in DEPTHS for d in datasets
+            for m in MODELS]
 
 
 def load_records(folder: Path) -> List[dict]:
-    """Every run file of one model (files set aside in ``runs/rejected`` excluded)."""
-    records = [json.loads(path.read_text()) for path in (folder / "runs").glob("*.json")]
+    """Every run file of one model (files set aside in ``runs/rejected`` excluded), in the
+    order dataset, depth, scheme (as in :data:`SCHEMES`), seed."""
     order = {scheme: index for index, scheme in enumerate(SCHEMES)}
-    return sorted(records, key=lambda r: (r["dataset"], r["layers"], order.get(r["scheme"], 99),
-                                          r["scheme"], r["seed"]))
+    return sorted(paper_records(folder), key=lambda r: (r["dataset"], r["layers"],
+                                                        order.get(r["scheme"], 99),
+                                                        r["scheme"], r["seed"]))
 
 
 def _records(out: Path, epochs: int) -> Dict[str, List[dict]]:
@@ -213,7 +194,7 @@ def _timing(cell: Cell, epochs: int, graph) -> Tuple[float, float]:
     set-up work: analysis and balancing), and per epoch of full-batch training with
     evaluation, timed on the GNN He model (the one scheme that keeps every model's loss
     finite on Cora, so every step does its backward pass), after one untimed step."""
-    config = base_config(cell, epochs, 1)
+    config = cell.config(epochs, 1, PROTOCOL)
     in_feats, out_feats = graph.ndata["feat"].shape[1], num_classes(graph)
     seed_everything(0)
     start = time.process_time()
@@ -238,11 +219,12 @@ def plan(out: Path, epochs: int, seeds: int, timing_epochs: int,
     graphs = {}
     lines = [f"Plan: {len(SCHEMES)} schemes x {seeds} seeds per cell, at most {epochs} epochs "
              "(upper bound: runs that converge or diverge stop early).", "",
-             "| model | dataset | L | set-up s | s/epoch | cell core-hours |", "|---|---|---|---|---|---|"]
+             "| model | dataset | L | set-up s | s/epoch | cell core-hours |",
+             "|---|---|---|---|---|---|"]
     total = 0.0
     for cell in cells(datasets):
         if cell.dataset not in graphs:
-            config = base_config(cell, epochs, 1)
+            config = cell.config(epochs, 1, PROTOCOL)
             graphs[cell.dataset] = prepare_graph(config, config.load_graph())
         graph = graphs[cell.dataset]
         setup, per_epoch = _timing(cell, timing_epochs, graph)
@@ -257,7 +239,7 @@ def plan(out: Path, epochs: int, seeds: int, timing_epochs: int,
     return text
 
 
-def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Tuple[int, int]:
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     for name in ("epochs", "seeds", "timing_epochs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be a positive integer, got "
@@ -265,13 +247,6 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Tuple[i
     unknown = [d for d in args.datasets if d not in DATASETS]
     if unknown:
         parser.error(f"--datasets: unknown {unknown}; choose from {', '.join(DATASETS)}")
-    try:
-        worker, workers = (int(part) for part in args.worker.split("/"))
-    except ValueError:
-        parser.error(f"--worker must be I/N, got {args.worker!r}")
-    if not 0 <= worker < workers:
-        parser.error(f"--worker must be I/N with 0 <= I < N, got {args.worker}")
-    return worker, workers
 
 
 def main(argv=None) -> int:
@@ -281,18 +256,20 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--worker", default="0/1", help="I/N: run every N-th cell from I")
+    parser.add_argument("--worker", type=worker_slot, default=(0, 1),
+                        help="I/N: run every N-th cell from I")
     parser.add_argument("--timing-epochs", type=int, default=5,
                         help="plan: epochs timed per (model, dataset, L)")
     args = parser.parse_args(argv)
-    worker, workers = _check(parser, args)
+    _check(parser, args)
+    worker, workers = args.worker
     args.out.mkdir(parents=True, exist_ok=True)
     if args.command == "plan":
         print(plan(args.out, args.epochs, args.seeds, args.timing_epochs, args.datasets))
         return 0
     if args.command == "run":
         for cell in cells(args.datasets)[worker::workers]:
-            run_cell(cell, args.out, args.epochs, args.seeds)
+            run_cell(cell, args.out, args.epochs, args.seeds, PROTOCOL)
             report(args.out, args.epochs, args.seeds)
             print(f"done: {cell}", flush=True)
     for model, count in report(args.out, args.epochs, args.seeds):

@@ -19,7 +19,8 @@ from .layers import (LAYER_SCHEMES, attention_parameters, feature_weights, graph
 from .schemes import InitScheme, get_scheme, register_scheme, scheme_names
 from .tensor import POSITIONS, he_normal_, looks_linear_orthogonal_
 
-__all__ = ["balanced_orthogonal_", "balanced_xavier_", "looks_linear_", "DEFAULT_LOGIT_SPREAD", "logit_spread",
+__all__ = ["balanced_orthogonal_", "balanced_xavier_", "looks_linear_", "DEFAULT_LOGIT_SPREAD",
+           "logit_spread",
            "scale_to_logit_spread_", "LAYER_SCHEMES", "aggregation_matrix",
            "attention_parameters", "feature_weights", "gnn_he_", "graph_layers", "init_layer_",
            "is_attention_layer", "register_graph_layer", "spectral_radius", "xavier_",
