@@ -30,7 +30,7 @@ __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option
            "cli_fields", "check_value", "conforms", "type_name", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
            "prepare_output_dir"]
 
-MODELS = ("gat", "gcn", "sage")
+MODELS = ("gat", "gcn", "sage", "gin")
 OPTIMIZERS = ("sgd", "adam")
 
 MAX_COUNT = 10 ** 9  # epochs, widths, batch sizes: past this, a typo, not an experiment

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from dglbal.balance import ConservationMonitor
 from dglbal.data import check_node_data, get_dataset, num_classes
 from dglbal.init import get_scheme
-from dglbal.nn import GAT, GCN, SAGE
+from dglbal.nn import GAT, GCN, GIN, SAGE
 from dglbal.symmetry import analyze
 
 from .config import (MODELS, OPTIMIZERS, RunResult, TrainConfig, check_value, resolve_device,
@@ -39,8 +39,8 @@ def seed_everything(seed: int) -> None:
 
 def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
                 graph: dgl.DGLGraph) -> nn.Module:
-    """A deep GAT, GCN or SAGE initialized with ``scheme`` (:mod:`dglbal.init.schemes`;
-    schemes that need data read ``graph``).
+    """A deep GAT (GATv2 layers unless ``config.conv``), GCN, SAGE or GIN initialized with
+    ``scheme`` (:mod:`dglbal.init.schemes`; schemes that need data read ``graph``).
 
     Parameters
     ----------
@@ -92,11 +92,13 @@ def build_model(config: TrainConfig, scheme: str, in_feats: int, out_feats: int,
     elif config.model == "gcn":
         model = GCN(in_feats, config.hidden, out_feats, config.layers, **common)
     else:
-        if config.residual_alpha or config.dropout:
-            raise ValueError("the SAGE model has no residual aggregation (residual_alpha) and "
-                             "no dropout")
-        model = SAGE(in_feats, config.hidden, out_feats, config.layers, bias=config.bias,
-                     skip=config.skip, init=scheme)
+        if config.residual_alpha:
+            raise ValueError(f"--residual-alpha: the {config.model.upper()} model has no "
+                             "residual aggregation (its layers add the node's own features "
+                             "already)")
+        del common["residual_alpha"]
+        builder = SAGE if config.model == "sage" else GIN
+        model = builder(in_feats, config.hidden, out_feats, config.layers, **common)
     return model
 
 
@@ -291,7 +293,7 @@ def prepare_graph(config: TrainConfig, graph: dgl.DGLGraph,
     Checks the node data (:func:`dglbal.data.check_node_data`), that the metric is defined
     on the validation and test labels (ROC-AUC needs both classes in each), and builds the
     model of every scheme once, so a combination the model refuses (``--model sage --init
-    bal_o``, an odd width for a looks-linear scheme, ...) is a ``ValueError`` naming the
+    ll_ortho``, an odd width for a looks-linear scheme, ...) is a ``ValueError`` naming the
     options before the other schemes have trained. Errors name ``source`` (default: the
     dataset and split options).
     """

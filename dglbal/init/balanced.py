@@ -8,12 +8,13 @@ import torch
 from torch import nn
 
 from dglbal.balance import BalanceReport, analyze_and_balance, balance_
-from dglbal.symmetry import analyze
+from dglbal.symmetry import SymmetryReport, analyze
 
 from .layers import graph_layers, init_layer_
-from .tensor import looks_linear_orthogonal_
+from .tensor import looks_linear_blocks_, looks_linear_orthogonal_
+from .weights import feature_maps
 
-__all__ = ["balanced_xavier_", "balanced_orthogonal_"]
+__all__ = ["balanced_xavier_", "balanced_orthogonal_", "looks_linear_"]
 
 
 def _zero_biases_and_residuals_(model: nn.Module) -> None:
@@ -78,8 +79,10 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
 
     Each weight used as a linear map gets the looks-linear form of its role in the analyser's
     view: data to hidden neurons the first-layer form, hidden to hidden the hidden form,
-    hidden to output the last-layer form (other weights: plain orthogonal). Biases and
-    residual weights start at zero.
+    hidden to output the last-layer form (other weights: plain orthogonal). Weights that
+    are blocks of one map of a graph layer (SAGEConv's ``[fc_self | fc_neigh]``) are drawn
+    as that one map (:func:`dglbal.init.tensor.looks_linear_blocks_`). Biases and residual
+    weights start at zero.
 
     Parameters
     ----------
@@ -110,14 +113,74 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
     >>> len(report.groups)
     32
     """
+    report = looks_linear_(model, *example_inputs)
+    return BalanceReport(report, balance_(model, report, "init", beta=beta))
+
+
+def looks_linear_(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
+    """LLortho on any model the analyser handles: BalO's draw, not balanced.
+
+    The weights :func:`balanced_orthogonal_` draws before it balances (see there): the
+    looks-linear form of each weight's role in the analyser's view, blocks of one map of a
+    graph layer drawn as that map, biases and residual weights at zero; attention vectors
+    are left as they are. The unbalanced arm of an orthogonality-against-balance ablation.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, changed in place.
+    *example_inputs
+        Inputs to run it on once (a graph and features); dglbal's builders make their own
+        when they are omitted.
+
+    Returns
+    -------
+    SymmetryReport
+        The analyser's report of ``model``.
+
+    Raises
+    ------
+    ValueError
+        An odd width that the looks-linear form halves, or what :func:`dglbal.analyze`
+        refuses.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GIN
+    >>> report = looks_linear_(GIN(16, 8, 3, num_layers=4))
+    >>> sorted({role for role, _ in report.weight_roles.values()})
+    ['first', 'hidden', 'last']
+    """
     report = analyze(model, *example_inputs)
     params = dict(model.named_parameters())
     with torch.no_grad():
+        drawn = _draw_multi_block_maps(model, report.weight_roles)
         for name, (position, transposed) in report.weight_roles.items():
+            if name in drawn:
+                continue
             weight = params[name].t() if transposed else params[name]
             if position == "none":
                 nn.init.orthogonal_(weight)
             else:
                 looks_linear_orthogonal_(weight, position)
     _zero_biases_and_residuals_(model)
-    return BalanceReport(report, balance_(model, report, "init", beta=beta))
+    return report
+
+
+def _draw_multi_block_maps(model: nn.Module, roles: dict) -> set:
+    """Looks-linear draws of the graph layers' maps of several blocks whose blocks the
+    analyser gives one role (untransposed, not ``none``); returns the names drawn."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    drawn = set()
+    for layer in graph_layers(model):
+        for blocks in feature_maps(layer):
+            block_names = [names.get(id(block)) for block in blocks]
+            found = {roles.get(name) for name in block_names}
+            if len(blocks) < 2 or len(found) != 1:
+                continue
+            role = found.pop()
+            if role is None or role[1] or role[0] == "none":
+                continue
+            looks_linear_blocks_(blocks, role[0])
+            drawn.update(block_names)
+    return drawn

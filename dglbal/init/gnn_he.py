@@ -8,13 +8,15 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
+from dgl.nn.pytorch import GINConv, SAGEConv
 from torch import nn
 
 if TYPE_CHECKING:
     from dgl import DGLGraph
 
-from .layers import feature_weights, is_attention_layer, require_graph_layers, residual_linear
-from .tensor import he_normal_
+from .tensor import he_normal_, he_normal_blocks_
+from .weights import (check_scheme_defined, feature_maps, is_attention_layer,
+                      require_graph_layers, residual_linear)
 
 __all__ = ["aggregation_matrix", "spectral_radius", "gnn_he_"]
 
@@ -27,11 +29,15 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
     normalization (``norm``) and ``edge_weight``; attention layers are taken at zero
     attention logits (uniform attention, i.e. mean aggregation), as after XavZ or balanced
     initialization. A ``residual_alpha`` of dglbal's layers gives (1 - alpha) A + alpha I.
+    SAGEConv: its neighbour operator (``mean``: the in-degree mean; ``gcn``: the mean over
+    the in-neighbours and the node itself). GINConv: the sum over in-neighbours plus
+    ``(1 + eps)`` times the node itself.
 
     Parameters
     ----------
     layer : nn.Module
-        A graph layer (DGL's or dglbal's GraphConv, GATConv, GATv2Conv, or a registered type).
+        A graph layer (DGL's or dglbal's GraphConv, GATConv, GATv2Conv, DGL's SAGEConv or
+        GINConv, or a registered type).
     graph : dgl.DGLGraph
         The graph it runs on.
     edge_weight : torch.Tensor, optional
@@ -65,14 +71,27 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
         edge_weight.detach().cpu().double().reshape(-1).numpy())
     in_deg = np.maximum(np.bincount(dst, minlength=n), 1).astype(float)
     out_deg = np.maximum(np.bincount(src, minlength=n), 1).astype(float)
-    norm = "right" if is_attention_layer(layer) else getattr(layer, "_norm", "both")
+    if isinstance(layer, GINConv):
+        norm = "none"
+    elif isinstance(layer, SAGEConv) or is_attention_layer(layer):
+        norm = "right"
+    else:
+        norm = getattr(layer, "_norm", "both")
     if norm == "both":
         values = values / np.sqrt(in_deg[dst] * out_deg[src])
     elif norm == "right":
         values = values / in_deg[dst]
     elif norm == "left":
         values = values / out_deg[src]
+    own = None  # the node's own term, for layers whose operator has one
+    if isinstance(layer, SAGEConv) and layer._aggre_type == "gcn":
+        count = np.bincount(dst, minlength=n).astype(float) + 1.0  # in-neighbours and itself
+        values, own = np.ones(len(src)) / count[dst], 1.0 / count
+    elif isinstance(layer, GINConv):
+        own = np.full(n, 1.0 + float(layer.eps))
     matrix = sp.csr_matrix((values, (dst, src)), shape=(n, n))
+    if own is not None:
+        matrix = matrix + sp.diags(own, format="csr")
     alpha = float(getattr(layer, "residual_alpha", 0.0))
     if alpha:
         matrix = (1.0 - alpha) * matrix + alpha * sp.identity(n, format="csr")
@@ -113,7 +132,11 @@ def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tenso
     symmetric normalization on undirected graphs, larger for sum aggregation
     (``norm="none"``), where plain He initialization lets activations grow with depth.
     A linear residual branch (``res_fc``) bypasses aggregation and gets plain He.
-    Attention vectors and biases are left as they are.
+    Attention vectors and biases are left as they are. A layer's feature map of several
+    blocks (SAGEConv's ``[fc_self | fc_neigh]``) is drawn as one map (the fan-in of the
+    concatenation) with the neighbour operator's radius (1 for SAGE's ``mean`` and ``gcn``
+    when every node has an in-edge: then ``gnn_he`` is ``he``); in a GINConv MLP only the
+    first Linear gets the radius (the others see no aggregation).
 
     Parameters
     ----------
@@ -148,8 +171,12 @@ def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tenso
             raise ValueError(
                 f"the aggregation operator of {type(layer).__name__} has spectral radius 0 on "
                 "this graph (no cycles); add self-loops to use GNN He initialization")
-        for w in feature_weights(layer):
-            he_normal_(w, rho)
+        check_scheme_defined(layer, "he")
+        maps = feature_maps(layer)
+        # GIN's MLP maps after the first act on aggregated features: no operator of their own
+        radii = [rho] + [1.0 if isinstance(layer, GINConv) else rho] * (len(maps) - 1)
+        for blocks, radius in zip(maps, radii):
+            he_normal_blocks_(blocks, radius)
         residual = residual_linear(layer)
         if residual is not None:
             he_normal_(residual.weight)

@@ -57,6 +57,11 @@ class InitScheme:
         plain stack (no skips).
     min_layers : int
         The fewest graph layers the scheme works with (looks-linear needs two).
+    attention_only : bool
+        The scheme differs from another only in the attention vectors (XavZ from Xavier,
+        LLortho from looks-linear): the builders of models without attention
+        (:class:`dglbal.nn.GCN`, :class:`dglbal.nn.SAGE`, :class:`dglbal.nn.GIN`) refuse it
+        rather than silently run the other one.
 
     Examples
     --------
@@ -78,6 +83,7 @@ class InitScheme:
     balance_beta: Optional[float] = None
     data_scaled: bool = False
     min_layers: int = 1
+    attention_only: bool = False
 
     @property
     def tunable_beta(self) -> bool:
@@ -190,7 +196,7 @@ def _xavier_attention(model: nn.Module, graph) -> None:
 for _scheme in (
     InitScheme("xavier", "DGL's default: Xavier feature and attention weights (Xav)", "xavier"),
     InitScheme("xavier_zero_attention", "Xavier feature weights, zero attention (XavZ)",
-               "xavier_zero_attention"),
+               "xavier_zero_attention", attention_only=True),
     InitScheme("he", "He-normal feature weights, N(0, 2 / fan_in)", "he"),
     InitScheme("looks_linear", "looks-linear orthogonal weights, zero attention (LLortho "
                "with zero attention)", "looks_linear", min_layers=2),
@@ -206,6 +212,6 @@ for _scheme in (
                needs_graph=True),
     InitScheme("ll_ortho", "LLortho: looks-linear orthogonal weights with Xavier attention "
                "(Dynamic Rescaling for Training GNNs)", "looks_linear", redraw=_xavier_attention,
-               min_layers=2),
+               min_layers=2, attention_only=True),
 ):
     register_scheme(_scheme)

@@ -3,13 +3,15 @@ place and returns it."""
 from __future__ import annotations
 
 import math
+from typing import List, Sequence
 
 import torch
 from torch import nn
 
 POSITIONS = ("first", "hidden", "last")
 
-__all__ = ["POSITIONS", "looks_linear_orthogonal_", "he_normal_"]
+__all__ = ["POSITIONS", "looks_linear_orthogonal_", "looks_linear_blocks_", "he_normal_",
+           "he_normal_blocks_"]
 
 
 def _check_weight(weight: torch.Tensor, scheme: str) -> None:
@@ -60,30 +62,85 @@ def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> 
     >>> torch.equal(w[:4], -w[4:])
     True
     """
+    looks_linear_blocks_([weight], position)
+    return weight
+
+
+def looks_linear_blocks_(blocks: Sequence[torch.Tensor], position: str = "hidden"
+                         ) -> List[torch.Tensor]:
+    """Fill the column blocks ``[W_1 | ... | W_k]`` of one linear map with the looks-linear
+    orthogonal form of :func:`looks_linear_orthogonal_`.
+
+    A layer that sums transforms of several inputs, ``W_1 x_1 + ... + W_k x_k`` (GraphSAGE:
+    the node's own features and its neighbours' mean), is one linear map of the concatenated
+    input. Each block gets the block form of ``position`` from its own ``U_i``, so each input's
+    ``[relu(z), relu(-z)]`` halves are paired within that input, and ``[U_1 | ... | U_k]`` is
+    orthogonal as one matrix: the map the network computes at initialization is orthogonal
+    on the concatenation. One block is :func:`looks_linear_orthogonal_` (the same draw).
+
+    Parameters
+    ----------
+    blocks : sequence of torch.Tensor
+        Floating-point (out, in_i) tensors with one ``out``, filled in place.
+    position : str
+        ``"first"``, ``"hidden"`` or ``"last"``.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``blocks``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``position``, no block, blocks that are not 2-D floating-point tensors of
+        one output width, or an odd dimension that the position halves.
+
+    Examples
+    --------
+    >>> w_self, w_neigh = torch.empty(4, 6), torch.empty(4, 6)
+    >>> _ = looks_linear_blocks_([w_self, w_neigh], "hidden")
+    >>> u = torch.cat([w_self[:2, :3], w_neigh[:2, :3]], dim=1)
+    >>> torch.allclose(u @ u.T, torch.eye(2), atol=1e-6)
+    True
+    """
     if position not in POSITIONS:
         raise ValueError(f"position must be one of {POSITIONS}, got {position!r}")
-    _check_weight(weight, "looks-linear")
-    rows, cols = weight.shape
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("looks-linear needs at least one weight block")
+    for block in blocks:
+        _check_weight(block, "looks-linear")
+    rows = blocks[0].shape[0]
+    if any(block.shape[0] != rows for block in blocks):
+        raise ValueError(f"looks-linear blocks of one map need one output width, got shapes "
+                         f"{[tuple(b.shape) for b in blocks]}")
     halve_rows, halve_cols = position in ("first", "hidden"), position in ("hidden", "last")
-    for halve, size, what in ((halve_rows, rows, "output"), (halve_cols, cols, "input")):
+    sizes = [(halve_rows, rows, "output")] + [(halve_cols, b.shape[1], "input") for b in blocks]
+    for halve, size, what in sizes:
         if halve and size % 2:
+            shapes = ", ".join(str(tuple(b.shape)) for b in blocks)
             raise ValueError(
                 f"looks-linear ({position} layer) needs an even number of {what} features; "
-                f"got a weight of shape {tuple(weight.shape)}. Use even hidden widths "
-                "(num_heads * hidden_feats)."
-            )
-    u = torch.empty(rows // 2 if halve_rows else rows, cols // 2 if halve_cols else cols,
-                    dtype=weight.dtype, device=weight.device)
+                f"got a weight of shape {shapes}. Use even hidden widths "
+                "(num_heads * hidden_feats).")
+    widths = [b.shape[1] // 2 if halve_cols else b.shape[1] for b in blocks]
+    reference = blocks[0]
+    u = torch.empty(rows // 2 if halve_rows else rows, sum(widths), dtype=reference.dtype,
+                    device=reference.device)
     nn.init.orthogonal_(u)
-    if position == "first":
-        block = torch.cat([u, -u], dim=0)
-    elif position == "last":
-        block = torch.cat([u, -u], dim=1)
-    else:
-        block = torch.cat([torch.cat([u, -u], dim=1), torch.cat([-u, u], dim=1)], dim=0)
     with torch.no_grad():
-        weight.copy_(block)
-    return weight
+        for block, part in zip(blocks, torch.split(u, widths, dim=1)):
+            block.copy_(_block_form(part, position))
+    return blocks
+
+
+def _block_form(u: torch.Tensor, position: str) -> torch.Tensor:
+    if position == "first":
+        return torch.cat([u, -u], dim=0)
+    if position == "last":
+        return torch.cat([u, -u], dim=1)
+    return torch.cat([torch.cat([u, -u], dim=1), torch.cat([-u, u], dim=1)], dim=0)
 
 
 def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tensor:
@@ -114,13 +171,61 @@ def he_normal_(weight: torch.Tensor, spectral_radius: float = 1.0) -> torch.Tens
     >>> round(float(w.var()) * 50, 1)  # 2 / fan_in
     2.0
     """
+    he_normal_blocks_([weight], spectral_radius)
+    return weight
+
+
+def he_normal_blocks_(blocks: Sequence[torch.Tensor], spectral_radius: float = 1.0
+                      ) -> List[torch.Tensor]:
+    """He-normal column blocks ``[W_1 | ... | W_k]`` of one linear map: every entry
+    N(0, 2 / (fan_in * rho^2)) with ``fan_in`` the total input width ``in_1 + ... + in_k``.
+
+    For a layer that sums transforms of several inputs (GraphSAGE: ``W_self h + W_neigh
+    mean(h)``), this is He initialization of the one map of the concatenated input; drawing
+    each block with its own fan-in would double the second moment per layer. One block is
+    :func:`he_normal_` (the same draw).
+
+    Parameters
+    ----------
+    blocks : sequence of torch.Tensor
+        Floating-point (out, in_i) tensors, filled in place, with at least one input feature
+        in all.
+    spectral_radius : float
+        ``rho``, the spectral radius of the aggregation operator the layer applies.
+
+    Returns
+    -------
+    list of torch.Tensor
+        ``blocks``.
+
+    Raises
+    ------
+    ValueError
+        A spectral radius that is not positive and finite, no block, a block that is not a
+        2-D floating-point tensor, or no input feature.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> a, b = he_normal_blocks_([torch.empty(2000, 30), torch.empty(2000, 20)])
+    >>> round(float(torch.cat([a, b], 1).var()) * 50, 1)  # 2 / (30 + 20)
+    2.0
+    """
     if not 0 < spectral_radius < math.inf:
         raise ValueError(f"He scaling needs a positive finite spectral radius, got "
                          f"{spectral_radius}")
-    _check_weight(weight, "He initialization")
-    if weight.shape[1] == 0:
+    blocks = list(blocks)
+    if not blocks:
+        raise ValueError("He initialization needs at least one weight block")
+    for block in blocks:
+        _check_weight(block, "He initialization")
+    fan_in = sum(block.shape[1] for block in blocks)
+    if fan_in == 0:
+        shapes = ", ".join(str(tuple(b.shape)) for b in blocks)
         raise ValueError(f"He initialization needs at least one input feature, got a weight "
-                         f"of shape {tuple(weight.shape)}")
-    std = math.sqrt(2.0 / weight.shape[1]) / spectral_radius
+                         f"of shape {shapes}")
+    std = math.sqrt(2.0 / fan_in) / spectral_radius
     with torch.no_grad():
-        return weight.normal_(0.0, std)
+        for block in blocks:
+            block.normal_(0.0, std)
+    return blocks

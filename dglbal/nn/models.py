@@ -12,9 +12,10 @@ from torch import nn
 
 from dglbal.balance import balance_
 from dglbal.init import (DEFAULT_LOGIT_SPREAD, feature_weights, get_scheme, graph_layers,
-                         init_layer_, is_attention_layer, scale_to_logit_spread_)
+                         init_layer_, is_attention_layer, scale_to_logit_spread_, scheme_names)
 from dglbal.symmetry import analyze
 
+from ._base import GraphLayer
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
 from .graphconv import GraphConv
@@ -43,6 +44,7 @@ class _DeepGNN(nn.Module):
     """
 
     mode_free = True  # forward reads self.training only through dropout submodules
+    has_attention = False  # schemes that only differ in attention are refused without it
 
     def __init__(self, num_layers: int, activation: Activation, skip: bool, init: str,
                  dropout: float = 0.0, xavier_gain: Optional[float] = None,
@@ -53,6 +55,10 @@ class _DeepGNN(nn.Module):
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be an integer >= 1, got {num_layers!r}")
         scheme = get_scheme(init)
+        if scheme.attention_only and not self.has_attention:
+            raise ValueError(f"init={init!r} differs from another scheme only in the attention "
+                             f"vectors, and {type(self).__name__} has none; choose from "
+                             f"{', '.join(self.schemes())}")
         if num_layers < scheme.min_layers:
             raise ValueError(f"init={init!r} needs at least {scheme.min_layers} layers, "
                              f"got num_layers={num_layers}")
@@ -91,6 +97,12 @@ class _DeepGNN(nn.Module):
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.layers = nn.ModuleList()
 
+    @classmethod
+    def schemes(cls) -> List[str]:
+        """The init schemes this model takes (:func:`dglbal.init.scheme_names`)."""
+        return [name for name in scheme_names()
+                if cls.has_attention or not get_scheme(name).attention_only]
+
     def zero_skip_branches_(self) -> None:
         """Zero the weights of the skip branches (fixup); a no-op without skips."""
         if not self.skip:
@@ -106,13 +118,17 @@ class _DeepGNN(nn.Module):
         Schemes that need the data measure it again on ``init_data`` when given, else reuse
         what they found at construction."""
         for layer in self.layers:
-            layer.reset_parameters()
+            if isinstance(layer, GraphLayer):  # DGL's layers are redrawn by _finish_init
+                layer.reset_parameters()
         if init_data is not None:
             self._init_data = init_data
         self._finish_init()
 
     def _finish_init(self) -> None:
         scheme = self.scheme
+        for index, layer in enumerate(self.layers):  # DGL's layers: DGL drew them
+            if not isinstance(layer, GraphLayer):
+                init_layer_(layer, self.layer_init, _position(index, self.num_layers))
         if self.xavier_gain is not None and self.layer_init in _XAVIER_SCHEMES:
             for layer, index in zip(self.layers, range(self.num_layers)):
                 if is_attention_layer(layer):
@@ -163,8 +179,7 @@ class _DeepGNN(nn.Module):
         src = torch.randint(0, num_nodes, (3 * num_nodes,), generator=generator)
         dst = torch.randint(0, num_nodes, (3 * num_nodes,), generator=generator)
         graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=num_nodes))
-        first = self.layers[0]
-        in_feats = getattr(first, "_in_src_feats", getattr(first, "_in_feats", None))
+        in_feats = getattr(self.layers[0], "_in_src_feats", self.in_feats)  # GAT: pairs too
         reference = next(self.parameters())
         feat = torch.randn(num_nodes, in_feats, generator=generator)
         return graph.to(reference.device), feat.to(reference.device, reference.dtype)
@@ -278,6 +293,8 @@ class GAT(_DeepGNN):
     torch.Size([30, 3])
     """
 
+    has_attention = True
+
     def __init__(
         self,
         in_feats: int,
@@ -316,6 +333,7 @@ class GAT(_DeepGNN):
                                              last_layer_heads < 1):
             raise ValueError(f"last_layer_heads must be a positive integer, got "
                              f"{last_layer_heads!r}")
+        self.in_feats = in_feats
         last_heads = num_heads if last_layer_heads is None else last_layer_heads
         attn_drop = dropout if attn_drop is None else attn_drop
         width = hidden_feats * num_heads
@@ -347,6 +365,8 @@ class GCN(_DeepGNN):
 
     Takes the same keyword options as :class:`GAT` where they apply (no heads, no attention;
     ``dropout`` acts on the hidden features); ``norm`` selects GraphConv's normalization.
+    Schemes that differ from another only in attention vectors (``xavier_zero_attention``,
+    ``ll_ortho``) are refused.
 
     Parameters
     ----------
@@ -417,6 +437,7 @@ class GCN(_DeepGNN):
         super().__init__(num_layers, activation, skip, init, dropout=dropout,
                          init_data=init_data, logit_spread=logit_spread,
                          balance_beta=balance_beta)
+        self.in_feats = in_feats
         dims: List[int] = [in_feats] + [hidden_feats] * (num_layers - 1) + [out_feats]
         for index in range(num_layers):
             self.layers.append(GraphConv(

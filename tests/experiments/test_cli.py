@@ -142,10 +142,11 @@ def test_a_real_ctrl_c_keeps_the_finished_runs(tmp_path):
 @pytest.mark.parametrize("command", ["train", "sweep"])
 @pytest.mark.parametrize("argv, expected", [
     (["--model", "sage", "--init", "xavier", "ll_ortho"],
-     ["--model sage --init ll_ortho", "SAGE keeps DGL's initialization"]),
+     ["--model sage --init ll_ortho", "only in the attention vectors, and SAGE has none"]),
     (["--init", "xavier", "ll_ortho", "--hidden", "5"],
      ["--init ll_ortho", "--hidden 5", "even number"]),
-    (["--model", "sage", "--dropout", "0.5"], ["--model sage --init xavier", "no dropout"]),
+    (["--model", "gin", "--residual-alpha", "0.5"],
+     ["--model gin --init xavier", "--residual-alpha", "no residual aggregation"]),
     (["--metric", "rocauc"], ["--metric rocauc needs a binary task"]),
 ])
 def test_a_combination_a_model_refuses_is_refused_before_any_training(

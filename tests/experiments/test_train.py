@@ -13,7 +13,8 @@ from dglbal.data import make_synthetic
 from dglbal.data._common import finalize
 from dglbal.nn import GAT
 from dglbal.experiments.protocol import paper_learning_rate
-from dglbal.experiments.train import train_node_classifier
+from dglbal.experiments.config import MODELS, TrainConfig
+from dglbal.experiments.train import run_once, train_node_classifier
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +202,14 @@ def test_roc_auc_on_a_mask_with_one_class_is_refused_before_training(tmp_path):
                                          r"it holds only class \[1\]"):
         run_experiment(config, progress=False, graph=graph, runs_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_model_trains_with_the_balanced_scheme(small_graph, model):
+    """Each model family of ``--model`` builds with BalO (balanced over the analyser's groups)
+    and trains: the loss falls under Adam."""
+    config = TrainConfig(dataset="synthetic", model=model, layers=3, hidden=8, schemes=["bal_o"],
+                         optimizer="adam", lr=0.01, epochs=30, loss_threshold=0.0)
+    result = run_once(config, "bal_o", 0, small_graph)
+    assert result.stop_reason == "max_epochs" and result.epochs == 30
+    assert result.train_loss[-1] < result.train_loss[0]

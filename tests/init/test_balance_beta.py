@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from dglbal.init import feature_weights, get_scheme
-from dglbal.nn import GAT, GCN
+from dglbal.nn import GAT, GCN, GIN, SAGE
 
 from test_data_scale import graph_and_features, relative_imbalance
 
 
-@pytest.mark.parametrize("builder", [GAT, GCN])
+@pytest.mark.parametrize("builder", [GAT, GCN, SAGE, GIN])
 @pytest.mark.parametrize("scheme", ["bal_x", "bal_o"])
 @pytest.mark.parametrize("beta", [0.5, 4.0])
 def test_balance_beta_scales_every_weight_by_sqrt_beta_over_two_and_keeps_the_balance(
