@@ -32,8 +32,8 @@ _ADVICE = {
               "connections (skip=True)",
     "explode": "try GNN He initialization (init='gnn_he': it divides by the aggregation's "
                "spectral radius) or a smaller gain",
-    "collapse": "try looks-linear orthogonal weights (init='bal_o' or 'll_ortho') or skip "
-                "connections (skip=True)",
+    "collapse": "try looks-linear orthogonal weights (init='bal_o', or 'looks_linear' "
+                "unbalanced) or skip connections (skip=True)",
     "gradients": "try a balanced initialization (init='bal_o') or skip connections "
                  "(skip=True)",
     "imbalance": "balance it: dglbal.analyze_and_balance(model, graph, features, "
