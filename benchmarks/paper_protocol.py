@@ -11,7 +11,7 @@ Cells come in the order of the paper's claims: deep GATs under SGD first (L = 10
 Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), three
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
 orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
-weights and Xavier with zero attention on Cora and Citeseer, L = 10 and 20; ``--family
+weights and Xavier, both with zero attention, and LLortho; Cora and Citeseer, L = 10 and 20; ``--family
 ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
 ``balx-beta`` (BalX on Cora at L = 10 with beta 1, 2, 4 at the paper's rate 0.05 and at 0.1,
 the rate of the paper's figures; beta 2 at 0.05 is the grid's cell, whose run files are
@@ -83,9 +83,11 @@ class Cell:
         return f"lr {lr:g}{' (paper)' if self.lr is None else ''}{beta}{spread}"
 
 
-ORTHOGONAL_ABLATION = ("ll_ortho", "xavier_zero_attention")
-"""Issue 23's ablation of orthogonality against balance: unbalanced looks-linear orthogonal
-weights and Xavier with zero attention, beside the grid's Xavier, BalX and BalO."""
+ORTHOGONAL_ABLATION = ("looks_linear", "xavier_zero_attention", "ll_ortho")
+"""Issue 23's ablation of orthogonality against balance, beside the grid's Xavier, BalX and
+BalO: ``looks_linear`` is BalO without the balancing (looks-linear orthogonal weights, zero
+attention), ``xavier_zero_attention`` BalX without it; ``ll_ortho`` (the same weights with
+Xavier attention, the follow-up paper's LLortho) also varies the attention."""
 
 
 BALX_BETAS = (None, 1.0, 4.0)
