@@ -11,8 +11,8 @@ Cells come in the order of the paper's claims: deep GATs under SGD first (L = 10
 Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), three
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
 orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
-weights and Xavier, both with zero attention, and LLortho; Cora and Citeseer, L = 10 and 20; ``--family
-ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
+weights and Xavier, both with zero attention, and LLortho; Cora and Citeseer, L = 10 and 20;
+``--family ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
 ``balx-beta`` (BalX on Cora at L = 10 with beta 1, 2, 4 at the paper's rate 0.05 and at 0.1,
 the rate of the paper's figures; beta 2 at 0.05 is the grid's cell, whose run files are
 copied from ``gat-sgd`` rather than trained again) and ``lr-l20`` (Cora at L = 20 at the
