@@ -19,6 +19,8 @@ from torch import nn
 from dglbal.symmetry import SymmetryReport
 from dglbal.symmetry.arguments import unwrap
 
+from .sums import GroupSums
+
 __all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
            "check_report_matches", "check_state_keys",
            "flat_gradients", "flat_parameters", "frozen_group_mask", "model_parameters"]
@@ -191,7 +193,7 @@ def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np
     params : sequence of torch.Tensor
         The parameters.
     group_columns : sequence of np.ndarray
-        Each parameter's group column of its exponent triplets.
+        Each parameter's groups (its triplets' group column, or the groups present).
     num_groups : int
         The number of groups.
 
@@ -235,9 +237,10 @@ class ExponentIndex:
 
     Attributes
     ----------
-    names, params, shapes, triplets : list
+    names, params, shapes, exponents : list
         Per parameter of the report, in its order: the name, the parameter, its shape in the
-        report and its exponent triplets (flat entry within the parameter, group, value).
+        report and its exponents (compact: a weight in outer form keeps one triplet per
+        channel, see :mod:`dglbal.symmetry.core.groups`; :attr:`triplets` expands them).
     offsets : np.ndarray
         int64; parameter i is ``offsets[i]:offsets[i + 1]`` of the flat vector.
     num_groups : int
@@ -271,9 +274,9 @@ class ExponentIndex:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.num_groups = len(report.groups)
         self.shapes = [report.table.shapes[n] for n in self.names]
-        self.triplets = [report.table.entries[n] for n in self.names]
+        self.exponents = [report.table.params[n] for n in self.names]
         self.requires_grad = [p.requires_grad for p in self.params]
-        self.frozen = frozen_group_mask(self.params, [group for _, group, _ in self.triplets],
+        self.frozen = frozen_group_mask(self.params, [e.groups() for e in self.exponents],
                                         self.num_groups)
         self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(self.frozen)]
         self.device = self.params[0].device if self.params else torch.device("cpu")
@@ -334,6 +337,22 @@ class ExponentIndex:
                          "here)")
 
     @functools.cached_property
+    def triplets(self) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per parameter, its exponent triplets (flat entry within the parameter, group,
+        value), sorted by group then entry: expanded on first use (two per weight entry)."""
+        return [e.triplets() for e in self.exponents]
+
+    @functools.cached_property
+    def sums(self) -> GroupSums:
+        """Sums over the groups on the model's device, made on first use."""
+        return GroupSums(self)
+
+    def largest_exponent(self) -> float:
+        """The largest |e| of any entry under any group (0 without groups)."""
+        return max((float(np.abs(e.values()).max(initial=0.0)) for e in self.exponents),
+                   default=0.0)
+
+    @functools.cached_property
     def _columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(entry, group, value) over all parameters, concatenated on first use."""
         return (_concatenate([flat + offset for (flat, _, _), offset
@@ -341,26 +360,9 @@ class ExponentIndex:
                 _concatenate([group for _, group, _ in self.triplets], np.int64),
                 _concatenate([value for _, _, value in self.triplets], np.float64))
 
-    @functools.cached_property
-    def group_order(self) -> np.ndarray:
-        """The triplets sorted by group (a stable argsort of :attr:`group`), made on first use."""
-        return np.argsort(self.group, kind="stable")
-
     entry = property(lambda self: self._columns[0], doc="Flat entry of every triplet.")
     group = property(lambda self: self._columns[1], doc="Group of every triplet.")
     value = property(lambda self: self._columns[2], doc="Exponent of every triplet.")
-
-    def torch_columns(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(entry, group, value) as tensors on the model's device.
-
-        Returns
-        -------
-        tuple of torch.Tensor
-            entry and group as int64, value in ``dtype``.
-        """
-        return (torch.as_tensor(self.entry, device=self.device),
-                torch.as_tensor(self.group, device=self.device),
-                torch.as_tensor(self.value, dtype=self.dtype, device=self.device))
 
     def numpy_parameters(self) -> np.ndarray:
         """The parameters as one flat float64 array (a copy, on the host)."""

@@ -22,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from dglbal.symmetry.core.groups import OuterEntries, SparseEntries
+
 __all__ = ["OrbitNorm", "Triplets", "minimize", "newton_direction", "outer_form"]
 
 Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -63,6 +65,19 @@ def outer_form(triplets: Triplets, shape: Tuple[int, int], num_groups: int
     pick = rest[o[rest] == 0]
     w = sp.csr_matrix((-value[pick], (j[pick], group[pick])), shape=(cols, num_groups))
     return u, w
+
+
+def _stored_outer_form(entries: OuterEntries, num_groups: int
+                       ) -> Tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(U, W) of :func:`outer_form` read from a weight's outer form, over its stored axes
+    (a weight stored (in, out) has its input channels first)."""
+    first, second = (entries.cols, entries.rows) if entries.transposed else \
+        (entries.rows, entries.cols)
+    sizes = (entries.n_in, entries.n_out) if entries.transposed else (entries.n_out,
+                                                                      entries.n_in)
+    (p0, g0, v0), (p1, g1, v1) = first, second
+    return (sp.csr_matrix((v0, (p0, g0)), shape=(sizes[0], num_groups)),
+            sp.csr_matrix((-v1, (p1, g1)), shape=(sizes[1], num_groups)))
 
 
 def _one_row_or_column(flat, group, value, shape, num_groups):
@@ -166,21 +181,28 @@ class _SparseBlock:
 class OrbitNorm:
     """N(t) over the parameters of a report, split into outer-form blocks and the rest.
 
-    ``parameters`` lists (flat offset, shape, triplets) per parameter, triplets as in
-    :class:`dglbal.symmetry.core.groups.ExponentTable`.
+    ``parameters`` lists (flat offset, shape, exponents) per parameter, exponents as in
+    :class:`dglbal.symmetry.core.groups.ExponentTable`: its compact form (``params[name]``,
+    a weight's outer form read directly) or triplets (``entries[name]``, the outer form
+    recognized).
     """
 
     def __init__(self, parameters, num_groups: int) -> None:
         self.num_groups = num_groups
         self.outer: List[_OuterBlock] = []
         rest = []
-        for offset, shape, triplets in parameters:
+        for offset, shape, exponents in parameters:
             size = int(np.prod(shape, dtype=np.int64))
-            form = outer_form(triplets, shape, num_groups) if len(shape) == 2 else None
+            if isinstance(exponents, OuterEntries):
+                form = _stored_outer_form(exponents, num_groups)
+            elif isinstance(exponents, SparseEntries):
+                exponents, form = exponents.triplets(), None
+            else:
+                form = outer_form(exponents, shape, num_groups) if len(shape) == 2 else None
             if form is not None:
                 self.outer.append(_OuterBlock(slice(offset, offset + size), shape, *form))
             else:
-                flat, group, value = triplets
+                flat, group, value = exponents
                 rest.append((flat + offset, group, value))
         entry, group, value = (np.concatenate(c) if rest else np.zeros(0, dtype=d)
                                for c, d in zip(zip(*rest) if rest else ((), (), ()),

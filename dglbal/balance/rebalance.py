@@ -38,7 +38,7 @@ from torch import nn
 from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
 from .index import ExponentIndex, check_state_keys
 from .optimizer_state import check_state, rescale_state_, state_powers
-from .levels import LevelTriplets, forward_levels
+from .levels import Level, SweepState, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
@@ -171,37 +171,17 @@ class Rebalancer(StepAttachable):
                                    "model.parameters() and set rebalancer.optimizer to it")
 
     def _split_levels(self) -> None:
-        """The exponent triplets, without frozen groups, split into levels (numpy, once per
-        index)."""
+        """The groups, without frozen ones, split into levels (host work, once per index)."""
         index = self._index
         frozen = index.frozen
         self.frozen_groups = index.frozen_groups
-        order = index.group_order
-        order = order[~frozen[index.group[order]]]  # by group, frozen groups left out
-        entry, group, value = (column[order]
-                               for column in (index.entry, index.group, index.value))
         self.num_groups = index.num_groups
-        # Entries of one group only, with |e| = 1 (most of the first and last layers,
-        # attention) need no per-sweep traffic: their sums per group are kept and scaled.
-        private = (np.bincount(entry, minlength=int(index.offsets[-1]))[entry] == 1) & \
-            (np.abs(value) == 1)
-        shared = ~private
-        bounds = np.searchsorted(group[shared], np.arange(self.num_groups + 1))
-        levels = forward_levels(entry[shared], group[shared], bounds)
-        device, self._dtype = index.device, index.dtype
-        everyone = np.arange(self.num_groups)
-        self._private = LevelTriplets(entry[private], group[private], value[private],
-                                      everyone, device, self._dtype)
-        self._levels = []
-        live = np.flatnonzero(~frozen & (np.bincount(group, minlength=self.num_groups) > 0))
-        triplet_level = levels[group]
-        for level in np.unique(levels[live]):
-            groups = live[levels[live] == level]
-            pick = shared & (triplet_level == level)
-            local = np.searchsorted(groups, group[pick])
-            self._levels.append(LevelTriplets(entry[pick], local, value[pick], groups,
-                                              device, self._dtype))
-        self._frozen = torch.as_tensor(frozen, device=device)
+        self._sums = index.sums
+        levels = forward_levels(self._sums, frozen)
+        self._dtype = index.dtype
+        self._levels = [Level(self._sums, np.flatnonzero(levels == level), levels, level)
+                        for level in range(int(levels.max(initial=-1)) + 1)]
+        self._frozen = torch.as_tensor(frozen, device=index.device)
 
     def step(self) -> bool:
         """Count a training step; rebalance on the first and then every ``every``-th call.
@@ -298,17 +278,11 @@ class Rebalancer(StepAttachable):
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
         undefined: frozen groups, zero sums, no gradients), on the model's device."""
         self._sync()
-        mass = self._mass()[0]
-        return self._imbalance(mass, *self._private.sums(mass))
+        return self._imbalance(SweepState(self._sums, *self._mass()))
 
-    def _imbalance(self, mass: torch.Tensor, private_in: torch.Tensor,
-                   private_out: torch.Tensor) -> torch.Tensor:
-        """The imbalance from the shared entries' masses and the private sums."""
-        incoming, outgoing = private_in.clone(), private_out.clone()
-        for level in self._levels:
-            shared_in, shared_out = level.sums(mass)
-            incoming.index_add_(0, level.groups, shared_in)
-            outgoing.index_add_(0, level.groups, shared_out)
+    def _imbalance(self, state: SweepState) -> torch.Tensor:
+        """The imbalance of every group at the state's masses."""
+        incoming, outgoing = state.totals()
         out = (incoming - outgoing).abs() / (incoming + outgoing)
         return torch.where(self._frozen, torch.full_like(out, float("nan")), out)
 
@@ -332,31 +306,22 @@ class Rebalancer(StepAttachable):
             check_state(self.optimizer, self._index.params, self._powers)
         started = time.perf_counter()
         mass, power = self._mass()
-        private_in, private_out = self._private.sums(mass)
-        before = self._imbalance(mass, private_in, private_out)
+        state = SweepState(self._sums, mass, power)
+        before = self._imbalance(state)
         nonfinite = (~torch.isfinite(mass)).sum()
-        log_factor = torch.zeros_like(mass)
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
         for _ in range(self.sweeps):
             for level in self._levels:
-                incoming, outgoing = level.sums(mass)
-                incoming += private_in[level.groups]
-                outgoing += private_out[level.groups]
+                incoming, outgoing = state.level_sums(level)
                 ratio = incoming / outgoing if power < 0 else outgoing / incoming
                 # Not finite (a zero sum, NaN gradients): lambda = 1.
                 log_lambda = torch.nan_to_num(exponent * torch.log(ratio), nan=0.0, posinf=0.0,
                                               neginf=0.0).clamp(*self._log_clamp)
-                shift = level.value * log_lambda[level.local]
-                mass[level.entry] *= torch.exp(power * shift)
-                log_factor[level.entry] += shift
-                private_in[level.groups] *= torch.exp(power * log_lambda)
-                private_out[level.groups] *= torch.exp(-power * log_lambda)
+                state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
-        private = self._private
-        log_factor[private.entry] = private.value * log_total[private.local]
-        self._apply(torch.exp(log_factor))
-        self._record(log_total, before, self._imbalance(mass, private_in, private_out),
+        self._apply(torch.exp(state.log_factors(len(mass))))
+        self._record(log_total, before, self._imbalance(state),
                      nonfinite)  # waits for the device: the time below is the device's too
         self.last_factors = torch.exp(log_total)
         scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
