@@ -9,7 +9,7 @@ one matrix-vector product, no per-entry index.
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -109,12 +109,19 @@ class SweepState:
         self.logs = [[mass.new_zeros(size) for size in block.shape] for block in sums.outer]
         self.sparse_mass = mass[sums.sparse.entries]
         self.sparse_log = mass.new_zeros(sums.sparse.size)
+        # Per weight and half: the product with the other half's scales, and whether that
+        # half has moved since (a weight with one half of groups never recomputes it).
+        self._products: List[List[Optional[torch.Tensor]]] = [[None, None] for _ in sums.outer]
 
     def _channel_sums(self, b: int, kind: int) -> torch.Tensor:
         """Per row (kind 0) or column (kind 1) of weight b: its current mass."""
-        rows, cols = (torch.exp(self.power * log) for log in self.logs[b])
-        matrix = self.matrices[b]
-        return rows * (matrix @ cols) if kind == 0 else cols * (matrix.T @ rows)
+        product = self._products[b][kind]
+        if product is None:
+            other = torch.exp(self.power * self.logs[b][1 - kind])
+            matrix = self.matrices[b]
+            product = matrix @ other if kind == 0 else matrix.T @ other
+            self._products[b][kind] = product
+        return torch.exp(self.power * self.logs[b][kind]) * product
 
     def _sums(self, size: int, outer, sparse) -> Tuple[torch.Tensor, torch.Tensor]:
         """(incoming, outgoing) over the given parts, ``size`` groups."""
@@ -143,15 +150,28 @@ class SweepState:
         for b, kind, part in level.outer:
             self.logs[b][kind].index_add_(0, part.position,
                                           part.weights["value"] * log_lambda[part.group])
+            self._products[b][1 - kind] = None
         if level.sparse is not None:
             part = level.sparse
             self.sparse_log.index_add_(0, part.position,
                                        part.weights["value"] * log_lambda[part.group])
 
-    def log_factors(self, numel: int) -> torch.Tensor:
-        """The flat log factor of every entry so far."""
-        out = self.sparse_log.new_zeros(numel)
-        for block, (rows, cols) in zip(self.sums.outer, self.logs):
-            block.write(out, rows, cols)
-        out[self.sums.sparse.entries] = self.sparse_log
+    def factors(self, index) -> List[torch.Tensor]:
+        """The factor exp((E t)_k) so far of every entry, per parameter of ``index`` (flat,
+        in the parameter's dtype; a weight's as the outer product of its channels')."""
+        outer = {block.start: (block, logs) for block, logs in zip(self.sums.outer, self.logs)}
+        sparse = self.sums.sparse
+        bounds = np.searchsorted(sparse.entries_numpy, index.offsets).tolist()
+        out = []
+        for i, (p, start) in enumerate(zip(index.params, index.offsets[:-1].tolist())):
+            if start in outer and p.numel():
+                block, (rows, cols) = outer[start]
+                rows, cols = torch.exp(rows).to(p.dtype), torch.exp(cols).to(p.dtype)
+                out.append(torch.outer(cols, rows) if block.transposed
+                           else torch.outer(rows, cols))
+                continue
+            log = self.sparse_log.new_zeros(p.numel())
+            lo, hi = bounds[i], bounds[i + 1]
+            log[sparse.entries[lo:hi] - start] = self.sparse_log[lo:hi]
+            out.append(torch.exp(log))
         return out

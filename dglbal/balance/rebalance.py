@@ -266,13 +266,22 @@ class Rebalancer(StepAttachable):
             device=self._frozen.device, dtype=self._dtype)
 
     def _mass(self) -> Tuple[torch.Tensor, float]:
-        """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
-        theta = self._index.torch_parameters()
-        if self.criterion == "norms":
-            return theta * theta, 2.0
-        grad = self._index.torch_gradients()
-        ratio = grad / torch.where(theta == 0, torch.ones_like(theta), theta)
-        return torch.where(theta == 0, torch.zeros_like(theta), ratio * ratio), -4.0
+        """Per flat entry, what the criterion sums, and the power of lambda it scales with
+        (written parameter by parameter into one buffer, on the device)."""
+        index = self._index
+        mass = torch.empty(int(index.offsets[-1]), dtype=self._dtype, device=index.device)
+        for p, chunk in zip(index.params, index.chunks(mass)):
+            theta = p.detach().reshape(-1)
+            if self.criterion == "norms":
+                chunk.copy_(theta).square_()
+                continue
+            grad = p.grad
+            if grad is None:
+                chunk.zero_()
+                continue
+            chunk.copy_((grad.to_dense() if grad.is_sparse else grad).reshape(-1))
+            chunk.div_(theta).square_().masked_fill_(theta == 0, 0.0)
+        return mass, (2.0 if self.criterion == "norms" else -4.0)
 
     def imbalance(self) -> torch.Tensor:
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
@@ -320,7 +329,7 @@ class Rebalancer(StepAttachable):
                                               neginf=0.0).clamp(*self._log_clamp)
                 state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
-        self._apply(torch.exp(state.log_factors(len(mass))))
+        self._apply(state.factors(self._index))
         self._record(log_total, before, self._imbalance(state),
                      nonfinite)  # waits for the device: the time below is the device's too
         self.last_factors = torch.exp(log_total)
@@ -329,11 +338,11 @@ class Rebalancer(StepAttachable):
                       dict(scalars, seconds=time.perf_counter() - started), self.calls)
         return self.last_factors
 
-    def _apply(self, factor: torch.Tensor) -> None:
+    def _apply(self, factors: List[torch.Tensor]) -> None:
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
-        state was checked)."""
-        for p, chunk in zip(self._index.params, self._index.chunks(factor)):
-            f = chunk.view_as(p).to(p.dtype)
+        state was checked); one factor per parameter."""
+        for p, factor in zip(self._index.params, factors):
+            f = factor.view_as(p).to(p.dtype)
             p.mul_(f)
             if p.grad is not None and p.grad.is_sparse:
                 p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor

@@ -69,10 +69,6 @@ class OuterBlock:
             return chunk.view(self.shape[1], self.shape[0]).T
         return chunk.view(self.shape)
 
-    def write(self, flat: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
-        """flat's slice of the weight = row[o] + col[j]."""
-        self.matrix(flat).copy_(row[:, None] + col[None, :])
-
 
 class SparseBlock:
     """Parameters with triplets: ``entries`` the flat entries they reach (distinct), ``part``
@@ -81,13 +77,10 @@ class SparseBlock:
     def __init__(self, flat: np.ndarray, group: np.ndarray, value: np.ndarray,
                  device: torch.device, dtype: torch.dtype) -> None:
         entries, local = np.unique(flat, return_inverse=True)
+        self.entries_numpy = entries
         self.entries = torch.as_tensor(entries, dtype=torch.long, device=device)
         self.size = len(entries)
         self.part = ChannelPart(local.reshape(-1), group, value, device, dtype)
-
-    def combine(self, t: torch.Tensor) -> torch.Tensor:
-        """(E t) of each of ``entries``."""
-        return _channel_sums(self.part, t, self.size)
 
 
 def _add(out: torch.Tensor, part: ChannelPart, weighting: str, per_position: torch.Tensor
@@ -154,17 +147,3 @@ class GroupSums:
     def incoming_outgoing(self, flat: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(sum over e > 0 of e * flat, sum over e < 0 of |e| * flat) per group."""
         return self.reduce(flat, "in"), self.reduce(flat, "out")
-
-    def combine(self, t: torch.Tensor, numel: int) -> torch.Tensor:
-        """(E t)_k = sum_g e_gk t_g for every entry k, flat (0 where no group reaches)."""
-        out = t.new_zeros(numel)
-        for block in self.outer:
-            block.write(out, _channel_sums(block.rows, t, block.shape[0]),
-                        _channel_sums(block.cols, t, block.shape[1]))
-        out[self.sparse.entries] = self.sparse.combine(t)
-        return out
-
-
-def _channel_sums(part: ChannelPart, t: torch.Tensor, size: int) -> torch.Tensor:
-    """Per channel: sum of value * t[group] over its triplets."""
-    return t.new_zeros(size).index_add_(0, part.position, part.weights["value"] * t[part.group])
