@@ -317,7 +317,7 @@ class Rebalancer(StepAttachable):
         mass, power = self._mass()
         state = SweepState(self._sums, mass, power)
         before = self._imbalance(state)
-        nonfinite = (~torch.isfinite(mass)).sum()
+        total = mass.sum()  # finite when every mass is; entries are counted only when not
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
         for _ in range(self.sweeps):
@@ -330,8 +330,8 @@ class Rebalancer(StepAttachable):
                 state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
         self._apply(state.factors(self._index))
-        self._record(log_total, before, self._imbalance(state),
-                     nonfinite)  # waits for the device: the time below is the device's too
+        self._record(log_total, before, self._imbalance(state), mass,
+                     total)  # waits for the device: the time below is the device's too
         self.last_factors = torch.exp(log_total)
         scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
         write_scalars(self.writer, self.tag,
@@ -352,15 +352,16 @@ class Rebalancer(StepAttachable):
                 rescale_state_(self.optimizer, p, f, self._powers)
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
-                after: torch.Tensor, nonfinite: torch.Tensor) -> None:
+                after: torch.Tensor, mass: torch.Tensor, total: torch.Tensor) -> None:
         live = torch.isfinite(before) & torch.isfinite(after)
         b, a = before[live], after[live]
         nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
         stats = torch.stack([log_total.min(), log_total.max(),
                              *((b.max(), b.median(), a.max(), a.median()) if b.numel()
                                else (nan,) * 4),  # no defined imbalance: NaN, not 0
-                             nonfinite.to(before.dtype)])
-        low, high, b_max, b_med, a_max, a_med, bad = stats.tolist()  # one device sync
+                             total.to(before.dtype)])
+        low, high, b_max, b_med, a_max, a_med, total = stats.tolist()  # one device sync
+        bad = 0 if math.isfinite(total) else int((~torch.isfinite(mass)).sum())
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
                                  lambda_max=math.exp(high), imbalance_before_max=b_max,
                                  imbalance_before_median=b_med, imbalance_after_max=a_max,
