@@ -220,8 +220,14 @@ def _gradients_or_zeros(params: Iterable[torch.Tensor]) -> List[torch.Tensor]:
 
 
 def _flat_numpy(tensors: Iterable[torch.Tensor]) -> np.ndarray:
-    arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
-    return np.concatenate(arrays) if arrays else np.zeros(0)
+    """The tensors as one flat float64 host array, each copied once into its place."""
+    tensors = [t.detach().reshape(-1) for t in tensors]
+    out = torch.empty(sum(t.numel() for t in tensors), dtype=torch.float64)
+    start = 0
+    for t in tensors:
+        out[start:start + t.numel()].copy_(t)
+        start += t.numel()
+    return out.numpy()
 
 
 def _concatenate(arrays: List[np.ndarray], dtype: type) -> np.ndarray:

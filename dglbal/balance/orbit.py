@@ -133,17 +133,28 @@ class _OuterBlock:
         self.square = theta[self.slot].reshape(self.shape) ** 2
         self.ea, self.eb = np.exp(2.0 * (self.u @ t)), np.exp(-2.0 * (self.w @ t))
         self.row = self.ea * (self.square @ self.eb)
-        self.col = self.eb * (self.square.T @ self.ea)
+        # Without column groups (a first layer), the column masses are never used.
+        self.col = self.eb * (self.square.T @ self.ea) if self.w.nnz else np.zeros(self.shape[1])
         return (self.row.sum(), self.ut @ self.row - self.wt @ self.col,
                 self.abs_ut @ self.row + self.abs_wt @ self.col,
                 self.sq_ut @ self.row + self.sq_wt @ self.col)
 
     def hessian_product(self, v: np.ndarray) -> np.ndarray:
         alpha, beta = self.u @ v, self.w @ v
-        # sum_j mass_oj (alpha_o - beta_j) per row, sum_o mass_oj (alpha_o - beta_j) per column
-        per_row = alpha * self.row - self.ea * (self.square @ (self.eb * beta))
-        per_col = self.eb * (self.square.T @ (self.ea * alpha)) - beta * self.col
-        return self.ut @ per_row - self.wt @ per_col
+        # sum_j mass_oj (alpha_o - beta_j) per row, sum_o mass_oj (alpha_o - beta_j) per column;
+        # a side without groups (first or last layer) has alpha or beta 0 and needs no product.
+        out = np.zeros(self.u.shape[1])
+        if self.u.nnz:
+            per_row = alpha * self.row
+            if self.w.nnz:
+                per_row -= self.ea * (self.square @ (self.eb * beta))
+            out += self.ut @ per_row
+        if self.w.nnz:
+            per_col = -beta * self.col
+            if self.u.nnz:
+                per_col += self.eb * (self.square.T @ (self.ea * alpha))
+            out -= self.wt @ per_col
+        return out
 
     def masses(self) -> np.ndarray:
         """theta^2 exp(2 (E t)) of every entry at the last evaluated t, flat."""
