@@ -124,13 +124,15 @@ def _used(matrix: sp.csr_matrix) -> int:
 class _OuterBlock:
     def __init__(self, slot: slice, shape, u: sp.csr_matrix, w: sp.csr_matrix) -> None:
         self.slot, self.shape, self.u, self.w = slot, shape, u, w
+        self.square = np.empty(shape)
         self.ut, self.wt = u.T.tocsr(), w.T.tocsr()
         self.abs_ut, self.abs_wt = abs(self.ut), abs(self.wt)
         self.sq_ut = self.ut.multiply(self.ut).tocsr()
         self.sq_wt = self.wt.multiply(self.wt).tocsr()
 
     def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        self.square = theta[self.slot].reshape(self.shape) ** 2
+        # theta^2 into the same buffer at every evaluation (no fresh pages per Newton step)
+        np.square(theta[self.slot].reshape(self.shape), out=self.square)
         self.ea, self.eb = np.exp(2.0 * (self.u @ t)), np.exp(-2.0 * (self.w @ t))
         self.row = self.ea * (self.square @ self.eb)
         # Without column groups (a first layer), the column masses are never used.
