@@ -130,9 +130,10 @@ class _OuterBlock:
         self.sq_ut = self.ut.multiply(self.ut).tocsr()
         self.sq_wt = self.wt.multiply(self.wt).tocsr()
 
-    def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        # theta^2 into the same buffer at every evaluation (no fresh pages per Newton step)
+    def load(self, theta: np.ndarray) -> None:
         np.square(theta[self.slot].reshape(self.shape), out=self.square)
+
+    def at(self, t: np.ndarray):
         self.ea, self.eb = np.exp(2.0 * (self.u @ t)), np.exp(-2.0 * (self.w @ t))
         self.row = self.ea * (self.square @ self.eb)
         # Without column groups (a first layer), the column masses are never used.
@@ -182,8 +183,11 @@ class _SparseBlock:
         self.mt = matrix.T.tocsr()
         self.abs_mt, self.sq_mt = abs(self.mt), self.mt.multiply(self.mt).tocsr()
 
-    def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        self.mass = theta[self.entries] ** 2 * np.exp(2.0 * (self.matrix @ t))
+    def load(self, theta: np.ndarray) -> None:
+        self.square = theta[self.entries] ** 2
+
+    def at(self, t: np.ndarray):
+        self.mass = self.square * np.exp(2.0 * (self.matrix @ t))
         return (self.mass.sum(), self.mt @ self.mass, self.abs_mt @ self.mass,
                 self.sq_mt @ self.mass)
 
@@ -249,10 +253,17 @@ class OrbitNorm:
         return [*self.outer, self.sparse]
 
     def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers t for products."""
+        """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers theta and t for
+        :meth:`at` and the products."""
+        for block in self.blocks:
+            block.load(theta)
+        return self.at(t)
+
+    def at(self, t: np.ndarray):
+        """:meth:`evaluate` at another t, for the theta last evaluated (its squares kept)."""
         total, c, scale, diagonal = 0.0, 0.0, 0.0, 0.0
         for block in self.blocks:
-            n, cb, sb, db = block.evaluate(theta, t)
+            n, cb, sb, db = block.at(t)
             total, c, scale, diagonal = total + n, c + cb, scale + sb, diagonal + db
         zero = np.zeros(self.num_groups)
         return total, c + zero, scale + zero, diagonal + zero
@@ -293,27 +304,27 @@ def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
         if worst < tol or step == max_steps or stalled:  # stalled: rounding, no descent left
             return t, step, worst
         direction = newton_direction(norm, c, diagonal, live, worst, direct)
-        alpha, new = _line_search(norm, theta, t, direction, total, float(2.0 * c @ direction))
+        alpha, new = _line_search(norm, t, direction, total, float(2.0 * c @ direction))
         stalled = alpha < 1e-10
         t = t + alpha * direction
         total, c, scale, diagonal = new
     return t, max_steps, worst
 
 
-def _line_search(norm: OrbitNorm, theta: np.ndarray, t: np.ndarray, direction: np.ndarray,
+def _line_search(norm: OrbitNorm, t: np.ndarray, direction: np.ndarray,
                  total: float, slope: float) -> tuple:
     """Step length along the Newton direction: halved until N decreases enough (Armijo), or
     doubled while the full step still points downhill. Far from the minimum, where a group
     must move by a large log factor, N grows like exp(2 t) and a Newton step covers only about
     half a unit of t; doubling then saves most of the steps. Returns (alpha, evaluation)."""
-    alpha, new = 1.0, norm.evaluate(theta, t + direction)
+    alpha, new = 1.0, norm.at(t + direction)
     while new[0] > total + 0.25 * alpha * slope and alpha >= 1e-10:
         alpha /= 2
-        new = norm.evaluate(theta, t + alpha * direction)
+        new = norm.at(t + alpha * direction)
     while alpha >= 1.0 and alpha < 64 and 2.0 * float(new[1] @ direction) < 0.1 * slope:
-        longer = norm.evaluate(theta, t + 2 * alpha * direction)
+        longer = norm.at(t + 2 * alpha * direction)
         if longer[0] >= new[0]:
-            norm.evaluate(theta, t + alpha * direction)  # back to the accepted point
+            norm.at(t + alpha * direction)  # back to the accepted point
             break
         alpha, new = 2 * alpha, longer
     return alpha, new
