@@ -160,8 +160,7 @@ class SweepState:
         """The factor exp((E t)_k) so far of every entry, per parameter of ``index`` (flat,
         in the parameter's dtype; a weight's as the outer product of its channels')."""
         outer = {block.start: (block, logs) for block, logs in zip(self.sums.outer, self.logs)}
-        sparse = self.sums.sparse
-        bounds = np.searchsorted(sparse.entries_numpy, index.offsets).tolist()
+        sparse, bounds = self.sums.sparse, self.sums.sparse_bounds
         out = []
         for i, (p, start) in enumerate(zip(index.params, index.offsets[:-1].tolist())):
             if start in outer and p.numel():

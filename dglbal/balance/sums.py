@@ -117,6 +117,8 @@ class GroupSums:
                    for c, d in zip(zip(*sparse) if sparse else ((), (), ()),
                                    (np.int64, np.int64, np.float64))]
         self.sparse = SparseBlock(*columns, self.device, self.dtype)
+        # Parameter i's sparse entries are sparse.entries[bounds[i]:bounds[i + 1]].
+        self.sparse_bounds = np.searchsorted(self.sparse.entries_numpy, index.offsets).tolist()
 
     def reduce(self, flat: torch.Tensor, weighting: str = "value") -> torch.Tensor:
         """Per group: sum over its entries k of w(e_gk) * flat[k], w one of
