@@ -40,9 +40,7 @@ def check_finite_parameters(flat) -> None:
     with np.errstate(over="ignore", invalid="ignore"):
         # I_g, O_g <= max |e| * sum theta^2: when that bound is finite, so is every norm and
         # the exact per-group pass (a scatter over every exponent entry) is not needed.
-        largest_exponent = max((float(np.abs(value).max(initial=0.0))
-                                for _, _, value in flat.triplets), default=0.0)
-        bound = largest_exponent * float(np.sum(flat.theta ** 2))
+        bound = flat.largest_exponent() * float(np.dot(flat.theta, flat.theta))
         norms = flat.norms() if not np.isfinite(bound) else ()
     if not all(np.isfinite(n).all() for n in norms):
         largest = max(names, key=lambda n: float(params[names.index(n)].detach().abs().max()))

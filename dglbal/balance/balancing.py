@@ -15,6 +15,7 @@ A model is balanced when every c_g is 0.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -26,6 +27,7 @@ from ._checks import (check_balance_arguments, check_finite_parameters, check_re
     warn_if_no_groups)
 from .index import ExponentIndex
 from .orbit import OrbitNorm, minimize
+from .sums import GroupSums
 from dglbal.symmetry import SymmetryReport, analyze
 
 __all__ = ["BalanceReport", "BalanceSummary", "FlatExponents", "analyze_and_balance", "balance_",
@@ -85,7 +87,7 @@ class FlatExponents(ExponentIndex):
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
         super().__init__(model, report)
-        self._by_group = None
+        self._host = GroupSums(self, torch.device("cpu"), torch.float64)
         self.refresh()
 
     def refresh(self) -> "FlatExponents":
@@ -95,19 +97,30 @@ class FlatExponents(ExponentIndex):
 
     def norms(self) -> tuple:
         """(I_g, O_g) for every group."""
-        mass = self.theta[self.entry] ** 2 * np.abs(self.value)
-        incoming = np.bincount(self.group, weights=mass * (self.value > 0), minlength=self.num_groups)
-        outgoing = np.bincount(self.group, weights=mass * (self.value < 0), minlength=self.num_groups)
-        return incoming, outgoing
+        incoming, outgoing = self._host.incoming_outgoing(torch.from_numpy(self.theta ** 2))
+        return incoming.numpy(), outgoing.numpy()
+
+    @functools.cached_property
+    def touching(self) -> List[List[int]]:
+        """Per group, the parameters (positions in :attr:`names`) it touches."""
+        touching: List[List[int]] = [[] for _ in range(self.num_groups)]
+        for i, entries in enumerate(self.exponents):
+            for g in entries.groups().tolist():
+                touching[g].append(i)
+        return touching
 
     def group_entries(self, g: int) -> tuple:
-        """(flat entries, exponents) of group g (the index by group is sorted on first use)."""
-        if self._by_group is None:
-            order = self.group_order
-            bounds = np.searchsorted(self.group[order], np.arange(self.num_groups + 1))
-            self._by_group = (self.entry[order], self.value[order], bounds)
-        entry, value, bounds = self._by_group
-        return entry[bounds[g]:bounds[g + 1]], value[bounds[g]:bounds[g + 1]]
+        """(flat entries, exponents) of group g, by parameter, then entry."""
+        parameters = self.touching[g]
+        parts = [self.exponents[i].group_slice(g) for i in parameters]
+        return (np.concatenate([flat + self.offsets[i] for i, (flat, _) in
+                                zip(parameters, parts)] or [np.zeros(0, dtype=np.int64)]),
+                np.concatenate([value for _, value in parts] or [np.zeros(0)]))
+
+    def outgoing_mask(self) -> np.ndarray:
+        """Per flat entry: does it have a negative exponent under some group?"""
+        return _concatenate_masks([entries.negative(int(np.prod(shape, dtype=np.int64)))
+                                   for entries, shape in zip(self.exponents, self.shapes)])
 
     def zero(self, name: str) -> None:
         """Set the working copy of parameter ``name`` to 0."""
@@ -121,6 +134,10 @@ class FlatExponents(ExponentIndex):
             p.copy_(torch.from_numpy(chunk).view_as(p).to(device=p.device, dtype=p.dtype))
 
 
+def _concatenate_masks(masks: List[np.ndarray]) -> np.ndarray:
+    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+
+
 def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary
               ) -> tuple:
     """Move to the minimum-norm point of the symmetry orbit, where every c_g = 0.
@@ -132,7 +149,8 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: Balance
     Each Newton step counts as one sweep. Dead and frozen groups stay at t = 0. Returns the final
     (I_g, O_g).
     """
-    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.triplets), flat.num_groups)
+    norm = OrbitNorm(zip(flat.offsets[:-1].tolist(), flat.shapes, flat.exponents),
+                     flat.num_groups)
     _, c, scale, _ = norm.evaluate(flat.theta, np.zeros(flat.num_groups))
     live = (scale + c > 0) & (scale - c > 0) & ~flat.frozen
     t, steps, summary.max_relative_c = minimize(norm, flat.theta, live, tol, max_sweeps)
@@ -144,8 +162,9 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: Balance
 
 def _outgoing_only_gates(report: SymmetryReport) -> List[str]:
     """Gate parameters that never carry a positive exponent: attention vectors."""
+    params = report.table.params
     return [name for name in report.gates
-            if name in report.table.entries and not np.any(report.table.entries[name][2] > 0)]
+            if name in params and not np.any(params[name].values() > 0)]
 
 
 def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
@@ -155,13 +174,13 @@ def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
         if flat.params[flat.names.index(name)].requires_grad:
             flat.zero(name)
             summary.zeroed.append(name)
-    outgoing_entries = set(flat.entry[flat.value < 0].tolist())
+    outgoing = flat.outgoing_mask()
     theta = flat.theta
     for g in np.flatnonzero(~flat.frozen):
         entries, values = flat.group_entries(g)
         inward, outward = entries[values > 0], entries[values < 0]
         mass_in = float(np.sum(values[values > 0] * theta[inward] ** 2))
-        first = not outgoing_entries.intersection(inward.tolist())
+        first = not outgoing[inward].any()
         if first and beta is not None and mass_in > 0:
             theta[inward] *= np.sqrt(beta / mass_in)
             mass_in = beta

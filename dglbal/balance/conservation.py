@@ -21,6 +21,7 @@ from dglbal._plotting import new_figure
 
 from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
 from .index import ExponentIndex, check_state_keys, model_parameters
+from .sums import GroupSums
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["ConservationMonitor", "check_threshold", "conservation_residuals",
@@ -43,10 +44,9 @@ def residual_terms(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray
     if index.params and all(p.grad is None for p in index.params):
         raise RuntimeError("no parameter has a gradient: the residuals are undefined, not 0; "
                            "call this after loss.backward()")
-    entry = index.entry
-    terms = index.value * index.numpy_parameters()[entry] * index.numpy_gradients()[entry]
-    return (np.bincount(index.group, weights=terms, minlength=index.num_groups),
-            np.bincount(index.group, weights=np.abs(terms), minlength=index.num_groups))
+    products = torch.from_numpy(index.numpy_parameters() * index.numpy_gradients())
+    sums = GroupSums(index, torch.device("cpu"), torch.float64)
+    return sums.reduce(products).numpy(), sums.reduce(products.abs(), "abs").numpy()
 
 
 def conservation_residuals(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
@@ -230,7 +230,7 @@ class ConservationMonitor(StepAttachable):
         """The device tensors of the current index."""
         index = self._index
         self._dtype = index.dtype
-        self._entry, self._group, self._value = index.torch_columns()
+        self._sums = index.sums
         self.frozen_groups = index.frozen_groups
         self._frozen = torch.as_tensor(index.frozen, device=index.device)
 
@@ -296,9 +296,8 @@ class ConservationMonitor(StepAttachable):
         check_threshold(state["threshold"])
         self.threshold = state["threshold"]
 
-    def _group_sums(self, terms: torch.Tensor) -> torch.Tensor:
-        sums = terms.new_zeros(self._index.num_groups).index_add_(0, self._group, terms)
-        return sums.masked_fill_(self._frozen, float("nan"))
+    def _group_sums(self, flat: torch.Tensor, weighting: str = "value") -> torch.Tensor:
+        return self._sums.reduce(flat, weighting).masked_fill_(self._frozen, float("nan"))
 
     _manual_call = "record"
 
@@ -314,13 +313,12 @@ class ConservationMonitor(StepAttachable):
         if params and all(p.grad is None for p in params):
             raise RuntimeError("ConservationMonitor.record(): no parameter has a gradient; call "
                                "it after loss.backward() and before optimizer.step()")
-        theta = self._index.torch_parameters()[self._entry]
-        grad = self._index.torch_gradients()[self._entry]
-        terms = self._value * theta * grad
+        theta = self._index.torch_parameters()
+        terms = theta * self._index.torch_gradients()
         tiny = torch.finfo(self._dtype).tiny
         self._records["frozen"].append(self._frozen)
-        self._records["c"].append(self._group_sums(self._value * theta * theta))
-        scale = self._group_sums(terms.abs())
+        self._records["c"].append(self._group_sums(theta * theta))
+        scale = self._group_sums(terms.abs(), "abs")
         # NaN (frozen groups, a diverged model) stays NaN, and does not set the floor
         floor = NEGLIGIBLE * scale.nan_to_num(0.0).max() if scale.numel() \
             else scale.new_zeros(())
@@ -337,7 +335,7 @@ class ConservationMonitor(StepAttachable):
             # none, so their absolute change counts, as in the paper's Figure 11.
             reference = torch.where(p0 == 0, torch.ones_like(p0), p0.abs())
             changed.append(((p - p0).abs() > self.threshold * reference).to(self._dtype).mean())
-        empty = self._value.new_zeros(0)
+        empty = theta.new_zeros(0)
         self._records["rel_grad"].append(torch.stack(rel_grad) if rel_grad else empty)
         self._records["changed"].append(torch.stack(changed) if changed else empty)
         if self.writer is not None:

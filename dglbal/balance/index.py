@@ -1,11 +1,14 @@
-"""The flat index of a model's parameters and of a report's exponent triplets.
+"""The flat index of a model's parameters and of a report's exponents.
 
 Balancing (:mod:`.balancing`), the conservation law and its monitor (:mod:`.conservation`),
 dynamic rescaling (:mod:`.rebalance`) and :mod:`dglbal.testing` all read a model through one
 :class:`ExponentIndex`: the report's parameters in its order, concatenated into one flat
-vector (``offsets[i]:offsets[i + 1]`` is parameter i), and every exponent triplet
-(entry, group, value) with its entry moved to that flat vector. Building one checks that the
-report describes the model and finds the groups that touch a frozen parameter, once.
+vector (``offsets[i]:offsets[i + 1]`` is parameter i), and their exponents in the report's
+compact form (weights in outer form: groups per channel). Sums over groups run on that form
+(:attr:`ExponentIndex.sums`, :mod:`.sums`); the (entry, group, value) triplets over the flat
+vector are expanded only on first use (``entry``, ``group``, ``value``). Building an index
+checks that the report describes the model and finds the groups that touch a frozen
+parameter, once.
 """
 from __future__ import annotations
 
@@ -18,6 +21,8 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 from dglbal.symmetry.arguments import unwrap
+
+from .sums import GroupSums
 
 __all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
            "check_report_matches", "check_state_keys",
@@ -191,7 +196,7 @@ def frozen_group_mask(params: Sequence[torch.Tensor], group_columns: Sequence[np
     params : sequence of torch.Tensor
         The parameters.
     group_columns : sequence of np.ndarray
-        Each parameter's group column of its exponent triplets.
+        Each parameter's groups (its triplets' group column, or the groups present).
     num_groups : int
         The number of groups.
 
@@ -215,8 +220,14 @@ def _gradients_or_zeros(params: Iterable[torch.Tensor]) -> List[torch.Tensor]:
 
 
 def _flat_numpy(tensors: Iterable[torch.Tensor]) -> np.ndarray:
-    arrays = [t.detach().double().cpu().reshape(-1).numpy() for t in tensors]
-    return np.concatenate(arrays) if arrays else np.zeros(0)
+    """The tensors as one flat float64 host array, each copied once into its place."""
+    tensors = [t.detach().reshape(-1) for t in tensors]
+    out = torch.empty(sum(t.numel() for t in tensors), dtype=torch.float64)
+    start = 0
+    for t in tensors:
+        out[start:start + t.numel()].copy_(t)
+        start += t.numel()
+    return out.numpy()
 
 
 def _concatenate(arrays: List[np.ndarray], dtype: type) -> np.ndarray:
@@ -235,9 +246,10 @@ class ExponentIndex:
 
     Attributes
     ----------
-    names, params, shapes, triplets : list
+    names, params, shapes, exponents : list
         Per parameter of the report, in its order: the name, the parameter, its shape in the
-        report and its exponent triplets (flat entry within the parameter, group, value).
+        report and its exponents (compact: a weight in outer form keeps one triplet per
+        channel, see :mod:`dglbal.symmetry.core.groups`; :attr:`triplets` expands them).
     offsets : np.ndarray
         int64; parameter i is ``offsets[i]:offsets[i + 1]`` of the flat vector.
     num_groups : int
@@ -271,9 +283,9 @@ class ExponentIndex:
         self.offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self.num_groups = len(report.groups)
         self.shapes = [report.table.shapes[n] for n in self.names]
-        self.triplets = [report.table.entries[n] for n in self.names]
+        self.exponents = [report.table.params[n] for n in self.names]
         self.requires_grad = [p.requires_grad for p in self.params]
-        self.frozen = frozen_group_mask(self.params, [group for _, group, _ in self.triplets],
+        self.frozen = frozen_group_mask(self.params, [e.groups() for e in self.exponents],
                                         self.num_groups)
         self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(self.frozen)]
         self.device = self.params[0].device if self.params else torch.device("cpu")
@@ -334,6 +346,22 @@ class ExponentIndex:
                          "here)")
 
     @functools.cached_property
+    def triplets(self) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per parameter, its exponent triplets (flat entry within the parameter, group,
+        value), sorted by group then entry: expanded on first use (two per weight entry)."""
+        return [e.triplets() for e in self.exponents]
+
+    @functools.cached_property
+    def sums(self) -> GroupSums:
+        """Sums over the groups on the model's device, made on first use."""
+        return GroupSums(self)
+
+    def largest_exponent(self) -> float:
+        """The largest |e| of any entry under any group (0 without groups)."""
+        return max((float(np.abs(e.values()).max(initial=0.0)) for e in self.exponents),
+                   default=0.0)
+
+    @functools.cached_property
     def _columns(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(entry, group, value) over all parameters, concatenated on first use."""
         return (_concatenate([flat + offset for (flat, _, _), offset
@@ -341,26 +369,9 @@ class ExponentIndex:
                 _concatenate([group for _, group, _ in self.triplets], np.int64),
                 _concatenate([value for _, _, value in self.triplets], np.float64))
 
-    @functools.cached_property
-    def group_order(self) -> np.ndarray:
-        """The triplets sorted by group (a stable argsort of :attr:`group`), made on first use."""
-        return np.argsort(self.group, kind="stable")
-
     entry = property(lambda self: self._columns[0], doc="Flat entry of every triplet.")
     group = property(lambda self: self._columns[1], doc="Group of every triplet.")
     value = property(lambda self: self._columns[2], doc="Exponent of every triplet.")
-
-    def torch_columns(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(entry, group, value) as tensors on the model's device.
-
-        Returns
-        -------
-        tuple of torch.Tensor
-            entry and group as int64, value in ``dtype``.
-        """
-        return (torch.as_tensor(self.entry, device=self.device),
-                torch.as_tensor(self.group, device=self.device),
-                torch.as_tensor(self.value, dtype=self.dtype, device=self.device))
 
     def numpy_parameters(self) -> np.ndarray:
         """The parameters as one flat float64 array (a copy, on the host)."""

@@ -73,4 +73,5 @@ def rescale_state_(optimizer: torch.optim.Optimizer, param: torch.Tensor, factor
     """Divide ``param``'s state entries by ``factor ** power`` in place (after
     :func:`check_state`)."""
     for key, value in _rescaled_entries(optimizer, param):
-        value.div_(factor ** powers[key])
+        power = powers[key]
+        value.div_(factor if power == 1 else factor ** power)  # no copy of the factor for 1

@@ -22,6 +22,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from dglbal.symmetry.core.groups import OuterEntries, SparseEntries
+
 __all__ = ["OrbitNorm", "Triplets", "minimize", "newton_direction", "outer_form"]
 
 Triplets = Tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -63,6 +65,19 @@ def outer_form(triplets: Triplets, shape: Tuple[int, int], num_groups: int
     pick = rest[o[rest] == 0]
     w = sp.csr_matrix((-value[pick], (j[pick], group[pick])), shape=(cols, num_groups))
     return u, w
+
+
+def _stored_outer_form(entries: OuterEntries, num_groups: int
+                       ) -> Tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(U, W) of :func:`outer_form` read from a weight's outer form, over its stored axes
+    (a weight stored (in, out) has its input channels first)."""
+    first, second = (entries.cols, entries.rows) if entries.transposed else \
+        (entries.rows, entries.cols)
+    sizes = (entries.n_in, entries.n_out) if entries.transposed else (entries.n_out,
+                                                                      entries.n_in)
+    (p0, g0, v0), (p1, g1, v1) = first, second
+    return (sp.csr_matrix((v0, (p0, g0)), shape=(sizes[0], num_groups)),
+            sp.csr_matrix((-v1, (p1, g1)), shape=(sizes[1], num_groups)))
 
 
 def _one_row_or_column(flat, group, value, shape, num_groups):
@@ -109,26 +124,40 @@ def _used(matrix: sp.csr_matrix) -> int:
 class _OuterBlock:
     def __init__(self, slot: slice, shape, u: sp.csr_matrix, w: sp.csr_matrix) -> None:
         self.slot, self.shape, self.u, self.w = slot, shape, u, w
+        self.square = np.empty(shape)
         self.ut, self.wt = u.T.tocsr(), w.T.tocsr()
         self.abs_ut, self.abs_wt = abs(self.ut), abs(self.wt)
         self.sq_ut = self.ut.multiply(self.ut).tocsr()
         self.sq_wt = self.wt.multiply(self.wt).tocsr()
 
-    def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        self.square = theta[self.slot].reshape(self.shape) ** 2
+    def load(self, theta: np.ndarray) -> None:
+        np.square(theta[self.slot].reshape(self.shape), out=self.square)
+
+    def at(self, t: np.ndarray):
         self.ea, self.eb = np.exp(2.0 * (self.u @ t)), np.exp(-2.0 * (self.w @ t))
         self.row = self.ea * (self.square @ self.eb)
-        self.col = self.eb * (self.square.T @ self.ea)
+        # Without column groups (a first layer), the column masses are never used.
+        self.col = self.eb * (self.square.T @ self.ea) if self.w.nnz else np.zeros(self.shape[1])
         return (self.row.sum(), self.ut @ self.row - self.wt @ self.col,
                 self.abs_ut @ self.row + self.abs_wt @ self.col,
                 self.sq_ut @ self.row + self.sq_wt @ self.col)
 
     def hessian_product(self, v: np.ndarray) -> np.ndarray:
         alpha, beta = self.u @ v, self.w @ v
-        # sum_j mass_oj (alpha_o - beta_j) per row, sum_o mass_oj (alpha_o - beta_j) per column
-        per_row = alpha * self.row - self.ea * (self.square @ (self.eb * beta))
-        per_col = self.eb * (self.square.T @ (self.ea * alpha)) - beta * self.col
-        return self.ut @ per_row - self.wt @ per_col
+        # sum_j mass_oj (alpha_o - beta_j) per row, sum_o mass_oj (alpha_o - beta_j) per column;
+        # a side without groups (first or last layer) has alpha or beta 0 and needs no product.
+        out = np.zeros(self.u.shape[1])
+        if self.u.nnz:
+            per_row = alpha * self.row
+            if self.w.nnz:
+                per_row -= self.ea * (self.square @ (self.eb * beta))
+            out += self.ut @ per_row
+        if self.w.nnz:
+            per_col = -beta * self.col
+            if self.u.nnz:
+                per_col += self.eb * (self.square.T @ (self.ea * alpha))
+            out -= self.wt @ per_col
+        return out
 
     def masses(self) -> np.ndarray:
         """theta^2 exp(2 (E t)) of every entry at the last evaluated t, flat."""
@@ -154,8 +183,11 @@ class _SparseBlock:
         self.mt = matrix.T.tocsr()
         self.abs_mt, self.sq_mt = abs(self.mt), self.mt.multiply(self.mt).tocsr()
 
-    def evaluate(self, theta: np.ndarray, t: np.ndarray):
-        self.mass = theta[self.entries] ** 2 * np.exp(2.0 * (self.matrix @ t))
+    def load(self, theta: np.ndarray) -> None:
+        self.square = theta[self.entries] ** 2
+
+    def at(self, t: np.ndarray):
+        self.mass = self.square * np.exp(2.0 * (self.matrix @ t))
         return (self.mass.sum(), self.mt @ self.mass, self.abs_mt @ self.mass,
                 self.sq_mt @ self.mass)
 
@@ -166,8 +198,10 @@ class _SparseBlock:
 class OrbitNorm:
     """N(t) over the parameters of a report, split into outer-form blocks and the rest.
 
-    ``parameters`` lists (flat offset, shape, triplets) per parameter, triplets as in
-    :class:`dglbal.symmetry.core.groups.ExponentTable`.
+    ``parameters`` lists (flat offset, shape, exponents) per parameter, exponents as in
+    :class:`dglbal.symmetry.core.groups.ExponentTable`: its compact form (``params[name]``,
+    a weight's outer form read directly) or triplets (``entries[name]``, the outer form
+    recognized).
     """
 
     def __init__(self, parameters: Sequence[Tuple[int, Tuple[int, ...], Tuple[np.ndarray, ...]]],
@@ -175,13 +209,18 @@ class OrbitNorm:
         self.num_groups = num_groups
         self.outer: List[_OuterBlock] = []
         rest = []
-        for offset, shape, triplets in parameters:
+        for offset, shape, exponents in parameters:
             size = int(np.prod(shape, dtype=np.int64))
-            form = outer_form(triplets, shape, num_groups) if len(shape) == 2 else None
+            if isinstance(exponents, OuterEntries):
+                form = _stored_outer_form(exponents, num_groups)
+            elif isinstance(exponents, SparseEntries):
+                exponents, form = exponents.triplets(), None
+            else:
+                form = outer_form(exponents, shape, num_groups) if len(shape) == 2 else None
             if form is not None:
                 self.outer.append(_OuterBlock(slice(offset, offset + size), shape, *form))
             else:
-                flat, group, value = triplets
+                flat, group, value = exponents
                 rest.append((flat + offset, group, value))
         entry, group, value = (np.concatenate(c) if rest else np.zeros(0, dtype=d)
                                for c, d in zip(zip(*rest) if rest else ((), (), ()),
@@ -216,10 +255,17 @@ class OrbitNorm:
 
     def evaluate(self, theta: np.ndarray, t: np.ndarray
                  ) -> Tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers t for products."""
+        """(N, c, sum |e| mass, sum e^2 mass) per group at t; remembers theta and t for
+        :meth:`at` and the products."""
+        for block in self.blocks:
+            block.load(theta)
+        return self.at(t)
+
+    def at(self, t: np.ndarray):
+        """:meth:`evaluate` at another t, for the theta last evaluated (its squares kept)."""
         total, c, scale, diagonal = 0.0, 0.0, 0.0, 0.0
         for block in self.blocks:
-            n, cb, sb, db = block.evaluate(theta, t)
+            n, cb, sb, db = block.at(t)
             total, c, scale, diagonal = total + n, c + cb, scale + sb, diagonal + db
         zero = np.zeros(self.num_groups)
         return total, c + zero, scale + zero, diagonal + zero
@@ -260,27 +306,27 @@ def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
         if worst < tol or step == max_steps or stalled:  # stalled: rounding, no descent left
             return t, step, worst
         direction = newton_direction(norm, c, diagonal, live, worst, direct)
-        alpha, new = _line_search(norm, theta, t, direction, total, float(2.0 * c @ direction))
+        alpha, new = _line_search(norm, t, direction, total, float(2.0 * c @ direction))
         stalled = alpha < 1e-10
         t = t + alpha * direction
         total, c, scale, diagonal = new
     return t, max_steps, worst
 
 
-def _line_search(norm: OrbitNorm, theta: np.ndarray, t: np.ndarray, direction: np.ndarray,
+def _line_search(norm: OrbitNorm, t: np.ndarray, direction: np.ndarray,
                  total: float, slope: float) -> tuple:
     """Step length along the Newton direction: halved until N decreases enough (Armijo), or
     doubled while the full step still points downhill. Far from the minimum, where a group
     must move by a large log factor, N grows like exp(2 t) and a Newton step covers only about
     half a unit of t; doubling then saves most of the steps. Returns (alpha, evaluation)."""
-    alpha, new = 1.0, norm.evaluate(theta, t + direction)
+    alpha, new = 1.0, norm.at(t + direction)
     while new[0] > total + 0.25 * alpha * slope and alpha >= 1e-10:
         alpha /= 2
-        new = norm.evaluate(theta, t + alpha * direction)
+        new = norm.at(t + alpha * direction)
     while alpha >= 1.0 and alpha < 64 and 2.0 * float(new[1] @ direction) < 0.1 * slope:
-        longer = norm.evaluate(theta, t + 2 * alpha * direction)
+        longer = norm.at(t + 2 * alpha * direction)
         if longer[0] >= new[0]:
-            norm.evaluate(theta, t + alpha * direction)  # back to the accepted point
+            norm.at(t + alpha * direction)  # back to the accepted point
             break
         alpha, new = 2 * alpha, longer
     return alpha, new

@@ -38,7 +38,7 @@ from torch import nn
 from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
 from .index import ExponentIndex, check_state_keys
 from .optimizer_state import check_state, rescale_state_, state_powers
-from .levels import LevelTriplets, forward_levels
+from .levels import Level, SweepState, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
@@ -203,37 +203,17 @@ class Rebalancer(StepAttachable):
                                    "model.parameters() and set rebalancer.optimizer to it")
 
     def _split_levels(self) -> None:
-        """The exponent triplets, without frozen groups, split into levels (numpy, once per
-        index)."""
+        """The groups, without frozen ones, split into levels (host work, once per index)."""
         index = self._index
         frozen = index.frozen
         self.frozen_groups = index.frozen_groups
-        order = index.group_order
-        order = order[~frozen[index.group[order]]]  # by group, frozen groups left out
-        entry, group, value = (column[order]
-                               for column in (index.entry, index.group, index.value))
         self.num_groups = index.num_groups
-        # Entries of one group only, with |e| = 1 (most of the first and last layers,
-        # attention) need no per-sweep traffic: their sums per group are kept and scaled.
-        private = (np.bincount(entry, minlength=int(index.offsets[-1]))[entry] == 1) & \
-            (np.abs(value) == 1)
-        shared = ~private
-        bounds = np.searchsorted(group[shared], np.arange(self.num_groups + 1))
-        levels = forward_levels(entry[shared], group[shared], bounds)
-        device, self._dtype = index.device, index.dtype
-        everyone = np.arange(self.num_groups)
-        self._private = LevelTriplets(entry[private], group[private], value[private],
-                                      everyone, device, self._dtype)
-        self._levels = []
-        live = np.flatnonzero(~frozen & (np.bincount(group, minlength=self.num_groups) > 0))
-        triplet_level = levels[group]
-        for level in np.unique(levels[live]):
-            groups = live[levels[live] == level]
-            pick = shared & (triplet_level == level)
-            local = np.searchsorted(groups, group[pick])
-            self._levels.append(LevelTriplets(entry[pick], local, value[pick], groups,
-                                              device, self._dtype))
-        self._frozen = torch.as_tensor(frozen, device=device)
+        self._sums = index.sums
+        levels = forward_levels(self._sums, frozen)
+        self._dtype = index.dtype
+        self._levels = [Level(self._sums, np.flatnonzero(levels == level), levels, level)
+                        for level in range(int(levels.max(initial=-1)) + 1)]
+        self._frozen = torch.as_tensor(frozen, device=index.device)
 
     def step(self) -> bool:
         """Count a training step; rebalance on the first and then every ``every``-th call.
@@ -318,29 +298,32 @@ class Rebalancer(StepAttachable):
             device=self._frozen.device, dtype=self._dtype)
 
     def _mass(self) -> Tuple[torch.Tensor, float]:
-        """Per flat entry, what the criterion sums, and the power of lambda it scales with."""
-        theta = self._index.torch_parameters()
-        if self.criterion == "norms":
-            return theta * theta, 2.0
-        grad = self._index.torch_gradients()
-        ratio = grad / torch.where(theta == 0, torch.ones_like(theta), theta)
-        return torch.where(theta == 0, torch.zeros_like(theta), ratio * ratio), -4.0
+        """Per flat entry, what the criterion sums, and the power of lambda it scales with
+        (written parameter by parameter into one buffer, on the device)."""
+        index = self._index
+        mass = torch.empty(int(index.offsets[-1]), dtype=self._dtype, device=index.device)
+        for p, chunk in zip(index.params, index.chunks(mass)):
+            theta = p.detach().reshape(-1)
+            if self.criterion == "norms":
+                chunk.copy_(theta).square_()
+                continue
+            grad = p.grad
+            if grad is None:
+                chunk.zero_()
+                continue
+            chunk.copy_((grad.to_dense() if grad.is_sparse else grad).reshape(-1))
+            chunk.div_(theta).square_().masked_fill_(theta == 0, 0.0)
+        return mass, (2.0 if self.criterion == "norms" else -4.0)
 
     def imbalance(self) -> torch.Tensor:
         """|R_in - R_out| / (R_in + R_out) of the criterion for every group (NaN where it is
         undefined: frozen groups, zero sums, no gradients), on the model's device."""
         self._sync()
-        mass = self._mass()[0]
-        return self._imbalance(mass, *self._private.sums(mass))
+        return self._imbalance(SweepState(self._sums, *self._mass()))
 
-    def _imbalance(self, mass: torch.Tensor, private_in: torch.Tensor,
-                   private_out: torch.Tensor) -> torch.Tensor:
-        """The imbalance from the shared entries' masses and the private sums."""
-        incoming, outgoing = private_in.clone(), private_out.clone()
-        for level in self._levels:
-            shared_in, shared_out = level.sums(mass)
-            incoming.index_add_(0, level.groups, shared_in)
-            outgoing.index_add_(0, level.groups, shared_out)
+    def _imbalance(self, state: SweepState) -> torch.Tensor:
+        """The imbalance of every group at the state's masses."""
+        incoming, outgoing = state.totals()
         out = (incoming - outgoing).abs() / (incoming + outgoing)
         return torch.where(self._frozen, torch.full_like(out, float("nan")), out)
 
@@ -364,43 +347,34 @@ class Rebalancer(StepAttachable):
             check_state(self.optimizer, self._index.params, self._powers)
         started = time.perf_counter()
         mass, power = self._mass()
-        private_in, private_out = self._private.sums(mass)
-        before = self._imbalance(mass, private_in, private_out)
-        nonfinite = (~torch.isfinite(mass)).sum()
-        log_factor = torch.zeros_like(mass)
+        state = SweepState(self._sums, mass, power)
+        before = self._imbalance(state)
+        total = mass.sum()  # finite when every mass is; entries are counted only when not
         log_total = torch.zeros(self.num_groups, dtype=mass.dtype, device=mass.device)
         exponent = 1 / 8 if self.criterion == "relative_gradients" else 1 / 4
         for _ in range(self.sweeps):
             for level in self._levels:
-                incoming, outgoing = level.sums(mass)
-                incoming += private_in[level.groups]
-                outgoing += private_out[level.groups]
+                incoming, outgoing = state.level_sums(level)
                 ratio = incoming / outgoing if power < 0 else outgoing / incoming
                 # Not finite (a zero sum, NaN gradients): lambda = 1.
                 log_lambda = torch.nan_to_num(exponent * torch.log(ratio), nan=0.0, posinf=0.0,
                                               neginf=0.0).clamp(*self._log_clamp)
-                shift = level.value * log_lambda[level.local]
-                mass[level.entry] *= torch.exp(power * shift)
-                log_factor[level.entry] += shift
-                private_in[level.groups] *= torch.exp(power * log_lambda)
-                private_out[level.groups] *= torch.exp(-power * log_lambda)
+                state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
-        private = self._private
-        log_factor[private.entry] = private.value * log_total[private.local]
-        self._apply(torch.exp(log_factor))
-        self._record(log_total, before, self._imbalance(mass, private_in, private_out),
-                     nonfinite)  # waits for the device: the time below is the device's too
+        self._apply(state.factors(self._index))
+        self._record(log_total, before, self._imbalance(state), mass,
+                     total)  # waits for the device: the time below is the device's too
         self.last_factors = torch.exp(log_total)
         scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
         write_scalars(self.writer, self.tag,
                       dict(scalars, seconds=time.perf_counter() - started), self.calls)
         return self.last_factors
 
-    def _apply(self, factor: torch.Tensor) -> None:
+    def _apply(self, factors: List[torch.Tensor]) -> None:
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
-        state was checked)."""
-        for p, chunk in zip(self._index.params, self._index.chunks(factor)):
-            f = chunk.view_as(p).to(p.dtype)
+        state was checked); one factor per parameter."""
+        for p, factor in zip(self._index.params, factors):
+            f = factor.view_as(p).to(p.dtype)
             p.mul_(f)
             if p.grad is not None and p.grad.is_sparse:
                 p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
@@ -410,15 +384,16 @@ class Rebalancer(StepAttachable):
                 rescale_state_(self.optimizer, p, f, self._powers)
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
-                after: torch.Tensor, nonfinite: torch.Tensor) -> None:
+                after: torch.Tensor, mass: torch.Tensor, total: torch.Tensor) -> None:
         live = torch.isfinite(before) & torch.isfinite(after)
         b, a = before[live], after[live]
         nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
         stats = torch.stack([log_total.min(), log_total.max(),
                              *((b.max(), b.median(), a.max(), a.median()) if b.numel()
                                else (nan,) * 4),  # no defined imbalance: NaN, not 0
-                             nonfinite.to(before.dtype)])
-        low, high, b_max, b_med, a_max, a_med, bad = stats.tolist()  # one device sync
+                             total.to(before.dtype)])
+        low, high, b_max, b_med, a_max, a_med, total = stats.tolist()  # one device sync
+        bad = 0 if math.isfinite(total) else int((~torch.isfinite(mass)).sum())
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
                                  lambda_max=math.exp(high), imbalance_before_max=b_max,
                                  imbalance_before_median=b_med, imbalance_after_max=a_max,

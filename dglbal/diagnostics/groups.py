@@ -3,11 +3,14 @@ group is, and how fast its incoming and outgoing weights move relative to their 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Tuple
 
 import numpy as np
+import torch
 from torch import nn
 
 from dglbal.balance.index import ExponentIndex
+from dglbal.balance.sums import GroupSums
 from dglbal.symmetry import SymmetryReport
 
 __all__ = ["GroupStats", "group_statistics"]
@@ -52,10 +55,10 @@ class GroupStats:
     relative_gradient_out: np.ndarray
 
 
-def _side_sums(index: ExponentIndex, values: np.ndarray, positive: bool) -> np.ndarray:
-    mask = (index.value > 0) if positive else (index.value < 0)
-    mass = values[index.entry] ** 2 * np.abs(index.value) * mask
-    return np.bincount(index.group, weights=mass, minlength=index.num_groups)
+def _side_sums(sums: GroupSums, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Per group: sum |e| values^2 over its incoming (e > 0) and its outgoing (e < 0) entries."""
+    incoming, outgoing = sums.incoming_outgoing(torch.from_numpy(values ** 2))
+    return incoming.numpy(), outgoing.numpy()
 
 
 def group_statistics(model: nn.Module, report: SymmetryReport,
@@ -88,14 +91,13 @@ def group_statistics(model: nn.Module, report: SymmetryReport,
     True
     """
     index = ExponentIndex(model, report)
-    theta = index.numpy_parameters()
-    incoming, outgoing = _side_sums(index, theta, True), _side_sums(index, theta, False)
+    sums = GroupSums(index, torch.device("cpu"), torch.float64)
+    incoming, outgoing = _side_sums(sums, index.numpy_parameters())
     with np.errstate(divide="ignore", invalid="ignore"):
         imbalance = np.abs(incoming - outgoing) / (incoming + outgoing)
         if with_gradients:
-            grads = index.numpy_gradients()
-            rel_in = np.sqrt(_side_sums(index, grads, True) / incoming)
-            rel_out = np.sqrt(_side_sums(index, grads, False) / outgoing)
+            grads_in, grads_out = _side_sums(sums, index.numpy_gradients())
+            rel_in, rel_out = np.sqrt(grads_in / incoming), np.sqrt(grads_out / outgoing)
         else:
             rel_in = rel_out = np.full(index.num_groups, np.nan)
     return GroupStats([g.name for g in report.groups], imbalance, rel_in, rel_out)

@@ -168,7 +168,7 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     exponents = {n: e for n, e in ctx.exponents.items() if f"p:{n}" in live}
     shapes = {name: tuple(p.shape) for name, p in ctx.params.items()}
     table = assemble(ctx.eliminator, exponents, shapes)
-    gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.entries)
+    gates = find_gates(ctx.flow, [ctx.key(t) for t in outputs], table.params)
     approximate = relaxed_groups(ctx.symbols, ctx.applied, ctx.eps_sites, exponents, shapes) \
         if up_to_eps and ctx.eps_sites else (None, ())
     return SymmetryReport(table, ctx.symbols, ctx.unsupported, gates, [n for n, _ in named],

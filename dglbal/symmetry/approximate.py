@@ -76,20 +76,6 @@ def _name(method) -> str:
     return (method.method if isinstance(method, (Pin, Relaxed)) else method).__name__
 
 
-def _subset(table: ExponentTable, keep: Sequence[int]) -> ExponentTable:
-    """The table restricted to groups ``keep`` (renumbered in that order)."""
-    renumber = np.full(len(table.groups) + 1, -1, dtype=np.int64)
-    renumber[np.asarray(keep, dtype=np.int64)] = np.arange(len(keep))
-    entries = {}
-    for name, (flat, grp, val) in table.entries.items():
-        new = renumber[grp] if len(grp) else grp
-        chosen = new >= 0
-        order = np.lexsort((flat[chosen], new[chosen]))
-        entries[name] = (flat[chosen][order], new[chosen][order], val[chosen][order])
-    return ExponentTable(groups=table.groups[np.asarray(keep, dtype=np.int64)],
-                         entries=entries, shapes=dict(table.shapes))
-
-
 def relaxed_groups(symbols: SymbolTable, applied: Sequence[Tuple[int, Callable, tuple]],
                    sites: Sequence[EpsSite], exponents: Mapping[str, Exponent],
                    shapes: Mapping[str, Tuple[int, ...]]
@@ -134,4 +120,4 @@ def relaxed_groups(symbols: SymbolTable, applied: Sequence[Tuple[int, Callable, 
                 per_site[site.description] = (site.eps, float(site.power * hit[np.argmax(
                     np.abs(hit))]))
         bounds.append(per_site)
-    return _subset(table, keep), bounds
+    return table.subset(np.asarray(keep, dtype=np.int64)), bounds

@@ -222,9 +222,9 @@ class TraceContext:
             field = None
         if field is not None:
             field = as_array(field, tensor.dim())
-            if field.shape != tuple(tensor.shape):
-                shape = np.broadcast_shapes(field.shape, tuple(tensor.shape))
-                field = np.broadcast_to(field, shape)
+            np.broadcast_shapes(field.shape, tuple(tensor.shape))  # refuse a field that cannot fit
+            # Axes of size 1 stand for the tensor's: collapse reads the field as it is, not
+            # broadcast to the tensor (node-by-channel copies of the size of the data).
             field = None if is_zero(field) else collapse(field)
         self._fields[id(tensor)] = field
         self._alive.append(tensor)

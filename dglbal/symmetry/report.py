@@ -60,14 +60,14 @@ class NeuronGroup:
 
     def _slice(self, param: str):
         table = self._table
-        if param not in table.entries:
+        if param not in table.params:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         return table.group_slice(param, self.index)
 
     @property
     def parameters(self) -> List[str]:
         """Names of the parameters this group touches."""
-        return [p for p in self._table.entries if len(self._slice(p)[0])]
+        return [p for p in self._table.params if len(self._slice(p)[0])]
 
     def exponents(self, name: str) -> torch.Tensor:
         """Dense float64 tensor of the parameter's shape: each entry's power of lambda."""
@@ -191,7 +191,9 @@ class SymmetryReport:
         Parameters that reach the output only through gates: a softmax over attention logits,
         DGL's edge softmax, or an op registered with ``gate=True`` (attention vectors).
     table : ExponentTable
-        The exponents as sparse (entry, group, value) triplets per parameter.
+        The exponents per parameter: weights in outer form (groups per output and input
+        channel), the others as sparse (entry, group, value) triplets; ``table.entries``
+        expands any of them to triplets.
     weight_roles : dict
         For weights used as linear maps: (position, stored transposed), position one of
         ``first`` (data to hidden), ``hidden``, ``last`` (hidden to output), ``none``.
@@ -233,7 +235,7 @@ class SymmetryReport:
         self.weight_roles = dict(weight_roles)
         self.unsupported = list(unsupported)
         self.gates = list(gates)
-        self.parameter_order = [p for p in parameter_order if p in table.entries]
+        self.parameter_order = [p for p in parameter_order if p in table.params]
         self.groups = [NeuronGroup(self, g, _group_name(symbols, int(s)))
                        for g, s in enumerate(table.groups.tolist())]
         relaxed, bounds = approximate
@@ -250,12 +252,10 @@ class SymmetryReport:
         if log_lambdas.shape != (len(self.groups),):
             raise ValueError(f"log_lambdas: need one value per group ({len(self.groups)}), got "
                              f"shape {log_lambdas.shape}")
-        out = {}
-        for name, (flat, grp, val) in self.table.entries.items():
-            numel = int(np.prod(self.table.shapes[name], dtype=np.int64))
-            out[name] = torch.from_numpy(np.bincount(flat, weights=val * log_lambdas[grp],
-                                                     minlength=numel))
-        return out
+        shapes = self.table.shapes
+        return {name: torch.from_numpy(entries.combine(log_lambdas, int(np.prod(
+                    shapes[name], dtype=np.int64))))
+                for name, entries in self.table.params.items()}
 
     @torch.no_grad()
     def rescale_(self, model: nn.Module,
@@ -276,7 +276,7 @@ class SymmetryReport:
         if not torch.all((lambdas > 0) & torch.isfinite(lambdas)):
             raise ValueError("rescale_: lambdas (rescaling factors) must be positive and finite")
         params = dict(unwrap(model)[0].named_parameters())
-        for name in self.table.entries:
+        for name in self.table.params:
             if name not in params or tuple(params[name].shape) != tuple(self.table.shapes[name]):
                 raise ValueError(f"rescale_: the report was made for another model: parameter "
                                  f"{name!r} of shape {tuple(self.table.shapes[name])} is not "
@@ -290,7 +290,7 @@ class SymmetryReport:
         per_module = Counter(g.name.rsplit(" channel", 1)[0].rsplit(" entry", 1)[0]
                              for g in self.groups)
         lines = [f"SymmetryReport: {len(self.groups)} rescale groups over "
-                 f"{len(self.table.entries)} parameters"]
+                 f"{len(self.table.params)} parameters"]
         for module, count in per_module.items():
             lines.append(f"  {module:<40} {count:>6} groups")
         if self.gates:

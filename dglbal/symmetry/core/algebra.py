@@ -81,6 +81,8 @@ class Eliminator:
         self._users: Dict[int, set] = {}
         self.constraints = 0
         self.rank = 0  # constraints that were not implied by earlier ones
+        # The symbols some constraint involved, as of constraint count (for untouched()).
+        self._involved: Tuple[int, np.ndarray] = (-1, np.zeros(0, dtype=np.int64))
 
     # -- building constraints -----------------------------------------------------------
     def reduce(self, form: Form) -> Form:
@@ -195,6 +197,11 @@ class Eliminator:
         new one), so this is exactly "never constrained".
         """
         ids = np.asarray(ids, dtype=np.int64)
-        involved = [s for s, users in self._users.items() if users] + list(self._pivot)
-        return (ids != ZERO) & ~np.isin(ids, np.asarray(involved, dtype=np.int64))
+        if self._involved[0] != self.constraints:  # every change goes through add()
+            involved = [s for s, users in self._users.items() if users] + list(self._pivot)
+            self._involved = (self.constraints, np.unique(np.asarray(involved, dtype=np.int64)))
+        involved = self._involved[1]
+        where = np.minimum(np.searchsorted(involved, ids), max(len(involved) - 1, 0))
+        seen = involved[where] == ids if len(involved) else np.zeros(ids.shape, dtype=bool)
+        return (ids != ZERO) & ~seen
 

@@ -171,15 +171,39 @@ def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):
     return letters, out
 
 
+def _einsum_linear(ctx, letters: Sequence[str], out_letters: str,
+                   operands: Sequence[Any], out: torch.Tensor) -> Optional[np.ndarray]:
+    """The output field of ``einsum('...c,co->...o', x, W)`` (or ``'...c,oc->...o'``) with W a
+    2-D parameter, as :func:`matmul` (or :func:`linear`) gives it: W in outer form. None for
+    any other equation, or when x's exponents vary along its leading axes."""
+    if len(operands) != 2 or not all(isinstance(t, torch.Tensor) for t in operands):
+        return None
+    (x_spec, w_spec), (x, weight) = letters, operands
+    if weight.dim() != 2 or ctx.param_name(weight) is None or not x_spec:
+        return None
+    inner = x_spec[-1]
+    outer = w_spec.replace(inner, "")
+    if inner not in w_spec or len(outer) != 1 or out_letters != x_spec[:-1] + outer:
+        return None
+    col = input_channels(ctx, x)
+    if col is None:
+        return None
+    return _with_rows(out, _matrix_rows(ctx, weight, col, transposed=w_spec[0] == inner))
+
+
 @register_op_rule(*ops("einsum"))
 def einsum(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """out[o] = sum over the other letters of a product: exponents add, equal over sums."""
+    """out[o] = sum over the other letters of a product: exponents add, equal over sums. A
+    weight applied as a linear map (``'...c,oc->...o'``) keeps the outer form."""
     equation = args[0]
     operands = list(args[1]) if len(args) == 2 and isinstance(args[1], (list, tuple)) else \
         list(args[1:])
     letters, out_letters = _einsum_terms(equation, operands)
     if any(len(set(s)) != len(s) for s in letters):
         return conservative(ctx, func, args, kwargs, out, reason="repeated index")
+    linear_field = _einsum_linear(ctx, letters, out_letters, operands, out)
+    if linear_field is not None:
+        return ctx.set_field(out, linear_field)
     alphabet: List[str] = list(out_letters) + sorted(set("".join(letters)) - set(out_letters))
     terms, sizes = [], {c: 1 for c in alphabet}
     for spec, x in zip(letters, operands):
