@@ -271,6 +271,15 @@ class ExponentIndex:
         When the arguments are of the wrong type or on the meta device
         (``check_model_and_report``), or the report was made for another model
         (``check_report_matches``).
+
+    Examples
+    --------
+    >>> from dglbal.nn import GCN
+    >>> from dglbal.symmetry import analyze
+    >>> model = GCN(4, 3, 2, num_layers=2)
+    >>> index = ExponentIndex(model, analyze(model))
+    >>> index.names, index.num_groups, index.offsets.tolist()
+    (['layers.0.weight', 'layers.1.weight'], 3, [0, 12, 18])
     """
 
     def __init__(self, model: nn.Module, report: SymmetryReport) -> None:

@@ -39,7 +39,19 @@ def _exact(value) -> Coefficient:
 
 
 class SymbolTable:
-    """Allocates symbols in blocks; each block has a kind and a label for naming."""
+    """Allocates symbols in blocks; each block has a kind and a label for naming.
+
+    Symbol 0 is the constant zero; :meth:`fresh` hands out the next block.
+
+    Examples
+    --------
+    >>> table = SymbolTable()
+    >>> table.fresh((2, 3), PARAMETER, "fc.weight")
+    array([[1, 2, 3],
+           [4, 5, 6]])
+    >>> table.kind(5) == PARAMETER, table.label(5)
+    (True, ('fc.weight', (1, 1)))
+    """
 
     def __init__(self) -> None:
         self._kinds: List[np.ndarray] = [np.array([AUXILIARY], dtype=np.int8)]
@@ -73,6 +85,24 @@ class Eliminator:
 
     Every eliminated symbol (a pivot) is stored as a form over free symbols only; a reverse
     index keeps that true when a later constraint eliminates a symbol those forms use.
+
+    Parameters
+    ----------
+    symbols : SymbolTable
+        The symbols the constraints are stated over (their kinds choose the pivots:
+        auxiliary symbols are eliminated first, neurons last).
+
+    Examples
+    --------
+    >>> symbols = SymbolTable()
+    >>> a, b, c = symbols.fresh((3,), NEURON).tolist()
+    >>> system = Eliminator(symbols)
+    >>> system.add({a: 1, b: -1}), system.add({b: 2, c: -1})   # a = b, 2 b = c
+    (True, True)
+    >>> system.add({a: 2, c: -1})                              # implied
+    False
+    >>> system.resolve(c) == {a: 2}, system.is_free(a)        # c is eliminated for a
+    (True, True)
     """
 
     def __init__(self, symbols: SymbolTable) -> None:

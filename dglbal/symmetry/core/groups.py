@@ -29,7 +29,23 @@ __all__ = ["OuterExponent", "FieldExponent", "Exponent", "Triplets", "OuterEntri
 
 @dataclass
 class OuterExponent:
-    """E[o, j] = row[o] - col[j]; ``transposed`` when the tensor is stored as (in, out)."""
+    """A weight used as a linear map, while tracing: E[o, j] = row[o] - col[j].
+
+    Parameters
+    ----------
+    row : np.ndarray
+        int64 symbols of the output channels.
+    col : np.ndarray
+        int64 symbols of the input channels.
+    transposed : bool, default False
+        Whether the tensor is stored as (in, out) (GraphConv's weight).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> OuterExponent(row=np.array([3, 4]), col=np.array([1, 2, 5])).row
+    array([3, 4])
+    """
 
     row: np.ndarray
     col: np.ndarray
@@ -38,7 +54,19 @@ class OuterExponent:
 
 @dataclass
 class FieldExponent:
-    """One symbol per parameter entry."""
+    """Any other parameter, while tracing: one symbol per entry.
+
+    Parameters
+    ----------
+    ids : np.ndarray
+        int64 symbols, of the parameter's shape (0: exponent 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> FieldExponent(ids=np.array([7, 8, 0])).ids.shape
+    (3,)
+    """
 
     ids: np.ndarray
 
@@ -249,6 +277,26 @@ class ExponentTable:
     ``groups[g]`` is the free symbol behind group g (creation order = forward order);
     ``params[name]`` is the parameter's :class:`OuterEntries` or :class:`SparseEntries`;
     ``entries[name] = (flat, group, value)`` expands it, sorted by group then entry.
+
+    Parameters
+    ----------
+    groups : np.ndarray
+        int64, the free symbol behind each group.
+    params : dict
+        {parameter name: OuterEntries or SparseEntries}.
+    shapes : dict
+        {parameter name: shape}.
+
+    Examples
+    --------
+    >>> from dglbal.nn import GCN
+    >>> from dglbal.symmetry import analyze
+    >>> table = analyze(GCN(4, 3, 2, num_layers=2)).table
+    >>> table.num_groups, type(table.params["layers.0.weight"]).__name__
+    (3, 'OuterEntries')
+    >>> flat, group, value = table.entries["layers.0.weight"]   # expanded on demand
+    >>> len(flat), sorted(set(value.tolist()))
+    (12, [1.0])
     """
 
     groups: np.ndarray
