@@ -100,9 +100,11 @@ SEED_MAJOR = frozenset({"balx-beta", "lr-l20"})
 that a run cut short compares their settings on equal seeds; the other families finish a
 cell's seeds before the next cell (priority order)."""
 
-REFERENCE_FAMILY = {"lr-l20": "gat-sgd"}
-"""The family whose runs of the same dataset, depth and schemes a family's table shows
-beside its own (``lr-l20``: the grid's L = 20 cells at the paper's rate)."""
+REFERENCE_FAMILY = {"lr-l20": "gat-sgd", "ortho-sgd": "gat-sgd"}
+"""The family whose runs of the same dataset and depth a family's table (``<family>.md``)
+shows beside its own: of the same schemes (``lr-l20``: the grid's L = 20 cells at the paper's
+rate), or of every scheme for the families in :data:`REFERENCE_EVERY_SCHEME`."""
+REFERENCE_EVERY_SCHEME = frozenset({"ortho-sgd"})  # beside the grid's Xavier, BalX, BalO
 
 
 def cells() -> List[Cell]:
@@ -184,8 +186,8 @@ def load_records(folder: Path) -> List[dict]:
 def report(out: Path, families: Optional[Sequence[str]] = None) -> List[Tuple[str, int]]:
     """Rewrite each family's tables and plots from its run files (only ``families`` when
     given); (family, runs) pairs. Families of this plan whose settings differ within a cell
-    (``balx-beta``, ``lr-l20``) also get ``<family>.md``: one row per setting
-    (:func:`family_table`)."""
+    (``balx-beta``, ``lr-l20``) or that are read beside the grid (``ortho-sgd``) also get
+    ``<family>.md``: one row per setting (:func:`family_table`)."""
     written = []
     for folder in sorted(p for p in out.iterdir() if (p / "runs").is_dir()):
         if families is not None and folder.name not in families:
@@ -194,7 +196,7 @@ def report(out: Path, families: Optional[Sequence[str]] = None) -> List[Tuple[st
         if records:
             write_outputs(records, folder)
             written.append((folder.name, len(records)))
-            if folder.name in SEED_MAJOR:
+            if folder.name in SEED_MAJOR or folder.name in REFERENCE_FAMILY:
                 write_text_atomic(folder / f"{folder.name}.md",
                                   family_table(folder.name, records, out) + "\n")
     return written
@@ -208,9 +210,13 @@ def family_table(family: str, records: List[dict], out: Path) -> str:
     reference = REFERENCE_FAMILY.get(family)
     rows = [(family, r) for r in records]
     if reference is not None and (out / reference / "runs").is_dir():
-        wanted = {(r["dataset"], r["layers"], r["scheme"], r["budget"]) for r in records}
-        rows += [(reference, r) for r in load_records(out / reference)
-                 if (r["dataset"], r["layers"], r["scheme"], r["budget"]) in wanted]
+        every = family in REFERENCE_EVERY_SCHEME
+
+        def key(r: dict) -> tuple:
+            return (r["dataset"], r["layers"], None if every else r["scheme"], r["budget"])
+
+        wanted = {key(r) for r in records}
+        rows += [(reference, r) for r in load_records(out / reference) if key(r) in wanted]
     groups: Dict[tuple, List[dict]] = {}
     for source, r in rows:
         key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r), r["budget"],
