@@ -10,8 +10,9 @@ from . import kernels  # noqa: F401  (the attention kernels and their analyser r
 from .gatconv import GATConv
 from .gatv2conv import GATv2Conv
 from .graphconv import GraphConv
+from .gcn import GCN
 from .gin import GIN
-from .models import GAT, GCN
+from .models import GAT
 from .sage import SAGE
 
 __all__ = ["GATConv", "GATv2Conv", "GraphConv", "GAT", "GCN", "GIN", "SAGE"]
