@@ -122,8 +122,12 @@ def pyg_twin(model) -> Stack:
                 twin.att_src.copy_(layer.attn_l)
                 twin.att_dst.copy_(layer.attn_r)
         twins.append(twin)
-    return Stack(twins, heads=isinstance(model, GAT),
-                 graph_arg=lambda g: torch.stack(g.edges(order="eid")))
+    return Stack(twins, heads=isinstance(model, GAT), graph_arg=edge_index)
+
+
+def edge_index(graph) -> torch.Tensor:
+    """PyG's (2, E) edge index of a DGLGraph; an edge index is passed through (made once)."""
+    return graph if isinstance(graph, torch.Tensor) else torch.stack(graph.edges(order="eid"))
 
 
 RATIOS = ("dglbal", "compiled")
