@@ -147,8 +147,8 @@ def latest_rows(path: Path) -> List[Dict[str, Any]]:
     return list(rows.values())
 
 
-A_METRICS = ("analyze_s", "preserve_s", "setup_s", "step_s", "epoch_s", "analysis_mib")
-B_METRICS = ("epoch_s", "peak_mib")
+TIMES = ("analyze", "preserve", "setup", "step", "epoch")  # (a)'s timed steps
+CLOCKS = {"_s": "wall seconds", "_cpu_s": "CPU seconds (all threads of the process)"}
 
 
 def report(rows: List[Dict[str, Any]], out: Path, meta: Dict[str, Any]) -> Dict[str, Any]:
@@ -158,29 +158,25 @@ def report(rows: List[Dict[str, Any]], out: Path, meta: Dict[str, Any]) -> Dict[
                key=lambda r: (r["threads"], r["curve"], r["params"]))
     b = [r for r in rows if r["part"] == "b"]
     c = [r for r in rows if r["part"] == "c"]
-    fits = (exponents([r for r in a if r["curve"] == "params"], ("curve", "threads"), "params",
-                      A_METRICS)
-            + exponents([r for r in a if r["curve"] == "params"], ("curve", "threads"),
-                        "params", ("analyze_s",), min_size=1e6)
-            + exponents([r for r in a if r["curve"] == "depth"], ("curve", "threads"), "layers",
-                        A_METRICS)
-            + exponents(b, ("conv", "threads", "library"), "nodes", B_METRICS))
-    if a:
-        print("\n(a) analysis, balancing and rebalancing (seconds; MiB)")
-        print(format_table(
-            ("curve", "thr", "L", "width", "params", "groups", "analyze", "preserve",
-             "Rebalancer()", "rebalance_", "epoch", "preserve/epoch", "rebalance_/epoch",
-             "analysis MiB", "peak MiB"),
-            [(r["curve"], r["threads"], r["layers"], r["width"], r["params"], r["groups"],
-              r["analyze_s"], r["preserve_s"], r["setup_s"], r["step_s"], r["epoch_s"],
-              r["preserve_s"] / r["epoch_s"], r["step_s"] / r["epoch_s"], r["analysis_mib"],
-              r["peak_mib"]) for r in a]))
-    if b:
-        print("\n(b) one full-batch epoch (seconds) and peak memory (MiB) per library")
-        print(format_table(*b_table(b)))
-    if c:
-        print("\n(c) full-batch against neighbour-sampled epochs of dglbal's model")
-        print(format_table(*c_table(c)))
+    a_metrics = [t + clock for clock in CLOCKS for t in TIMES] + ["analysis_mib"]
+    by_params = [r for r in a if r["curve"] == "params"]
+    fits = (exponents(by_params, ("curve", "threads"), "params", a_metrics)
+            + exponents(by_params, ("curve", "threads"), "params",
+                        ("analyze_s", "analyze_cpu_s"), min_size=1e6)
+            + exponents([r for r in a if r["curve"] == "depth"], ("curve", "threads"),
+                        "layers", a_metrics)
+            + exponents(b, ("conv", "threads", "library"), "nodes",
+                        ("epoch_s", "epoch_cpu_s", "peak_mib")))
+    for clock, unit in CLOCKS.items():
+        if a:
+            print(f"\n(a) analysis, balancing and rebalancing; {unit}, MiB")
+            print(format_table(*a_table(a, clock)))
+        if b:
+            print(f"\n(b) one full-batch epoch per library; {unit}, peak MiB")
+            print(format_table(*b_table(b, clock)))
+        if c:
+            print(f"\n(c) full-batch against neighbour-sampled epochs of dglbal's model; {unit}")
+            print(format_table(*c_table(c + [r for r in b if r["library"] == "dglbal"], clock)))
     if fits:
         print("\nfitted exponents (cost ~ size ** exponent)")
         print(format_table(("series", "metric", "from", "to", "points", "exponent"),
@@ -207,8 +203,28 @@ def series_label(record: Dict[str, Any]) -> str:
     return f"{name}, {record['threads']} thr"
 
 
-def b_table(b: List[Dict[str, Any]]) -> Tuple[Sequence[str], List[Sequence[Any]]]:
-    """One line per conv, threads and size: each library's seconds and MiB, and the ratios."""
+def ratio(numerator: Optional[float], denominator: Optional[float]) -> Optional[float]:
+    return numerator / denominator if numerator and denominator else None
+
+
+def a_table(a: List[Dict[str, Any]], clock: str = "_s"
+            ) -> Tuple[Sequence[str], List[Sequence[Any]]]:
+    """One line per model: the seconds of each step on ``clock``, two of them in epochs."""
+    header = ("curve", "thr", "L", "width", "params", "groups", "analyze", "preserve",
+              "Rebalancer()", "rebalance_", "epoch", "preserve/epoch", "rebalance_/epoch",
+              "analysis MiB", "peak MiB")
+    body = [[r["curve"], r["threads"], r["layers"], r["width"], r["params"], r["groups"]]
+            + [r[t + clock] for t in TIMES]
+            + [ratio(r["preserve" + clock], r["epoch" + clock]),
+               ratio(r["step" + clock], r["epoch" + clock]), r["analysis_mib"], r["peak_mib"]]
+            for r in a]
+    return header, body
+
+
+def b_table(b: List[Dict[str, Any]], clock: str = "_s"
+            ) -> Tuple[Sequence[str], List[Sequence[Any]]]:
+    """One line per conv, threads and size: each library's epoch seconds on ``clock`` and
+    peak MiB, and dglbal's time over the others'."""
     cells: Dict[Tuple, Dict[str, Dict[str, Any]]] = {}
     for r in b:
         cells.setdefault((r["conv"], r["threads"], r["nodes"], r["edges"]), {})[r["library"]] = r
@@ -217,50 +233,55 @@ def b_table(b: List[Dict[str, Any]]) -> Tuple[Sequence[str], List[Sequence[Any]]
     body = []
     for key in sorted(cells):
         libs = cells[key]
-        time_of = {lib: libs[lib]["epoch_s"] if lib in libs else None for lib in LIBRARIES}
-        ratios = [time_of["dglbal"] / time_of[other] if time_of["dglbal"] and time_of[other]
-                  else None for other in ("dgl", "pyg")]
-        body.append(list(key) + [time_of[lib] for lib in LIBRARIES] + ratios
+        time_of = {lib: libs[lib]["epoch" + clock] if lib in libs else None
+                   for lib in LIBRARIES}
+        body.append(list(key) + [time_of[lib] for lib in LIBRARIES]
+                    + [ratio(time_of["dglbal"], time_of[other]) for other in ("dgl", "pyg")]
                     + [libs[lib]["peak_mib"] if lib in libs else None for lib in LIBRARIES])
     return header, body
 
 
-def c_table(c: List[Dict[str, Any]]) -> Tuple[Sequence[str], List[Sequence[Any]]]:
+def c_table(c: List[Dict[str, Any]], clock: str = "_s"
+            ) -> Tuple[Sequence[str], List[Sequence[Any]]]:
+    """One line per sampled epoch (conv, threads, graph): it and the full-batch epoch of the
+    same model on ``clock``; a full-batch row of part (c) wins over one of part (b)."""
     pairs: Dict[Tuple, Dict[str, Dict[str, Any]]] = {}
-    for r in c:
+    for r in sorted(c, key=lambda r: r["part"] == "c"):
         mode = "sampled" if r.get("fanout") else "full"
         pairs.setdefault((r["conv"], r["threads"], r["nodes"], r["edges"]), {})[mode] = r
     header = ("conv", "thr", "nodes", "edges", "full s", "sampled s", "sampled/full",
               "batches", "full MiB", "sampled MiB")
     body = []
-    for key in sorted(pairs):
-        full, sampled = pairs[key].get("full", {}), pairs[key].get("sampled", {})
-        ratio = (sampled["epoch_s"] / full["epoch_s"] if full and sampled else None)
-        body.append(list(key) + [full.get("epoch_s"), sampled.get("epoch_s"), ratio,
+    for key in sorted(k for k in pairs if "sampled" in pairs[k]):
+        full, sampled = pairs[key].get("full", {}), pairs[key]["sampled"]
+        body.append(list(key) + [full.get("epoch" + clock), sampled.get("epoch" + clock),
+                                 ratio(sampled.get("epoch" + clock), full.get("epoch" + clock)),
                                  sampled.get("batches"), full.get("peak_mib"),
                                  sampled.get("peak_mib")])
     return header, body
 
 
 def plot(a: List[Dict[str, Any]], b: List[Dict[str, Any]], out: Path) -> None:
-    """a.png: seconds against parameters and against depth; b.png: seconds and MiB against
-    nodes per conv (one line per library and thread count)."""
+    """a.png: seconds against parameters and against depth; b.png: wall and CPU seconds and
+    MiB against nodes per conv (one line per library and thread count)."""
     def lines(rows, series, size, metrics):
         return {series_label({**dict(zip(series, key)), "metric": metric}): curve
                 for metric in metrics for key, curve in curves(rows, series, size, metric).items()}
-    seconds = A_METRICS[:-1]
     if a:
         plot_curves(out / "a.png", [
-            ("(a) against parameters: GCN(1433, w, 7, 4)", "parameters", "seconds",
-             lines([r for r in a if r["curve"] == "params"], ("threads",), "params", seconds)),
-            ("(a) against depth: GATv2, width 64", "layers", "seconds",
-             lines([r for r in a if r["curve"] == "depth"], ("threads",), "layers", seconds))])
+            (f"(a) against {label}", size, unit,
+             lines([r for r in a if r["curve"] == curve], ("threads",), size,
+                   [t + clock for t in TIMES]))
+            for clock, unit in CLOCKS.items()
+            for curve, size, label in (("params", "params", "parameters: GCN(1433, w, 7, 4)"),
+                                       ("depth", "layers", "depth: GATv2, width 64"))])
     if b:
         convs = sorted({r["conv"] for r in b})
         plot_curves(out / "b.png", [
             (f"(b) {conv}: {label}", "nodes", unit,
              lines([r for r in b if r["conv"] == conv], ("library", "threads"), "nodes",
                    (metric,)))
-            for metric, label, unit in (("epoch_s", "epoch", "seconds"),
+            for metric, label, unit in (("epoch_s", "epoch", "wall seconds"),
+                                        ("epoch_cpu_s", "epoch", "CPU seconds"),
                                         ("peak_mib", "peak memory", "MiB"))
             for conv in convs])

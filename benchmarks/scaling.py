@@ -13,14 +13,16 @@
     dglbal's layers, from DGL's (``dgl.nn.pytorch``) and from PyG's (``torch_geometric.nn``),
     all with the same weights, on random graphs where every node has --degree in-edges from
     uniformly drawn sources, with 1e4 ... --max-nodes nodes; per --threads.
-(c) sampling: on the largest graph of (b), dglbal's full-batch epoch against an epoch of
-    neighbour-sampled mini-batches over the same training nodes
+(c) sampling: on the largest graph of (b), dglbal's full-batch epoch ((b)'s row when (b)
+    runs too) against an epoch of neighbour-sampled mini-batches over the same training nodes
     (``dgl.dataloading.NeighborSampler`` with --fanout per layer, ``dgl.dataloading.DataLoader``
     with --batch-size seeds).
 
 Each configuration runs in a fresh subprocess (this script with --worker), one after the
 other, so the columns of a row are measured side by side in one run. A time is the median of
---repeats runs after one warm-up (fewer runs when they exceed --budget seconds together).
+--repeats runs after one warm-up (fewer runs when they exceed --budget seconds together), in
+wall seconds (``_s``) and in CPU seconds of the process, all its threads (``_cpu_s``: less
+disturbed by other load on a shared machine; equal to wall time on one idle thread).
 ``peak MiB`` is the subprocess's ru_maxrss minus that of an idle subprocess that imported the
 same libraries (tracemalloc does not see torch's allocations): graph, features, model and the
 work; ``data MiB`` what is resident after building the graph and features (and, in (a), the
@@ -44,7 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 os.environ.setdefault("DGLBACKEND", "pytorch")
 
@@ -79,22 +81,27 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB
 
 
-def median_time(run: Callable[[], Any], repeats: int, budget: float,
-                setup: Optional[Callable[[], Any]] = None) -> Tuple[float, int]:
-    """Median seconds of ``run`` after one warm-up, and how many runs it is the median of:
-    ``repeats``, or fewer (at least one) once they took ``budget`` seconds together.
-    ``setup`` runs untimed before each run."""
-    times: List[float] = []
+def median_time(name: str, run: Callable[[], Any], repeats: int, budget: float,
+                setup: Optional[Callable[[], Any]] = None) -> Dict[str, Any]:
+    """``{name}_s``: the median wall seconds of ``run`` after one warm-up; ``{name}_cpu_s``:
+    the median CPU seconds of this process (all its threads) over the same runs, which other
+    load on the machine disturbs less; ``{name}_runs``: how many runs, ``repeats`` or fewer
+    (at least one) once they took ``budget`` wall seconds together. ``setup`` runs untimed
+    before each run."""
+    wall: List[float] = []
+    cpu: List[float] = []
     for warm_up in (True,) + (False,) * repeats:
-        if not warm_up and times and sum(times) >= budget:
+        if not warm_up and wall and sum(wall) >= budget:
             break
         if setup is not None:
             setup()
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         run()
         if not warm_up:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times), len(times)
+            wall.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
+    return {f"{name}_s": statistics.median(wall), f"{name}_cpu_s": statistics.median(cpu),
+            f"{name}_runs": len(wall)}
 
 
 def sgd_step(model, optimizer, graph, feat, labels, nodes) -> None:
@@ -113,20 +120,18 @@ def analysis_worker(config: Dict[str, Any]) -> Dict[str, Any]:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     repeats, budget = config["repeats"], config["budget"]
     resident = rss_mib()
-    analyze_s, runs = median_time(lambda: analyze(model), repeats, budget)
-    analysis_mib = maxrss_mib() - resident
-    preserve_s, _ = median_time(lambda: analyze_and_balance(model, mode="preserve"), repeats,
-                                budget, setup=model.reset_parameters)
-    setup_s, _ = median_time(lambda: Rebalancer(model, optimizer=optimizer), repeats, budget)
-    epoch_s, _ = median_time(lambda: sgd_step(model, optimizer, cora, feat, labels, train),
-                             repeats, budget)
+    result = median_time("analyze", lambda: analyze(model), repeats, budget)
+    result["analysis_mib"] = maxrss_mib() - resident
+    result.update(median_time("preserve", lambda: analyze_and_balance(model, mode="preserve"),
+                              repeats, budget, setup=model.reset_parameters))
+    result.update(median_time("setup", lambda: Rebalancer(model, optimizer=optimizer), repeats,
+                              budget))
+    result.update(median_time("epoch", lambda: sgd_step(model, optimizer, cora, feat, labels,
+                                                        train), repeats, budget))
     rebalancer = Rebalancer(model, optimizer=optimizer, sweeps=10)  # gradients: the epochs'
-    step_s, _ = median_time(rebalancer.rebalance_, repeats, budget)
-    return {"params": sum(p.numel() for p in model.parameters()),
-            "groups": len(rebalancer.report.groups), "analyze_s": analyze_s,
-            "preserve_s": preserve_s, "setup_s": setup_s, "step_s": step_s,
-            "epoch_s": epoch_s, "runs": runs, "data_mib": resident,
-            "analysis_mib": analysis_mib}
+    result.update(median_time("step", rebalancer.rebalance_, repeats, budget))
+    return {**result, "params": sum(p.numel() for p in model.parameters()),
+            "groups": len(rebalancer.report.groups), "data_mib": resident}
 
 
 def random_graph(config: Dict[str, Any]):
@@ -179,7 +184,7 @@ def epoch_worker(config: Dict[str, Any]) -> Dict[str, Any]:
     else:
         def run():
             sgd_step(model, optimizer, graph, feat, labels, train)
-    result["epoch_s"], result["runs"] = median_time(run, config["repeats"], config["budget"])
+    result.update(median_time("epoch", run, config["repeats"], config["budget"]))
     result["data_mib"] = data_mib
     return result
 
@@ -249,9 +254,10 @@ def plan(args: argparse.Namespace) -> List[Dict[str, Any]]:
                     configs += [{"part": "b", **full, "library": library}
                                 for library in args.libraries]
                 if "c" in args.part and size == max(nodes):
-                    configs += [{"part": "c", **full, "library": "dglbal"},
-                                {"part": "c", **full, "library": "dglbal",
-                                 "fanout": args.fanout, "batch_size": args.batch_size}]
+                    if "b" not in args.part:  # else (b)'s dglbal row is the full batch
+                        configs.append({"part": "c", **full, "library": "dglbal"})
+                    configs.append({"part": "c", **full, "library": "dglbal",
+                                    "fanout": args.fanout, "batch_size": args.batch_size})
     return configs
 
 

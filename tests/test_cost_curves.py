@@ -92,19 +92,21 @@ def test_latest_rows_keeps_the_newest_success_per_configuration(curves, tmp_path
 def test_report_writes_tables_exponents_and_plots(curves, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     a = [{"part": "a", "curve": curve, "threads": 1, "layers": layers, "width": 64,
-          "params": params, "groups": 64 * layers, "analyze_s": 1e-6 * params,
-          "preserve_s": 2e-6 * params, "setup_s": 1e-6 * params, "step_s": 1e-7 * params,
-          "epoch_s": 1e-5 * params, "analysis_mib": 1e-5 * params, "peak_mib": 100.0}
+          "params": params, "groups": 64 * layers, "analysis_mib": 1e-5 * params,
+          "peak_mib": 100.0,
+          **{f"{step}{clock}": 1e-6 * params for step in curves.TIMES for clock in curves.CLOCKS}}
          for curve, layers, params in [("params", 4, 1e5), ("params", 4, 1e6),
                                        ("params", 4, 1e7), ("depth", 2, 9e4),
                                        ("depth", 8, 1.2e5)]]
     b = [{"part": "b", "conv": "gcn", "threads": 1, "library": library, "nodes": nodes,
-          "edges": 10 * nodes, "epoch_s": factor * nodes, "peak_mib": factor * nodes}
-         for library, factor in (("dglbal", 1e-6), ("dgl", 2e-6)) for nodes in (1e4, 1e5)]
+          "edges": 10 * nodes, "epoch_s": factor * nodes, "epoch_cpu_s": factor * nodes,
+          "peak_mib": factor * nodes}
+         for library, factor in (("dglbal", 1e-6), ("dgl", 2e-6)) for nodes in (10000, 100000)]
     c = [{"part": "c", "conv": "gcn", "threads": 1, "library": "dglbal", "nodes": 100000,
-          "edges": 1000000, "epoch_s": 1.0, "peak_mib": 50.0},
+          "edges": 1000000, "epoch_s": 1.0, "epoch_cpu_s": 1.0, "peak_mib": 50.0},
          {"part": "c", "conv": "gcn", "threads": 1, "library": "dglbal", "nodes": 100000,
-          "edges": 1000000, "epoch_s": 3.0, "peak_mib": 20.0, "fanout": 5, "batches": 10}]
+          "edges": 1000000, "epoch_s": 3.0, "epoch_cpu_s": 3.0, "peak_mib": 20.0, "fanout": 5,
+          "batches": 10}]
     summary = curves.report(a + b + c, tmp_path, {"command": "test"})
     fits = {(f.get("curve") or f["library"], f["metric"], f["from"]): f["exponent"]
             for f in summary["exponents"]}
@@ -119,3 +121,16 @@ def test_report_writes_tables_exponents_and_plots(curves, tmp_path, capsys):
     assert saved["command"] == "test" and len(saved["rows"]) == len(a + b + c)
     for name in ("a.csv", "b.csv", "c.csv", "a.png", "b.png"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_c_table_takes_the_full_batch_epoch_from_part_b(curves):
+    graph = {"conv": "gcn", "threads": 1, "nodes": 100, "edges": 1000, "library": "dglbal"}
+    rows = [{**graph, "part": "b", "epoch_s": 2.0, "peak_mib": 40.0},
+            {**graph, "part": "c", "epoch_s": 1.0, "peak_mib": 10.0, "fanout": 5,
+             "batches": 4},
+            {**graph, "part": "b", "nodes": 10, "edges": 100, "epoch_s": 0.5, "peak_mib": 5.0}]
+    header, body = curves.c_table(rows)
+    assert len(body) == 1  # the graph without a sampled epoch has no line
+    line = dict(zip(header, body[0]))
+    assert (line["full s"], line["sampled s"], line["sampled/full"]) == (2.0, 1.0, 0.5)
+    assert (line["full MiB"], line["sampled MiB"], line["batches"]) == (40.0, 10.0, 4)
