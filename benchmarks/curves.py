@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -137,11 +138,16 @@ def config_key(row: Dict[str, Any]) -> str:
 
 
 def latest_rows(path: Path) -> List[Dict[str, Any]]:
-    """The newest successful row of each configuration in rows.jsonl."""
+    """The newest successful row of each configuration in rows.jsonl; a line that is not
+    JSON (a run killed while writing it) is skipped with a warning naming it."""
     rows: Dict[str, Dict[str, Any]] = {}
     if path.exists():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except ValueError:
+                warnings.warn(f"{path}:{number} is not a JSON row; skipped: {line[:80]!r}")
+                continue
             if "error" not in row:
                 rows[config_key(row)] = row
     return list(rows.values())

@@ -190,6 +190,10 @@ def epoch_worker(config: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def worker(config: Dict[str, Any]) -> Dict[str, Any]:
+    """Measure one configuration. Should memory run out, the kernel's OOM killer is told to
+    pick this process first (not the user's other work)."""
+    with open("/proc/self/oom_score_adj", "w") as adj:
+        adj.write("1000")
     torch.set_num_threads(config["threads"])
     work = {"idle": lambda c: {}, "analysis": analysis_worker, "epoch": epoch_worker}
     result = work[config["kind"]](config)
@@ -299,7 +303,9 @@ def parse(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     for name in ("threads", "depths"):
         if min(getattr(args, name)) < 1:
             parser.error(f"--{name} must be positive integers, got {getattr(args, name)}")
-    for name in ("params", "nodes", "max_params", "max_nodes", "budget", "timeout"):
+    if min(args.nodes) < 10:
+        parser.error(f"--nodes must be at least 10, got {args.nodes}")
+    for name in ("params", "max_params", "max_nodes", "budget", "timeout"):
         values = getattr(args, name)
         if min(values if isinstance(values, list) else [values]) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {values}")
@@ -346,7 +352,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                      if k not in ("kind", "repeats", "budget", "run", "features", "hidden",
                                   "classes", "train")}
             print(json.dumps(shown), flush=True)
-    report(latest_rows(rows_path), args.out,
+    rows = latest_rows(rows_path)
+    if not rows:
+        sys.exit(f"no finished measurement in {rows_path}: nothing to report")
+    report(rows, args.out,
            {"command": " ".join(["python", "benchmarks/scaling.py"] + sys.argv[1:]),
             "torch": torch.__version__, "dgl": dgl.__version__, "cpus": os.cpu_count(),
             "pyg": None if pygnn is None else sys.modules["torch_geometric"].__version__})

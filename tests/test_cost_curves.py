@@ -134,3 +134,12 @@ def test_c_table_takes_the_full_batch_epoch_from_part_b(curves):
     line = dict(zip(header, body[0]))
     assert (line["full s"], line["sampled s"], line["sampled/full"]) == (2.0, 1.0, 0.5)
     assert (line["full MiB"], line["sampled MiB"], line["batches"]) == (40.0, 10.0, 4)
+
+
+def test_latest_rows_skips_a_torn_line_with_a_warning(curves, tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"part": "b", "nodes": 10, "epoch_s": 1.0}) + "\n"
+                    + '{"part": "b", "nod')  # the run was killed while writing this row
+    with pytest.warns(UserWarning, match="rows.jsonl:2 is not a JSON row"):
+        rows = curves.latest_rows(path)
+    assert rows == [{"part": "b", "nodes": 10, "epoch_s": 1.0}]
