@@ -91,11 +91,12 @@ def exponents(rows: Sequence[Mapping[str, Any]], series: Sequence[str], size: st
 
 
 def cell(value: Any) -> str:
-    """A table cell: '-' for None, 3 significant digits for a float, str otherwise."""
+    """A table cell: '-' for None, 3 significant digits for a float (no exponent from 1000
+    to 1e6), str otherwise."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
-        return f"{value:.3g}"
+        return f"{value:.0f}" if 1e3 <= abs(value) < 1e6 else f"{value:.3g}"
     return str(value)
 
 

@@ -59,11 +59,12 @@ def test_exponents_one_record_per_curve(curves):
 
 
 def test_format_table_aligns_and_marks_missing_cells(curves):
-    text = curves.format_table(("name", "seconds"), [("gcn", 0.012345), ("gatv2", None)])
+    text = curves.format_table(("name", "seconds"), [("gcn", 0.012345), ("gatv2", None),
+                                                     ("gat", 1466.7), ("big", 2.5e7)])
     lines = text.splitlines()
     assert len({len(line) for line in lines}) == 1
     assert lines[2].split("|")[1:3] == ["   gcn ", "  0.0123 "]
-    assert lines[3].split("|")[2].strip() == "-"
+    assert [line.split("|")[2].strip() for line in lines[3:]] == ["-", "1467", "2.5e+07"]
     with pytest.raises(ValueError, match="every row must have 2 cells"):
         curves.format_table(("name", "seconds"), [("gcn",)])
 
