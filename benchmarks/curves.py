@@ -172,7 +172,7 @@ def report(rows: List[Dict[str, Any]], out: Path, meta: Dict[str, Any]) -> Dict[
                         ("analyze_s", "analyze_cpu_s"), min_size=1e6)
             + exponents([r for r in a if r["curve"] == "depth"], ("curve", "threads"),
                         "layers", a_metrics)
-            + exponents(b, ("conv", "threads", "library"), "nodes",
+            + exponents(b, ("conv", "degree", "threads", "library"), "nodes",
                         ("epoch_s", "epoch_cpu_s", "peak_mib")))
     for clock, unit in CLOCKS.items():
         if a:
@@ -204,9 +204,12 @@ def report(rows: List[Dict[str, Any]], out: Path, meta: Dict[str, Any]) -> Dict[
 
 
 def series_label(record: Dict[str, Any]) -> str:
-    """'params, 1 thr', 'gatv2 dglbal, 2 thr': a curve's name in tables and legends."""
+    """'params, 1 thr', 'gatv2 dglbal, 2 thr', 'gcn dgl deg 30, 1 thr': a curve's name in
+    tables and legends (the degree when it is not 10)."""
     name = " ".join(str(record[k]) for k in ("curve", "conv", "library", "metric")
                     if k in record)
+    if record.get("degree", 10) != 10:
+        name += f" deg {record['degree']}"
     return f"{name}, {record['threads']} thr"
 
 
@@ -286,7 +289,8 @@ def plot(a: List[Dict[str, Any]], b: List[Dict[str, Any]], out: Path) -> None:
         convs = sorted({r["conv"] for r in b})
         plot_curves(out / "b.png", [
             (f"(b) {conv}: {label}", "nodes", unit,
-             lines([r for r in b if r["conv"] == conv], ("library", "threads"), "nodes",
+             lines([r for r in b if r["conv"] == conv], ("library", "degree", "threads"),
+                   "nodes",
                    (metric,)))
             for metric, label, unit in (("epoch_s", "epoch", "wall seconds"),
                                         ("epoch_cpu_s", "epoch", "CPU seconds"),

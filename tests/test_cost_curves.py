@@ -99,10 +99,12 @@ def test_report_writes_tables_exponents_and_plots(curves, tmp_path, capsys):
          for curve, layers, params in [("params", 4, 1e5), ("params", 4, 1e6),
                                        ("params", 4, 1e7), ("depth", 2, 9e4),
                                        ("depth", 8, 1.2e5)]]
-    b = [{"part": "b", "conv": "gcn", "threads": 1, "library": library, "nodes": nodes,
+    b = [{"part": "b", "conv": "gcn", "degree": 10, "threads": 1, "library": library,
+          "nodes": nodes,
           "edges": 10 * nodes, "epoch_s": factor * nodes, "epoch_cpu_s": factor * nodes,
           "peak_mib": factor * nodes}
          for library, factor in (("dglbal", 1e-6), ("dgl", 2e-6)) for nodes in (10000, 100000)]
+    b.append({**b[1], "degree": 30, "edges": 3000000, "epoch_s": 1.0})  # a curve of its own
     c = [{"part": "c", "conv": "gcn", "threads": 1, "library": "dglbal", "nodes": 100000,
           "edges": 1000000, "epoch_s": 1.0, "epoch_cpu_s": 1.0, "peak_mib": 50.0},
          {"part": "c", "conv": "gcn", "threads": 1, "library": "dglbal", "nodes": 100000,
@@ -114,6 +116,8 @@ def test_report_writes_tables_exponents_and_plots(curves, tmp_path, capsys):
     assert fits[("params", "analyze_s", 1e5)] == pytest.approx(1.0)
     assert fits[("params", "analyze_s", 1e6)] == pytest.approx(1.0)  # the fit from 1e6 on
     assert fits[("dgl", "epoch_s", 1e4)] == pytest.approx(1.0)
+    assert fits[("dglbal", "epoch_s", 1e4)] == pytest.approx(1.0)
+    assert fits[("dglbal", "epoch_s", 1e5)] is None  # degree 30: one point
     printed = capsys.readouterr().out
     lines = printed.split("(c) full-batch")[1].splitlines()
     assert [cell.strip() for cell in lines[3].split("|")[1:-1]] == [
