@@ -8,14 +8,15 @@ Every model gets the same weights and the same graph (Cora has self-loops added;
 models, so machine noise hits them alike; the median is printed. An epoch is a full-batch
 forward, backward and SGD step. Columns:
 
-- ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does),
+- ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does;
+  the GCN, whose layers take dense input only, dense features),
 - ``compiled``: the same with the attention kernels run through ``torch.compile``
   (``dglbal.nn.kernels.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
 - ``dense``: the default model fed the dense feature matrix,
 - ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GATConv`` for ``--models gatconv``,
   ``GraphConv`` for GCN),
-- ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv`` or ``GATConv`` (optional: ``pip install
-  dglbal[bench]``; the column is left out when PyG does not import).
+- ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv``, ``GATConv`` or ``GCNConv`` (optional:
+  ``pip install dglbal[bench]``; the column is left out when PyG does not import).
 
 ``loop ms`` (with ``--loop``) is one epoch of ``dglbal.experiments.train.train_node_classifier`` on the same
 model: the step plus scoring validation and test (from the training forward's logits when the
@@ -39,9 +40,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 from dglbal.data import load_dataset, num_classes  # noqa: E402
-from dglbal.nn import GAT, GCN, GATConv, GATv2Conv  # noqa: E402
+from dglbal.nn import GAT, GCN, GATConv, GATv2Conv, GraphConv  # noqa: E402
 from dglbal.nn.kernels import attention  # noqa: E402
-from dglbal.nn.kernels.sparse import sparse_features  # noqa: E402
+from dglbal.nn.kernels.sparse import input_features  # noqa: E402
 from dglbal.experiments.train import train_node_classifier  # noqa: E402
 
 try:
@@ -94,15 +95,23 @@ def dgl_twin(model) -> Stack:
     return Stack(twins, heads=isinstance(model, GAT), graph_arg=lambda g: g)
 
 
-def pyg_twin(model: GAT) -> Stack:
-    """A torch_geometric stack of GATv2Conv (shared weights) or GATConv, same weights."""
+def pyg_twin(model) -> Stack:
+    """A torch_geometric stack of GATv2Conv (shared weights), GATConv or GCNConv, same weights.
+
+    PyG's GCN normalizes both sides by in-degrees: the same function as DGL's ``norm="both"``
+    on a symmetric graph (Cora), the same cost on any graph.
+    """
     twins = []
     for index, layer in enumerate(model.layers):
         last = index == len(model.layers) - 1
         options = dict(heads=layer._num_heads, concat=not last, bias=False,
-                       add_self_loops=False)
+                       add_self_loops=False) if isinstance(model, GAT) else {}
         with torch.no_grad():
-            if isinstance(layer, GATv2Conv):
+            if isinstance(layer, GraphConv):
+                twin = pygnn.GCNConv(layer._in_feats, layer._out_feats, bias=False,
+                                     add_self_loops=False)
+                twin.lin.weight.copy_(layer.weight.T)
+            elif isinstance(layer, GATv2Conv):
                 twin = pygnn.GATv2Conv(layer._in_src_feats, layer._out_feats,
                                        share_weights=True, **options)
                 twin.lin_l.weight.copy_(layer.fc_src.weight)
@@ -113,7 +122,12 @@ def pyg_twin(model: GAT) -> Stack:
                 twin.att_src.copy_(layer.attn_l)
                 twin.att_dst.copy_(layer.attn_r)
         twins.append(twin)
-    return Stack(twins, heads=True, graph_arg=lambda g: torch.stack(g.edges(order="eid")))
+    return Stack(twins, heads=isinstance(model, GAT), graph_arg=edge_index)
+
+
+def edge_index(graph) -> torch.Tensor:
+    """PyG's (2, E) edge index of a DGLGraph; an edge index is passed through (made once)."""
+    return graph if isinstance(graph, torch.Tensor) else torch.stack(graph.edges(order="eid"))
 
 
 RATIOS = ("dglbal", "compiled")
@@ -145,12 +159,13 @@ def saved_mib(model, graph, feat) -> float:
     return sum(storages.values()) / 2 ** 20
 
 
-def compare(builder, layers, graph, feat, sparse_feat, labels, mask, epochs, clock):
+def compare(builder, layers, graph, feat, labels, mask, epochs, clock):
     torch.manual_seed(0)
     ours = builder(feat.shape[1], 64, num_classes(graph), layers)
-    models = {"dglbal": (ours, sparse_feat), "compiled": (ours, sparse_feat),
+    ours_feat = input_features(ours, feat)  # sparse CSR for the GATs, as dglbal train feeds them
+    models = {"dglbal": (ours, ours_feat), "compiled": (ours, ours_feat),
               "dense": (ours, feat), "dgl": (dgl_twin(ours), feat)}
-    if pygnn is not None and isinstance(ours, GAT):
+    if pygnn is not None:
         models["pyg"] = (pyg_twin(ours), feat)
     with torch.no_grad():
         reference = ours(graph, feat)
@@ -199,7 +214,6 @@ def main() -> None:
     args = parser.parse_args()
     graph = load_dataset(args.dataset)
     feat, labels, mask = graph.ndata["feat"], graph.ndata["label"], graph.ndata["train_mask"]
-    sparse_feat = sparse_features(feat)
     density = float(torch.count_nonzero(feat)) / feat.numel()
     print(f"{args.dataset}: {graph.num_nodes()} nodes, {graph.num_edges()} edges, features "
           f"{tuple(feat.shape)} {100 * density:.1f}% non-zero; median of {args.epochs} epochs "
@@ -216,7 +230,7 @@ def main() -> None:
         for model_name in args.models:
             builder = BUILDERS[model_name]
             for layers in args.layers:
-                ms, memory = compare(builder, layers, graph, feat, sparse_feat, labels, mask,
+                ms, memory = compare(builder, layers, graph, feat, labels, mask,
                                      args.epochs, CLOCKS[args.clock])
                 cells = "".join(f"{ms[n]:>12.1f}" if n in ms else f"{'-':>12}" for n in names)
                 ratios = "".join(f"{ms[a] / ms[b]:>10.2f}" if b in ms else f"{'-':>10}"
