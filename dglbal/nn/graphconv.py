@@ -13,6 +13,7 @@ from torch import nn
 from ._base import GraphLayer
 from ._checks import (Features, check_edge_weight, check_gcn_features, check_graph, check_sizes,
     parameter_dtype)
+from .kernels.sparse import dense, is_sparse
 
 __all__ = ["GraphConv"]
 
@@ -135,12 +136,18 @@ class GraphConv(GraphLayer):
                 graph.edata["_edge_weight"] = edge_weight
                 message = fn.u_mul_e("h", "_edge_weight", "m")
             feat_src, feat_dst = expand_as_pair(feat, graph)
-            h = feat_src
-            if self._norm in ("left", "both"):
-                h = h * _degree_scale(graph.out_degrees(), self._norm, h)
             # Multiply by W before aggregating when that shrinks the features, after otherwise.
             transform_first = weight is not None and self._in_feats > self._out_feats
-            if transform_first:
+            # Sparse features (COO or CSR): W first when it shrinks them (the source degree
+            # scales rows, so the order does not matter), dense otherwise; torch cannot scale
+            # a sparse CSR matrix's rows by a column (DGL's GraphConv fails there).
+            sparse_first = transform_first and is_sparse(feat_src)
+            if is_sparse(feat_src) and not sparse_first:
+                feat_src = dense(feat_src)
+            h = torch.matmul(feat_src, weight) if sparse_first else feat_src
+            if self._norm in ("left", "both"):
+                h = h * _degree_scale(graph.out_degrees(), self._norm, h)
+            if transform_first and not sparse_first:
                 h = torch.matmul(h, weight)
             graph.srcdata["h"] = h
             graph.update_all(message, fn.sum("m", "h"))
@@ -150,7 +157,8 @@ class GraphConv(GraphLayer):
             if self._norm in ("right", "both"):  # in feat_dst's dtype, as DGL
                 like = feat_dst if feat_dst.is_floating_point() else rst
                 rst = rst * _degree_scale(graph.in_degrees(), self._norm, like)
-            rst = self._with_identity(graph, rst, feat_src, weight)
+            rst = self._with_identity(graph, rst, dense(feat_src) if self.residual_alpha
+                                      else feat_src, weight)
             if self.bias is not None:
                 rst = rst + self.bias
             if self._activation is not None:

@@ -104,3 +104,23 @@ def test_gat_layers_run_on_cuda_when_available():
     layer = GATv2Conv(5, 3, 2, residual_alpha=0.2).to(device)
     out = layer(graph, torch.randn(graph.num_nodes(), 5, device=device))
     assert out.device.type == device.type and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("out_feats,alpha", [(4, 0.0), (4, 0.3), (80, 0.0), (80, 0.3)])
+@pytest.mark.parametrize("norm", ["both", "left", "right", "none"])
+def test_graphconv_takes_sparse_features_as_their_dense_twin(layout, out_feats, alpha, norm):
+    """Sparse node features (Cora's bag of words): the same outputs and weight gradients as
+    dense ones, whether W comes before aggregation (it shrinks the features) or after. DGL's
+    GraphConv fails on CSR features ('sparse_mask(): operands have incompatible sizes')."""
+    graph = homogeneous(30, 90, 0)
+    feat = (torch.rand(30, 50, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    sparse = feat.to_sparse_csr() if layout == "csr" else feat.to_sparse()
+    torch.manual_seed(0)
+    conv = GraphConv(50, out_feats, norm=norm, residual_alpha=alpha)
+    out = conv(graph, sparse)
+    (grad,) = torch.autograd.grad(out.square().sum(), [conv.weight])
+    reference = conv(graph, feat)
+    (expected,) = torch.autograd.grad(reference.square().sum(), [conv.weight])
+    torch.testing.assert_close(out, reference)
+    torch.testing.assert_close(grad, expected)
