@@ -102,7 +102,7 @@ class FlatExponents(ExponentIndex):
 
     @functools.cached_property
     def touching(self) -> List[List[int]]:
-        """Per group, the parameters (positions in :attr:`names`) it touches."""
+        """Per group, the parameters (positions in ``names``) it touches."""
         touching: List[List[int]] = [[] for _ in range(self.num_groups)]
         for i, entries in enumerate(self.exponents):
             for g in entries.groups().tolist():

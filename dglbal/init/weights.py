@@ -191,7 +191,7 @@ def feature_maps(layer: nn.Module) -> List[List[torch.Tensor]]:
 
 def feature_weights(layer: nn.Module) -> List[torch.Tensor]:
     """The layer's feature transforms as (out_features, in_features) tensors (views): every
-    block of :func:`feature_maps`.
+    block of ``feature_maps``.
 
     Shared modules (GATv2Conv with ``share_weights=True``) appear once. GraphConv stores its
     weight as (in, out); the transposed view is returned, so in-place changes reach it.
@@ -221,7 +221,7 @@ def feature_weights(layer: nn.Module) -> List[torch.Tensor]:
 
 
 def map_positions(layer: nn.Module, position: str) -> List[str]:
-    """The looks-linear position of each of the layer's :func:`feature_maps` when the layer
+    """The looks-linear position of each of the layer's ``feature_maps`` when the layer
     sits at ``position`` in the stack: the layer's position, except inside a GINConv MLP,
     whose entry map takes the layer's input side (``first`` or ``hidden``), whose exit map
     takes its output side (``last`` or ``hidden``), and whose inner maps are ``hidden``."""

@@ -275,7 +275,7 @@ class ExponentTable:
     """Exponents of every parameter entry under every group.
 
     ``groups[g]`` is the free symbol behind group g (creation order = forward order);
-    ``params[name]`` is the parameter's :class:`OuterEntries` or :class:`SparseEntries`;
+    ``params[name]`` is the parameter's ``OuterEntries`` or ``SparseEntries`` (this module);
     ``entries[name] = (flat, group, value)`` expands it, sorted by group then entry.
 
     Parameters
