@@ -10,9 +10,9 @@ from typing import List, Optional
 from dglbal._version import __version__
 from dglbal.data import dataset_names
 from dglbal.distributed import run_dist_experiment
-from dglbal.experiments.config import (TrainConfig, cli_fields, option_name, prepare_output_dir,
-                                       validate_config)
+from dglbal.experiments.config import TrainConfig, cli_fields, option_name, validate_config
 from dglbal.experiments.diagnosis import diagnose_schemes, diagnosis_files, write_diagnoses
+from dglbal.experiments.environment import prepare_output_dir
 from dglbal.experiments.runstore import Interrupted
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
 from dglbal.experiments.tables import plot_curves, save_results, summary_table, summary_tables

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dglbal.experiments.config import RunResult, TrainConfig, resolve_device
+from dglbal.experiments.config import RunResult, TrainConfig
+from dglbal.experiments.environment import resolve_device
 from dglbal.experiments.loop import NON_FINITE, EvaluateFunction, StepFunction, descend, fit
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load

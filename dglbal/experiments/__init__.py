@@ -1,5 +1,5 @@
 """The papers' experiments, built on the library: the configuration and its checks
-(:mod:`.config`), the training protocols (:mod:`.protocol`) and the papers' reference numbers
+(:mod:`.config`, :mod:`.value_checks`, :mod:`.environment`), the training protocols (:mod:`.protocol`) and the papers' reference numbers
 (:mod:`.reference`), metrics, the epoch loop (:mod:`.loop`) and what runs at each step
 (:mod:`.step_hooks`), one training run (:mod:`.train`), the store of finished runs
 (:mod:`.runstore`), resumable grids (:mod:`.sweep`) and their tables and plots (:mod:`.tables`).

@@ -1,64 +1,35 @@
-"""An experiment's configuration, its outcome, and the checks run before any training.
+"""An experiment's configuration, its outcome, and the cross-option checks run before any training.
 
 :class:`TrainConfig` is THE list of an experiment's settings. Each field's metadata says how
 the command line offers it (:func:`option`: help, choices, group, check) and whether it enters
 a run's identity (``run_key``, :mod:`dglbal.experiments.runstore`). The command line's
 options and their checks are generated from it, so a new setting is one field here.
-Each failed check is a ``ValueError`` naming the setting's command-line option.
+Each failed check is a ``ValueError`` naming the setting's command-line option; the checks on
+one value live in :mod:`.value_checks`, those on the device and ``--out`` in :mod:`.environment`.
 """
 from __future__ import annotations
 
 import dataclasses
-import math
-import tempfile
 import typing
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import dgl
-import torch
 
 from dglbal.data import dataset_names
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .metrics import METRICS
 from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
+from .environment import resolve_device
 from .step_hooks import REBALANCE
+from .value_checks import CHECKS, MAX_SEED, check_value, conforms, refuse_duplicates, type_name
 
 __all__ = ["TrainConfig", "RunResult", "MODELS", "OPTIMIZERS", "option", "option_name",
-           "cli_fields", "check_value", "conforms", "type_name", "validate_config", "refuse_duplicates", "resolve_device", "available_devices",
-           "prepare_output_dir"]
+           "cli_fields", "validate_config"]
 
 MODELS = ("gat", "gcn", "sage", "gin")
 OPTIMIZERS = ("sgd", "adam")
-
-MAX_COUNT = 10 ** 9  # epochs, widths, batch sizes: past this, a typo, not an experiment
-MAX_REAL = float(torch.finfo(torch.float32).max)  # larger rates overflow float32 parameters
-MAX_SEED = 2 ** 32 - 1  # numpy's seeds
-
-
-def _integer(v: Any, low: int, high: int) -> bool:
-    return not isinstance(v, bool) and isinstance(v, int) and low <= v <= high
-
-
-def _real(v: Any, low: float, inclusive: bool) -> bool:
-    return (not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v)
-            and (v >= low if inclusive else v > low) and v <= MAX_REAL)
-
-
-# Checks a field's metadata can name: (predicate, what the value must do).
-_CHECKS: Dict[str, tuple] = {
-    "positive_int": (lambda v: _integer(v, 1, MAX_COUNT),
-                     f"be a positive integer (at most {MAX_COUNT:.0e})"),
-    "nonnegative_int": (lambda v: _integer(v, 0, MAX_COUNT), "be an integer >= 0"),
-    "positive": (lambda v: v is None or _real(v, 0.0, inclusive=False),
-                 f"be a positive finite number (at most {MAX_REAL:.1e})"),
-    "nonnegative": (lambda v: v is None or _real(v, 0.0, inclusive=True),
-                    f"be a finite number >= 0 (at most {MAX_REAL:.1e})"),
-    "dropout": (lambda v: isinstance(v, (int, float)) and 0.0 <= v < 1.0, "lie in [0, 1)"),
-    "unit": (lambda v: isinstance(v, (int, float)) and 0.0 <= v <= 1.0, "lie in [0, 1]"),
-}
 
 
 def option(help: str, *, choices: Union[Sequence[str], Callable[[], Sequence[str]], None] = None,
@@ -71,8 +42,8 @@ def option(help: str, *, choices: Union[Sequence[str], Callable[[], Sequence[str
     overrides the option's spelling; ``run_key=False`` keeps the field out of a run's
     identity (where data is read, the device, diagnostics).
     """
-    if check is not None and check not in _CHECKS:
-        raise ValueError(f"unknown check {check!r}; known: {', '.join(_CHECKS)}")
+    if check is not None and check not in CHECKS:
+        raise ValueError(f"unknown check {check!r}; known: {', '.join(CHECKS)}")
     meta: Dict[str, Any] = {"cli": dict(help=help, choices=choices, group=group, check=check,
                                         flag=flag, metavar=metavar)}
     if not run_key:
@@ -289,64 +260,6 @@ class RunResult:
         return asdict(self)
 
 
-def available_devices() -> List[str]:
-    """``cpu`` and every CUDA device torch can see (``cuda:0``, ...)."""
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ["cpu"] + [f"cuda:{i}" for i in range(count)]
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when available, else the CPU; ``gpu`` means ``cuda``. A device this
-    machine does not have is a ``ValueError`` listing the ones it has."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    spelled = "cuda" + name[3:] if name.lower().startswith("gpu") else name
-    available = ", ".join(available_devices())
-    try:
-        device = torch.device(spelled)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"--device {name!r} is not a device name; available: {available} "
-                         "(or auto)") from None
-    if device.type == "cpu":
-        return torch.device("cpu")  # torch has one CPU device; "cpu:5" would reach DGL as-is
-    if device.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count > (device.index or 0):
-            return device
-        raise ValueError(f"--device {name!r}: no such CUDA device here "
-                         f"({'no GPU is visible to torch' if count == 0 else f'{count} GPUs'}); "
-                         f"available: {available}")
-    raise ValueError(f"--device {name!r}: dglbal runs on CPU or CUDA; available: {available}")
-
-
-def check_value(name: str, value: Any, check: str) -> None:
-    """Refuse ``value`` unless it passes ``check`` (a key of the checks table), naming it."""
-    accept, wanted = _CHECKS[check]
-    if not accept(value):
-        raise ValueError(f"{name} must {wanted}, got {value!r}")
-
-
-def conforms(value: Any, kind: Any) -> bool:
-    """Whether a (JSON-like) value has the annotated type ``kind``: ``Optional[...]``,
-    ``List[...]``, classes; floats take ints, and bools are not numbers."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is Union:
-        return any(conforms(value, arg) for arg in args)
-    if origin is list:
-        return isinstance(value, list) and all(conforms(v, args[0]) for v in value)
-    if kind is type(None):
-        return value is None
-    if kind in (int, float):
-        return (isinstance(value, (int,) if kind is int else (int, float))
-                and not isinstance(value, bool))
-    return isinstance(value, kind)
-
-
-def type_name(kind: Any) -> str:
-    """``int``, ``List[str]``, ``Optional[float]``: an annotation as a user reads it."""
-    return kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
-
-
 _ONLY_WITH: Dict[str, tuple] = {
     "heads": (lambda c: c.model == "gat", "--model gat"),
     "conv": (lambda c: c.model == "gat", "--model gat"),
@@ -438,34 +351,3 @@ def validate_config(config: TrainConfig) -> None:
     resolve_device(config.device)
 
 
-def refuse_duplicates(option: str, values: Sequence[Any]) -> None:
-    """Refuse a grid axis that lists a value twice: its runs would be counted twice."""
-    repeated = sorted({v for v in values if list(values).count(v) > 1}, key=str)
-    if repeated:
-        raise ValueError(f"{option} lists {', '.join(map(str, repeated))} more than once; "
-                         "each run is one cell of the grid")
-
-
-def prepare_output_dir(out: Path, folders: Sequence[str] = (),
-                       files: Sequence[str] = ()) -> Path:
-    """Create ``out`` and its ``folders`` and prove each writable, and each of ``files``
-    that exists already replaceable, before any work is done (not after hours of training).
-
-    Every refusal is a ``ValueError`` naming ``--out`` and the path.
-    """
-    out = Path(out)
-    for folder in (out, *(out / name for name in folders)):
-        if folder.exists() and not folder.is_dir():
-            raise ValueError(f"--out {out}: {folder} exists and is not a directory")
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=folder):
-                pass
-        except OSError as error:
-            raise ValueError(f"--out {out}: cannot write in {folder} "
-                             f"({error.strerror or error})") from None
-    for name in files:
-        path = out / name
-        if path.is_dir():
-            raise ValueError(f"--out {out}: {path} is a directory, where a file will be written")
-    return out

@@ -28,11 +28,12 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from .atomic import write_json_atomic
-from .claims import CLAIM_SUFFIX, claim, describe, release
 from dglbal.init import scheme_names
 
-from .config import RunResult, TrainConfig, conforms
+from .atomic import write_json_atomic
+from .claims import CLAIM_SUFFIX, claim, describe, release
+from .config import RunResult, TrainConfig
+from .value_checks import conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
            "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside",

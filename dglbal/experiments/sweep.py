@@ -20,8 +20,9 @@ from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
 from .runstore import balance_beta_of, distinct, result_of, run_or_load
-from .config import (TrainConfig, conforms, prepare_output_dir, refuse_duplicates, type_name,
-                     validate_config)
+from .config import TrainConfig, validate_config
+from .environment import prepare_output_dir
+from .value_checks import conforms, refuse_duplicates, type_name
 from .train import prepare_graph, run_once
 
 __all__ = ["SweepConfig", "run_sweep", "write_outputs"]

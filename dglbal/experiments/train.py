@@ -16,12 +16,13 @@ from dglbal.init import get_scheme
 from dglbal.nn import GAT, GCN, GIN, SAGE
 from dglbal.symmetry import analyze
 
-from .config import (MODELS, OPTIMIZERS, RunResult, TrainConfig, check_value, resolve_device,
-                     validate_config)
+from .config import MODELS, OPTIMIZERS, RunResult, TrainConfig, validate_config
+from .environment import resolve_device
 from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
 from .protocol import get_protocol
 from .runstore import result_of, run_or_load
+from .value_checks import check_value
 from .step_hooks import BackwardHook
 
 __all__ = ["OPTIMIZER_CLASSES", "seed_everything", "build_model", "train_node_classifier",

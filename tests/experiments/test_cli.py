@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-import dglbal.experiments.config
+import dglbal.experiments.environment
 import dglbal.experiments.protocol
 import dglbal.experiments.train
 from dglbal.cli import main
@@ -13,8 +13,8 @@ from dglbal.data import make_synthetic
 from dglbal.data._common import finalize
 from dglbal.experiments.runstore import Interrupted
 from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.environment import resolve_device
 from dglbal.experiments.train import run_experiment
-from dglbal.experiments.config import resolve_device
 
 TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "--quiet"]
 
@@ -179,7 +179,7 @@ def test_a_read_only_runs_folder_is_refused_before_training(tmp_path, capsys, mo
             raise PermissionError(13, "Permission denied")
         return real(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(dglbal.experiments.config.tempfile, "TemporaryFile", read_only_runs)
+    monkeypatch.setattr(dglbal.experiments.environment.tempfile, "TemporaryFile", read_only_runs)
     monkeypatch.setattr(dglbal.experiments.train, "run_once", pytest.fail)
     for command in ("train", "sweep"):
         _fails([command, *TINY, "--out", str(tmp_path)], capsys,

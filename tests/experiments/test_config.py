@@ -1,9 +1,9 @@
-"""Probes: TrainConfig and SweepConfig values of the wrong type or out of range are refused
-up front, naming the option (issue 25)."""
+"""TrainConfig and SweepConfig values of the wrong type or out of range are refused up front,
+naming the option; the output directory is checked before any work."""
 import pytest
 
 from dglbal.experiments import SweepConfig, TrainConfig, run_sweep, validate_config
-from dglbal.experiments.config import prepare_output_dir
+from dglbal.experiments.environment import prepare_output_dir
 
 
 @pytest.mark.parametrize("field, value, message", [
