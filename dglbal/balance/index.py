@@ -13,124 +13,19 @@ parameter, once.
 from __future__ import annotations
 
 import functools
-from typing import Dict, Iterable, List, Sequence, Tuple, Union
+from typing import Iterable, List, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from torch import nn
 
 from dglbal.symmetry import SymmetryReport
-from dglbal.symmetry.arguments import unwrap
 
+from ._checks import check_model_and_report, check_report_matches, model_parameters
 from .sums import GroupSums
 
-__all__ = ["ExponentIndex", "accumulation_dtype", "check_model_and_report",
-           "check_report_matches", "check_state_keys",
-           "flat_gradients", "flat_parameters", "frozen_group_mask", "model_parameters"]
-
-
-def model_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
-    """The named parameters of ``model``, seen through ``torch.compile``, ``DataParallel`` and
-    ``DistributedDataParallel`` wrappers (names without ``_orig_mod.`` / ``module.``), as in
-    :func:`dglbal.analyze`'s report.
-
-    Parameters
-    ----------
-    model : nn.Module
-        The model, wrapped or not.
-
-    Returns
-    -------
-    dict of str to nn.Parameter
-        The wrapped module's ``named_parameters()``.
-    """
-    return dict(unwrap(model)[0].named_parameters())
-
-
-def check_model_and_report(model: nn.Module, report: SymmetryReport) -> None:
-    """Refuse arguments of the wrong type, and parameters without values (``meta`` device).
-
-    Parameters
-    ----------
-    model : nn.Module
-        The ``model`` argument.
-    report : SymmetryReport
-        The ``report`` argument.
-
-    Raises
-    ------
-    TypeError
-        When ``model`` is not an ``nn.Module`` or ``report`` not a :class:`SymmetryReport`.
-    ValueError
-        When a parameter is on the ``meta`` device.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(report, SymmetryReport):
-        raise TypeError(f"report must be the SymmetryReport of dglbal.analyze(model, ...), got "
-                        f"{type(report).__name__}")
-    for name, param in model_parameters(model).items():
-        if param.is_meta:
-            raise ValueError(f"parameter {name!r} is on the meta device and has no values; "
-                             "materialize the model first (model.to_empty(device=...) and "
-                             "initialize it)")
-
-
-def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport,
-                         model: nn.Module) -> None:
-    """Refuse a report made for another model.
-
-    Parameters
-    ----------
-    params : dict
-        ``dict(model.named_parameters())`` (of ``model`` or of a copy of it).
-    report : SymmetryReport
-        The report to check.
-    model : nn.Module
-        The model named in the message.
-
-    Raises
-    ------
-    ValueError
-        When the report has a parameter the model lacks, or one of another shape.
-    """
-    for name in report.parameter_order:
-        if name not in params:
-            raise ValueError(f"the report was made for another model: it has parameter {name!r}, "
-                             f"which this {type(model).__name__} lacks; run analyze on this model")
-        shape = tuple(report.table.shapes.get(name, params[name].shape))
-        if shape != tuple(params[name].shape):
-            raise ValueError(f"the report was made for another model: parameter {name!r} has "
-                             f"shape {tuple(params[name].shape)} here, {shape} in the report")
-
-
-def check_state_keys(state: dict, expected: Iterable[str], owner: str) -> None:
-    """Refuse a state dict with missing or unexpected keys, naming them.
-
-    Parameters
-    ----------
-    state : dict
-        The state dict passed to ``owner.load_state_dict``.
-    expected : iterable of str
-        The keys ``owner.state_dict()`` writes.
-    owner : str
-        The class name, for the message.
-
-    Raises
-    ------
-    TypeError
-        When ``state`` is not a dict.
-    ValueError
-        When keys are missing or unexpected.
-    """
-    if not isinstance(state, dict):
-        raise TypeError(f"{owner}.load_state_dict expects the dict of {owner}.state_dict(), "
-                        f"got {type(state).__name__}")
-    expected = set(expected)
-    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
-    if missing or unexpected:
-        raise ValueError(f"{owner}.load_state_dict: not a {owner} state dict (missing keys "
-                         f"{missing}, unexpected keys {unexpected})")
+__all__ = ["ExponentIndex", "accumulation_dtype", "flat_gradients", "flat_parameters",
+           "frozen_group_mask"]
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
@@ -240,7 +135,7 @@ class ExponentIndex:
     Parameters
     ----------
     model : nn.Module
-        The model (wrappers are looked through, see ``model_parameters`` in this module).
+        The model (wrappers are looked through, see :func:`._checks.model_parameters`).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of ``model`` (checked against it).
 

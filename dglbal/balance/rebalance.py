@@ -35,12 +35,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
-from .index import ExponentIndex, check_state_keys
-from .optimizer_state import check_state, rescale_state_, state_powers
-from .levels import Level, SweepState, forward_levels
 from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
+
+from ._checks import check_state_keys
+from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
+from .index import ExponentIndex
+from .levels import Level, SweepState, forward_levels
+from .optimizer_state import check_state, rescale_state_, state_powers
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from dglbal.balance.conservation import NEGLIGIBLE, relative_residuals, residual_terms
-from dglbal.balance.index import check_report_matches
+from dglbal.balance.residuals import NEGLIGIBLE, relative_residuals, residual_terms
+from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import describe_inputs
@@ -146,13 +146,13 @@ class _TrueEmbeddingGradients(TorchFunctionMode):
 
 def delta_terms(model: nn.Module, report: SymmetryReport) -> Tuple[np.ndarray, np.ndarray]:
     """Per group, delta_g and its scale sum_k |e_gk theta_k grad_k| (float64, after
-    ``backward``): :func:`dglbal.balance.conservation.residual_terms`."""
+    ``backward``): :func:`dglbal.balance.residuals.residual_terms`."""
     return residual_terms(model, report)
 
 
 def relative_delta(model: nn.Module, report: SymmetryReport) -> np.ndarray:
     """|delta_g| relative to its scale, floored at ``NEGLIGIBLE`` (1e-3) of the largest group's:
-    :func:`dglbal.balance.conservation.relative_residuals`, as a numpy array."""
+    :func:`dglbal.balance.residuals.relative_residuals`, as a numpy array."""
     return relative_residuals(model, report).numpy()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from dglbal.balance.index import check_report_matches
+from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze
 
 from .checks import (_TrueEmbeddingGradients, _check_input_sets, _check_options, _double_model,
