@@ -44,6 +44,7 @@ diverge stop early).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,6 +58,7 @@ from dglbal.experiments.tables import (interval_text, mean_ci, median_quartiles,
 from dglbal.data import num_classes
 from dglbal.experiments.loop import full_batch_loop
 from dglbal.experiments.metrics import metric_function
+from dglbal.experiments.protocol import get_protocol
 from dglbal.experiments.train import (build_model, make_optimizer, prepare_graph,
                                      seed_everything)
 from paper_protocol import Cell, run_cell, worker_slot
@@ -98,27 +100,54 @@ def _records(out: Path, epochs: int) -> Dict[str, List[dict]]:
     return found
 
 
-def _cell_text(runs: List[dict]) -> str:
-    """``acc +- CI; k div; best epoch median [quartiles]`` of one scheme in one cell."""
+def majority_rate(dataset: str, split: int = 1) -> float:
+    """Test accuracy (%) of always predicting the training set's most frequent class: what a
+    model that collapsed to one class scores (Texas: 59.5)."""
+    graph = get_protocol(PROTOCOL).load(dataset, os.environ.get("DGLBAL_DATA"), split)
+    labels = graph.ndata["label"]
+    train = labels[graph.ndata["train_mask"]]
+    majority = int(train.bincount().argmax())
+    test = labels[graph.ndata["test_mask"]]
+    return 100.0 * float((test == majority).float().mean())
+
+
+def _endings(runs: List[dict], majority: float) -> str:
+    """How many runs diverged (``div``), never rose above their first epoch's validation
+    accuracy (``flat``: the model did not learn), or score exactly the majority rate
+    (``maj``: indistinguishable from a one-class predictor); ``-`` when none did."""
+    counts = {
+        "div": sum(r["stop_reason"] == "diverged" for r in runs),
+        "flat": sum(r["stop_reason"] != "diverged" and r["best_epoch"] == 0 for r in runs),
+        "maj": sum(r["test_acc"] is not None and r["best_epoch"] > 0
+                   and abs(100.0 * r["test_acc"] - majority) < 1e-6 for r in runs),
+    }
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items() if n) or "-"
+
+
+def _cell_text(runs: List[dict], majority: float) -> str:
+    """``acc +- CI (runs) | endings | best epoch median [quartiles]`` of one scheme in one
+    cell."""
     tests, _ = scored_percent(r["test_acc"] for r in runs)
-    diverged = sum(r["stop_reason"] == "diverged" for r in runs)
     best = [r["best_epoch"] + 1 for r in runs if r["best_epoch"] >= 0]
-    return (f"{interval_text(tests)} ({len(runs)}) | {diverged} | "
+    return (f"{interval_text(tests)} ({len(runs)}) | {_endings(runs, majority)} | "
             f"{median_quartiles(best)}")
 
 
-def results_table(by_model: Dict[str, List[dict]], seeds: int) -> str:
+def results_table(by_model: Dict[str, List[dict]], seeds: int,
+                  majority: Dict[str, float]) -> str:
     """One markdown table per dataset: rows (model, scheme), per depth the test accuracy
-    (%) mean +- 95% CI with the number of runs, the runs that diverged, and the epochs to
-    the best validation accuracy (median [quartiles])."""
+    (%) mean +- 95% CI with the number of runs, how the runs that did not train ended
+    (:func:`_endings`, against the dataset's ``majority`` rate), and the epochs to the best
+    validation accuracy (median [quartiles])."""
     lines = []
     datasets = list(dict.fromkeys(r["dataset"] for rs in by_model.values() for r in rs))
     for dataset in [d for d in DATASETS if d in datasets] + [d for d in datasets
                                                              if d not in DATASETS]:
         depths = sorted({r["layers"] for rs in by_model.values() for r in rs
                          if r["dataset"] == dataset})
-        lines += [f"### {dataset} (SGD, the paper's learning rates, {seeds} seeds planned)", "",
-                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | div | best epoch"
+        lines += [f"### {dataset} (SGD, the paper's learning rates, {seeds} seeds planned; "
+                  f"majority rate {majority[dataset]:.1f}%)", "",
+                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | not trained | best epoch"
                                                    for d in depths) + " |",
                   "|---|---|" + "---|---|---|" * len(depths)]
         for model, records in by_model.items():
@@ -127,7 +156,7 @@ def results_table(by_model: Dict[str, List[dict]], seeds: int) -> str:
                 for depth in depths:
                     runs = [r for r in records if (r["dataset"], r["layers"], r["scheme"])
                             == (dataset, depth, scheme)]
-                    cells_.append(_cell_text(runs) if runs else "- | - | -")
+                    cells_.append(_cell_text(runs, majority[dataset]) if runs else "- | - | -")
                 if any(c != "- | - | -" for c in cells_):
                     lines.append(f"| {model} | {scheme} | " + " | ".join(cells_) + " |")
         lines.append("")
@@ -184,7 +213,10 @@ def report(out: Path, epochs: int, seeds: int) -> List[Tuple[str, int]]:
                 written.append((model, len(records)))
     by_model = {m: rs for m, rs in _records(out, epochs).items() if rs}
     if by_model:
-        write_text_atomic(out / "architectures.md", results_table(by_model, seeds) + "\n")
+        majority = {d: majority_rate(d) for d in {r["dataset"] for rs in by_model.values()
+                                                   for r in rs}}
+        write_text_atomic(out / "architectures.md",
+                          results_table(by_model, seeds, majority) + "\n")
         plot_depths(by_model, out / "accuracy_vs_depth.png")
     return written
 

@@ -1,0 +1,52 @@
+"""How benchmarks/architectures.py's tables say that runs did not train: diverged, flat (never
+above the first epoch's validation accuracy) or at the majority-class rate. The study itself
+is a benchmark, run by hand."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def architectures(monkeypatch_module):
+    """benchmarks/architectures.py, loaded from its file (it imports paper_protocol beside it)."""
+    monkeypatch_module.syspath_prepend(str(BENCHMARKS))
+    spec = importlib.util.spec_from_file_location("benchmark_architectures",
+                                                  BENCHMARKS / "architectures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def _run(test_acc, best_epoch, stop_reason="max_epochs"):
+    return {"test_acc": test_acc, "best_epoch": best_epoch, "stop_reason": stop_reason}
+
+
+def test_endings_count_each_way_a_run_fails_to_train_once(architectures):
+    majority = 100.0 * 22 / 37
+    runs = [_run(None, -1, "diverged"),          # diverged before any scored epoch
+            _run(0.3, 150, "diverged"),          # scored, then diverged: counted as diverged
+            _run(22 / 37, 0),                    # flat, at the majority rate too: flat only
+            _run(0.1, 0),                        # flat
+            _run(22 / 37, 40),                   # learned to predict the majority class
+            _run(0.7, 80)]                       # trained
+    assert architectures._endings(runs, majority) == "2 div, 2 flat, 1 maj"
+    assert architectures._endings([_run(0.7, 80)], majority) == "-"
+
+
+def test_a_cell_names_runs_and_endings(architectures):
+    text = architectures._cell_text([_run(0.5, 9), _run(0.7, 19), _run(None, -1, "diverged")],
+                                    majority=13.0)
+    accuracy, endings, best = [part.strip() for part in text.split("|")]
+    assert accuracy.endswith("(3)") and accuracy.startswith("60.0 +- ")
+    assert endings == "1 div"
+    assert best.startswith("15")  # epochs 10 and 20, median 15
