@@ -176,8 +176,8 @@ class TrainConfig:
         "validation/test metric; auto: ROC-AUC for binary tasks, else accuracy",
         choices=METRICS))
     logit_spread: float = field(default=DEFAULT_LOGIT_SPREAD, metadata=option(
-        "bal_o_data: the initial logits' spread across classes", group="model",
-        check="positive"))
+        "data-scaled schemes (bal_o_data, ...): the initial logits' spread across classes",
+        group="model", check="positive"))
     balance_beta: Optional[float] = field(default=None, metadata=option(
         "bal_x, bal_o: the beta they balance with (the first neurons' incoming squared "
         "norm; default: each scheme's own, the paper's 2)",
@@ -267,7 +267,7 @@ _ONLY_WITH: Dict[str, tuple] = {
     "rebalance_every": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
-                     "a data-scaled --init scheme (bal_o_data)"),
+                     "a data-scaled --init scheme (bal_o_data, looks_linear_data, ...)"),
     "balance_beta": (lambda c: any(get_scheme(s).tunable_beta for s in c.schemes),
                      "a balanced --init scheme (bal_x, bal_o; not bal_o_data, whose data "
                      "scale undoes any beta)"),

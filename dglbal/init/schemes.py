@@ -207,6 +207,14 @@ for _scheme in (
     InitScheme("bal_o_data", "BalO with every weight scaled so the initial logits have a set "
                "spread on the data (--logit-spread)", "looks_linear", balance_beta=2.0,
                data_scaled=True, min_layers=2),
+    InitScheme("looks_linear_data", "looks-linear orthogonal, zero attention, not balanced, "
+               "every weight scaled so the initial logits have a set spread on the data "
+               "(--logit-spread): BalO's output scale without its balance",
+               "looks_linear", data_scaled=True, min_layers=2),
+    InitScheme("xavier_zero_attention_data", "Xavier, zero attention, not balanced, every "
+               "weight scaled so the initial logits have a set spread on the data "
+               "(--logit-spread): BalX's output scale without its balance",
+               "xavier_zero_attention", data_scaled=True, attention_only=True),
     InitScheme("gnn_he", "GNN He: N(0, 2 / (fan_in rho(A)^2)) with rho(A) the spectral radius "
                "of each layer's aggregation on the graph", "he", redraw=_gnn_he,
                needs_graph=True),

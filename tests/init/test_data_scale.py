@@ -1,4 +1,6 @@
-"""bal_o_data: BalO scaled by one factor from the data stays balanced and meets its target."""
+"""Data-scaled schemes: BalO (bal_o_data) or unbalanced looks-linear weights
+(looks_linear_data) scaled by one factor from the data meet their target logit spread; BalO
+stays balanced, looks-linear stays as unbalanced as it was drawn."""
 import dgl
 import pytest
 import torch
@@ -43,6 +45,29 @@ def test_bal_o_data_is_balanced_and_meets_the_logit_spread(builder, kwargs, targ
         torch.testing.assert_close(b, s * a, rtol=1e-5, atol=1e-7, msg=name)
     assert logit_spread(scaled(g, feat)) == pytest.approx(
         s ** 6 * logit_spread(plain(g, feat)), rel=1e-4)
+
+
+@pytest.mark.parametrize("builder,kwargs", [(GAT, dict(num_heads=2)), (GCN, {})])
+def test_looks_linear_data_is_looks_linear_times_one_factor_and_stays_unbalanced(builder,
+                                                                                 kwargs):
+    """BalO's output scale without its balance: the control that tells balance from scale."""
+    g, feat = graph_and_features()
+    torch.manual_seed(0)
+    plain = builder(20, 8, 3, num_layers=6, init="looks_linear", **kwargs)
+    torch.manual_seed(0)
+    balanced = builder(20, 8, 3, num_layers=6, init="bal_o", **kwargs)
+    target = logit_spread(balanced(g, feat))
+    torch.manual_seed(0)
+    scaled = builder(20, 8, 3, num_layers=6, init="looks_linear_data", init_data=(g, feat),
+                     logit_spread=target, **kwargs)
+    assert logit_spread(scaled(g, feat)) == pytest.approx(target, rel=1e-4)
+    s = scaled.data_scale
+    for (name, a), (_, b) in zip(plain.named_parameters(), scaled.named_parameters()):
+        torch.testing.assert_close(b, s * a, rtol=1e-5, atol=1e-7, msg=name)
+    # scaling every weight by s multiplies every c_g by s^2: the relative imbalance is the
+    # unbalanced draw's, far from BalO's 0
+    assert relative_imbalance(scaled) == pytest.approx(relative_imbalance(plain), rel=1e-4)
+    assert relative_imbalance(scaled) > 0.1 > 1e-6 > relative_imbalance(balanced)
 
 
 def test_bal_o_data_raises_small_inputs_logits_to_order_one():
