@@ -1,7 +1,7 @@
 """The tables of "Are GATs Out of Balance?" under the paper protocol, in priority order.
 
     python benchmarks/paper_protocol.py run --out DIR [--epochs 5000] [--seeds 5] [--worker I/N]
-        [--family F ...]
+        [--family F ...] [--layers L ...]
     python benchmarks/paper_protocol.py report --out DIR [--epochs 5000] [--seeds 5]
 
 ``run`` trains cell after cell with ``dglbal sweep``'s machinery (``--protocol paper``), one
@@ -285,6 +285,8 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", type=worker_slot, default=(0, 1),
                         help="I/N: run every N-th cell from I")
     parser.add_argument("--family", nargs="+", help="run only the cells of these families")
+    parser.add_argument("--layers", nargs="+", type=int,
+                        help="run only the cells of these depths")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.seeds < 1:
         parser.error("--epochs and --seeds must be at least 1")
@@ -295,8 +297,16 @@ def main(argv=None) -> int:
         if unknown:
             parser.error(f"--family: unknown {', '.join(unknown)}; choose from "
                          f"{', '.join(dict.fromkeys(cell.family for cell in cells()))}")
+    if args.layers is not None:
+        planned = {cell.layers for cell in cells()
+                   if args.family is None or cell.family in args.family}
+        unknown = sorted(set(args.layers) - planned)
+        if unknown:
+            parser.error(f"--layers: no cell at L = {', '.join(map(str, unknown))}; planned: "
+                         f"{', '.join(map(str, sorted(planned)))}")
     if args.command == "run":
-        chosen = [c for c in cells() if args.family is None or c.family in args.family]
+        chosen = [c for c in cells() if (args.family is None or c.family in args.family)
+                  and (args.layers is None or c.layers in args.layers)]
         for cell, count in steps(chosen[worker::workers], args.seeds):
             run_seeds(cell, args.out, args.epochs, count)
             if count == args.seeds or cell.family in SEED_MAJOR:
