@@ -135,7 +135,7 @@ class ExponentIndex:
     Parameters
     ----------
     model : nn.Module
-        The model (wrappers are looked through, see :func:`._checks.model_parameters`).
+        The model (``torch.compile``, DataParallel and DDP wrappers are looked through).
     report : SymmetryReport
         :func:`dglbal.analyze`'s report of ``model`` (checked against it).
 
