@@ -1,0 +1,61 @@
+"""benchmarks/epoch_summary.py: the summary tables again from committed results.csv files and
+run directories, epochs as median [quartiles]."""
+import csv
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def epoch_summary():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        spec = importlib.util.spec_from_file_location("benchmark_epoch_summary",
+                                                      BENCHMARKS / "epoch_summary.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+
+
+def _row(seed, best_epoch, test_acc):
+    return {"dataset": "cora", "model": "gat", "layers": 10, "scheme": "bal_o", "seed": seed,
+            "optimizer": "sgd", "lr": 0.05, "budget": 600, "test_acc": test_acc,
+            "best_val_acc": test_acc, "best_epoch": best_epoch, "epochs_to_95": best_epoch // 2,
+            "epochs": 600, "seconds": 1.0, "stop_reason": "max_epochs"}
+
+
+def test_csv_rows_give_medians_not_means(epoch_summary, tmp_path, capsys):
+    rows = [_row(0, 99, 0.7), _row(1, 199, 0.8), _row(2, 599, 0.9)]  # 0-based best epochs
+    path = tmp_path / "results.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert epoch_summary.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "200 [150-400]" in out  # median [quartiles] of 100, 200, 600 (mean would be 300)
+    assert "80.0 +- " in out and "3 budget" in out
+    assert "First epoch with training loss" not in out  # a results.csv has no curves
+
+
+def test_run_files_give_the_first_epoch_below_loss_one(epoch_summary, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    curves = [[2.0, 1.5, 0.9, 0.5], [2.0, 0.8, 0.5, 0.4], [2.0, 1.9, 1.8, 1.7]]
+    for seed, curve in enumerate(curves):
+        record = {**_row(seed, 3, 0.5), "budget": 4, "epochs": 4, "train_loss": curve,
+                  "run": f"cora-gat-L10-bal_o-s{seed}"}
+        (runs / f"run{seed}.json").write_text(json.dumps(record))
+    assert epoch_summary.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| cora | 10 | bal_o | 3 | 2 [2-3] | 1 |" in out  # epochs 3 and 2; one never
+
+
+def test_a_path_that_is_neither_is_refused_before_any_output(epoch_summary, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        epoch_summary.main([str(tmp_path / "missing")])
+    assert "neither a results.csv nor a directory with runs/" in capsys.readouterr().err
