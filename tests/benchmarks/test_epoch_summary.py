@@ -1,24 +1,9 @@
 """benchmarks/epoch_summary.py: the summary tables again from committed results.csv files and
 run directories, epochs as median [quartiles]."""
 import csv
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def epoch_summary():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        spec = importlib.util.spec_from_file_location("benchmark_epoch_summary",
-                                                      BENCHMARKS / "epoch_summary.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        yield module
 
 
 def _row(seed, best_epoch, test_acc):

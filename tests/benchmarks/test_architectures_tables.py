@@ -1,30 +1,6 @@
 """How benchmarks/architectures.py's tables say that runs did not train: diverged, flat (never
 above the first epoch's validation accuracy) or at the majority-class rate. The study itself
 is a benchmark, run by hand."""
-import importlib.util
-import sys
-from pathlib import Path
-
-import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def architectures(monkeypatch_module):
-    """benchmarks/architectures.py, loaded from its file (it imports paper_protocol beside it)."""
-    monkeypatch_module.syspath_prepend(str(BENCHMARKS))
-    spec = importlib.util.spec_from_file_location("benchmark_architectures",
-                                                  BENCHMARKS / "architectures.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module():
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def _run(test_acc, best_epoch, stop_reason="max_epochs"):

@@ -1,22 +1,9 @@
 """The report of benchmarks/scaling.py's cost curves (benchmarks/curves.py): fitted
 exponents, tables and the newest row per configuration. The measurements themselves are
 benchmarks, run by hand."""
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-CURVES = Path(__file__).resolve().parents[1] / "benchmarks" / "curves.py"
-
-
-@pytest.fixture(scope="module")
-def curves():
-    """benchmarks/curves.py, loaded from its file (benchmarks/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("benchmark_curves", CURVES)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_fit_exponent_recovers_power_laws(curves):
