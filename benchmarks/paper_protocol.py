@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dglbal.experiments.atomic import write_text_atomic
-from dglbal.init import DEFAULT_LOGIT_SPREAD
+from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme
 from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.runstore import balance_beta_of, run_name
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
@@ -222,7 +222,8 @@ def report(out: Path, families: Optional[Sequence[str]] = None) -> List[Tuple[st
 
 
 def family_table(family: str, records: List[dict], out: Path) -> str:
-    """One row per (dataset, L, scheme, lr, beta) of the family's runs, with the runs of the
+    """One row per (dataset, L, scheme, lr, beta, logit spread of a data-scaled scheme) of the
+    family's runs, with the runs of the
     same dataset, L and schemes in :data:`REFERENCE_FAMILY`'s folder at the same budget:
     test accuracy, how the runs ended (divergences), epochs to the best validation accuracy
     and to 95% of it (median [quartiles])."""
@@ -238,15 +239,16 @@ def family_table(family: str, records: List[dict], out: Path) -> str:
         rows += [(reference, r) for r in load_records(out / reference) if key(r) in wanted]
     groups: Dict[tuple, List[dict]] = {}
     for source, r in rows:
-        key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r), r["budget"],
-               source)
+        spread = r["config"]["logit_spread"] if get_scheme(r["scheme"]).data_scaled else None
+        key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r), spread,
+               r["budget"], source)
         groups.setdefault(key, []).append(r)
     labelled = [([d, str(L), scheme, f"{lr:g}", "-" if beta is None else f"{beta:g}",
-                  str(budget), source], runs)
-                for (d, L, scheme, lr, beta, budget, source), runs in sorted(
+                  "-" if spread is None else f"{spread:g}", str(budget), source], runs)
+                for (d, L, scheme, lr, beta, spread, budget, source), runs in sorted(
                     groups.items(), key=lambda item: tuple(str(k) for k in item[0]))]
-    return setting_table(["dataset", "L", "scheme", "lr", "beta", "budget", "runs from"],
-                         labelled)
+    return setting_table(["dataset", "L", "scheme", "lr", "beta", "logit spread", "budget",
+                          "runs from"], labelled)
 
 
 def status(out: Path, epochs: int, seeds: int, protocol: str = "paper") -> str:
