@@ -12,8 +12,8 @@ Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), thr
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
 orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
 weights and Xavier, both with zero attention, and LLortho; Cora and Citeseer, L = 10 and 20;
-at L = 10 also both unbalanced draws scaled to their balanced twin's initial logit spread,
-:data:`SCALE_CONTROLS`; ``--family ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
+also both unbalanced draws scaled to their balanced twin's initial logit spread (Cora and
+Citeseer at L = 10, Cora at L = 20: :data:`SCALE_CONTROLS`); ``--family ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
 ``balx-beta`` (BalX on Cora at L = 10 with beta 1, 2, 4 at the paper's rate 0.05 and at 0.1,
 the rate of the paper's figures; beta 2 at 0.05 is the grid's cell, whose run files are
 copied from ``gat-sgd`` rather than trained again) and ``lr-l20`` (Cora at L = 20 at the
@@ -95,6 +95,7 @@ SCALE_CONTROLS = {
     # (dataset, L): {scheme: the balanced scheme's mean initial logit spread, seeds 0-2}
     ("cora", 10): {"looks_linear_data": 0.00926, "xavier_zero_attention_data": 0.0187},
     ("citeseer", 10): {"looks_linear_data": 0.00677, "xavier_zero_attention_data": 0.0058},
+    ("cora", 20): {"looks_linear_data": 0.00901, "xavier_zero_attention_data": 0.0107},
 }
 """The ablation's scale controls: balancing changes the output scale as well as the balance
 (BalO's initial logits spread about 4x wider than unbalanced looks-linear's on Cora at L = 10,
@@ -102,7 +103,7 @@ BalX's about 70x wider than Xavier's), so each unbalanced draw is also trained s
 factor for every weight, to its balanced twin's mean initial logit spread
 (``looks_linear_data`` to BalO's, ``xavier_zero_attention_data`` to BalX's): same scale, no
 balance. The spreads are printed by ``python benchmarks/logit_spreads.py --dataset D --layers
-10 --init xavier_zero_attention looks_linear bal_x bal_o`` (paper protocol, seeds 0-2)."""
+L --init xavier_zero_attention looks_linear bal_x bal_o`` (paper protocol, seeds 0-2)."""
 
 
 BALX_BETAS = (None, 1.0, 4.0)
@@ -135,7 +136,7 @@ def cells() -> List[Cell]:
     controls = [Cell("ortho-sgd", d, L, schemes=(scheme,), logit_spread=spread)
                 for (d, L), targets in SCALE_CONTROLS.items()
                 for scheme, spread in targets.items()]
-    ortho = ortho[:2] + controls + ortho[2:]  # after the L = 10 cells they control
+    ortho = ortho[:2] + controls + ortho[2:]  # after the L = 10 cells (cheaper, first)
     balx_beta = [Cell("balx-beta", "cora", 10, schemes=("bal_x",), lr=lr, balance_beta=beta)
                  for lr in BALX_RATES for beta in BALX_BETAS]
     lr_l20 = [Cell("lr-l20", "cora", 20, lr=0.01)]  # the appendix's L = 20 rate
