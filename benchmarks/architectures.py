@@ -50,6 +50,8 @@ import time
 from pathlib import Path
 from typing import Dict, List, Sequence, Tuple
 
+import numpy as np
+
 from dglbal._plotting import new_figure
 from dglbal.experiments.atomic import replaced_atomically, write_text_atomic
 from dglbal.experiments.sweep import write_outputs
@@ -125,11 +127,17 @@ def _endings(runs: List[dict], majority: float) -> str:
 
 
 def _cell_text(runs: List[dict], majority: float) -> str:
-    """``acc +- CI (runs) | endings | best epoch median [quartiles]`` of one scheme in one
-    cell."""
+    """``acc +- CI (runs) | endings; loss | best epoch median [quartiles]`` of one scheme in
+    one cell; ``loss`` is the median final training loss of the runs that did not diverge
+    (about log(classes) for a model that has not left its initial plateau)."""
     tests, _ = scored_percent(r["test_acc"] for r in runs)
     best = [r["best_epoch"] + 1 for r in runs if r["best_epoch"] >= 0]
-    return (f"{interval_text(tests)} ({len(runs)}) | {_endings(runs, majority)} | "
+    final = [r["train_loss"][-1] for r in runs
+             if r["stop_reason"] != "diverged" and r["train_loss"]]
+    ended = _endings(runs, majority)
+    parts = ([] if ended == "-" else [ended]) + (
+        [f"loss {float(np.median(final)):.2g}"] if final else [])
+    return (f"{interval_text(tests)} ({len(runs)}) | {'; '.join(parts) or '-'} | "
             f"{median_quartiles(best)}")
 
 
@@ -137,8 +145,8 @@ def results_table(by_model: Dict[str, List[dict]], seeds: int,
                   majority: Dict[str, float]) -> str:
     """One markdown table per dataset: rows (model, scheme), per depth the test accuracy
     (%) mean +- 95% CI with the number of runs, how the runs that did not train ended
-    (:func:`_endings`, against the dataset's ``majority`` rate), and the epochs to the best
-    validation accuracy (median [quartiles])."""
+    (:func:`_endings`, against the dataset's ``majority`` rate) with the median final
+    training loss, and the epochs to the best validation accuracy (median [quartiles])."""
     lines = []
     datasets = list(dict.fromkeys(r["dataset"] for rs in by_model.values() for r in rs))
     for dataset in [d for d in DATASETS if d in datasets] + [d for d in datasets
@@ -147,7 +155,7 @@ def results_table(by_model: Dict[str, List[dict]], seeds: int,
                          if r["dataset"] == dataset})
         lines += [f"### {dataset} (SGD, the paper's learning rates, {seeds} seeds planned; "
                   f"majority rate {majority[dataset]:.1f}%)", "",
-                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | not trained | best epoch"
+                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | not trained; final loss | best epoch"
                                                    for d in depths) + " |",
                   "|---|---|" + "---|---|---|" * len(depths)]
         for model, records in by_model.items():

@@ -3,8 +3,9 @@ above the first epoch's validation accuracy) or at the majority-class rate. The 
 is a benchmark, run by hand."""
 
 
-def _run(test_acc, best_epoch, stop_reason="max_epochs"):
-    return {"test_acc": test_acc, "best_epoch": best_epoch, "stop_reason": stop_reason}
+def _run(test_acc, best_epoch, stop_reason="max_epochs", final_loss=0.5):
+    return {"test_acc": test_acc, "best_epoch": best_epoch, "stop_reason": stop_reason,
+            "train_loss": [2.0, final_loss]}
 
 
 def test_endings_count_each_way_a_run_fails_to_train_once(architectures):
@@ -20,9 +21,10 @@ def test_endings_count_each_way_a_run_fails_to_train_once(architectures):
 
 
 def test_a_cell_names_runs_and_endings(architectures):
-    text = architectures._cell_text([_run(0.5, 9), _run(0.7, 19), _run(None, -1, "diverged")],
+    text = architectures._cell_text([_run(0.5, 9, final_loss=0.1), _run(0.7, 19, final_loss=0.3),
+                                     _run(None, -1, "diverged", final_loss=float("nan"))],
                                     majority=13.0)
     accuracy, endings, best = [part.strip() for part in text.split("|")]
     assert accuracy.endswith("(3)") and accuracy.startswith("60.0 +- ")
-    assert endings == "1 div"
+    assert endings == "1 div; loss 0.2"  # the median final loss of the runs that did not diverge
     assert best.startswith("15")  # epochs 10 and 20, median 15
