@@ -1,6 +1,7 @@
 """How benchmarks/architectures.py's tables say that runs did not train: diverged, flat (never
-above the first epoch's validation accuracy) or at the majority-class rate. The study itself
-is a benchmark, run by hand."""
+above the first epoch's validation accuracy) or at a one-class predictor's accuracy. The study
+itself is a benchmark, run by hand."""
+import numpy as np
 
 
 def _run(test_acc, best_epoch, stop_reason="max_epochs", final_loss=0.5):
@@ -9,21 +10,23 @@ def _run(test_acc, best_epoch, stop_reason="max_epochs", final_loss=0.5):
 
 
 def test_endings_count_each_way_a_run_fails_to_train_once(architectures):
-    majority = 100.0 * 22 / 37
+    one_class = (100.0 * 22 / 37, 100.0 * 8 / 37, 100.0 * 7 / 37)
     runs = [_run(None, -1, "diverged"),          # diverged before any scored epoch
             _run(0.3, 150, "diverged"),          # scored, then diverged: counted as diverged
-            _run(22 / 37, 0),                    # flat, at the majority rate too: flat only
+            _run(8 / 37, 20, "diverged"),        # a one-class score, then diverged: diverged
+            _run(22 / 37, 0),                    # flat, at a one-class rate too: flat only
             _run(0.1, 0),                        # flat
             _run(22 / 37, 40),                   # learned to predict the majority class
+            _run(float(np.float32(8 / 37)), 40),  # another single class, scored in float32
             _run(0.7, 80)]                       # trained
-    assert architectures._endings(runs, majority) == "2 div, 2 flat, 1 maj"
-    assert architectures._endings([_run(0.7, 80)], majority) == "-"
+    assert architectures._endings(runs, one_class) == "3 div, 2 flat, 2 one"
+    assert architectures._endings([_run(0.7, 80)], one_class) == "-"
 
 
 def test_a_cell_names_runs_and_endings(architectures):
     text = architectures._cell_text([_run(0.5, 9, final_loss=0.1), _run(0.7, 19, final_loss=0.3),
                                      _run(None, -1, "diverged", final_loss=float("nan"))],
-                                    majority=13.0)
+                                    one_class=(13.0, 30.0))
     accuracy, endings, best = [part.strip() for part in text.split("|")]
     assert accuracy.endswith("(3)") and accuracy.startswith("60.0 +- ")
     assert endings == "1 div; loss 0.2"  # the median final loss of the runs that did not diverge
