@@ -2,12 +2,13 @@
 ``torch.compile`` / ``DataParallel`` / DDP wrappers), that the report describes it (read by
 :class:`.index.ExponentIndex`), the state dicts their ``load_state_dict`` receives; and what
 :func:`dglbal.balance.balance_` checks before and after it moves any weight: its options,
-finite parameters, a model without symmetry, a finite result. Each refusal names the argument."""
+finite parameters, a model without symmetry, a finite result; and the options of
+:class:`dglbal.balance.Rebalancer`. Each refusal names the argument."""
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,7 +19,8 @@ from dglbal.symmetry.arguments import unwrap
 
 __all__ = ["model_parameters", "check_model_and_report", "check_report_matches",
            "check_state_keys", "check_balance_arguments", "check_finite_parameters",
-           "check_result_is_finite", "warn_if_no_groups"]
+           "check_result_is_finite", "warn_if_no_groups", "CRITERIA",
+           "check_rebalance_arguments"]
 
 
 def model_parameters(model: nn.Module) -> Dict[str, nn.Parameter]:
@@ -135,6 +137,33 @@ def check_balance_arguments(mode: str, beta: Optional[float], tol: float, max_sw
         raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
     if isinstance(max_sweeps, bool) or not isinstance(max_sweeps, int) or max_sweeps < 1:
         raise ValueError(f"max_sweeps must be an integer >= 1, got {max_sweeps!r}")
+
+
+CRITERIA = ("relative_gradients", "norms")
+
+
+def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
+                              clamp: Sequence[float] = (1e-5, 2.0)) -> Tuple[float, float]:
+    """Refuse a :class:`Rebalancer`'s bad arguments; returns ``clamp`` as two floats.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``criterion`` not in ``CRITERIA``, ``every`` or ``sweeps``
+        not a positive integer, ``clamp`` not ``0 < low <= 1 <= high < inf``.
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    for name, value in (("every", every), ("sweeps", sweeps)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    try:
+        low, high = (float(c) for c in clamp)
+    except (TypeError, ValueError):
+        raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
+    if not 0 < low <= 1 <= high < math.inf:
+        raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
+    return low, high
 
 
 def check_finite_parameters(flat) -> None:

@@ -38,40 +38,13 @@ from torch import nn
 from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
-from ._checks import check_state_keys
+from ._checks import CRITERIA, check_rebalance_arguments, check_state_keys
 from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
 from .optimizer_state import check_state, rescale_state_, state_powers
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
-
-CRITERIA = ("relative_gradients", "norms")
-
-
-def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
-                              clamp: Sequence[float] = (1e-5, 2.0)) -> Tuple[float, float]:
-    """Refuse a :class:`Rebalancer`'s bad arguments; returns ``clamp`` as two floats.
-
-    Raises
-    ------
-    ValueError
-        Naming the argument: ``criterion`` not in ``CRITERIA``, ``every`` or ``sweeps``
-        not a positive integer, ``clamp`` not ``0 < low <= 1 <= high < inf``.
-    """
-    if criterion not in CRITERIA:
-        raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
-    for name, value in (("every", every), ("sweeps", sweeps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    try:
-        low, high = (float(c) for c in clamp)
-    except (TypeError, ValueError):
-        raise ValueError(f"clamp must be two numbers (low, high), got {clamp!r}") from None
-    if not 0 < low <= 1 <= high < math.inf:
-        raise ValueError(f"clamp must satisfy 0 < low <= 1 <= high < inf, got {tuple(clamp)}")
-    return low, high
-
 
 class Rebalancer(StepAttachable):
     """Rescale a model along its symmetries during training (dynamic rescaling).
