@@ -44,3 +44,31 @@ def test_a_path_that_is_neither_is_refused_before_any_output(epoch_summary, tmp_
     with pytest.raises(SystemExit):
         epoch_summary.main([str(tmp_path / "missing")])
     assert "neither a results.csv nor a directory with runs/" in capsys.readouterr().err
+
+
+def test_per_seed_rows_read_each_runs_curve(epoch_summary, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    curves = {0: [2.0, 0.5, 0.1, 0.3], 1: [2.0, 1.9, 1.8, 1.7]}
+    for seed, curve in curves.items():
+        record = {**_row(seed, 2, 0.75), "budget": 4, "epochs": 4, "train_loss": curve,
+                  "epochs_to_95": 2, "config": {"balance_beta": 4.0},
+                  "run": f"cora-gat-L10-bal_o-s{seed}"}
+        (runs / f"run{seed}.json").write_text(json.dumps(record))
+    assert epoch_summary.main(["--per-seed", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    # best epoch 1-based, 95% epoch as recorded, loss below 1 first at epoch 2, lowest 0.1 at 3
+    assert "| cora | 10 | bal_o | 0.05 | 4 | - | 0 | 75.0 | budget at 4 | 3 | 2 | 2 | 0.1 (3) | 0.3 |" in out
+    assert "| 1 | 75.0 | budget at 4 | 3 | 2 | never | 1.7 (4) | 1.7 |" in out
+    assert "First epoch with training loss" not in out  # per run, not the summary
+
+
+def test_per_seed_rows_of_a_results_csv_have_no_curve_columns(epoch_summary, tmp_path, capsys):
+    path = tmp_path / "results.csv"
+    row = {**_row(0, 9, 0.5), "stop_reason": "diverged", "epochs": 40}
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(row))
+        writer.writeheader()
+        writer.writerow(row)
+    assert epoch_summary.main(["--per-seed", str(path)]) == 0
+    assert "| 0 | 50.0 | div at 40 | 10 | 4 | - | - | - |" in capsys.readouterr().out
