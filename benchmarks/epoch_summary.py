@@ -70,7 +70,7 @@ def first_below_one(curve: List[float]) -> Optional[int]:
 
 
 def per_seed(records: List[dict]) -> str:
-    """One row per run, in the order of ``records``: dataset, L, scheme, lr, beta (balanced
+    """One row per run, sorted by setting and seed: dataset, L, scheme, lr, beta (balanced
     schemes), target logit spread (data-scaled schemes), seed, test accuracy, how the run
     ended, epochs (1-based) of the best validation accuracy and of 95% of it; from a loss
     curve, the first epoch below loss 1, the lowest loss (at its epoch) and the last ("-"
@@ -78,6 +78,7 @@ def per_seed(records: List[dict]) -> str:
     lines = ["| dataset | L | scheme | lr | beta | logit spread | seed | test acc (%) | ended "
              "| best val at | 95% at | loss < 1 at | lowest loss (epoch) | last loss |",
              "|" + "---|" * 14]
+    rows = []
     for r in records:
         scheme = get_scheme(r["scheme"]) if r["scheme"] in scheme_names() else None
         beta = balance_beta_of(r) if scheme is not None and scheme.tunable_beta else None
@@ -92,12 +93,14 @@ def per_seed(records: List[dict]) -> str:
                       f"({lowest + 1}) | {curve[-1]:.2g}")
         else:
             losses = "- | - | -"
-        lines.append(f"| {r['dataset']} | {r['layers']} | {r['scheme']} | {r['lr']:g} | "
+        rows.append(((r["dataset"], r["layers"], r["scheme"], r["lr"], beta or 0, spread or 0,
+                      r["seed"]),
+                     f"| {r['dataset']} | {r['layers']} | {r['scheme']} | {r['lr']:g} | "
                      f"{'-' if beta is None else f'{beta:g}'} | "
                      f"{'-' if spread is None else f'{spread:g}'} | {r['seed']} | "
                      f"{100 * r['test_acc']:.1f} | {ended} at {r['epochs']} | "
-                     f"{r['best_epoch'] + 1} | {r['epochs_to_95']} | {losses} |")
-    return "\n".join(lines)
+                     f"{r['best_epoch'] + 1} | {r['epochs_to_95']} | {losses} |"))
+    return "\n".join(lines + [row for _, row in sorted(rows, key=lambda item: item[0])])
 
 
 def main(argv=None) -> int:
