@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from dglbal.experiments.runstore import balance_beta_of
-from dglbal.experiments.tables import median_quartiles, summary_tables
+from dglbal.experiments.tables import ENDINGS, median_quartiles, summary_tables
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from paper_protocol import load_records
@@ -84,7 +84,7 @@ def per_seed(records: List[dict]) -> str:
         beta = balance_beta_of(r) if scheme is not None and scheme.tunable_beta else None
         spread = (r.get("config", {}).get("logit_spread", DEFAULT_LOGIT_SPREAD)
                   if scheme is not None and scheme.data_scaled else None)
-        ended = r["stop_reason"].replace("max_epochs", "budget").replace("diverged", "div")
+        ended = ENDINGS.get(r["stop_reason"], r["stop_reason"])
         curve = r.get("train_loss") or []
         if curve:
             lowest = min(range(len(curve)), key=curve.__getitem__)

@@ -17,7 +17,7 @@ from .runstore import describe_differences, distinct, table_setting
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
            "panels", "summary_tables", "setting_table", "choose_on_validation", "save_results",
-           "plot_curves"]
+           "plot_curves", "ENDINGS"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -92,13 +92,16 @@ def _accuracy_cell(scores: List[Optional[float]]) -> str:
     return interval_text(values) + (f" [{unscored} diverged unscored]" if unscored else "")
 
 
+ENDINGS = {"diverged": "div", "max_epochs": "budget", "loss_threshold": "conv"}
+"""A run's ``stop_reason`` as the tables write it."""
+
+
 def _ending_cell(runs: List[dict]) -> str:
     """How the runs of a cell ended: diverged / at the budget / at the loss threshold, and
     the median final training loss of those that did not diverge."""
     reasons = [r["stop_reason"] for r in runs]
-    parts = [f"{reasons.count('diverged')} div"] if "diverged" in reasons else []
-    parts += [f"{reasons.count('max_epochs')} budget"] if "max_epochs" in reasons else []
-    parts += [f"{reasons.count('loss_threshold')} conv"] if "loss_threshold" in reasons else []
+    parts = [f"{reasons.count(reason)} {label}" for reason, label in ENDINGS.items()
+             if reason in reasons]
     finals = [r["train_loss"][-1] for r in runs if r["stop_reason"] != "diverged"
               and r.get("train_loss")]
     loss = f"; loss {np.median(finals):.2g}" if finals else ""

@@ -66,9 +66,12 @@ def test_per_seed_rows_read_each_runs_curve(epoch_summary, tmp_path, capsys):
 def test_per_seed_rows_of_a_results_csv_have_no_curve_columns(epoch_summary, tmp_path, capsys):
     path = tmp_path / "results.csv"
     row = {**_row(0, 9, 0.5), "stop_reason": "diverged", "epochs": 40}
+    converged = {**_row(1, 9, 0.5), "stop_reason": "loss_threshold", "epochs": 30}
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(row))
         writer.writeheader()
-        writer.writerow(row)
+        writer.writerows([row, converged])
     assert epoch_summary.main(["--per-seed", str(path)]) == 0
-    assert "| 0 | 50.0 | div at 40 | 10 | 4 | - | - | - |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| 0 | 50.0 | div at 40 | 10 | 4 | - | - | - |" in out
+    assert "| 1 | 50.0 | conv at 30 | 10 | 4 | - | - | - |" in out
