@@ -24,9 +24,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dglbal.experiments.runstore import balance_beta_of
+from dglbal.experiments.runstore import balance_beta_of, logit_spread_of
 from dglbal.experiments.tables import ENDINGS, median_quartiles, summary_tables
-from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from paper_protocol import load_records
 
@@ -80,10 +79,8 @@ def per_seed(records: List[dict]) -> str:
              "|" + "---|" * 14]
     rows = []
     for r in records:
-        scheme = get_scheme(r["scheme"]) if r["scheme"] in scheme_names() else None
-        beta = balance_beta_of(r) if scheme is not None and scheme.tunable_beta else None
-        spread = (r.get("config", {}).get("logit_spread", DEFAULT_LOGIT_SPREAD)
-                  if scheme is not None and scheme.data_scaled else None)
+        spread = logit_spread_of(r)
+        beta = balance_beta_of(r) if spread is None else None  # the data scale undoes beta
         ended = ENDINGS.get(r["stop_reason"], r["stop_reason"])
         curve = r.get("train_loss") or []
         if curve:

@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from dglbal.experiments.atomic import write_text_atomic
-from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme
+from dglbal.init import DEFAULT_LOGIT_SPREAD
 from dglbal.experiments.config import TrainConfig
-from dglbal.experiments.runstore import balance_beta_of, run_name
+from dglbal.experiments.runstore import balance_beta_of, logit_spread_of, run_name
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
 from dglbal.experiments.tables import setting_table
 
@@ -240,9 +240,8 @@ def family_table(family: str, records: List[dict], out: Path) -> str:
         rows += [(reference, r) for r in load_records(out / reference) if key(r) in wanted]
     groups: Dict[tuple, List[dict]] = {}
     for source, r in rows:
-        spread = r["config"]["logit_spread"] if get_scheme(r["scheme"]).data_scaled else None
-        key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r), spread,
-               r["budget"], source)
+        key = (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r),
+               logit_spread_of(r), r["budget"], source)
         groups.setdefault(key, []).append(r)
     labelled = [([d, str(L), scheme, f"{lr:g}", "-" if beta is None else f"{beta:g}",
                   "-" if spread is None else f"{spread:g}", str(budget), source], runs)

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
-from dglbal.init import scheme_names
+from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, describe, release
@@ -38,7 +38,7 @@ from .value_checks import conforms
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
            "run_identity", "run_name", "epochs_to_fraction", "run_record", "set_aside",
            "load_run", "result_of", "Interrupted", "run_or_load", "distinct", "table_setting",
-           "balance_beta_of", "describe_differences"]
+           "balance_beta_of", "logit_spread_of", "describe_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 
@@ -305,6 +305,16 @@ def balance_beta_of(record: dict) -> Optional[float]:
         return None
     chosen = record.get("config", {}).get("balance_beta")
     return TrainConfig(balance_beta=chosen).beta_of(record["scheme"])
+
+
+def logit_spread_of(record: dict) -> Optional[float]:
+    """The initial logit spread a recorded run of a data-scaled scheme was scaled to (its
+    configuration's ``logit_spread``; runs written before the field existed used the
+    default); None when its scheme is not data-scaled or is no longer registered."""
+    scheme = record.get("scheme")
+    if scheme not in scheme_names() or not get_scheme(scheme).data_scaled:
+        return None
+    return record.get("config", {}).get("logit_spread", DEFAULT_LOGIT_SPREAD)
 
 
 _EXCLUDED_FROM_TABLES = frozenset(f.name for f in dataclasses.fields(TrainConfig)

@@ -14,6 +14,7 @@ from dglbal.cli import main
 from dglbal.experiments.runstore import RunFileWarning, load_run, run_identity, run_name, run_record
 from dglbal.experiments.tables import summary_tables
 from dglbal.experiments.config import RunResult, TrainConfig
+from dglbal.init import DEFAULT_LOGIT_SPREAD
 
 @pytest.fixture(autouse=True)
 def _small_and_unplotted(monkeypatch):
@@ -243,6 +244,16 @@ def test_a_chosen_beta_is_recorded_and_gets_its_own_table():
     tables = summary_tables(records)
     assert tables.count("### GAT on synthetic") == 2
     assert "balance_beta=4.0" in tables and "balance_beta=None" in tables
+
+
+def test_the_logit_spread_of_a_run_is_that_of_data_scaled_schemes_only():
+    config = TrainConfig(hidden=8, logit_spread=0.3)
+    scaled, balanced = _record(config, "bal_o_data"), _record(config, "bal_o")
+    assert runfiles.logit_spread_of(scaled) == 0.3
+    assert runfiles.logit_spread_of(balanced) is None  # recorded, but it scaled nothing
+    del scaled["config"]["logit_spread"]  # a file written before the field existed
+    assert runfiles.logit_spread_of(scaled) == DEFAULT_LOGIT_SPREAD
+    assert runfiles.logit_spread_of({**scaled, "scheme": "gone_since"}) is None
 
 
 def test_a_ctrl_c_during_a_sweep_keeps_the_finished_runs(tmp_path, capsys, monkeypatch,
