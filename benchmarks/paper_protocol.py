@@ -12,8 +12,9 @@ Cora and Citeseer), then GCN on Cora (L = 10, 40), Adam on Cora (L = 10, 5), thr
 heterophilous sets (L = 10, 20, 40), then the shallow depths (L = 2, 5), then the ablation of
 orthogonality against balance (family ``ortho-sgd``: unbalanced looks-linear orthogonal
 weights and Xavier, both with zero attention, and LLortho; Cora and Citeseer, L = 10 and 20;
-also both unbalanced draws scaled to their balanced twin's initial logit spread (Cora and
-Citeseer at L = 10, Cora at L = 20: :data:`SCALE_CONTROLS`); ``--family ortho-sgd`` runs it alone, beside a grid process), then issue 23's two open questions:
+also both unbalanced draws scaled to their balanced twin's initial logit spread
+(:data:`SCALE_CONTROLS`); ``--family ortho-sgd`` runs it alone, beside a grid process), then
+issue 23's two open questions:
 ``balx-beta`` (BalX on Cora at L = 10 with beta 1, 2, 4 at the paper's rate 0.05 and at 0.1,
 the rate of the paper's figures; beta 2 at 0.05 is the grid's cell, whose run files are
 copied from ``gat-sgd`` rather than trained again) and ``lr-l20`` (Cora at L = 20 at the
@@ -96,6 +97,7 @@ SCALE_CONTROLS = {
     ("cora", 10): {"looks_linear_data": 0.00926, "xavier_zero_attention_data": 0.0187},
     ("citeseer", 10): {"looks_linear_data": 0.00677, "xavier_zero_attention_data": 0.0058},
     ("cora", 20): {"looks_linear_data": 0.00901, "xavier_zero_attention_data": 0.0107},
+    ("citeseer", 20): {"looks_linear_data": 0.00659, "xavier_zero_attention_data": 0.00737},
 }
 """The ablation's scale controls: balancing changes the output scale as well as the balance
 (BalO's initial logits spread about 4x wider than unbalanced looks-linear's on Cora at L = 10,
