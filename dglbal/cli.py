@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train", help="train a deep GNN under one or more init schemes (the paper's protocol)",
         description="Full-batch training, stop when the training loss < --loss-threshold, test "
-                    "accuracy at the epoch of best validation accuracy; mean +- 95%% CI over "
+                    "accuracy at the epoch of best validation accuracy; mean +- 95% CI over "
                     "seeds. Each run is written to --out/runs as it finishes; the same command "
                     "again (after a Ctrl-C) trains only the missing runs. Writes results.json "
                     "and curves.png under --out.")

@@ -237,3 +237,15 @@ def test_an_empty_output_path_is_refused_not_taken_as_the_current_directory(comm
         main([command, *TINY, "--out", ""])
     assert stop.value.code == 2
     assert "argument --out: must name a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "diagnose"])
+def test_help_renders_as_written(command, capsys):
+    """Descriptions are printed verbatim, option help is %-formatted: a doubled or a dangling
+    percent sign in the rendered help is a string in the wrong one of the two styles."""
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0
+    shown = capsys.readouterr().out
+    assert f"dglbal {command}" in shown
+    assert "%%" not in shown and "%(" not in shown, shown
