@@ -1,4 +1,6 @@
 """dglbal.Rebalancer: the function is kept, gradients and optimizer state follow the orbit."""
+import warnings
+
 import dgl.nn.pytorch as dglnn
 import pytest
 import torch
@@ -57,8 +59,15 @@ def check_rebalance_is_a_symmetry(model, graph, feat, optimizer_name, criterion)
     before = {n: (p.detach().clone(), p.grad.clone(),
                   {k: v.clone() for k, v in optimizer.state[p].items() if k in GRADIENT_LIKE})
               for n, p in params.items()}
-    rebalancer = Rebalancer(model, report, criterion=criterion, every=1, sweeps=3,
-                            optimizer=optimizer)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rebalancer = Rebalancer(model, report, criterion=criterion, every=1, sweeps=3,
+                                optimizer=optimizer)
+    # a model without groups is told so once; one with groups hears nothing
+    assert [str(w.message) for w in caught] == (
+        [] if len(report.groups) else
+        [f"{type(model).__name__} has no rescale group to rebalance; "
+         "Rebalancer.step() will do nothing"])
     assert rebalancer.step()
     lambdas = rebalancer.last_factors
     torch.testing.assert_close(model(graph, feat).detach(), out, rtol=1e-9, atol=1e-12)
