@@ -44,7 +44,6 @@ diverge stop early).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -60,9 +59,9 @@ from dglbal.experiments.tables import (interval_text, mean_ci, median_quartiles,
 from dglbal.data import num_classes
 from dglbal.experiments.loop import full_batch_loop
 from dglbal.experiments.metrics import metric_function
-from dglbal.experiments.protocol import get_protocol
 from dglbal.experiments.train import (build_model, make_optimizer, prepare_graph,
                                      seed_everything)
+from one_class import one_class_rates
 from paper_protocol import Cell, run_cell, worker_slot
 from paper_protocol import load_records as paper_records
 
@@ -100,16 +99,6 @@ def _records(out: Path, epochs: int) -> Dict[str, List[dict]]:
         if (folder / "runs").is_dir():
             found[model] = [r for r in load_records(folder) if r["budget"] == epochs]
     return found
-
-
-def one_class_rates(dataset: str, split: int = 1) -> Tuple[float, ...]:
-    """Test accuracy (%) of predicting one class for every node, per class, largest first:
-    what a model that collapsed to one class scores (Texas: 59.5 for its majority class;
-    Cora: 31.9, although its training set has 20 nodes of every class)."""
-    graph = get_protocol(PROTOCOL).load(dataset, os.environ.get("DGLBAL_DATA"), split)
-    test = graph.ndata["label"][graph.ndata["test_mask"]]
-    counts = test.bincount().double()
-    return tuple(sorted((100.0 * counts / counts.sum()).tolist(), reverse=True))
 
 
 def _endings(runs: List[dict], one_class: Sequence[float]) -> str:
@@ -223,8 +212,8 @@ def report(out: Path, epochs: int, seeds: int) -> List[Tuple[str, int]]:
                 written.append((model, len(records)))
     by_model = {m: rs for m, rs in _records(out, epochs).items() if rs}
     if by_model:
-        one_class = {d: one_class_rates(d) for d in {r["dataset"] for rs in by_model.values()
-                                                       for r in rs}}
+        one_class = {d: one_class_rates(d, PROTOCOL)
+                     for d in {r["dataset"] for rs in by_model.values() for r in rs}}
         write_text_atomic(out / "architectures.md",
                           results_table(by_model, seeds, one_class) + "\n")
         plot_depths(by_model, out / "accuracy_vs_depth.png")

@@ -34,3 +34,8 @@ def epoch_summary() -> ModuleType:
 @pytest.fixture(scope="session")
 def architectures() -> ModuleType:
     return load_benchmark("architectures")
+
+
+@pytest.fixture(scope="session")
+def one_class() -> ModuleType:
+    return load_benchmark("one_class")
