@@ -19,19 +19,21 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dglbal.data import dataset_names
+from dglbal.data import dataset_names, num_classes
 from dglbal.experiments.protocol import PROTOCOLS, get_protocol
 
 
-def test_labels(dataset: str, protocol: str = "paper", split: int = 1) -> torch.Tensor:
-    """The labels of the protocol's test nodes."""
+def test_node_labels(dataset: str, protocol: str = "paper", split: int = 1
+                     ) -> Tuple[torch.Tensor, int]:
+    """The labels of the protocol's test nodes, and the dataset's number of classes."""
     graph = get_protocol(protocol).load(dataset, os.environ.get("DGLBAL_DATA"), split)
-    return graph.ndata["label"][graph.ndata["test_mask"]]
+    return graph.ndata["label"][graph.ndata["test_mask"]], num_classes(graph)
 
 
-def rates_of(labels: torch.Tensor) -> Tuple[float, ...]:
-    """Accuracy (%) of predicting each class for every one of ``labels``, largest first."""
-    counts = labels.bincount().double()
+def rates_of(labels: torch.Tensor, classes: int = 0) -> Tuple[float, ...]:
+    """Accuracy (%) of predicting each class for every one of ``labels``, largest first
+    (``classes``: count the classes absent from ``labels`` too, at 0)."""
+    counts = labels.bincount(minlength=classes).double()
     return tuple(sorted((100.0 * counts / counts.sum()).tolist(), reverse=True))
 
 
@@ -40,7 +42,7 @@ def one_class_rates(dataset: str, protocol: str = "paper", split: int = 1
     """Test accuracy (%) of predicting one class for every node, per class, largest first:
     what a model that collapsed to one class scores (Texas: 59.5 for its majority class;
     Cora: 31.9, although its training set has 20 nodes of every class)."""
-    return rates_of(test_labels(dataset, protocol, split))
+    return rates_of(*test_node_labels(dataset, protocol, split))
 
 
 def table(datasets: Sequence[str], protocol: str, split: int) -> str:
@@ -49,8 +51,8 @@ def table(datasets: Sequence[str], protocol: str, split: int) -> str:
              f"{protocol}`, split {split} where a dataset has splits), largest first:", "",
              "| dataset | test nodes | majority class | every class |", "|---|---|---|---|"]
     for dataset in datasets:
-        labels = test_labels(dataset, protocol, split)
-        rates = rates_of(labels)
+        labels, classes = test_node_labels(dataset, protocol, split)
+        rates = rates_of(labels, classes)
         lines.append(f"| {dataset} | {len(labels)} | {rates[0]:.1f} | "
                      + ", ".join(f"{rate:.1f}" for rate in rates) + " |")
     return "\n".join(lines)

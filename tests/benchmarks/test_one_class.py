@@ -13,6 +13,7 @@ def test_rates_are_the_class_shares_largest_first(one_class):
     labels = torch.tensor([2, 0, 2, 2, 1, 2, 0, 2])
     assert one_class.rates_of(labels) == (62.5, 25.0, 12.5)
     assert one_class.rates_of(torch.tensor([1, 1, 1])) == (100.0, 0.0)  # class 0 absent
+    assert one_class.rates_of(torch.tensor([1, 1, 1]), classes=3) == (100.0, 0.0, 0.0)
 
 
 @pytest.mark.skipif(not (SHARED / "heterophilous" / "texas.npz").exists(),
