@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["CLAIM_SUFFIX", "claim", "release", "holder", "describe"]
+__all__ = ["CLAIM_SUFFIX", "claim", "release", "release_own", "holder", "describe"]
 
 CLAIM_SUFFIX = ".claim"
 UNREADABLE_GRACE = 60.0
@@ -58,9 +58,11 @@ def _stale(path: Path) -> bool:
     return not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and _alive(pid))
 
 
-def claim(path: Path) -> bool:
+def claim(path: Path, token: Optional[str] = None) -> bool:
     """Claim ``path`` for this process; False if a live process holds it already. A stale
-    claim (its process is gone) is taken over."""
+    claim (its process is gone) is taken over. ``token`` is stored with the claim so that
+    :func:`release_own` can tell this claim from any other, whether or not this call got to
+    return."""
     path = Path(path)
     for _ in range(3):
         try:
@@ -73,7 +75,7 @@ def claim(path: Path) -> bool:
         try:
             with os.fdopen(handle, "w") as stream:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "since": time.time()}, stream)
+                           "since": time.time(), "token": token}, stream)
         except BaseException as error:
             release(path)
             if isinstance(error, OSError):
@@ -96,3 +98,12 @@ def release(path: Path) -> None:
     """Remove the claim ``path`` (nothing if it is gone)."""
     with contextlib.suppress(FileNotFoundError):
         Path(path).unlink()
+
+
+def release_own(path: Path, token: str) -> None:
+    """Remove the claim ``path`` if it is the one ``claim(path, token)`` made; another
+    holder's claim (another process's, or another thread's in this one) is left alone. Safe
+    to call whether or not :func:`claim` returned: an interrupt that lands right after the
+    claim was written leaves no claim behind."""
+    if (holder(path) or {}).get("token") == token:
+        release(path)

@@ -22,6 +22,7 @@ import json
 import os
 import time
 import typing
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -31,7 +32,7 @@ import numpy as np
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .atomic import write_json_atomic
-from .claims import CLAIM_SUFFIX, claim, describe, release
+from .claims import CLAIM_SUFFIX, claim, describe, release_own
 from .config import RunResult, TrainConfig
 from .value_checks import conforms
 
@@ -260,10 +261,10 @@ def _claim_path(path: Path) -> Path:
 def _train_claimed(path: Path, config: TrainConfig, scheme: str, seed: int, train, kept: int,
                    total: int) -> Optional[dict]:
     """Train and write the run under a claim; None if another process holds the claim."""
-    claim_path = _claim_path(path)
-    if not claim(claim_path):
-        return None
-    try:
+    claim_path, token = _claim_path(path), uuid.uuid4().hex
+    try:  # entered before claiming, so an interrupt right after `claim` returns releases it
+        if not claim(claim_path, token):
+            return None
         record = load_run(path, config, scheme, seed)  # written while we looked elsewhere
         if record is None:
             result, device = train(config, scheme, seed)
@@ -271,7 +272,7 @@ def _train_claimed(path: Path, config: TrainConfig, scheme: str, seed: int, trai
                            total, path.parent)
         return record
     finally:
-        release(claim_path)
+        release_own(claim_path, token)
 
 
 def distinct(records: Iterable[dict]) -> List[dict]:

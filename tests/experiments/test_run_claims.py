@@ -112,6 +112,33 @@ def test_a_failed_run_releases_its_claim(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_interrupt_just_after_claiming_leaves_no_claim(tmp_path, monkeypatch):
+    """Ctrl-C landing between `claim` returning and the caller's next step (the window a real
+    SIGINT hit in CI) still releases the claim, and only this call's."""
+    config, scheme, seed = _grid(seeds=1)[0]
+    other = tmp_path / "another-run.claim"
+    assert claims.claim(other, token="another thread")
+
+    def claim_then_interrupt(path, token=None):
+        assert claims.claim(path, token)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runstore, "claim", claim_then_interrupt)
+    with pytest.raises(runstore.Interrupted):
+        run_or_load([(config, scheme, seed)], tmp_path, pytest.fail)
+    assert [p.name for p in tmp_path.iterdir()] == [other.name]
+
+
+def test_release_own_leaves_other_claims_alone(tmp_path):
+    path = tmp_path / "x.claim"
+    assert claims.claim(path, token="mine")
+    claims.release_own(path, "someone else's")
+    assert path.exists()
+    claims.release_own(path, "mine")
+    assert not path.exists()
+    claims.release_own(path, "mine")  # gone already: nothing to do
+
+
 def test_a_claim_that_cannot_be_written_is_named_and_removed(tmp_path, monkeypatch):
     import errno
 
