@@ -5,6 +5,7 @@ sweeps), and fixtures used by several test modules."""
 import multiprocessing
 import os
 import sys
+from pathlib import Path
 from typing import Callable, List, Sequence
 
 import pytest
@@ -17,6 +18,29 @@ pytest_plugins = ["dglbal.testing.pytest_plugin", "pytester"]
 
 if os.environ.get("HYPOTHESIS_PROFILE") == "thorough":
     os.environ.setdefault("DGLBAL_PROFILE", "thorough")
+
+SHARED_DATA = Path(os.environ.get("DGLBAL_DATA",
+                                  Path(__file__).resolve().parents[2] / "shared" / "data"))
+"""The local datasets: ``$DGLBAL_DATA``, else ``../shared/data`` beside the checkout."""
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_data(*files): skip unless each file or folder exists under the local "
+                   "data directory ($DGLBAL_DATA, else ../shared/data)")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_data"):
+        missing = [name for name in mark.args if not (SHARED_DATA / name).exists()]
+        if missing:
+            pytest.skip(f"no {', '.join(missing)} under {SHARED_DATA} (set DGLBAL_DATA)")
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The local data directory (see ``SHARED_DATA``); mark the test ``needs_data``."""
+    return SHARED_DATA
 
 
 def _optimizer_classes() -> list:

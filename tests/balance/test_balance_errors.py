@@ -1,4 +1,4 @@
-"""Probes: balancing tells the truth (issue 9, "Balancing must tell the truth")."""
+"""Balancing tells the truth."""
 import dgl
 import pytest
 import torch

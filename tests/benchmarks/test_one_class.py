@@ -1,12 +1,9 @@
 """benchmarks/one_class.py: the accuracy of predicting one class for every node."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-SHARED = Path(os.environ.get("DGLBAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
 
 
 def test_rates_are_the_class_shares_largest_first(one_class):
@@ -16,11 +13,10 @@ def test_rates_are_the_class_shares_largest_first(one_class):
     assert one_class.rates_of(torch.tensor([1, 1, 1]), classes=3) == (100.0, 0.0, 0.0)
 
 
-@pytest.mark.skipif(not (SHARED / "heterophilous" / "texas.npz").exists(),
-                    reason=f"no local datasets at {SHARED} (set DGLBAL_DATA)")
-def test_texas_split_one_is_read_from_the_file(one_class, monkeypatch):
-    monkeypatch.setenv("DGLBAL_DATA", str(SHARED))
-    data = np.load(SHARED / "heterophilous" / "texas.npz")
+@pytest.mark.needs_data("heterophilous/texas.npz")
+def test_texas_split_one_is_read_from_the_file(one_class, shared_data, monkeypatch):
+    monkeypatch.setenv("DGLBAL_DATA", str(shared_data))
+    data = np.load(shared_data / "heterophilous" / "texas.npz")
     test = data["node_labels"][data["test_masks"][1].astype(bool)]  # masks: (splits, nodes)
     shares = np.bincount(test) / len(test) * 100
     rates = one_class.one_class_rates("texas", "paper", 1)

@@ -1,6 +1,4 @@
 """Datasets: the synthetic default, local planetoid and heterophilous files, errors."""
-import os
-from pathlib import Path
 
 import pytest
 import torch
@@ -9,9 +7,6 @@ from dglbal.data import (DatasetNotFoundError, load_dataset, make_synthetic, num
     row_normalize)
 from dglbal.data import planetoid
 
-SHARED = Path(os.environ.get("DGLBAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-needs_shared = pytest.mark.skipif(not (SHARED / "planetoid").is_dir(),
-                                  reason=f"no local datasets at {SHARED} (set DGLBAL_DATA)")
 
 
 def assert_well_formed(g):
@@ -47,25 +42,25 @@ def test_row_normalize_is_idempotent_and_keeps_zero_rows():
     assert torch.equal(row_normalize(once), once)
 
 
-@needs_shared
+@pytest.mark.needs_data("planetoid")
 @pytest.mark.parametrize("name,nodes,edges,feats,classes,split", [
     ("cora", 2708, 10556, 1433, 7, (140, 500, 1000)),
     ("citeseer", 3327, 9104, 3703, 6, (120, 500, 1000))])
-def test_planetoid_from_local_files(name, nodes, edges, feats, classes, split):
-    g = load_dataset(name, str(SHARED))
+def test_planetoid_from_local_files(shared_data, name, nodes, edges, feats, classes, split):
+    g = load_dataset(name, str(shared_data))
     assert (g.num_nodes(), g.num_edges() - nodes, g.ndata["feat"].shape[1]) == (nodes, edges, feats)
     assert num_classes(g) == classes
     assert tuple(int(g.ndata[f"{p}_mask"].sum()) for p in ("train", "val", "test")) == split
     assert_well_formed(g)
 
 
-@needs_shared
-def test_heterophilous_splits():
-    one, two = load_dataset("cornell", str(SHARED)), load_dataset("cornell", str(SHARED), split=2)
+@pytest.mark.needs_data("heterophilous/cornell.npz")
+def test_heterophilous_splits(shared_data):
+    one, two = load_dataset("cornell", str(shared_data)), load_dataset("cornell", str(shared_data), split=2)
     assert one.num_nodes() == 183 and not torch.equal(one.ndata["train_mask"], two.ndata["train_mask"])
     assert_well_formed(one)
     with pytest.raises(ValueError, match="splits 0..9"):
-        load_dataset("cornell", str(SHARED), split=10)
+        load_dataset("cornell", str(shared_data), split=10)
 
 
 def test_missing_npz_says_where_it_looked(tmp_path):

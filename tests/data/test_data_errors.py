@@ -1,17 +1,11 @@
-"""Probes: bad dataset files and arguments name the file and the dataset (issue 9)."""
-import os
+"""Bad dataset files and arguments name the file and the dataset."""
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dglbal.data import DatasetFileError, load_dataset
 
-SHARED = Path(os.environ.get("DGLBAL_DATA",
-                             Path(__file__).resolve().parents[3] / "shared" / "data"))
-needs_shared = pytest.mark.skipif(not (SHARED / "planetoid").is_dir(),
-                                  reason=f"no local datasets at {SHARED} (set DGLBAL_DATA)")
 
 
 def _arrays(nodes=6, splits=3):
@@ -89,10 +83,10 @@ def test_a_split_that_is_not_an_integer_is_a_clear_error(split):
         load_dataset("synthetic", split=split)
 
 
-@needs_shared
+@pytest.mark.needs_data("planetoid")
 @pytest.mark.parametrize("part", ["graph", "x", "test.index"])
-def test_a_corrupted_planetoid_file_is_named(tmp_path, part):
-    for source in (SHARED / "planetoid").glob("ind.cora.*"):
+def test_a_corrupted_planetoid_file_is_named(tmp_path, shared_data, part):
+    for source in (shared_data / "planetoid").glob("ind.cora.*"):
         shutil.copy(source, tmp_path / source.name)
     (tmp_path / f"ind.cora.{part}").write_bytes(b"\x80\x04garbage")
     with pytest.raises(DatasetFileError, match=rf"dataset 'cora': {tmp_path}/ind\.cora\.{part} "

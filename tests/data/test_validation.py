@@ -1,5 +1,5 @@
-"""Probes: a graph's node data is checked in one place, for the loaders and the training API
-(issue 25): empty masks, fractional or negative labels, unlabelled nodes, empty graphs."""
+"""A graph's node data is checked in one place, for the loaders and the training API:
+empty masks, fractional or negative labels, unlabelled nodes, empty graphs."""
 import warnings
 
 import dgl

@@ -1,4 +1,4 @@
-"""Probes: the command line refuses bad options up front and never loses finished runs."""
+"""The command line refuses bad options up front and never loses finished runs."""
 import json
 import os
 

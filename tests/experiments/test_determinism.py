@@ -1,4 +1,4 @@
-"""Probe: --minibatch training is reproducible under a seed with several threads (issue 9)."""
+"""Probe: --minibatch training is reproducible under a seed with several threads."""
 import dgl
 import pytest
 import torch

@@ -1,7 +1,5 @@
 """The ``paper`` protocol follows the authors' code point by point; ``dglbal`` keeps today's."""
 import math
-import os
-from pathlib import Path
 
 import dgl
 import numpy as np
@@ -18,11 +16,6 @@ from dglbal.symmetry import analyze
 from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.train import build_model, train_node_classifier
 
-SHARED = Path(os.environ.get("DGLBAL_DATA", Path(__file__).resolve().parents[3] / "shared" / "data"))
-needs_planetoid = pytest.mark.skipif(not (SHARED / "planetoid").is_dir(),
-                                     reason=f"no local datasets at {SHARED}")
-needs_hetero = pytest.mark.skipif(not (SHARED / "heterophilous" / "texas.npz").is_file(),
-                                  reason=f"no heterophilous npz files at {SHARED}")
 
 
 def small_graph(n=40, edges=160, feats=12, seed=0):
@@ -175,31 +168,31 @@ def test_isolated_nodes_leave_the_masks_only():
     assert g.num_nodes() == 5
 
 
-@needs_planetoid
-def test_citeseer_masks_without_isolated_nodes():
-    paper, ours = (get_protocol(p).load("citeseer", str(SHARED)) for p in ("paper", "dglbal"))
+@pytest.mark.needs_data("planetoid")
+def test_citeseer_masks_without_isolated_nodes(shared_data):
+    paper, ours = (get_protocol(p).load("citeseer", str(shared_data)) for p in ("paper", "dglbal"))
     iso = isolated_nodes(paper)
     assert int(iso.sum()) == 48
     assert not any((paper.ndata[f"{p}_mask"] & iso).any() for p in ("train", "val", "test"))
     assert [int(paper.ndata[f"{p}_mask"].sum()) for p in ("train", "val", "test")] == [120, 494, 988]
     assert [int(ours.ndata[f"{p}_mask"].sum()) for p in ("train", "val", "test")] == [120, 500, 1000]
-    cora = get_protocol("paper").load("cora", str(SHARED))
+    cora = get_protocol("paper").load("cora", str(shared_data))
     assert int(isolated_nodes(cora).sum()) == 0
 
 
-@needs_hetero
-def test_heterophilous_raw_features_one_way_edges_split_one():
-    with np.load(SHARED / "heterophilous" / "texas.npz") as data:
+@pytest.mark.needs_data("heterophilous/texas.npz")
+def test_heterophilous_raw_features_one_way_edges_split_one(shared_data):
+    with np.load(shared_data / "heterophilous" / "texas.npz") as data:
         raw, edges = data["node_features"], data["edges"]
         test_mask = data["test_masks"][1]
-    paper = get_protocol("paper").load("texas", str(SHARED))
+    paper = get_protocol("paper").load("texas", str(shared_data))
     assert torch.equal(paper.ndata["feat"], torch.from_numpy(raw).float())
     assert paper.num_edges() == len(edges) + paper.num_nodes()  # one-way, plus self-loops
     src, dst = paper.edges()
     stored = set(map(tuple, edges.tolist()))
     assert {(int(s), int(d)) for s, d in zip(src, dst) if s != d} == stored
     assert torch.equal(paper.ndata["test_mask"], torch.from_numpy(test_mask).bool())
-    ours = get_protocol("dglbal").load("texas", str(SHARED))
+    ours = get_protocol("dglbal").load("texas", str(shared_data))
     assert ours.num_edges() > paper.num_edges()
     assert torch.allclose(ours.ndata["feat"].sum(1)[ours.ndata["feat"].sum(1) > 0],
                           torch.tensor(1.0))

@@ -1,4 +1,4 @@
-"""Probes: sweeps sharing one --out split the grid through per-run claims (issue 25)."""
+"""Sweeps sharing one --out split the grid through per-run claims."""
 import json
 import os
 import socket

@@ -1,5 +1,5 @@
-"""Probes: a sweep's run identity, its run files and its tables (issue 9, "never lose or
-mislabel results")."""
+"""A sweep's run identity, its run files and its tables: finished runs are never lost or
+mislabelled."""
 import dataclasses
 import errno
 import json
@@ -113,7 +113,7 @@ def test_a_field_added_later_with_its_old_default_keeps_existing_run_files(tmp_p
 def test_a_result_field_added_later_keeps_existing_run_files(tmp_path):
     config = TrainConfig(hidden=8)
     record = _record(config)
-    for added in ("metric", "rebalance_history"):  # fields RunResult gained in issue 10
+    for added in ("metric", "rebalance_history"):  # fields RunResult gained later
         del record[added]
     path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
     path.write_text(json.dumps(record))

@@ -1,4 +1,4 @@
-"""Probes: bad layer arguments and inputs are clear errors naming the argument (issue 9).
+"""Bad layer arguments and inputs are clear errors naming the argument.
 DGL parity for valid input is tests/test_parity.py's job; these are the invalid ones."""
 import dgl
 import pytest

@@ -1,5 +1,5 @@
 """Models the analyser must get exactly right: indexing, dgl.sparse, einsum, embeddings,
-recurrent input weights, scale-invariant ops (issue 8's list)."""
+recurrent input weights, scale-invariant ops."""
 import dgl.nn.pytorch as dglnn
 import dgl.sparse as dglsp
 import pytest

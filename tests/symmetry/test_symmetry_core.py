@@ -1,13 +1,11 @@
 """The analyser's core: exact elimination and exponent tables, numpy only."""
-import ast
 from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from dglbal.symmetry.core.algebra import AUXILIARY, NEURON, PARAMETER, Eliminator, SymbolTable
 from dglbal.symmetry.core.groups import FieldExponent, OuterExponent, assemble
+
 
 def test_elimination_keeps_neurons_free_and_is_exact():
     table = SymbolTable()

@@ -1,4 +1,4 @@
-"""The analyser over DGL's module zoo (issue 8): every ``dgl.nn.pytorch`` class that runs on
+"""The analyser over DGL's module zoo: every ``dgl.nn.pytorch`` class that runs on
 a homogeneous graph or a single-relation heterograph, plus plain-torch and ``dgl.sparse``
 models, each in a small float64 ReLU model with random non-zero weights.
 

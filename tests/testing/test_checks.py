@@ -1,4 +1,4 @@
-"""Probes: the check helpers blame the right thing (issue 9)."""
+"""The check helpers blame the right thing."""
 import math
 
 import dgl
