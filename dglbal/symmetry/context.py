@@ -25,13 +25,13 @@ from .constants import Constants, share_memory
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
+from .dataflow import ALWAYS, DataFlow, Edge
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
 from .untraced import NOT_A_VIEW, autograd_sources, replay_view
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
-ALWAYS = -1  # the op id of constraints that hold whichever ops are live
 Value = (torch.Tensor, torch.ScriptObject)
 
 
@@ -88,28 +88,27 @@ class TraceContext:
         self.muted = 0
         # Constraints and reports wait, per op, until the trace shows which ops reach the
         # outputs: an op whose result is never used must not constrain anything.
-        self._op = ALWAYS
-        self._op_names: Dict[int, str] = {}
-        self._escaping: set = set()
+        self.dataflow = DataFlow()
         self._pending: List[Tuple[int, Callable, tuple]] = []
-        # Data-flow graph: (op, input keys, output keys, is_gate).
-        self.flow: List[Tuple[int, Tuple[str, ...], Tuple[str, ...], bool]] = []
+
+    @property
+    def flow(self) -> List[Edge]:
+        """The data-flow graph: (op, input keys, output keys, is_gate) per op."""
+        return self.dataflow.edges
 
     # -- ops ----------------------------------------------------------------------------------
     def begin_op(self, name: str = "") -> int:
         """Start recording a new op; constraints stated from now on belong to it."""
-        self._op = len(self.flow)
-        self._op_names[self._op] = name
-        return self._op
+        return self.dataflow.begin(name)
 
     @property
     def current_op(self) -> int:
         """The id of the op being recorded (constraints stated now belong to it)."""
-        return self._op
+        return self.dataflow.current
 
     def mark_escaping(self) -> None:
         """The current op's result may be used where the trace cannot see: keep its constraints."""
-        self._escaping.add(self._op)
+        self.dataflow.mark_escaping()
 
     def _state(self, method: Callable, *args, pin: bool = False, site: Optional[int] = None,
                relaxed: bool = False) -> None:
@@ -117,7 +116,7 @@ class TraceContext:
         (refusals are measured by these), for eps site ``site`` if given; ``relaxed``: only
         in the relaxed system (see :mod:`.approximate`)."""
         method = Relaxed(method) if relaxed else Pin(method, site) if pin else method
-        self._pending.append((self._op, method, args))
+        self._pending.append((self.dataflow.current, method, args))
 
     def pin_up_to_eps(self, field: Field, axes: Sequence[int], eps: float, power: int,
                       description: str) -> None:
@@ -263,9 +262,9 @@ class TraceContext:
             row, col = exponent.row[:, None], exponent.col[None, :]
             if exponent.transposed:  # stored as (in, out)
                 row, col = row.T, col.T
-            op, self._op = self._op, ALWAYS  # a definition: true whichever op needs it
+            op, self.dataflow.current = self.dataflow.current, ALWAYS  # true for every op
             self.define(ids, [(1, row), (-1, col)])
-            self._op = op
+            self.dataflow.current = op
         self.exponents[name] = FieldExponent(ids)
         self._entry_symbols.add(name)
         return ids
@@ -292,40 +291,19 @@ class TraceContext:
         """Name a refusal of the current op: it held values at exponent 0 because it is not
         homogeneous (or not understood). It goes to ``report.unsupported`` with what it
         pinned (to ``report.notes`` if it pinned nothing)."""
-        self._reports.append((self._op, REFUSAL, self.where, what))
+        self._reports.append((self.dataflow.current, REFUSAL, self.where, what))
 
     def report_note(self, what: str) -> None:
         """Name something the current op requires exactly (no symmetry given up for safety):
         it goes to ``report.notes``."""
-        self._reports.append((self._op, NOTE, self.where, what))
+        self._reports.append((self.dataflow.current, NOTE, self.where, what))
 
     def record_flow(self, inputs: Iterable, outputs: Iterable, gate: bool = False) -> None:
         """Close the current op: which tensors it read and wrote, and whether it is a gate."""
-        ins = tuple(self.key(x) for x in inputs if isinstance(x, Value))
-        outs = tuple(self.key(x) for x in outputs if isinstance(x, Value))
-        self.flow.append((self._op, ins, outs, gate))
-        self._op = ALWAYS
+        self.dataflow.close((self.key(x) for x in inputs if isinstance(x, Value)),
+                            (self.key(x) for x in outputs if isinstance(x, Value)), gate)
 
     # -- the end of the trace -------------------------------------------------------------------
-    def live(self, output_keys: Sequence[str], root_ops: Iterable[int] = ()) -> Tuple[set, set]:
-        """Ops and keys (tensors, parameters) from which an output or a root op is reached."""
-        producers: Dict[str, List[int]] = {}
-        for index, (_, _, outs, _) in enumerate(self.flow):
-            for key in outs:
-                producers.setdefault(key, []).append(index)
-        ops = {i for i in root_ops if 0 <= i < len(self.flow)}
-        keys, stack = set(), list(output_keys) + [k for i in ops for k in self.flow[i][1]]
-        while stack:
-            key = stack.pop()
-            if key in keys:
-                continue
-            keys.add(key)
-            for index in producers.get(key, ()):
-                if index not in ops:
-                    ops.add(index)
-                    stack.extend(self.flow[index][1])
-        return {self.flow[i][0] for i in ops}, keys
-
     def finish(self, outputs: Sequence[torch.Tensor]) -> set:
         """Apply the constraints of the ops that reach the outputs, and those of escaping ops.
 
@@ -338,10 +316,10 @@ class TraceContext:
             self._pending.append((op, Pin(self.eliminator.zero), (field,)))
             self._reports.append((op, REFUSAL, module, reason))
         output_keys = [self.key(t) for t in outputs]
-        live_ops, live_keys = self.live(output_keys)
+        live_ops, live_keys = self.dataflow.live(output_keys)
         live_ops.add(ALWAYS)
         # Escaping ops, and the ops that feed them, count whether or not they reach an output.
-        kept_ops, kept_keys = self.live(output_keys, self._escaping)
+        kept_ops, kept_keys = self.dataflow.live(output_keys, self.dataflow.escaping)
         hidden = [(op, method, args) for op, method, args in self._pending
                   if op not in live_ops and op in kept_ops]
         refusing = {op for op, kind, _, _ in self._reports if kind == REFUSAL}
@@ -375,11 +353,11 @@ class TraceContext:
             live_ops.add(op)
         named = {op for op, *_ in self._reports}
         reports = self._reports + [
-            (op, REFUSAL, "", f"{self._op_names.get(op) or 'an op'}: reaches the output only "
+            (op, REFUSAL, "", f"{self.dataflow.names.get(op) or 'an op'}: reaches the output only "
              "through a result the trace cannot follow (integer or boolean results, no "
              "autograd history, TorchScript objects); its constraints are kept")
             for op in sorted(set(ranges) - named)]
-        entries = [(op, kind, self._op_names.get(op, "") if op != ALWAYS else "", module,
+        entries = [(op, kind, self.dataflow.names.get(op, "") if op != ALWAYS else "", module,
                     detail) for op, kind, module, detail in reports]
         self.unsupported, self.notes = sort_findings(
             entries, live_ops | kept_ops, ranges,
@@ -397,7 +375,7 @@ class TraceContext:
             if f"p:{name}" in live_keys and name in self._entry_symbols:
                 unread = self.eliminator.untouched(exponent.ids)
                 if unread.any():
-                    op = len(self.flow) + len(pins)
+                    op = len(self.dataflow) + len(pins)
                     self._reports.append((op, REFUSAL, "", (
                         f"{name}: {int(unread.sum())} of {unread.size} entries did not reach "
                         "an output on these inputs (a slice or index taken from the input?); "
@@ -439,5 +417,5 @@ class TraceContext:
                 else:
                     self.require_zero(node_field)
         self.set_field(x, field)
-        self.flow.append((ALWAYS, tuple(sources), (self.key(x),), False))
+        self.dataflow.link(sources, self.key(x))
         return self._fields[id(x)]

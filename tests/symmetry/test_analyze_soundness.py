@@ -100,6 +100,32 @@ def test_issue_false_symmetries_are_gone(body, named, noted):
     sound(Head(body, out_width=5 if body is _pad_one else 4), named, noted)
 
 
+def _branch_on_a_value_made_outside_the_trace(m, g, h):
+    with torch._C.DisableTorchFunction():  # as a compiled kernel would: the trace sees no op
+        peak = h[:, 0].max() * 1.0
+    return h if peak.item() > 1.0 else 2 * h
+
+
+def test_a_branch_on_a_value_made_outside_the_trace_keeps_its_constraints():
+    """``.item()`` on a tensor the trace did not see being made: the value leaves the trace
+    while that tensor is linked to its sources, and the branch depends on channel 0's scale.
+    The op's constraints once went to the link (op ids were taken for positions in the flow)
+    and channel 0 was reported as a symmetry."""
+    model = Head(_branch_on_a_value_made_outside_the_trace).double()
+    graph, x = input_sets(5, count=1, num_nodes=9, seed=99)[0]
+    report = dglbal.analyze(model, graph, x)
+    assert any("untraced op" in u for u in report.unsupported), report.unsupported
+    assert {group.name for group in report.groups} == {f"a channel {c}" for c in (1, 2, 3)}
+    with torch.no_grad():  # channel 0 is no symmetry: scaling it flips the branch
+        peak = F.relu(model.a(x))[:, 0].max().item()
+        assert peak > 0
+        before, scale = model(graph, x), (0.5 if peak > 1.0 else 2.0) / peak
+        model.a.weight[0] *= scale
+        model.a.bias[0] *= scale
+        model.b.weight[:, 0] /= scale
+        assert not torch.allclose(model(graph, x), before)
+
+
 def test_knn_graph_module_keeps_one_common_scale():
     class KNN(nn.Module):
         def __init__(self):
