@@ -38,6 +38,9 @@ _ADVICE = {
                  "(skip=True)",
     "imbalance": "balance it: dglbal.analyze_and_balance(model, graph, features, "
                  "mode='preserve') keeps the function",
+    "nonfinite": "the forward pass overflows or divides by zero; try GNN He initialization "
+                 "(init='gnn_he') or a smaller gain, and look for a division or log in the "
+                 "model",
 }
 
 
@@ -81,6 +84,10 @@ class Diagnosis:
         found = []
         first = self.layers[0] if self.layers else None
         out = [s.output_moment for s in self.layers]
+        k = next((k for k, v in enumerate(out) if not math.isfinite(v)), None)
+        if k is not None:  # the inputs are finite (diagnose checks): the model made these
+            found.append(f"outputs are not finite (E[h^2] = {out[k]:g}) from layer {k + 1} "
+                         f"of {len(out)} ({self.layers[k].name}): {_ADVICE['nonfinite']}")
         for kind, bad in (("vanish", lambda r: r < 1 / THRESHOLDS["scale"]),
                           ("explode", lambda r: r > THRESHOLDS["scale"])):
             k = _first(out, lambda v: first.output_moment > 0 and bad(v / first.output_moment))
@@ -221,7 +228,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     TypeError
         ``model`` is not a module, or its output is not a tensor.
     ValueError
-        ``labels`` or ``mask`` do not fit the output.
+        ``labels`` or ``mask`` do not fit the output; an input tensor has NaN or infinite
+        entries or no entries; an input graph has no nodes.
 
     Examples
     --------
@@ -234,6 +242,7 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose needs an nn.Module, got {type(model).__name__}")
+    _check_inputs(inputs)
     notes: List[str] = []
     saved = {p: p.grad for p in model.parameters()}
     was_training = model.training
@@ -255,6 +264,23 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if not stats:
         notes.append("no layer output was a tensor: nothing to show per layer")
     return Diagnosis(stats, group_stats, notes)
+
+
+def _check_inputs(inputs: tuple) -> None:
+    """Refuse inputs whose statistics would be NaN: what is measured is the model."""
+    for position, x in enumerate(inputs, start=1):
+        if isinstance(x, torch.Tensor):
+            if x.numel() == 0:
+                raise ValueError(f"diagnose: input {position} is an empty tensor of shape "
+                                 f"{tuple(x.shape)}: there is nothing to measure")
+            if x.is_floating_point() or x.is_complex():
+                bad = int((~torch.isfinite(x)).sum())
+                if bad:
+                    raise ValueError(f"diagnose: input {position} has {bad} NaN or infinite "
+                                     f"entries of {x.numel()}; pass finite features")
+        elif callable(getattr(x, "num_nodes", None)) and x.num_nodes() == 0:
+            raise ValueError(f"diagnose: input {position} is a graph without nodes: there is "
+                             "nothing to measure")
 
 
 def _loss(labels: Optional[torch.Tensor], mask: Optional[torch.Tensor], seed: int):

@@ -130,6 +130,39 @@ def test_bad_arguments_are_named(graph):
         diagnose(Pair(), feat)
 
 
+@pytest.mark.parametrize("bad,match", [
+    (float("nan"), "input 2 has 1 NaN or infinite entries of 480"),
+    (float("inf"), "input 2 has 1 NaN or infinite entries of 480")])
+def test_non_finite_features_are_refused(graph, bad, match):
+    feat = torch.randn(60, 8)
+    feat[3, 5] = bad
+    with pytest.raises(ValueError, match=match):
+        diagnose(GCN(8, 16, 3, num_layers=2), graph, feat)
+
+
+def test_an_empty_graph_or_tensor_is_refused():
+    empty = dgl.graph(([], []), num_nodes=0)
+    with pytest.raises(ValueError, match="input 1 is a graph without nodes"):
+        diagnose(GCN(8, 16, 3, num_layers=2), empty, torch.randn(0, 8))
+    with pytest.raises(ValueError, match=r"input 1 is an empty tensor of shape \(0, 4\)"):
+        diagnose(nn.Linear(4, 2), torch.randn(0, 4))
+
+
+def test_a_model_that_makes_non_finite_outputs_is_told_so():
+    class Overflow(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.b(torch.relu(self.a(x)) * 1e200 * 1e200)  # inf in float32
+
+    found = diagnose(Overflow(), torch.randn(10, 4), groups=False)
+    assert not np.isfinite(found.layers[1].output_moment)
+    assert found.verdict().startswith("outputs are not finite (E[h^2] = ")
+    assert "from layer 2 of 2 (b)" in found.verdict()
+
+
 def test_command_line_writes_a_diagnosis_per_scheme(tmp_path, capsys):
     assert main(["diagnose", "--dataset", "synthetic", "--layers", "6", "--hidden", "8",
                  "--init", "xavier", "bal_o", "--out", str(tmp_path)]) == 0
