@@ -9,6 +9,13 @@ the model's buffers and tensor attributes, tensors made by factories (``torch.ze
 ops on constants only (``expand_as(x)``, ``to(x)`` and the like read only x's shape and type).
 An op that writes anything else into a constant in place makes it (and the tensors sharing
 its memory) data again.
+
+Once the values of a floating-point tensor that is not a constant have entered Python
+(``.item()``, ``.tolist()``, ``float(x)``, ``x.numpy()``), a Python number may carry input
+data: from then on a factory that takes its values from Python (``torch.tensor(values)``,
+``torch.full(shape, value)``) makes data, not a constant, and a Python number is no longer
+trusted to be 0 for every input. Factories whose values are fixed by the function
+(``torch.zeros(shape)``) stay constants.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from typing import Any, Dict, Iterable, Sequence
 
 import torch
 
-__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER", "ANYWHERE",
+__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER", "FIXED_VALUES", "ANYWHERE",
            "storages", "share_memory"]
 
 # Ops whose results are random or uninitialised, by a part of their name (rand, randn_like,
@@ -30,6 +37,8 @@ VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "
               "new_tensor", "fill_", "zero_", "copy_"}
 # Ops whose later tensor arguments only give a shape, dtype or device.
 TEMPLATE_AFTER = {"expand_as", "view_as", "reshape_as", "type_as", "to"}
+# Factories whose values no argument gives (only shapes, dtypes and devices).
+FIXED_VALUES = {"zeros", "ones", "eye", "zeros_like", "ones_like", "new_zeros", "new_ones"}
 
 
 ANYWHERE = -1
@@ -65,22 +74,30 @@ class Constants:
 
     def __init__(self, tensors: Iterable[torch.Tensor] = ()) -> None:
         self._tensors: Dict[int, torch.Tensor] = {id(t): t for t in tensors}
+        self.python_holds_data = False  # see the module's docstring
 
     def __contains__(self, x: Any) -> bool:
         return isinstance(x, torch.Tensor) and id(x) in self._tensors
 
     def note(self, name: str, arguments: Sequence[Any], results: Sequence[Any],
-             target: Any = None) -> None:
+             target: Any = None, to_python: bool = False) -> None:
         """Record an op: its results (and in-place target) are constants exactly when it is
         deterministic and every tensor it reads is a constant (templates of ``zeros_like``
-        and targets of ``fill_`` and the like excepted)."""
+        and targets of ``fill_`` and the like excepted), and, once Python holds data, its
+        values do not come from Python numbers. ``to_python``: the op's result is a Python
+        value made from the values of the tensors it reads."""
         read = [a for a in arguments if isinstance(a, torch.Tensor)]
+        if to_python and any((a.is_floating_point() or a.is_complex()) and a not in self
+                             for a in read):
+            self.python_holds_data = True
+        from_python = self.python_holds_data and name not in FIXED_VALUES
         if name in VALUE_FREE:
             read = read[1:]
         elif name in TEMPLATE_AFTER:
             read = read[:1]
         random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
-        constant = not random and all(a in self for a in read)
+        constant = not random and all(a in self for a in read) and \
+            not (from_python and not read and name not in TEMPLATE_AFTER)
         made = [r for r in list(results) + [target] if isinstance(r, torch.Tensor)]
         if constant:
             self._tensors.update((id(r), r) for r in made)
@@ -95,6 +112,8 @@ class Constants:
     def is_zero(self, x: Any, infinities: bool = False) -> bool:
         """The number 0 (or an infinity), or a constant tensor of them."""
         if isinstance(x, Number) and not isinstance(x, complex):
+            if self.python_holds_data:
+                return False
             return x == 0 or (infinities and abs(x) == float("inf"))
         if x not in self or x.is_meta:
             return False

@@ -142,7 +142,8 @@ class _OpRecorder(TorchFunctionMode):
             return
         name = getattr(func, "__name__", "")
         arguments = values(list(args) + list(kwargs.values()))
-        ctx.constants.note(name, arguments, outputs(out), target)
+        ctx.constants.note(name, arguments, outputs(out), target, to_python=(
+            name not in METADATA and out is not None and not outputs(out)))
         inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return _mark_data(ctx, out)
@@ -212,16 +213,20 @@ class _OpRecorder(TorchFunctionMode):
         return others
 
     def _attribute(self, func, args, out) -> None:
-        """Tensor attributes: ``x.data`` keeps the field, ``x.T`` / ``x.mT`` move it."""
+        """Tensor attributes: ``x.data``, ``x.real`` and ``x.imag`` keep the field (a real
+        scale commutes with taking parts), ``x.T``, ``x.mT``, ``x.H`` and ``x.mH`` move it
+        (conjugation too commutes); any other attribute of a traced tensor (``x.grad``) is
+        held at exponent 0 and named."""
         if not isinstance(out, torch.Tensor):
             return
         attribute = getattr(getattr(func, "__self__", None), "__name__", "")
-        if attribute in ("data", "real"):
+        if attribute in ("data", "real", "imag"):
             passthrough(self.ctx, func, args, {}, out)
-        elif attribute in ("T", "mT"):
+        elif attribute in ("T", "mT", "H", "mH"):
             move(self.ctx, lambda x: getattr(x, attribute), args, {}, out)
         else:
-            self.ctx.set_field(out, None)
+            conservative(self.ctx, func, args, {}, out,
+                         reason=f"the attribute .{attribute} of a traced tensor")
 
     def record_call(self, rule: Callable[[], None], inputs: List[Any], results: List[Any],
                     name: str) -> None:

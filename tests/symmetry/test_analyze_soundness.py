@@ -1,5 +1,7 @@
 """The analyser never reports a false symmetry: paths the trace cannot see keep their
 constraints, constants and discrete decisions are named, and analysis changes nothing."""
+import copy
+
 import dgl
 import dgl.nn.pytorch as dglnn
 import dgl.sparse as dglsp
@@ -86,7 +88,64 @@ def _clamp(m, g, h):
     return h.clamp(max=2.0)
 
 
+def _method_where(m, g, h):
+    return h.where(h > 0, 0.0)  # x.where(cond, other), x first: ReLU again
+
+
+def _cast_through_integers(m, g, h):
+    return h.to(torch.int64).to(h.dtype)
+
+
+def _copy_into_integers(m, g, h):
+    return torch.zeros(h.shape, dtype=torch.int64).copy_(h).to(h.dtype)
+
+
+def _aten_embedding(m, g, h):
+    return torch.embedding(h, torch.arange(len(h)).flip(0))  # (weight, indices)
+
+
+def _aten_batch_norm_on_running_statistics(m, g, h):
+    mean, var = torch.full((4,), 0.5, dtype=h.dtype), torch.full((4,), 2.0, dtype=h.dtype)
+    return torch.batch_norm(h, None, None, mean, var, False, 0.1, 1e-5, False)
+
+
+def _normalize_by_the_count_of_nonzeros(m, g, h):
+    return F.normalize(h, p=0, dim=1)
+
+
+def _variance_with_unbiased_given_by_position(m, g, h):
+    return h / torch.var(h, 0, True).unsqueeze(0).sqrt()
+
+
+def _deep_copy(m, g, h):
+    return copy.deepcopy(h.detach())
+
+
+def _conjugate_transposes(m, g, h):
+    return h.mH.mH + h.H.H
+
+
+def _alpha_dropout_while_training(m, g, h):
+    torch.manual_seed(1)
+    return F.feature_alpha_dropout(h[:, :, None], 0.5, training=True)[:, :, 0]
+
+
+def _branch_on_formatted_text(m, g, h):
+    return h if float(format(h.max(), ".17g")) > 1.0 else 2 * h
+
+
 @pytest.mark.parametrize("body,named,noted", [
+    (_method_where, None, None),
+    (_cast_through_integers, "a cast to torch.int64 truncates", None),
+    (_copy_into_integers, "a cast to torch.int64 truncates", None),
+    (_aten_embedding, None, None),
+    (_aten_batch_norm_on_running_statistics, "running statistics", None),
+    (_normalize_by_the_count_of_nonzeros, None, None),
+    (_variance_with_unbiased_given_by_position, None, None),
+    (_deep_copy, None, None),
+    (_conjugate_transposes, None, None),
+    (_alpha_dropout_while_training, "alpha dropout", None),
+    (_branch_on_formatted_text, "leave the trace as text", None),
     (_pad_one, None, None),
     (_scores_through_torchscript, None, None),
     (_argmax_gather, None, "argmax"),  # what the decision requires: a note
@@ -96,8 +155,57 @@ def _clamp(m, g, h):
     (_epsilon, "constant", None),
     (_clamp, "clamp", None),
 ], ids=lambda v: getattr(v, "__name__", "").strip("_") or None)
-def test_issue_false_symmetries_are_gone(body, named, noted):
+def test_no_false_symmetry(body, named, noted):
     sound(Head(body, out_width=5 if body is _pad_one else 4), named, noted)
+
+
+@pytest.mark.parametrize("body", [_method_where, _aten_embedding,
+                                  _normalize_by_the_count_of_nonzeros,
+                                  _variance_with_unbiased_given_by_position, _deep_copy,
+                                  _conjugate_transposes], ids=lambda f: f.__name__.strip("_"))
+def test_exact_ops_keep_every_group(body):
+    report = sound(Head(body))
+    assert [group.name for group in report.groups] == [f"a channel {c}" for c in range(4)]
+    assert report.unsupported == []
+
+
+class _FromInputValues(nn.Module):
+    """max(z, c) with c built from the input's values through Python: zero on the example
+    input (its first column), not on others."""
+
+    def __init__(self, fixed_zeros: bool):
+        super().__init__()
+        self.a, self.b, self.fixed_zeros = nn.Linear(3, 4), nn.Linear(4, 2), fixed_zeros
+
+    def forward(self, x):
+        values = x[:, :1].tolist()  # the input's values enter Python
+        c = torch.zeros(len(values), 1) if self.fixed_zeros else torch.tensor(values)
+        return self.b(torch.maximum(self.a(x), c.to(x.dtype)))
+
+
+def test_a_tensor_made_from_input_values_is_not_a_constant():
+    x = torch.randn(5, 3, dtype=torch.float64)
+    x[:, 0] = 0.0
+    data = dglbal.analyze(_FromInputValues(fixed_zeros=False).double(), x)
+    assert data.groups == [] and any("data tensor" in u for u in data.unsupported)
+    relu = dglbal.analyze(_FromInputValues(fixed_zeros=True).double(), x)
+    assert len(relu.groups) == 4  # torch.zeros is zero for every input: ReLU
+
+
+def test_a_recurrent_layer_called_with_keywords():
+    class Recurrent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.rnn, self.b = nn.Linear(3, 4), nn.LSTM(4, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            out, _ = self.rnn(input=F.relu(self.a(x))[None])
+            return self.b(out[0])
+
+    model = Recurrent().double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64))
+    assert len(report.groups) == 4  # a's neurons: the LSTM's input weights absorb them
+    check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
 
 
 def _branch_on_a_value_made_outside_the_trace(m, g, h):

@@ -139,9 +139,13 @@ def gather(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
 
 @register_op_rule(*ops("embedding"))
 def embedding(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """F.embedding(ids, table): rows chosen by data, equal exponents across the table's rows."""
-    ids, table = args[0], arg(args, kwargs, 1, "weight")
-    if arg(args, kwargs, 3, "max_norm") is not None:
+    """F.embedding(ids, table), or torch.embedding(table, ids): rows chosen by data, equal
+    exponents across the table's rows."""
+    if func is torch.embedding:  # the aten order: (weight, indices, padding_idx, ...)
+        ids, table = arg(args, kwargs, 1, "indices"), arg(args, kwargs, 0, "weight")
+    else:
+        ids, table = arg(args, kwargs, 0, "input"), arg(args, kwargs, 1, "weight")
+    if func is not torch.embedding and arg(args, kwargs, 3, "max_norm") is not None:
         return conservative(ctx, func, args, kwargs, out, reason="max_norm renormalizes rows")
     field = ctx.field(table)
     if field is None:

@@ -273,6 +273,8 @@ def channel_norm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict
     under one common scale. On running statistics (eval mode): an affine map of x, held at
     exponent 0, with no approximate symmetry."""
     x, name = args[0], getattr(func, "__name__", "")
+    if func in (torch.batch_norm, torch.instance_norm):  # aten order: (x, weight, bias,
+        args = (x, *args[3:5], *args[1:3], *args[5:])     # running_mean, running_var, ...)
     if name == "group_norm":
         weight, bias = arg(args, kwargs, 2, "weight"), arg(args, kwargs, 3, "bias")
         eps, axes = arg(args, kwargs, 4, "eps", 1e-5), range(x.dim())

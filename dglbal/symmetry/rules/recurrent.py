@@ -39,7 +39,7 @@ def _absorb(ctx, name: str, col: np.ndarray) -> None:
 def recurrent(ctx: TraceContext, module: nn.Module, args: Sequence[Any], kwargs: dict,
               out: Any) -> None:
     """Input weights of the first layer absorb the input's channel scales; the rest is 0."""
-    x = args[0]
+    x = args[0] if args else kwargs.get("input")
     col = None
     if isinstance(x, torch.Tensor) and ctx.is_tracked(x):
         # The input weights are shared over time steps and batch: one exponent per channel.
@@ -58,7 +58,7 @@ def recurrent(ctx: TraceContext, module: nn.Module, args: Sequence[Any], kwargs:
             _absorb(ctx, full, col)
         else:
             ctx.require_param_zero(full)
-    for value in list(args[1:]) + list(kwargs.values()):
+    for value in list(args[1:]) + [v for k, v in kwargs.items() if k != "input"]:
         for tensor in outputs(value):
             hold_at_zero(ctx, tensor)
     for tensor in outputs(out):

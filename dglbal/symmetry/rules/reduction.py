@@ -72,9 +72,10 @@ def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
 @register_op_rule(*ops("var", "std"))
 def spread(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """var has twice the (common) exponent of its entries, std the same."""
-    dim, keepdim = _dim_and_keepdim(args, kwargs, 1)
+    dim = arg(args, kwargs, 1, "dim")
     if isinstance(dim, bool):  # var(x, unbiased)
         dim = None
+    keepdim = arg(args, kwargs, 3, "keepdim", False)  # var(x, dim, unbiased, keepdim)
     field = reduce_field(ctx, args[0], dim, keepdim)
     factor = 2 if getattr(func, "__name__", "") == "var" else 1
     ctx.set_field(out, ctx.combine([(factor, field)]))
@@ -161,6 +162,8 @@ def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
     :mod:`~dglbal.symmetry.approximate`): held at exponent 0, approximate with up_to_eps."""
     x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
     eps = arg(args, kwargs, 3, "eps", _NORMALIZE_EPS)
+    if arg(args, kwargs, 1, "p", 2.0) == 0:  # x / (its number of nonzeros): degree 1
+        return ctx.set_field(out, ctx.field(x))
     if isinstance(eps, (int, float)) and eps > _NORMALIZE_EPS and ctx.is_tracked(x) and \
             ctx.param_name(x) is None:
         ctx.report_unsupported(f"{op_name(func)} (eps={eps:g}: x / max(||x||, eps) holds only "

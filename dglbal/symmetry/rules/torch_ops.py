@@ -18,7 +18,7 @@ from ..core.fields import as_array
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "clamp", "threshold", "masked_fill", "add", "where", "division_guard",
+__all__ = ["passthrough", "as_text", "clamp", "threshold", "masked_fill", "add", "where", "division_guard",
            "eps_constant", "multiply", "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS",
            "METADATA"]
 
@@ -29,11 +29,31 @@ COPY_INTO = set(ops("copy_"))
                        "feature_alpha_dropout", "clone", "contiguous", "detach", "to", "float",
                        "double", "half", "bfloat16", "type", "type_as", "cpu", "cuda", "abs",
                        "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_",
-                       "detach_"))
+                       "detach_", "__deepcopy__"))
 def passthrough(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """Positively homogeneous elementwise ops (and copies): the field moves unchanged."""
+    """Positively homogeneous elementwise ops (and copies): the field moves unchanged. A cast
+    (or copy) of floating values into an integer or boolean tensor truncates, and alpha
+    dropout while training is affine: neither is homogeneous."""
     source = args[1] if func in COPY_INTO else args[0]
+    if isinstance(out, torch.Tensor) and isinstance(source, torch.Tensor) and \
+            (source.is_floating_point() or source.is_complex()) and \
+            not (out.is_floating_point() or out.is_complex()):
+        return conservative(ctx, func, args, kwargs, out,
+                            reason=f"a cast to {out.dtype} truncates")
+    if getattr(func, "__name__", "") == "feature_alpha_dropout" and \
+            arg(args, kwargs, 1, "p", 0.5) > 0 and \
+            arg(args, kwargs, 2, "training", kwargs.get("train", False)):
+        return conservative(ctx, func, args, kwargs, out, reason="while training, alpha "
+                            "dropout sets dropped entries to a nonzero constant and applies an "
+                            "affine map")
     ctx.set_field(out, ctx.field(source))
+
+
+@register_op_rule(*ops("__format__", "__repr__"))
+def as_text(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """A traced tensor written as text (an f-string, ``repr``): its values leave the trace and
+    may come back as numbers, so it is held at exponent 0 and named."""
+    conservative(ctx, func, args, kwargs, out, reason="its values leave the trace as text")
 
 
 def _describe(ctx: TraceContext, c: Any, scalar: str = "the constant ") -> str:
@@ -170,11 +190,18 @@ def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: An
 
 @register_op_rule(*ops("where"))
 def where(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """where(cond, x, y): both branches need equal exponents (a nonzero constant pins 0)."""
-    if len(args) < 3:
+    """where(cond, x, y), or x.where(cond, y): both branches need equal exponents (a nonzero
+    constant pins 0)."""
+    if func is torch.Tensor.where:  # the method puts x first: x.where(condition, other)
+        parts = [arg(args, kwargs, 1, "condition"), args[0], arg(args, kwargs, 2, "other")]
+    else:
+        parts = [arg(args, kwargs, i, name) for i, name in enumerate(("condition", "input",
+                                                                      "other"))]
+    if any(part is None for part in parts):  # where(cond): the indices of its nonzeros
         return conservative(ctx, func, args, kwargs, out)
-    if not division_guard(ctx, func, *args[:3], out):
-        add(ctx, func, args[1:3], {}, out)
+    condition, when_true, when_false = parts
+    if not division_guard(ctx, func, condition, when_true, when_false, out):
+        add(ctx, func, [when_true, when_false], {}, out)
 
 
 def division_guard(ctx: TraceContext, func: Any, condition: Any, when_true: Any,
@@ -247,8 +274,8 @@ def leaves_torch(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict
 
 METADATA = {"dim", "size", "numel", "is_contiguous", "data_ptr", "untyped_storage", "stride",
             "element_size", "storage_offset", "__len__", "is_floating_point", "get_device",
-            "__format__", "__repr__", "__hash__", "nelement", "ndimension", "register_hook",
+            "__hash__", "nelement", "ndimension", "register_hook",
             "retain_grad", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
             "randn_like", "new_zeros", "new_ones", "new_empty", "new_full", "new_tensor",
             "is_complex", "is_nonzero", "has_names", "_is_view", "is_shared", "is_pinned",
-            "__reduce_ex__", "__deepcopy__", "__get__", "new", "storage", "_typed_storage"}
+            "__reduce_ex__", "__get__", "new", "storage", "_typed_storage"}
