@@ -247,6 +247,8 @@ class TraceContext:
                                 "which every node and edge type has members)")
 
     def key(self, x: object) -> str:
+        """The name of a value in the data-flow graph: ``p:<name>`` for a parameter,
+        ``t:<id>`` for any other tensor."""
         name = self.param_name(x)
         return f"p:{name}" if name is not None else f"t:{id(x)}"
 

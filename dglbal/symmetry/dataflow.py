@@ -65,7 +65,7 @@ class DataFlow:
              ) -> Tuple[set, set]:
         """Op ids and keys from which an output key or a root op (by op id) is reached.
 
-        An op's id is not its position in :attr:`edges`: a tensor the trace did not see
+        An op's id is not its position in ``edges``: a tensor the trace did not see
         being made, met while an op is recorded, is :meth:`link`-ed before the op closes."""
         producers: Dict[str, List[int]] = {}
         for index, (_, _, outs, _) in enumerate(self.edges):
