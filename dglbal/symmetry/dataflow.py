@@ -29,8 +29,9 @@ class DataFlow:
     >>> flow.close(["p:w", "t:1"], ["t:2"])
     >>> flow.begin("unused"); flow.close(["t:1"], ["t:3"])
     1
-    >>> flow.live(["t:2"])
-    ({0}, {'p:w', 't:1', 't:2'})
+    >>> ops, keys = flow.live(["t:2"])
+    >>> ops, sorted(keys)
+    ({0}, ['p:w', 't:1', 't:2'])
     """
 
     def __init__(self) -> None:
