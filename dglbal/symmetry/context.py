@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from .approximate import EpsSite, Pin, Relaxed, common_along
-from .constants import Constants, share_memory
+from .constants import ANYWHERE, Constants, share_memory, storages
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
@@ -76,6 +76,7 @@ class TraceContext:
         self._entry_symbols: set = set()  # parameters with one symbol of their own per entry
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
+        self._by_storage: Dict[int, List[torch.Tensor]] = {}  # data pointer -> traced tensors
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[Finding] = []  # refusals, then notes: made by finish()
         self.notes: List[Finding] = []
@@ -227,6 +228,8 @@ class TraceContext:
             field = None if is_zero(field) else collapse(field)
         self._fields[id(tensor)] = field
         self._alive.append(tensor)
+        for pointer in storages(tensor):
+            self._by_storage.setdefault(pointer, []).append(tensor)
         node = tensor.grad_fn
         if node is not None:
             # Keep the node's Python wrapper alive: its id is the key, and a freed wrapper
@@ -391,8 +394,13 @@ class TraceContext:
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
-        return [t for t in self._alive if isinstance(t, torch.Tensor) and t is not tensor
-                and id(t) in self._fields and share_memory(t, tensor)]
+        pointers = storages(tensor)
+        if ANYWHERE in pointers:
+            candidates = [t for t in self._alive if isinstance(t, torch.Tensor)]
+        else:
+            candidates = [t for p in pointers | {ANYWHERE} for t in self._by_storage.get(p, ())]
+        unique = {id(t): t for t in candidates if t is not tensor}
+        return [t for t in unique.values() if id(t) in self._fields and share_memory(t, tensor)]
 
     # -- tensors computed outside the trace ---------------------------------------------------
     def _untracked(self, x: torch.Tensor) -> Field:

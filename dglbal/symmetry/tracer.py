@@ -164,8 +164,8 @@ class _OpRecorder(TorchFunctionMode):
                     rule(ctx, func, args, kwargs, out)
                 _hold_if_emptied(ctx, inputs, out)
                 gate = is_gate(func)
-                if target is not None:
-                    aliases = self._update_aliases(func, target, before)
+            if target is not None:  # whatever wrote it: its views now read the new values
+                aliases = self._update_aliases(func, target, before)
         finally:
             ctx.muted -= 1
             if target is not None:
@@ -176,15 +176,14 @@ class _OpRecorder(TorchFunctionMode):
         ctx.record_flow(inputs, outputs(out) + written, gate=gate)
 
     def _update_aliases(self, func, target: torch.Tensor, before) -> List[torch.Tensor]:
-        """An in-place write changed the target's exponents: tensors sharing its memory (views
-        of it, or it of them) see the new exponents at the entries it wrote. Returns them."""
+        """An in-place write gave the target new values: tensors sharing its memory (views
+        of it, or it of them) see them too, and the new exponents at the entries it wrote.
+        Returns them: written by the op, whether or not their exponents changed."""
         ctx = self.ctx
         after = ctx.field(target)
-        if _same_field(before, after):
-            return []
         others = ctx.aliases(target)
-        if not others:
-            return []
+        if not others or _same_field(before, after):
+            return others
         layouts = {t.layout for t in others + [target]}
         if any(t.dtype != target.dtype for t in others) or layouts != {torch.strided}:
             # reinterpreted bytes, or a sparse tensor's values: give up
