@@ -49,8 +49,12 @@ __all__ = ["analyze", "SymmetryReport", "NeuronGroup", "ApproximateGroup", "Find
 @contextlib.contextmanager
 def _left_as_found(model: nn.Module) -> Iterator[None]:
     """The probe run changes nothing: train / eval flags, buffers (BatchNorm running
-    statistics, num_batches_tracked) and the global random state are restored."""
+    statistics, num_batches_tracked), tensors a module caches in its attributes (SGConv's
+    ``_cached_h``, which would keep the trace's autograd history) and the global random
+    state are restored."""
     modes = [(m, m.training) for m in model.modules()]
+    attributes = [(m, {k: v for k, v in vars(m).items() if v is None or
+                       isinstance(v, torch.Tensor)}) for m in model.modules()]
     buffers = [(m, dict(m._buffers), {n: b.detach().clone() for n, b in m._buffers.items()
                                       if b is not None}) for m in model.modules()]
     try:
@@ -59,6 +63,12 @@ def _left_as_found(model: nn.Module) -> Iterator[None]:
     finally:
         for module, training in modes:
             module.training = training
+        for module, saved_attributes in attributes:
+            for name, value in list(vars(module).items()):
+                if name in saved_attributes and value is not saved_attributes[name]:
+                    setattr(module, name, saved_attributes[name])
+                elif name not in saved_attributes and isinstance(value, torch.Tensor):
+                    delattr(module, name)  # cached by the probe run
         with torch.no_grad():
             for module, own, saved in buffers:
                 if not isinstance(module, torch.jit.ScriptModule):  # its buffers stay put

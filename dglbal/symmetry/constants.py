@@ -10,12 +10,13 @@ ops on constants only (``expand_as(x)``, ``to(x)`` and the like read only x's sh
 An op that writes anything else into a constant in place makes it (and the tensors sharing
 its memory) data again.
 
-Once the values of a floating-point tensor that is not a constant have entered Python
-(``.item()``, ``.tolist()``, ``float(x)``, ``x.numpy()``), a Python number may carry input
-data: from then on a factory that takes its values from Python (``torch.tensor(values)``,
-``torch.full(shape, value)``) makes data, not a constant, and a Python number is no longer
-trusted to be 0 for every input. Factories whose values are fixed by the function
-(``torch.zeros(shape)``) stay constants.
+Once values computed from floating-point data have entered Python (``.item()``,
+``.tolist()``, ``float(x)``, ``x.numpy()``; a count of the nodes whose feature is above a
+threshold counts, a graph's node counts and degrees, integers from the start, do not), a
+Python number may carry input data: from then on an op that reads a Python
+number (``torch.tensor(values)``, ``torch.full(shape, value)``, ``zeros + c``) makes data,
+not a constant, and a Python number is no longer trusted to be 0 for every input. Factories
+whose values are fixed by the function (``torch.zeros(shape)``) stay constants.
 """
 from __future__ import annotations
 
@@ -74,31 +75,34 @@ class Constants:
 
     def __init__(self, tensors: Iterable[torch.Tensor] = ()) -> None:
         self._tensors: Dict[int, torch.Tensor] = {id(t): t for t in tensors}
+        self._from_values: Dict[int, torch.Tensor] = {}  # integers computed from floats
         self.python_holds_data = False  # see the module's docstring
 
     def __contains__(self, x: Any) -> bool:
         return isinstance(x, torch.Tensor) and id(x) in self._tensors
 
     def note(self, name: str, arguments: Sequence[Any], results: Sequence[Any],
-             target: Any = None, to_python: bool = False) -> None:
+             target: Any = None, to_python: bool = False, reads_numbers: bool = False
+             ) -> None:
         """Record an op: its results (and in-place target) are constants exactly when it is
         deterministic and every tensor it reads is a constant (templates of ``zeros_like``
-        and targets of ``fill_`` and the like excepted), and, once Python holds data, its
-        values do not come from Python numbers. ``to_python``: the op's result is a Python
-        value made from the values of the tensors it reads."""
+        and targets of ``fill_`` and the like excepted), and, once Python holds data, it
+        reads no Python number. ``to_python``: its result is a Python value made from the
+        values it reads; ``reads_numbers``: some argument is a Python number."""
         read = [a for a in arguments if isinstance(a, torch.Tensor)]
-        if to_python and any((a.is_floating_point() or a.is_complex()) and a not in self
-                             for a in read):
-            self.python_holds_data = True
-        from_python = self.python_holds_data and name not in FIXED_VALUES
         if name in VALUE_FREE:
             read = read[1:]
         elif name in TEMPLATE_AFTER:
             read = read[:1]
-        random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
-        constant = not random and all(a in self for a in read) and \
-            not (from_python and not read and name not in TEMPLATE_AFTER)
         made = [r for r in list(results) + [target] if isinstance(r, torch.Tensor)]
+        valued = [a for a in read if a not in self and self._carries_values(a)]
+        if valued:
+            if to_python:
+                self.python_holds_data = True
+            self._from_values.update((id(r), r) for r in made)
+        from_python = self.python_holds_data and reads_numbers and name not in FIXED_VALUES
+        random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
+        constant = not random and not from_python and all(a in self for a in read)
         if constant:
             self._tensors.update((id(r), r) for r in made)
             return
@@ -108,6 +112,10 @@ class Constants:
                     del self._tensors[key]
         for r in made:
             self._tensors.pop(id(r), None)
+
+    def _carries_values(self, t: torch.Tensor) -> bool:
+        """Floating-point values, or integers computed from them (a mask, a count)."""
+        return t.is_floating_point() or t.is_complex() or id(t) in self._from_values
 
     def is_zero(self, x: Any, infinities: bool = False) -> bool:
         """The number 0 (or an infinity), or a constant tensor of them."""

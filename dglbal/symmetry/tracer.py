@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+from numbers import Number
 from typing import Any, Callable, Dict, Iterator, List
 
 import numpy as np
@@ -40,6 +41,7 @@ from .rules.helpers import conservative, op_name, outputs, values
 from .rules.indexing import move
 from .rules.registry import DGL_RULES, OP_RULES, RuleError, is_gate, module_rule_for
 from .rules.torch_ops import METADATA, passthrough
+from .signatures import positional
 
 __all__ = ["Tracer"]
 
@@ -58,6 +60,12 @@ def _mark_data(ctx: TraceContext, out) -> None:
     """Outputs of ops on data only are data (also when autograd tracks them)."""
     for value in outputs(out):
         ctx.set_field(value, None)
+
+
+def _reads_numbers(items) -> bool:
+    """Whether a Python number is among (nested lists / tuples of) arguments."""
+    return any(isinstance(v, Number) or (isinstance(v, (list, tuple)) and _reads_numbers(v))
+               for v in items)
 
 
 def _escapes(out) -> bool:
@@ -141,9 +149,13 @@ class _OpRecorder(TorchFunctionMode):
         if ctx.muted:
             return
         name = getattr(func, "__name__", "")
+        args, kwargs = positional(func, args, kwargs)  # rules read leading arguments by position
         arguments = values(list(args) + list(kwargs.values()))
-        ctx.constants.note(name, arguments, outputs(out), target, to_python=(
-            name not in METADATA and out is not None and not outputs(out)))
+        # Values that enter Python as numbers (a bool only steers control flow).
+        to_python = name not in METADATA and out is not None and not isinstance(out, bool) \
+            and not outputs(out)
+        ctx.constants.note(name, arguments, outputs(out), target, to_python=to_python,
+                           reads_numbers=_reads_numbers(list(args) + list(kwargs.values())))
         inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return _mark_data(ctx, out)

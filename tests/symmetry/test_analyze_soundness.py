@@ -134,7 +134,25 @@ def _branch_on_formatted_text(m, g, h):
     return h if float(format(h.max(), ".17g")) > 1.0 else 2 * h
 
 
+def _maximum_given_by_keyword(m, g, h):
+    return torch.max(h, other=torch.ones_like(h))
+
+
+def _comparison_given_by_keyword(m, g, h):
+    return h * torch.gt(h, other=1.0)
+
+
+def _square_through_a_refused_view(m, g, h):
+    buffer = h.clone()
+    view = buffer.view_as(buffer)  # no rule: held at 0, its field is data
+    view.mul_(view)  # writes h ** 2 into buffer through the view
+    return buffer
+
+
 @pytest.mark.parametrize("body,named,noted", [
+    (_maximum_given_by_keyword, "max", None),
+    (_comparison_given_by_keyword, "gt", None),
+    (_square_through_a_refused_view, "view_as", None),
     (_method_where, None, None),
     (_cast_through_integers, "a cast to torch.int64 truncates", None),
     (_copy_into_integers, "a cast to torch.int64 truncates", None),
@@ -181,6 +199,61 @@ class _FromInputValues(nn.Module):
         values = x[:, :1].tolist()  # the input's values enter Python
         c = torch.zeros(len(values), 1) if self.fixed_zeros else torch.tensor(values)
         return self.b(torch.maximum(self.a(x), c.to(x.dtype)))
+
+
+class _CountOfInputValues(nn.Module):
+    """A Python number from an integer tensor computed from the input (how many features
+    exceed 2.5: none on the example), added to a hidden tensor, alone or on a zero tensor."""
+
+    def __init__(self, on_zeros: bool):
+        super().__init__()
+        self.a, self.b, self.on_zeros = nn.Linear(3, 4), nn.Linear(4, 2), on_zeros
+
+    def forward(self, x):
+        count = float((x > 2.5).sum())
+        shift = torch.zeros(1, dtype=x.dtype) + count if self.on_zeros else count
+        return self.b(F.relu(self.a(x)) + shift)
+
+
+@pytest.mark.parametrize("on_zeros", [False, True])
+def test_a_number_counted_from_the_input_is_not_a_constant(on_zeros):
+    x = torch.randn(5, 3, dtype=torch.float64).clamp(max=2.0)
+    report = dglbal.analyze(_CountOfInputValues(on_zeros).double(), x)
+    assert report.groups == [] and report.unsupported
+
+
+@pytest.mark.parametrize("call,groups", [
+    (lambda h: torch.sum(input=h, dim=0, keepdim=True) * h, 4),  # per channel, degree 2
+    (lambda h: torch.relu(input=h), 4),
+    (lambda h: torch.add(input=h, other=h), 4),
+    (lambda h: torch.max(input=h) * h, 1),  # the largest entry: one common scale
+], ids=["sum", "relu", "add", "max"])
+def test_calls_with_keyword_arguments_are_read_as_positional_ones(call, groups):
+    report = sound(Head(lambda m, g, h: call(h)))
+    assert len(report.groups) == groups and report.unsupported == []
+
+
+def test_a_linear_map_to_one_output_per_row():
+    class Score(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.w = nn.Linear(3, 4), nn.Parameter(torch.randn(4))
+
+        def forward(self, x):
+            return F.linear(F.relu(self.a(x)), self.w)  # a 1-D weight: x @ w
+
+    model = Score().double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64))
+    assert len(report.groups) == 4
+    check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
+
+
+def test_a_tensor_a_module_caches_is_left_as_found():
+    layer = dglnn.SGConv(5, 3, k=2, cached=True)
+    graph, x = input_sets(5, count=1, num_nodes=9, seed=99)[0]
+    dglbal.analyze(layer, graph, x.float())
+    assert layer._cached_h is None
+    copy.deepcopy(layer)  # a cache holding the trace's autograd history could not be copied
 
 
 def test_a_tensor_made_from_input_values_is_not_a_constant():

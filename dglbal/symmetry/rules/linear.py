@@ -111,6 +111,11 @@ def linear(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     """F.linear(x, W, b): W[o, j] gets exponent row[o] - col[j], b[o] gets row[o]."""
     x, weight = args[0], arg(args, kwargs, 1, "weight")
     bias = arg(args, kwargs, 2, "bias")
+    if isinstance(weight, torch.Tensor) and weight.dim() == 1:  # x @ w: one output per row
+        matmul(ctx, torch.matmul, (x, weight), {}, out)
+        if bias is not None:
+            _bias(ctx, bias, ctx.field(out))
+        return
     col = input_channels(ctx, x)
     if col is not None:
         field = _with_rows(out, _matrix_rows(ctx, weight, col, transposed=False))
