@@ -190,7 +190,8 @@ def spectral_radius(matrix: sp.spmatrix) -> float:
                                   return_eigenvectors=False, tol=1e-8)).max())
 
 
-def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None) -> nn.Module:
+def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tensor] = None
+            ) -> nn.Module:
     """GNN He initialization: W ~ N(0, 2 / (fan_in * rho(A)^2)) for every graph layer.
 
     ``rho(A)`` is the spectral radius of the aggregation operator the layer applies on

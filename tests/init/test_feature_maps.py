@@ -235,8 +235,7 @@ def _directed_graph():
     """Uneven in-degrees, one node without in-edges, no self-loops."""
     src = [0, 1, 2, 3, 4, 5, 6, 0, 2, 4, 6, 1, 3, 5, 0, 0, 6]
     dst = [1, 2, 3, 4, 5, 6, 0, 2, 4, 6, 1, 3, 5, 1, 3, 5, 2]
-    graph = dgl.graph((src + [7, 7], dst + [0, 4]), num_nodes=8)  # node 7: no in-edge
-    return graph
+    return dgl.graph((src + [7, 7], dst + [0, 4]), num_nodes=8)  # node 7: no in-edge
 
 
 def _sage_neighbour_part(aggregator):

@@ -132,7 +132,8 @@ def test_graph_layers_finds_dgl_and_dglbal_layers():
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-@pytest.mark.parametrize("position,shape", [("first", (8, 5)), ("hidden", (6, 4)), ("last", (3, 6))])
+@pytest.mark.parametrize("position,shape",
+                         [("first", (8, 5)), ("hidden", (6, 4)), ("last", (3, 6))])
 def test_looks_linear_fills_half_precision_weights(dtype, position, shape):
     """torch's QR has no half kernel: U is drawn in float32 and rounded into the weight."""
     torch.manual_seed(0)
