@@ -11,7 +11,7 @@ from dglbal.balance import BalanceReport, analyze_and_balance, balance_
 from dglbal.symmetry import SymmetryReport, analyze
 
 from .layers import graph_layers, init_layer_
-from .tensor import looks_linear_blocks_, looks_linear_orthogonal_
+from .tensor import looks_linear_blocks_, looks_linear_orthogonal_, orthogonal_
 from .weights import feature_maps
 
 __all__ = ["balanced_xavier_", "balanced_orthogonal_", "looks_linear_"]
@@ -160,7 +160,7 @@ def looks_linear_(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
                 continue
             weight = params[name].t() if transposed else params[name]
             if position == "none":
-                nn.init.orthogonal_(weight)
+                orthogonal_(weight)
             else:
                 looks_linear_orthogonal_(weight, position)
     _zero_biases_and_residuals_(model)

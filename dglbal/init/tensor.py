@@ -10,8 +10,11 @@ from torch import nn
 
 POSITIONS = ("first", "hidden", "last")
 
-__all__ = ["POSITIONS", "looks_linear_orthogonal_", "looks_linear_blocks_", "he_normal_",
-           "he_normal_blocks_"]
+__all__ = ["POSITIONS", "orthogonal_", "looks_linear_orthogonal_", "looks_linear_blocks_",
+           "he_normal_", "he_normal_blocks_"]
+
+# The dtypes torch's QR runs in (on CPU and CUDA); half-precision weights are drawn in float32
+_QR_DTYPES = (torch.float32, torch.float64)
 
 
 def _check_weight(weight: torch.Tensor, scheme: str) -> None:
@@ -25,10 +28,59 @@ def _check_weight(weight: torch.Tensor, scheme: str) -> None:
         raise ValueError(f"{scheme} needs a floating-point weight, got {weight.dtype}")
 
 
+def orthogonal_(weight: torch.Tensor) -> torch.Tensor:
+    """``nn.init.orthogonal_`` for a weight of any floating dtype, filled in place.
+
+    torch's QR has no float16 / bfloat16 kernel, so the orthogonal matrix of a half-precision
+    weight is drawn in float32 and rounded into the weight's dtype; float32 and float64 weights
+    get torch's draw as it is (the same random numbers).
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        A floating-point tensor of at least 2 dimensions (flattened to (out, rest) as torch
+        does); it may be a view, such as a transposed weight.
+
+    Returns
+    -------
+    torch.Tensor
+        ``weight``.
+
+    Raises
+    ------
+    TypeError
+        If ``weight`` is not a tensor.
+    ValueError
+        If it is not floating point or has fewer than 2 dimensions.
+
+    Examples
+    --------
+    >>> w = orthogonal_(torch.empty(3, 5, dtype=torch.bfloat16))
+    >>> torch.allclose((w.float() @ w.float().T), torch.eye(3), atol=0.02)
+    True
+    """
+    if not isinstance(weight, torch.Tensor):
+        raise TypeError(f"orthogonal_ needs a tensor, got {type(weight).__name__}")
+    if weight.dim() < 2 or not weight.is_floating_point():
+        raise ValueError(f"orthogonal_ needs a floating-point weight of at least 2 dimensions, "
+                         f"got {weight.dtype} of shape {tuple(weight.shape)}")
+    drawn = torch.empty(weight.shape, dtype=_qr_dtype(weight.dtype), device=weight.device)
+    nn.init.orthogonal_(drawn)
+    with torch.no_grad():
+        weight.copy_(drawn)
+    return weight
+
+
+def _qr_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype to draw an orthogonal matrix in for a weight of ``dtype``."""
+    return dtype if dtype in _QR_DTYPES else torch.float32
+
+
 def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> torch.Tensor:
     """Fill an (out, in) weight with the looks-linear orthogonal block structure.
 
-    With ``U`` a random matrix with orthonormal rows or columns (``nn.init.orthogonal_``):
+    With ``U`` a random matrix with orthonormal rows or columns (:func:`orthogonal_`, drawn in
+    float32 for a float16 / bfloat16 weight):
 
     - ``first``:  ``W = [U; -U]`` (rows stacked), ``U`` of shape (out/2, in);
     - ``hidden``: ``W = [[U, -U], [-U, U]]``, ``U`` of shape (out/2, in/2);
@@ -126,8 +178,8 @@ def looks_linear_blocks_(blocks: Sequence[torch.Tensor], position: str = "hidden
                 "(num_heads * hidden_feats).")
     widths = [b.shape[1] // 2 if halve_cols else b.shape[1] for b in blocks]
     reference = blocks[0]
-    u = torch.empty(rows // 2 if halve_rows else rows, sum(widths), dtype=reference.dtype,
-                    device=reference.device)
+    u = torch.empty(rows // 2 if halve_rows else rows, sum(widths),
+                    dtype=_qr_dtype(reference.dtype), device=reference.device)
     nn.init.orthogonal_(u)
     with torch.no_grad():
         for block, part in zip(blocks, torch.split(u, widths, dim=1)):

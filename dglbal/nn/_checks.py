@@ -97,11 +97,34 @@ def _check_dtype(feat: torch.Tensor, what: str, dtype: Optional[torch.dtype], la
     if not feat.is_floating_point():
         raise TypeError(f"{layer}: {what} features must be floating point, got {feat.dtype}; "
                         "convert them with feat.float()")
+    _check_kernel_dtype(feat, what, layer)
     autocast = torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
     if dtype is not None and feat.dtype != dtype and not autocast:
         raise TypeError(f"{layer}: {what} features are {feat.dtype} but the layer's weights "
                         f"are {dtype}; convert one of them (feat.to({dtype}) or "
                         f"model.to({feat.dtype}))")
+
+
+def _check_kernel_dtype(feat: torch.Tensor, what: str, layer: str) -> None:
+    """Refuse float16 on CPU, which DGL's CPU kernels (message passing, edge softmax) do not
+    take; float16 on CUDA, and bfloat16 anywhere, pass."""
+    if feat.device.type != "cpu":
+        return
+    if feat.dtype == torch.float16:
+        raise TypeError(f"{layer}: {what} features are torch.float16 on the CPU, which DGL's "
+                        "CPU kernels do not take (bfloat16, float32 and float64 only); convert "
+                        "the model and features (model.float() and feat.float(), or "
+                        "torch.bfloat16), or run on CUDA, where float16 works")
+
+
+def _check_autocast_dtype(feat: torch.Tensor, layer: str) -> None:
+    """Refuse CPU autocast to float16 for an attention layer on the CPU: its feature transform
+    then hands DGL's edge softmax float16 logits, which it does not take on the CPU."""
+    if (feat.device.type == "cpu" and torch.is_autocast_cpu_enabled()
+            and torch.get_autocast_cpu_dtype() == torch.float16):
+        raise TypeError(f"{layer}: CPU autocast with dtype torch.float16 gives DGL's edge "
+                        "softmax float16 logits, which it does not take on the CPU; use "
+                        "torch.autocast('cpu', dtype=torch.bfloat16), or run on CUDA")
 
 
 def check_features(
@@ -114,6 +137,8 @@ def check_features(
     A single tensor stands for the source nodes; it also serves the destination nodes of a
     homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows). With
     ``extra_dims``, features may be (N, *, in_feats), ``*`` broadcasting between the ends.
+    For the attention layers: float16 features on the CPU, or CPU autocast to float16, are
+    refused (DGL's CPU edge softmax takes bfloat16, float32 and float64 only).
     """
     num_src, num_dst = graph.num_src_nodes(), graph.num_dst_nodes()
     if isinstance(feat, tuple):
@@ -123,6 +148,7 @@ def check_features(
         _check_matrix(feat[1], "destination", num_dst, in_dst_feats, layer, extra_dims)
         _check_dtype(feat[0], "source", dtype, layer)
         _check_dtype(feat[1], "destination", dtype, layer)
+        _check_autocast_dtype(feat[0], layer)
         try:
             torch.broadcast_shapes(feat[0].shape[1:-1], feat[1].shape[1:-1])
         except RuntimeError:
@@ -133,6 +159,7 @@ def check_features(
         return
     _check_matrix(feat, "source", num_src, in_src_feats, layer, extra_dims)
     _check_dtype(feat, "source", dtype, layer)
+    _check_autocast_dtype(feat, layer)
     if not graph.is_block and num_src != num_dst:
         raise ValueError(
             f"{layer}: the graph has {num_src} source and {num_dst} destination nodes; "

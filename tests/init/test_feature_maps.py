@@ -229,3 +229,68 @@ def test_schemes_a_layer_does_not_define_are_refused_naming_it(layer, scheme, me
 def test_gnn_he_refuses_sage_pool_naming_it():
     with pytest.raises(ValueError, match="aggregator 'pool'"):
         I.gnn_he_(dglnn.SAGEConv(4, 4, "pool"), homogeneous())
+
+
+def _directed_graph():
+    """Uneven in-degrees, one node without in-edges, no self-loops."""
+    src = [0, 1, 2, 3, 4, 5, 6, 0, 2, 4, 6, 1, 3, 5, 0, 0, 6]
+    dst = [1, 2, 3, 4, 5, 6, 0, 2, 4, 6, 1, 3, 5, 1, 3, 5, 2]
+    return dgl.graph((src + [7, 7], dst + [0, 4]), num_nodes=8)  # node 7: no in-edge
+
+
+def _sage_neighbour_part(aggregator):
+    """A SAGEConv computing only its neighbour operator: fc_self = 0, fc_neigh = I."""
+    layer = dglnn.SAGEConv(4, 4, aggregator, bias=False)
+    with torch.no_grad():
+        layer.fc_neigh.weight.copy_(torch.eye(4))
+        if aggregator != "gcn":
+            layer.fc_self.weight.zero_()
+    return layer
+
+
+@pytest.mark.parametrize("make", [
+    lambda: dglnn.GINConv(None, "sum"), lambda: dglnn.GINConv(None, "mean"),
+    lambda: dglnn.GINConv(None, "mean", init_eps=0.5), lambda: _sage_neighbour_part("mean"),
+    lambda: _sage_neighbour_part("gcn")], ids=["gin-sum", "gin-mean", "gin-mean-eps",
+                                               "sage-mean", "sage-gcn"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_aggregation_matrix_is_the_operator_the_layer_applies(make, weighted):
+    graph = _directed_graph()
+    x = features(graph, 4)
+    edge_weight = torch.rand(graph.num_edges(), generator=torch.Generator().manual_seed(1)) \
+        if weighted else None
+    layer = make()
+    operator = I.aggregation_matrix(layer, graph, edge_weight).toarray()
+    expected = layer(graph, x, edge_weight=edge_weight).detach().double()
+    torch.testing.assert_close(torch.from_numpy(operator) @ x.double(), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_gnn_he_on_gin_mean_uses_the_mean_operator():
+    """(1 + eps) I + D^-1 A is row-stochastic plus I: radius 2, not the sum's ~ degree + 1."""
+    torch.manual_seed(0)
+    graph = dgl.add_self_loop(dgl.rand_graph(300, 3000))
+    conv = dglnn.GINConv(nn.Linear(64, 4000, bias=False), "mean")
+    assert I.spectral_radius(I.aggregation_matrix(conv, graph)) == pytest.approx(2.0)
+    I.gnn_he_(conv, graph)
+    assert float(conv.apply_func.weight.std()) == pytest.approx((2 / 64) ** 0.5 / 2, rel=0.03)
+
+
+@pytest.mark.parametrize("layer, message", [
+    (lambda: dglnn.GINConv(nn.Linear(4, 4), "max"),
+     "GINConv's aggregator_type 'max' is not linear.*aggregator_type 'sum' or 'mean'"),
+    (lambda: dglnn.SAGEConv(4, 4, "pool"), "SAGEConv's aggregator 'pool' is not linear"),
+    (lambda: dglnn.SAGEConv(4, 4, "lstm"), "SAGEConv's aggregator 'lstm' is not linear"),
+])
+def test_aggregation_matrix_refuses_non_linear_aggregators(layer, message):
+    with pytest.raises(ValueError, match=message):
+        I.aggregation_matrix(layer(), homogeneous())
+
+
+def test_gnn_he_refuses_gin_max_leaving_the_model_as_it_was():
+    model = nn.ModuleList([dglnn.GINConv(nn.Linear(4, 4), "sum"),
+                           dglnn.GINConv(nn.Linear(4, 4), "max")])
+    before = [p.detach().clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="aggregator_type 'max' is not linear"):
+        I.gnn_he_(model, homogeneous())
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))

@@ -129,3 +129,40 @@ def test_gnn_he_needs_graph_layers_and_cycles():
 def test_graph_layers_finds_dgl_and_dglbal_layers():
     model = torch.nn.ModuleList([dglnn.GraphConv(3, 3), GATv2Conv(3, 3, 1), torch.nn.Linear(3, 3)])
     assert [type(m).__name__ for m in I.graph_layers(model)] == ["GraphConv", "GATv2Conv"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("position,shape",
+                         [("first", (8, 5)), ("hidden", (6, 4)), ("last", (3, 6))])
+def test_looks_linear_fills_half_precision_weights(dtype, position, shape):
+    """torch's QR has no half kernel: U is drawn in float32 and rounded into the weight."""
+    torch.manual_seed(0)
+    w = I.looks_linear_orthogonal_(torch.empty(shape, dtype=dtype), position)
+    assert w.dtype == dtype and torch.isfinite(w).all()
+    r, c = shape
+    u = {"first": w[: r // 2], "last": w[:, : c // 2], "hidden": w[: r // 2, : c // 2]}[position]
+    assert torch.equal(w[r // 2:] if position == "first" else w[:, c // 2:],
+                       -u if position != "hidden" else torch.cat([-u, u]))
+    u = u.float()
+    small = min(u.shape)
+    gram = u @ u.T if u.shape[0] == small else u.T @ u
+    torch.testing.assert_close(gram, torch.eye(small), atol=2e-2, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_orthogonal_draws_what_torch_draws_for_full_precision(dtype):
+    torch.manual_seed(3)
+    reference = torch.nn.init.orthogonal_(torch.empty(5, 7, dtype=dtype))
+    torch.manual_seed(3)
+    weight = torch.empty(7, 5, dtype=dtype).t()  # a transposed view, as GraphConv's weight
+    assert torch.equal(I.tensor.orthogonal_(weight), reference)
+
+
+def test_balanced_orthogonal_runs_on_a_bfloat16_model():
+    torch.manual_seed(0)
+    graph = dgl.add_self_loop(dgl.rand_graph(10, 30))
+    model = GCN(8, 8, 4, num_layers=3).bfloat16()
+    I.balanced_orthogonal_(model, graph, torch.randn(10, 8).bfloat16())
+    assert all(p.dtype == torch.bfloat16 and torch.isfinite(p).all() for p in model.parameters())
+    first = model.layers[0].weight.t()  # looks-linear first layer: [U; -U]
+    assert torch.equal(first[4:], -first[:4]) and first.abs().sum() > 0

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from dglbal.init import (gnn_he_, he_normal_, init_layer_, looks_linear_orthogonal_, xavier_,
-                         zero_attention_)
-from dglbal.nn import GATv2Conv
+from dglbal.init import (aggregation_matrix, gnn_he_, he_normal_, init_layer_,
+                         looks_linear_orthogonal_, xavier_, zero_attention_)
+from dglbal.nn import GATv2Conv, GraphConv
 
 
 @pytest.mark.parametrize("fill", [looks_linear_orthogonal_, he_normal_])
@@ -61,3 +61,42 @@ def test_xavier_gain_reaches_the_attention_layers():
     torch.manual_seed(0)
     layer = xavier_(nn.Sequential(GATv2Conv(64, 64, 1)), gain=1e-3)[0]
     assert float(layer.fc_src.weight.std()) < 1e-3
+
+
+def _looped_graph():
+    dgl.seed(0)
+    return dgl.add_self_loop(dgl.rand_graph(30, 120))
+
+
+@pytest.mark.parametrize("make, error, message", [
+    (lambda e: torch.full((e,), float("nan")), ValueError,
+     r"gnn_he_: edge_weight has 150 NaN or infinite value\(s\) among its 150"),
+    (lambda e: torch.ones(e).index_fill(0, torch.tensor([3]), float("inf")), ValueError,
+     r"edge_weight has 1 NaN or infinite value\(s\)"),
+    (lambda e: torch.ones(3), ValueError,
+     r"gnn_he_: edge_weight must have shape \(150,\) or \(150, 1\), one weight per edge of the "
+     r"graph, got \(3,\)"),
+    (lambda e: torch.ones(e, 2), ValueError, r"got \(150, 2\)"),
+    (lambda e: torch.ones(e, dtype=torch.long), TypeError,
+     "gnn_he_: edge_weight must be floating point, got torch.int64"),
+    (lambda e: [1.0] * e, TypeError, "gnn_he_: edge_weight must be a torch.Tensor, got list"),
+])
+def test_gnn_he_checks_edge_weight_naming_the_problem(make, error, message):
+    graph = _looped_graph()
+    assert graph.num_edges() == 150
+    layer = GraphConv(8, 4)
+    before = layer.weight.detach().clone()
+    with pytest.raises(error, match=message):
+        gnn_he_(layer, graph, edge_weight=make(graph.num_edges()))
+    assert torch.equal(layer.weight, before)
+    with pytest.raises(error, match=message.replace("gnn_he_", "aggregation_matrix")):
+        aggregation_matrix(layer, graph, make(graph.num_edges()))
+
+
+def test_gnn_he_takes_edge_weights_of_shape_e_or_e_by_1():
+    graph = _looped_graph()
+    weights = torch.rand(graph.num_edges(), generator=torch.Generator().manual_seed(0))
+    flat = aggregation_matrix(GraphConv(8, 4, norm="none"), graph, weights)
+    column = aggregation_matrix(GraphConv(8, 4, norm="none"), graph, weights[:, None])
+    assert (flat != column).nnz == 0
+    gnn_he_(GraphConv(8, 4), graph, edge_weight=-weights[:, None])  # negative weights: fine

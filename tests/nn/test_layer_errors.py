@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dglbal.nn import GAT, GCN, GATConv, GATv2Conv, GraphConv
+from dglbal.nn._checks import check_features, check_gcn_features
 
 LAYERS = {"GATConv": lambda **kw: GATConv(5, 4, num_heads=2, **kw),
           "GATv2Conv": lambda **kw: GATv2Conv(5, 4, num_heads=2, **kw),
@@ -31,6 +32,39 @@ def test_float64_features_into_a_float32_layer_name_both_dtypes(name):
                                         "layer's weights are torch.float32"):
         LAYERS[name]()(_graph(), torch.randn(8, 5, dtype=torch.float64))
     LAYERS[name]().double()(_graph(), torch.randn(8, 5, dtype=torch.float64))  # matching: fine
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_float16_features_on_the_cpu_name_the_dtype_and_device(name):
+    """DGL's CPU kernels take bfloat16, float32 and float64 only (a raw DGLError otherwise)."""
+    with pytest.raises(TypeError, match=f"{name}: source features are torch.float16 on the "
+                                        "CPU, which DGL's CPU kernels do not take .*bfloat16"):
+        LAYERS[name]().half()(_graph(), torch.randn(8, 5).half())
+    out = LAYERS[name]().bfloat16()(_graph(), torch.randn(8, 5).bfloat16())  # bfloat16: fine
+    assert out.dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("name", ["GATConv", "GATv2Conv"])
+def test_cpu_autocast_to_float16_is_refused_by_the_attention_layers(name):
+    with torch.autocast("cpu", dtype=torch.float16):
+        with pytest.raises(TypeError, match=f"{name}: CPU autocast with dtype torch.float16"):
+            LAYERS[name]()(_graph(), torch.randn(8, 5))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.isfinite(LAYERS[name]()(_graph(), torch.randn(8, 5)).float()).all()
+
+
+def test_the_float16_check_is_for_the_cpu_only():
+    """float16 features off the CPU (CUDA, here the meta device) pass the checks."""
+    feat = torch.empty(8, 5, dtype=torch.float16, device="meta")
+    check_features(_graph(), feat, 5, 5, "GATConv", torch.float16)
+    check_gcn_features(_graph(), feat, 5, "GraphConv", torch.float16, "both")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", LAYERS)
+def test_float16_features_on_cuda_run(name):
+    out = LAYERS[name]().half().cuda()(_graph().to("cuda"), torch.randn(8, 5).half().cuda())
+    assert out.dtype == torch.float16
 
 
 def test_a_float64_feature_pair_destination_is_named():
