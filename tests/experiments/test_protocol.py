@@ -224,3 +224,14 @@ def test_sweep_defaults_to_the_paper_protocol_and_train_to_dglbal(tmp_path, caps
 def test_bad_protocol_options_are_named(tmp_path, capsys, option, value, message):
     assert main(["train", "--out", str(tmp_path), option, value, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.needs_data("planetoid")
+@pytest.mark.parametrize("protocol", ["paper", "dglbal"])
+def test_both_protocols_keep_the_planetoid_features_the_results_were_run_on(
+        shared_data, assert_pinned_planetoid_features, protocol):
+    for name in ("cora", "citeseer"):
+        graph = get_protocol(protocol).load(name, str(shared_data))
+        assert_pinned_planetoid_features(name, graph.ndata["feat"])
+    graph = config(protocol, dataset="cora", root=str(shared_data)).load_graph()
+    assert_pinned_planetoid_features("cora", graph.ndata["feat"])
