@@ -13,7 +13,7 @@ from dglbal.nn import GAT
 from dglbal.experiments.protocol import (PROTOCOLS, get_protocol, isolated_nodes,
     remove_isolated_from_masks_)
 from dglbal.symmetry import analyze
-from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.config import TrainConfig, validate_config
 from dglbal.experiments.train import build_model, train_node_classifier
 
 
@@ -235,3 +235,12 @@ def test_both_protocols_keep_the_planetoid_features_the_results_were_run_on(
         assert_pinned_planetoid_features(name, graph.ndata["feat"])
     graph = config(protocol, dataset="cora", root=str(shared_data)).load_graph()
     assert_pinned_planetoid_features("cora", graph.ndata["feat"])
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "cora"])
+def test_split_is_refused_with_a_dataset_without_fixed_splits(dataset):
+    validate_config(config("paper", dataset=dataset))  # the default split 1 every caller passes
+    with pytest.raises(ValueError, match="--split has no effect without a heterophilous "
+                                         r"--dataset .* \(got 2\); leave it out"):
+        validate_config(config("paper", dataset=dataset, split=2))
+    validate_config(config("paper", dataset="texas", split=2))
