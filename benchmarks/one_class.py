@@ -19,13 +19,15 @@ from typing import Sequence, Tuple
 
 import torch
 
-from dglbal.data import dataset_names, num_classes
+from dglbal.data import dataset_names, get_dataset, num_classes
 from dglbal.experiments.protocol import PROTOCOLS, get_protocol
 
 
 def test_node_labels(dataset: str, protocol: str = "paper", split: int = 1
                      ) -> Tuple[torch.Tensor, int]:
-    """The labels of the protocol's test nodes, and the dataset's number of classes."""
+    """The labels of the protocol's test nodes, and the dataset's number of classes (``split``:
+    of a heterophilous set; the others have one)."""
+    split = split if get_dataset(dataset).heterophilous else 1  # the others have one split
     graph = get_protocol(protocol).load(dataset, os.environ.get("DGLBAL_DATA"), split)
     return graph.ndata["label"][graph.ndata["test_mask"]], num_classes(graph)
 

@@ -2,6 +2,7 @@
 under (`quick` by default, see pyproject.toml; `thorough` with DGLBAL_PROFILE=thorough or
 HYPOTHESIS_PROFILE=thorough, the older name, which some tests also read to widen their own
 sweeps), and fixtures used by several test modules."""
+import hashlib
 import multiprocessing
 import os
 import sys
@@ -23,6 +24,13 @@ SHARED_DATA = Path(os.environ.get("DGLBAL_DATA",
                                   Path(__file__).resolve().parents[2] / "shared" / "data"))
 """The local datasets: ``$DGLBAL_DATA``, else ``../shared/data`` beside the checkout."""
 
+PLANETOID_FEATURES_SHA256 = {
+    "cora": "e9e64fcce18b3886dcaa8e5f2adfefd8efd5fb4b78477c2c1c894a3ec41a62a2",
+    "citeseer": "156debd74a0a4aaf6b75bd7195badc679e3bf9f47d408cd4dda44aea64012edc",
+}
+"""SHA-256 of the float32 bytes of ``load_dataset(name).ndata["feat"]`` (DGL's row-normalized
+features, row-normalized again), as the committed Cora and Citeseer results were run on."""
+
 
 def pytest_configure(config):
     config.addinivalue_line(
@@ -41,6 +49,17 @@ def pytest_runtest_setup(item):
 def shared_data() -> Path:
     """The local data directory (see ``SHARED_DATA``); mark the test ``needs_data``."""
     return SHARED_DATA
+
+
+@pytest.fixture
+def assert_pinned_planetoid_features() -> Callable[[str, torch.Tensor], None]:
+    """Assert that features of Cora or Citeseer are the ones :data:`PLANETOID_FEATURES_SHA256`
+    pins, to the bit."""
+    def check(name: str, feat: torch.Tensor) -> None:
+        assert feat.dtype == torch.float32
+        digest = hashlib.sha256(feat.contiguous().numpy().tobytes()).hexdigest()
+        assert digest == PLANETOID_FEATURES_SHA256[name], f"{name}'s features changed"
+    return check
 
 
 def _optimizer_classes() -> list:

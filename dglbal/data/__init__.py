@@ -36,11 +36,16 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     root : str, optional
         Data directory; defaults to ``$DGLBAL_DATA``, then DGL's download directory.
     split : int
-        Which of the 10 fixed splits of a heterophilous set (the paper uses 1).
+        Which of the 10 fixed splits of a heterophilous set (the paper uses 1). The other
+        sets have one split each (Planetoid's public split, the synthetic graph's own) and
+        refuse any other value than the default.
     seed : int
         Seed of the synthetic graph.
     normalize : bool
-        Row-normalize the features (``False`` keeps the raw features).
+        Row-normalize the features (``False`` keeps the raw features). ``cora``,
+        ``citeseer``, ``pubmed``: DGL's classes row-normalize theirs and the default
+        row-normalizes them once more (a change by rounding only); ``False`` reads the
+        files' own back (0/1 word vectors, Pubmed's TF-IDF).
     bidirected : bool
         Heterophilous sets: add the reverse of every stored edge (``False`` uses the edges
         one-way, as stored, like the authors' code).
@@ -55,7 +60,8 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     Raises
     ------
     ValueError
-        For an unknown name or a bad ``split``, ``seed`` or ``root``.
+        For an unknown name or a bad ``split``, ``seed`` or ``root`` (a ``split`` other than
+        1 for a set without fixed splits).
     DatasetNotFoundError
         If the dataset's files are not in the data directory (saying where it looked) and
         cannot be downloaded.
@@ -71,12 +77,17 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     spec = get_dataset(name)
     if isinstance(split, bool) or not isinstance(split, numbers.Integral):
         raise ValueError(f"split must be an integer (which of the fixed splits), got {split!r}")
+    if split != 1 and not spec.heterophilous:
+        raise ValueError(
+            f"dataset {spec.name!r} has a single split: leave split at its default 1, got "
+            f"split={split} (only the heterophilous sets have fixed splits to choose from: "
+            f"{', '.join(dataset_names('heterophilous'))})")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"root must be a directory path (str or os.PathLike), got {root!r}")
-    graph = spec.loader(data_root(root) if spec.needs_files else None, int(split), seed,
-                        bidirected)
+    loader = spec.raw_loader if not normalize and spec.raw_loader else spec.loader
+    graph = loader(data_root(root) if spec.needs_files else None, int(split), seed, bidirected)
     return finalize(graph, f"dataset {spec.name!r}", normalize=normalize)
 
 

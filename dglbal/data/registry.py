@@ -32,7 +32,7 @@ __all__ = ["FAMILIES", "DatasetSpec", "register_dataset", "get_dataset", "datase
 #: The kinds of dataset, each with its own loader.
 FAMILIES = ("synthetic", "planetoid", "heterophilous")
 
-# loader(root, split, seed, bidirected) -> graph (before self-loops and normalization)
+# loader(root, split, seed, bidirected) -> graph (before self-loops and dglbal's normalization)
 Loader = Callable[[Optional[Path], int, int, bool], dgl.DGLGraph]
 
 
@@ -51,6 +51,10 @@ class DatasetSpec:
         the three masks; ``root`` is the data directory (``None``: the default).
     needs_files : bool
         Whether it reads files (all but the synthetic graph).
+    raw_loader : callable, optional
+        For a ``loader`` whose features come normalized already (DGL's planetoid classes
+        row-normalize theirs): a loader of the same signature returning the raw features,
+        which ``load_dataset(..., normalize=False)`` uses. None: ``loader`` serves both.
 
     Examples
     --------
@@ -67,6 +71,7 @@ class DatasetSpec:
     family: str
     loader: Loader
     needs_files: bool = True
+    raw_loader: Optional[Loader] = None
 
     @property
     def citation(self) -> bool:
@@ -173,7 +178,9 @@ register_dataset(DatasetSpec("synthetic", "synthetic", needs_files=False,
 for _name in _PLANETOID_CLASSES:
     register_dataset(DatasetSpec(_name, "planetoid",
                                  loader=lambda root, split, seed, bidirected, _name=_name:
-                                 load_planetoid(_name, root)))
+                                 load_planetoid(_name, root),
+                                 raw_loader=lambda root, split, seed, bidirected, _name=_name:
+                                 load_planetoid(_name, root, raw_features=True)))
 for _name in _HETEROPHILOUS_NAMES:
     register_dataset(DatasetSpec(_name, "heterophilous",
                                  loader=lambda root, split, seed, bidirected, _name=_name:

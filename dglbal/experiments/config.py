@@ -16,7 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import dgl
 
-from dglbal.data import dataset_names
+from dglbal.data import dataset_names, get_dataset
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .metrics import METRICS
@@ -75,7 +75,8 @@ class TrainConfig:
     ----------
     dataset, root, split : str, str or None, int
         The dataset (``--dataset``, :func:`dglbal.data.load_dataset`), its directory (default
-        ``$DGLBAL_DATA``, then DGL's) and the heterophilous split.
+        ``$DGLBAL_DATA``, then DGL's) and the heterophilous split (other sets have one split:
+        ``--split`` is refused with them).
     model, conv, layers, hidden, heads : str, str, int, int, int
         ``"gat"``, ``"gcn"`` or ``"sage"``; the GAT layer (``"gatv2"`` or ``"gat"``); depth,
         hidden width per head, attention heads.
@@ -261,6 +262,8 @@ class RunResult:
 
 
 _ONLY_WITH: Dict[str, tuple] = {
+    "split": (lambda c: get_dataset(c.dataset).heterophilous,
+              "a heterophilous --dataset (the sets with fixed splits)"),
     "heads": (lambda c: c.model == "gat", "--model gat"),
     "conv": (lambda c: c.model == "gat", "--model gat"),
     "share_weights": (lambda c: c.model == "gat", "--model gat"),

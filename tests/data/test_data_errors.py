@@ -102,3 +102,16 @@ def test_a_corrupted_planetoid_file_is_named(tmp_path, shared_data, part):
 def test_a_bad_root_or_seed_is_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         load_dataset("synthetic", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["synthetic", "cora", "citeseer", "pubmed"])
+@pytest.mark.parametrize("split", [77, -5, 0, 2])
+def test_a_split_of_a_set_with_a_single_split_is_refused(name, split):
+    with pytest.raises(ValueError, match=rf"dataset {name!r} has a single split: leave split at "
+                                         rf"its default 1, got split={split} \(only the "
+                                         r"heterophilous sets .*: actor, chameleon"):
+        load_dataset(name, split=split)
+
+
+def test_the_default_split_of_a_set_with_a_single_split_loads():
+    assert load_dataset("synthetic", split=1).num_nodes() == load_dataset("synthetic").num_nodes()

@@ -13,7 +13,7 @@ from dglbal.nn import GAT
 from dglbal.experiments.protocol import (PROTOCOLS, get_protocol, isolated_nodes,
     remove_isolated_from_masks_)
 from dglbal.symmetry import analyze
-from dglbal.experiments.config import TrainConfig
+from dglbal.experiments.config import TrainConfig, validate_config
 from dglbal.experiments.train import build_model, train_node_classifier
 
 
@@ -224,3 +224,23 @@ def test_sweep_defaults_to_the_paper_protocol_and_train_to_dglbal(tmp_path, caps
 def test_bad_protocol_options_are_named(tmp_path, capsys, option, value, message):
     assert main(["train", "--out", str(tmp_path), option, value, "--quiet"]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.needs_data("planetoid")
+@pytest.mark.parametrize("protocol", ["paper", "dglbal"])
+def test_both_protocols_keep_the_planetoid_features_the_results_were_run_on(
+        shared_data, assert_pinned_planetoid_features, protocol):
+    for name in ("cora", "citeseer"):
+        graph = get_protocol(protocol).load(name, str(shared_data))
+        assert_pinned_planetoid_features(name, graph.ndata["feat"])
+    graph = config(protocol, dataset="cora", root=str(shared_data)).load_graph()
+    assert_pinned_planetoid_features("cora", graph.ndata["feat"])
+
+
+@pytest.mark.parametrize("dataset", ["synthetic", "cora"])
+def test_split_is_refused_with_a_dataset_without_fixed_splits(dataset):
+    validate_config(config("paper", dataset=dataset))  # the default split 1 every caller passes
+    with pytest.raises(ValueError, match="--split has no effect without a heterophilous "
+                                         r"--dataset .* \(got 2\); leave it out"):
+        validate_config(config("paper", dataset=dataset, split=2))
+    validate_config(config("paper", dataset="texas", split=2))

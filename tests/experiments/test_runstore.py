@@ -155,7 +155,7 @@ def test_a_corrupted_or_foreign_run_file_is_named_set_aside_and_rerun(tmp_path, 
 
 @pytest.mark.parametrize("option", [["--hidden", "5"], ["--heads", "2"], ["--lr", "0.05"],
                                     ["--conv", "gat"], ["--skip"], ["--residual-alpha", "0.2"],
-                                    ["--bias"], ["--split", "2"], ["--minibatch"]])
+                                    ["--bias"], ["--dropout", "0.1"], ["--minibatch"]])
 def test_another_configuration_is_trained_not_taken_from_old_runs(tmp_path, option):
     assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
     with warnings.catch_warnings():
