@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import dgl
 import numpy as np
@@ -73,6 +73,12 @@ def as_double(value: Any) -> Any:
 
 def _outputs(out: Any) -> torch.Tensor:
     return torch.cat([t.reshape(-1) for t in output_tensors(out)])
+
+
+def _output_list(out: Any) -> List[torch.Tensor]:
+    """Each output tensor, flattened: compared one by one, so that an output a million times
+    smaller than another is not measured against the larger one's norm."""
+    return [t.reshape(-1) for t in output_tensors(out)]
 
 
 def _copy(model: nn.Module) -> nn.Module:
@@ -160,12 +166,18 @@ def _group_label(group: Any) -> str:
     return f"group {group.name!r} (parameters {', '.join(group.parameters) or 'none'})"
 
 
-def _relative_change(out: torch.Tensor, reference: torch.Tensor) -> float:
-    """||out - reference|| / ||reference||; 0 when both are 0, inf when only the reference
-    is (a change of something that was 0 is not hidden)."""
-    change = float((out - reference).norm())
-    scale = float(reference.norm())
-    return change / scale if scale > 0 else (0.0 if change == 0 else math.inf)
+def _relative_change(out: Union[torch.Tensor, Sequence[torch.Tensor]],
+                     reference: Union[torch.Tensor, Sequence[torch.Tensor]]) -> float:
+    """||out - reference|| / ||reference||, the largest over the output tensors when given
+    lists of them; 0 when both are 0, inf when only the reference is (a change of something
+    that was 0 is not hidden)."""
+    if isinstance(out, torch.Tensor):
+        out, reference = [out], [reference]
+    worst = 0.0
+    for part, base in zip(out, reference):
+        change, scale = float((part - base).norm()), float(base.norm())
+        worst = max(worst, change / scale if scale > 0 else (0.0 if change == 0 else math.inf))
+    return worst
 
 
 def _worst_single_group(model64: nn.Module, inputs64: Tuple[Any, ...], report: SymmetryReport,
@@ -175,8 +187,8 @@ def _worst_single_group(model64: nn.Module, inputs64: Tuple[Any, ...], report: S
     for group in report.groups:
         lambdas = torch.ones(len(report.groups), dtype=torch.float64)
         lambdas[group.index] = 2.0
-        error = _relative_change(_outputs(report.rescale_(_copy(model64), lambdas)(*inputs64)),
-                                 reference)
+        error = _relative_change(
+            _output_list(report.rescale_(_copy(model64), lambdas)(*inputs64)), reference)
         if error > worst:
             worst, blamed = error, group
     return worst, blamed
@@ -239,12 +251,12 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     model64, inputs64, report = _prepare(model, inputs, report)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        reference = _outputs(model64(*inputs64))
+        reference = _output_list(model64(*inputs64))
         for trial in range(trials):
             lambdas = torch.exp(torch.randn(len(report.groups), generator=generator,
                                             dtype=torch.float64))
             rescaled = report.rescale_(_copy(model64), lambdas)
-            error = _relative_change(_outputs(rescaled(*inputs64)), reference)
+            error = _relative_change(_output_list(rescaled(*inputs64)), reference)
             if not error <= rtol:
                 alone, group = _worst_single_group(model64, inputs64, report, reference)
                 raise AssertionError(
@@ -306,10 +318,12 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     _check_options(model, rtol=rtol)
     model64, inputs64, report = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():
-        out = _outputs(model64(*inputs64))
-    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed),
-                          dtype=torch.float64)
-    (weights * out).sum().backward()
+        parts = _output_list(model64(*inputs64))
+    generator = torch.Generator().manual_seed(seed)
+    loss = sum((torch.randn(part.shape, generator=generator, dtype=torch.float64) * part).sum()
+               / max(float(part.detach().norm()), 1e-300)  # each output at its own scale:
+               for part in parts)                        # a small output's groups still count
+    loss.backward()
     relative = relative_delta(model64, report)
     worst = float(relative.max()) if len(relative) else 0.0
     if not worst <= rtol:

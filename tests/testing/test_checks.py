@@ -1,10 +1,13 @@
 """The check helpers blame the right thing."""
 import math
+from typing import Callable
 
 import dgl
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from dglbal import analyze, balance_constants
 from dglbal.balance.balancing import balance_
@@ -207,3 +210,33 @@ def test_a_spurious_black_box_direction_is_measured_again_before_it_fails():
     found, groups = blackbox_symmetry_dimension(model, sets, report, points=4)
     assert groups == 4 and found > groups  # the exact excess depends on rounding (threads)
     check_complete(model, sets, report, points=4)
+
+
+class _TwoOutputs(nn.Module):
+    """Two heads of very different scales; the second's hidden units are ReLU or tanh."""
+
+    def __init__(self, second: Callable):
+        super().__init__()
+        self.second = second
+        self.a, self.b = nn.Linear(4, 6), nn.Linear(6, 2)
+        self.c, self.d = nn.Linear(4, 6), nn.Linear(6, 2)
+
+    def forward(self, x):
+        return 1e12 * self.b(F.relu(self.a(x))), self.d(self.second(self.c(x)))
+
+
+def test_a_false_group_on_a_small_output_is_caught():
+    """The ReLU twin's report claims the tanh head's units: each output is measured at its own
+    scale, not against the norm of all outputs together (where 1e12 hid it)."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    relu = _TwoOutputs(F.relu).double()
+    tanh = _TwoOutputs(torch.tanh).double()
+    tanh.load_state_dict(relu.state_dict())
+    wrong = analyze(relu, x)
+    check_rescale_invariance(relu, x, report=wrong)  # true for the model it was made for
+    check_noether(relu, x, report=wrong)
+    with pytest.raises(AssertionError, match="not a symmetry.*'c channel"):
+        check_rescale_invariance(tanh, x, report=wrong)
+    with pytest.raises(AssertionError, match="Noether's identity fails.*'c channel"):
+        check_noether(tanh, x, report=wrong)
