@@ -281,9 +281,19 @@ class SymmetryReport:
                 raise ValueError(f"rescale_: the report was made for another model: parameter "
                                  f"{name!r} of shape {tuple(self.table.shapes[name])} is not "
                                  f"in this {type(model).__name__}")
+        scaled = {}  # in float64, checked before anything changes
         for name, log_factor in self.log_factors(lambdas.log()).items():
-            p = params[name]
-            p.mul_(log_factor.exp().to(p).view_as(p))
+            p = params[name].detach()
+            value = p.double() * log_factor.exp().to(p.device).view_as(p)
+            overflow = torch.isfinite(p) & ~(value.abs() <= torch.finfo(p.dtype).max)
+            if overflow.any():
+                raise ValueError(f"rescale_: these lambdas would make {int(overflow.sum())} "
+                                 f"entries of parameter {name!r} overflow {p.dtype} (the model "
+                                 "is left unchanged); use lambdas nearer 1")
+            scaled[name] = value
+        with torch.no_grad():
+            for name, value in scaled.items():
+                params[name].copy_(value)
         return model
 
     def __str__(self) -> str:

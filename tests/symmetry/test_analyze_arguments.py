@@ -225,3 +225,20 @@ def test_an_empty_parameter_is_no_crash():
     model = Empty().double()
     report = dglbal.analyze(model, *_inputs())
     check_rescale_invariance(model, *input_sets(5, count=1)[0], report=report)
+
+
+def test_rescale_refuses_lambdas_that_overflow_the_dtype_and_changes_nothing():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).half()
+    report = dglbal.analyze(model, torch.randn(5, 3).half())
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=r"overflow torch.float16 \(the model is left unchanged"):
+        report.rescale_(model, torch.full((4,), 1e9))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    # A factor beyond float16's range whose products fit: computed in float64, not as inf.
+    lambdas = torch.tensor([1e5, 1.0, 1.0, 1.0])
+    with torch.no_grad():
+        report.rescale_(model, lambdas)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    expected = before["0.weight"][0].double() * 1e5
+    torch.testing.assert_close(model[0].weight[0].double(), expected.half().double())
