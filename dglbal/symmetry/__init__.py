@@ -81,7 +81,8 @@ def _left_as_found(model: nn.Module) -> Iterator[None]:
 @contextlib.contextmanager
 def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
     """Frozen parameters are still parameters: let the trace see what depends on them."""
-    frozen = [p for p in model.parameters() if not p.requires_grad]
+    frozen = [p for p in model.parameters() if not p.requires_grad and
+              (p.is_floating_point() or p.is_complex())]  # integers cannot require grad
     for p in frozen:
         p.requires_grad_(True)
     try:

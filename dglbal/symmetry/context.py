@@ -70,6 +70,10 @@ class TraceContext:
                 self._reports.append((ALWAYS, REFUSAL, "", f"sparse parameter {name} "
                                       f"({p.layout}): not rescaled, held at exponent 0 as data"))
                 continue
+            if not (p.is_floating_point() or p.is_complex()):  # cannot be scaled by lambda
+                self._reports.append((ALWAYS, REFUSAL, "", f"integer parameter {name} "
+                                      f"({p.dtype}): not rescaled, held at exponent 0 as data"))
+                continue
             self.param_names.setdefault(id(p), name)
             self.params.setdefault(name, p)
         self.exponents: Dict[str, Exponent] = {}

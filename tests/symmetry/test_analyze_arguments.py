@@ -242,3 +242,23 @@ def test_rescale_refuses_lambdas_that_overflow_the_dtype_and_changes_nothing():
     assert all(torch.isfinite(p).all() for p in model.parameters())
     expected = before["0.weight"][0].double() * 1e5
     torch.testing.assert_close(model[0].weight[0].double(), expected.half().double())
+
+
+def test_an_integer_parameter_is_data_and_named():
+    class Counted(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+            self.steps = nn.Parameter(torch.tensor(3), requires_grad=False)
+
+        def forward(self, x):
+            return self.b(F.relu(self.a(x))) * self.steps
+
+    model = Counted()
+    report = dglbal.analyze(model, torch.randn(5, 3))
+    assert len(report.groups) == 4
+    assert report.unsupported == ["integer parameter steps (torch.int64): not rescaled, held at "
+                                  "exponent 0 as data"]
+    assert not model.steps.requires_grad
+    dglbal.analyze_and_balance(model, torch.randn(5, 3))  # balancing leaves it alone
+    assert int(model.steps) == 3
