@@ -15,7 +15,6 @@ A model is balanced when every c_g is 0.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -23,12 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from dglbal.symmetry import SymmetryReport, analyze
+
 from ._checks import (check_balance_arguments, check_finite_parameters, check_result_is_finite,
     warn_if_no_groups)
-from .index import ExponentIndex
+from .flat import FlatExponents
 from .orbit import OrbitNorm, minimize
-from .sums import GroupSums
-from dglbal.symmetry import SymmetryReport, analyze
 
 __all__ = ["BalanceReport", "BalanceSummary", "FlatExponents", "analyze_and_balance", "balance_",
            "balance_constants", "group_norms"]
@@ -79,63 +78,6 @@ class BalanceSummary:
             text += (f"; {len(self.frozen_groups)} groups touching frozen parameters "
                      "(requires_grad=False) left alone")
         return text
-
-
-class FlatExponents(ExponentIndex):
-    """An :class:`ExponentIndex` with a float64 working copy ``theta`` of the parameters, which
-    balancing moves and then writes back."""
-
-    def __init__(self, model: nn.Module, report: SymmetryReport) -> None:
-        super().__init__(model, report)
-        self._host = GroupSums(self, torch.device("cpu"), torch.float64)
-        self.refresh()
-
-    def refresh(self) -> "FlatExponents":
-        """Re-read theta from the parameters; the index over the groups stays as it is."""
-        self.theta = self.numpy_parameters()
-        return self
-
-    def norms(self) -> tuple:
-        """(I_g, O_g) for every group."""
-        incoming, outgoing = self._host.incoming_outgoing(torch.from_numpy(self.theta ** 2))
-        return incoming.numpy(), outgoing.numpy()
-
-    @functools.cached_property
-    def touching(self) -> List[List[int]]:
-        """Per group, the parameters (positions in ``names``) it touches."""
-        touching: List[List[int]] = [[] for _ in range(self.num_groups)]
-        for i, entries in enumerate(self.exponents):
-            for g in entries.groups().tolist():
-                touching[g].append(i)
-        return touching
-
-    def group_entries(self, g: int) -> tuple:
-        """(flat entries, exponents) of group g, by parameter, then entry."""
-        parameters = self.touching[g]
-        parts = [self.exponents[i].group_slice(g) for i in parameters]
-        return (np.concatenate([flat + self.offsets[i] for i, (flat, _) in
-                                zip(parameters, parts)] or [np.zeros(0, dtype=np.int64)]),
-                np.concatenate([value for _, value in parts] or [np.zeros(0)]))
-
-    def outgoing_mask(self) -> np.ndarray:
-        """Per flat entry: does it have a negative exponent under some group?"""
-        return _concatenate_masks([entries.negative(int(np.prod(shape, dtype=np.int64)))
-                                   for entries, shape in zip(self.exponents, self.shapes)])
-
-    def zero(self, name: str) -> None:
-        """Set the working copy of parameter ``name`` to 0."""
-        i = self.names.index(name)
-        self.theta[self.offsets[i]:self.offsets[i + 1]] = 0.0
-
-    @torch.no_grad()
-    def write_back(self) -> None:
-        """Copy theta into the parameters, each in its own dtype and on its own device."""
-        for p, chunk in zip(self.params, self.chunks(self.theta)):
-            p.copy_(torch.from_numpy(chunk).view_as(p).to(device=p.device, dtype=p.dtype))
-
-
-def _concatenate_masks(masks: List[np.ndarray]) -> np.ndarray:
-    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
 def _preserve(flat: FlatExponents, tol: float, max_sweeps: int, summary: BalanceSummary
