@@ -231,7 +231,7 @@ def check_finite_parameters(flat) -> None:
         if not bool(torch.isfinite(param).all()):
             bad = int((~torch.isfinite(param)).sum())
             raise ValueError(f"parameter {name!r} has {bad} non-finite entries (NaN or inf); "
-                             "balancing needs finite weights")
+                             "balancing and the group norms need finite weights")
     with np.errstate(over="ignore", invalid="ignore"):
         # I_g, O_g <= max |e| * sum theta^2: when that bound is finite, so is every norm and
         # the exact per-group pass (a scatter over every exponent entry) is not needed.
@@ -241,7 +241,7 @@ def check_finite_parameters(flat) -> None:
         largest = max(names, key=lambda n: float(params[names.index(n)].detach().abs().max()))
         raise ValueError(f"the squared norms overflow float64 (parameter {largest!r} holds "
                          f"values up to {float(params[names.index(largest)].abs().max()):.1e}); "
-                         "balancing needs weights whose squares are finite")
+                         "balancing and the group norms need weights whose squares are finite")
 
 
 def warn_if_no_groups(model: nn.Module, report: SymmetryReport) -> None:

@@ -307,6 +307,13 @@ def balance_constants(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     torch.Tensor
         c_g for every group, float64 on the CPU.
 
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`balance_` for the model and the report (their types, a report of another
+        model, ``meta`` parameters, parameters sharing memory), and for NaN or infinite
+        parameters or squares that overflow float64 (which would make c_g NaN or infinite).
+
     Examples
     --------
     >>> from dglbal.nn import GAT
@@ -315,7 +322,7 @@ def balance_constants(model: nn.Module, report: SymmetryReport) -> torch.Tensor:
     >>> float(balance_constants(model, report).abs().max()) < 1e-4
     True
     """
-    incoming, outgoing = FlatExponents(model, report).norms()
+    incoming, outgoing = _checked(model, report).norms()
     return torch.from_numpy(incoming - outgoing)
 
 
@@ -332,6 +339,11 @@ def group_norms(model: nn.Module, report: SymmetryReport) -> Dict[str, torch.Ten
     dict of str to torch.Tensor
         ``{'incoming': I_g, 'outgoing': O_g}``, float64 on the CPU.
 
+    Raises
+    ------
+    TypeError, ValueError
+        As for :func:`balance_constants`.
+
     Examples
     --------
     >>> from dglbal.nn import GAT
@@ -340,5 +352,12 @@ def group_norms(model: nn.Module, report: SymmetryReport) -> Dict[str, torch.Ten
     >>> sorted(norms), tuple(norms["incoming"].shape)
     (['incoming', 'outgoing'], (8,))
     """
-    incoming, outgoing = FlatExponents(model, report).norms()
+    incoming, outgoing = _checked(model, report).norms()
     return {"incoming": torch.from_numpy(incoming), "outgoing": torch.from_numpy(outgoing)}
+
+
+def _checked(model: nn.Module, report: SymmetryReport) -> FlatExponents:
+    """The model's working copy, its parameters checked finite (``check_finite_parameters``)."""
+    flat = FlatExponents(model, report)
+    check_finite_parameters(flat)
+    return flat

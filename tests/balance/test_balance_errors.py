@@ -167,3 +167,23 @@ def test_a_parameter_registered_twice_is_one_parameter_and_balances():
     report = analyze_and_balance(model, _X, mode="preserve", tol=1e-10)
     assert report.balance.sweeps > 0 and report.balance.max_relative_c < 1e-10
     torch.testing.assert_close(model(_X), before, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("read", [balance_constants, group_norms])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_constants_and_norms_refuse_non_finite_parameters(read, bad):
+    model = _gat()
+    report = analyze(model)
+    with torch.no_grad():
+        model.layers[1].fc_src.weight[0, 0] = bad
+    with pytest.raises(ValueError, match=r"'layers\.1\.fc_src\.weight' has 1 non-finite"):
+        read(model, report)
+
+
+def test_constants_refuse_squares_that_overflow():
+    model = _gat().double()
+    report = analyze(model)
+    with torch.no_grad():
+        model.layers[2].fc_src.weight[0, 0] = 1e300
+    with pytest.raises(ValueError, match=r"overflow float64 \(parameter 'layers\.2\.fc_src"):
+        balance_constants(model, report)
