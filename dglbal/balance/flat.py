@@ -15,7 +15,7 @@ from dglbal.symmetry import SymmetryReport
 from .index import ExponentIndex
 from .sums import GroupSums
 
-__all__ = ["FlatExponents"]
+__all__ = ["FlatExponents", "relative_imbalance"]
 
 
 class FlatExponents(ExponentIndex):
@@ -73,3 +73,25 @@ class FlatExponents(ExponentIndex):
 
 def _concatenate_masks(masks: List[np.ndarray]) -> np.ndarray:
     return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
+
+
+def relative_imbalance(incoming: np.ndarray, outgoing: np.ndarray, groups: np.ndarray
+                       ) -> float:
+    """max |I_g - O_g| / (I_g + O_g) over ``groups`` (a boolean mask); a group whose norms
+    are both 0 counts as balanced, one with only one of them 0 as 1.
+
+    Parameters
+    ----------
+    incoming, outgoing : np.ndarray
+        I_g and O_g of every group.
+    groups : np.ndarray
+        Which groups to measure.
+
+    Returns
+    -------
+    float
+        The largest relative c_g (0.0 for no group).
+    """
+    scale = incoming[groups] + outgoing[groups]
+    c = np.abs(incoming[groups] - outgoing[groups])
+    return float(np.divide(c, scale, out=np.zeros_like(c), where=scale > 0).max(initial=0.0))
