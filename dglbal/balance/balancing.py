@@ -4,10 +4,10 @@ For every group g, with incoming norm I_g = sum_{e>0} e theta^2 and outgoing nor
 O_g = sum_{e<0} |e| theta^2, the conserved quantity of gradient flow is c_g = I_g - O_g.
 A model is balanced when every c_g is 0.
 
-- ``mode="init"``: Procedure 2.6 of "Are GATs Out of Balance?" on the groups. It zeroes the
-  attention-like gate parameters, gives the first neurons incoming norm ``beta``, then walks
-  the groups in forward order and scales each one's outgoing weights to its incoming norm.
-  It changes the function: it is an initialization.
+- ``mode="init"``: Procedure 2.6 of "Are GATs Out of Balance?" on the groups
+  (:mod:`.init_walk`). It zeroes the attention-like gate parameters, gives the first neurons
+  incoming norm ``beta``, then walks the groups in forward order and scales each one's
+  outgoing weights to its incoming norm. It changes the function: it is an initialization.
 - ``mode="preserve"``: moves along the symmetry orbit to its minimum-norm point, the fixed
   point of the sweep lambda_g = (O_g / I_g) ** (1/4), until |c_g| < tol (I_g + O_g); it gets
   there by Newton steps on the orbit's norm (see ``_preserve``). The function does not
@@ -27,6 +27,7 @@ from dglbal.symmetry import SymmetryReport, analyze
 from ._checks import (check_balance_arguments, check_finite_parameters, check_result_is_finite,
     warn_if_no_groups)
 from .flat import FlatExponents, relative_imbalance
+from .init_walk import beta_missed, first_groups, walk_, warn_if_beta_missed, zero_gates
 from .orbit import OrbitNorm, minimize
 
 __all__ = ["BalanceReport", "BalanceSummary", "FlatExponents", "analyze_and_balance", "balance_",
@@ -107,6 +108,29 @@ def _preserve(flat: FlatExponents, tol: float, max_sweeps: int) -> int:
     return steps
 
 
+def _initialize(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
+                tol: float, max_sweeps: int, summary: BalanceSummary) -> None:
+    """Init mode: zero the gates, then the walk of :mod:`.init_walk` and preserve steps, which
+    finish the balance where one walk cannot (residual streams, shared weights) without
+    changing the function, as tightly as float64 allows. When that moves first neurons off
+    ``beta`` (they feed each other through nonzero weights) the two alternate while the
+    first neurons come closer to ``beta``, within ``max_sweeps`` steps in all."""
+    summary.zeroed = zero_gates(flat, report)
+    first = first_groups(flat) if beta is not None else np.zeros(flat.num_groups, dtype=bool)
+    gap = np.inf
+    while True:
+        started = walk_(flat, first, beta)
+        summary.sweeps += _preserve(flat, min(tol, 1e-10), max_sweeps - summary.sweeps)
+        incoming = flat.norms()[0]
+        missed = beta_missed(incoming, started, beta)
+        if not missed.any() or summary.sweeps >= max_sweeps:
+            break
+        previous, gap = gap, float(np.abs(incoming[missed] - beta).max())
+        if gap > 0.8 * previous:  # no longer coming closer
+            break
+    warn_if_beta_missed(report, incoming, started, beta)
+
+
 def _measure(flat: FlatExponents, report: SymmetryReport, moved: np.ndarray,
              summary: BalanceSummary) -> None:
     """Fill in the summary's dead groups and imbalance from the parameters as they are now
@@ -117,47 +141,21 @@ def _measure(flat: FlatExponents, report: SymmetryReport, moved: np.ndarray,
     summary.max_relative_c = relative_imbalance(incoming, outgoing, moved)
 
 
-def _outgoing_only_gates(report: SymmetryReport) -> List[str]:
-    """Gate parameters that never carry a positive exponent: attention vectors."""
-    params = report.table.params
-    return [name for name in report.gates
-            if name in params and not np.any(params[name].values() > 0)]
-
-
-def _init(flat: FlatExponents, report: SymmetryReport, beta: Optional[float],
-          summary: BalanceSummary) -> None:
-    """Procedure 2.6 on the groups, in forward order."""
-    for name in _outgoing_only_gates(report):
-        if flat.params[flat.names.index(name)].requires_grad:
-            flat.zero(name)
-            summary.zeroed.append(name)
-    outgoing = flat.outgoing_mask()
-    theta = flat.theta
-    for g in np.flatnonzero(~flat.frozen):
-        entries, values = flat.group_entries(g)
-        inward, outward = entries[values > 0], entries[values < 0]
-        mass_in = float(np.sum(values[values > 0] * theta[inward] ** 2))
-        first = not outgoing[inward].any()
-        if first and beta is not None and mass_in > 0:
-            theta[inward] *= np.sqrt(beta / mass_in)
-            mass_in = beta
-        mass_out = float(np.sum(-values[values < 0] * theta[outward] ** 2))
-        if mass_in > 0 and mass_out > 0:
-            theta[outward] *= np.sqrt(mass_in / mass_out)
-
-
 def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
              beta: Optional[float] = 2.0, tol: float = 1e-6, max_sweeps: int = 1000
              ) -> BalanceSummary:
     """Balance ``model`` in place along the groups of ``report`` (see the module doc).
 
-    ``beta=None`` in init mode keeps the first neurons' incoming norms. Groups with a zero
-    incoming or outgoing norm (dead neurons) are left alone and listed. Frozen parameters
-    (``requires_grad=False``) are never changed: the groups that touch them are left alone and
-    listed in ``frozen_groups``, and frozen gates are not zeroed. Non-finite parameters or
-    ``beta`` are refused, and so is a result that would not be finite in the parameters'
-    dtype (the model is then left as it was). Balancing works on a float64 copy; the summary
-    measures the model as written back, each parameter in its own dtype.
+    ``beta=None`` in init mode keeps the first neurons' incoming norms. The first neurons are
+    the groups no other group feeds; the channels of a residual stream, which feed each other
+    through the skip branches, are first together (:mod:`dglbal.balance.init_walk`). Groups
+    with a zero incoming or outgoing norm (dead neurons) are left alone and listed. Frozen
+    parameters (``requires_grad=False``) are never changed: the groups that touch them are
+    left alone and listed in ``frozen_groups``, and frozen gates are not zeroed. Non-finite
+    parameters or ``beta`` are refused, and so are parameters sharing memory with another
+    parameter and a result that would not be finite in the parameters' dtype (the model is
+    then left as it was). Balancing works on a float64 copy; the summary measures the model
+    as written back, each parameter in its own dtype.
 
     Parameters
     ----------
@@ -186,8 +184,14 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
         If ``model`` is not an ``nn.Module`` or ``report`` not a ``SymmetryReport``.
     ValueError
         For a bad ``mode``, ``beta``, ``tol`` or ``max_sweeps``, a report of another model,
-        parameters on the ``meta`` device, NaN or infinite parameters, or a result that would
-        not be finite.
+        parameters on the ``meta`` device, a parameter sharing memory with another (a view of
+        it), NaN or infinite parameters, or a result that would not be finite.
+
+    Warns
+    -----
+    UserWarning
+        When ``model`` has no rescale symmetry, and in init mode when first neurons end off
+        ``beta`` (a residual stream whose skip branches are not zero).
 
     Examples
     --------
@@ -204,11 +208,9 @@ def balance_(model: nn.Module, report: SymmetryReport, mode: str = "init", *,
     summary.frozen_groups = list(flat.frozen_groups)
     warn_if_no_groups(model, report)
     if mode == "init":
-        _init(flat, report, beta, summary)
-    # Preserve sweeps finish init mode where its single walk cannot (residual streams,
-    # shared weights): they do not change the function. An initialization may as well be
-    # balanced as tightly as float64 allows.
-    summary.sweeps = _preserve(flat, min(tol, 1e-10) if mode == "init" else tol, max_sweeps)
+        _initialize(flat, report, beta, tol, max_sweeps, summary)
+    else:
+        summary.sweeps = _preserve(flat, tol, max_sweeps)
     incoming, outgoing = flat.norms()
     moved = ~flat.frozen & (incoming > 0) & (outgoing > 0)
     summary.float64_relative_c = relative_imbalance(incoming, outgoing, moved)
@@ -294,8 +296,8 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
         If ``model`` is not an ``nn.Module``.
     ValueError
         For a bad ``mode``, ``beta``, ``tol`` or ``max_sweeps``, parameters on the ``meta``
-        device, NaN or infinite parameters, or a result that would not be finite (the model is
-        then left unchanged).
+        device, a parameter sharing memory with another, NaN or infinite parameters, or a
+        result that would not be finite (the model is then left unchanged).
 
     Examples
     --------

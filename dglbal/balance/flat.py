@@ -54,11 +54,6 @@ class FlatExponents(ExponentIndex):
                                 zip(parameters, parts)] or [np.zeros(0, dtype=np.int64)]),
                 np.concatenate([value for _, value in parts] or [np.zeros(0)]))
 
-    def outgoing_mask(self) -> np.ndarray:
-        """Per flat entry: does it have a negative exponent under some group?"""
-        return _concatenate_masks([entries.negative(int(np.prod(shape, dtype=np.int64)))
-                                   for entries, shape in zip(self.exponents, self.shapes)])
-
     def zero(self, name: str) -> None:
         """Set the working copy of parameter ``name`` to 0."""
         i = self.names.index(name)
@@ -69,10 +64,6 @@ class FlatExponents(ExponentIndex):
         """Copy theta into the parameters, each in its own dtype and on its own device."""
         for p, chunk in zip(self.params, self.chunks(self.theta)):
             p.copy_(torch.from_numpy(chunk).view_as(p).to(device=p.device, dtype=p.dtype))
-
-
-def _concatenate_masks(masks: List[np.ndarray]) -> np.ndarray:
-    return np.concatenate(masks) if masks else np.zeros(0, dtype=bool)
 
 
 def relative_imbalance(incoming: np.ndarray, outgoing: np.ndarray, groups: np.ndarray
