@@ -1,9 +1,10 @@
 """What the balancing entry points check about their arguments: the model (seen through
-``torch.compile`` / ``DataParallel`` / DDP wrappers), that the report describes it (read by
-:class:`.index.ExponentIndex`), the state dicts their ``load_state_dict`` receives; and what
-:func:`dglbal.balance.balance_` checks before and after it moves any weight: its options,
-finite parameters, a model without symmetry, a finite result; and the options of
-:class:`dglbal.balance.Rebalancer`. Each refusal names the argument."""
+``torch.compile`` / ``DataParallel`` / DDP wrappers), that the report describes it and that
+its parameters do not share memory (read by :class:`.index.ExponentIndex`), the state dicts
+their ``load_state_dict`` receives; and what :func:`dglbal.balance.balance_` checks before
+and after it moves any weight: its options, finite parameters, a model without symmetry, a
+finite result; and the options of :class:`dglbal.balance.Rebalancer`. Each refusal names the
+argument."""
 from __future__ import annotations
 
 import math
@@ -16,10 +17,11 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 from dglbal.symmetry.arguments import unwrap
+from dglbal.symmetry.constants import share_memory
 
 __all__ = ["model_parameters", "check_model_and_report", "check_report_matches",
-           "check_state_keys", "check_balance_arguments", "check_finite_parameters",
-           "check_result_is_finite", "warn_if_no_groups", "CRITERIA",
+           "check_unshared_memory", "check_state_keys", "check_balance_arguments",
+           "check_finite_parameters", "check_result_is_finite", "warn_if_no_groups", "CRITERIA",
            "check_rebalance_arguments"]
 
 
@@ -98,6 +100,62 @@ def check_report_matches(params: Dict[str, torch.Tensor], report: SymmetryReport
                              f"shape {tuple(params[name].shape)} here, {shape} in the report")
 
 
+def _extent(t: torch.Tensor) -> Optional[Tuple[int, int, int]]:
+    """(storage, first byte, end byte) of the memory a strided tensor's values span; None for
+    an empty tensor or another layout."""
+    if t.layout != torch.strided or t.numel() == 0:
+        return None
+    size = t.element_size()
+    span = 1 + sum((n - 1) * stride for n, stride in zip(t.shape, t.stride()))
+    start = t.storage_offset() * size
+    return t.untyped_storage().data_ptr(), start, start + span * size
+
+
+def _overlapping_pairs(params: Dict[str, torch.Tensor]) -> List[Tuple[str, str]]:
+    """Pairs of parameters where writing one may change the other: strided ones whose spans
+    of one storage meet, and any other layout sharing a storage (``share_memory``)."""
+    spans: Dict[int, List[Tuple[str, int, int]]] = {}
+    for name, param in params.items():
+        extent = _extent(param)
+        if extent is not None:
+            spans.setdefault(extent[0], []).append((name, extent[1], extent[2]))
+    pairs = [(a, b) for same in spans.values() for i, (a, start_a, end_a) in enumerate(same)
+             for b, start_b, end_b in same[i + 1:] if start_a < end_b and start_b < end_a]
+    others = [name for name, param in params.items() if param.layout != torch.strided]
+    return pairs + [(a, b) for a in others for b in params
+                    if b != a and share_memory(params[a], params[b])]
+
+
+def check_unshared_memory(params: Dict[str, torch.Tensor], reported: Sequence[str]) -> None:
+    """Refuse a reported parameter whose memory overlaps another parameter's.
+
+    Two parameter objects over one memory (``nn.Parameter(w[:3])`` beside ``nn.Parameter(w)``)
+    are two parameters to the analyser, rescaled apart, but writing one changes the other:
+    balancing would write one over the other and change the function. The same parameter
+    registered twice (tied weights) is one parameter and passes.
+
+    Parameters
+    ----------
+    params : dict
+        The model's named parameters.
+    reported : sequence of str
+        The report's parameters (those balancing may write).
+
+    Raises
+    ------
+    ValueError
+        Naming both parameters.
+    """
+    reported = set(reported)
+    for a, b in _overlapping_pairs(params):
+        if a in reported or b in reported:
+            raise ValueError(
+                f"parameters {a!r} and {b!r} share memory (one is a view of the other, or both "
+                "of one tensor): they are rescaled as two parameters, and writing one changes "
+                "the other. Give each its own memory (e.g. nn.Parameter(w[:3].clone())), or "
+                "register one Parameter object for both (tied weights)")
+
+
 def check_state_keys(state: dict, expected: Iterable[str], owner: str) -> None:
     """Refuse a state dict with missing or unexpected keys, naming them.
 
@@ -173,7 +231,7 @@ def check_finite_parameters(flat) -> None:
         if not bool(torch.isfinite(param).all()):
             bad = int((~torch.isfinite(param)).sum())
             raise ValueError(f"parameter {name!r} has {bad} non-finite entries (NaN or inf); "
-                             "balancing needs finite weights")
+                             "balancing and the group norms need finite weights")
     with np.errstate(over="ignore", invalid="ignore"):
         # I_g, O_g <= max |e| * sum theta^2: when that bound is finite, so is every norm and
         # the exact per-group pass (a scatter over every exponent entry) is not needed.
@@ -183,7 +241,7 @@ def check_finite_parameters(flat) -> None:
         largest = max(names, key=lambda n: float(params[names.index(n)].detach().abs().max()))
         raise ValueError(f"the squared norms overflow float64 (parameter {largest!r} holds "
                          f"values up to {float(params[names.index(largest)].abs().max()):.1e}); "
-                         "balancing needs weights whose squares are finite")
+                         "balancing and the group norms need weights whose squares are finite")
 
 
 def warn_if_no_groups(model: nn.Module, report: SymmetryReport) -> None:

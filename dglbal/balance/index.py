@@ -8,7 +8,7 @@ compact form (weights in outer form: groups per channel). Sums over groups run o
 (:attr:`ExponentIndex.sums`, :mod:`.sums`); the (entry, group, value) triplets over the flat
 vector are expanded only on first use (``entry``, ``group``, ``value``). Building an index
 checks that the report describes the model and finds the groups that touch a frozen
-parameter, once.
+parameter, once; it refuses parameters that share memory, which could not be rescaled apart.
 """
 from __future__ import annotations
 
@@ -21,7 +21,8 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 
-from ._checks import check_model_and_report, check_report_matches, model_parameters
+from ._checks import (check_model_and_report, check_report_matches, check_unshared_memory,
+    model_parameters)
 from .sums import GroupSums
 
 __all__ = ["ExponentIndex", "accumulation_dtype", "flat_gradients", "flat_parameters",
@@ -164,8 +165,9 @@ class ExponentIndex:
     ------
     TypeError, ValueError
         When the arguments are of the wrong type or on the meta device
-        (``check_model_and_report``), or the report was made for another model
-        (``check_report_matches``).
+        (``check_model_and_report``), the report was made for another model
+        (``check_report_matches``), or a parameter of the report shares memory with another
+        parameter (``check_unshared_memory``).
 
     Examples
     --------
@@ -181,6 +183,7 @@ class ExponentIndex:
         check_model_and_report(model, report)
         params = model_parameters(model)
         check_report_matches(params, report, model)
+        check_unshared_memory(params, report.parameter_order)
         self.names = list(report.parameter_order)
         self.params = [params[n] for n in self.names]
         sizes = [p.numel() for p in self.params]

@@ -209,3 +209,26 @@ def test_preserve_mode_converges_on_deep_networks():
     model = GAT(6, 8, 3, num_layers=40).double()
     report = analyze_and_balance(model, mode="preserve", tol=1e-8)
     assert report.balance.max_relative_c < 1e-8 and report.sweeps <= 10
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("mode", ["init", "preserve"])
+def test_the_summary_measures_the_model_as_written_back(dtype, mode):
+    """Balancing works in float64; the summary reports the model in its own dtype too."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(),
+                          nn.Linear(5, 2)).to(dtype)
+    report = analyze_and_balance(model, torch.randn(10, 4).to(dtype), mode=mode, tol=1e-10)
+    summary = report.balance
+    actual = float(relative_c(model, report).max())
+    assert summary.max_relative_c == pytest.approx(actual, rel=1e-12)
+    assert actual > 1e-5 and summary.float64_relative_c < 1e-10
+    assert (f"= {summary.max_relative_c:.1e} in the parameters' dtypes "
+            f"({summary.float64_relative_c:.1e} in float64 before rounding)") in str(report)
+
+
+def test_the_summary_of_a_float64_model_gives_one_figure():
+    model = GAT(6, 4, 3, num_layers=3).double()
+    summary = analyze_and_balance(model, mode="preserve", tol=1e-10).balance
+    assert summary.max_relative_c == summary.float64_relative_c < 1e-10
+    assert "before rounding" not in str(summary)
