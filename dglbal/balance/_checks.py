@@ -17,7 +17,7 @@ from torch import nn
 
 from dglbal.symmetry import SymmetryReport
 from dglbal.symmetry.arguments import unwrap
-from dglbal.symmetry.constants import share_memory
+from dglbal.symmetry.memory import share_memory
 
 __all__ = ["model_parameters", "check_model_and_report", "check_report_matches",
            "check_unshared_memory", "check_state_keys", "check_balance_arguments",

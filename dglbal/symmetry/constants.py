@@ -25,8 +25,9 @@ from typing import Any, Dict, Iterable, Sequence
 
 import torch
 
-__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER", "FIXED_VALUES", "ANYWHERE",
-           "storages", "share_memory"]
+from .memory import share_memory
+
+__all__ = ["Constants", "RANDOM", "VALUE_FREE", "TEMPLATE_AFTER", "FIXED_VALUES"]
 
 # Ops whose results are random or uninitialised, by a part of their name (rand, randn_like,
 # bernoulli_, feature_alpha_dropout, empty_strided, ...): never constants, even from constants.
@@ -40,34 +41,6 @@ VALUE_FREE = {"zeros_like", "ones_like", "full_like", "new_zeros", "new_ones", "
 TEMPLATE_AFTER = {"expand_as", "view_as", "reshape_as", "type_as", "to"}
 # Factories whose values no argument gives (only shapes, dtypes and devices).
 FIXED_VALUES = {"zeros", "ones", "eye", "zeros_like", "ones_like", "new_zeros", "new_ones"}
-
-
-ANYWHERE = -1
-
-
-def storages(t: torch.Tensor) -> frozenset:
-    """The memory a tensor's values live in: its storage, or for a sparse tensor (which has
-    none of its own) those of its stored values and indices. Tensors that share one may
-    alias each other (an empty storage is shared with nothing; a layout not known here is
-    taken to share memory with everything: ``ANYWHERE``)."""
-    if t.layout == torch.strided:
-        pointer = t.untyped_storage().data_ptr()
-        return frozenset([pointer] if pointer else [])
-    if t.layout == torch.sparse_coo:
-        parts = [t._values(), t._indices()]
-    elif t.layout in (torch.sparse_csr, torch.sparse_bsr):
-        parts = [t.values(), t.crow_indices(), t.col_indices()]
-    elif t.layout in (torch.sparse_csc, torch.sparse_bsc):
-        parts = [t.values(), t.ccol_indices(), t.row_indices()]
-    else:
-        return frozenset([ANYWHERE])
-    return frozenset(p for part in parts for p in storages(part))
-
-
-def share_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Whether writing into one may change the other (see :func:`storages`)."""
-    sa, sb = storages(a), storages(b)
-    return bool(sa & sb) or (ANYWHERE in sa | sb and bool(sa) and bool(sb))
 
 
 class Constants:

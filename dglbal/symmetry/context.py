@@ -21,13 +21,14 @@ import numpy as np
 import torch
 
 from .approximate import EpsSite, Pin, Relaxed, common_along
-from .constants import ANYWHERE, Constants, share_memory, storages
+from .constants import Constants
 from .core.algebra import AUXILIARY, NEURON, PARAMETER, ZERO, Eliminator, SymbolTable
 from .core.fields import Field, as_array, collapse, is_zero
 from .core.groups import Exponent, FieldExponent, OuterExponent
 from .dataflow import ALWAYS, DataFlow, Edge
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
+from .memory import MemoryIndex
 from .untraced import NOT_A_VIEW, autograd_sources, replay_view
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
@@ -80,7 +81,7 @@ class TraceContext:
         self._entry_symbols: set = set()  # parameters with one symbol of their own per entry
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
-        self._by_storage: Dict[int, List[torch.Tensor]] = {}  # data pointer -> traced tensors
+        self.memory = MemoryIndex()  # traced tensors by storage, for in-place writes' aliases
         self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[Finding] = []  # refusals, then notes: made by finish()
         self.notes: List[Finding] = []
@@ -232,8 +233,7 @@ class TraceContext:
             field = None if is_zero(field) else collapse(field)
         self._fields[id(tensor)] = field
         self._alive.append(tensor)
-        for pointer in storages(tensor):
-            self._by_storage.setdefault(pointer, []).append(tensor)
+        self.memory.add(tensor)
         node = tensor.grad_fn
         if node is not None:
             # Keep the node's Python wrapper alive: its id is the key, and a freed wrapper
@@ -398,13 +398,7 @@ class TraceContext:
 
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
-        pointers = storages(tensor)
-        if ANYWHERE in pointers:
-            candidates = [t for t in self._alive if isinstance(t, torch.Tensor)]
-        else:
-            candidates = [t for p in pointers | {ANYWHERE} for t in self._by_storage.get(p, ())]
-        unique = {id(t): t for t in candidates if t is not tensor}
-        return [t for t in unique.values() if id(t) in self._fields and share_memory(t, tensor)]
+        return [t for t in self.memory.sharing(tensor) if id(t) in self._fields]
 
     # -- tensors computed outside the trace ---------------------------------------------------
     def _untracked(self, x: torch.Tensor) -> Field:
