@@ -293,3 +293,12 @@ def test_compiled_backend_matches_dgl(layer, threads, compiled_backend, monkeypa
     parts = {"GATv2Conv": {backend.gather_logits, backend.gather_edge_grads},
              "GATConv": set()}[layer]
     assert set(backend._compiled) == (whole if threads == 1 else parts)
+
+
+def test_a_misspelt_backend_in_the_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("DGLBAL_ATTENTION", "compile")
+    with pytest.raises(ValueError, match=r"DGLBAL_ATTENTION='compile' names no attention "
+                                         r"backend; choose from \('eager', 'compiled'\)"):
+        backend._from_environment()
+    monkeypatch.setenv("DGLBAL_ATTENTION", "compiled")
+    assert backend._from_environment() == "compiled"

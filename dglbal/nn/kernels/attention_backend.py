@@ -25,7 +25,18 @@ __all__ = ["BACKENDS", "COMPILE_MIN_EDGES", "set_backend", "get_backend", "compi
 BACKENDS = ("eager", "compiled")
 COMPILE_MIN_EDGES = 4096
 """Smaller graphs always run eager: compiling for them would cost more than it saves."""
-_backend = os.environ.get("DGLBAL_ATTENTION", "eager")
+
+
+def _from_environment() -> str:
+    """``DGLBAL_ATTENTION``, checked: a misspelt backend must not run eager unnoticed."""
+    name = os.environ.get("DGLBAL_ATTENTION", "eager")
+    if name not in BACKENDS:
+        raise ValueError(f"the environment variable DGLBAL_ATTENTION={name!r} names no "
+                         f"attention backend; choose from {BACKENDS} (or unset it)")
+    return name
+
+
+_backend = _from_environment()
 _compiled: Dict[Callable, Callable] = {}
 
 
