@@ -28,11 +28,12 @@ DEFAULT_SEEDS = 3  # the command line trains seeds 0, 1, 2 unless told otherwise
 MAX_SEEDS = 10 ** 6  # --seeds N trains seeds 0..N-1
 
 
-def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    """One option per :class:`TrainConfig` field that offers one (its metadata), in groups."""
+def _add_config_options(parser: argparse.ArgumentParser, at_init: bool = False) -> None:
+    """One option per :class:`TrainConfig` field that offers one (its metadata), in groups;
+    with ``at_init=True`` only those that shape the data or the model at initialization."""
     groups = {key: parser.add_argument_group(title) for key, title in GROUPS.items()}
     defaults = TrainConfig()
-    for f in cli_fields():
+    for f in cli_fields(at_init):
         cli, default = f.metadata["cli"], getattr(defaults, f.name)
         choices = cli["choices"]() if callable(cli["choices"]) else cli["choices"]
         kwargs = dict(dest=f.name, help=cli["help"])
@@ -61,7 +62,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         help="GAT attention kernels: eager (default; $DGLBAL_ATTENTION) or compiled "
              "(torch.compile: about a quarter less epoch time for deep GATs on one CPU thread, "
              "~15 s of compilation per process; small graphs stay eager)")
-    groups["output"].add_argument("--quiet", action="store_true", help="no progress bars")
+    if not at_init:  # diagnose shows no progress bars
+        groups["output"].add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _field_kind(f) -> type:
@@ -91,17 +93,20 @@ def _output_dir(text: str) -> Path:
 
 
 def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in cli_fields()}
-    if values["seeds"] > MAX_SEEDS:
-        raise ValueError(f"--seeds must be at most {MAX_SEEDS}, got {values['seeds']}")
-    values["seeds"] = list(range(values["seeds"]))
+    """The configuration the options give (a command that does not offer an option, as
+    ``diagnose`` does not offer the training ones, leaves its field at the default)."""
+    values = {f.name: getattr(args, f.name) for f in cli_fields() if hasattr(args, f.name)}
+    if "seeds" in values:
+        if values["seeds"] > MAX_SEEDS:
+            raise ValueError(f"--seeds must be at most {MAX_SEEDS}, got {values['seeds']}")
+        values["seeds"] = list(range(values["seeds"]))
     return TrainConfig(dataset=dataset, layers=layers, **values)
 
 
 def _run_train(args: argparse.Namespace) -> int:
     args.schemes = _once("--init", args.schemes)
     config = _config(args, args.dataset, args.layers)
-    validate_config(config)
+    validate_config(config, distributed=args.dist_config is not None)
     monitors = [f"monitor_{s}_seed{n}.{ext}" for s in config.schemes for n in config.seeds
                 for ext in ("png", "json")] if config.monitor else []
     out = prepare_output_dir(args.out, folders=("runs",),
@@ -162,8 +167,9 @@ def _run_diagnose(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The ``dglbal`` parser: ``train``, ``sweep`` and ``diagnose``, options generated from
     the config."""
-    parser = argparse.ArgumentParser(
-        prog="dglbal", description="Balanced initialization for deep DGL graph neural networks")
+    parser = argparse.ArgumentParser(  # no abbreviations: --seed must not mean --seeds
+        prog="dglbal", description="Balanced initialization for deep DGL graph neural networks",
+        allow_abbrev=False)
     parser.add_argument("--version", action="version", version=f"dglbal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser(
@@ -172,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "accuracy at the epoch of best validation accuracy; mean +- 95% CI over "
                     "seeds. Each run is written to --out/runs as it finishes; the same command "
                     "again (after a Ctrl-C) trains only the missing runs. Writes results.json "
-                    "and curves.png under --out.")
+                    "and curves.png under --out.", allow_abbrev=False)
     train.add_argument("--dataset", default="synthetic", choices=dataset_names(),
                        help="dataset (default: synthetic, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
@@ -188,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="a resumable grid of datasets x depths x schemes x seeds",
         description="Runs every (dataset, depth, scheme, seed) with the train protocol; finished "
                     "runs are kept in --out/runs and skipped when the sweep runs again. Writes "
-                    "results.csv, summary.md (the paper's layout) and plots.")
+                    "results.csv, summary.md (the paper's layout) and plots.", allow_abbrev=False)
     sweep.add_argument("--dataset", nargs="+", default=["cora"], choices=dataset_names())
     sweep.add_argument("--layers", type=int, nargs="+", default=[2, 5, 10])
     sweep.add_argument("--out", type=_output_dir, default=Path("runs/sweep"),
@@ -201,12 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "--init scheme and prints, per layer, the second moments of the outputs "
                     "and of their gradients and the mean pairwise cosine of the nodes' "
                     "features, the rescale groups' balance, and a verdict with what to try. "
-                    "Writes diagnosis_<scheme>.json and .png under --out. Trains nothing.")
+                    "Writes diagnosis_<scheme>.json and .png under --out. Trains nothing, so it "
+                    "offers only the options that shape the data and the model (seed 0).",
+        allow_abbrev=False)
     diagnosis.add_argument("--dataset", default="cora", choices=dataset_names())
     diagnosis.add_argument("--layers", type=int, default=10, help="number of graph layers L")
     diagnosis.add_argument("--out", type=_output_dir, default=Path("runs/diagnose"),
                            help="output directory")
-    _add_config_options(diagnosis)
+    _add_config_options(diagnosis, at_init=True)
     return parser
 
 

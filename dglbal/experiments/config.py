@@ -34,18 +34,23 @@ OPTIMIZERS = ("sgd", "adam")
 
 def option(help: str, *, choices: Union[Sequence[str], Callable[[], Sequence[str]], None] = None,
            group: str = "training", check: Optional[str] = None, flag: Optional[str] = None,
-           metavar: Optional[str] = None, run_key: bool = True) -> Dict[str, Any]:
+           metavar: Optional[str] = None, run_key: bool = True,
+           at_init: Optional[bool] = None) -> Dict[str, Any]:
     """Field metadata: how the command line offers a :class:`TrainConfig` field.
 
     ``choices`` may be a callable (read from a registry when the parser is built);
     ``check`` names one of the value checks :func:`validate_config` applies; ``flag``
     overrides the option's spelling; ``run_key=False`` keeps the field out of a run's
-    identity (where data is read, the device, diagnostics).
+    identity (where data is read, the device, diagnostics); ``at_init`` says whether the
+    field shapes the data or the model at initialization, all that ``dglbal diagnose`` looks
+    at (default: the ``data`` and ``model`` groups).
     """
     if check is not None and check not in CHECKS:
         raise ValueError(f"unknown check {check!r}; known: {', '.join(CHECKS)}")
     meta: Dict[str, Any] = {"cli": dict(help=help, choices=choices, group=group, check=check,
-                                        flag=flag, metavar=metavar)}
+                                        flag=flag, metavar=metavar,
+                                        at_init=group in ("data", "model") if at_init is None
+                                        else at_init)}
     if not run_key:
         meta["run_key"] = False
     return meta
@@ -57,9 +62,12 @@ def option_name(f: dataclasses.Field) -> str:
     return cli.get("flag") or "--" + f.name.replace("_", "-")
 
 
-def cli_fields() -> List[dataclasses.Field]:
-    """The :class:`TrainConfig` fields the command line offers, in declaration order."""
-    return [f for f in dataclasses.fields(TrainConfig) if "cli" in f.metadata]
+def cli_fields(at_init: bool = False) -> List[dataclasses.Field]:
+    """The :class:`TrainConfig` fields the command line offers, in declaration order; with
+    ``at_init=True`` only those that shape the data or the model at initialization (what
+    ``dglbal diagnose`` offers)."""
+    return [f for f in dataclasses.fields(TrainConfig) if "cli" in f.metadata
+            and (f.metadata["cli"]["at_init"] or not at_init)]
 
 
 @dataclass
@@ -142,7 +150,7 @@ class TrainConfig:
     protocol: str = field(default="dglbal", metadata=option(
         "paper: the authors' code (Xavier gain 1, one-head last layer, stop at 1e-5 / 1e-3, "
         "...); dglbal: the library's defaults (dglbal.experiments.protocol)",
-        choices=tuple(PROTOCOLS)))
+        choices=tuple(PROTOCOLS), at_init=True))
     share_weights: bool = field(default=True, metadata=option(
         "GATv2: separate source and target weights W_s, W_t", group="model",
         flag="--no-share-weights"))
@@ -151,7 +159,7 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata=option("optimizer weight decay",
                                                              check="nonnegative"))
     device: str = field(default="auto", metadata=option(
-        "auto, cpu, cuda, cuda:1, ...", group="output", run_key=False))
+        "auto, cpu, cuda, cuda:1, ...", group="output", run_key=False, at_init=True))
     monitor: bool = field(default=False, metadata=option(
         "record the conservation law and gradient diagnostics per epoch and plot them "
         "(monitor_<scheme>_seed<N>.png)", group="output", run_key=False))
@@ -264,9 +272,18 @@ class RunResult:
 _ONLY_WITH: Dict[str, tuple] = {
     "split": (lambda c: get_dataset(c.dataset).heterophilous,
               "a heterophilous --dataset (the sets with fixed splits)"),
-    "heads": (lambda c: c.model == "gat", "--model gat"),
+    "heads": (lambda c: c.model == "gat" and (
+        c.layers > 1 or get_protocol(c.protocol).last_layer_heads is None),
+              "--model gat (and, at --layers 1, --protocol dglbal: the paper's last layer "
+              "has one head)"),
     "conv": (lambda c: c.model == "gat", "--model gat"),
-    "share_weights": (lambda c: c.model == "gat", "--model gat"),
+    "share_weights": (lambda c: c.model == "gat" and c.conv == "gatv2",
+                      "--model gat --conv gatv2 (GATConv has one weight)"),
+    "skip": (lambda c: c.layers > 2, "--layers 3 or more (the skips go around the hidden "
+                                     "layers, between the first and the last)"),
+    "dropout": (lambda c: c.model == "gat" or c.layers > 1,
+                "--layers 2 or more (it acts on hidden features) or --model gat (on the "
+                "attention too)"),
     "rebalance_every": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
@@ -278,16 +295,22 @@ _ONLY_WITH: Dict[str, tuple] = {
 """Options that only act in some configurations: set elsewhere, they would be ignored
 silently (and still change the run's identity), so they are refused. (``--batch-size`` and
 ``--fanout`` are not here: they act with ``--minibatch`` and with ``--dist-config``, which
-this configuration does not see.)"""
+this configuration does not see; :func:`validate_config` refuses them without
+``--minibatch`` unless told the run is distributed.)"""
+
+_SAMPLING = ("batch_size", "fanout")  # act with --minibatch or --dist-config
 
 
-def validate_config(config: TrainConfig) -> None:
+def validate_config(config: TrainConfig, *, distributed: bool = False) -> None:
     """Refuse settings that cannot give a meaningful run, naming the setting's option.
 
     Parameters
     ----------
     config : TrainConfig
         The configuration to check.
+    distributed : bool, default False
+        Whether it trains with ``--dist-config`` (DistDGL sampling, which reads
+        ``--batch-size`` and ``--fanout`` without ``--minibatch``).
 
     Returns
     -------
@@ -336,15 +359,18 @@ def validate_config(config: TrainConfig) -> None:
     if config.dataset not in dataset_names():  # one spelling: one run file, one lr table
         raise ValueError(f"--dataset must be one of {', '.join(dataset_names())} (lower-case), "
                          f"got {config.dataset!r}")
+    check_value("--layers", config.layers, "positive_int")
     defaults = TrainConfig()
-    for name, (applies, needs) in _ONLY_WITH.items():
+    only_with = dict(_ONLY_WITH)
+    if not distributed:
+        only_with.update({name: (lambda c: c.minibatch, "--minibatch (or --dist-config)")
+                          for name in _SAMPLING})
+    for name, (applies, needs) in only_with.items():
         value = getattr(config, name)
         if value != getattr(defaults, name) and not applies(config):
             flag = option_name(next(f for f in cli_fields() if f.name == name))
             raise ValueError(f"{flag} has no effect without {needs} (got {value!r}); leave it "
                              "out")
-    if isinstance(config.layers, bool) or not isinstance(config.layers, int) or config.layers < 1:
-        raise ValueError(f"--layers must be a positive integer, got {config.layers!r}")
     if not config.seeds:
         raise ValueError("--seeds must be at least 1 (no seed, no run)")
     if not config.schemes:

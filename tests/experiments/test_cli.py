@@ -249,3 +249,81 @@ def test_help_renders_as_written(command, capsys):
     shown = capsys.readouterr().out
     assert f"dglbal {command}" in shown
     assert "%%" not in shown and "%(" not in shown, shown
+
+
+@pytest.mark.parametrize("command", ["train", "sweep", "diagnose"])
+@pytest.mark.parametrize("abbreviation", [["--seed", "2"], ["--hid", "8"], ["--lay", "3"]])
+def test_an_abbreviated_option_is_refused_not_read_as_a_longer_one(command, abbreviation,
+                                                                   capsys, tmp_path):
+    """argparse would take --seed 2 for --seeds 2 (seeds 0 and 1, not seed 2)."""
+    with pytest.raises(SystemExit) as stop:
+        main([command, *abbreviation, "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert f"unrecognized arguments: {' '.join(abbreviation)}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+@pytest.mark.parametrize("argv, expected", [
+    (["--batch-size", "7"], "--batch-size has no effect without --minibatch"),
+    (["--fanout", "3"], "--fanout has no effect without --minibatch"),
+    (["--layers", "10000000000"], "--layers must be a positive integer (at most 1e+09)"),
+    (["--conv", "gat", "--no-share-weights"], "--no-share-weights has no effect without "
+                                              "--model gat --conv gatv2"),
+    (["--layers", "2", "--skip"], "--skip has no effect without --layers 3 or more"),
+    (["--layers", "1", "--heads", "4", "--protocol", "paper"],
+     "--heads has no effect without --model gat (and, at --layers 1, --protocol dglbal"),
+    (["--model", "gcn", "--layers", "1", "--dropout", "0.5"],
+     "--dropout has no effect without --layers 2 or more"),
+])
+def test_an_option_without_effect_is_refused_before_any_training(
+        tmp_path, capsys, monkeypatch, command, argv, expected):
+    import dglbal.experiments.sweep
+
+    for module in (dglbal.experiments.train, dglbal.experiments.sweep):
+        monkeypatch.setattr(module, "run_once", pytest.fail)  # nothing may train
+    _fails([command, *TINY, *argv, "--out", str(tmp_path / "out")], capsys, expected)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sampling_options_are_taken_with_minibatch_or_a_dist_config(tmp_path, monkeypatch):
+    import dglbal.cli
+
+    seen = []
+    monkeypatch.setattr(dglbal.cli, "run_dist_experiment",
+                        lambda config, *args, **kwargs: seen.append(config))
+    assert main(["train", *TINY, "--batch-size", "7", "--fanout", "3", "--dist-config",
+                 str(tmp_path / "part.json"), "--out", str(tmp_path / "dist")]) == 0
+    assert (seen[0].batch_size, seen[0].fanout, seen[0].minibatch) == (7, 3, False)
+    assert main(["train", *TINY, "--minibatch", "--batch-size", "7", "--fanout", "3",
+                 "--out", str(tmp_path / "mini")]) == 0
+
+
+@pytest.mark.parametrize("argv", [
+    ["--minibatch"], ["--batch-size", "4"], ["--rebalance", "relgrad"], ["--epochs", "1"],
+    ["--lr", "5"], ["--optimizer", "adam"], ["--weight-decay", "1"], ["--grad-clip", "1"],
+    ["--monitor"], ["--seeds", "4"], ["--loss-threshold", "3"], ["--metric", "rocauc"],
+    ["--dropout", "0.5"], ["--quiet"]])
+def test_diagnose_refuses_the_options_that_only_act_in_training(argv, capsys, tmp_path):
+    """It builds the model at initialization (seed 0, eval mode): these would be ignored."""
+    with pytest.raises(SystemExit) as stop:
+        main(["diagnose", "--dataset", "synthetic", *argv, "--out", str(tmp_path)])
+    assert stop.value.code == 2
+    assert f"unrecognized arguments: {' '.join(argv)}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_diagnose_offers_the_options_that_shape_the_data_and_the_model(capsys):
+    from dglbal.cli import build_parser
+    from dglbal.experiments.config import cli_fields, option_name
+
+    with pytest.raises(SystemExit):
+        main(["diagnose", "--help"])
+    shown = capsys.readouterr().out
+    for option in ["--model", "--conv", "--hidden", "--heads", "--bias", "--skip", "--init",
+                   "--residual-alpha", "--no-share-weights", "--protocol", "--split", "--root",
+                   "--device", "--logit-spread", "--balance-beta", "--attention"]:
+        assert option in shown
+    offered = {option_name(f) for f in cli_fields(at_init=True)}
+    assert offered < {option_name(f) for f in cli_fields()}
+    args = build_parser().parse_args(["diagnose", "--heads", "2", "--protocol", "paper"])
+    assert (args.heads, args.protocol) == (2, "paper") and not hasattr(args, "epochs")

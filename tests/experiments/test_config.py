@@ -65,6 +65,17 @@ def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
     (dict(model="sage", conv="gat"), "--conv has no effect without --model gat"),
     (dict(model="gcn", share_weights=False), "--no-share-weights has no effect without --model"),
     (dict(rebalance_every=3), "--rebalance-every has no effect without --rebalance"),
+    (dict(conv="gat", share_weights=False), "--no-share-weights has no effect without --model "
+                                            "gat --conv gatv2"),
+    (dict(layers=2, skip=True), "--skip has no effect without --layers 3 or more"),
+    (dict(layers=1, heads=4, protocol="paper"), r"--heads has no effect without --model gat "
+                                                r"\(and, at --layers 1, --protocol dglbal"),
+    (dict(model="gcn", layers=1, dropout=0.5), "--dropout has no effect without --layers 2"),
+    (dict(model="sage", layers=1, dropout=0.5), "--dropout has no effect without --layers 2"),
+    (dict(batch_size=7), "--batch-size has no effect without --minibatch"),
+    (dict(fanout=3), "--fanout has no effect without --minibatch"),
+    (dict(layers=10 ** 10), r"--layers must be a positive integer \(at most 1e\+09\)"),
+    (dict(layers=0), r"--layers must be a positive integer"),
     (dict(logit_spread=0.1, schemes=["bal_o"]), "--logit-spread has no effect without a "
                                                 "data-scaled --init scheme"),
     (dict(dataset="Cora"), r"--dataset must be one of .* \(lower-case\), got 'Cora'"),
@@ -85,7 +96,14 @@ def test_an_option_that_would_be_ignored_is_refused(settings, message):
 
 
 @pytest.mark.parametrize("settings", [
-    dict(model="gat", heads=2, conv="gat", share_weights=False),
+    dict(model="gat", heads=2, conv="gat"),
+    dict(model="gat", conv="gatv2", share_weights=False),
+    dict(layers=3, skip=True),
+    dict(layers=1, heads=2),  # the dglbal protocol's last layer has the heads
+    dict(layers=2, heads=2, protocol="paper"),
+    dict(layers=1, dropout=0.5),  # GAT: on the attention
+    dict(model="gcn", layers=2, dropout=0.5),
+    dict(minibatch=True, batch_size=7, fanout=3),
     dict(rebalance="norms", rebalance_every=3, rebalance_sweeps=2),
     dict(logit_spread=0.1, schemes=["xavier", "bal_o_data"]),
     dict(balance_beta=4.0, schemes=["xavier", "bal_x"]),
@@ -93,6 +111,66 @@ def test_an_option_that_would_be_ignored_is_refused(settings, message):
 ])
 def test_the_same_options_where_they_act_are_accepted(settings):
     validate_config(TrainConfig(**settings))
+
+
+def test_sampling_options_are_accepted_for_a_distributed_run():
+    """DistDGL samples with --batch-size and --fanout whether or not --minibatch is given."""
+    validate_config(TrainConfig(batch_size=7, fanout=3), distributed=True)
+
+
+def _model(settings, train=False):
+    """The model build_model makes (seed 0) and its output on a small graph (dropout drawn
+    with seed 1 in training mode)."""
+    import dgl
+    import torch
+    from dglbal.data import make_synthetic
+    from dglbal.experiments.train import build_model
+
+    graph = dgl.add_self_loop(make_synthetic(num_nodes=200))
+    torch.manual_seed(0)
+    model = build_model(TrainConfig(hidden=4, **settings), "xavier",
+                        graph.ndata["feat"].shape[1], 3, graph)
+    model.train(train)
+    torch.manual_seed(1)
+    return model.state_dict(), model(graph, graph.ndata["feat"])
+
+
+def _same(a, b):
+    (state_a, out_a), (state_b, out_b) = a, b
+    return (state_a.keys() == state_b.keys() and all(torch_equal(state_a[k], state_b[k])
+                                                     for k in state_a)
+            and torch_equal(out_a, out_b))
+
+
+def torch_equal(x, y):
+    import torch
+    return x.shape == y.shape and torch.equal(x, y)
+
+
+@pytest.mark.parametrize("base, option", [
+    (dict(conv="gat", layers=3), dict(share_weights=False)),
+    (dict(layers=2), dict(skip=True)),
+    (dict(layers=1, protocol="paper"), dict(heads=4)),
+    (dict(model="gcn", layers=1), dict(dropout=0.5)),
+])
+def test_the_refused_combinations_build_the_same_model(base, option):
+    """What validate_config refuses truly has no effect: same weights, same outputs (dropout
+    in training mode)."""
+    train = "dropout" in option
+    assert _same(_model(base, train), _model({**base, **option}, train))
+
+
+@pytest.mark.parametrize("base, option", [
+    (dict(conv="gatv2", layers=3), dict(share_weights=False)),
+    (dict(layers=3), dict(skip=True)),
+    (dict(layers=1), dict(heads=4)),
+    (dict(layers=2, protocol="paper"), dict(heads=4)),
+    (dict(model="gcn", layers=2), dict(dropout=0.5)),
+    (dict(layers=1), dict(dropout=0.5)),
+])
+def test_the_accepted_neighbours_do_change_the_model(base, option):
+    train = "dropout" in option
+    assert not _same(_model(base, train), _model({**base, **option}, train))
 
 
 @pytest.mark.parametrize("scheme, beta, expected", [
