@@ -129,10 +129,12 @@ def _check_autocast_dtype(feat: torch.Tensor, layer: str) -> None:
 
 def check_features(
     graph: DGLGraph, feat: Features, in_src_feats: int, in_dst_feats: int, layer: str,
-    dtype: Optional[torch.dtype] = None, extra_dims: bool = False,
+    dtype: Optional[torch.dtype] = None, extra_dims: bool = False, pair_only: bool = False,
 ) -> None:
     """Check a feature tensor, or a (source, destination) pair, against the graph and layer
-    (and, with ``dtype``, against the dtype of the layer's weights).
+    (and, with ``dtype``, against the dtype of the layer's weights). ``pair_only``: the layer
+    has separate source and destination maps and takes only a pair; a layer built for source
+    and destination features of different widths takes only a pair too.
 
     A single tensor stands for the source nodes; it also serves the destination nodes of a
     homogeneous graph (all of them) or of a block (the first ``num_dst_nodes`` rows). With
@@ -157,6 +159,11 @@ def check_features(
                 f"features of shape {tuple(feat[1].shape)}: the dimensions between the node "
                 "and the feature dimension must broadcast") from None
         return
+    if pair_only or in_src_feats != in_dst_feats:
+        raise ValueError(
+            f"{layer}: built with in_feats=({in_src_feats}, {in_dst_feats}) (separate source "
+            "and destination features), it takes a (source, destination) feature pair, not "
+            "one tensor")
     _check_matrix(feat, "source", num_src, in_src_feats, layer, extra_dims)
     _check_dtype(feat, "source", dtype, layer)
     _check_autocast_dtype(feat, layer)

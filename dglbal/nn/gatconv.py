@@ -132,7 +132,7 @@ class GATConv(GraphLayer):
         name = type(self).__name__
         check_graph(graph, name, self._allow_zero_in_degree)
         check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name,
-                       parameter_dtype(self), extra_dims=True)
+                       parameter_dtype(self), extra_dims=True, pair_only=hasattr(self, "fc_src"))
         check_edge_weight(graph, edge_weight, name)
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc

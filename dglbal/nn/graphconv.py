@@ -1,7 +1,7 @@
 """GraphConv: DGL's GCN layer with initialization and residual-aggregation options."""
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 import torch
 from dgl import DGLGraph
@@ -135,7 +135,7 @@ class GraphConv(GraphLayer):
             if edge_weight is not None:
                 graph.edata["_edge_weight"] = edge_weight
                 message = fn.u_mul_e("h", "_edge_weight", "m")
-            feat_src, feat_dst = expand_as_pair(feat, graph)
+            feat_src, feat_dst = _feature_pair(feat, graph)
             # Multiply by W before aggregating when that shrinks the features, after otherwise.
             transform_first = weight is not None and self._in_feats > self._out_feats
             # Sparse features (COO or CSR): W first when it shrinks them (the source degree
@@ -170,3 +170,11 @@ class GraphConv(GraphLayer):
         if self.residual_alpha:
             summary += f", residual_alpha={self.residual_alpha}"
         return summary
+
+
+def _feature_pair(feat: Features, graph: DGLGraph) -> Tuple[torch.Tensor, torch.Tensor]:
+    """DGL's ``expand_as_pair``, but a block's single sparse feature matrix (which cannot be
+    sliced by rows) gives its destination rows dense."""
+    if is_sparse(feat) and graph.is_block:
+        return feat, dense(feat)[:graph.num_dst_nodes()]
+    return expand_as_pair(feat, graph)

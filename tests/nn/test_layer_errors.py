@@ -140,3 +140,14 @@ def test_deep_models_check_skip_and_graph():
     graph = dgl.add_self_loop(dgl.rand_graph(5, 10))
     with pytest.raises(TypeError, match="got tuple"):
         GAT(8, 4, 3, num_layers=2)((graph, "block"), torch.randn(5, 8))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: GATConv((5, 6), 3, 2), lambda: GATConv((5, 5), 3, 2),
+    lambda: GATv2Conv((5, 6), 3, 2),
+    lambda: GATv2Conv((5, 6), 3, 2, share_weights=True, residual=True)],
+    ids=["gat-5-6", "gat-5-5", "gatv2-5-6", "gatv2-shared-residual"])
+def test_a_layer_built_for_a_feature_pair_refuses_one_tensor(make):
+    graph = dgl.add_self_loop(dgl.rand_graph(10, 30))
+    with pytest.raises(ValueError, match=r"takes a \(source, destination\) feature pair"):
+        make()(graph, torch.randn(10, 5))

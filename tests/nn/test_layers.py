@@ -124,3 +124,17 @@ def test_graphconv_takes_sparse_features_as_their_dense_twin(layout, out_feats, 
     (expected,) = torch.autograd.grad(reference.square().sum(), [conv.weight])
     torch.testing.assert_close(out, reference)
     torch.testing.assert_close(grad, expected)
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("out_feats", [4, 80])
+def test_graphconv_takes_sparse_features_on_a_block(layout, out_feats):
+    """A sampled block reads its destination rows off the source features: a sparse matrix
+    cannot be sliced by rows, which crashed inside DGL's expand_as_pair."""
+    graph = homogeneous(30, 90, 0)
+    block = dgl.to_block(dgl.in_subgraph(graph, torch.arange(8)), torch.arange(8))
+    generator = torch.Generator().manual_seed(0)
+    feat = (torch.rand(block.num_src_nodes(), 50, generator=generator) < 0.1).float()
+    sparse = feat.to_sparse_csr() if layout == "csr" else feat.to_sparse()
+    conv = GraphConv(50, out_feats, norm="both")
+    torch.testing.assert_close(conv(block, sparse), conv(block, feat))
