@@ -81,11 +81,14 @@ def _defaults() -> Dict[str, Any]:
 
 
 def run_name(config: TrainConfig, scheme: str, seed: int) -> str:
-    """``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<8 hex digits>``."""
+    """``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<8 hex digits>``, with ``dist-`` in
+    front for a run on partitions (a config whose identity has a ``partition`` entry,
+    :class:`dglbal.distributed.runkey.DistTrainConfig`)."""
     identity, defaults = run_identity(config, scheme, seed), _defaults()
     changed = {k: v for k, v in identity.items() if k not in defaults or defaults[k] != v}
     digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}-{digest}"
+    dist = "dist-" if identity.get("partition") is not None else ""  # on DistDGL partitions
+    return f"{dist}{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}-{digest}"
 
 
 def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
