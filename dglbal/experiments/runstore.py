@@ -293,8 +293,13 @@ def distinct(records: Iterable[dict]) -> List[dict]:
 def table_setting(record: dict) -> str:
     """The configuration a summary table is about: everything but the table's own axes.
     Fields the record predates take their current defaults, as in the run identity: a run
-    written before a field existed is the same setting as one written with its default."""
+    written before a field existed is the same setting as one written with its default.
+    ``lr`` is the rate the run used (as in its run key), so ``lr`` left to the paper's default
+    and the same rate given explicitly are one setting, one panel."""
     config = {**_canonical(dataclasses.asdict(TrainConfig())), **record.get("config", {})}
+    used = record.get("run_key", {}).get("lr", record.get("lr"))
+    if used is not None:
+        config["lr"] = _as_real("lr", used)
     settings = {k: v for k, v in config.items()
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}

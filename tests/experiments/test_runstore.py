@@ -350,3 +350,16 @@ def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
                if line.startswith("| xavier |"))
     assert "| 50.0 [1 diverged unscored] [" not in row  # both runs are in the cell's count
     assert row.split("|")[2].strip().startswith("50.0 +- n/a [1 diverged unscored]")
+
+
+def test_the_paper_lr_given_or_left_default_is_one_table_panel():
+    """The auditor's case 1: lr left to the paper's default and the same rate given with --lr
+    are one run key, so one panel (not 'lr=None' and 'lr=0.1' of one seed each)."""
+    default = TrainConfig(hidden=8, layers=2)
+    explicit = TrainConfig(hidden=8, layers=2, lr=default.learning_rate())
+    assert run_name(default, "xavier", 0) == run_name(explicit, "xavier", 0)
+    tables = summary_tables([_record(default, "xavier", 0), _record(explicit, "xavier", 1)])
+    assert tables.count("### GAT on synthetic") == 1 and "lr=" not in tables
+    other = TrainConfig(hidden=8, layers=2, lr=default.learning_rate() / 2)
+    tables = summary_tables([_record(default, "xavier", 0), _record(other, "xavier", 1)])
+    assert tables.count("### GAT on synthetic") == 2
