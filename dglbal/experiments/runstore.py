@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 import typing
@@ -147,7 +148,60 @@ def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
         shown = ", ".join(f"{k}={recorded.get(k, '<absent>')!r} "
                           f"(now {identity.get(k, '<absent>')!r})" for k in differ[:4])
         return f"records another configuration: {shown}"
-    return None
+    return _impossible(record)
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+
+
+def _impossible(record: dict) -> Optional[str]:
+    """What a well-typed record of the right run says that no run can have produced (a
+    hand-edited or damaged file), or None. Scores are accuracies or ROC-AUCs in [0, 1]; NaN
+    only where the metric can be undefined (ROC-AUC on a split with one class), never the
+    best validation score; ``best_epoch`` is the 0-based epoch of that score (-1 with no
+    scored epoch); ``scheme`` / ``seed`` / ``lr`` / ``budget`` are those of the run key."""
+    key, epochs = record["run_key"], record["epochs"]
+    contradicted = [f"{name}={record[name]!r} (run key: {key[k]!r})"
+                    for name, k in (("scheme", "scheme"), ("seed", "seed"), ("lr", "lr"),
+                                    ("budget", "epochs"), ("dataset", "dataset"),
+                                    ("model", "model"), ("layers", "layers"))
+                    if name in record and k in key and record[name] != key[k]]
+    config = record["config"]
+    for name, axis, value in (("scheme", "schemes", key.get("scheme")),
+                              ("seed", "seeds", key.get("seed"))):
+        if axis in config and config[axis] != [value]:
+            contradicted.append(f"config.{axis}={config[axis]!r} (run key: {name}={value!r})")
+    if contradicted:
+        return f"contradicts its run key: {', '.join(contradicted)}"
+    nan_allowed = record.get("metric", "accuracy") != "accuracy"
+    bad = []
+    if epochs < 0 or ("epochs" in key and epochs > key["epochs"]):
+        bad.append(f"epochs={epochs} (budget {key.get('epochs')})")
+    if record["stop_reason"] not in ("max_epochs", "loss_threshold", "diverged"):
+        bad.append(f"stop_reason={record['stop_reason']!r}")
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
+               for x in record["train_loss"]):
+        bad.append("a training loss that is negative or not finite")
+    if not all(_is_score(x) or (nan_allowed and math.isnan(x)) for x in record["val_acc"]):
+        bad.append("a validation score outside [0, 1]")
+    best, val, test = record["best_epoch"], record["best_val_acc"], record["test_acc"]
+    if best == -1:
+        if val is not None or test is not None:
+            bad.append(f"scores ({val!r}, {test!r}) with best_epoch=-1 (no scored epoch)")
+    elif not 0 <= best < epochs:
+        bad.append(f"best_epoch={best} of {epochs} epochs (0-based)")
+    elif not (_is_score(val) and val == record["val_acc"][best]):
+        bad.append(f"best_val_acc={val!r}, not epoch {best}'s validation score "
+                   f"{record['val_acc'][best]!r}")
+    if best != -1 and (test is None
+                       or not (_is_score(test) or (nan_allowed and math.isnan(test)))):
+        bad.append(f"test_acc={test!r}, not a score in [0, 1]"
+                   + ("" if nan_allowed else " (accuracy is never NaN)"))
+    if best != -1 and record["epochs_to_95"] != epochs_to_fraction(record["val_acc"]):
+        bad.append(f"epochs_to_95={record['epochs_to_95']} (its validation scores say "
+                   f"{epochs_to_fraction(record['val_acc'])})")
+    return f"holds impossible values: {'; '.join(bad)}" if bad else None
 
 
 def set_aside(path: Path, reason: str) -> Path:

@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import pathlib
+import re
 import warnings
 
 import pytest
@@ -363,3 +364,53 @@ def test_the_paper_lr_given_or_left_default_is_one_table_panel():
     other = TrainConfig(hidden=8, layers=2, lr=default.learning_rate() / 2)
     tables = summary_tables([_record(default, "xavier", 0), _record(other, "xavier", 1)])
     assert tables.count("### GAT on synthetic") == 2
+
+
+def _edited(tmp_path, **fields):
+    """A finished run's file with ``fields`` edited by hand; whether load_run takes it."""
+    config = TrainConfig(hidden=8, layers=2, epochs=5)
+    result = RunResult(scheme="xavier", seed=0, test_acc=0.4, best_val_acc=0.5, best_epoch=1,
+                       epochs=3, seconds=0.1, stop_reason="max_epochs",
+                       train_loss=[1.0, 0.9, 0.8], val_acc=[0.3, 0.5, 0.45])
+    record = run_record(config, result, "cpu")
+    record.update(fields)
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    path.write_text(json.dumps(record))
+    return path, config
+
+
+def test_an_unedited_record_is_reused(tmp_path):
+    path, config = _edited(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert load_run(path, config, "xavier", 0)["test_acc"] == 0.4
+
+
+@pytest.mark.parametrize("fields, named", [
+    (dict(test_acc=1.7), "test_acc=1.7"),
+    (dict(test_acc=float("nan")), "test_acc=nan"),
+    (dict(best_epoch=99), "best_epoch=99 of 3"),
+    (dict(best_epoch=-1), "best_epoch=-1"),
+    (dict(best_val_acc=0.9), "best_val_acc=0.9"),
+    (dict(scheme="bal_o"), "scheme='bal_o'"),
+    (dict(seed=2), "seed=2"),
+    (dict(epochs=9, train_loss=[1.0] * 9, val_acc=[0.5] * 9), "epochs=9 (budget 5)"),
+    (dict(val_acc=[0.3, 0.5, 1.45]), "validation score"),
+    (dict(train_loss=[1.0, float("nan"), 0.8]), "training loss"),
+    (dict(stop_reason="bored"), "stop_reason"),
+    (dict(epochs_to_95=1), "epochs_to_95=1"),
+])
+def test_a_hand_edited_impossible_record_is_set_aside_naming_the_problem(tmp_path, fields,
+                                                                         named):
+    """The auditor's case 7: a well-typed file whose values no run produces is not reused."""
+    path, config = _edited(tmp_path, **fields)
+    with pytest.warns(RunFileWarning, match=re.escape(named)):
+        assert load_run(path, config, "xavier", 0) is None
+    assert not path.exists() and (tmp_path / "rejected" / path.name).exists()
+
+
+def test_an_undefined_roc_auc_on_the_test_split_is_a_finished_run(tmp_path):
+    path, config = _edited(tmp_path, test_acc=float("nan"), metric="roc_auc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert load_run(path, config, "xavier", 0) is not None
