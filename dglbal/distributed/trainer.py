@@ -23,7 +23,8 @@ from torch import nn
 
 from dglbal.experiments.config import RunResult, TrainConfig
 from dglbal.experiments.environment import resolve_device
-from dglbal.experiments.loop import NON_FINITE, EvaluateFunction, StepFunction, descend, fit
+from dglbal.experiments.loop import (NON_FINITE, EvaluateFunction, StepFunction, descend, fit,
+                                     start_epoch)
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
@@ -240,6 +241,7 @@ def sampled_loop(trained: nn.Module, graph: dgl.distributed.DistGraph, ids: Dict
     def step() -> Tuple[float, None]:
         trained.train()
         total, count, finite = 0.0, 0, True
+        start_epoch(on_backward)  # rebalance on an epoch's first minibatch, as --rebalance-every says
         with joined():
             for input_nodes, output_nodes, blocks in train_loader:
                 blocks = [block.to(device) for block in blocks]

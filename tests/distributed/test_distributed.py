@@ -85,6 +85,8 @@ def test_standalone_distdgl_rebalances_and_clips(graph, tmp_path, monkeypatch):
     finally:
         dgl.distributed.exit_client()
     assert result.rebalance_history and clipped and set(clipped) == {5.0}
+    # --rebalance-every counts epochs (1: each epoch's first minibatch); clipping every step
+    assert [h["call"] for h in result.rebalance_history] == [1, 2] and len(clipped) > 2
     assert dglbal.experiments.step_hooks.BackwardHook  # the hook the full-batch trainer uses
 
 
