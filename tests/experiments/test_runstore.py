@@ -59,7 +59,8 @@ def _key_fields():
 
 @pytest.mark.parametrize("name", [f.name for f in _key_fields()])
 def test_every_result_field_changes_the_run_file_name(name):
-    config = TrainConfig(dataset="cora", layers=5, lr=0.3)  # lr given: any optimizer name
+    config = TrainConfig(dataset="cora", layers=5, lr=0.3,  # lr given: any optimizer name
+                         minibatch=name in ("batch_size", "fanout"))  # where they act
     changed = dataclasses.replace(config, **{name: _other_value(getattr(config, name))})
     assert run_name(changed, "xavier", 0) != run_name(config, "xavier", 0)
     assert run_identity(changed, "xavier", 0) != run_identity(config, "xavier", 0)
@@ -414,3 +415,40 @@ def test_an_undefined_roc_auc_on_the_test_split_is_a_finished_run(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RunFileWarning)
         assert load_run(path, config, "xavier", 0) is not None
+
+
+@pytest.mark.parametrize("same", [dict(batch_size=7), dict(fanout=3),
+                                  dict(loss_threshold=1e-4), dict(loss_threshold=1e-4,
+                                                                  batch_size=7)])
+def test_settings_acting_as_their_defaults_are_the_same_run(same):
+    """The auditor's case 5: --batch-size without --minibatch, or the default stop loss given
+    explicitly, retrained finished runs under a new name."""
+    config = TrainConfig(dataset="cora", layers=2)
+    assert config.stop_loss() == 1e-4  # the dglbal protocol's on cora
+    changed = dataclasses.replace(config, **same)
+    assert run_name(changed, "xavier", 0) == run_name(config, "xavier", 0)
+    assert run_identity(changed, "xavier", 0) == run_identity(config, "xavier", 0)
+    assert summary_tables([_record(config), _record(changed, seed=1)]).count("### GAT") == 1
+    for acting in (dict(batch_size=7, minibatch=True), dict(loss_threshold=1e-3)):
+        other = dataclasses.replace(config, **acting)
+        assert run_name(other, "xavier", 0) != run_name(config, "xavier", 0)
+
+
+def test_a_run_file_written_under_its_unnormalised_name_is_reused(tmp_path):
+    """Finished work is kept: a file named before --batch-size without --minibatch stopped
+    entering the key is renamed and reused, not retrained."""
+    assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    config = TrainConfig(dataset="synthetic", layers=2, hidden=4, epochs=2, batch_size=7,
+                         protocol="paper")
+    legacy = path.with_name(f"{runfiles._legacy_name(config, 'xavier', 0)}.json")
+    assert legacy != path
+    record = json.loads(path.read_text())
+    record["run_key"]["batch_size"] = 7  # as the file was written then
+    legacy.write_text(json.dumps(record))
+    path.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+    assert [p.name for p in (tmp_path / "runs").glob("*.json")] == [path.name]
+    assert json.loads(path.read_text())["seconds"] == record["seconds"]  # not retrained
