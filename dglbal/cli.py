@@ -10,6 +10,7 @@ from typing import List, Optional
 from dglbal._version import __version__
 from dglbal.data import dataset_names
 from dglbal.distributed import run_dist_experiment
+from dglbal.distributed.runkey import dist_train_config
 from dglbal.experiments.config import TrainConfig, cli_fields, option_name, validate_config
 from dglbal.experiments.diagnosis import diagnose_schemes, diagnosis_files, write_diagnoses
 from dglbal.experiments.environment import prepare_output_dir
@@ -111,6 +112,8 @@ def _run_train(args: argparse.Namespace) -> int:
                 for ext in ("png", "json")] if config.monitor else []
     out = prepare_output_dir(args.out, folders=("runs",),
                              files=("results.json", "curves.png", *monitors))
+    if args.dist_config is not None:  # the partitions' dataset, and their identity in the run key
+        config = dist_train_config(config, args.dist_config)
     graph_name = args.dist_config or config.dataset
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{graph_name}, {config.optimizer} lr={config.learning_rate():g}, "

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from dglbal.data import dataset_names, load_dataset
+from dglbal.data import dataset_names, get_dataset, load_dataset
 
 from .graph import PART_METHODS, partition
 from .local import dglbal_train_command, launch_local
@@ -39,7 +39,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         if args.command == "partition":
             graph = load_dataset(args.dataset, args.root, split=args.split)
-            config = partition(graph, args.dataset, args.out, args.num_parts, args.method)
+            config = partition(graph, args.dataset, args.out, args.num_parts, args.method,
+                               dataset=args.dataset,
+                               split=args.split if get_dataset(args.dataset).heterophilous
+                               else None)
             print(f"wrote {config}")
             return 0
         run = launch_local(args.part_config, dglbal_train_command(args.part_config, train_args),

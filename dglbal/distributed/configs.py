@@ -145,6 +145,13 @@ def _check_dglbal_entry(path: Path, entry: Any) -> None:
         if key in entry and (not _is_int(entry[key]) or entry[key] < 1):
             raise PartConfigError(f"{path}: dglbal.{key} must be a positive integer, "
                                   f"got {entry[key]!r}")
+    for key, ok in (("dataset", lambda v: isinstance(v, str) and v),
+                    ("split", lambda v: _is_int(v) and v >= 0),
+                    ("partition_id", lambda v: isinstance(v, str) and v)):
+        if entry.get(key) is not None and not ok(entry[key]):
+            raise PartConfigError(f"{path}: dglbal.{key} must be a "
+                                  f"{'non-negative integer' if key == 'split' else 'non-empty string'}"
+                                  f" or null, got {entry[key]!r}")
 
 
 def read_ip_config(ip_config: PathLike) -> List[Tuple[str, int]]:

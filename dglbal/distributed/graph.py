@@ -7,6 +7,7 @@ class count is then read from the labels.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -34,7 +35,8 @@ PathLike = Union[str, Path]
 
 
 def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
-              part_method: str = "metis") -> Path:
+              part_method: str = "metis", dataset: Optional[str] = None,
+              split: Optional[int] = None) -> Path:
     """Partition ``graph`` with ``dgl.distributed.partition_graph``; returns the part_config.
 
     The graph needs the node data of a dglbal dataset (``feat``, ``label`` and the three
@@ -53,11 +55,18 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
         The number of partitions: one per machine.
     part_method : str
         ``"metis"`` or ``"random"``.
+    dataset, split : str or None, int or None
+        The dglbal dataset (and heterophilous split) ``graph`` was loaded as, recorded so that
+        training on the partitions takes that dataset's learning rate and stop rule and names
+        its runs after it; without it, ``dglbal train --dist-config`` needs ``--lr`` and
+        ``--loss-threshold``.
 
     Returns
     -------
     pathlib.Path
-        The partition config, with dglbal's ``in_feats`` and ``num_classes`` added.
+        The partition config, with dglbal's ``in_feats``, ``num_classes``, ``dataset``,
+        ``split`` and ``partition_id`` (a hash of the config and of which node went where,
+        part of the run key of every run trained on these partitions) added.
 
     Raises
     ------
@@ -91,10 +100,10 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"partition output {out_dir} exists and is not a directory")
     try:
-        dgl.distributed.partition_graph(graph, name, num_parts, str(out_dir),
-                                        part_method=part_method,
-                                        balance_ntypes=graph.ndata["train_mask"].long(),
-                                        balance_edges=True)
+        orig_nids, _ = dgl.distributed.partition_graph(
+            graph, name, num_parts, str(out_dir), part_method=part_method,
+            balance_ntypes=graph.ndata["train_mask"].long(), balance_edges=True,
+            return_mapping=True)
     except DGLError as error:
         first_line = str(error).strip().splitlines()[0]
         raise ValueError(
@@ -104,7 +113,11 @@ def partition(graph: dgl.DGLGraph, name: str, out_dir: PathLike, num_parts: int,
     config = out_dir / f"{name}.json"
     meta = json.loads(config.read_text())
     meta["dglbal"] = {"in_feats": int(graph.ndata["feat"].shape[1]),
-                      "num_classes": int(graph.ndata["label"].max()) + 1}
+                      "num_classes": int(graph.ndata["label"].max()) + 1,
+                      "dataset": dataset, "split": split}
+    digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+    digest.update(orig_nids.cpu().numpy().astype("int64").tobytes())
+    meta["dglbal"]["partition_id"] = digest.hexdigest()[:16]
     config.write_text(json.dumps(meta, indent=2))
     return config
 

@@ -23,7 +23,8 @@ from torch import nn
 
 from dglbal.experiments.config import RunResult, TrainConfig
 from dglbal.experiments.environment import resolve_device
-from dglbal.experiments.loop import NON_FINITE, EvaluateFunction, StepFunction, descend, fit
+from dglbal.experiments.loop import (NON_FINITE, EvaluateFunction, StepFunction, descend, fit,
+                                     start_epoch)
 from dglbal.experiments.metrics import resolve_metric
 from dglbal.experiments.runstore import Interrupted, result_of, run_or_load
 from dglbal.experiments.step_hooks import BackwardHook
@@ -33,7 +34,8 @@ from dglbal.symmetry import analyze
 
 from . import ddp
 from .configs import env_int
-from .graph import graph_shape, initialize, is_standalone, open_graph, read_part_config, split_nodes
+from .graph import graph_shape, initialize, is_standalone, open_graph, split_nodes
+from .runkey import dist_train_config
 
 __all__ = ["trainer_device", "run_dist_experiment", "dist_run_once", "sampled_loop"]
 
@@ -82,7 +84,10 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
     Parameters
     ----------
     config : TrainConfig
-        The experiment (``config.dataset`` is not read: the partitions are the data).
+        The experiment (``config.dataset`` is not read: the partitions are the data; their
+        recorded dataset gives the default learning rate and stop loss, see
+        :func:`dglbal.distributed.runkey.dist_train_config`, and the partitions' identity
+        enters every run's key).
     part_config : pathlib.Path
         The partition config.
     ip_config : pathlib.Path, optional
@@ -101,7 +106,8 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
     ------
     ValueError
         For options the partitioned trainer cannot honour (``gnn_he``, ``bal_o_data``,
-        ``--monitor``, metrics other than accuracy), masks that select no node, or a bad
+        ``--monitor``, ``--protocol paper``, metrics other than accuracy), partitions that do
+        not record their dataset without ``lr`` and ``loss_threshold``, masks that select no node, or a bad
         launcher environment.
     PartConfigError
         If ``part_config`` is not a usable partition config.
@@ -116,15 +122,16 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
     ...     config = partition(make_synthetic(num_nodes=200), "tiny", out.name, num_parts=1,
     ...                        part_method="random")
     >>> from dglbal.experiments import TrainConfig
-    >>> train = TrainConfig(layers=2, hidden=8, schemes=["xavier"], seeds=[0], epochs=1)
+    >>> train = TrainConfig(layers=2, hidden=8, schemes=["xavier"], seeds=[0], epochs=1,
+    ...                     lr=0.01, loss_threshold=1e-4)  # "tiny" is no dglbal dataset
     >>> with contextlib.redirect_stdout(io.StringIO()):
     ...     results = run_dist_experiment(train, config, progress=False)
     >>> [(result.scheme, result.epochs) for result in results]
     [('xavier', 1)]
     >>> out.cleanup()
     """
+    config = dist_train_config(config, part_config)
     _check(config)
-    read_part_config(part_config)
     initialize(ip_config)
     try:
         device = trainer_device(config.device)
@@ -234,6 +241,7 @@ def sampled_loop(trained: nn.Module, graph: dgl.distributed.DistGraph, ids: Dict
     def step() -> Tuple[float, None]:
         trained.train()
         total, count, finite = 0.0, 0, True
+        start_epoch(on_backward)  # rebalance on an epoch's first minibatch, as --rebalance-every says
         with joined():
             for input_nodes, output_nodes, blocks in train_loader:
                 blocks = [block.to(device) for block in blocks]

@@ -59,6 +59,14 @@ def descend(opt: torch.optim.Optimizer, loss: torch.Tensor,
     opt.step()
 
 
+def start_epoch(on_backward: Optional[Callable[[], None]]) -> None:
+    """Tell ``on_backward`` that an epoch of minibatch steps starts, if it wants to know
+    (:meth:`dglbal.experiments.step_hooks.BackwardHook.start_epoch`)."""
+    started = getattr(on_backward, "start_epoch", None)
+    if started is not None:
+        started()
+
+
 def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Optimizer,
                     on_backward: Optional[Callable[[], None]], score: ScoreFunction
                     ) -> Tuple[StepFunction, EvaluateFunction]:
@@ -122,7 +130,10 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Optimiz
                  on_backward: Optional[Callable[[], None]], score: ScoreFunction,
                  batch_size: int, fanout: int) -> Tuple[StepFunction, EvaluateFunction]:
     """``(step, evaluate)`` for :func:`fit`: minibatches of training nodes with DGL's
-    neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches."""
+    neighbour sampling (one block per layer); evaluation on all neighbours, in minibatches.
+    ``on_backward`` runs after every backward pass; one with a ``start_epoch()`` method (a
+    :class:`~dglbal.experiments.step_hooks.BackwardHook`) is told when each epoch starts, so
+    that its monitor and rebalancer count epochs, not minibatches."""
     feat, labels = graph.ndata["feat"], graph.ndata["label"]
     classes = num_classes(graph)
     layers = getattr(model, "num_layers", None)
@@ -136,6 +147,7 @@ def sampled_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Optimiz
 
     def step() -> Tuple[float, None]:
         model.train()
+        start_epoch(on_backward)
         total, count = 0.0, 0
         for input_nodes, output_nodes, blocks in _seeded_batches(loader):
             logits = model(blocks, feat[input_nodes])
@@ -225,4 +237,5 @@ def fit(step: Callable[[], Tuple[float, Union[Scores, str, None]]],
                 seconds=time.perf_counter() - start, **history)
 
 
-__all__ = ["MODE_FREE", "NON_FINITE", "descend", "finite_scores", "fit", "full_batch_loop", "mode_free", "sampled_loop"]
+__all__ = ["MODE_FREE", "NON_FINITE", "descend", "finite_scores", "fit", "full_batch_loop", "mode_free", "sampled_loop",
+           "start_epoch"]

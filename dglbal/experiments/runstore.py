@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 import typing
@@ -29,11 +30,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
+from dglbal.data import dataset_names
 from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, describe, release_own
 from .config import RunResult, TrainConfig
+from .protocol import PROTOCOLS, get_protocol
 from .value_checks import conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
@@ -68,24 +71,62 @@ def _as_real(name: str, value: Any) -> Any:
     return float(value) if integer and name in _REAL_FIELDS else value
 
 
-def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
-    """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``."""
+_FIELD_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+
+
+def _normalised(settings: Dict[str, Any]) -> Dict[str, Any]:
+    """``settings`` (a run key or a configuration) with settings that act as their default
+    does written as the default: ``--batch-size`` / ``--fanout`` without minibatch sampling,
+    and a ``--loss-threshold`` equal to the protocol's for the dataset. A run given them
+    explicitly is the run without them (one key, one file). None of the committed run files
+    holds such a setting, so no existing name changes."""
+    settings = dict(settings)
+    if not settings.get("minibatch") and settings.get("partition") is None:
+        settings.update(batch_size=_FIELD_DEFAULTS["batch_size"],
+                        fanout=_FIELD_DEFAULTS["fanout"])
+    threshold, dataset = settings.get("loss_threshold"), settings.get("dataset")
+    if threshold is not None and dataset in dataset_names():
+        protocol = settings.get("protocol", _FIELD_DEFAULTS["protocol"])
+        if protocol in PROTOCOLS and threshold == get_protocol(protocol).loss_threshold(dataset):
+            settings["loss_threshold"] = None
+    return settings
+
+
+def _raw_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
     identity = {f.name: _as_real(f.name, getattr(config, f.name))
                 for f in dataclasses.fields(config) if _in_key(f)}
     identity.update(lr=_as_real("lr", config.learning_rate()), scheme=scheme, seed=seed)
     return _canonical(identity)
 
 
+def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
+    """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``
+    (settings that act as their defaults do written as the defaults, :func:`_normalised`)."""
+    return _normalised(_raw_identity(config, scheme, seed))
+
+
 def _defaults() -> Dict[str, Any]:
     return run_identity(TrainConfig(), scheme="", seed=0)
 
 
+def _legacy_name(config: TrainConfig, scheme: str, seed: int) -> str:
+    """The name the run had before :func:`_normalised` (a file written then is renamed)."""
+    return _name(config, _raw_identity(config, scheme, seed), scheme, seed)
+
+
 def run_name(config: TrainConfig, scheme: str, seed: int) -> str:
-    """``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<8 hex digits>``."""
-    identity, defaults = run_identity(config, scheme, seed), _defaults()
+    """``<dataset>-<model>-L<layers>-<scheme>-s<seed>-<8 hex digits>``, with ``dist-`` in
+    front for a run on partitions (a config whose identity has a ``partition`` entry,
+    :class:`dglbal.distributed.runkey.DistTrainConfig`)."""
+    return _name(config, run_identity(config, scheme, seed), scheme, seed)
+
+
+def _name(config: TrainConfig, identity: Dict[str, Any], scheme: str, seed: int) -> str:
+    defaults = _defaults()
     changed = {k: v for k, v in identity.items() if k not in defaults or defaults[k] != v}
     digest = hashlib.sha256(json.dumps(changed, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}-{digest}"
+    dist = "dist-" if identity.get("partition") is not None else ""  # on DistDGL partitions
+    return f"{dist}{config.dataset}-{config.model}-L{config.layers}-{scheme}-s{seed}-{digest}"
 
 
 def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:
@@ -137,14 +178,67 @@ def _problem(record: Any, identity: Dict[str, Any]) -> Optional[str]:
         return (f"is inconsistent: {len(record['train_loss'])} training losses, "
                 f"{len(record['val_acc'])} validation scores, epochs={record['epochs']}")
     recorded = record["run_key"]
-    recorded = {**_defaults(), **recorded}  # fields added since the file was written
+    recorded = _normalised({**_defaults(), **recorded})  # fields added since it was written
     differ = sorted(k for k in set(identity) | set(recorded) if identity.get(k, "<absent>")
                     != recorded.get(k, "<absent>"))
     if differ:
         shown = ", ".join(f"{k}={recorded.get(k, '<absent>')!r} "
                           f"(now {identity.get(k, '<absent>')!r})" for k in differ[:4])
         return f"records another configuration: {shown}"
-    return None
+    return _impossible(record)
+
+
+def _is_score(value: Any) -> bool:
+    return isinstance(value, (int, float)) and 0.0 <= value <= 1.0
+
+
+def _impossible(record: dict) -> Optional[str]:
+    """What a well-typed record of the right run says that no run can have produced (a
+    hand-edited or damaged file), or None. Scores are accuracies or ROC-AUCs in [0, 1]; NaN
+    only where the metric can be undefined (ROC-AUC on a split with one class), never the
+    best validation score; ``best_epoch`` is the 0-based epoch of that score (-1 with no
+    scored epoch); ``scheme`` / ``seed`` / ``lr`` / ``budget`` are those of the run key."""
+    key, epochs = record["run_key"], record["epochs"]
+    contradicted = [f"{name}={record[name]!r} (run key: {key[k]!r})"
+                    for name, k in (("scheme", "scheme"), ("seed", "seed"), ("lr", "lr"),
+                                    ("budget", "epochs"), ("dataset", "dataset"),
+                                    ("model", "model"), ("layers", "layers"))
+                    if name in record and k in key and record[name] != key[k]]
+    config = record["config"]
+    for name, axis, value in (("scheme", "schemes", key.get("scheme")),
+                              ("seed", "seeds", key.get("seed"))):
+        if axis in config and config[axis] != [value]:
+            contradicted.append(f"config.{axis}={config[axis]!r} (run key: {name}={value!r})")
+    if contradicted:
+        return f"contradicts its run key: {', '.join(contradicted)}"
+    nan_allowed = record.get("metric", "accuracy") != "accuracy"
+    bad = []
+    if epochs < 0 or ("epochs" in key and epochs > key["epochs"]):
+        bad.append(f"epochs={epochs} (budget {key.get('epochs')})")
+    if record["stop_reason"] not in ("max_epochs", "loss_threshold", "diverged"):
+        bad.append(f"stop_reason={record['stop_reason']!r}")
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) and x >= 0
+               for x in record["train_loss"]):
+        bad.append("a training loss that is negative or not finite")
+    if not all(_is_score(x) or (nan_allowed and math.isnan(x)) for x in record["val_acc"]):
+        bad.append("a validation score outside [0, 1]")
+    best, val, test = record["best_epoch"], record["best_val_acc"], record["test_acc"]
+    if best == -1:
+        if val is not None or test is not None:
+            bad.append(f"scores ({val!r}, {test!r}) with best_epoch=-1 (no scored epoch)")
+    elif not 0 <= best < epochs:
+        bad.append(f"best_epoch={best} of {epochs} epochs (0-based)")
+    elif not (_is_score(val) and val == record["val_acc"][best]):
+        bad.append(f"best_val_acc={val!r}, not epoch {best}'s validation score "
+                   f"{record['val_acc'][best]!r}")
+    if best != -1 and (test is None
+                       or not (_is_score(test) or (nan_allowed and math.isnan(test)))):
+        bad.append(f"test_acc={test!r}, not a score in [0, 1]"
+                   + ("" if nan_allowed else " (accuracy is never NaN)"))
+    if best != -1 and record["epochs_to_95"] != epochs_to_fraction(record["val_acc"]):
+        bad.append(f"epochs_to_95={record['epochs_to_95']} (its validation scores say "
+                   f"{epochs_to_fraction(record['val_acc'])})")
+    return f"holds impossible values: {'; '.join(bad)}" if bad else None
 
 
 def set_aside(path: Path, reason: str) -> Path:
@@ -231,6 +325,7 @@ def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
             others = []
             for index, (config, scheme, seed) in pending:
                 path = runs_dir / f"{run_name(config, scheme, seed)}.json"
+                _adopt_legacy(path, runs_dir / f"{_legacy_name(config, scheme, seed)}.json")
                 record = load_run(path, config, scheme, seed)
                 if record is None:
                     record = _train_claimed(path, config, scheme, seed, train,
@@ -252,6 +347,16 @@ def run_or_load(runs: List[Tuple[TrainConfig, str, int]], runs_dir: Path,
     except KeyboardInterrupt:
         raise Interrupted(len(records), len(runs), runs_dir) from None
     return [records[index] for index in range(len(runs))]
+
+
+def _adopt_legacy(path: Path, legacy: Path) -> None:
+    """A run file written under the run's name before its key was normalised takes the
+    current name (load_run then checks it is this run): finished work is kept."""
+    if legacy != path and legacy.exists() and not path.exists():
+        try:
+            os.replace(legacy, path)
+        except FileNotFoundError:  # another sweep renamed it first
+            pass
 
 
 def _claim_path(path: Path) -> Path:
@@ -290,8 +395,14 @@ def distinct(records: Iterable[dict]) -> List[dict]:
 def table_setting(record: dict) -> str:
     """The configuration a summary table is about: everything but the table's own axes.
     Fields the record predates take their current defaults, as in the run identity: a run
-    written before a field existed is the same setting as one written with its default."""
-    config = {**_canonical(dataclasses.asdict(TrainConfig())), **record.get("config", {})}
+    written before a field existed is the same setting as one written with its default.
+    ``lr`` is the rate the run used (as in its run key), so ``lr`` left to the paper's default
+    and the same rate given explicitly are one setting, one panel."""
+    config = _normalised({**_canonical(dataclasses.asdict(TrainConfig())),
+                          **record.get("config", {})})
+    used = record.get("run_key", {}).get("lr", record.get("lr"))
+    if used is not None:
+        config["lr"] = _as_real("lr", used)
     settings = {k: v for k, v in config.items()
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}

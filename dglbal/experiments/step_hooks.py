@@ -19,7 +19,12 @@ REBALANCE = {"none": None, "norms": "norms", "relgrad": "relative_gradients"}
 
 
 class BackwardHook:
-    """Monitor, rebalance and clip; any part can be off. Call after every backward pass."""
+    """Monitor, rebalance and clip; any part can be off. Call after every backward pass.
+
+    The monitor and the rebalancer act once per epoch (``--rebalance-every K`` and the
+    monitor's records count epochs): on every call in full-batch training, where a step is an
+    epoch, and on the first call after :meth:`start_epoch` once a sampled loop has called it
+    (the first minibatch of each epoch). Clipping acts on every call."""
 
     def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, *,
                  monitor: Optional[ConservationMonitor] = None, rebalance: str = "none",
@@ -35,11 +40,20 @@ class BackwardHook:
             optimizer=optimizer)
         self.parameters = [p for p in model.parameters() if p.requires_grad]
         self.grad_clip = grad_clip
+        self._per_epoch = False  # until a sampled loop calls start_epoch
+        self._epoch_started = True
+
+    def start_epoch(self) -> None:
+        """Called by minibatch loops before each epoch: from now on the monitor and the
+        rebalancer act on the first call of each epoch only."""
+        self._per_epoch, self._epoch_started = True, True
 
     def __call__(self) -> None:
-        if self.monitor is not None:
+        act = not self._per_epoch or self._epoch_started
+        self._epoch_started = False
+        if act and self.monitor is not None:
             self.monitor.record()
-        if self.rebalancer is not None:
+        if act and self.rebalancer is not None:
             self.rebalancer.step()
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)

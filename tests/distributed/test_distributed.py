@@ -27,10 +27,13 @@ def graph():
 
 
 def test_partition_writes_dgl_config_with_shape(graph, tmp_path):
-    config = partition(graph, "syn", tmp_path, num_parts=2)
+    config = partition(graph, "syn", tmp_path, num_parts=2, dataset="synthetic")
     meta = read_part_config(config)
     assert meta["num_parts"] == 2 and meta["graph_name"] == "syn"
-    assert meta["dglbal"] == {"in_feats": 500, "num_classes": 5}
+    partition_id = meta["dglbal"].pop("partition_id")
+    assert meta["dglbal"] == {"in_feats": 500, "num_classes": 5, "dataset": "synthetic",
+                              "split": None}
+    assert isinstance(partition_id, str) and len(partition_id) == 16
     sizes = [end - start for start, end in meta["node_map"]["_N"]]
     assert sum(sizes) == graph.num_nodes() and min(sizes) > 0
 
@@ -42,7 +45,7 @@ def test_partition_and_config_errors(graph, tmp_path, capsys):
         partition(bare, "syn", tmp_path, num_parts=1)
     assert cli_main(["train", "--dist-config", str(tmp_path / "none.json")]) == 2
     assert "partition config" in capsys.readouterr().err
-    config = partition(graph, "syn", tmp_path / "p", num_parts=1)
+    config = partition(graph, "syn", tmp_path / "p", num_parts=1, dataset="synthetic")
     assert cli_main(["train", "--dist-config", str(config), "--init", "gnn_he"]) == 2
     assert "spectral radius" in capsys.readouterr().err
 
@@ -82,6 +85,8 @@ def test_standalone_distdgl_rebalances_and_clips(graph, tmp_path, monkeypatch):
     finally:
         dgl.distributed.exit_client()
     assert result.rebalance_history and clipped and set(clipped) == {5.0}
+    # --rebalance-every counts epochs (1: each epoch's first minibatch); clipping every step
+    assert [h["call"] for h in result.rebalance_history] == [1, 2] and len(clipped) > 2
     assert dglbal.experiments.step_hooks.BackwardHook  # the hook the full-batch trainer uses
 
 
@@ -152,7 +157,7 @@ def test_standalone_nan_model_is_never_scored(graph, tmp_path, monkeypatch):
 
 
 def test_distdgl_refuses_options_it_cannot_honour(graph, tmp_path, capsys):
-    config = partition(graph, "syn", tmp_path, num_parts=1)
+    config = partition(graph, "syn", tmp_path, num_parts=1, dataset="synthetic")
     assert cli_main(["train", "--dist-config", str(config), "--init", "bal_o_data"]) == 2
     assert "bal_o_data" in capsys.readouterr().err
 
@@ -162,7 +167,7 @@ def test_distdgl_refuses_options_it_cannot_honour(graph, tmp_path, capsys):
 def test_server_and_trainers_on_localhost(graph, tmp_path):
     """Two partitions: DGL's server and trainer roles as separate processes (as
     tools/launch.py starts them), DDP between the two trainers."""
-    config = partition(graph, "syn", tmp_path / "parts", num_parts=2)
+    config = partition(graph, "syn", tmp_path / "parts", num_parts=2, dataset="synthetic")
     args = ["--layers", "3", "--hidden", "16", "--init", "bal_o", "--seeds", "1", "--epochs",
             "3", "--optimizer", "adam", "--lr", "0.02", "--batch-size", "16", "--fanout", "5",
             "--device", "cpu", "--quiet", "--out", str(tmp_path / "out")]

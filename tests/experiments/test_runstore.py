@@ -5,6 +5,7 @@ import errno
 import json
 import os
 import pathlib
+import re
 import warnings
 
 import pytest
@@ -58,7 +59,8 @@ def _key_fields():
 
 @pytest.mark.parametrize("name", [f.name for f in _key_fields()])
 def test_every_result_field_changes_the_run_file_name(name):
-    config = TrainConfig(dataset="cora", layers=5, lr=0.3)  # lr given: any optimizer name
+    config = TrainConfig(dataset="cora", layers=5, lr=0.3,  # lr given: any optimizer name
+                         minibatch=name in ("batch_size", "fanout"))  # where they act
     changed = dataclasses.replace(config, **{name: _other_value(getattr(config, name))})
     assert run_name(changed, "xavier", 0) != run_name(config, "xavier", 0)
     assert run_identity(changed, "xavier", 0) != run_identity(config, "xavier", 0)
@@ -350,3 +352,103 @@ def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
                if line.startswith("| xavier |"))
     assert "| 50.0 [1 diverged unscored] [" not in row  # both runs are in the cell's count
     assert row.split("|")[2].strip().startswith("50.0 +- n/a [1 diverged unscored]")
+
+
+def test_the_paper_lr_given_or_left_default_is_one_table_panel():
+    """The auditor's case 1: lr left to the paper's default and the same rate given with --lr
+    are one run key, so one panel (not 'lr=None' and 'lr=0.1' of one seed each)."""
+    default = TrainConfig(hidden=8, layers=2)
+    explicit = TrainConfig(hidden=8, layers=2, lr=default.learning_rate())
+    assert run_name(default, "xavier", 0) == run_name(explicit, "xavier", 0)
+    tables = summary_tables([_record(default, "xavier", 0), _record(explicit, "xavier", 1)])
+    assert tables.count("### GAT on synthetic") == 1 and "lr=" not in tables
+    other = TrainConfig(hidden=8, layers=2, lr=default.learning_rate() / 2)
+    tables = summary_tables([_record(default, "xavier", 0), _record(other, "xavier", 1)])
+    assert tables.count("### GAT on synthetic") == 2
+
+
+def _edited(tmp_path, **fields):
+    """A finished run's file with ``fields`` edited by hand; whether load_run takes it."""
+    config = TrainConfig(hidden=8, layers=2, epochs=5)
+    result = RunResult(scheme="xavier", seed=0, test_acc=0.4, best_val_acc=0.5, best_epoch=1,
+                       epochs=3, seconds=0.1, stop_reason="max_epochs",
+                       train_loss=[1.0, 0.9, 0.8], val_acc=[0.3, 0.5, 0.45])
+    record = run_record(config, result, "cpu")
+    record.update(fields)
+    path = tmp_path / f"{run_name(config, 'xavier', 0)}.json"
+    path.write_text(json.dumps(record))
+    return path, config
+
+
+def test_an_unedited_record_is_reused(tmp_path):
+    path, config = _edited(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert load_run(path, config, "xavier", 0)["test_acc"] == 0.4
+
+
+@pytest.mark.parametrize("fields, named", [
+    (dict(test_acc=1.7), "test_acc=1.7"),
+    (dict(test_acc=float("nan")), "test_acc=nan"),
+    (dict(best_epoch=99), "best_epoch=99 of 3"),
+    (dict(best_epoch=-1), "best_epoch=-1"),
+    (dict(best_val_acc=0.9), "best_val_acc=0.9"),
+    (dict(scheme="bal_o"), "scheme='bal_o'"),
+    (dict(seed=2), "seed=2"),
+    (dict(epochs=9, train_loss=[1.0] * 9, val_acc=[0.5] * 9), "epochs=9 (budget 5)"),
+    (dict(val_acc=[0.3, 0.5, 1.45]), "validation score"),
+    (dict(train_loss=[1.0, float("nan"), 0.8]), "training loss"),
+    (dict(stop_reason="bored"), "stop_reason"),
+    (dict(epochs_to_95=1), "epochs_to_95=1"),
+])
+def test_a_hand_edited_impossible_record_is_set_aside_naming_the_problem(tmp_path, fields,
+                                                                         named):
+    """The auditor's case 7: a well-typed file whose values no run produces is not reused."""
+    path, config = _edited(tmp_path, **fields)
+    with pytest.warns(RunFileWarning, match=re.escape(named)):
+        assert load_run(path, config, "xavier", 0) is None
+    assert not path.exists() and (tmp_path / "rejected" / path.name).exists()
+
+
+def test_an_undefined_roc_auc_on_the_test_split_is_a_finished_run(tmp_path):
+    path, config = _edited(tmp_path, test_acc=float("nan"), metric="roc_auc")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert load_run(path, config, "xavier", 0) is not None
+
+
+@pytest.mark.parametrize("same", [dict(batch_size=7), dict(fanout=3),
+                                  dict(loss_threshold=1e-4), dict(loss_threshold=1e-4,
+                                                                  batch_size=7)])
+def test_settings_acting_as_their_defaults_are_the_same_run(same):
+    """The auditor's case 5: --batch-size without --minibatch, or the default stop loss given
+    explicitly, retrained finished runs under a new name."""
+    config = TrainConfig(dataset="cora", layers=2)
+    assert config.stop_loss() == 1e-4  # the dglbal protocol's on cora
+    changed = dataclasses.replace(config, **same)
+    assert run_name(changed, "xavier", 0) == run_name(config, "xavier", 0)
+    assert run_identity(changed, "xavier", 0) == run_identity(config, "xavier", 0)
+    assert summary_tables([_record(config), _record(changed, seed=1)]).count("### GAT") == 1
+    for acting in (dict(batch_size=7, minibatch=True), dict(loss_threshold=1e-3)):
+        other = dataclasses.replace(config, **acting)
+        assert run_name(other, "xavier", 0) != run_name(config, "xavier", 0)
+
+
+def test_a_run_file_written_under_its_unnormalised_name_is_reused(tmp_path):
+    """Finished work is kept: a file named before --batch-size without --minibatch stopped
+    entering the key is renamed and reused, not retrained."""
+    assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+    (path,) = (tmp_path / "runs").glob("*.json")
+    config = TrainConfig(dataset="synthetic", layers=2, hidden=4, epochs=2, batch_size=7,
+                         protocol="paper")
+    legacy = path.with_name(f"{runfiles._legacy_name(config, 'xavier', 0)}.json")
+    assert legacy != path
+    record = json.loads(path.read_text())
+    record["run_key"]["batch_size"] = 7  # as the file was written then
+    legacy.write_text(json.dumps(record))
+    path.unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RunFileWarning)
+        assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+    assert [p.name for p in (tmp_path / "runs").glob("*.json")] == [path.name]
+    assert json.loads(path.read_text())["seconds"] == record["seconds"]  # not retrained
