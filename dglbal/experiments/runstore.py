@@ -36,6 +36,7 @@ from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, describe, release_own
 from .config import RunResult, TrainConfig
+from .protocol import paper_learning_rate
 from .protocol import PROTOCOLS, get_protocol
 from .value_checks import conforms
 
@@ -396,13 +397,15 @@ def table_setting(record: dict) -> str:
     """The configuration a summary table is about: everything but the table's own axes.
     Fields the record predates take their current defaults, as in the run identity: a run
     written before a field existed is the same setting as one written with its default.
-    ``lr`` is the rate the run used (as in its run key), so ``lr`` left to the paper's default
-    and the same rate given explicitly are one setting, one panel."""
+    A rate given explicitly that is the paper's default for the run's dataset and depth is
+    the default (as in the run key): one setting, one panel, whose depths keep their own
+    default rates side by side; any other rate is its own setting."""
     config = _normalised({**_canonical(dataclasses.asdict(TrainConfig())),
                           **record.get("config", {})})
     used = record.get("run_key", {}).get("lr", record.get("lr"))
-    if used is not None:
-        config["lr"] = _as_real("lr", used)
+    if config.get("lr") is not None and used is not None:
+        default = paper_learning_rate(config["dataset"], config["layers"], config["optimizer"])
+        config["lr"] = None if math.isclose(float(used), default) else _as_real("lr", used)
     settings = {k: v for k, v in config.items()
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}

@@ -367,6 +367,16 @@ def test_the_paper_lr_given_or_left_default_is_one_table_panel():
     assert tables.count("### GAT on synthetic") == 2
 
 
+def test_depths_at_their_own_default_rates_share_one_panel():
+    """The paper's rate changes with depth (0.1 at L = 2, 0.05 at L = 10): a sweep over depths
+    at the default rates is one panel with a column per depth, given explicitly or not."""
+    shallow = TrainConfig(hidden=8, layers=2)
+    deep = TrainConfig(hidden=8, layers=10, lr=TrainConfig(layers=10).learning_rate())
+    assert shallow.learning_rate() != deep.learning_rate()
+    tables = summary_tables([_record(shallow, "xavier", 0), _record(deep, "xavier", 0)])
+    assert tables.count("### GAT on synthetic") == 1 and "| L=2 | L=10 |" in tables
+
+
 def _edited(tmp_path, **fields):
     """A finished run's file with ``fields`` edited by hand; whether load_run takes it."""
     config = TrainConfig(hidden=8, layers=2, epochs=5)
