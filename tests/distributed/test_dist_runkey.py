@@ -12,8 +12,9 @@ from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.protocol import get_protocol, paper_learning_rate
 from dglbal.experiments.runstore import RunFileWarning, load_run, run_name
 
-ARGS = ["--layers", "2", "--hidden", "8", "--epochs", "2", "--seeds", "1", "--init", "xavier",
-        "--batch-size", "64", "--fanout", "5", "--device", "cpu", "--quiet"]
+BASE = ["--layers", "2", "--hidden", "8", "--epochs", "2", "--seeds", "1", "--init", "xavier",
+        "--device", "cpu", "--quiet"]
+ARGS = BASE + ["--batch-size", "64", "--fanout", "5"]  # sampling: --minibatch or --dist-config
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,9 @@ def test_plain_train_never_reuses_a_dist_run(tmp_path, capsys):
     assert record["lr"] == paper_learning_rate("texas", 2, "sgd")
     capsys.readouterr()
     for plain in (["--dataset", "synthetic"], ["--dataset", "texas", "--minibatch"]):
-        assert cli_main(["train", *plain, "--metric", "accuracy", *ARGS, "--out", str(out)]) == 0
+        options = ARGS if "--minibatch" in plain else BASE
+        assert cli_main(["train", *plain, "--metric", "accuracy", *options,
+                         "--out", str(out)]) == 0
     assert dist_file.exists()  # kept, and not taken for either full-graph run
     assert len(list((out / "runs").glob("*.json"))) == 3
     config = TrainConfig(dataset="texas", layers=2, hidden=8, epochs=2, minibatch=True,

@@ -156,7 +156,8 @@ def test_a_corrupted_or_foreign_run_file_is_named_set_aside_and_rerun(tmp_path, 
 
 
 @pytest.mark.parametrize("option", [["--hidden", "5"], ["--heads", "2"], ["--lr", "0.05"],
-                                    ["--conv", "gat"], ["--skip"], ["--residual-alpha", "0.2"],
+                                    ["--conv", "gat"], ["--skip", "--layers", "3"],
+                                    ["--residual-alpha", "0.2"],
                                     ["--bias"], ["--dropout", "0.1"], ["--minibatch"]])
 def test_another_configuration_is_trained_not_taken_from_old_runs(tmp_path, option):
     assert main(["sweep", *TINY, "--out", str(tmp_path)]) == 0
@@ -445,20 +446,21 @@ def test_settings_acting_as_their_defaults_are_the_same_run(same):
 
 
 def test_a_run_file_written_under_its_unnormalised_name_is_reused(tmp_path):
-    """Finished work is kept: a file named before --batch-size without --minibatch stopped
-    entering the key is renamed and reused, not retrained."""
-    assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+    """Finished work is kept: a file named before the protocol's default stop loss given
+    explicitly stopped entering the key is renamed and reused, not retrained."""
+    given = ["--loss-threshold", "1e-5"]  # the paper protocol's on the synthetic graph
+    assert main(["sweep", *TINY, *given, "--out", str(tmp_path)]) == 0
     (path,) = (tmp_path / "runs").glob("*.json")
-    config = TrainConfig(dataset="synthetic", layers=2, hidden=4, epochs=2, batch_size=7,
-                         protocol="paper")
+    config = TrainConfig(dataset="synthetic", layers=2, hidden=4, epochs=2,
+                         loss_threshold=1e-5, protocol="paper")
     legacy = path.with_name(f"{runfiles._legacy_name(config, 'xavier', 0)}.json")
     assert legacy != path
     record = json.loads(path.read_text())
-    record["run_key"]["batch_size"] = 7  # as the file was written then
+    record["run_key"]["loss_threshold"] = 1e-5  # as the file was written then
     legacy.write_text(json.dumps(record))
     path.unlink()
     with warnings.catch_warnings():
         warnings.simplefilter("error", RunFileWarning)
-        assert main(["sweep", *TINY, "--batch-size", "7", "--out", str(tmp_path)]) == 0
+        assert main(["sweep", *TINY, *given, "--out", str(tmp_path)]) == 0
     assert [p.name for p in (tmp_path / "runs").glob("*.json")] == [path.name]
     assert json.loads(path.read_text())["seconds"] == record["seconds"]  # not retrained
