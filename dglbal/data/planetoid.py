@@ -147,7 +147,7 @@ def load_planetoid(name: str, root: Optional[Path], raw_features: bool = False
     root : pathlib.Path or None
         The data directory.
     raw_features : bool
-        Replace DGL's row-normalized features by the files' own (:func:`_raw_features`).
+        Replace DGL's row-normalized features by the files' own (``_raw_features``).
 
     Returns
     -------

@@ -102,7 +102,7 @@ def _raw_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]
 
 def run_identity(config: TrainConfig, scheme: str, seed: int) -> Dict[str, Any]:
     """Every setting that changes the result of run (``scheme``, ``seed``) of ``config``
-    (settings that act as their defaults do written as the defaults, :func:`_normalised`)."""
+    (settings that act as their defaults do written as the defaults, ``_normalised``)."""
     return _normalised(_raw_identity(config, scheme, seed))
 
 
@@ -111,7 +111,7 @@ def _defaults() -> Dict[str, Any]:
 
 
 def _legacy_name(config: TrainConfig, scheme: str, seed: int) -> str:
-    """The name the run had before :func:`_normalised` (a file written then is renamed)."""
+    """The name the run had before ``_normalised`` (a file written then is renamed)."""
     return _name(config, _raw_identity(config, scheme, seed), scheme, seed)
 
 

@@ -79,7 +79,7 @@ def _qr_dtype(dtype: torch.dtype) -> torch.dtype:
 def looks_linear_orthogonal_(weight: torch.Tensor, position: str = "hidden") -> torch.Tensor:
     """Fill an (out, in) weight with the looks-linear orthogonal block structure.
 
-    With ``U`` a random matrix with orthonormal rows or columns (:func:`orthogonal_`, drawn in
+    With ``U`` a random matrix with orthonormal rows or columns (``orthogonal_`` above, drawn in
     float32 for a float16 / bfloat16 weight):
 
     - ``first``:  ``W = [U; -U]`` (rows stacked), ``U`` of shape (out/2, in);
