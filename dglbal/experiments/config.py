@@ -330,8 +330,9 @@ def validate_config(config: TrainConfig, *, distributed: bool = False) -> None:
     >>> try:
     ...     validate_config(TrainConfig(model="gcn", heads=2))
     ... except ValueError as error:
-    ...     print(error)
-    --heads has no effect without --model gat (got 2); leave it out
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    --heads has no effect without --model gat (and, at --layers 1, --protocol dglbal: the
+    paper's last layer has one head) (got 2); leave it out
     """
     kinds = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
