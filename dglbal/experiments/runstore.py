@@ -36,8 +36,7 @@ from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme, scheme_names
 from .atomic import write_json_atomic
 from .claims import CLAIM_SUFFIX, claim, describe, release_own
 from .config import RunResult, TrainConfig
-from .protocol import paper_learning_rate
-from .protocol import PROTOCOLS, get_protocol
+from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 from .value_checks import conforms
 
 __all__ = ["GRID_AXES", "RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS",
@@ -402,10 +401,10 @@ def table_setting(record: dict) -> str:
     default rates side by side; any other rate is its own setting."""
     config = _normalised({**_canonical(dataclasses.asdict(TrainConfig())),
                           **record.get("config", {})})
-    used = record.get("run_key", {}).get("lr", record.get("lr"))
-    if config.get("lr") is not None and used is not None:
+    lr = config.get("lr")
+    if lr is not None:
         default = paper_learning_rate(config["dataset"], config["layers"], config["optimizer"])
-        config["lr"] = None if math.isclose(float(used), default) else _as_real("lr", used)
+        config["lr"] = None if math.isclose(float(lr), default) else _as_real("lr", lr)
     settings = {k: v for k, v in config.items()
                 if k not in ("dataset", "model", "layers", *GRID_AXES)
                 and k not in _EXCLUDED_FROM_TABLES}

@@ -72,7 +72,8 @@ class Constants:
         if valued:
             if to_python:
                 self.python_holds_data = True
-            self._from_values.update((id(r), r) for r in made)
+            self._from_values.update((id(r), r) for r in made  # floats carry theirs anyway
+                                     if not (r.is_floating_point() or r.is_complex()))
         from_python = self.python_holds_data and reads_numbers and name not in FIXED_VALUES
         random = name == "new" or any(part in name for part in RANDOM)  # new: uninitialised
         constant = not random and not from_python and all(a in self for a in read)

@@ -155,7 +155,8 @@ class _OpRecorder(TorchFunctionMode):
         to_python = name not in METADATA and out is not None and not isinstance(out, bool) \
             and not outputs(out)
         ctx.constants.note(name, arguments, outputs(out), target, to_python=to_python,
-                           reads_numbers=_reads_numbers(list(args) + list(kwargs.values())))
+                           reads_numbers=ctx.constants.python_holds_data  # else it never counts
+                           and _reads_numbers(list(args) + list(kwargs.values())))
         inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return _mark_data(ctx, out)
