@@ -14,6 +14,8 @@ from torch import nn
 if TYPE_CHECKING:
     from dgl import DGLGraph
 
+from dglbal._graph_inputs import check_edge_weight
+
 from .tensor import he_normal_, he_normal_blocks_
 from .weights import (check_scheme_defined, feature_maps, is_attention_layer,
                       require_graph_layers, residual_linear)
@@ -75,7 +77,7 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
     """
     if graph.is_block or graph.num_src_nodes() != graph.num_dst_nodes():
         raise ValueError("the aggregation operator is square only on homogeneous graphs")
-    _check_edge_weight(graph, edge_weight, "aggregation_matrix")
+    check_edge_weight(graph, edge_weight, "aggregation_matrix", finite=True)
     n = graph.num_nodes()
     src, dst = (t.cpu().numpy() for t in graph.edges())
     weights = np.ones(len(src)) if edge_weight is None else (
@@ -88,28 +90,6 @@ def aggregation_matrix(layer: nn.Module, graph: DGLGraph, edge_weight: Optional[
     if alpha:
         matrix = (1.0 - alpha) * matrix + alpha * sp.identity(n, format="csr")
     return matrix
-
-
-def _check_edge_weight(graph: DGLGraph, edge_weight: Optional[torch.Tensor], caller: str
-                       ) -> None:
-    """A finite floating-point tensor with one weight per edge, of shape (E,) or (E, 1); a
-    ``TypeError`` / ``ValueError`` naming ``caller`` and the problem otherwise."""
-    if edge_weight is None:
-        return
-    if not isinstance(edge_weight, torch.Tensor):
-        raise TypeError(f"{caller}: edge_weight must be a torch.Tensor, got "
-                        f"{type(edge_weight).__name__}")
-    if not edge_weight.is_floating_point():
-        raise TypeError(f"{caller}: edge_weight must be floating point, got {edge_weight.dtype}; "
-                        "convert it with edge_weight.float()")
-    shape, edges = tuple(edge_weight.shape), graph.num_edges()
-    if shape not in ((edges,), (edges, 1)):
-        raise ValueError(f"{caller}: edge_weight must have shape ({edges},) or ({edges}, 1), one "
-                         f"weight per edge of the graph, got {shape}")
-    bad = int((~torch.isfinite(edge_weight.detach())).sum())
-    if bad:
-        raise ValueError(f"{caller}: edge_weight has {bad} NaN or infinite value(s) among its "
-                         f"{edges}; the aggregation operator needs finite edge weights")
 
 
 def _layer_operator(layer: nn.Module, src: np.ndarray, dst: np.ndarray, weights: np.ndarray,
@@ -241,7 +221,7 @@ def gnn_he_(model: nn.Module, graph: DGLGraph, edge_weight: Optional[torch.Tenso
     >>> model = gnn_he_(GCN(5, 8, 3, num_layers=4), g)
     """
     layers = require_graph_layers(model, "gnn_he_")
-    _check_edge_weight(graph, edge_weight, "gnn_he_")
+    check_edge_weight(graph, edge_weight, "gnn_he_", finite=True)
     for layer in layers:
         check_scheme_defined(layer, "he")
     # every layer's radius before any weight is drawn: a refused layer leaves the model as it was

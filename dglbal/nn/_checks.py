@@ -203,21 +203,6 @@ def check_gcn_features(graph: DGLGraph, feat: Features, in_feats: int, layer: st
             "normalization is laid out along them)")
 
 
-def check_edge_weight(graph: DGLGraph, edge_weight, layer: str) -> None:
-    """Edge weights: one floating-point scalar per edge, shape (E,) or (E, 1)."""
-    if edge_weight is None:
-        return
-    if not isinstance(edge_weight, torch.Tensor):
-        raise TypeError(f"{layer}: edge_weight must be a torch.Tensor, got "
-                        f"{type(edge_weight).__name__}")
-    shape, edges = tuple(edge_weight.shape), graph.num_edges()
-    if shape not in ((edges,), (edges, 1)):
-        raise ValueError(f"{layer}: edge_weight must have shape ({edges},) or ({edges}, 1), "
-                         f"one weight per edge, got {shape}")
-    if not edge_weight.is_floating_point():
-        raise TypeError(f"{layer}: edge_weight must be floating point, got {edge_weight.dtype}")
-
-
 def check_residual_alpha(alpha: float, layer: str) -> float:
     """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
     alpha = float(alpha)

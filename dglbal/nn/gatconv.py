@@ -10,8 +10,10 @@ from dgl.nn.functional import edge_softmax
 from dgl.nn.pytorch.utils import Identity
 from torch import nn
 
+from dglbal._graph_inputs import check_edge_weight
+
 from ._base import GraphLayer
-from ._checks import (Features, check_attention_options, check_edge_weight, check_features,
+from ._checks import (Features, check_attention_options, check_features,
                       check_graph, parameter_dtype)
 from .kernels.adjacency import graph_adjacency
 from .kernels.attention import attention_sum

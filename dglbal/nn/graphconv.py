@@ -10,8 +10,10 @@ from dgl.base import DGLError
 from dgl.utils import expand_as_pair
 from torch import nn
 
+from dglbal._graph_inputs import check_edge_weight
+
 from ._base import GraphLayer
-from ._checks import (Features, check_edge_weight, check_gcn_features, check_graph, check_sizes,
+from ._checks import (Features, check_gcn_features, check_graph, check_sizes,
     parameter_dtype)
 from .kernels.sparse import dense, is_sparse
 
