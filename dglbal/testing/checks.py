@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, List, Optional, Sequence, Tuple, Union
+from typing import Any, List, Optional, Sequence, Tuple
 
 import dgl
 import numpy as np
@@ -166,13 +166,9 @@ def _group_label(group: Any) -> str:
     return f"group {group.name!r} (parameters {', '.join(group.parameters) or 'none'})"
 
 
-def _relative_change(out: Union[torch.Tensor, Sequence[torch.Tensor]],
-                     reference: Union[torch.Tensor, Sequence[torch.Tensor]]) -> float:
-    """||out - reference|| / ||reference||, the largest over the output tensors when given
-    lists of them; 0 when both are 0, inf when only the reference is (a change of something
-    that was 0 is not hidden)."""
-    if isinstance(out, torch.Tensor):
-        out, reference = [out], [reference]
+def _relative_change(out: Sequence[torch.Tensor], reference: Sequence[torch.Tensor]) -> float:
+    """The largest ||out - reference|| / ||reference|| over the output tensors; 0 when both
+    are 0, inf when only the reference is (a change of something that was 0 is not hidden)."""
     worst = 0.0
     for part, base in zip(out, reference):
         change, scale = float((part - base).norm()), float(base.norm())
@@ -181,7 +177,7 @@ def _relative_change(out: Union[torch.Tensor, Sequence[torch.Tensor]],
 
 
 def _worst_single_group(model64: nn.Module, inputs64: Tuple[Any, ...], report: SymmetryReport,
-                        reference: torch.Tensor) -> Tuple[float, Any]:
+                        reference: Sequence[torch.Tensor]) -> Tuple[float, Any]:
     """Rescale each group alone (lambda = 2): the largest relative change and its group."""
     worst, blamed = -1.0, report.groups[0]
     for group in report.groups:

@@ -20,9 +20,9 @@ from dglbal.balance.balancing import FlatExponents, balance_, balance_constants,
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.symmetry import SymmetryReport
 
-from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _outputs, _prepare,
-                     _relative_change, check_noether, check_rescale_invariance, delta_terms,
-                     relative_delta)
+from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _output_list, _outputs,
+                     _prepare, _relative_change, check_noether, check_rescale_invariance,
+                     delta_terms, relative_delta)
 from .graphs import describe_inputs
 
 __all__ = ["check_training", "check_monitor", "check_balancing", "check_conservation"]
@@ -295,7 +295,7 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
     for mode in ("preserve", "init"):
         balanced = _copy(model64)
         with torch.no_grad():
-            before = _outputs(balanced(*inputs64))
+            before = _output_list(balanced(*inputs64))
         summary = balance_(balanced, report, mode, tol=BALANCED)
         live = np.array([g.name not in summary.dead_groups for g in report.groups])
         norms = group_norms(balanced, report)
@@ -307,7 +307,7 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
                                  f"{_group_label(report.groups[g])}; {where}")
         if mode == "preserve":
             with torch.no_grad():
-                change = _relative_change(_outputs(balanced(*inputs64)), before)
+                change = _relative_change(_output_list(balanced(*inputs64)), before)
             if not change <= 1e-10 or math.isnan(change):
                 raise AssertionError(f"preserve balancing changed the outputs by {change:.2e} "
                                      f"(relative); {where}")

@@ -13,9 +13,9 @@ from dglbal import analyze, balance_constants
 from dglbal.balance.balancing import balance_
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.nn import GAT, GCN
-from dglbal.testing import (blackbox_symmetry_dimension, check_complete, check_conservation,
-                            check_monitor, check_noether, check_rescale_invariance,
-                            check_symmetries)
+from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
+                            check_conservation, check_monitor, check_noether,
+                            check_rescale_invariance, check_symmetries)
 from dglbal.testing.checks import NEGLIGIBLE, delta_terms, relative_delta
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import random_stack
@@ -240,3 +240,20 @@ def test_a_false_group_on_a_small_output_is_caught():
         check_rescale_invariance(tanh, x, report=wrong)
     with pytest.raises(AssertionError, match="Noether's identity fails.*'c channel"):
         check_noether(tanh, x, report=wrong)
+
+
+def test_preserve_balancing_that_changes_a_small_output_is_caught():
+    """Balancing the tanh head's units along the ReLU twin's groups changes that head; the
+    outputs are compared one by one, so the 1e12-times larger head cannot hide it."""
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    relu = _TwoOutputs(F.relu).double()
+    with torch.no_grad():  # unbalanced heads: balancing them moves the weights far
+        relu.c.weight.mul_(5.0)
+        relu.d.weight.mul_(0.2)
+    tanh = _TwoOutputs(torch.tanh).double()
+    tanh.load_state_dict(relu.state_dict())
+    wrong = analyze(relu, x)
+    check_balancing(relu, x, report=wrong)
+    with pytest.raises(AssertionError, match="preserve balancing changed the outputs"):
+        check_balancing(tanh, x, report=wrong)
