@@ -47,7 +47,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from dglbal.experiments.atomic import write_text_atomic
 from dglbal.init import DEFAULT_LOGIT_SPREAD
 from dglbal.experiments.config import TrainConfig
-from dglbal.experiments.runstore import balance_beta_of, logit_spread_of, run_name
+from dglbal.experiments.runkey import run_name
+from dglbal.experiments.runstore import balance_beta_of, logit_spread_of
 from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
 from dglbal.experiments.tables import setting_table
 

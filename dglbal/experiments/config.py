@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` is THE list of an experiment's settings. Each field's metadata says how
 the command line offers it (:func:`option`: help, choices, group, check) and whether it enters
-a run's identity (``run_key``, :mod:`dglbal.experiments.runstore`). The command line's
+a run's identity (``run_key``, :mod:`dglbal.experiments.runkey`). The command line's
 options and their checks are generated from it, so a new setting is one field here.
 Each failed check is a ``ValueError`` naming the setting's command-line option; the checks on
 one value live in :mod:`.value_checks`, those on the device and ``--out`` in :mod:`.environment`.
@@ -74,7 +74,7 @@ def cli_fields(at_init: bool = False) -> List[dataclasses.Field]:
 class TrainConfig:
     """One experiment: a model family, a dataset, schemes and seeds (the CLI's options).
 
-    Every field is part of a sweep's run key (:mod:`dglbal.experiments.runstore`) unless its
+    Every field is part of a sweep's run key (:mod:`dglbal.experiments.runkey`) unless its
     metadata says ``run_key=False``. ``device`` is left out: CPU and GPU runs of one
     configuration are the same experiment (they differ by floating-point rounding, as runs on
     different thread counts do); each run file records the device it ran on.

@@ -13,7 +13,8 @@ from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_json_atomic
 from .config import RunResult, TrainConfig
 from .reference import reference_text
-from .runstore import describe_differences, distinct, table_setting
+from .runkey import describe_differences, table_setting
+from .runstore import distinct
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
            "panels", "summary_tables", "setting_table", "choose_on_validation", "save_results",

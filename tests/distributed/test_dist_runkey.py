@@ -10,7 +10,8 @@ from dglbal.distributed import partition
 from dglbal.distributed.runkey import dist_train_config
 from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.protocol import get_protocol, paper_learning_rate
-from dglbal.experiments.runstore import RunFileWarning, load_run, run_name
+from dglbal.experiments.runkey import run_name
+from dglbal.experiments.runstore import RunFileWarning, load_run
 
 BASE = ["--layers", "2", "--hidden", "8", "--epochs", "2", "--seeds", "1", "--init", "xavier",
         "--device", "cpu", "--quiet"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from dglbal.experiments.config import TrainConfig
-from dglbal.experiments.runstore import load_run, run_name
+from dglbal.experiments.runkey import run_name
+from dglbal.experiments.runstore import load_run
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 RUN_FILES = sorted(p for p in RESULTS.rglob("runs/*.json"))

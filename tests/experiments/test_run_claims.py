@@ -12,7 +12,8 @@ import pytest
 
 from dglbal.experiments import claims, runstore
 from dglbal.experiments.config import RunResult, TrainConfig
-from dglbal.experiments.runstore import RunClaimedWarning, run_name, run_or_load
+from dglbal.experiments.runkey import run_name
+from dglbal.experiments.runstore import RunClaimedWarning, run_or_load
 
 
 def _result(scheme, seed):

@@ -10,9 +10,11 @@ import warnings
 
 import pytest
 
+from dglbal.experiments import runkey
 from dglbal.experiments import runstore as runfiles
 from dglbal.cli import main
-from dglbal.experiments.runstore import RunFileWarning, load_run, run_identity, run_name, run_record
+from dglbal.experiments.runkey import GRID_AXES, legacy_run_name, run_identity, run_name
+from dglbal.experiments.runstore import RunFileWarning, load_run, run_record
 from dglbal.experiments.tables import summary_tables
 from dglbal.experiments.config import RunResult, TrainConfig
 from dglbal.init import DEFAULT_LOGIT_SPREAD
@@ -54,7 +56,7 @@ def _other_value(value):
 
 def _key_fields():
     return [f for f in dataclasses.fields(TrainConfig)
-            if f.metadata.get("run_key", True) and f.name not in runfiles.GRID_AXES]
+            if f.metadata.get("run_key", True) and f.name not in GRID_AXES]
 
 
 @pytest.mark.parametrize("name", [f.name for f in _key_fields()])
@@ -105,7 +107,7 @@ def test_a_field_added_later_with_its_old_default_keeps_existing_run_files(tmp_p
     class Later(TrainConfig):  # a field another team adds, defaulting to the old behaviour
         dropout: float = 0.0
 
-    monkeypatch.setattr(runfiles, "TrainConfig", Later)
+    monkeypatch.setattr(runkey, "TrainConfig", Later)
     same = Later(hidden=8)
     assert run_name(same, "xavier", 0) == path.stem
     assert load_run(path, same, "xavier", 0)["config"]["hidden"] == 8
@@ -136,7 +138,7 @@ def test_a_changed_default_sets_the_old_file_aside(tmp_path, monkeypatch):
     class Wider(TrainConfig):
         hidden: int = 128
 
-    monkeypatch.setattr(runfiles, "TrainConfig", Wider)
+    monkeypatch.setattr(runkey, "TrainConfig", Wider)  # the defaults the key is read against
     assert run_name(Wider(), "xavier", 0) == path.stem  # same name: the content decides
     with pytest.warns(RunFileWarning, match=r"hidden=64 \(now 128\)"):
         assert load_run(path, Wider(), "xavier", 0) is None
@@ -453,7 +455,7 @@ def test_a_run_file_written_under_its_unnormalised_name_is_reused(tmp_path):
     (path,) = (tmp_path / "runs").glob("*.json")
     config = TrainConfig(dataset="synthetic", layers=2, hidden=4, epochs=2,
                          loss_threshold=1e-5, protocol="paper")
-    legacy = path.with_name(f"{runfiles._legacy_name(config, 'xavier', 0)}.json")
+    legacy = path.with_name(f"{legacy_run_name(config, 'xavier', 0)}.json")
     assert legacy != path
     record = json.loads(path.read_text())
     record["run_key"]["loss_threshold"] = 1e-5  # as the file was written then
