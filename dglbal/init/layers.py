@@ -15,7 +15,11 @@ Layer schemes (Table 1 of "Are GATs Out of Balance?" and DeZoort & Hanin, 2023):
                           gain) for the GAT layers, Xavier-uniform for GraphConv, SAGEConv's
                           own ``reset_parameters`` (Xavier-uniform, ReLU gain, on each
                           weight), Xavier-uniform with ReLU gain on each Linear of GINConv's
-                          MLP (DGL leaves those at PyTorch's default); zero biases.
+                          MLP (DGL leaves those at PyTorch's default); zero biases. As
+                          in DGL, a GATv2Conv made for a (source, destination) pair with
+                          ``share_weights=True`` keeps ``fc_dst`` (which the destination
+                          features go through) at PyTorch's default: DGL's
+                          ``reset_parameters`` skips it, and the draws stay DGL's.
 ``xavier_zero_attention`` XavZ: ``xavier`` with the attention vectors set to zero.
 ``he``                    He-normal feature maps, N(0, 2 / fan_in) with the fan-in of the
                           whole map (SAGE: 2 in_feats): the GNN He scheme for
@@ -32,7 +36,7 @@ The model-level schemes built on these (BalX, BalO, GNN He, ...) are named in on
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from dgl.nn.pytorch import GINConv, SAGEConv
@@ -115,6 +119,10 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
     maps = feature_maps(layer)
     attention = attention_parameters(layer)
     residual = residual_linear(layer)
+    kept = set()
+    if scheme in ("xavier", "xavier_zero_attention"):
+        kept = {id(p) for p in _skipped_by_dgl(layer)}
+        maps = [blocks for blocks in maps if id(blocks[0]) not in kept]
     with torch.no_grad():
         if scheme in ("xavier", "xavier_zero_attention"):
             _xavier_feature_maps(layer, maps, attention, gain)
@@ -138,8 +146,19 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
             for a in attention:
                 a.zero_()
         for b in layer_biases(layer):
-            b.zero_()
+            if id(b) not in kept:
+                b.zero_()
     return layer
+
+
+def _skipped_by_dgl(layer: nn.Module) -> List[torch.Tensor]:
+    """The parameters DGL's ``reset_parameters`` leaves at PyTorch's default: ``fc_dst`` of a
+    GATv2Conv built for a (source, destination) pair with ``share_weights=True``."""
+    fc_src, fc_dst = getattr(layer, "fc_src", None), getattr(layer, "fc_dst", None)
+    if (is_attention_layer(layer) and getattr(layer, "share_weights", False)
+            and isinstance(fc_dst, nn.Linear) and fc_dst is not fc_src):
+        return list(fc_dst.parameters())
+    return []
 
 
 def _xavier_feature_maps(layer: nn.Module, maps, attention, gain: float) -> None:

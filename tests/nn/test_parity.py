@@ -96,15 +96,24 @@ def test_graphconv_transform_order_matches_dgl(in_feats, out_feats):
                   graph, feat, torch.float64)
 
 
-@pytest.mark.parametrize("name,args", [
-    ("GATv2Conv", (6, 4, 2)), ("GATConv", (6, 4, 2)), ("GraphConv", (6, 4))])
-def test_default_init_draws_dgls_weights(name, args):
+@pytest.mark.parametrize("name,args,kwargs", [
+    ("GATv2Conv", (6, 4, 2), {}), ("GATConv", (6, 4, 2), {}), ("GraphConv", (6, 4), {}),
+    ("GATv2Conv", (6, 4, 2), dict(share_weights=True, residual=True)),
+    ("GATv2Conv", ((6, 5), 4, 2), dict(residual=True)),
+    ("GATv2Conv", ((6, 5), 4, 2), dict(share_weights=True, residual=True)),
+    ("GATConv", ((6, 5), 4, 2), dict(residual=True, bias=False)),
+    ("GraphConv", (6, 4), dict(bias=False))])
+def test_default_init_draws_dgls_weights(name, args, kwargs):
+    """Same seed, same parameters, and the generator left where DGL leaves it."""
     torch.manual_seed(3)
-    theirs = getattr(dglnn, name)(*args)
+    theirs, their_next = getattr(dglnn, name)(*args, **kwargs), torch.rand(1)
     torch.manual_seed(3)
-    mine = getattr(ours, name)(*args)
-    for (n, a), (_, b) in zip(theirs.named_parameters(), mine.named_parameters()):
-        assert torch.equal(a, b), n
+    mine, my_next = getattr(ours, name)(*args, **kwargs), torch.rand(1)
+    theirs, mine = dict(theirs.named_parameters()), dict(mine.named_parameters())
+    assert theirs.keys() == mine.keys()
+    for n in theirs:
+        assert torch.equal(theirs[n], mine[n]), n
+    assert torch.equal(their_next, my_next)
 
 
 @pytest.mark.parametrize("name,args", [
