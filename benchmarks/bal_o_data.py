@@ -33,13 +33,13 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from dglbal.experiments.atomic import write_text_atomic
 from dglbal.experiments.protocol import paper_learning_rate
-from dglbal.experiments.runstore import balance_beta_of
+from dglbal.experiments.runstore import balance_beta_of, logit_spread_of
 from dglbal.experiments.tables import choose_on_validation, setting_table
-from dglbal.init import DEFAULT_LOGIT_SPREAD, get_scheme
+from dglbal.init import get_scheme
 
 from paper_protocol import Cell, load_records, run_seeds, worker_slot
 
@@ -67,11 +67,11 @@ def units(betas: Sequence[float], factors: Sequence[float],
     return found
 
 
-def setting_of(record: dict) -> Tuple[str, float, float, float]:
-    """(scheme, lr factor, beta, target spread) of a run record."""
+def setting_of(record: dict) -> Tuple[str, float, float, Optional[float]]:
+    """(scheme, lr factor, beta, target spread: None for a scheme it does not scale) of a
+    run record."""
     factor = record["lr"] / paper_learning_rate(record["dataset"], record["layers"], "sgd")
-    return (record["scheme"], round(factor, 6), balance_beta_of(record),
-            record["config"].get("logit_spread", DEFAULT_LOGIT_SPREAD))
+    return record["scheme"], round(factor, 6), balance_beta_of(record), logit_spread_of(record)
 
 
 def label(setting: Tuple[str, float, float, float]) -> str:
@@ -98,7 +98,7 @@ def tables(records: List[dict], epochs: int) -> str:
                 runs = [r for r in candidates[best] if r["seed"] in seeds]
                 chosen_rows.append(([dataset, str(layers), scheme, label(best),
                                      str(len(candidates))], runs))
-            paper = (scheme, 1.0, PAPER_BETA, DEFAULT_LOGIT_SPREAD)
+            paper = (scheme, 1.0, PAPER_BETA, None)
             if scheme == "bal_o" and paper in candidates:
                 chosen_rows.append(([dataset, str(layers), scheme, label(paper) + " (paper's, "
                                      "fixed)", "-"],
@@ -151,11 +151,12 @@ def main(argv=None) -> int:
                 run_seeds(unit, args.out, args.epochs, count, "dglbal")
             print(f"done: seeds 0-{count - 1} of every setting", flush=True)
     wanted = {(c.dataset, c.layers, c.schemes[0], c.config(1, 1).learning_rate(),
-               c.config(1, 1).beta_of(c.schemes[0]), c.logit_spread) for c in plan}
+               c.config(1, 1).beta_of(c.schemes[0]),
+               c.logit_spread if get_scheme(c.schemes[0]).data_scaled else None) for c in plan}
     records = [r for r in (load_records(args.out) if (args.out / "runs").is_dir() else [])
                if r["budget"] == args.epochs and r["seed"] < args.seeds
                and (r["dataset"], r["layers"], r["scheme"], r["lr"], balance_beta_of(r),
-                    r["config"].get("logit_spread", DEFAULT_LOGIT_SPREAD)) in wanted]
+                    logit_spread_of(r)) in wanted]
     text = tables(records, args.epochs)
     if records:
         write_text_atomic(args.out / "bal_o_data.md", text + "\n")
