@@ -26,6 +26,7 @@ GROUPS = {"data": "data", "model": "model and initialization", "training": "trai
           "sampling": "minibatch sampling", "rebalancing": "dynamic rescaling",
           "output": "device and diagnostics"}
 DEFAULT_SEEDS = 3  # the command line trains seeds 0, 1, 2 unless told otherwise
+DEFAULT_TRAIN_DATASET = "synthetic"  # `dglbal train` without --dataset (generated in-process)
 MAX_SEEDS = 10 ** 6  # --seeds N trains seeds 0..N-1
 
 
@@ -106,14 +107,14 @@ def _config(args: argparse.Namespace, dataset: str, layers: int) -> TrainConfig:
 
 def _run_train(args: argparse.Namespace) -> int:
     args.schemes = _once("--init", args.schemes)
-    config = _config(args, args.dataset, args.layers)
+    config = _config(args, args.dataset or DEFAULT_TRAIN_DATASET, args.layers)
     validate_config(config, distributed=args.dist_config is not None)
     monitors = [f"monitor_{s}_seed{n}.{ext}" for s in config.schemes for n in config.seeds
                 for ext in ("png", "json")] if config.monitor else []
     out = prepare_output_dir(args.out, folders=("runs",),
                              files=("results.json", "curves.png", *monitors))
     if args.dist_config is not None:  # the partitions' dataset, and their identity in the run key
-        config = dist_train_config(config, args.dist_config)
+        config = dist_train_config(config, args.dist_config, named_dataset=args.dataset)
     graph_name = args.dist_config or config.dataset
     print(f"{config.model.upper()} L={config.layers} width={config.hidden}x{config.heads} on "
           f"{graph_name}, {config.optimizer} lr={config.learning_rate():g}, "
@@ -182,15 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "seeds. Each run is written to --out/runs as it finishes; the same command "
                     "again (after a Ctrl-C) trains only the missing runs. Writes results.json "
                     "and curves.png under --out.", allow_abbrev=False)
-    train.add_argument("--dataset", default="synthetic", choices=dataset_names(),
-                       help="dataset (default: synthetic, generated in-process)")
+    train.add_argument("--dataset", choices=dataset_names(),  # None: not named (--dist-config)
+                       help=f"dataset (default: {DEFAULT_TRAIN_DATASET}, generated in-process)")
     train.add_argument("--layers", type=int, default=5, help="number of graph layers L")
     train.add_argument("--out", type=_output_dir, default=Path("runs/train"),
                        help="output directory")
     train.add_argument("--dist-config", type=Path, metavar="PART_CONFIG",
                        help="train on a DGL-partitioned graph (its part_config JSON) with "
                             "DistDGL sampling and DDP; run under DGL's tools/launch.py, or "
-                            "alone for one partition (standalone); --dataset is ignored")
+                            "alone for one partition (standalone); the partitions are the data "
+                            "(--dataset, if given, must be the one they were made of)")
     train.add_argument("--ip-config", type=Path, help="DGL's ip config (with --dist-config)")
     _add_config_options(train)
     sweep = sub.add_parser(

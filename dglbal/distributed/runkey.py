@@ -46,13 +46,15 @@ def partition_identity(part_config: Union[str, Path]) -> Dict[str, Any]:
             "id": recorded if isinstance(recorded, str) and recorded else _config_hash(meta)}
 
 
-def dist_train_config(config: TrainConfig, part_config: Union[str, Path]) -> DistTrainConfig:
+def dist_train_config(config: TrainConfig, part_config: Union[str, Path], *,
+                      named_dataset: Optional[str] = None) -> DistTrainConfig:
     """``config`` for training on the partitions of ``part_config``.
 
     Its ``dataset`` (and ``split``) become those the partitions were made of, as
     ``dglbal.distributed partition`` records them, so the paper's learning rate and the stop
     rule are that dataset's; ``minibatch`` is True (the trainer always samples); ``partition``
-    names the partitions. ``config.dataset`` is not read.
+    names the partitions. ``config.dataset`` is not read; ``named_dataset`` is the dataset a
+    user named explicitly (the command line's ``--dataset``), which must be the partitions'.
 
     Raises
     ------
@@ -60,7 +62,7 @@ def dist_train_config(config: TrainConfig, part_config: Union[str, Path]) -> Dis
         ``--protocol paper`` (its raw features and one-way edges are applied when loading a
         dataset, not to partitions made of the dglbal protocol's graph), or partitions that do
         not record their dataset while the learning rate or the stop loss is left to the
-        dataset's default.
+        dataset's default, or a ``named_dataset`` that is not the partitions' recorded one.
     PartConfigError
         ``part_config`` is not a usable partition config.
     """
@@ -75,6 +77,13 @@ def dist_train_config(config: TrainConfig, part_config: Union[str, Path]) -> Dis
             "(raw features, one-way edges) is applied when a dataset is loaded, and the "
             "partitions were made of the graph as dglbal loads it; use --protocol dglbal "
             "(with --lr / --loss-threshold for the paper's values)")
+    if named_dataset is not None and named_dataset != dataset:
+        recorded = (f"were partitioned from {dataset!r}" if dataset is not None
+                    else "do not record which dataset they were partitioned from")
+        raise ValueError(
+            f"--dataset {named_dataset} with --dist-config: the partitions in {part_config} "
+            f"{recorded}, and they are the data; drop --dataset, or partition "
+            f"{named_dataset} with `python -m dglbal.distributed partition`")
     if dataset is None:
         needed = [flag for flag, value in (("--lr", config.lr),
                                            ("--loss-threshold", config.loss_threshold))

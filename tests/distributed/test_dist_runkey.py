@@ -78,3 +78,22 @@ def test_refuses_paper_protocol_and_unknown_dataset(tmp_path, capsys):
         dist_train_config(TrainConfig(protocol="paper", lr=0.1, loss_threshold=0.0), parts)
     named = dist_train_config(TrainConfig(lr=0.1, loss_threshold=0.0), parts)
     assert named.dataset == "syn" and run_name(named, "xavier", 0).startswith("dist-syn-")
+
+
+def test_a_dataset_named_with_the_partitions_must_be_theirs(texas_parts, tmp_path, capsys):
+    """--dataset is not the data with --dist-config: naming another one is refused, not
+    silently replaced by the partitions' (the same one is accepted)."""
+    named = dist_train_config(TrainConfig(layers=2), texas_parts, named_dataset="texas")
+    assert named.dataset == "texas"
+    with pytest.raises(ValueError, match=r"--dataset cora with --dist-config: .* were "
+                                         r"partitioned from 'texas'"):
+        dist_train_config(TrainConfig(layers=2), texas_parts, named_dataset="cora")
+    assert cli_main(["train", "--dist-config", str(texas_parts), "--dataset", "cora", *ARGS,
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "partitioned from 'texas'" in capsys.readouterr().err
+    assert not (tmp_path / "o" / "runs").exists() or not any((tmp_path / "o" / "runs").iterdir())
+    other = partition(load_dataset("synthetic"), "syn", tmp_path / "p", num_parts=1,
+                      part_method="random")  # another tool's partitions: no dataset recorded
+    with pytest.raises(ValueError, match="do not record which dataset"):
+        dist_train_config(TrainConfig(lr=0.1, loss_threshold=0.0), other,
+                          named_dataset="synthetic")

@@ -291,7 +291,7 @@ def test_sampling_options_are_taken_with_minibatch_or_a_dist_config(tmp_path, mo
     seen = []
     monkeypatch.setattr(dglbal.cli, "run_dist_experiment",
                         lambda config, *args, **kwargs: seen.append(config))
-    monkeypatch.setattr(dglbal.cli, "dist_train_config", lambda config, path: config)
+    monkeypatch.setattr(dglbal.cli, "dist_train_config", lambda config, path, **named: config)
     assert main(["train", *TINY, "--batch-size", "7", "--fanout", "3", "--dist-config",
                  str(tmp_path / "part.json"), "--out", str(tmp_path / "dist")]) == 0
     assert (seen[0].batch_size, seen[0].fanout, seen[0].minibatch) == (7, 3, False)
