@@ -347,12 +347,14 @@ class Rebalancer(StepAttachable):
 
     def _apply(self, factors: List[torch.Tensor]) -> None:
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
-        state was checked); one factor per parameter."""
+        state was checked); one factor per parameter, in the sweep's dtype: each product is
+        computed there and rounded once into the tensor's own dtype."""
         for p, factor in zip(self._index.params, factors):
-            f = factor.view_as(p).to(p.dtype)
+            f = factor.view_as(p)
             p.mul_(f)
             if p.grad is not None and p.grad.is_sparse:
-                p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
+                # sparse: no in-place division by a tensor
+                p.grad = (p.grad.to(f.dtype) * f.reciprocal()).to(p.grad.dtype)
             elif p.grad is not None:
                 p.grad.div_(f)
             if self.optimizer is not None:

@@ -1,4 +1,5 @@
 """dglbal.Rebalancer: the function is kept, gradients and optimizer state follow the orbit."""
+import copy
 import warnings
 
 import dgl.nn.pytorch as dglnn
@@ -238,3 +239,25 @@ def test_a_model_without_symmetry_warns_and_does_nothing():
     before = [p.detach().clone() for p in wrapped.parameters()]
     assert rebalancer.step()
     assert all(torch.equal(a, b) for a, b in zip(before, wrapped.parameters()))
+
+
+def test_half_precision_channel_factors_beyond_float16_keep_the_weights_finite():
+    """A neuron's factor of 9e4 is beyond float16 (max 65504) while every rescaled weight is
+    not (incoming 3e-6 -> 0.3, outgoing 1e4 -> 0.1): the factors are applied from the sweep's
+    float64 and rounded once, so the weights stay finite and the function is kept."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 6), nn.ReLU(),
+                          nn.Linear(6, 3)).half()
+    with torch.no_grad():
+        model[0].weight.mul_(1e-5)
+        model[0].bias.mul_(1e-5)
+        model[2].weight.mul_(3e4)
+    x = torch.linspace(-1, 1, 24).view(6, 4)
+    rebalancer = Rebalancer(model, dglbal.analyze(model, x.half()), criterion="norms",
+                            sweeps=1, clamp=(1e-5, 1e5))
+    before = copy.deepcopy(model).double()(x.double()).detach()
+    factors = rebalancer.rebalance_()
+    assert float(factors.max()) > 65504
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    after = copy.deepcopy(model).double()(x.double()).detach()
+    torch.testing.assert_close(after, before, rtol=1e-2, atol=1e-3 * float(before.abs().max()))
