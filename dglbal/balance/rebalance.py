@@ -287,7 +287,9 @@ class Rebalancer(StepAttachable):
                 chunk.zero_()
                 continue
             chunk.copy_((grad.to_dense() if grad.is_sparse else grad).reshape(-1))
+            # theta = 0: no relative gradient; theta = inf: g / theta = 0 would hide it
             chunk.div_(theta).square_().masked_fill_(theta == 0, 0.0)
+            chunk.masked_fill_(theta.isinf(), math.nan)
         return mass, (2.0 if self.criterion == "norms" else -4.0)
 
     def imbalance(self) -> torch.Tensor:

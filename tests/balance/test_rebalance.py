@@ -157,6 +157,24 @@ def test_zero_sums_and_nan_gradients_leave_a_group_alone():
     assert int((factors != 1).sum()) > len(names) // 2
 
 
+
+def test_an_infinite_parameter_with_a_finite_gradient_leaves_its_groups_alone():
+    """grad / inf = 0 is no relative gradient of 0: the entry is counted as non-finite and
+    its two groups (the neurons it joins) are not rescaled, under either criterion."""
+    for criterion in ("relative_gradients", "norms"):
+        model, graph, feat = _trained_gat()
+        with torch.no_grad():
+            model.layers[2].fc_src.weight[3, 1] = float("inf")
+        report = dglbal.analyze(model)
+        names = [g.name for g in report.groups]
+        rebalancer = Rebalancer(model, report, criterion=criterion, sweeps=1)
+        with pytest.warns(RuntimeWarning, match="1 parameter entries have a non-finite"):
+            factors = rebalancer.rebalance_()
+        assert rebalancer.history[0]["nonfinite_entries"] == 1
+        assert float(factors[names.index("layers.1.fc_src channel 1")]) == 1.0
+        assert float(factors[names.index("layers.2.fc_src channel 3")]) == 1.0
+        assert int((factors != 1).sum()) > len(names) // 2
+
 def test_zero_entries_are_left_out_of_relative_gradients():
     """Zeroed attention (BalO) has no relative gradient; the weights still balance."""
     model, graph, feat = _trained_gat()
