@@ -39,7 +39,8 @@ from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
 from ._checks import CRITERIA, check_rebalance_arguments, check_state_keys
-from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
+from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_tag, check_writer,
+                    write_scalars)
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
 from .optimizer_state import check_state, rescale_state_, state_powers
@@ -114,7 +115,8 @@ class Rebalancer(StepAttachable):
         not a supported one, or ``writer`` has no ``add_scalar``.
     ValueError
         For an unknown ``criterion``, ``every`` or ``sweeps`` below 1, a bad ``clamp``, an
-        empty ``tag``, a report of another model or parameters on the ``meta`` device.
+        empty ``tag``, a report of another model, parameters on the ``meta`` device, or an
+        ``optimizer`` that holds none of the model's parameters.
 
     Examples
     --------
@@ -154,6 +156,8 @@ class Rebalancer(StepAttachable):
         self._index = ExponentIndex(model, self.report)  # checks the report
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
+        if optimizer is not None:
+            check_holds_parameters(optimizer, self._index.params, "Rebalancer")
         if self._index.num_groups == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=2)

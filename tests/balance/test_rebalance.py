@@ -231,6 +231,9 @@ def test_bad_arguments_are_named():
         Rebalancer(model, clamp=(2.0, 3.0))
     with pytest.raises(TypeError, match="RMSprop.*supported"):
         Rebalancer(model, optimizer=torch.optim.RMSprop(model.parameters()))
+    other = GAT(6, 8, 3, num_layers=3)  # its optimizer's state would never be rescaled
+    with pytest.raises(ValueError, match="Rebalancer: the optimizer holds none of the model"):
+        Rebalancer(model, optimizer=torch.optim.Adam(other.parameters()))
     with pytest.raises(ValueError, match="another model"):
         Rebalancer(GAT(6, 4, 3, num_layers=3), dglbal.analyze(model))
     stack = Stack(dglnn.GraphConv(5, 4), dglnn.GraphConv(4, 3))
