@@ -155,10 +155,14 @@ class ConservationMonitor(StepAttachable):
         self._frozen = torch.as_tensor(index.frozen, device=index.device)
 
     def _sync(self) -> None:
-        """Follow the model when a parameter was replaced or (un)frozen (host work only)."""
+        """Follow the model when a parameter was replaced, (un)frozen or moved to another
+        device; the starting values and the records follow it there (once per move)."""
         if not self._index.is_current(self.model):
             self._index = ExponentIndex(self.model, self.report)
             self._follow_index()
+            self._initial = [p0.to(p.device) for p0, p in zip(self._initial, self._watched)]
+            self._records = {key: [r.to(self._index.device) for r in rows]
+                             for key, rows in self._records.items()}
 
     @property
     def _watched(self) -> List[torch.Tensor]:

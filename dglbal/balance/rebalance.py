@@ -21,7 +21,7 @@ in forward order; groups of one level share no parameter entry, so their updates
 and independent (a layer-by-layer Gauss-Seidel sweep, as the authors' code does for GATs).
 
 Everything per step runs in torch on the model's device: the exponent index is built once,
-and again only when the model's parameters are replaced or frozen / unfrozen.
+and again only when the model's parameters are replaced, frozen / unfrozen or moved.
 """
 from __future__ import annotations
 
@@ -164,8 +164,9 @@ class Rebalancer(StepAttachable):
         self._split_levels()
 
     def _sync(self) -> None:
-        """Follow the model: when a parameter was replaced by another tensor, or frozen or
-        unfrozen, since the index was made, make it again (host work, once per change)."""
+        """Follow the model: when a parameter was replaced by another tensor, frozen or
+        unfrozen, or moved to another device since the index was made, make it again (host
+        work, once per change)."""
         if self._index.is_current(self.model):
             return
         before = {id(p) for p in self._index.params}
