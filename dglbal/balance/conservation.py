@@ -77,9 +77,11 @@ class ConservationMonitor(StepAttachable):
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
-    paper); entries that started at 0 count their absolute change. Groups that touch a frozen
-    parameter (``requires_grad=False`` at the time of the record) conserve nothing: they are
-    listed in ``frozen_groups`` and recorded as NaN. Parameters are looked up by name at
+    paper); entries that started at 0 count their absolute change. delta_g is computed from
+    ``p.grad``: weight decay added inside the optimizer's step is not in it, so under weight
+    decay delta_g stays ~0 while c_g drifts (seen in ``c`` and :meth:`c_drift`). Groups that
+    touch a frozen parameter (``requires_grad=False`` at the time of the record) conserve
+    nothing: they are listed in ``frozen_groups`` and recorded as NaN. Parameters are looked up by name at
     every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
     the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
     starting values, so a resumed run's history equals an uninterrupted one's.
