@@ -278,8 +278,9 @@ class ConservationMonitor(StepAttachable):
             return values.max() if values.numel() else nan  # NaN propagates: not hidden
 
         delta = last["delta"][live]
-        stats = torch.cat([torch.stack([largest(delta), delta.median() if delta.numel() else nan,
-                                        largest(last["c"][live].abs()), largest(drift.abs())]),
+        median = delta.quantile(0.5) if delta.numel() else nan  # of an even count: the mean
+        stats = torch.cat([torch.stack([largest(delta), median, largest(last["c"][live].abs()),
+                                        largest(drift.abs())]),
                            last["rel_grad"], last["changed"]]).tolist()
         names = ["delta_max", "delta_median", "c_abs_max", "c_drift_max"] + \
             [f"rel_grad/{n}" for n in self.watched] + [f"changed/{n}" for n in self.watched]

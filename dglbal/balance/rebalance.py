@@ -373,9 +373,9 @@ class Rebalancer(StepAttachable):
         b, a = before[live], after[live]
         nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
         stats = torch.stack([log_total.min(), log_total.max(),
-                             *((b.max(), b.median(), a.max(), a.median()) if b.numel()
-                               else (nan,) * 4),  # no defined imbalance: NaN, not 0
-                             total.to(before.dtype)])
+                             *((b.max(), b.quantile(0.5), a.max(), a.quantile(0.5)) if b.numel()
+                               else (nan,) * 4),  # none defined: NaN; median of an even
+                             total.to(before.dtype)])  # count: the mean of the middle two
         low, high, b_max, b_med, a_max, a_med, total = stats.tolist()  # one device sync
         bad = 0 if math.isfinite(total) else int((~torch.isfinite(mass)).sum())
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),
