@@ -43,7 +43,7 @@ from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_
                     write_scalars)
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
-from .optimizer_state import check_state, rescale_state_, state_powers
+from .optimizer_state import check_state, rescale_state_, state_powers, warn_unheld
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
@@ -158,6 +158,7 @@ class Rebalancer(StepAttachable):
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
         if optimizer is not None:
             check_holds_parameters(optimizer, self._index.params, "Rebalancer")
+            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=3)
         if self._index.num_groups == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=2)
@@ -216,6 +217,7 @@ class Rebalancer(StepAttachable):
         construction must be that one)."""
         if self.optimizer is None:
             self._powers = state_powers(optimizer)
+            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=4)
             self.optimizer = optimizer
         elif self.optimizer is not optimizer:
             raise ValueError("Rebalancer.attach: the rebalancer carries the state of the "

@@ -234,6 +234,12 @@ def test_bad_arguments_are_named():
     other = GAT(6, 8, 3, num_layers=3)  # its optimizer's state would never be rescaled
     with pytest.raises(ValueError, match="Rebalancer: the optimizer holds none of the model"):
         Rebalancer(model, optimizer=torch.optim.Adam(other.parameters()))
+    # one optimizer per part: the other's state would not be rescaled, say so
+    first = model.layers[0].parameters()
+    with pytest.warns(UserWarning, match=r"Adam does not hold \d+ trainable parameter"):
+        Rebalancer(model, optimizer=torch.optim.Adam(first))
+    with pytest.warns(UserWarning, match=r"SGD does not hold \d+ trainable parameter"):
+        Rebalancer(model).attach(torch.optim.SGD(model.layers[0].parameters(), lr=0.1))
     with pytest.raises(ValueError, match="another model"):
         Rebalancer(GAT(6, 4, 3, num_layers=3), dglbal.analyze(model))
     stack = Stack(dglnn.GraphConv(5, 4), dglnn.GraphConv(4, 3))
