@@ -91,7 +91,8 @@ def check_rebalance_is_a_symmetry(model, graph, feat, optimizer_name, criterion)
 @pytest.mark.parametrize("criterion", ["relative_gradients", "norms"])
 def test_dgl_models_keep_their_function(name, criterion):
     graph, feat = input_sets(5, count=1)[0]
-    optimizer = sorted(OPTIMIZERS)[hash(name) % len(OPTIMIZERS)]
+    # not hash(name): it changes with PYTHONHASHSEED, and a failure could not be rerun
+    optimizer = sorted(OPTIMIZERS)[sorted(DGL_MODELS).index(name) % len(OPTIMIZERS)]
     check_rebalance_is_a_symmetry(DGL_MODELS[name][0](), graph, feat, optimizer, criterion)
 
 
