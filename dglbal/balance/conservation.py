@@ -81,9 +81,9 @@ class ConservationMonitor(StepAttachable):
     ``p.grad``: weight decay added inside the optimizer's step is not in it, so under weight
     decay delta_g stays ~0 while c_g drifts (seen in ``c`` and :meth:`c_drift`). Groups that
     touch a frozen parameter (``requires_grad=False`` at the time of the record) conserve
-    nothing: they are listed in ``frozen_groups`` and recorded as NaN. Parameters are looked up by name at
-    every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
-    the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
+    nothing: they are listed in ``frozen_groups`` and recorded as NaN. Parameters are looked
+    up by name at every record, so after ``model.load_state_dict(sd, assign=True)`` the new
+    tensors are the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
     starting values, so a resumed run's history equals an uninterrupted one's.
 
     Parameters
