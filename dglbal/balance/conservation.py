@@ -83,8 +83,9 @@ class ConservationMonitor(StepAttachable):
     touch a frozen parameter (``requires_grad=False`` at the time of the record) conserve
     nothing: they are listed in ``frozen_groups`` and recorded as NaN. Parameters are looked
     up by name at every record, so after ``model.load_state_dict(sd, assign=True)`` the new
-    tensors are the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
-    starting values, so a resumed run's history equals an uninterrupted one's.
+    tensors are the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the
+    records and the starting values, so a resumed run's history equals an uninterrupted
+    one's.
 
     Parameters
     ----------
