@@ -77,12 +77,15 @@ class ConservationMonitor(StepAttachable):
     Per weight matrix (2-D parameters and attention vectors) it keeps the relative gradient
     norm ||grad W||_F / ||W||_F (NaN while W is 0) and the fraction of entries whose relative
     change since the start, |theta - theta_0| / |theta_0|, exceeds ``threshold`` (0.05 in the
-    paper); entries that started at 0 count their absolute change. Groups that touch a frozen
-    parameter (``requires_grad=False`` at the time of the record) conserve nothing: they are
-    listed in ``frozen_groups`` and recorded as NaN. Parameters are looked up by name at
-    every record, so after ``model.load_state_dict(sd, assign=True)`` the new tensors are
-    the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the records and the
-    starting values, so a resumed run's history equals an uninterrupted one's.
+    paper); entries that started at 0 count their absolute change. delta_g is computed from
+    ``p.grad``: weight decay added inside the optimizer's step is not in it, so under weight
+    decay delta_g stays ~0 while c_g drifts (seen in ``c`` and :meth:`c_drift`). Groups that
+    touch a frozen parameter (``requires_grad=False`` at the time of the record) conserve
+    nothing: they are listed in ``frozen_groups`` and recorded as NaN. Parameters are looked
+    up by name at every record, so after ``model.load_state_dict(sd, assign=True)`` the new
+    tensors are the ones watched. :meth:`state_dict` / :meth:`load_state_dict` carry the
+    records and the starting values, so a resumed run's history equals an uninterrupted
+    one's.
 
     Parameters
     ----------
@@ -155,10 +158,14 @@ class ConservationMonitor(StepAttachable):
         self._frozen = torch.as_tensor(index.frozen, device=index.device)
 
     def _sync(self) -> None:
-        """Follow the model when a parameter was replaced or (un)frozen (host work only)."""
+        """Follow the model when a parameter was replaced, (un)frozen or moved to another
+        device; the starting values and the records follow it there (once per move)."""
         if not self._index.is_current(self.model):
             self._index = ExponentIndex(self.model, self.report)
             self._follow_index()
+            self._initial = [p0.to(p.device) for p0, p in zip(self._initial, self._watched)]
+            self._records = {key: [r.to(self._index.device) for r in rows]
+                             for key, rows in self._records.items()}
 
     @property
     def _watched(self) -> List[torch.Tensor]:
@@ -272,8 +279,9 @@ class ConservationMonitor(StepAttachable):
             return values.max() if values.numel() else nan  # NaN propagates: not hidden
 
         delta = last["delta"][live]
-        stats = torch.cat([torch.stack([largest(delta), delta.median() if delta.numel() else nan,
-                                        largest(last["c"][live].abs()), largest(drift.abs())]),
+        median = delta.quantile(0.5) if delta.numel() else nan  # of an even count: the mean
+        stats = torch.cat([torch.stack([largest(delta), median, largest(last["c"][live].abs()),
+                                        largest(drift.abs())]),
                            last["rel_grad"], last["changed"]]).tolist()
         names = ["delta_max", "delta_median", "c_abs_max", "c_drift_max"] + \
             [f"rel_grad/{n}" for n in self.watched] + [f"changed/{n}" for n in self.watched]

@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import sys
 import weakref
-from typing import Any, Mapping, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import torch
 
-__all__ = ["ScalarWriter", "StepAttachable", "StepHandle", "check_tag", "check_writer",
-           "gradients_finite", "runs_step_hooks",
-           "write_scalars"]
+__all__ = ["ScalarWriter", "StepAttachable", "StepHandle", "check_holds_parameters", "check_tag",
+           "check_writer", "gradients_finite", "runs_step_hooks", "write_scalars"]
 
 
 class ScalarWriter(Protocol):
@@ -74,6 +73,31 @@ def write_scalars(writer: Optional[ScalarWriter], tag: str, values: Mapping[str,
     if writer is not None:
         for name, value in values.items():
             writer.add_scalar(f"{tag}/{name}", value, step)
+
+
+def check_holds_parameters(optimizer: torch.optim.Optimizer, params: Sequence[torch.Tensor],
+                           owner: str) -> None:
+    """Refuse an optimizer that holds none of ``params`` (the model's): the optimizer of
+    another model, or one made before the parameters were replaced.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer given.
+    params : sequence of torch.Tensor
+        The model's parameters.
+    owner : str
+        Who refuses, for the message (``"Rebalancer"``, ``"Rebalancer.attach"``).
+
+    Raises
+    ------
+    ValueError
+        Naming ``owner``'s ``optimizer`` argument.
+    """
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    if not any(id(p) in held for p in params):
+        raise ValueError(f"{owner}: the optimizer holds none of the model's parameters; pass "
+                         "the optimizer that trains this model")
 
 
 def gradients_finite(optimizer: torch.optim.Optimizer) -> bool:
@@ -202,10 +226,7 @@ class StepAttachable:
                                "torch.compile turns them off for torch.optim's classes); call "
                                f"{self._manual_call}() "
                                "by hand after backward() and before optimizer.step()")
-        held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-        if not any(id(p) in held for p in self._index.params):
-            raise ValueError(f"{owner}.attach: the optimizer holds none of the model's "
-                             "parameters; attach the optimizer that trains this model")
+        check_holds_parameters(optimizer, self._index.params, f"{owner}.attach")
         self._adopt(optimizer)
         self._attachment = StepHandle(self, optimizer)
         return self._attachment

@@ -152,6 +152,8 @@ class ExponentIndex:
         The number of groups.
     requires_grad : list of bool
         Per parameter, its ``requires_grad`` when the index was made.
+    devices : list of torch.device
+        Per parameter, its device when the index was made.
     frozen : np.ndarray
         Per group: does it touch a parameter with ``requires_grad=False`` (when the index was
         made)? See ``frozen_group_mask`` and :meth:`is_current`.
@@ -192,6 +194,7 @@ class ExponentIndex:
         self.shapes = [report.table.shapes[n] for n in self.names]
         self.exponents = [report.table.params[n] for n in self.names]
         self.requires_grad = [p.requires_grad for p in self.params]
+        self.devices = [p.device for p in self.params]
         self.frozen = frozen_group_mask(self.params, [e.groups() for e in self.exponents],
                                         self.num_groups)
         self.frozen_groups = [report.groups[g].name for g in np.flatnonzero(self.frozen)]
@@ -199,11 +202,12 @@ class ExponentIndex:
         self.dtype = accumulation_dtype(self.device)
 
     def is_current(self, model: nn.Module) -> bool:
-        """Does the index still hold ``model``'s parameters, frozen as they are now?
+        """Does the index still hold ``model``'s parameters, frozen and placed as they are now?
 
         False when a parameter was replaced by another tensor (``load_state_dict(sd,
-        assign=True)``, re-registration) or frozen / unfrozen since the index was made: then
-        build a new index. Host work only (no device sync).
+        assign=True)``, re-registration), frozen / unfrozen or moved to another device
+        (``model.cuda()`` keeps the parameter objects) since the index was made: then build a
+        new index, whose sums are on the new device. Host work only (no device sync).
 
         Parameters
         ----------
@@ -216,8 +220,9 @@ class ExponentIndex:
             Whether the index is current.
         """
         params = model_parameters(model)
-        return all(params.get(name) is p and p.requires_grad == flag
-                   for name, p, flag in zip(self.names, self.params, self.requires_grad))
+        return all(params.get(name) is p and p.requires_grad == flag and p.device == device
+                   for name, p, flag, device in zip(self.names, self.params, self.requires_grad,
+                                                    self.devices))
 
     def signature(self) -> dict:
         """What a saved state must match: parameter names and shapes, number of groups."""

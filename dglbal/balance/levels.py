@@ -157,15 +157,18 @@ class SweepState:
                                        part.weights["value"] * log_lambda[part.group])
 
     def factors(self, index) -> List[torch.Tensor]:
-        """The factor exp((E t)_k) so far of every entry, per parameter of ``index`` (flat,
-        in the parameter's dtype; a weight's as the outer product of its channels')."""
+        """The factor exp((E t)_k) so far of every entry, per parameter of ``index`` (flat, in
+        the sweep's dtype; a weight's as the outer product of its channels'). Not in the
+        parameter's dtype: a channel's factor may leave the range of float16 where the
+        entry's does not (exp(a[o]) = 1e5, exp(b[j]) = 1e-5), and one rounding, where the
+        factor is applied, keeps the function closest."""
         outer = {block.start: (block, logs) for block, logs in zip(self.sums.outer, self.logs)}
         sparse, bounds = self.sums.sparse, self.sums.sparse_bounds
         out = []
         for i, (p, start) in enumerate(zip(index.params, index.offsets[:-1].tolist())):
             if start in outer and p.numel():
                 block, (rows, cols) = outer[start]
-                rows, cols = torch.exp(rows).to(p.dtype), torch.exp(cols).to(p.dtype)
+                rows, cols = torch.exp(rows), torch.exp(cols)
                 out.append(torch.outer(cols, rows) if block.transposed
                            else torch.outer(rows, cols))
                 continue

@@ -8,11 +8,13 @@ gradients their squares. :class:`~dglbal.Rebalancer` checks the whole state with
 """
 from __future__ import annotations
 
-from typing import Dict, Iterable
+import warnings
+from typing import Dict, Iterable, Sequence
 
 import torch
 
-__all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "rescale_state_", "state_powers"]
+__all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "rescale_state_", "state_powers",
+           "warn_unheld"]
 
 # State key -> power p, the entry is multiplied by lambda ** (-p e) (p = 1 for running means
 # of gradients, 2 for those of squared gradients). Keys in IGNORED_STATE do not depend on the
@@ -75,3 +77,27 @@ def rescale_state_(optimizer: torch.optim.Optimizer, param: torch.Tensor, factor
     for key, value in _rescaled_entries(optimizer, param):
         power = powers[key]
         value.div_(factor if power == 1 else factor ** power)  # no copy of the factor for 1
+
+
+def warn_unheld(optimizer: torch.optim.Optimizer, names: Sequence[str],
+                params: Sequence[torch.Tensor], stacklevel: int) -> None:
+    """Warn when ``optimizer`` does not hold some trainable parameters of ``params``: trained
+    by another optimizer, that one's state would not follow their rescaling.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+        The optimizer whose state the rebalancer carries.
+    names, params : sequence
+        The rescaled parameters and their names.
+    stacklevel : int
+        Of the warning, counted from this function.
+    """
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    missing = [n for n, p in zip(names, params) if p.requires_grad and id(p) not in held]
+    if missing:
+        warnings.warn(f"Rebalancer: {type(optimizer).__name__} does not hold {len(missing)} "
+                      f"trainable parameter(s) it rescales ({', '.join(missing[:3])}"
+                      f"{', ...' if len(missing) > 3 else ''}); if another optimizer trains "
+                      "them, its state (momentum, moments) is not rescaled with them",
+                      UserWarning, stacklevel=stacklevel)

@@ -21,7 +21,7 @@ in forward order; groups of one level share no parameter entry, so their updates
 and independent (a layer-by-layer Gauss-Seidel sweep, as the authors' code does for GATs).
 
 Everything per step runs in torch on the model's device: the exponent index is built once,
-and again only when the model's parameters are replaced or frozen / unfrozen.
+and again only when the model's parameters are replaced, frozen / unfrozen or moved.
 """
 from __future__ import annotations
 
@@ -39,10 +39,11 @@ from dglbal.symmetry import SymmetryReport, analyze
 from dglbal.symmetry.arguments import unwrap
 
 from ._checks import CRITERIA, check_rebalance_arguments, check_state_keys
-from .hooks import ScalarWriter, StepAttachable, check_tag, check_writer, write_scalars
+from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_tag, check_writer,
+                    write_scalars)
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
-from .optimizer_state import check_state, rescale_state_, state_powers
+from .optimizer_state import check_state, rescale_state_, state_powers, warn_unheld
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
@@ -114,7 +115,8 @@ class Rebalancer(StepAttachable):
         not a supported one, or ``writer`` has no ``add_scalar``.
     ValueError
         For an unknown ``criterion``, ``every`` or ``sweeps`` below 1, a bad ``clamp``, an
-        empty ``tag``, a report of another model or parameters on the ``meta`` device.
+        empty ``tag``, a report of another model, parameters on the ``meta`` device, or an
+        ``optimizer`` that holds none of the model's parameters.
 
     Examples
     --------
@@ -154,14 +156,18 @@ class Rebalancer(StepAttachable):
         self._index = ExponentIndex(model, self.report)  # checks the report
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
+        if optimizer is not None:
+            check_holds_parameters(optimizer, self._index.params, "Rebalancer")
+            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=3)
         if self._index.num_groups == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=2)
         self._split_levels()
 
     def _sync(self) -> None:
-        """Follow the model: when a parameter was replaced by another tensor, or frozen or
-        unfrozen, since the index was made, make it again (host work, once per change)."""
+        """Follow the model: when a parameter was replaced by another tensor, frozen or
+        unfrozen, or moved to another device since the index was made, make it again (host
+        work, once per change)."""
         if self._index.is_current(self.model):
             return
         before = {id(p) for p in self._index.params}
@@ -211,6 +217,7 @@ class Rebalancer(StepAttachable):
         construction must be that one)."""
         if self.optimizer is None:
             self._powers = state_powers(optimizer)
+            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=4)
             self.optimizer = optimizer
         elif self.optimizer is not optimizer:
             raise ValueError("Rebalancer.attach: the rebalancer carries the state of the "
@@ -287,7 +294,9 @@ class Rebalancer(StepAttachable):
                 chunk.zero_()
                 continue
             chunk.copy_((grad.to_dense() if grad.is_sparse else grad).reshape(-1))
+            # theta = 0: no relative gradient; theta = inf: g / theta = 0 would hide it
             chunk.div_(theta).square_().masked_fill_(theta == 0, 0.0)
+            chunk.masked_fill_(theta.isinf(), math.nan)
         return mass, (2.0 if self.criterion == "norms" else -4.0)
 
     def imbalance(self) -> torch.Tensor:
@@ -347,12 +356,14 @@ class Rebalancer(StepAttachable):
 
     def _apply(self, factors: List[torch.Tensor]) -> None:
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
-        state was checked); one factor per parameter."""
+        state was checked); one factor per parameter, in the sweep's dtype: each product is
+        computed there and rounded once into the tensor's own dtype."""
         for p, factor in zip(self._index.params, factors):
-            f = factor.view_as(p).to(p.dtype)
+            f = factor.view_as(p)
             p.mul_(f)
             if p.grad is not None and p.grad.is_sparse:
-                p.grad = p.grad * f.reciprocal()  # sparse: no in-place division by a tensor
+                # sparse: no in-place division by a tensor
+                p.grad = (p.grad.to(f.dtype) * f.reciprocal()).to(p.grad.dtype)
             elif p.grad is not None:
                 p.grad.div_(f)
             if self.optimizer is not None:
@@ -364,9 +375,9 @@ class Rebalancer(StepAttachable):
         b, a = before[live], after[live]
         nan = torch.tensor(float("nan"), dtype=before.dtype, device=before.device)
         stats = torch.stack([log_total.min(), log_total.max(),
-                             *((b.max(), b.median(), a.max(), a.median()) if b.numel()
-                               else (nan,) * 4),  # no defined imbalance: NaN, not 0
-                             total.to(before.dtype)])
+                             *((b.max(), b.quantile(0.5), a.max(), a.quantile(0.5)) if b.numel()
+                               else (nan,) * 4),  # none defined: NaN; median of an even
+                             total.to(before.dtype)])  # count: the mean of the middle two
         low, high, b_max, b_med, a_max, a_med, total = stats.tolist()  # one device sync
         bad = 0 if math.isfinite(total) else int((~torch.isfinite(mass)).sum())
         self.history.append(dict(call=self.calls, lambda_min=math.exp(low),

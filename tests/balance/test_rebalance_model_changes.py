@@ -162,3 +162,29 @@ def test_monitor_without_gradients_is_refused():
     with pytest.raises(RuntimeError, match="no parameter has a gradient"):
         monitor.record()
     assert monitor.history["c"] == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_model_moved_to_another_device_is_followed():
+    """model.cuda() keeps the parameter objects: the index (its sums, on the old device)
+    must be rebuilt there, and the monitor's starting values and records move along. The
+    run equals one whose objects were made on the new device, records before the move
+    included."""
+    model, manual = _mlp(), _mlp().cuda()
+    report = dglbal.analyze(model, X)
+    rebalancer = Rebalancer(model, report, every=1)
+    monitor = dglbal.ConservationMonitor(model, report)
+    _backward(model)
+    monitor.record()
+    first = monitor.history["c"][0]
+    model.cuda()
+    _backward_on = lambda m: (m.zero_grad(), (m(X.cuda()) ** 2).sum().backward())  # noqa: E731
+    _backward_on(model)
+    monitor.record()
+    assert rebalancer.step()
+    _backward_on(manual)
+    assert Rebalancer(manual, report, every=1).step()
+    assert all(p.device.type == "cuda" for p in model.parameters())
+    assert _equal(model, manual)
+    assert rebalancer.last_factors.device.type == "cuda"
+    assert monitor.history["c"][0] == first and len(monitor.history["c"]) == 2

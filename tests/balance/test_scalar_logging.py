@@ -5,6 +5,7 @@ import copy
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -98,6 +99,39 @@ def test_any_object_with_add_scalar_is_a_writer_and_frozen_groups_are_left_out(b
     assert math.isclose(logged["conservation/c_abs_max"], float(c.abs().max()), rel_tol=1e-12)
     assert math.isfinite(logged["conservation/delta_max"])
 
+
+
+def test_the_medians_are_the_medians_of_an_even_count_too():
+    """The rebalancer's imbalance medians and the monitor's delta_median are the usual median
+    (numpy's: the mean of the middle two of an even count), not torch.median's lower one."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.ReLU(), torch.nn.Linear(5, 5),
+                                torch.nn.ReLU(), torch.nn.Linear(5, 3)).double()
+    x = torch.linspace(-1, 1, 24, dtype=torch.float64).view(6, 4)
+    report = dglbal.analyze(model, x)
+    writer = Recorder()
+    rebalancer = dglbal.Rebalancer(model, report, sweeps=1)
+    monitor = dglbal.ConservationMonitor(model, report, writer=writer)
+    generator = torch.Generator().manual_seed(0)
+    for p in model.parameters():  # not a gradient: delta_g != 0, a spread to take a median of
+        p.grad = torch.randn(p.shape, generator=generator, dtype=p.dtype)
+    monitor.record()
+    (model(x) ** 2).sum().backward()
+    before = rebalancer.imbalance()
+    rebalancer.step()
+    after = rebalancer.imbalance()
+    live = torch.isfinite(before) & torch.isfinite(after)
+    assert int(live.sum()) % 2 == 0 and int(live.sum()) >= 4
+    record = rebalancer.history[0]
+    for key, values in (("before", before), ("after", after)):
+        assert math.isclose(record[f"imbalance_{key}_median"],
+                            float(np.median(values[live].numpy())), rel_tol=1e-12)
+    assert len(monitor.history["delta"][0]) % 2 == 0
+    logged = {tag: value for tag, value, _ in writer.rows}
+    delta = monitor.history["delta"][0]
+    assert sorted(delta)[len(delta) // 2 - 1] < sorted(delta)[len(delta) // 2]
+    assert math.isclose(logged["conservation/delta_median"], float(np.median(delta)),
+                        rel_tol=1e-12)
 
 def test_no_writer_no_sync_and_no_scalars(base):
     model, report = copy.deepcopy(base[0]), base[1]
