@@ -243,9 +243,11 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose needs an nn.Module, got {type(model).__name__}")
     _check_inputs(inputs)
+    # the model's function is measured, not the inputs': no gradient accumulates into them
+    inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in inputs)
     notes: List[str] = []
     saved = {p: p.grad for p in model.parameters()}
-    was_training = model.training
+    modes = {module: module.training for module in model.modules()}
     model.eval()  # no dropout: the diagnosis is of the function itself
     try:
         stats = layer_statistics(model, lambda: model(*inputs), _loss(labels, mask, seed))
@@ -258,7 +260,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
                 notes.append("no rescale group found: " + ("; ".join(
                     str(u) for u in report.unsupported[:3]) or "the model has none"))
     finally:
-        model.train(was_training)
+        for module, training in modes.items():  # each submodule's own mode, as it was
+            module.training = training
         for p, grad in saved.items():
             p.grad = grad
     if not stats:

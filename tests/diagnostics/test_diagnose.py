@@ -62,6 +62,24 @@ def test_the_model_is_left_as_it_was(graph):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_each_submodule_keeps_its_own_mode(graph):
+    model, feat = GCN(8, 16, 3, num_layers=3, dropout=0.5), torch.randn(60, 8)
+    model.train()
+    model.layers[1].eval()  # e.g. a frozen layer the user keeps in eval mode
+    modes = [m.training for m in model.modules()]
+    diagnose(model, graph, feat)
+    assert [m.training for m in model.modules()] == modes
+
+
+def test_input_gradients_are_left_alone(graph):
+    model, feat = GCN(8, 16, 3, num_layers=3), torch.randn(60, 8, requires_grad=True)
+    diagnose(model, graph, feat)
+    assert feat.grad is None
+    feat.grad = torch.ones(60, 8)
+    diagnose(model, graph, feat, labels=torch.zeros(60, dtype=torch.long))
+    assert torch.equal(feat.grad, torch.ones(60, 8))
+
+
 def test_vanishing_xavier_outputs_and_a_healthy_balanced_start(graph):
     torch.manual_seed(0)
     feat = torch.randn(60, 16)
