@@ -226,10 +226,12 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     Raises
     ------
     TypeError
-        ``model`` is not a module, or its output is not a tensor.
+        ``model`` is not a module, its output is not a tensor, or ``labels`` or ``mask`` are
+        not tensors.
     ValueError
-        ``labels`` or ``mask`` do not fit the output; an input tensor has NaN or infinite
-        entries or no entries; an input graph has no nodes.
+        ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
+        output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
+        or infinite entries or no entries; an input graph has no nodes.
 
     Examples
     --------
@@ -243,6 +245,7 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose needs an nn.Module, got {type(model).__name__}")
     _check_inputs(inputs)
+    _check_targets(labels, mask)
     # the model's function is measured, not the inputs': no gradient accumulates into them
     inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in inputs)
     notes: List[str] = []
@@ -286,19 +289,47 @@ def _check_inputs(inputs: tuple) -> None:
                              "nothing to measure")
 
 
+def _check_targets(labels: Optional[torch.Tensor], mask: Optional[torch.Tensor]) -> None:
+    """Refuse labels and masks of the wrong kind before the forward pass."""
+    for name, value in (("labels", labels), ("mask", mask)):
+        if value is not None and not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if labels is not None:
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integer classes, one per output row; got "
+                             f"{tuple(labels.shape)} {labels.dtype}")
+        if labels.dim() != 1:
+            raise ValueError(f"labels must be a 1-D tensor of integer classes, one per output "
+                             f"row; got shape {tuple(labels.shape)}")
+
+
 def _loss(labels: Optional[torch.Tensor], mask: Optional[torch.Tensor], seed: int):
     def loss(output: torch.Tensor) -> torch.Tensor:
+        if labels is not None and output.dim() < 2:
+            raise ValueError(f"labels need an output of one row of class scores per node, got "
+                             f"shape {tuple(output.shape)}")
+        if mask is not None and output.dim() == 0:
+            raise ValueError("mask needs an output of one row per node, got shape ()")
         rows = output if mask is None else _masked(output, mask, "mask")
+        if mask is not None and rows.shape[0] == 0:
+            raise ValueError("mask selects no row of the output: there is no loss to "
+                             "backpropagate")
         if labels is None:
             generator = torch.Generator().manual_seed(seed)
             projection = torch.randn(rows.shape, generator=generator, dtype=torch.float64)
             return (rows.double() * projection.to(rows.device)).sum() / math.sqrt(rows.numel())
         target = labels if mask is None else _masked(labels, mask, "mask")
-        if target.shape[0] != rows.shape[0] or target.is_floating_point():
+        if target.shape[0] != rows.shape[0]:
             raise ValueError(f"labels must be integer classes, one per output row; got "
                              f"{tuple(labels.shape)} {labels.dtype} for an output of "
                              f"{output.shape[0]} rows")
-        return F.cross_entropy(rows.reshape(rows.shape[0], -1), target)
+        scores = rows.reshape(rows.shape[0], -1)
+        low, high, classes = int(target.min()), int(target.max()), scores.shape[1]
+        if low < 0 or high >= classes:
+            raise ValueError(f"labels must be classes 0..{classes - 1} of the output's "
+                             f"{classes} columns, got labels {low}..{high}"
+                             + (" (leave unlabelled nodes out with mask)" if low < 0 else ""))
+        return F.cross_entropy(scores, target.to(scores.device))
     return loss
 
 
@@ -306,4 +337,4 @@ def _masked(tensor: torch.Tensor, mask: torch.Tensor, name: str) -> torch.Tensor
     if mask.dtype != torch.bool or mask.shape != tensor.shape[:1]:
         raise ValueError(f"{name} must be a boolean vector with one entry per output row "
                          f"({tensor.shape[0]}), got {tuple(mask.shape)} {mask.dtype}")
-    return tensor[mask]
+    return tensor[mask.to(tensor.device)]

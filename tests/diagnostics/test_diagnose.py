@@ -148,6 +148,41 @@ def test_bad_arguments_are_named(graph):
         diagnose(Pair(), feat)
 
 
+@pytest.mark.parametrize("labels, mask, match", [
+    (torch.full((60,), 3), None, r"labels must be classes 0\.\.2 of the output's 3 columns, "
+                                 r"got labels 3\.\.3"),
+    (torch.full((60,), -1), None, r"got labels -1\.\.-1 \(leave unlabelled nodes out with "
+                                  "mask"),
+    (torch.zeros(60, 1, dtype=torch.long), None, r"labels must be a 1-D tensor .* got shape "
+                                                 r"\(60, 1\)"),
+    (torch.zeros(60, dtype=torch.bool), None, "labels must be integer classes"),
+    ([0] * 60, None, "labels must be a torch.Tensor, got list"),
+    (None, [True] * 60, "mask must be a torch.Tensor, got list"),
+    (torch.zeros(60, dtype=torch.long), torch.zeros(60, dtype=torch.bool),
+     "mask selects no row of the output"),
+    (None, torch.zeros(60, dtype=torch.bool), "mask selects no row of the output")])
+def test_bad_labels_and_masks_are_named_before_torch_fails(graph, labels, mask, match):
+    model, feat = GCN(8, 16, 3, num_layers=2), torch.randn(60, 8)
+    with pytest.raises((ValueError, TypeError), match=match):
+        diagnose(model, graph, feat, labels=labels, mask=mask)
+
+
+def test_labels_need_an_output_with_a_row_per_node():
+    class Total(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x).sum()
+
+    with pytest.raises(ValueError, match=r"labels need an output of one row of class scores "
+                                         r"per node, got shape \(\)"):
+        diagnose(Total(), torch.randn(10, 4), labels=torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"mask needs an output of one row per node"):
+        diagnose(Total(), torch.randn(10, 4), mask=torch.ones(10, dtype=torch.bool))
+
+
 @pytest.mark.parametrize("bad,match", [
     (float("nan"), "input 2 has 1 NaN or infinite entries of 480"),
     (float("inf"), "input 2 has 1 NaN or infinite entries of 480")])
