@@ -216,6 +216,69 @@ def test_a_model_that_makes_non_finite_outputs_is_told_so():
     assert "from layer 2 of 2 (b)" in found.verdict()
 
 
+def test_a_collapse_at_the_first_layer_is_measured_against_the_input():
+    torch.manual_seed(0)
+    complete = dgl.graph((torch.arange(30).repeat_interleave(30), torch.arange(30).repeat(30)))
+    feat = torch.randn(30, 8)  # mean pairwise cosine about 0
+    found = diagnose(GCN(8, 16, 3, num_layers=3), complete, feat, groups=False)
+    assert found.input_cosine == pytest.approx(_brute_cosine(feat), abs=1e-12)
+    assert found.layers[0].cosine > 0.999  # every node averages all nodes: one direction
+    assert found.verdict().startswith("node features collapse to one direction by layer 1 ")
+    alike = torch.ones(30, 8) + 1e-3 * feat  # the input is collapsed already: not the model
+    assert not any("collapse" in p for p in diagnose(GCN(8, 16, 3, num_layers=3), complete,
+                                                       alike, groups=False).problems())
+
+
+def test_non_finite_gradients_are_a_problem():
+    class Root(nn.Module):  # d sqrt(u)/du is infinite at u = 0: NaN gradients, finite outputs
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.b(h) + torch.sqrt(h[:, :2] * 0)
+
+    found = diagnose(Root(), torch.randn(10, 4), groups=False)
+    assert all(np.isfinite(s.output_moment) for s in found.layers)
+    assert np.isnan(found.layers[0].gradient_moment) and found.layers[0].gradient_reached
+    assert found.verdict().startswith("gradients are not finite (E[g^2] = nan) at layer 1 of "
+                                      "2 (a)")
+
+
+def test_a_layer_no_gradient_reaches_is_not_a_problem():
+    frozen = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).requires_grad_(False)
+    found = diagnose(frozen, torch.randn(10, 4), groups=False)
+    assert not any(s.gradient_reached for s in found.layers)
+    assert found.verdict().startswith("no problem found")
+
+
+def test_outputs_that_are_all_zero_from_the_first_layer_are_a_problem():
+    dead = nn.Linear(4, 3)
+    nn.init.zeros_(dead.weight), nn.init.zeros_(dead.bias)
+    found = diagnose(dead, torch.randn(10, 4), groups=False)
+    assert found.verdict().startswith("outputs are all zero at layer 1 of 1 (Linear)")
+
+
+def test_layers_returning_a_tuple_are_watched_by_their_first_element(graph):
+    class Attention(nn.Module):  # DGL's GATConv(get_attention=True): (features, attention)
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.ModuleList([dgl.nn.GATConv(8, 4, 2), dgl.nn.GATConv(8, 3, 1)])
+
+        def forward(self, g, x):
+            x = torch.relu(self.convs[0](g, x, get_attention=True)[0].flatten(1))
+            return self.convs[1](g, x, get_attention=True)[0].flatten(1)
+
+    torch.manual_seed(0)
+    model, feat = Attention(), torch.randn(60, 8)
+    found = diagnose(model, graph, feat, groups=False)
+    assert [s.name for s in found.layers] == ["convs.0", "convs.1"]
+    first = model.convs[0](graph, feat)
+    assert found.layers[0].output_moment == pytest.approx(float(first.double().pow(2).mean()))
+    assert found.layers[0].cosine == pytest.approx(_brute_cosine(first.detach().flatten(1)))
+
+
 def test_command_line_writes_a_diagnosis_per_scheme(tmp_path, capsys):
     assert main(["diagnose", "--dataset", "synthetic", "--layers", "6", "--hidden", "8",
                  "--init", "xavier", "bal_o", "--out", str(tmp_path)]) == 0
