@@ -18,6 +18,7 @@ __all__ = ["NAMES", "load_heterophilous"]
 NAMES = ("actor", "chameleon", "squirrel", "cornell", "texas", "wisconsin", "minesweeper",
          "tolokers")
 _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
+_PARTS = ("train", "val", "test")
 
 
 def load_heterophilous(name: str, root: Optional[Path], split: int = 1,
@@ -72,12 +73,18 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
     if arrays["node_labels"].shape != (num_nodes,):
         raise DatasetFileError(f"{where}: node_labels has shape {arrays['node_labels'].shape}, "
                                f"expected ({num_nodes},), one label per node")
-    for part in ("train", "val", "test"):
+    for part in _PARTS:
         masks = arrays[f"{part}_masks"]
         if masks.ndim != 2 or masks.shape[1] != num_nodes:
             raise DatasetFileError(f"{where}: {part}_masks has shape {masks.shape}, expected "
                                    f"(splits, {num_nodes})")
-    num_splits = arrays["train_masks"].shape[0]
+    splits = {part: arrays[f"{part}_masks"].shape[0] for part in _PARTS}
+    if len(set(splits.values())) > 1:
+        raise DatasetFileError(f"{where}: the mask arrays hold different numbers of splits: "
+                               + ", ".join(f"{part} {n}" for part, n in splits.items()))
+    num_splits = splits["train"]
+    if num_splits == 0:
+        raise DatasetFileError(f"{where}: the mask arrays hold no split")
     if not 0 <= split < num_splits:
         raise ValueError(f"dataset {name!r} has splits 0..{num_splits - 1}, got split={split}")
     edges = _edge_rows(arrays["edges"], num_nodes, where)
@@ -86,9 +93,21 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
         graph = dgl.to_bidirected(graph)
     graph.ndata["feat"] = torch.from_numpy(feat.astype(np.float32))
     graph.ndata["label"] = _tensor(arrays["node_labels"])
-    for part in ("train", "val", "test"):
+    for part in _PARTS:
         graph.ndata[f"{part}_mask"] = _tensor(arrays[f"{part}_masks"][split])
-    return check_node_data(graph, f"{where} (split {split})", DatasetFileError)
+    graph = check_node_data(graph, f"{where} (split {split})", DatasetFileError)
+    _check_disjoint(graph, f"{where} (split {split})")
+    return graph
+
+
+def _check_disjoint(graph: dgl.DGLGraph, where: str) -> None:
+    """A node in two of a split's train, val and test masks would be trained and scored on."""
+    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
+        both = torch.nonzero(graph.ndata[f"{first}_mask"] & graph.ndata[f"{second}_mask"])
+        if len(both):
+            raise DatasetFileError(f"{where}: {first}_masks and {second}_masks share "
+                                   f"{len(both)} node{'s' * (len(both) > 1)} (first: node "
+                                   f"{int(both[0])}); a node belongs to one of train, val, test")
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

@@ -71,6 +71,29 @@ def test_malformed_arrays_name_the_file(tmp_path, changes, message):
         load_dataset("texas", str(tmp_path))
 
 
+@pytest.mark.parametrize("split", [0, 2])
+def test_overlapping_masks_are_refused(tmp_path, split):
+    masks = _arrays()["train_masks"].copy()
+    masks[split, 4] = True  # node 4 is also a test node of every split
+    path = _write(tmp_path, train_masks=masks)
+    with pytest.raises(DatasetFileError, match=rf"{path} \(split {split}\): train_masks and "
+                                               r"test_masks share 1 node \(first: node 4\)"):
+        load_dataset("texas", str(tmp_path), split=split)
+    load_dataset("texas", str(tmp_path), split=1)  # the other splits are sound
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(val_masks=np.ones((2, 6), dtype=bool)), r"the mask arrays hold different numbers "
+                                                  r"of splits: train 3, val 2, test 3"),
+    (dict(train_masks=np.zeros((0, 6), dtype=bool), val_masks=np.zeros((0, 6), dtype=bool),
+          test_masks=np.zeros((0, 6), dtype=bool)), "the mask arrays hold no split")])
+def test_mask_arrays_must_hold_the_same_splits(tmp_path, changes, message):
+    path = _write(tmp_path, **changes)
+    for split in (0, 2):
+        with pytest.raises(DatasetFileError, match=rf"dataset 'texas': {path}: {message}"):
+            load_dataset("texas", str(tmp_path), split=split)
+
+
 @pytest.mark.parametrize("name", [None, 3, "imagenet"])
 def test_an_unknown_dataset_name_is_a_clear_error(name):
     with pytest.raises(ValueError, match=f"unknown dataset {name!r}; choose from synthetic"):
