@@ -119,6 +119,7 @@ def test_a_corrupted_planetoid_file_is_named(tmp_path, shared_data, part):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(root=123), "root must be a directory path"),
+    (dict(root=""), r"root must be a directory path .*got '' \(leave it None"),
     (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(seed=1.5), "seed must be an integer >= 0"),
 ])
