@@ -269,8 +269,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     Raises
     ------
     TypeError
-        ``model`` is not a module, its output is not a tensor, or ``labels`` or ``mask`` are
-        not tensors.
+        ``model`` is not a module, its output is not a tensor, ``labels`` or ``mask`` are not
+        tensors, or ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`.
     ValueError
         ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
         output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
@@ -287,6 +287,9 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose needs an nn.Module, got {type(model).__name__}")
+    if report is not None and not isinstance(report, SymmetryReport):
+        raise TypeError(f"report must be a SymmetryReport (dglbal.analyze(model, ...)), got "
+                        f"{type(report).__name__}")
     check_inputs(inputs)
     check_targets(labels, mask)
     # the model's function is measured, not the inputs': no gradient accumulates into them

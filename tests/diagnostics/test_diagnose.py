@@ -130,6 +130,8 @@ def test_bad_arguments_are_named(graph):
     model, feat = GCN(8, 16, 3, num_layers=2), torch.randn(60, 8)
     with pytest.raises(TypeError, match="needs an nn.Module"):
         diagnose("model", graph, feat)
+    with pytest.raises(TypeError, match="report must be a SymmetryReport .* got str"):
+        diagnose(model, graph, feat, report="report")
     with pytest.raises(ValueError, match="labels must be integer classes"):
         diagnose(model, graph, feat, labels=torch.rand(60))
     with pytest.raises(ValueError, match="mask must be a boolean vector"):
