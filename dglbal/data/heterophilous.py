@@ -73,6 +73,7 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
     if arrays["node_labels"].shape != (num_nodes,):
         raise DatasetFileError(f"{where}: node_labels has shape {arrays['node_labels'].shape}, "
                                f"expected ({num_nodes},), one label per node")
+    _check_classes(arrays["node_labels"], where)
     for part in _PARTS:
         masks = arrays[f"{part}_masks"]
         if masks.ndim != 2 or masks.shape[1] != num_nodes:
@@ -108,6 +109,22 @@ def _check_disjoint(graph: dgl.DGLGraph, where: str) -> None:
             raise DatasetFileError(f"{where}: {first}_masks and {second}_masks share "
                                    f"{len(both)} node{'s' * (len(both) > 1)} (first: node "
                                    f"{int(both[0])}); a node belongs to one of train, val, test")
+
+
+def _check_classes(labels: np.ndarray, where: str) -> None:
+    """Labels within int64, and classes 0..C-1 that all occur (-1, unlabelled, aside): a class
+    no node has is a corrupted label, and would give the model an output per missing class."""
+    if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise DatasetFileError(f"{where}: node_labels hold {labels.max()}, beyond int64")
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(
+        (np.isfinite(labels) & (labels == np.round(labels))).all()))
+    if not whole:
+        return  # check_node_data refuses booleans and values that are not whole numbers
+    used = np.unique(labels[labels >= 0]).astype(np.int64)
+    if used.size and used.size != used[-1] + 1:
+        missing = next(c for c, u in enumerate(used) if c != u)
+        raise DatasetFileError(f"{where}: node_labels use classes 0..{used[-1]} but only "
+                               f"{used.size} of them occur (first missing: {missing})")
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

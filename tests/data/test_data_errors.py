@@ -64,6 +64,11 @@ def test_a_truncated_npz_names_the_file(tmp_path):
     (dict(edges=np.arange(12).reshape(3, 4)), r"edges has shape \(3, 4\)"),
     (dict(edges=np.array([[0.0, 1.0], [1.0, 2.0]])), "integer node ids"),
     (dict(val_masks=None), r"lacks the arrays \['val_masks'\]"),
+    (dict(node_labels=np.array([0, 1, 0, 10**12, 0, 1])),
+     r"node_labels use classes 0\.\.1000000000000 but only 3 of them occur \(first missing: "
+     r"2\)"),
+    (dict(node_labels=np.array([0, 1, 2**63 + 5, 1, 0, 1], dtype=np.uint64)),
+     r"node_labels hold 9223372036854775813, beyond int64"),
 ])
 def test_malformed_arrays_name_the_file(tmp_path, changes, message):
     path = _write(tmp_path, **changes)
