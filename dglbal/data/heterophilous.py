@@ -70,6 +70,11 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
         rows = np.flatnonzero(~np.isfinite(feat).all(axis=1))
         raise DatasetFileError(f"{where}: node_features hold NaN or inf in {len(rows)} rows "
                                f"(first: node {rows[0]})")
+    beyond = np.abs(feat) > np.finfo(np.float32).max  # finite here, infinite once float32
+    if beyond.any():
+        raise DatasetFileError(f"{where}: node_features hold values beyond float32 (largest "
+                               f"magnitude {np.abs(feat).max():g}) in "
+                               f"{int(beyond.any(axis=1).sum())} rows")
     if arrays["node_labels"].shape != (num_nodes,):
         raise DatasetFileError(f"{where}: node_labels has shape {arrays['node_labels'].shape}, "
                                f"expected ({num_nodes},), one label per node")

@@ -56,6 +56,8 @@ def test_a_truncated_npz_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     (dict(node_features=np.full((6, 4), np.nan, dtype=np.float32)), "NaN or inf in 6 rows"),
+    (dict(node_features=np.full((6, 4), 1e300)), r"node_features hold values beyond float32 "
+                                                 r"\(largest magnitude 1e\+300\) in 6 rows"),
     (dict(node_labels=np.zeros(5, dtype=np.int64)),
      r"node_labels has shape \(5,\), expected \(6,\)"),
     (dict(train_masks=np.zeros((3, 7), dtype=bool)), r"train_masks has shape \(3, 7\)"),
