@@ -61,7 +61,7 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
     ------
     ValueError
         For an unknown name or a bad ``split``, ``seed`` or ``root`` (a ``split`` other than
-        1 for a set without fixed splits).
+        1 for a set without fixed splits; an empty ``root``).
     DatasetNotFoundError
         If the dataset's files are not in the data directory (saying where it looked) and
         cannot be downloaded.
@@ -86,6 +86,9 @@ def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if root is not None and not isinstance(root, (str, os.PathLike)):
         raise ValueError(f"root must be a directory path (str or os.PathLike), got {root!r}")
+    if root is not None and not os.fspath(root):
+        raise ValueError(f"root must be a directory path (str or os.PathLike), got {root!r} "
+                         f"(leave it None for ${DATA_ENV}, then DGL's download directory)")
     loader = spec.raw_loader if not normalize and spec.raw_loader else spec.loader
     graph = loader(data_root(root) if spec.needs_files else None, int(split), seed, bidirected)
     return finalize(graph, f"dataset {spec.name!r}", normalize=normalize)

@@ -18,6 +18,7 @@ __all__ = ["NAMES", "load_heterophilous"]
 NAMES = ("actor", "chameleon", "squirrel", "cornell", "texas", "wisconsin", "minesweeper",
          "tolokers")
 _KEYS = ("node_features", "node_labels", "edges", "train_masks", "val_masks", "test_masks")
+_PARTS = ("train", "val", "test")
 
 
 def load_heterophilous(name: str, root: Optional[Path], split: int = 1,
@@ -69,15 +70,27 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
         rows = np.flatnonzero(~np.isfinite(feat).all(axis=1))
         raise DatasetFileError(f"{where}: node_features hold NaN or inf in {len(rows)} rows "
                                f"(first: node {rows[0]})")
+    beyond = np.abs(feat) > np.finfo(np.float32).max  # finite here, infinite once float32
+    if beyond.any():
+        raise DatasetFileError(f"{where}: node_features hold values beyond float32 (largest "
+                               f"magnitude {np.abs(feat).max():g}) in "
+                               f"{int(beyond.any(axis=1).sum())} rows")
     if arrays["node_labels"].shape != (num_nodes,):
         raise DatasetFileError(f"{where}: node_labels has shape {arrays['node_labels'].shape}, "
                                f"expected ({num_nodes},), one label per node")
-    for part in ("train", "val", "test"):
+    _check_classes(arrays["node_labels"], where)
+    for part in _PARTS:
         masks = arrays[f"{part}_masks"]
         if masks.ndim != 2 or masks.shape[1] != num_nodes:
             raise DatasetFileError(f"{where}: {part}_masks has shape {masks.shape}, expected "
                                    f"(splits, {num_nodes})")
-    num_splits = arrays["train_masks"].shape[0]
+    splits = {part: arrays[f"{part}_masks"].shape[0] for part in _PARTS}
+    if len(set(splits.values())) > 1:
+        raise DatasetFileError(f"{where}: the mask arrays hold different numbers of splits: "
+                               + ", ".join(f"{part} {n}" for part, n in splits.items()))
+    num_splits = splits["train"]
+    if num_splits == 0:
+        raise DatasetFileError(f"{where}: the mask arrays hold no split")
     if not 0 <= split < num_splits:
         raise ValueError(f"dataset {name!r} has splits 0..{num_splits - 1}, got split={split}")
     edges = _edge_rows(arrays["edges"], num_nodes, where)
@@ -86,9 +99,37 @@ def _graph(name: str, path: Path, arrays: dict, split: int, bidirected: bool = T
         graph = dgl.to_bidirected(graph)
     graph.ndata["feat"] = torch.from_numpy(feat.astype(np.float32))
     graph.ndata["label"] = _tensor(arrays["node_labels"])
-    for part in ("train", "val", "test"):
+    for part in _PARTS:
         graph.ndata[f"{part}_mask"] = _tensor(arrays[f"{part}_masks"][split])
-    return check_node_data(graph, f"{where} (split {split})", DatasetFileError)
+    graph = check_node_data(graph, f"{where} (split {split})", DatasetFileError)
+    _check_disjoint(graph, f"{where} (split {split})")
+    return graph
+
+
+def _check_disjoint(graph: dgl.DGLGraph, where: str) -> None:
+    """A node in two of a split's train, val and test masks would be trained and scored on."""
+    for first, second in (("train", "val"), ("train", "test"), ("val", "test")):
+        both = torch.nonzero(graph.ndata[f"{first}_mask"] & graph.ndata[f"{second}_mask"])
+        if len(both):
+            raise DatasetFileError(f"{where}: {first}_masks and {second}_masks share "
+                                   f"{len(both)} node{'s' * (len(both) > 1)} (first: node "
+                                   f"{int(both[0])}); a node belongs to one of train, val, test")
+
+
+def _check_classes(labels: np.ndarray, where: str) -> None:
+    """Labels within int64, and classes 0..C-1 that all occur (-1, unlabelled, aside): a class
+    no node has is a corrupted label, and would give the model an output per missing class."""
+    if labels.dtype.kind == "u" and labels.size and labels.max() > np.iinfo(np.int64).max:
+        raise DatasetFileError(f"{where}: node_labels hold {labels.max()}, beyond int64")
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(
+        (np.isfinite(labels) & (labels == np.round(labels))).all()))
+    if not whole:
+        return  # check_node_data refuses booleans and values that are not whole numbers
+    used = np.unique(labels[labels >= 0]).astype(np.int64)
+    if used.size and used.size != used[-1] + 1:
+        missing = next(c for c, u in enumerate(used) if c != u)
+        raise DatasetFileError(f"{where}: node_labels use classes 0..{used[-1]} but only "
+                               f"{used.size} of them occur (first missing: {missing})")
 
 
 def _tensor(array: np.ndarray) -> torch.Tensor:

@@ -9,13 +9,13 @@ from typing import Any, List, Optional, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from dglbal._plotting import new_figure
 from dglbal.symmetry import SymmetryReport, analyze
 
 from .groups import GroupStats, group_statistics
+from .inputs import check_inputs, check_targets, diagnosis_loss, input_cosine
 from .layers import LayerStats, layer_statistics
 
 __all__ = ["Diagnosis", "diagnose", "THRESHOLDS"]
@@ -41,6 +41,9 @@ _ADVICE = {
     "nonfinite": "the forward pass overflows or divides by zero; try GNN He initialization "
                  "(init='gnn_he') or a smaller gain, and look for a division or log in the "
                  "model",
+    "nonfinite_gradients": "the backward pass meets an infinite derivative (sqrt or a norm "
+                           "at 0, log at 0, a division by a vanishing value); look for one "
+                           "in the model",
 }
 
 
@@ -50,7 +53,7 @@ class Diagnosis:
 
     Parameters
     ----------
-    layers, groups, notes
+    layers, groups, notes, input_cosine
         The attributes below, in this order (:func:`diagnose` makes it).
 
     Attributes
@@ -62,6 +65,9 @@ class Diagnosis:
         the analyser can see, or ``analyze=False``).
     notes : list of str
         What the diagnosis could not look at (for instance why there are no groups).
+    input_cosine : float
+        Mean pairwise cosine of the input features' rows (NaN when no input is a
+        floating-point matrix of two rows or more): a collapse is one the input did not have.
 
     Examples
     --------
@@ -78,49 +84,79 @@ class Diagnosis:
     layers: List[LayerStats]
     groups: Optional[GroupStats] = None
     notes: List[str] = field(default_factory=list)
+    input_cosine: float = math.nan
 
     def problems(self) -> List[str]:
         """Each problem found, most severe first, with the advice for it."""
-        found = []
-        first = self.layers[0] if self.layers else None
-        out = [s.output_moment for s in self.layers]
-        k = next((k for k, v in enumerate(out) if not math.isfinite(v)), None)
+        return (self._finiteness_problems() + self._scale_problems()
+                + self._gradient_problems() + self._collapse_problems()
+                + self._balance_problems())
+
+    def _finiteness_problems(self) -> List[str]:
+        found, n = [], len(self.layers)
+        k = next((k for k, s in enumerate(self.layers)
+                  if not math.isfinite(s.output_moment)), None)
         if k is not None:  # the inputs are finite (diagnose checks): the model made these
-            found.append(f"outputs are not finite (E[h^2] = {out[k]:g}) from layer {k + 1} "
-                         f"of {len(out)} ({self.layers[k].name}): {_ADVICE['nonfinite']}")
+            found.append(f"outputs are not finite (E[h^2] = {self.layers[k].output_moment:g}) "
+                         f"from layer {k + 1} of {n} ({self.layers[k].name}): "
+                         f"{_ADVICE['nonfinite']}")
+        bad = [k for k, s in enumerate(self.layers)
+               if s.gradient_reached and not math.isfinite(s.gradient_moment)]
+        if bad:  # the backward pass goes from the output: the last one is where it started
+            k = bad[-1]
+            found.append(f"gradients are not finite (E[g^2] = {self.layers[k].gradient_moment:g}"
+                         f") at layer {k + 1} of {n} ({self.layers[k].name}), the nearest the "
+                         f"output: {_ADVICE['nonfinite_gradients']}")
+        return found
+
+    def _scale_problems(self) -> List[str]:
+        out = [s.output_moment for s in self.layers]
+        first = out[0] if out and math.isfinite(out[0]) else math.nan
+        k = _first(out, lambda v: v == 0)
+        if k is not None:  # nothing to compare with when the first layer's output is zero
+            return [f"outputs are all zero at layer {k + 1} of {len(out)} "
+                    f"({self.layers[k].name}): {_ADVICE['vanish']}"]
         for kind, bad in (("vanish", lambda r: r < 1 / THRESHOLDS["scale"]),
                           ("explode", lambda r: r > THRESHOLDS["scale"])):
-            k = _first(out, lambda v: first.output_moment > 0 and bad(v / first.output_moment))
+            k = _first(out, lambda v: first > 0 and bad(v / first))
             if k is not None:
-                verb = "vanish" if kind == "vanish" else "explode"
-                found.append(f"outputs {verb} by layer {k + 1} of {len(out)} (E[h^2] "
-                             f"{out[k]:.2g} against {out[0]:.2g} at layer 1): {_ADVICE[kind]}")
-                break
+                return [f"outputs {kind} by layer {k + 1} of {len(out)} (E[h^2] {out[k]:.2g} "
+                        f"against {out[0]:.2g} at layer 1): {_ADVICE[kind]}"]
+        return []
+
+    def _gradient_problems(self) -> List[str]:
         grads = [s.gradient_moment for s in self.layers]
-        last = grads[-1] if grads else math.nan
-        if grads and last > 0 and not math.isnan(grads[0]):
-            ratio = grads[0] / last
-            if ratio < 1 / THRESHOLDS["scale"] or ratio > THRESHOLDS["scale"]:
-                way = "vanish" if ratio < 1 else "explode"
-                found.append(f"gradients {way} towards the input (E[g^2] {grads[0]:.2g} at "
-                             f"layer 1 against {last:.2g} at layer {len(grads)}): "
-                             f"{_ADVICE['gradients']}")
+        if not grads or not (math.isfinite(grads[0]) and math.isfinite(grads[-1])
+                             and grads[-1] > 0):
+            return []
+        ratio = grads[0] / grads[-1]
+        if 1 / THRESHOLDS["scale"] <= ratio <= THRESHOLDS["scale"]:
+            return []
+        return [f"gradients {'vanish' if ratio < 1 else 'explode'} towards the input (E[g^2] "
+                f"{grads[0]:.2g} at layer 1 against {grads[-1]:.2g} at layer {len(grads)}): "
+                f"{_ADVICE['gradients']}"]
+
+    def _collapse_problems(self) -> List[str]:
         cosines = [s.cosine for s in self.layers]
-        if cosines and not cosines[0] > THRESHOLDS["collapse"]:
-            k = _first(cosines, lambda c: c > THRESHOLDS["collapse"])
-            if k is not None:
-                found.append(f"node features collapse to one direction by layer {k + 1} (mean "
-                             f"pairwise cosine {cosines[k]:.3f}; oversmoothing): "
-                             f"{_ADVICE['collapse']}")
-        if self.groups is not None and len(self.groups.names):
-            worst = np.nanmax(self.groups.imbalance) if np.isfinite(
-                self.groups.imbalance).any() else 0.0
-            if worst > THRESHOLDS["imbalance"]:
-                share = float(np.nanmean(self.groups.imbalance > THRESHOLDS["imbalance"]))
-                found.append(f"{share:.0%} of the {len(self.groups.names)} rescale groups are "
-                             f"out of balance (largest |c|/(in+out) {worst:.2f}): "
-                             f"{_ADVICE['imbalance']}")
-        return found
+        known = not math.isnan(self.input_cosine)
+        before = self.input_cosine if known else (cosines[0] if cosines else math.nan)
+        k = _first(cosines, lambda c: c > THRESHOLDS["collapse"])
+        if k is None or before > THRESHOLDS["collapse"]:  # the input was collapsed already
+            return []
+        against = f" against {self.input_cosine:.3f} for the input" if known else ""
+        return [f"node features collapse to one direction by layer {k + 1} (mean pairwise "
+                f"cosine {cosines[k]:.3f}{against}; oversmoothing): {_ADVICE['collapse']}"]
+
+    def _balance_problems(self) -> List[str]:
+        if self.groups is None or not len(self.groups.names):
+            return []
+        imbalance = self.groups.imbalance
+        worst = np.nanmax(imbalance) if np.isfinite(imbalance).any() else 0.0
+        if not worst > THRESHOLDS["imbalance"]:
+            return []
+        share = float(np.nanmean(imbalance > THRESHOLDS["imbalance"]))
+        return [f"{share:.0%} of the {len(self.groups.names)} rescale groups are out of "
+                f"balance (largest |c|/(in+out) {worst:.2f}): {_ADVICE['imbalance']}"]
 
     def verdict(self) -> str:
         """One line: the most severe problem and what to try, or that none was found."""
@@ -132,8 +168,10 @@ class Diagnosis:
                 + (", and the groups are balanced" if self.groups is not None else ""))
 
     def table(self) -> str:
-        """A plain-text table, one row per layer."""
+        """A plain-text table, one row per layer (after the input features' cosine)."""
         lines = [f"{'layer':<34}{'E[h^2]':>11}{'E[g^2]':>11}{'cosine':>9}"]
+        if not math.isnan(self.input_cosine):
+            lines.append(f"{'(input features)':<34}{'':>22}{self.input_cosine:>9.3f}")
         for s in self.layers:
             lines.append(f"{s.name[:33]:<34}{s.output_moment:>11.3g}{s.gradient_moment:>11.3g}"
                          f"{s.cosine:>9.3f}")
@@ -152,7 +190,8 @@ class Diagnosis:
             key: (value.tolist() if isinstance(value, np.ndarray) else value)
             for key, value in asdict(self.groups).items()}
         return {"layers": [asdict(s) for s in self.layers], "groups": groups,
-                "problems": self.problems(), "verdict": self.verdict(), "notes": self.notes}
+                "input_cosine": self.input_cosine, "problems": self.problems(),
+                "verdict": self.verdict(), "notes": self.notes}
 
     def plot(self, path: Union[str, Path], title: str = "") -> Path:
         """Three panels across the layers: E[h^2] and E[g^2] (log scale), the mean pairwise
@@ -165,6 +204,10 @@ class Diagnosis:
         scale.legend()
         cosine.plot(depth, [s.cosine for s in self.layers], marker="o")
         cosine.axhline(THRESHOLDS["collapse"], color="grey", linestyle=":")
+        if not math.isnan(self.input_cosine):
+            cosine.axhline(self.input_cosine, color="tab:green", linestyle="--",
+                           label="input features")
+            cosine.legend()
         cosine.set(xlabel="layer", ylim=(-0.05, 1.05), title="mean pairwise cosine of nodes")
         if self.groups is not None and len(self.groups.names):
             balance.plot(np.sort(self.groups.imbalance)[::-1], marker=".", linestyle="none")
@@ -226,10 +269,12 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     Raises
     ------
     TypeError
-        ``model`` is not a module, or its output is not a tensor.
+        ``model`` is not a module, its output is not a tensor, ``labels`` or ``mask`` are not
+        tensors, or ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`.
     ValueError
-        ``labels`` or ``mask`` do not fit the output; an input tensor has NaN or infinite
-        entries or no entries; an input graph has no nodes.
+        ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
+        output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
+        or infinite entries or no entries; an input graph has no nodes.
 
     Examples
     --------
@@ -242,13 +287,20 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"diagnose needs an nn.Module, got {type(model).__name__}")
-    _check_inputs(inputs)
+    if report is not None and not isinstance(report, SymmetryReport):
+        raise TypeError(f"report must be a SymmetryReport (dglbal.analyze(model, ...)), got "
+                        f"{type(report).__name__}")
+    check_inputs(inputs)
+    check_targets(labels, mask)
+    # the model's function is measured, not the inputs': no gradient accumulates into them
+    inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in inputs)
     notes: List[str] = []
     saved = {p: p.grad for p in model.parameters()}
-    was_training = model.training
+    modes = {module: module.training for module in model.modules()}
     model.eval()  # no dropout: the diagnosis is of the function itself
     try:
-        stats = layer_statistics(model, lambda: model(*inputs), _loss(labels, mask, seed))
+        stats = layer_statistics(model, lambda: model(*inputs),
+                                 diagnosis_loss(labels, mask, seed))
         group_stats = None
         if groups:
             report = report if report is not None else analyze(model, *inputs)
@@ -258,49 +310,10 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
                 notes.append("no rescale group found: " + ("; ".join(
                     str(u) for u in report.unsupported[:3]) or "the model has none"))
     finally:
-        model.train(was_training)
+        for module, training in modes.items():  # each submodule's own mode, as it was
+            module.training = training
         for p, grad in saved.items():
             p.grad = grad
     if not stats:
         notes.append("no layer output was a tensor: nothing to show per layer")
-    return Diagnosis(stats, group_stats, notes)
-
-
-def _check_inputs(inputs: tuple) -> None:
-    """Refuse inputs whose statistics would be NaN: what is measured is the model."""
-    for position, x in enumerate(inputs, start=1):
-        if isinstance(x, torch.Tensor):
-            if x.numel() == 0:
-                raise ValueError(f"diagnose: input {position} is an empty tensor of shape "
-                                 f"{tuple(x.shape)}: there is nothing to measure")
-            if x.is_floating_point() or x.is_complex():
-                bad = int((~torch.isfinite(x)).sum())
-                if bad:
-                    raise ValueError(f"diagnose: input {position} has {bad} NaN or infinite "
-                                     f"entries of {x.numel()}; pass finite features")
-        elif callable(getattr(x, "num_nodes", None)) and x.num_nodes() == 0:
-            raise ValueError(f"diagnose: input {position} is a graph without nodes: there is "
-                             "nothing to measure")
-
-
-def _loss(labels: Optional[torch.Tensor], mask: Optional[torch.Tensor], seed: int):
-    def loss(output: torch.Tensor) -> torch.Tensor:
-        rows = output if mask is None else _masked(output, mask, "mask")
-        if labels is None:
-            generator = torch.Generator().manual_seed(seed)
-            projection = torch.randn(rows.shape, generator=generator, dtype=torch.float64)
-            return (rows.double() * projection.to(rows.device)).sum() / math.sqrt(rows.numel())
-        target = labels if mask is None else _masked(labels, mask, "mask")
-        if target.shape[0] != rows.shape[0] or target.is_floating_point():
-            raise ValueError(f"labels must be integer classes, one per output row; got "
-                             f"{tuple(labels.shape)} {labels.dtype} for an output of "
-                             f"{output.shape[0]} rows")
-        return F.cross_entropy(rows.reshape(rows.shape[0], -1), target)
-    return loss
-
-
-def _masked(tensor: torch.Tensor, mask: torch.Tensor, name: str) -> torch.Tensor:
-    if mask.dtype != torch.bool or mask.shape != tensor.shape[:1]:
-        raise ValueError(f"{name} must be a boolean vector with one entry per output row "
-                         f"({tensor.shape[0]}), got {tuple(mask.shape)} {mask.dtype}")
-    return tensor[mask]
+    return Diagnosis(stats, group_stats, notes, input_cosine(inputs))

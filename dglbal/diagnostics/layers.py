@@ -19,7 +19,7 @@ class LayerStats:
 
     Parameters
     ----------
-    name, output_moment, gradient_moment, cosine
+    name, output_moment, gradient_moment, cosine, gradient_reached
         The attributes below, in this order (:func:`~dglbal.diagnose` makes it).
 
     Attributes
@@ -30,10 +30,13 @@ class LayerStats:
         Mean of the squared output entries, E[h^2].
     gradient_moment : float
         Mean of the squared gradient of the loss with respect to the output, E[g^2] (NaN when
-        no gradient reached the output).
+        no gradient reached the output, or when the gradient has NaN entries).
     cosine : float
         Mean pairwise cosine similarity of the nodes' output rows (see
         :func:`mean_pairwise_cosine`).
+    gradient_reached : bool
+        Whether the backward pass reached the output (False: nothing it depends on requires a
+        gradient; a NaN ``gradient_moment`` is then no fault of the model's).
 
     Examples
     --------
@@ -50,6 +53,7 @@ class LayerStats:
     output_moment: float
     gradient_moment: float
     cosine: float
+    gradient_reached: bool = True
 
 
 def watched_layers(model: nn.Module) -> List[tuple]:
@@ -124,7 +128,9 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
                      loss: Callable[[torch.Tensor], torch.Tensor]) -> List[LayerStats]:
     """Run ``run()`` (the model's forward) with hooks on :func:`watched_layers`, backpropagate
     ``loss(output)`` and return each watched layer's :class:`LayerStats`, in the order the
-    layers ran (a layer run twice appears twice). The parameters' gradients are those of
+    layers ran (a layer run twice appears twice). A layer that returns a tuple or list (DGL's
+    ``GATConv(..., get_attention=True)``: features, attention) is measured on its first
+    element; a layer whose output is no tensor is left out. The parameters' gradients are those of
     ``loss`` afterwards (the caller saves and restores its own).
 
     Parameters
@@ -159,6 +165,8 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
 
     def hook(name):
         def record(module, inputs, output):
+            if isinstance(output, (tuple, list)) and output:
+                output = output[0]
             if not isinstance(output, torch.Tensor):
                 return
             entry = {"name": name, "output": output.detach(), "grad": None}
@@ -184,5 +192,5 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
             handle.remove()
     return [LayerStats(r["name"], _moment(r["output"]), _moment(r["grad"]),
                        mean_pairwise_cosine(r["output"]) if r["output"].dim() >= 1
-                       and r["output"].shape[0] > 1 else float("nan"))
+                       and r["output"].shape[0] > 1 else float("nan"), r["grad"] is not None)
             for r in records]

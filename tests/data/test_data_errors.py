@@ -56,6 +56,8 @@ def test_a_truncated_npz_names_the_file(tmp_path):
 
 @pytest.mark.parametrize("changes, message", [
     (dict(node_features=np.full((6, 4), np.nan, dtype=np.float32)), "NaN or inf in 6 rows"),
+    (dict(node_features=np.full((6, 4), 1e300)), r"node_features hold values beyond float32 "
+                                                 r"\(largest magnitude 1e\+300\) in 6 rows"),
     (dict(node_labels=np.zeros(5, dtype=np.int64)),
      r"node_labels has shape \(5,\), expected \(6,\)"),
     (dict(train_masks=np.zeros((3, 7), dtype=bool)), r"train_masks has shape \(3, 7\)"),
@@ -64,11 +66,39 @@ def test_a_truncated_npz_names_the_file(tmp_path):
     (dict(edges=np.arange(12).reshape(3, 4)), r"edges has shape \(3, 4\)"),
     (dict(edges=np.array([[0.0, 1.0], [1.0, 2.0]])), "integer node ids"),
     (dict(val_masks=None), r"lacks the arrays \['val_masks'\]"),
+    (dict(node_labels=np.array([0, 1, 0, 10**12, 0, 1])),
+     r"node_labels use classes 0\.\.1000000000000 but only 3 of them occur \(first missing: "
+     r"2\)"),
+    (dict(node_labels=np.array([0, 1, 2**63 + 5, 1, 0, 1], dtype=np.uint64)),
+     r"node_labels hold 9223372036854775813, beyond int64"),
 ])
 def test_malformed_arrays_name_the_file(tmp_path, changes, message):
     path = _write(tmp_path, **changes)
     with pytest.raises(DatasetFileError, match=rf"dataset 'texas': {path}: .*{message}|{message}"):
         load_dataset("texas", str(tmp_path))
+
+
+@pytest.mark.parametrize("split", [0, 2])
+def test_overlapping_masks_are_refused(tmp_path, split):
+    masks = _arrays()["train_masks"].copy()
+    masks[split, 4] = True  # node 4 is also a test node of every split
+    path = _write(tmp_path, train_masks=masks)
+    with pytest.raises(DatasetFileError, match=rf"{path} \(split {split}\): train_masks and "
+                                               r"test_masks share 1 node \(first: node 4\)"):
+        load_dataset("texas", str(tmp_path), split=split)
+    load_dataset("texas", str(tmp_path), split=1)  # the other splits are sound
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(val_masks=np.ones((2, 6), dtype=bool)), r"the mask arrays hold different numbers "
+                                                  r"of splits: train 3, val 2, test 3"),
+    (dict(train_masks=np.zeros((0, 6), dtype=bool), val_masks=np.zeros((0, 6), dtype=bool),
+          test_masks=np.zeros((0, 6), dtype=bool)), "the mask arrays hold no split")])
+def test_mask_arrays_must_hold_the_same_splits(tmp_path, changes, message):
+    path = _write(tmp_path, **changes)
+    for split in (0, 2):
+        with pytest.raises(DatasetFileError, match=rf"dataset 'texas': {path}: {message}"):
+            load_dataset("texas", str(tmp_path), split=split)
 
 
 @pytest.mark.parametrize("name", [None, 3, "imagenet"])
@@ -96,6 +126,7 @@ def test_a_corrupted_planetoid_file_is_named(tmp_path, shared_data, part):
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(root=123), "root must be a directory path"),
+    (dict(root=""), r"root must be a directory path .*got '' \(leave it None"),
     (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(seed=1.5), "seed must be an integer >= 0"),
 ])

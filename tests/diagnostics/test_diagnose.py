@@ -62,6 +62,24 @@ def test_the_model_is_left_as_it_was(graph):
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
+def test_each_submodule_keeps_its_own_mode(graph):
+    model, feat = GCN(8, 16, 3, num_layers=3, dropout=0.5), torch.randn(60, 8)
+    model.train()
+    model.layers[1].eval()  # e.g. a frozen layer the user keeps in eval mode
+    modes = [m.training for m in model.modules()]
+    diagnose(model, graph, feat)
+    assert [m.training for m in model.modules()] == modes
+
+
+def test_input_gradients_are_left_alone(graph):
+    model, feat = GCN(8, 16, 3, num_layers=3), torch.randn(60, 8, requires_grad=True)
+    diagnose(model, graph, feat)
+    assert feat.grad is None
+    feat.grad = torch.ones(60, 8)
+    diagnose(model, graph, feat, labels=torch.zeros(60, dtype=torch.long))
+    assert torch.equal(feat.grad, torch.ones(60, 8))
+
+
 def test_vanishing_xavier_outputs_and_a_healthy_balanced_start(graph):
     torch.manual_seed(0)
     feat = torch.randn(60, 16)
@@ -112,6 +130,8 @@ def test_bad_arguments_are_named(graph):
     model, feat = GCN(8, 16, 3, num_layers=2), torch.randn(60, 8)
     with pytest.raises(TypeError, match="needs an nn.Module"):
         diagnose("model", graph, feat)
+    with pytest.raises(TypeError, match="report must be a SymmetryReport .* got str"):
+        diagnose(model, graph, feat, report="report")
     with pytest.raises(ValueError, match="labels must be integer classes"):
         diagnose(model, graph, feat, labels=torch.rand(60))
     with pytest.raises(ValueError, match="mask must be a boolean vector"):
@@ -128,6 +148,41 @@ def test_bad_arguments_are_named(graph):
 
     with pytest.raises(TypeError, match="output is a tensor, got tuple"):
         diagnose(Pair(), feat)
+
+
+@pytest.mark.parametrize("labels, mask, match", [
+    (torch.full((60,), 3), None, r"labels must be classes 0\.\.2 of the output's 3 columns, "
+                                 r"got labels 3\.\.3"),
+    (torch.full((60,), -1), None, r"got labels -1\.\.-1 \(leave unlabelled nodes out with "
+                                  "mask"),
+    (torch.zeros(60, 1, dtype=torch.long), None, r"labels must be a 1-D tensor .* got shape "
+                                                 r"\(60, 1\)"),
+    (torch.zeros(60, dtype=torch.bool), None, "labels must be integer classes"),
+    ([0] * 60, None, "labels must be a torch.Tensor, got list"),
+    (None, [True] * 60, "mask must be a torch.Tensor, got list"),
+    (torch.zeros(60, dtype=torch.long), torch.zeros(60, dtype=torch.bool),
+     "mask selects no row of the output"),
+    (None, torch.zeros(60, dtype=torch.bool), "mask selects no row of the output")])
+def test_bad_labels_and_masks_are_named_before_torch_fails(graph, labels, mask, match):
+    model, feat = GCN(8, 16, 3, num_layers=2), torch.randn(60, 8)
+    with pytest.raises((ValueError, TypeError), match=match):
+        diagnose(model, graph, feat, labels=labels, mask=mask)
+
+
+def test_labels_need_an_output_with_a_row_per_node():
+    class Total(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.lin(x).sum()
+
+    with pytest.raises(ValueError, match=r"labels need an output of one row of class scores "
+                                         r"per node, got shape \(\)"):
+        diagnose(Total(), torch.randn(10, 4), labels=torch.zeros(10, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"mask needs an output of one row per node"):
+        diagnose(Total(), torch.randn(10, 4), mask=torch.ones(10, dtype=torch.bool))
 
 
 @pytest.mark.parametrize("bad,match", [
@@ -161,6 +216,69 @@ def test_a_model_that_makes_non_finite_outputs_is_told_so():
     assert not np.isfinite(found.layers[1].output_moment)
     assert found.verdict().startswith("outputs are not finite (E[h^2] = ")
     assert "from layer 2 of 2 (b)" in found.verdict()
+
+
+def test_a_collapse_at_the_first_layer_is_measured_against_the_input():
+    torch.manual_seed(0)
+    complete = dgl.graph((torch.arange(30).repeat_interleave(30), torch.arange(30).repeat(30)))
+    feat = torch.randn(30, 8)  # mean pairwise cosine about 0
+    found = diagnose(GCN(8, 16, 3, num_layers=3), complete, feat, groups=False)
+    assert found.input_cosine == pytest.approx(_brute_cosine(feat), abs=1e-12)
+    assert found.layers[0].cosine > 0.999  # every node averages all nodes: one direction
+    assert found.verdict().startswith("node features collapse to one direction by layer 1 ")
+    alike = torch.ones(30, 8) + 1e-3 * feat  # the input is collapsed already: not the model
+    assert not any("collapse" in p for p in diagnose(GCN(8, 16, 3, num_layers=3), complete,
+                                                       alike, groups=False).problems())
+
+
+def test_non_finite_gradients_are_a_problem():
+    class Root(nn.Module):  # d sqrt(u)/du is infinite at u = 0: NaN gradients, finite outputs
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 8), nn.Linear(8, 2)
+
+        def forward(self, x):
+            h = torch.relu(self.a(x))
+            return self.b(h) + torch.sqrt(h[:, :2] * 0)
+
+    found = diagnose(Root(), torch.randn(10, 4), groups=False)
+    assert all(np.isfinite(s.output_moment) for s in found.layers)
+    assert np.isnan(found.layers[0].gradient_moment) and found.layers[0].gradient_reached
+    assert found.verdict().startswith("gradients are not finite (E[g^2] = nan) at layer 1 of "
+                                      "2 (a)")
+
+
+def test_a_layer_no_gradient_reaches_is_not_a_problem():
+    frozen = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).requires_grad_(False)
+    found = diagnose(frozen, torch.randn(10, 4), groups=False)
+    assert not any(s.gradient_reached for s in found.layers)
+    assert found.verdict().startswith("no problem found")
+
+
+def test_outputs_that_are_all_zero_from_the_first_layer_are_a_problem():
+    dead = nn.Linear(4, 3)
+    nn.init.zeros_(dead.weight), nn.init.zeros_(dead.bias)
+    found = diagnose(dead, torch.randn(10, 4), groups=False)
+    assert found.verdict().startswith("outputs are all zero at layer 1 of 1 (Linear)")
+
+
+def test_layers_returning_a_tuple_are_watched_by_their_first_element(graph):
+    class Attention(nn.Module):  # DGL's GATConv(get_attention=True): (features, attention)
+        def __init__(self):
+            super().__init__()
+            self.convs = nn.ModuleList([dgl.nn.GATConv(8, 4, 2), dgl.nn.GATConv(8, 3, 1)])
+
+        def forward(self, g, x):
+            x = torch.relu(self.convs[0](g, x, get_attention=True)[0].flatten(1))
+            return self.convs[1](g, x, get_attention=True)[0].flatten(1)
+
+    torch.manual_seed(0)
+    model, feat = Attention(), torch.randn(60, 8)
+    found = diagnose(model, graph, feat, groups=False)
+    assert [s.name for s in found.layers] == ["convs.0", "convs.1"]
+    first = model.convs[0](graph, feat)
+    assert found.layers[0].output_moment == pytest.approx(float(first.double().pow(2).mean()))
+    assert found.layers[0].cosine == pytest.approx(_brute_cosine(first.detach().flatten(1)))
 
 
 def test_command_line_writes_a_diagnosis_per_scheme(tmp_path, capsys):
