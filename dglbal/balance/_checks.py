@@ -8,6 +8,7 @@ argument."""
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -212,9 +213,10 @@ def check_rebalance_arguments(criterion: str, every: int, sweeps: int,
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
-    for name, value in (("every", every), ("sweeps", sweeps)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for name, value in (("every", every), ("sweeps", sweeps)):  # numpy integers are integers
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r} "
+                             f"({type(value).__name__})")
     try:
         low, high = (float(c) for c in clamp)
     except (TypeError, ValueError):

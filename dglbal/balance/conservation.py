@@ -273,13 +273,13 @@ class ConservationMonitor(StepAttachable):
         last = {key: rows[-1] for key, rows in self._records.items()}
         live = ~last["frozen"]
         drift = (last["c"] - self._records["c"][0])[live & ~self._records["frozen"][0]]
-        nan = last["c"].new_full((), float("nan"))
+        none = last["c"].new_zeros(())  # no live group: 0, as in c_drift() and the JSON
 
         def largest(values: torch.Tensor) -> torch.Tensor:
-            return values.max() if values.numel() else nan  # NaN propagates: not hidden
+            return values.max() if values.numel() else none  # NaN propagates: not hidden
 
         delta = last["delta"][live]
-        median = delta.quantile(0.5) if delta.numel() else nan  # of an even count: the mean
+        median = delta.quantile(0.5) if delta.numel() else none  # of an even count: the mean
         stats = torch.cat([torch.stack([largest(delta), median, largest(last["c"][live].abs()),
                                         largest(drift.abs())]),
                            last["rel_grad"], last["changed"]]).tolist()

@@ -145,7 +145,8 @@ class Rebalancer(StepAttachable):
         check_writer(writer, "Rebalancer")
         check_tag(tag, "Rebalancer")
         self.writer, self.tag = writer, tag
-        self.model, self.criterion, self.every, self.sweeps = model, criterion, every, sweeps
+        self.model, self.criterion = model, criterion
+        self.every, self.sweeps = int(every), int(sweeps)  # a numpy integer too
         self.optimizer = optimizer
         self._powers = state_powers(optimizer) if optimizer is not None else {}
         self._log_clamp = (math.log(low), math.log(high))

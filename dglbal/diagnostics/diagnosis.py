@@ -163,8 +163,11 @@ class Diagnosis:
         found = self.problems()
         if found:
             return found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else "")
+        measured = bool(self.layers) and all(math.isfinite(s.cosine) for s in self.layers)
+        apart = ("node features stay apart" if measured else "the node features' cosine is "
+                 "undefined (fewer than two nodes with nonzero features at a layer)")
         return ("no problem found at initialization: output and gradient scales stay within "
-                f"a factor {THRESHOLDS['scale']:g} across the layers, node features stay apart"
+                f"a factor {THRESHOLDS['scale']:g} across the layers, {apart}"
                 + (", and the groups are balanced" if self.groups is not None else ""))
 
     def table(self) -> str:

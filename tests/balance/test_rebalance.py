@@ -3,6 +3,7 @@ import copy
 import warnings
 
 import dgl.nn.pytorch as dglnn
+import numpy as np
 import pytest
 import torch
 from hypothesis import given
@@ -228,6 +229,11 @@ def test_bad_arguments_are_named():
         Rebalancer(model, criterion="gradients")
     with pytest.raises(ValueError, match="every"):
         Rebalancer(model, every=0)
+    with pytest.raises(ValueError, match=r"sweeps must be a positive integer, got 2.0 \(float\)"):
+        Rebalancer(model, sweeps=2.0)
+    numpy_counts = Rebalancer(model, every=np.int64(10), sweeps=np.int32(2))  # integers too
+    assert (numpy_counts.every, numpy_counts.sweeps) == (10, 2)
+    assert type(numpy_counts.every) is int
     with pytest.raises(ValueError, match="clamp"):
         Rebalancer(model, clamp=(2.0, 3.0))
     with pytest.raises(TypeError, match="RMSprop.*supported"):

@@ -101,6 +101,20 @@ def test_any_object_with_add_scalar_is_a_writer_and_frozen_groups_are_left_out(b
 
 
 
+def test_a_model_without_groups_logs_what_its_history_says():
+    """No hidden neuron, no group: the writer logs 0 drift, as c_drift() and the JSON say."""
+    model = torch.nn.Linear(4, 3)
+    report = dglbal.analyze(model, torch.randn(5, 4))
+    assert not report.groups
+    writer = Recorder()
+    monitor = dglbal.ConservationMonitor(model, report, writer=writer)
+    model(torch.randn(5, 4)).sum().backward()
+    monitor.record()
+    logged = {tag: value for tag, value, _ in writer.rows}
+    assert logged["conservation/c_drift_max"] == monitor.c_drift()[-1] == 0.0
+    assert logged["conservation/delta_max"] == logged["conservation/delta_median"] == 0.0
+
+
 def test_the_medians_are_the_medians_of_an_even_count_too():
     """The rebalancer's imbalance medians and the monitor's delta_median are the usual median
     (numpy's: the mean of the middle two of an even count), not torch.median's lower one."""

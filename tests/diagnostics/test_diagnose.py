@@ -255,6 +255,16 @@ def test_a_layer_no_gradient_reaches_is_not_a_problem():
     assert found.verdict().startswith("no problem found")
 
 
+def test_a_verdict_on_one_node_does_not_claim_the_features_stay_apart():
+    """With one node no cosine is defined: the verdict says so instead of "stay apart"."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    verdict = diagnose(model, torch.randn(1, 4), groups=False).verdict()
+    assert verdict.startswith("no problem found") and "stay apart" not in verdict
+    assert "cosine is undefined" in verdict
+    assert "stay apart" in diagnose(model, torch.randn(10, 4), groups=False).verdict()
+
+
 def test_outputs_that_are_all_zero_from_the_first_layer_are_a_problem():
     dead = nn.Linear(4, 3)
     nn.init.zeros_(dead.weight), nn.init.zeros_(dead.bias)
