@@ -1,8 +1,10 @@
 """The papers' experiments, built on the library: the configuration and its checks
-(:mod:`.config`, :mod:`.value_checks`, :mod:`.environment`), the training protocols (:mod:`.protocol`) and the papers' reference numbers
-(:mod:`.reference`), metrics, the epoch loop (:mod:`.loop`) and what runs at each step
-(:mod:`.step_hooks`), one training run (:mod:`.train`), runs' identities (:mod:`.runkey`), the store of
-finished runs (:mod:`.runstore`), resumable grids (:mod:`.sweep`) and their tables and plots (:mod:`.tables`).
+(:mod:`.config`, :mod:`.value_checks`, :mod:`.environment`), the training protocols
+(:mod:`.protocol`) and the papers' reference numbers (:mod:`.reference`), metrics, the epoch
+loop (:mod:`.loop`) and what runs at each step (:mod:`.step_hooks`), one training run
+(:mod:`.train`), runs' identities (:mod:`dglbal.experiments.runkey`), the store of finished
+runs (:mod:`.runstore`), resumable grids (:mod:`.sweep`) and their tables and plots
+(:mod:`.tables`).
 
 Nothing in the library imports this package; the command line (:mod:`dglbal.cli`) does.
 """

@@ -1,11 +1,11 @@
 """Run files: what one holds, atomic writes, verified loads, and claims on runs in progress.
 
 A file records the run's result, its whole configuration and its identity (its run key,
-:mod:`.runkey`); a file is reused only when its recorded identity, with fields it predates
-filled in by their current defaults, equals the run's, and when it holds nothing a run cannot
-have produced. Anything else (unreadable JSON, a foreign file, a stale configuration, a
-hand-edited value) is moved to ``rejected/`` beside it, with a warning naming it, and the run
-is trained again.
+:mod:`dglbal.experiments.runkey`); a file is reused only when its recorded identity, with
+fields it predates filled in by their current defaults, equals the run's, and when it holds
+nothing a run cannot have produced. Anything else (unreadable JSON, a foreign file, a stale
+configuration, a hand-edited value) is moved to ``rejected/`` beside it, with a warning naming
+it, and the run is trained again.
 """
 from __future__ import annotations
 
