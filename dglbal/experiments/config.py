@@ -86,7 +86,7 @@ class TrainConfig:
         ``$DGLBAL_DATA``, then DGL's) and the heterophilous split (other sets have one split:
         ``--split`` is refused with them).
     model, conv, layers, hidden, heads : str, str, int, int, int
-        ``"gat"``, ``"gcn"`` or ``"sage"``; the GAT layer (``"gatv2"`` or ``"gat"``); depth,
+        ``"gat"``, ``"gcn"``, ``"sage"`` or ``"gin"``; the GAT layer (``"gatv2"`` or ``"gat"``); depth,
         hidden width per head, attention heads.
     bias, skip, residual_alpha, share_weights : bool, bool, float, bool
         Biases (the paper uses none), fixup skips, residual aggregation
@@ -100,7 +100,9 @@ class TrainConfig:
         ``"dglbal"`` or ``"paper"`` (:mod:`dglbal.experiments.protocol`).
     dropout, weight_decay, metric, logit_spread : float, float, str, float
         Dropout on the attention and the hidden features; weight decay; ``"auto"``,
-        ``"accuracy"`` or ``"rocauc"``; ``bal_o_data``'s initial logit spread.
+        ``"accuracy"`` or ``"rocauc"``; the data-scaled schemes' initial logit spread.
+    balance_beta : float or None
+        The beta ``bal_x`` and ``bal_o`` balance with (default: each scheme's own, 2).
     device, monitor : str, bool
         ``"auto"``, ``"cpu"``, ``"cuda:1"``, ...; record and plot the conservation monitor.
     minibatch, batch_size, fanout : bool, int, int

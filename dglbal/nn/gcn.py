@@ -48,6 +48,8 @@ class GCN(_DeepGNN):
         The data of schemes that read it (``gnn_he``, ``bal_o_data``).
     logit_spread : float, default 1.0
         ``bal_o_data``'s initial logit spread.
+    balance_beta : float, optional
+        ``bal_x`` / ``bal_o``: the ``beta`` they balance with (default: the scheme's, 2).
 
     Raises
     ------

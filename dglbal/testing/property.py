@@ -130,6 +130,11 @@ def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = N
         blocks, batches, edge weights: see :mod:`dglbal.testing.strategies`).
     parts : sequence of str
         Which of :data:`PARTS` to run (all by default).
+    expected_groups : int, optional
+        The number of groups the analysis must find on ``complete_inputs`` (checked whenever
+        given, also when ``parts`` leaves out ``"complete"``).
+    complete_inputs : sequence of input tuples, optional
+        The fixed inputs of ``"complete"`` (default: two random graphs of 30 nodes).
     perturb : float, default 0.3
         Every parameter is moved by ``perturb`` N(0, 1) noise after ``make_model()``.
     settings : hypothesis.settings, optional
