@@ -39,6 +39,10 @@ __all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double", "check_no
 def as_double(value: Any) -> Any:
     """Cast floating tensors (also inside tuples, lists and a graph's features) to float64.
 
+    Each floating tensor becomes a new leaf, detached from the one passed in (with its
+    ``requires_grad`` flag): a backward pass through the copy leaves the caller's ``.grad``
+    alone.
+
     Parameters
     ----------
     value : object
@@ -58,7 +62,7 @@ def as_double(value: Any) -> Any:
     (tensor([1., 1.], dtype=torch.float64), tensor([0, 1]))
     """
     if isinstance(value, torch.Tensor):
-        return value.double() if value.is_floating_point() else value
+        return _leaf64(value) if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
         return type(value)(as_double(v) for v in value)
     if isinstance(value, dgl.DGLGraph):
@@ -66,9 +70,13 @@ def as_double(value: Any) -> Any:
         for frame in (local.srcdata, local.dstdata, local.edata):
             for key, tensor in list(frame.items()):
                 if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                    frame[key] = tensor.double()
+                    frame[key] = _leaf64(tensor)
         return local
     return value
+
+
+def _leaf64(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().double().requires_grad_(tensor.requires_grad)
 
 
 def _outputs(out: Any) -> torch.Tensor:

@@ -152,6 +152,18 @@ def test_checks_copy_models_with_hook_based_weight_norm():
     check_rescale_invariance(model, *_graph_and_features())
 
 
+def test_checks_write_no_gradient_into_the_callers_inputs():
+    """Features that require grad: the checks differentiate a float64 copy, and the
+    caller's tensor gets no ``.grad`` from them (before: Noether's and the training checks'
+    backward passes accumulated into ``feat.grad``, float32 or float64)."""
+    graph, feat = _graph_and_features()
+    for dtype in (torch.float32, torch.float64):
+        feat = feat.detach().to(dtype).requires_grad_(True)
+        check_conservation(GCN(5, 4, 2, num_layers=3), graph, feat, steps=1)
+        check_complete(GCN(5, 4, 2, num_layers=2), [(graph, feat)], points=1)
+        assert feat.grad is None
+
+
 @pytest.mark.parametrize("call,error,match", [
     (lambda g, x: check_rescale_invariance(GCN(5, 4, 2, num_layers=3), g, x, trials=0), ValueError,
      "trials must be an int >= 1, got 0"),
