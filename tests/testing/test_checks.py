@@ -164,6 +164,19 @@ def test_checks_write_no_gradient_into_the_callers_inputs():
         assert feat.grad is None
 
 
+def test_check_symmetries_leaves_the_model_as_it_was():
+    """Like every check, on a float64 copy in eval mode (before: the caller's model was
+    converted to float64 in place, and analysed in its own mode)."""
+    model = GCN(5, 4, 2, num_layers=2, dropout=0.5).train()
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    check_symmetries(model, 5, expected_groups=4, complete=False)
+    assert model.training
+    after = model.state_dict()
+    assert all(after[name].dtype == p.dtype and torch.equal(after[name], p)
+               for name, p in before.items())
+    model(*_graph_and_features())  # still runs on float32 features
+
+
 @pytest.mark.parametrize("call,error,match", [
     (lambda g, x: check_rescale_invariance(GCN(5, 4, 2, num_layers=3), g, x, trials=0), ValueError,
      "trials must be an int >= 1, got 0"),
