@@ -115,6 +115,11 @@ def _double_model(model: nn.Module) -> nn.Module:
 def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]):
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
+    with torch.no_grad():
+        if not any(t.numel() for t in output_tensors(model64(*inputs64))):
+            raise ValueError(f"the model's outputs on these inputs have no entries, so no check "
+                             f"can fail; give inputs with nodes (inputs: "
+                             f"{describe_inputs(inputs)})")
     if report is None:
         report = analyze(model64, *inputs64)
     check_report_matches(dict(model64.named_parameters()), report, model)
@@ -237,8 +242,8 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------
@@ -306,8 +311,8 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------

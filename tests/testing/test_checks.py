@@ -15,7 +15,7 @@ from dglbal.balance.conservation import ConservationMonitor
 from dglbal.nn import GAT, GCN
 from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
                             check_conservation, check_monitor, check_noether,
-                            check_rescale_invariance, check_symmetries)
+                            check_rescale_invariance, check_symmetries, check_training)
 from dglbal.testing.checks import NEGLIGIBLE, delta_terms, relative_delta
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import random_stack
@@ -175,6 +175,20 @@ def test_check_symmetries_leaves_the_model_as_it_was():
     assert all(after[name].dtype == p.dtype and torch.equal(after[name], p)
                for name, p in before.items())
     model(*_graph_and_features())  # still runs on float32 features
+
+
+@pytest.mark.parametrize("check", [check_rescale_invariance, check_noether, check_training,
+                                   check_monitor, check_balancing, check_conservation])
+def test_an_empty_graph_is_refused_not_passed(check):
+    """On a graph of no nodes the outputs are empty and every check passed, even with a
+    false report (a ReLU twin's for a GELU model): it could not fail. Refused instead."""
+    relu = GCN(5, 4, 2, num_layers=2)
+    gelu = GCN(5, 4, 2, num_layers=2, activation=F.gelu)
+    gelu.load_state_dict(relu.state_dict())
+    report = analyze(relu, *_graph_and_features())
+    empty = dgl.add_self_loop(dgl.graph(([], []), num_nodes=0))
+    with pytest.raises(ValueError, match="outputs on these inputs have no entries"):
+        check(gelu, empty, torch.randn(0, 5), report=report)
 
 
 @pytest.mark.parametrize("call,error,match", [
