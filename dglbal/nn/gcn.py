@@ -58,7 +58,7 @@ class GCN(_DeepGNN):
         scheme, too few layers for the scheme, or a data-needing scheme without
         ``init_data``.
     TypeError
-        If ``skip`` is not a bool.
+        If ``skip`` is not a bool or ``activation`` is not callable.
 
     Examples
     --------

@@ -69,6 +69,8 @@ class _DeepGNN(nn.Module):
                              "the output is not homogeneous of degree L in the weights")
         if not isinstance(skip, bool):
             raise TypeError(f"skip must be True or False, got {skip!r}")
+        if not callable(activation):
+            raise TypeError(f"activation must be callable (e.g. F.relu), got {activation!r}")
         if balance_beta is not None:
             if not scheme.tunable_beta:
                 why = ("its data scale sets the weights' scale (logit_spread)"
@@ -115,8 +117,10 @@ class _DeepGNN(nn.Module):
     def reset_parameters(self, init_data: Optional[InitData] = None) -> None:
         """Reinitialize every layer with the model's scheme, zero the skip branches, and
         finish the scheme (:mod:`dglbal.init.schemes`: balancing, GNN He, the data scale).
-        Schemes that need the data measure it again on ``init_data`` when given, else reuse
-        what they found at construction."""
+        Schemes that need the data measure it again on ``init_data`` when given. Without it,
+        ``bal_o_data`` (and the other data-scaled schemes) reuse the factor found at
+        construction; ``gnn_he`` keeps no graph and raises ``ValueError``: pass
+        ``init_data`` again."""
         for layer in self.layers:
             if isinstance(layer, GraphLayer):  # DGL's layers are redrawn by _finish_init
                 layer.reset_parameters()
@@ -281,7 +285,7 @@ class GAT(_DeepGNN):
         or scheme, a ``last_layer_heads`` that is not a positive integer, too few layers for
         the scheme, or a data-needing scheme without ``init_data``.
     TypeError
-        If ``skip`` is not a bool.
+        If ``skip`` is not a bool or ``activation`` is not callable.
 
     Examples
     --------

@@ -39,6 +39,10 @@ __all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double", "check_no
 def as_double(value: Any) -> Any:
     """Cast floating tensors (also inside tuples, lists and a graph's features) to float64.
 
+    Each floating tensor becomes a new leaf, detached from the one passed in (with its
+    ``requires_grad`` flag): a backward pass through the copy leaves the caller's ``.grad``
+    alone.
+
     Parameters
     ----------
     value : object
@@ -58,7 +62,7 @@ def as_double(value: Any) -> Any:
     (tensor([1., 1.], dtype=torch.float64), tensor([0, 1]))
     """
     if isinstance(value, torch.Tensor):
-        return value.double() if value.is_floating_point() else value
+        return _leaf64(value) if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
         return type(value)(as_double(v) for v in value)
     if isinstance(value, dgl.DGLGraph):
@@ -66,9 +70,13 @@ def as_double(value: Any) -> Any:
         for frame in (local.srcdata, local.dstdata, local.edata):
             for key, tensor in list(frame.items()):
                 if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                    frame[key] = tensor.double()
+                    frame[key] = _leaf64(tensor)
         return local
     return value
+
+
+def _leaf64(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().double().requires_grad_(tensor.requires_grad)
 
 
 def _outputs(out: Any) -> torch.Tensor:
@@ -107,6 +115,11 @@ def _double_model(model: nn.Module) -> nn.Module:
 def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]):
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
+    with torch.no_grad():
+        if not any(t.numel() for t in output_tensors(model64(*inputs64))):
+            raise ValueError(f"the model's outputs on these inputs have no entries, so no check "
+                             f"can fail; give inputs with nodes (inputs: "
+                             f"{describe_inputs(inputs)})")
     if report is None:
         report = analyze(model64, *inputs64)
     check_report_matches(dict(model64.named_parameters()), report, model)
@@ -229,8 +242,8 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------
@@ -298,8 +311,8 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------

@@ -247,7 +247,8 @@ def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[
     Parameters
     ----------
     model : nn.Module
-        A model taking ``(graph, feat)``; it is converted to float64 in place.
+        A model taking ``(graph, feat)``; it is left as it was (analysed as a float64 copy in
+        eval mode, like the other checks).
     in_feats : int
         The width of its input features.
     expected_groups : int, optional
@@ -277,9 +278,9 @@ def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[
     8
     """
     _check_options(model, in_feats=in_feats)
-    model = model.double()
     sets = input_sets(in_feats)
-    report = analyze(model, *input_sets(in_feats, count=1, num_nodes=9, seed=99)[0])
+    report = analyze(_double_model(model),
+                     *as_double(input_sets(in_feats, count=1, num_nodes=9, seed=99)[0]))
     check_rescale_invariance(model, *sets[0], report=report)
     check_noether(model, *sets[1], report=report)
     if complete:

@@ -94,8 +94,8 @@ def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepo
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------
@@ -190,8 +190,8 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------
@@ -276,6 +276,8 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
         or a second balancing moves the parameters.
     TypeError
         If ``model`` is not an ``nn.Module``.
+    ValueError
+        If the outputs on ``inputs`` are empty (an empty graph): a check that could not fail.
 
     Examples
     --------
@@ -367,8 +369,8 @@ def check_conservation(model: nn.Module, *inputs: Any, report: Optional[Symmetry
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
-        If a count is below 1 or ``rtol`` is negative or not finite (a check that could not
-        fail).
+        If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
+        ``inputs`` are empty (an empty graph): checks that could not fail.
 
     Examples
     --------

@@ -85,6 +85,13 @@ def test_builder_rejects_bad_arguments():
         GAT(3, 4, 2, 1, init="looks_linear")
 
 
+@pytest.mark.parametrize("builder", [GAT, GCN, SAGE, GIN])
+def test_an_activation_that_is_not_callable_is_named_at_construction(builder):
+    """Before: accepted, then ``'NoneType' object is not callable`` from inside forward."""
+    with pytest.raises(TypeError, match="activation must be callable .* got None"):
+        builder(3, 4, 2, num_layers=3, activation=None)
+
+
 def test_wrong_input_width_is_named():
     graph = homogeneous()
     with pytest.raises(ValueError, match="in_feats=6"):

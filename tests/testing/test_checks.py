@@ -15,7 +15,7 @@ from dglbal.balance.conservation import ConservationMonitor
 from dglbal.nn import GAT, GCN
 from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
                             check_conservation, check_monitor, check_noether,
-                            check_rescale_invariance, check_symmetries)
+                            check_rescale_invariance, check_symmetries, check_training)
 from dglbal.testing.checks import NEGLIGIBLE, delta_terms, relative_delta
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import random_stack
@@ -150,6 +150,45 @@ def test_checks_copy_models_with_hook_based_weight_norm():
         torch.nn.utils.weight_norm(model.layers[0])
     check_noether(model, *_graph_and_features())
     check_rescale_invariance(model, *_graph_and_features())
+
+
+def test_checks_write_no_gradient_into_the_callers_inputs():
+    """Features that require grad: the checks differentiate a float64 copy, and the
+    caller's tensor gets no ``.grad`` from them (before: Noether's and the training checks'
+    backward passes accumulated into ``feat.grad``, float32 or float64)."""
+    graph, feat = _graph_and_features()
+    for dtype in (torch.float32, torch.float64):
+        feat = feat.detach().to(dtype).requires_grad_(True)
+        check_conservation(GCN(5, 4, 2, num_layers=3), graph, feat, steps=1)
+        check_complete(GCN(5, 4, 2, num_layers=2), [(graph, feat)], points=1)
+        assert feat.grad is None
+
+
+def test_check_symmetries_leaves_the_model_as_it_was():
+    """Like every check, on a float64 copy in eval mode (before: the caller's model was
+    converted to float64 in place, and analysed in its own mode)."""
+    model = GCN(5, 4, 2, num_layers=2, dropout=0.5).train()
+    before = {name: p.clone() for name, p in model.state_dict().items()}
+    check_symmetries(model, 5, expected_groups=4, complete=False)
+    assert model.training
+    after = model.state_dict()
+    assert all(after[name].dtype == p.dtype and torch.equal(after[name], p)
+               for name, p in before.items())
+    model(*_graph_and_features())  # still runs on float32 features
+
+
+@pytest.mark.parametrize("check", [check_rescale_invariance, check_noether, check_training,
+                                   check_monitor, check_balancing, check_conservation])
+def test_an_empty_graph_is_refused_not_passed(check):
+    """On a graph of no nodes the outputs are empty and every check passed, even with a
+    false report (a ReLU twin's for a GELU model): it could not fail. Refused instead."""
+    relu = GCN(5, 4, 2, num_layers=2)
+    gelu = GCN(5, 4, 2, num_layers=2, activation=F.gelu)
+    gelu.load_state_dict(relu.state_dict())
+    report = analyze(relu, *_graph_and_features())
+    empty = dgl.add_self_loop(dgl.graph(([], []), num_nodes=0))
+    with pytest.raises(ValueError, match="outputs on these inputs have no entries"):
+        check(gelu, empty, torch.randn(0, 5), report=report)
 
 
 @pytest.mark.parametrize("call,error,match", [
