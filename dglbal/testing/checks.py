@@ -32,8 +32,8 @@ from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import describe_inputs
 
-__all__ = ["NEGLIGIBLE", "delta_terms", "relative_delta", "as_double", "check_noether",
-           "check_rescale_invariance"]
+__all__ = ["NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "relative_delta", "as_double",
+           "check_noether", "check_rescale_invariance"]
 
 
 def as_double(value: Any) -> Any:
@@ -175,6 +175,11 @@ def relative_delta(model: nn.Module, report: SymmetryReport) -> np.ndarray:
     return relative_residuals(model, report).numpy()
 
 
+LAMBDA_SPREADS = (1.0, 3.0)
+"""Standard deviations of log(lambda) in :func:`check_rescale_invariance`'s trials, in turn:
+factors near 1, then up to about e^9 (float64 keeps true symmetries exact to ~1e-14 there)."""
+
+
 def _group_label(group: Any) -> str:
     return f"group {group.name!r} (parameters {', '.join(group.parameters) or 'none'})"
 
@@ -224,7 +229,9 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
         :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
         float64) on ``inputs``.
     trials : int, default 2
-        How many random draws of lambdas (log-normal, one per group).
+        How many random draws of lambdas (log-normal, one per group), alternating the spreads
+        of ``LAMBDA_SPREADS``: the wide draws cross kinks far from 0 (ReLU6's at 6) that
+        unit-scale rescaling leaves untouched.
     rtol : float, default 1e-9
         The largest relative change of the outputs allowed.
     seed : int, default 0
@@ -262,8 +269,9 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     with torch.no_grad():
         reference = _output_list(model64(*inputs64))
         for trial in range(trials):
-            lambdas = torch.exp(torch.randn(len(report.groups), generator=generator,
-                                            dtype=torch.float64))
+            spread = LAMBDA_SPREADS[trial % len(LAMBDA_SPREADS)]
+            lambdas = torch.exp(spread * torch.randn(len(report.groups), generator=generator,
+                                                     dtype=torch.float64))
             rescaled = report.rescale_(_copy(model64), lambdas)
             error = _relative_change(_output_list(rescaled(*inputs64)), reference)
             if not error <= rtol:

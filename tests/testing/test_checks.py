@@ -281,6 +281,21 @@ def test_a_false_group_on_a_small_output_is_caught():
         check_noether(tanh, x, report=wrong)
 
 
+def test_a_false_group_through_a_distant_kink_is_caught():
+    """ReLU6 is ReLU below 6: a report made on the ReLU twin holds under rescaling near 1 on
+    unit inputs, and the wide trial (log-spread 3) crosses the kink and fails it."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 4, dtype=torch.float64)
+    relu = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).double()
+    relu6 = nn.Sequential(nn.Linear(4, 6), nn.ReLU6(), nn.Linear(6, 2)).double()
+    relu6.load_state_dict(relu.state_dict())
+    wrong = analyze(relu, x)
+    check_rescale_invariance(relu, x, report=wrong)
+    check_rescale_invariance(relu6, x, report=wrong, trials=1)  # near 1: the kink unseen
+    with pytest.raises(AssertionError, match="not a symmetry.*trial 1"):
+        check_rescale_invariance(relu6, x, report=wrong)
+
+
 def test_preserve_balancing_that_changes_a_small_output_is_caught():
     """Balancing the tanh head's units along the ReLU twin's groups changes that head; the
     outputs are compared one by one, so the 1e12-times larger head cannot hide it."""
