@@ -23,6 +23,8 @@ from typing import Any, Mapping, Optional, Protocol, Sequence
 
 import torch
 
+from .optimizer_state import held_parameter_ids
+
 __all__ = ["ScalarWriter", "StepAttachable", "StepHandle", "check_holds_parameters", "check_tag",
            "check_writer", "gradients_finite", "runs_step_hooks", "write_scalars"]
 
@@ -94,7 +96,7 @@ def check_holds_parameters(optimizer: torch.optim.Optimizer, params: Sequence[to
     ValueError
         Naming ``owner``'s ``optimizer`` argument.
     """
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    held = held_parameter_ids(optimizer)
     if not any(id(p) in held for p in params):
         raise ValueError(f"{owner}: the optimizer holds none of the model's parameters; pass "
                          "the optimizer that trains this model")

@@ -9,12 +9,12 @@ gradients their squares. :class:`~dglbal.Rebalancer` checks the whole state with
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Iterable, Sequence
+from typing import Dict, Iterable, Sequence, Set
 
 import torch
 
-__all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "rescale_state_", "state_powers",
-           "warn_unheld"]
+__all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "held_parameter_ids", "rescale_state_",
+           "state_powers", "warn_unheld"]
 
 # State key -> power p, the entry is multiplied by lambda ** (-p e) (p = 1 for running means
 # of gradients, 2 for those of squared gradients). Keys in IGNORED_STATE do not depend on the
@@ -79,6 +79,11 @@ def rescale_state_(optimizer: torch.optim.Optimizer, param: torch.Tensor, factor
         value.div_(factor if power == 1 else factor ** power)  # no copy of the factor for 1
 
 
+def held_parameter_ids(optimizer: torch.optim.Optimizer) -> Set[int]:
+    """The ``id`` of every parameter ``optimizer`` holds, over all its parameter groups."""
+    return {id(p) for group in optimizer.param_groups for p in group["params"]}
+
+
 def warn_unheld(optimizer: torch.optim.Optimizer, names: Sequence[str],
                 params: Sequence[torch.Tensor], stacklevel: int) -> None:
     """Warn when ``optimizer`` does not hold some trainable parameters of ``params``: trained
@@ -93,7 +98,7 @@ def warn_unheld(optimizer: torch.optim.Optimizer, names: Sequence[str],
     stacklevel : int
         Of the warning, counted from this function.
     """
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    held = held_parameter_ids(optimizer)
     missing = [n for n, p in zip(names, params) if p.requires_grad and id(p) not in held]
     if missing:
         warnings.warn(f"Rebalancer: {type(optimizer).__name__} does not hold {len(missing)} "

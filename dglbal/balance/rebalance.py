@@ -43,7 +43,8 @@ from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_
                     write_scalars)
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
-from .optimizer_state import check_state, rescale_state_, state_powers, warn_unheld
+from .optimizer_state import (check_state, held_parameter_ids, rescale_state_, state_powers,
+                              warn_unheld)
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
@@ -175,7 +176,7 @@ class Rebalancer(StepAttachable):
         self._index = ExponentIndex(self.model, self.report)
         self._split_levels()
         if self.optimizer is not None:
-            held = {id(p) for group in self.optimizer.param_groups for p in group["params"]}
+            held = held_parameter_ids(self.optimizer)
             stale = [n for n, p in zip(self._index.names, self._index.params)
                      if id(p) not in before and id(p) not in held]
             if stale:
