@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import dgl
 import numpy as np
@@ -112,18 +112,29 @@ def _double_model(model: nn.Module) -> nn.Module:
     return copied
 
 
-def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]):
+class _Prepared(NamedTuple):
+    """What every check starts from: the float64 eval-mode copy, the float64 inputs, the
+    report, and the copy's outputs on the inputs (each tensor flattened)."""
+    model64: nn.Module
+    inputs64: Tuple[Any, ...]
+    report: SymmetryReport
+    outputs: List[torch.Tensor]
+
+
+def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]
+             ) -> _Prepared:
     model64 = _double_model(model)
     inputs64 = as_double(tuple(inputs))
     with torch.no_grad():
-        if not any(t.numel() for t in output_tensors(model64(*inputs64))):
-            raise ValueError(f"the model's outputs on these inputs have no entries, so no check "
-                             f"can fail; give inputs with nodes (inputs: "
-                             f"{describe_inputs(inputs)})")
+        outputs = _output_list(model64(*inputs64))
+    if not any(t.numel() for t in outputs):
+        raise ValueError(f"the model's outputs on these inputs have no entries, so no check "
+                         f"can fail; give inputs with nodes (inputs: "
+                         f"{describe_inputs(inputs)})")
     if report is None:
         report = analyze(model64, *inputs64)
     check_report_matches(dict(model64.named_parameters()), report, model)
-    return model64, inputs64, report
+    return _Prepared(model64, inputs64, report, outputs)
 
 
 def _check_options(model: Any, **counts_and_tolerances: Any) -> None:
@@ -264,10 +275,9 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     4
     """
     _check_options(model, trials=trials, rtol=rtol)
-    model64, inputs64, report = _prepare(model, inputs, report)
+    model64, inputs64, report, reference = _prepare(model, inputs, report)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        reference = _output_list(model64(*inputs64))
         for trial in range(trials):
             spread = LAMBDA_SPREADS[trial % len(LAMBDA_SPREADS)]
             lambdas = torch.exp(spread * torch.randn(len(report.groups), generator=generator,
@@ -333,7 +343,7 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     4
     """
     _check_options(model, rtol=rtol)
-    model64, inputs64, report = _prepare(model, inputs, report)
+    model64, inputs64, report, _ = _prepare(model, inputs, report)
     with _TrueEmbeddingGradients():
         parts = _output_list(model64(*inputs64))
     generator = torch.Generator().manual_seed(seed)

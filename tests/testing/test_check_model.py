@@ -26,8 +26,11 @@ from dglbal.testing import PARTS, check_model
 from dglbal.testing.strategies import (batched_graphs, bipartite_graphs, blocks, edge_weights,
                                        graphs, heterographs, inputs)
 
-# Planted mistakes are found on the first examples; the budget bounds the search.
-FIND = settings(max_examples=25, derandomize=True, database=None)
+# Planted mistakes are found within the first 40 examples; the budget bounds the search. The
+# derandomized stream is seeded by a digest of check_model's inner property (its source), so
+# an edit there redraws the examples: the attention rule's mistake, visible only where a node
+# has two in-neighbours with different logits, took more than 25 (at most 40) after one.
+FIND = settings(max_examples=50, derandomize=True, database=None)
 
 
 @pytest.fixture
