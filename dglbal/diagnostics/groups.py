@@ -35,8 +35,8 @@ class GroupStats:
     relative_gradient_in, relative_gradient_out : np.ndarray
         sqrt(sum of squared gradients / sum of squared weights) over the group's incoming
         (outgoing) entries: how fast each side moves relative to its size under SGD; the
-        Dynamic Rescaling paper balances these (NaN where a side has no weight or no
-        gradient was taken).
+        Dynamic Rescaling paper balances these (NaN where a side has no weight, no gradient
+        was taken, or the group touches a frozen parameter, ``requires_grad=False``).
 
     Examples
     --------
@@ -98,6 +98,8 @@ def group_statistics(model: nn.Module, report: SymmetryReport,
         if with_gradients:
             grads_in, grads_out = _side_sums(sums, index.numpy_gradients())
             rel_in, rel_out = np.sqrt(grads_in / incoming), np.sqrt(grads_out / outgoing)
+            # a frozen parameter takes no gradient: its group's sides would read as still
+            rel_in[index.frozen] = rel_out[index.frozen] = np.nan
         else:
             rel_in = rel_out = np.full(index.num_groups, np.nan)
     return GroupStats([g.name for g in report.groups], imbalance, rel_in, rel_out)

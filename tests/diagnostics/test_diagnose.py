@@ -119,6 +119,24 @@ def test_relative_gradients_are_gradient_over_weight_norms(graph):
                                                           rel=1e-9)
 
 
+def test_groups_touching_a_frozen_parameter_have_no_relative_gradient(graph):
+    """A frozen layer takes no gradient: its groups' sides read 0 ("not moving") and
+    pulled the medians of the summary down; they are NaN, as where no gradient was taken."""
+    torch.manual_seed(0)
+    model, feat = GCN(8, 16, 3, num_layers=4), torch.randn(60, 8)
+    model.layers[3].weight.requires_grad_(False)
+    report = analyze(model, graph, feat)
+    model(graph, feat).pow(2).sum().backward()
+    stats = group_statistics(model, report)
+    touching = np.array([any(name.startswith("layers.3.") for name in g.parameters)
+                         for g in report.groups])
+    assert touching.any() and not touching.all()
+    assert np.isnan(stats.relative_gradient_in[touching]).all()
+    assert np.isnan(stats.relative_gradient_out[touching]).all()
+    assert np.isfinite(stats.relative_gradient_in[~touching]).all()
+    assert np.isfinite(stats.imbalance).all()  # the weights are still there
+
+
 def test_a_model_without_graph_layers_is_watched_by_its_parameter_modules():
     mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     assert [name for name, _ in watched_layers(mlp)] == ["0", "2"]
