@@ -32,7 +32,8 @@ from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 
 from .graphs import describe_inputs
 
-__all__ = ["NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "relative_delta", "as_double",
+__all__ = ["VacuousCheckError", "NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "relative_delta",
+           "as_double",
            "check_noether", "check_rescale_invariance"]
 
 
@@ -112,6 +113,13 @@ def _double_model(model: nn.Module) -> nn.Module:
     return copied
 
 
+class VacuousCheckError(ValueError):
+    """The check could not fail on these inputs: the model's outputs are empty (a graph of
+    no nodes) or, for the symmetry and Noether checks, all zero (a zero-initialised head, a
+    lone node without in-edges). A property over drawn inputs rejects such an example
+    (``hypothesis.reject()``), as :func:`~dglbal.testing.check_model` does."""
+
+
 class _Prepared(NamedTuple):
     """What every check starts from: the float64 eval-mode copy, the float64 inputs, the
     report, and the copy's outputs on the inputs (each tensor flattened)."""
@@ -128,13 +136,24 @@ def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryR
     with torch.no_grad():
         outputs = _output_list(model64(*inputs64))
     if not any(t.numel() for t in outputs):
-        raise ValueError(f"the model's outputs on these inputs have no entries, so no check "
-                         f"can fail; give inputs with nodes (inputs: "
-                         f"{describe_inputs(inputs)})")
+        raise VacuousCheckError(f"the model's outputs on these inputs have no entries, so no "
+                                f"check can fail; give inputs with nodes (inputs: "
+                                f"{describe_inputs(inputs)})")
     if report is None:
         report = analyze(model64, *inputs64)
     check_report_matches(dict(model64.named_parameters()), report, model)
     return _Prepared(model64, inputs64, report, outputs)
+
+
+def _refuse_zero_outputs(outputs: Sequence[torch.Tensor], inputs: Sequence[Any]) -> None:
+    """Outputs that are 0 everywhere stay 0 under any rescaling (a zero-initialised head
+    multiplies whatever the groups do): a symmetry check could not fail on them."""
+    if not any(bool(t.count_nonzero()) for t in outputs):
+        raise VacuousCheckError(
+            f"the model's outputs on these inputs are all zero (a zero-initialised output "
+            f"layer?), so no rescaling can change them and the check could not fail; check the "
+            f"model at a point with non-zero outputs, e.g. after perturbing its parameters as "
+            f"check_model does (inputs: {describe_inputs(inputs)})")
 
 
 def _check_options(model: Any, **counts_and_tolerances: Any) -> None:
@@ -261,7 +280,8 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
         If ``model`` is not an ``nn.Module``.
     ValueError
         If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
-        ``inputs`` are empty (an empty graph): checks that could not fail.
+        ``inputs`` are empty (an empty graph) or all zero (a zero-initialised head): checks
+        that could not fail.
 
     Examples
     --------
@@ -276,6 +296,7 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     """
     _check_options(model, trials=trials, rtol=rtol)
     model64, inputs64, report, reference = _prepare(model, inputs, report)
+    _refuse_zero_outputs(reference, inputs)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for trial in range(trials):
@@ -330,7 +351,8 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
         If ``model`` is not an ``nn.Module``.
     ValueError
         If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
-        ``inputs`` are empty (an empty graph): checks that could not fail.
+        ``inputs`` are empty (an empty graph) or all zero (a zero-initialised head): checks
+        that could not fail.
 
     Examples
     --------
@@ -343,7 +365,8 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     4
     """
     _check_options(model, rtol=rtol)
-    model64, inputs64, report, _ = _prepare(model, inputs, report)
+    model64, inputs64, report, outputs = _prepare(model, inputs, report)
+    _refuse_zero_outputs(outputs, inputs)
     with _TrueEmbeddingGradients():
         parts = _output_list(model64(*inputs64))
     generator = torch.Generator().manual_seed(seed)

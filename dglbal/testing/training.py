@@ -388,7 +388,8 @@ def check_conservation(model: nn.Module, *inputs: Any, report: Optional[Symmetry
         If ``model`` is not an ``nn.Module``.
     ValueError
         If a count is below 1, ``rtol`` is negative or not finite, or the outputs on
-        ``inputs`` are empty (an empty graph): checks that could not fail.
+        ``inputs`` are empty (an empty graph) or all zero (a zero-initialised head): checks
+        that could not fail.
 
     Examples
     --------

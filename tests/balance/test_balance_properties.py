@@ -2,12 +2,12 @@
 the public test kit (dglbal.testing.strategies)."""
 import numpy as np
 import torch
-from hypothesis import assume, given
+from hypothesis import assume, given, reject
 from hypothesis import strategies as st
 
 from dglbal import analyze
 from dglbal.balance.balancing import FlatExponents, group_norms, balance_constants
-from dglbal.testing import check_conservation
+from dglbal.testing import VacuousCheckError, check_conservation
 from dglbal.testing.strategies import graphs, inputs, random_graphs, random_models
 
 # Erdos-Renyi and Barabasi-Albert graphs (power-law degrees, isolated nodes), and small drawn
@@ -26,7 +26,10 @@ def _perturbed(model):
 
 @given(random_models(), inputs(5, graph=GRAPHS))
 def test_conservation_law(model, drawn):
-    check_conservation(_perturbed(model), *drawn)
+    try:
+        check_conservation(_perturbed(model), *drawn)
+    except VacuousCheckError:
+        reject()  # all-zero outputs on the drawn input: nothing to check there
 
 
 @given(random_models(init="bal_o"), inputs(5, graph=GRAPHS))

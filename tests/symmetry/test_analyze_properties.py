@@ -2,12 +2,13 @@
 symmetries on another drawn graph and span every symmetry. Graphs and features come from the
 public test kit (dglbal.testing.strategies), so a failure shrinks to a small graph."""
 import torch
-from hypothesis import given
+from hypothesis import given, reject
 from hypothesis import strategies as st
 
 import dglbal
 import dglbal.nn as ours
-from dglbal.testing import check_complete, check_noether, check_rescale_invariance
+from dglbal.testing import (VacuousCheckError, check_complete, check_noether,
+                            check_rescale_invariance)
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import inputs, layer_specs, random_stack
 
@@ -18,8 +19,11 @@ def test_random_architectures(arch, analysed, checked):
     torch.manual_seed(0)
     model = random_stack(specs, activation, in_feats=4).double()
     report = dglbal.analyze(model, *analysed)
-    check_rescale_invariance(model, *checked, report=report)
-    check_noether(model, *checked, report=report)
+    try:
+        check_rescale_invariance(model, *checked, report=report)
+        check_noether(model, *checked, report=report)
+    except VacuousCheckError:
+        reject()  # all-zero outputs on the checked input: nothing to check there
     # completeness on rich fixed graphs: on a drawn graph of a few nodes a weight the outputs
     # do not read is trivially free, which is no missed symmetry
     check_complete(model, input_sets(4), report=report)
