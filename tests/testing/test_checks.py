@@ -23,8 +23,9 @@ from dglbal.testing.strategies import random_stack
 
 def _graph_and_features(nodes=10):
     """25 random edges plus self-loops, and features. The edges come from a seeded torch
-    generator: dgl.rand_graph under dgl.seed(0) draws other edges once OpenMP threads have
-    started (after some other tests), which made these tests depend on their order."""
+    generator: dgl.rand_graph under dgl.seed(0) draws other edges under another thread count
+    (OMP_NUM_THREADS=1 against 2; some tests change DGL's), which made these tests depend on
+    their order."""
     generator = torch.Generator().manual_seed(0)
     src, dst = torch.randint(0, nodes, (2, 25), generator=generator)
     torch.manual_seed(0)
