@@ -14,8 +14,9 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dglbal"
 
 # The wings, lowest first: a module may import its own wing and the wings before it.
-WINGS = ("dglbal._version", "dglbal._plotting", "dglbal._graph_inputs", "dglbal.symmetry.core", "dglbal.symmetry", "dglbal.balance",
-         "dglbal.init", "dglbal.nn", "dglbal.diagnostics", "dglbal.integrations", "dglbal.data",
+WINGS = ("dglbal._version", "dglbal._plotting", "dglbal._graph_inputs", "dglbal.symmetry.core",
+         "dglbal.symmetry", "dglbal.balance", "dglbal.init", "dglbal.nn", "dglbal.diagnostics",
+         "dglbal.integrations", "dglbal.data",
          "dglbal.experiments", "dglbal.distributed",
          "dglbal.cli", "dglbal.__main__")
 # The public test kit sits beside the ladder: it may use these, and only tests import it.
