@@ -33,9 +33,10 @@ few hundred: the early-training regime the paper's claims are about).
 finished runs are skipped, so the same command resumes, and a larger ``--seeds`` or
 ``--epochs`` extends the study. Cells go L = 10 first (all models and datasets), then 20, then
 40; within a cell seed 0 of every scheme comes before seed 1, so a run cut short still
-compares the schemes on equal seeds. ``report`` rewrites each model's ``results.csv`` / ``summary.md`` (test accuracy mean +- 95% CI, how the
-runs ended with a divergence count, epochs to the best model as median [quartiles]) and
-``DIR/architectures.md`` / ``DIR/accuracy_vs_depth.png`` across models. ``plan`` times, per
+compares the schemes on equal seeds. ``report`` rewrites each model's ``results.csv`` /
+``summary.md`` (test accuracy mean +- 95% CI, how the runs ended with a divergence count,
+epochs to the best model as median [quartiles]) and ``DIR/architectures.md`` /
+``DIR/accuracy_vs_depth.png`` across models. ``plan`` times, per
 (model, dataset, L), the set-up of a BalO model and a few training epochs (CPU time of the
 process, so core time with ``OMP_NUM_THREADS=1``) and prints and writes
 (``DIR/plan.md``) the plan with its core-hours, an upper bound (runs that converge or
@@ -146,7 +147,8 @@ def results_table(by_model: Dict[str, List[dict]], seeds: int,
                          if r["dataset"] == dataset})
         lines += [f"### {dataset} (SGD, the paper's learning rates, {seeds} seeds planned; "
                   f"one class for every node scores at most {one_class[dataset][0]:.1f}%)", "",
-                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | not trained; final loss | best epoch"
+                  "| model | scheme | " + " | ".join(f"L={d} acc (runs) | not trained; "
+                                                   "final loss | best epoch"
                                                    for d in depths) + " |",
                   "|---|---|" + "---|---|---|" * len(depths)]
         for model, records in by_model.items():

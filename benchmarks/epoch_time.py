@@ -11,16 +11,18 @@ forward, backward and SGD step. Columns:
 - ``dglbal``: :class:`dglbal.nn.GAT` fed sparse CSR features (what ``dglbal train`` does;
   the GCN, whose layers take dense input only, dense features),
 - ``compiled``: the same with the attention kernels run through ``torch.compile``
-  (``dglbal.nn.kernels.attention.set_backend("compiled")``; compiling happens in the warm-up epochs),
+  (``dglbal.nn.kernels.attention.set_backend("compiled")``; compiling happens in the warm-up
+  epochs),
 - ``dense``: the default model fed the dense feature matrix,
 - ``dgl``: a stack of ``dgl.nn.GATv2Conv`` (``GATConv`` for ``--models gatconv``,
   ``GraphConv`` for GCN),
 - ``pyg``: a stack of ``torch_geometric.nn.GATv2Conv``, ``GATConv`` or ``GCNConv`` (optional:
   ``pip install dglbal[bench]``; the column is left out when PyG does not import).
 
-``loop ms`` (with ``--loop``) is one epoch of ``dglbal.experiments.train.train_node_classifier`` on the same
-model: the step plus scoring validation and test (from the training forward's logits when the
-model has no dropout, see :mod:`dglbal.experiments.loop`), the loss check and the history.
+``loop ms`` (with ``--loop``) is one epoch of
+``dglbal.experiments.train.train_node_classifier`` on the same model: the step plus scoring
+validation and test (from the training forward's logits when the model has no dropout, see
+:mod:`dglbal.experiments.loop`), the loss check and the history.
 
 ``saved MiB`` is the memory autograd keeps for the backward pass at the end of the forward
 pass (the peak of a training step), counted once per storage with saved-tensor hooks.

@@ -53,8 +53,9 @@ def run(args) -> None:
         print(f"== {out}", flush=True)
         code = dglbal_main([
             "sweep", "--protocol", "dglbal", "--dataset", args.dataset, "--layers", "5",
-            "--hidden", "64", "--heads", "1", *ARCHITECTURES[arch], "--optimizer", "adam", "--lr", str(lr), "--grad-clip",
-            "3", "--rebalance", rebalance, "--rebalance-every", "10", "--rebalance-sweeps", "10",
+            "--hidden", "64", "--heads", "1", *ARCHITECTURES[arch], "--optimizer", "adam",
+            "--lr", str(lr), "--grad-clip", "3", "--rebalance", rebalance,
+            "--rebalance-every", "10", "--rebalance-sweeps", "10",
             "--metric", "rocauc", "--epochs", str(args.epochs), "--loss-threshold", "0",
             "--split", str(split), "--seeds", "1", "--quiet", "--out", str(out)])
         if code:

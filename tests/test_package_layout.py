@@ -1,8 +1,10 @@
 """The package's layout: imports run one way between the wings, no import cycle (imports inside
-functions included), a numpy-only analyser core, and an explicit public API."""
+functions included), a numpy-only analyser core, an explicit public API, and no Python line
+longer than flake8's max-line-length."""
 from __future__ import annotations
 
 import ast
+import configparser
 import importlib
 import subprocess
 import sys
@@ -11,11 +13,13 @@ from typing import Dict, Iterator, Set, Tuple
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "dglbal"
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "dglbal"
 
 # The wings, lowest first: a module may import its own wing and the wings before it.
-WINGS = ("dglbal._version", "dglbal._plotting", "dglbal._graph_inputs", "dglbal.symmetry.core", "dglbal.symmetry", "dglbal.balance",
-         "dglbal.init", "dglbal.nn", "dglbal.diagnostics", "dglbal.integrations", "dglbal.data",
+WINGS = ("dglbal._version", "dglbal._plotting", "dglbal._graph_inputs", "dglbal.symmetry.core",
+         "dglbal.symmetry", "dglbal.balance", "dglbal.init", "dglbal.nn", "dglbal.diagnostics",
+         "dglbal.integrations", "dglbal.data",
          "dglbal.experiments", "dglbal.distributed",
          "dglbal.cli", "dglbal.__main__")
 # The public test kit sits beside the ladder: it may use these, and only tests import it.
@@ -181,3 +185,42 @@ def test_every_public_module_declares_its_public_names(module: str) -> None:
     assert not missing, f"{module}.__all__ names what it lacks: {missing}"
     private = [n for n in names if n.startswith("_") and n != "__version__"]
     assert not private, f"{module}.__all__ exports private names: {private}"
+
+
+# The trees whose Python files the line-length rule covers.
+LINE_LENGTH_TREES = ("dglbal", "benchmarks", "tests", "examples", "docs")
+
+
+def _max_line_length() -> int:
+    """flake8's max-line-length, read from setup.cfg so the number lives in one place."""
+    config = configparser.ConfigParser(interpolation=None)
+    assert config.read(REPO / "setup.cfg"), "setup.cfg not found beside the tests"
+    return config.getint("flake8", "max-line-length")
+
+
+def _tracked_python_files() -> Iterator[Path]:
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--", *LINE_LENGTH_TREES], cwd=REPO,
+                                capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: the tracked files cannot be listed")
+    for name in sorted(filter(None, listed.split("\0"))):
+        if name.endswith(".py"):
+            yield REPO / name
+
+
+def test_no_python_line_is_longer_than_the_flake8_limit() -> None:
+    limit = _max_line_length()
+    files = list(_tracked_python_files())
+    assert files, "git lists no Python file under " + ", ".join(LINE_LENGTH_TREES)
+    long = []
+    for path in files:
+        if not path.is_file():  # tracked but deleted in the work tree
+            continue
+        # physical lines, trailing whitespace not counted: what flake8's E501 measures
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+            length = len(line.rstrip())
+            if length > limit:
+                long.append(f"{path.relative_to(REPO)}:{number}: {length} > {limit}")
+    assert not long, (f"{len(long)} lines longer than setup.cfg's [flake8] max-line-length = "
+                      f"{limit}:\n" + "\n".join(long))

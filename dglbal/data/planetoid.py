@@ -56,7 +56,8 @@ def _from_local_files(name: str, folder: Path) -> dgl.DGLGraph:
         staged = Path(tmp) / dgl_name
         staged.mkdir()
         for part in _PARTS:
-            (staged / f"ind.{dgl_name}.{part}").symlink_to((folder / f"ind.{name}.{part}").resolve())
+            (staged / f"ind.{dgl_name}.{part}").symlink_to(
+                (folder / f"ind.{name}.{part}").resolve())
         return _LocalFiles(raw_dir=tmp, verbose=False)[0]
 
 

@@ -95,7 +95,8 @@ def make_synthetic(
             ("signal", signal, 0 <= signal <= 1, "in [0, 1]")):
         if isinstance(value, bool) or not ok:
             raise ValueError(f"make_synthetic: {name} must be {wanted}, got {value!r}")
-    if not isinstance(num_nodes, int) or num_nodes < 20 * num_classes + 3:  # 20 training nodes per class, >= 1 val, >= 2 test
+    # 20 training nodes per class, >= 1 val, >= 2 test
+    if not isinstance(num_nodes, int) or num_nodes < 20 * num_classes + 3:
         raise ValueError(f"num_nodes={num_nodes} is too small for {num_classes} classes")
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(num_nodes) % num_classes)
@@ -111,7 +112,8 @@ def make_synthetic(
     graph = dgl.to_bidirected(dgl.graph((torch.from_numpy(src[keep]), torch.from_numpy(dst[keep])),
                                         num_nodes=num_nodes))
 
-    topics = np.stack([rng.choice(num_features, size=20, replace=False) for _ in range(num_classes)])
+    topics = np.stack([rng.choice(num_features, size=20, replace=False)
+                       for _ in range(num_classes)])
     from_topic = rng.random((num_nodes, words_per_node)) < signal
     topic_words = topics[labels[:, None], rng.integers(20, size=(num_nodes, words_per_node))]
     noise_words = rng.integers(num_features, size=(num_nodes, words_per_node))

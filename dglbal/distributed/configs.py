@@ -149,8 +149,8 @@ def _check_dglbal_entry(path: Path, entry: Any) -> None:
                     ("split", lambda v: _is_int(v) and v >= 0),
                     ("partition_id", lambda v: isinstance(v, str) and v)):
         if entry.get(key) is not None and not ok(entry[key]):
-            raise PartConfigError(f"{path}: dglbal.{key} must be a "
-                                  f"{'non-negative integer' if key == 'split' else 'non-empty string'}"
+            wanted = "non-negative integer" if key == "split" else "non-empty string"
+            raise PartConfigError(f"{path}: dglbal.{key} must be a {wanted}"
                                   f" or null, got {entry[key]!r}")
 
 

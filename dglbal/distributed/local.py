@@ -264,7 +264,9 @@ def dglbal_train_command(part_config: Path, train_args: Sequence[str]) -> List[s
     --------
     >>> from pathlib import Path
     >>> dglbal_train_command(Path("parts/tiny.json"), ["--layers", "2"])[1:]
-    ['-m', 'dglbal', 'train', '--dist-config', 'parts/tiny.json', '--ip-config', '{ip_config}', '--layers', '2']
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['-m', 'dglbal', 'train', '--dist-config', 'parts/tiny.json', '--ip-config', '{ip_config}',
+     '--layers', '2']
     """
     return [sys.executable, "-m", "dglbal", "train", "--dist-config", str(part_config),
             "--ip-config", "{ip_config}", *train_args]

@@ -107,8 +107,8 @@ def run_dist_experiment(config: TrainConfig, part_config: Path,
     ValueError
         For options the partitioned trainer cannot honour (``gnn_he``, ``bal_o_data``,
         ``--monitor``, ``--protocol paper``, metrics other than accuracy), partitions that do
-        not record their dataset without ``lr`` and ``loss_threshold``, masks that select no node, or a bad
-        launcher environment.
+        not record their dataset without ``lr`` and ``loss_threshold``, masks that select no
+        node, or a bad launcher environment.
     PartConfigError
         If ``part_config`` is not a usable partition config.
 
@@ -241,7 +241,8 @@ def sampled_loop(trained: nn.Module, graph: dgl.distributed.DistGraph, ids: Dict
     def step() -> Tuple[float, None]:
         trained.train()
         total, count, finite = 0.0, 0, True
-        start_epoch(on_backward)  # rebalance on an epoch's first minibatch, as --rebalance-every says
+        # rebalance on an epoch's first minibatch, as --rebalance-every says
+        start_epoch(on_backward)
         with joined():
             for input_nodes, output_nodes, blocks in train_loader:
                 blocks = [block.to(device) for block in blocks]

@@ -86,8 +86,8 @@ class TrainConfig:
         ``$DGLBAL_DATA``, then DGL's) and the heterophilous split (other sets have one split:
         ``--split`` is refused with them).
     model, conv, layers, hidden, heads : str, str, int, int, int
-        ``"gat"``, ``"gcn"``, ``"sage"`` or ``"gin"``; the GAT layer (``"gatv2"`` or ``"gat"``); depth,
-        hidden width per head, attention heads.
+        ``"gat"``, ``"gcn"``, ``"sage"`` or ``"gin"``; the GAT layer (``"gatv2"`` or ``"gat"``);
+        depth, hidden width per head, attention heads.
     bias, skip, residual_alpha, share_weights : bool, bool, float, bool
         Biases (the paper uses none), fixup skips, residual aggregation
         ``(1 - alpha) A + alpha I``, GATv2's shared source and target weights.

@@ -98,7 +98,8 @@ def full_batch_loop(model: nn.Module, graph: dgl.DGLGraph, opt: torch.optim.Opti
     return step, evaluate
 
 
-def finite_scores(score: ScoreFunction, *parts: Tuple[torch.Tensor, torch.Tensor]) -> Union[Scores, str]:
+def finite_scores(score: ScoreFunction,
+                  *parts: Tuple[torch.Tensor, torch.Tensor]) -> Union[Scores, str]:
     """``score(logits, labels)`` of each (logits, labels) part, or :data:`NON_FINITE` when
     any logits are NaN or infinite."""
     if not all(bool(torch.isfinite(logits).all()) for logits, _ in parts):
@@ -237,5 +238,5 @@ def fit(step: Callable[[], Tuple[float, Union[Scores, str, None]]],
                 seconds=time.perf_counter() - start, **history)
 
 
-__all__ = ["MODE_FREE", "NON_FINITE", "descend", "finite_scores", "fit", "full_batch_loop", "mode_free", "sampled_loop",
-           "start_epoch"]
+__all__ = ["MODE_FREE", "NON_FINITE", "descend", "finite_scores", "fit", "full_batch_loop",
+           "mode_free", "sampled_loop", "start_epoch"]

@@ -1,9 +1,10 @@
 """``dglbal sweep``: a resumable grid of datasets x depths x schemes x seeds.
 
 Every finished run is a JSON file under ``<out>/runs/`` named by its whole configuration
-(:mod:`dglbal.experiments.runstore`); running the same sweep again skips them, so a sweep can be stopped and
-resumed, or extended with more seeds or depths. A run of another configuration (another width,
-learning rate, ...) gets another file, so it is trained, never taken from an older run.
+(:mod:`dglbal.experiments.runstore`); running the same sweep again skips them, so a sweep can be
+stopped and resumed, or extended with more seeds or depths. A run of another configuration
+(another width, learning rate, ...) gets another file, so it is trained, never taken from an
+older run.
 """
 from __future__ import annotations
 

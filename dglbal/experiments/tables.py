@@ -16,9 +16,9 @@ from .reference import reference_text
 from .runkey import describe_differences, table_setting
 from .runstore import distinct
 
-__all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme", "summary_table",
-           "panels", "summary_tables", "setting_table", "choose_on_validation", "save_results",
-           "plot_curves", "ENDINGS"]
+__all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme",
+           "summary_table", "panels", "summary_tables", "setting_table", "choose_on_validation",
+           "save_results", "plot_curves", "ENDINGS"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -26,7 +26,8 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
     values = np.asarray(values, dtype=float)
     if len(values) < 2:
         return float(values.mean()), 0.0
-    half = stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values))
+    half = (stats.t.ppf(0.5 + confidence / 2, len(values) - 1) * values.std(ddof=1)
+            / math.sqrt(len(values)))
     return float(values.mean()), float(half)
 
 

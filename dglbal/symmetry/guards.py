@@ -82,7 +82,8 @@ class DivisionGuards:
             return None
         return record
 
-    def test(self, out: torch.Tensor, operands: Sequence[object], name: str, zero: List[bool]) -> None:
+    def test(self, out: torch.Tensor, operands: Sequence[object], name: str,
+             zero: List[bool]) -> None:
         """A comparison ``operands[0] <op> operands[1]``; ``zero[i]``: operand i is the
         constant 0. Recorded when it tests a norm against 0."""
         if len(operands) != 2 or zero[0] == zero[1] or not isinstance(out, torch.Tensor):
@@ -99,7 +100,8 @@ class DivisionGuards:
         if name in senses:
             self._tests[id(out)] = _Test(out, norm, norm._version, senses[name], out._version)
 
-    def guarded_norm(self, condition: object, when_true: object, when_false: object) -> Optional[torch.Tensor]:
+    def guarded_norm(self, condition: object, when_true: object,
+                     when_false: object) -> Optional[torch.Tensor]:
         """The norm n when ``where(condition, when_true, when_false)`` is a guard of n."""
         test = self._tests.get(id(condition)) if isinstance(condition, torch.Tensor) else None
         if test is None or test.test is not condition or test.norm._version != test.version \

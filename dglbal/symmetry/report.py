@@ -42,8 +42,12 @@ class NeuronGroup:
     >>> from dglbal import analyze
     >>> model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     >>> group = analyze(model, torch.randn(5, 3)).groups[0]
-    >>> group.name, group.incoming, group.outgoing
-    ('0 channel 0', {'0.weight': tensor([0, 1, 2]), '0.bias': tensor([0])}, {'2.weight': tensor([0, 4])})
+    >>> group.name
+    '0 channel 0'
+    >>> group.incoming
+    {'0.weight': tensor([0, 1, 2]), '0.bias': tensor([0])}
+    >>> group.outgoing
+    {'2.weight': tensor([0, 4])}
     >>> group.exponents("2.weight")
     tensor([[-1.,  0.,  0.,  0.],
             [-1.,  0.,  0.,  0.]], dtype=torch.float64)

@@ -40,7 +40,8 @@ def bipartite(num_src: int = 9, num_dst: int = 6, seed: int = 0) -> dgl.DGLGraph
     """A bipartite graph in which every destination node has at least one in-edge."""
     gen = torch.Generator().manual_seed(seed)
     src = torch.randint(0, num_src, (3 * num_dst,), generator=gen)
-    dst = torch.cat([torch.arange(num_dst), torch.randint(0, num_dst, (2 * num_dst,), generator=gen)])
+    dst = torch.cat([torch.arange(num_dst),
+                     torch.randint(0, num_dst, (2 * num_dst,), generator=gen)])
     return dgl.heterograph({("user", "rates", "item"): (src, dst)},
                            num_nodes_dict={"user": num_src, "item": num_dst})
 

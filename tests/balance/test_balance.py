@@ -156,7 +156,8 @@ def test_balanced_orthogonal_uses_the_analysers_view_of_each_weight():
     u = hidden[:4, :4]
     scale = u.norm() / hidden[4:, 4:].norm()
     torch.testing.assert_close(hidden[4:, 4:] * scale, u)
-    torch.testing.assert_close(hidden[:4, 4:] * -1, hidden[:4, 4:].abs() * torch.sign(-hidden[:4, 4:]))
+    torch.testing.assert_close(hidden[:4, 4:] * -1,
+                               hidden[:4, 4:].abs() * torch.sign(-hidden[:4, 4:]))
 
 
 @pytest.mark.parametrize("init", ["bal_x", "bal_o"])

@@ -7,8 +7,8 @@ import warnings
 import pytest
 import torch
 
-from dglbal.data import (DatasetFileError, DatasetNotFoundError, load_dataset, make_synthetic, num_classes,
-    row_normalize)
+from dglbal.data import (DatasetFileError, DatasetNotFoundError, load_dataset, make_synthetic,
+                         num_classes, row_normalize)
 from dglbal.data import planetoid
 
 
@@ -24,7 +24,8 @@ def assert_well_formed(g):
 
 
 def test_synthetic_is_deterministic_and_well_formed():
-    a, b, c = load_dataset("synthetic"), load_dataset("synthetic"), load_dataset("synthetic", seed=1)
+    a, b, c = (load_dataset("synthetic"), load_dataset("synthetic"),
+               load_dataset("synthetic", seed=1))
     assert torch.equal(a.ndata["feat"], b.ndata["feat"]) and torch.equal(a.edges()[0], b.edges()[0])
     assert not torch.equal(a.ndata["label"], c.ndata["label"])
     assert_well_formed(a)
@@ -60,8 +61,10 @@ def test_planetoid_from_local_files(shared_data, name, nodes, edges, feats, clas
 
 @pytest.mark.needs_data("heterophilous/cornell.npz")
 def test_heterophilous_splits(shared_data):
-    one, two = load_dataset("cornell", str(shared_data)), load_dataset("cornell", str(shared_data), split=2)
-    assert one.num_nodes() == 183 and not torch.equal(one.ndata["train_mask"], two.ndata["train_mask"])
+    one, two = (load_dataset("cornell", str(shared_data)),
+                load_dataset("cornell", str(shared_data), split=2))
+    assert one.num_nodes() == 183
+    assert not torch.equal(one.ndata["train_mask"], two.ndata["train_mask"])
     assert_well_formed(one)
     with pytest.raises(ValueError, match="splits 0..9"):
         load_dataset("cornell", str(shared_data), split=10)

@@ -82,7 +82,8 @@ def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
     (dict(balance_beta=4.0), "--balance-beta has no effect without a balanced --init scheme"),
     (dict(balance_beta=4.0, schemes=["xavier", "ll_ortho", "he"]), "--balance-beta has no "
                                                                     "effect without"),
-    (dict(balance_beta=4.0, schemes=["bal_o_data"]), "not bal_o_data, whose data scale undoes any beta"),
+    (dict(balance_beta=4.0, schemes=["bal_o_data"]), "not bal_o_data, whose data scale undoes "
+                                                     "any beta"),
     (dict(balance_beta=0.0, schemes=["bal_x"]), "--balance-beta must be a positive finite"),
     (dict(balance_beta=-2.0, schemes=["bal_x"]), "--balance-beta must be a positive finite"),
     (dict(balance_beta=float("nan"), schemes=["bal_o"]), "--balance-beta must be a positive"),

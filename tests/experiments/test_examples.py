@@ -10,7 +10,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 @pytest.mark.parametrize("script,args", [
     ("balance_custom_model.py", []),
-    ("deep_gat_cora.py", ["--dataset", "synthetic", "--epochs", "2", "--seeds", "1", "--layers", "3"]),
+    ("deep_gat_cora.py", ["--dataset", "synthetic", "--epochs", "2", "--seeds", "1",
+                          "--layers", "3"]),
     ("minibatch_sampling.py", ["--epochs", "1", "--layers", "2"]),
 ])
 def test_example_runs(script, args, monkeypatch, tmp_path, capsys):

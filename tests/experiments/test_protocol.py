@@ -174,8 +174,10 @@ def test_citeseer_masks_without_isolated_nodes(shared_data):
     iso = isolated_nodes(paper)
     assert int(iso.sum()) == 48
     assert not any((paper.ndata[f"{p}_mask"] & iso).any() for p in ("train", "val", "test"))
-    assert [int(paper.ndata[f"{p}_mask"].sum()) for p in ("train", "val", "test")] == [120, 494, 988]
-    assert [int(ours.ndata[f"{p}_mask"].sum()) for p in ("train", "val", "test")] == [120, 500, 1000]
+    assert [int(paper.ndata[f"{p}_mask"].sum())
+            for p in ("train", "val", "test")] == [120, 494, 988]
+    assert [int(ours.ndata[f"{p}_mask"].sum())
+            for p in ("train", "val", "test")] == [120, 500, 1000]
     cora = get_protocol("paper").load("cora", str(shared_data))
     assert int(isolated_nodes(cora).sum()) == 0
 

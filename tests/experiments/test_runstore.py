@@ -30,7 +30,8 @@ def _small_and_unplotted(monkeypatch):
 
     graph = finalize(make_synthetic(num_nodes=300))
     monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *args, **kwargs: graph)
-    monkeypatch.setattr(dglbal.experiments.sweep, "_plot_depths", lambda records, out: out / "none.png")
+    monkeypatch.setattr(dglbal.experiments.sweep, "_plot_depths",
+                        lambda records, out: out / "none.png")
     monkeypatch.setattr(dglbal.experiments.tables, "plot_curves", lambda runs, path, title="": path)
 
 

@@ -9,7 +9,8 @@ from dglbal.nn import GAT, GCN, GATConv, GATv2Conv, GraphConv
 from dglbal.testing.graphs import homogeneous
 
 
-@pytest.mark.parametrize("position,shape", [("first", (8, 5)), ("hidden", (6, 4)), ("last", (3, 6))])
+@pytest.mark.parametrize("position,shape",
+                         [("first", (8, 5)), ("hidden", (6, 4)), ("last", (3, 6))])
 def test_looks_linear_block_structure(position, shape):
     torch.manual_seed(0)
     w = I.looks_linear_orthogonal_(torch.empty(shape), position)
@@ -40,7 +41,8 @@ def test_looks_linear_relu_network_is_linear_at_init():
     torch.testing.assert_close(out, linear)
 
 
-@pytest.mark.parametrize("position,shape", [("first", (7, 4)), ("hidden", (6, 5)), ("last", (3, 5))])
+@pytest.mark.parametrize("position,shape",
+                         [("first", (7, 4)), ("hidden", (6, 5)), ("last", (3, 5))])
 def test_looks_linear_rejects_odd_widths(position, shape):
     with pytest.raises(ValueError, match="even number"):
         I.looks_linear_orthogonal_(torch.empty(shape), position)
@@ -94,7 +96,8 @@ def test_he_variance():
 
 def test_spectral_radius_of_operators():
     n = 6
-    complete = dgl.graph(([u for u in range(n) for v in range(n)], [v for u in range(n) for v in range(n)]))
+    complete = dgl.graph(([u for u in range(n) for v in range(n)],
+                          [v for u in range(n) for v in range(n)]))
     rho = lambda layer: I.spectral_radius(I.aggregation_matrix(layer, complete))
     assert rho(GraphConv(3, 3, norm="none")) == pytest.approx(n)
     assert rho(GraphConv(3, 3, norm="both")) == pytest.approx(1.0)

@@ -32,11 +32,13 @@ def test_residual_aggregation_interpolates_with_identity(name, graph_kind):
     alpha = 0.3
     mixed = LAYERS[name](bias=False, residual_alpha=alpha).double()
     mixed.load_state_dict(plain.state_dict())
-    expected = (1 - alpha) * plain(graph, feat) + alpha * own_transform(plain, feat)[: graph.num_dst_nodes()]
+    expected = ((1 - alpha) * plain(graph, feat)
+                + alpha * own_transform(plain, feat)[: graph.num_dst_nodes()])
     torch.testing.assert_close(mixed(graph, feat), expected)
     full = LAYERS[name](bias=False, residual_alpha=1.0).double()
     full.load_state_dict(plain.state_dict())
-    torch.testing.assert_close(full(graph, feat), own_transform(plain, feat)[: graph.num_dst_nodes()])
+    torch.testing.assert_close(full(graph, feat),
+                               own_transform(plain, feat)[: graph.num_dst_nodes()])
 
 
 @pytest.mark.parametrize("name", LAYERS)

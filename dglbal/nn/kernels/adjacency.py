@@ -2,10 +2,11 @@
 structure.
 
 The attention kernels (:mod:`dglbal.nn.kernels.attention`) sum over each node's in-edges (the
-aggregation) and out-edges (gradients) as grouped sums (:func:`dglbal.nn.kernels.edge_ops.group_sums`)
-instead of scatters. They need the edges in CSC order (grouped by destination) and CSR order
-(grouped by source), which :func:`graph_adjacency` builds with one stable sort per side and
-caches for the graph's structure: the layers of a deep model share one build per forward pass.
+aggregation) and out-edges (gradients) as grouped sums
+(:func:`dglbal.nn.kernels.edge_ops.group_sums`) instead of scatters. They need the edges in CSC
+order (grouped by destination) and CSR order (grouped by source), which :func:`graph_adjacency`
+builds with one stable sort per side and caches for the graph's structure: the layers of a deep
+model share one build per forward pass.
 
 DGL's ``adj_tensors`` is not used: on blocks (``dgl.to_block``) DGL 2.1 returns invalid
 indices or crashes.

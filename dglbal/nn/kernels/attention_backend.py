@@ -1,4 +1,5 @@
-"""Which backend runs the attention kernels of :mod:`dglbal.nn.kernels.attention`, and the compiled one.
+"""Which backend runs the attention kernels of :mod:`dglbal.nn.kernels.attention`, and the
+compiled one.
 
 ``"eager"`` (default) runs torch ops; ``"compiled"`` runs plain gather formulations of the
 kernels (below) through ``torch.compile``: inductor fuses gathers, LeakyReLU and reductions

@@ -18,9 +18,9 @@ from ..core.fields import as_array
 from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 
-__all__ = ["passthrough", "as_text", "clamp", "threshold", "masked_fill", "add", "where", "division_guard",
-           "eps_constant", "multiply", "power", "prelu", "leaves_torch", "COPY_INTO", "DIVISIONS",
-           "METADATA"]
+__all__ = ["passthrough", "as_text", "clamp", "threshold", "masked_fill", "add", "where",
+           "division_guard", "eps_constant", "multiply", "power", "prelu", "leaves_torch",
+           "COPY_INTO", "DIVISIONS", "METADATA"]
 
 COPY_INTO = set(ops("copy_"))
 
@@ -157,8 +157,8 @@ def eps_constant(ctx: TraceContext, c: Any) -> Optional[float]:
                        "fmax", "fmin"))
 def add(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Sums, maxima and minima need equal exponents; a constant operand pins them to 0
-    unless it is 0 (a number, or a constant tensor of zeros: see :mod:`dglbal.symmetry.constants`), or, for
-    maxima, minima and ``where``, infinite."""
+    unless it is 0 (a number, or a constant tensor of zeros: see
+    :mod:`dglbal.symmetry.constants`), or, for maxima, minima and ``where``, infinite."""
     operands = _operands(args, kwargs)
     form = _SELECTIONS.get(getattr(func, "__name__", ""))
     tracked = [o for o in operands if ctx.is_tracked(o)]
