@@ -248,6 +248,26 @@ def test_a_linear_map_to_one_output_per_row():
     check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
 
 
+def test_a_bias_added_to_slices_of_other_scales_keeps_them_equal():
+    class TwoBranches(nn.Module):
+        """One layer with a bias on a stack of two branches, whose slices are read apart."""
+
+        def __init__(self):
+            super().__init__()
+            self.a1, self.a2, self.b = nn.Linear(3, 4), nn.Linear(3, 4), nn.Linear(4, 2)
+            self.c1, self.c2 = nn.Linear(2, 1), nn.Linear(2, 1)
+
+        def forward(self, x):
+            h = F.relu(self.b(torch.stack([F.relu(self.a1(x)), F.relu(self.a2(x))])))
+            return self.c1(h[0]) + self.c2(h[1])
+
+    model = TwoBranches().double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64))
+    # a1 and a2 channel j scale together (b reads both); b's two neurons
+    assert len(report.groups) == 6
+    check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
+
+
 def test_a_tensor_a_module_caches_is_left_as_found():
     layer = dglnn.SGConv(5, 3, k=2, cached=True)
     graph, x = input_sets(5, count=1, num_nodes=9, seed=99)[0]
