@@ -222,6 +222,37 @@ def test_a_number_counted_from_the_input_is_not_a_constant(on_zeros):
     assert report.groups == [] and report.unsupported
 
 
+class _Shifted(nn.Module):
+    """A hidden layer whose kink the caller places: 0 on the example input, not on others."""
+
+    def __init__(self, shift):
+        super().__init__()
+        self.a, self.b, self.shift = nn.Linear(3, 4), nn.Linear(4, 2), shift
+
+    def forward(self, x, level):
+        return self.b(self.shift(self.a(x), level))
+
+
+@pytest.mark.parametrize("shift", [
+    lambda h, level: F.relu(h + level),
+    lambda h, level: h.clamp(min=level),
+    lambda h, level: F.threshold(h, level, 0.0),
+    lambda h, level: torch.where(h > level, h, 0.0),
+], ids=["add", "clamp", "threshold", "where"])
+def test_a_float_passed_to_the_model_is_not_a_constant(shift):
+    model = _Shifted(shift).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    report = dglbal.analyze(model, x, 0.0)
+    assert report.groups == [] and any("Python number" in u for u in report.unsupported)
+    check_rescale_invariance(model, x, 1.0, report=report)
+
+
+def test_an_integer_passed_to_the_model_keeps_the_zeros_of_its_code():
+    model = _Shifted(lambda h, steps: h.clamp(min=0) * steps).double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64), 2)
+    assert len(report.groups) == 4 and report.unsupported == []
+
+
 @pytest.mark.parametrize("call,groups", [
     (lambda h: torch.sum(input=h, dim=0, keepdim=True) * h, 4),  # per channel, degree 2
     (lambda h: torch.relu(input=h), 4),
