@@ -187,6 +187,18 @@ def test_exact_ops_keep_every_group(body):
     assert report.unsupported == []
 
 
+@pytest.mark.parametrize("reduce", [
+    lambda h: h.sum(dim=[]),
+    lambda h: torch.amax(h, dim=(), keepdim=True),
+    lambda h: torch.std(h, dim=[]),
+    lambda h: torch.linalg.vector_norm(h, dim=()),
+    lambda h: F.normalize(h, dim=[]),
+], ids=["sum", "amax", "std", "vector_norm", "normalize"])
+def test_a_reduction_over_an_empty_list_of_axes_reduces_every_axis(reduce):
+    report = sound(Head(lambda m, g, h: h * reduce(h)))  # torch: dim=[] is every axis
+    assert len(report.groups) == 1
+
+
 class _FromInputValues(nn.Module):
     """max(z, c) with c built from the input's values through Python: zero on the example
     input (its first column), not on others."""
