@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
-           "describe_inputs", "output_tensors"]
+           "holds_floats", "describe_inputs", "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -120,6 +120,38 @@ def model_constants(model: nn.Module) -> List[torch.Tensor]:
     attributes = [v for m in model.modules() for v in vars(m).values()
                   if isinstance(v, torch.Tensor) and not v.requires_grad]
     return list(model.buffers()) + attributes
+
+
+def holds_floats(inputs: Any) -> bool:
+    """Whether Python floats are among (nested tuples, lists and dicts of) the example inputs.
+
+    A float passed to the model (a threshold, a shift) is input data that is already in
+    Python: another input may pass another value where these pass 0, so the trace starts as
+    if values had entered Python (see ``.constants``). Integers (counts, sizes, indices) and
+    booleans (flags) do not count, as a graph's node counts do not.
+
+    Parameters
+    ----------
+    inputs : object
+        The example inputs, or one of them.
+
+    Returns
+    -------
+    bool
+        True if a float (or complex number) is among them.
+
+    Examples
+    --------
+    >>> holds_floats((torch.ones(2), {"shift": 0.0})), holds_floats((torch.ones(2), 3, True))
+    (True, False)
+    """
+    if isinstance(inputs, (float, complex)):
+        return True
+    if isinstance(inputs, (list, tuple)):
+        return any(holds_floats(item) for item in inputs)
+    if isinstance(inputs, dict):
+        return any(holds_floats(item) for item in inputs.values())
+    return False
 
 
 def describe_inputs(inputs: Sequence[Any]) -> str:

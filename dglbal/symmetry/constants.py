@@ -12,7 +12,8 @@ its memory) data again.
 
 Once values computed from floating-point data have entered Python (``.item()``,
 ``.tolist()``, ``float(x)``, ``x.numpy()``; a count of the nodes whose feature is above a
-threshold counts, a graph's node counts and degrees, integers from the start, do not), a
+threshold counts, a graph's node counts and degrees, integers from the start, do not), or
+when a float is among the example inputs (a threshold or a shift passed to the model), a
 Python number may carry input data: from then on an op that reads a Python
 number (``torch.tensor(values)``, ``torch.full(shape, value)``, ``zeros + c``) makes data,
 not a constant, and a Python number is no longer trusted to be 0 for every input. Factories

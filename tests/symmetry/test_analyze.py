@@ -360,3 +360,26 @@ def test_scatter_reduce_over_data_chosen_entries(reduce):
         assert any("scatter_reduce" in u for u in report.unsupported)
     else:
         check_symmetries(Scatter(), 4, 1)
+
+
+@pytest.mark.parametrize("write", [
+    lambda h: h.__setitem__(h == 0, 0.5),  # h[h == 0] = 0.5
+    lambda h: h.index_fill_(0, torch.tensor([1]), 0.5),
+    lambda h: h.scatter_(0, torch.zeros(1, h.shape[1], dtype=torch.long),
+                         torch.ones(1, h.shape[1], dtype=h.dtype)),
+], ids=["setitem", "index_fill", "scatter"])
+def test_a_constant_written_at_data_chosen_positions_is_named(write):
+    """A constant other than 0 written where data says holds the entries it may replace at
+    exponent 0: a refusal, named like masked_fill's."""
+    class Written(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 2)
+
+        def forward(self, graph, x):
+            h = F.relu(self.a(x)).clone()
+            write(h)
+            return self.b(h)
+
+    report = check_symmetries(Written(), 4, 0, complete=False)
+    assert any("writes a value that does not scale" in u for u in report.unsupported)

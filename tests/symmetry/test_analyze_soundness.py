@@ -187,6 +187,18 @@ def test_exact_ops_keep_every_group(body):
     assert report.unsupported == []
 
 
+@pytest.mark.parametrize("reduce", [
+    lambda h: h.sum(dim=[]),
+    lambda h: torch.amax(h, dim=(), keepdim=True),
+    lambda h: torch.std(h, dim=[]),
+    lambda h: torch.linalg.vector_norm(h, dim=()),
+    lambda h: F.normalize(h, dim=[]),
+], ids=["sum", "amax", "std", "vector_norm", "normalize"])
+def test_a_reduction_over_an_empty_list_of_axes_reduces_every_axis(reduce):
+    report = sound(Head(lambda m, g, h: h * reduce(h)))  # torch: dim=[] is every axis
+    assert len(report.groups) == 1
+
+
 class _FromInputValues(nn.Module):
     """max(z, c) with c built from the input's values through Python: zero on the example
     input (its first column), not on others."""
@@ -222,6 +234,37 @@ def test_a_number_counted_from_the_input_is_not_a_constant(on_zeros):
     assert report.groups == [] and report.unsupported
 
 
+class _Shifted(nn.Module):
+    """A hidden layer whose kink the caller places: 0 on the example input, not on others."""
+
+    def __init__(self, shift):
+        super().__init__()
+        self.a, self.b, self.shift = nn.Linear(3, 4), nn.Linear(4, 2), shift
+
+    def forward(self, x, level):
+        return self.b(self.shift(self.a(x), level))
+
+
+@pytest.mark.parametrize("shift", [
+    lambda h, level: F.relu(h + level),
+    lambda h, level: h.clamp(min=level),
+    lambda h, level: F.threshold(h, level, 0.0),
+    lambda h, level: torch.where(h > level, h, 0.0),
+], ids=["add", "clamp", "threshold", "where"])
+def test_a_float_passed_to_the_model_is_not_a_constant(shift):
+    model = _Shifted(shift).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    report = dglbal.analyze(model, x, 0.0)
+    assert report.groups == [] and any("Python number" in u for u in report.unsupported)
+    check_rescale_invariance(model, x, 1.0, report=report)
+
+
+def test_an_integer_passed_to_the_model_keeps_the_zeros_of_its_code():
+    model = _Shifted(lambda h, steps: h.clamp(min=0) * steps).double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64), 2)
+    assert len(report.groups) == 4 and report.unsupported == []
+
+
 @pytest.mark.parametrize("call,groups", [
     (lambda h: torch.sum(input=h, dim=0, keepdim=True) * h, 4),  # per channel, degree 2
     (lambda h: torch.relu(input=h), 4),
@@ -245,6 +288,26 @@ def test_a_linear_map_to_one_output_per_row():
     model = Score().double()
     report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64))
     assert len(report.groups) == 4
+    check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
+
+
+def test_a_bias_added_to_slices_of_other_scales_keeps_them_equal():
+    class TwoBranches(nn.Module):
+        """One layer with a bias on a stack of two branches, whose slices are read apart."""
+
+        def __init__(self):
+            super().__init__()
+            self.a1, self.a2, self.b = nn.Linear(3, 4), nn.Linear(3, 4), nn.Linear(4, 2)
+            self.c1, self.c2 = nn.Linear(2, 1), nn.Linear(2, 1)
+
+        def forward(self, x):
+            h = F.relu(self.b(torch.stack([F.relu(self.a1(x)), F.relu(self.a2(x))])))
+            return self.c1(h[0]) + self.c2(h[1])
+
+    model = TwoBranches().double()
+    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64))
+    # a1 and a2 channel j scale together (b reads both); b's two neurons
+    assert len(report.groups) == 6
     check_rescale_invariance(model, torch.randn(7, 3, dtype=torch.float64), report=report)
 
 

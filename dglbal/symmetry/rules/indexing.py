@@ -168,7 +168,19 @@ def _reference(ctx, x, ndim: int, axes) -> np.ndarray:
     return equal_along(ctx, field, [a for a in axes if a < ndim])
 
 
-def _write(ctx, target, axes: List[int], value, out) -> None:
+def _written_into(ctx, func, field: np.ndarray, value, written: np.ndarray) -> None:
+    """Entries of exponents ``field`` may be replaced by ``value`` (of exponents ``written``):
+    equal exponents, or, for a value that does not scale (a constant other than 0, data),
+    exponent 0, named."""
+    if ctx.is_tracked(value):
+        return ctx.equal(field, written)
+    ctx.report_unsupported(f"{op_name(func)} (writes a value that does not scale at "
+                           "data-chosen positions: the entries it may replace are held at "
+                           "exponent 0)")
+    ctx.require_zero(field)
+
+
+def _write(ctx, func, target, axes: List[int], value, out) -> None:
     """Entries of ``target`` along ``axes`` replaced or accumulated by ``value`` (same number
     of dimensions) at data-chosen positions: every entry along the axes may come from either
     tensor, so the exponents are equal along the axes and between the two."""
@@ -178,7 +190,7 @@ def _write(ctx, target, axes: List[int], value, out) -> None:
                              _reference(ctx, target, ndim, axes))
     written = _reference(ctx, value, ndim, axes)
     if not _is_free(ctx, target):
-        ctx.equal(_reference(ctx, target, ndim, axes), written)
+        _written_into(ctx, func, _reference(ctx, target, ndim, axes), value, written)
     ctx.set_field(out, written)
 
 
@@ -196,7 +208,7 @@ def scatter(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out
     value = arg(args, kwargs, 3, "src" if "scatter" in func.__name__ else "source")
     if "fill" in func.__name__:
         value = arg(args, kwargs, 3, "value")
-    _write(ctx, target, dims(target.dim(), axis), value, out)
+    _write(ctx, func, target, dims(target.dim(), axis), value, out)
 
 
 @register_op_rule(*ops("__setitem__"))
@@ -217,7 +229,7 @@ def setitem(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out
         else:
             reference = _reference(ctx, target, target.dim(), axes)
         region = torch.from_numpy(np.ascontiguousarray(reference)).expand(target.shape)[index]
-        ctx.equal(collapse(region.numpy()), written)
+        _written_into(ctx, func, collapse(region.numpy()), value, written)
         return ctx.set_field(target, reference)
     field = field_tensor(ctx, target).clone()
     field[index] = field_tensor(ctx, value) if is_value(value) else 0

@@ -83,9 +83,15 @@ def _with_rows(x: torch.Tensor, rows: np.ndarray) -> np.ndarray:
 
 
 def _bias(ctx, bias: torch.Tensor, field: np.ndarray) -> None:
+    """b[o] is added to out[..., o]: its exponents are those of out's last axis, which then
+    must not vary along out's other axes (a batch axis whose slices have other scales)."""
     name = ctx.param_name(bias)
     if name is not None and name not in ctx.exponents and bias.dim() == 1:
-        ctx.exponents[name] = FieldExponent(field.reshape(-1).copy())
+        field = as_array(field, 1)
+        own = np.broadcast_to(field.reshape(-1, field.shape[-1])[0], tuple(bias.shape)).copy()
+        ctx.exponents[name] = FieldExponent(own)
+        if field.size > own.size:
+            ctx.equal(field, own)
     else:
         ctx.equal(field, ctx.field(bias))
 

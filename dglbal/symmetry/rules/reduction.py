@@ -36,8 +36,14 @@ def reduce_field(ctx: TraceContext, x: torch.Tensor, dim: Any, keepdim: bool
         [s for i, s in enumerate(reference.shape) if i not in axes])
 
 
+def _reduced_axes(dim: Any) -> Any:
+    """The ``dim`` of a reduction, with an empty list of axes read as torch reads it: every
+    axis (``h.sum(dim=[])`` is ``h.sum()``), as None."""
+    return None if isinstance(dim, (list, tuple)) and not dim else dim
+
+
 def _dim_and_keepdim(args, kwargs, position: int):
-    dim = kwargs.get("dim", args[position] if len(args) > position else None)
+    dim = _reduced_axes(kwargs.get("dim", args[position] if len(args) > position else None))
     if isinstance(dim, torch.dtype):
         dim = None
     keep = args[position + 1] if len(args) > position + 1 else None
@@ -72,7 +78,7 @@ def reduction(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
 @register_op_rule(*ops("var", "std"))
 def spread(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """var has twice the (common) exponent of its entries, std the same."""
-    dim = arg(args, kwargs, 1, "dim")
+    dim = _reduced_axes(arg(args, kwargs, 1, "dim"))
     if isinstance(dim, bool):  # var(x, unbiased)
         dim = None
     keepdim = arg(args, kwargs, 3, "keepdim", False)  # var(x, dim, unbiased, keepdim)
@@ -160,7 +166,7 @@ def normalize(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, o
     With the default eps (1e-12) this is taken as exact: it differs from x / ||x|| only for
     slices of norm below 1e-12. A larger eps is an eps site (see
     :mod:`~dglbal.symmetry.approximate`): held at exponent 0, approximate with up_to_eps."""
-    x, dim = args[0], arg(args, kwargs, 2, "dim", 1)
+    x, dim = args[0], _reduced_axes(arg(args, kwargs, 2, "dim", 1))
     eps = arg(args, kwargs, 3, "eps", _NORMALIZE_EPS)
     if arg(args, kwargs, 1, "p", 2.0) == 0:  # x / (its number of nonzeros): degree 1
         return ctx.set_field(out, ctx.field(x))

@@ -60,6 +60,8 @@ def _describe(ctx: TraceContext, c: Any, scalar: str = "the constant ") -> str:
     """How a constant operand reads in a report (numbers prefixed with ``scalar``)."""
     if not isinstance(c, (torch.Tensor, Number)):
         return repr(c)
+    if isinstance(c, Number) and ctx.constants.python_holds_data:
+        return f"the Python number {float(c):g} (it may carry input data)"
     if isinstance(c, Number) or (c in ctx.constants and c.numel() == 1 and not c.is_meta):
         return f"{scalar}{float(c):g}"
     if c in ctx.constants:
