@@ -22,9 +22,10 @@ from .checks import VacuousCheckError, as_double, check_noether, check_rescale_i
 from .completeness import blackbox_symmetry_dimension, check_complete, check_symmetries
 from .training import check_balancing, check_conservation, check_monitor, check_training
 
-__all__ = ["graphs", "models", "VacuousCheckError", "as_double", "blackbox_symmetry_dimension", "check_balancing",
-           "check_complete", "check_conservation", "check_model", "PARTS", "check_monitor",
-           "check_noether", "check_rescale_invariance", "check_symmetries", "check_training"]
+__all__ = ["graphs", "models", "VacuousCheckError", "as_double", "blackbox_symmetry_dimension",
+           "check_balancing", "check_complete", "check_conservation", "check_model", "PARTS",
+           "check_monitor", "check_noether", "check_rescale_invariance", "check_symmetries",
+           "check_training"]
 
 
 def __getattr__(name: str) -> Any:
