@@ -29,9 +29,11 @@ COPY_INTO = set(ops("copy_"))
                        "feature_alpha_dropout", "clone", "contiguous", "detach", "to", "float",
                        "double", "half", "bfloat16", "type", "type_as", "cpu", "cuda", "abs",
                        "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_",
-                       "detach_", "__deepcopy__"))
+                       "detach_", "__deepcopy__", "tril", "tril_", "triu", "triu_"))
 def passthrough(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """Positively homogeneous elementwise ops (and copies): the field moves unchanged. A cast
+    """Positively homogeneous elementwise ops (and copies): the field moves unchanged. ``tril``
+    and ``triu`` set entries to 0, which takes any exponent: they keep x's, as which entries
+    are zeroed depends on the number of rows, which may change with the input. A cast
     (or copy) of floating values into an integer or boolean tensor truncates, and alpha
     dropout while training is affine: neither is homogeneous."""
     source = args[1] if func in COPY_INTO else args[0]
