@@ -118,14 +118,17 @@ class Products(nn.Module):
     def __init__(self, form):
         super().__init__()
         self.a, self.c, self.b = nn.Linear(5, 4), nn.Linear(5, 4), nn.Linear(4, 3)
-        self.w, self.v, self.u = (nn.Parameter(torch.randn(*s)) for s in ((4, 4), (4,), (1,)))
+        self.w, self.v, self.u, self.t = (nn.Parameter(torch.randn(*s))
+                                          for s in ((4, 4), (4,), (1,), (2, 4, 2)))
         self.form = form
 
     def forward(self, graph, x):
         return self.b(self.form(self, F.relu(self.a(x)), F.relu(self.c(x))))
 
 
-# Each product, and its twin written with ops that had rules before.
+# Each product, and its twin written with ops that had rules before. (The black box of
+# check_complete rescales rows and columns of matrices, not their entries: prod's exponents,
+# entry by entry, are measured on t, a 3-D parameter.)
 PRODUCTS = {
     "mv": (lambda m, h, k: h * torch.mv(h, m.v)[:, None], lambda m, h, k: h * (h @ m.v)[:, None]),
     "Tensor.mv": (lambda m, h, k: h * m.w.mv(k.sum(0)), lambda m, h, k: h * (m.w @ k.sum(0))),
@@ -162,6 +165,12 @@ PRODUCTS = {
         0] + k, lambda m, h, k: h @ m.w + k),
     "addbmm": (lambda m, h, k: torch.addbmm(h, torch.stack([h, k]), torch.stack([m.w, m.w])),
                lambda m, h, k: h + h @ m.w + k @ m.w),
+    "prod": (lambda m, h, k: h * m.v.prod(), lambda m, h, k: h * m.v[0] * m.v[1] * m.v[2] * m.v[
+        3]),
+    "prod_dim": (lambda m, h, k: h * torch.prod(m.t, 0)[:, 0], lambda m, h, k: h * (
+        m.t[0] * m.t[1])[:, 0]),
+    "prod_keepdim": (lambda m, h, k: h * m.t.prod(2, keepdim=True).sum(0)[:, 0],
+                     lambda m, h, k: h * (m.t[..., 0] * m.t[..., 1]).sum(0)),
 }
 
 

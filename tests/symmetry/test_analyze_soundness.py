@@ -149,6 +149,10 @@ def _square_through_a_refused_view(m, g, h):
     return buffer
 
 
+def _product_over_nodes(m, g, h):
+    return h * h.prod(0, keepdim=True)  # n factors: its degree would change with the graph
+
+
 def _addcmul_in_the_deprecated_form(m, g, h):
     return torch.addcmul(h, 0.5, h, h)  # addcmul(input, value, tensor1, tensor2)
 
@@ -187,6 +191,7 @@ def _addmm_written_into_its_input(m, g, h):
     (_write_through_view, None, None),
     (_epsilon, "constant", None),
     (_clamp, "clamp", None),
+    (_product_over_nodes, "a product of entries whose number may change", None),
     (_addcmul_in_the_deprecated_form, "a deprecated form", None),
     (_addcmul_with_a_traced_value, "a scale computed from parameters", None),
     (_addmm_written_into_its_input, "the result written into input", None),
