@@ -120,6 +120,7 @@ class Products(nn.Module):
         self.a, self.c, self.b = nn.Linear(5, 4), nn.Linear(5, 4), nn.Linear(4, 3)
         self.w, self.v, self.u, self.t = (nn.Parameter(torch.randn(*s))
                                           for s in ((4, 4), (4,), (1,), (2, 4, 2)))
+        self.register_buffer("two", torch.tensor(2.0))
         self.form = form
 
     def forward(self, graph, x):
@@ -171,6 +172,8 @@ PRODUCTS = {
         m.t[0] * m.t[1])[:, 0]),
     "prod_keepdim": (lambda m, h, k: h * m.t.prod(2, keepdim=True).sum(0)[:, 0],
                      lambda m, h, k: h * (m.t[..., 0] * m.t[..., 1]).sum(0)),
+    "pow_buffer": (lambda m, h, k: h ** m.two + k, lambda m, h, k: h ** 2 + k),
+    "pow_tensor": (lambda m, h, k: torch.pow(h, torch.tensor(3.0)), lambda m, h, k: h ** 3),
 }
 
 

@@ -153,6 +153,10 @@ def _product_over_nodes(m, g, h):
     return h * h.prod(0, keepdim=True)  # n factors: its degree would change with the graph
 
 
+def _power_of_a_data_tensor(m, g, h):
+    return h ** g.in_degrees().to(h.dtype).mean()
+
+
 def _addcmul_in_the_deprecated_form(m, g, h):
     return torch.addcmul(h, 0.5, h, h)  # addcmul(input, value, tensor1, tensor2)
 
@@ -192,6 +196,7 @@ def _addmm_written_into_its_input(m, g, h):
     (_epsilon, "constant", None),
     (_clamp, "clamp", None),
     (_product_over_nodes, "a product of entries whose number may change", None),
+    (_power_of_a_data_tensor, "not one number fixed by the model", None),
     (_addcmul_in_the_deprecated_form, "a deprecated form", None),
     (_addcmul_with_a_traced_value, "a scale computed from parameters", None),
     (_addmm_written_into_its_input, "the result written into input", None),
@@ -278,7 +283,8 @@ class _Shifted(nn.Module):
     lambda h, level: h.clamp(min=level),
     lambda h, level: F.threshold(h, level, 0.0),
     lambda h, level: torch.where(h > level, h, 0.0),
-], ids=["add", "clamp", "threshold", "where"])
+    lambda h, level: F.relu(h) ** (level + 2.0),  # a degree given by the caller
+], ids=["add", "clamp", "threshold", "where", "pow"])
 def test_a_float_passed_to_the_model_is_not_a_constant(shift):
     model = _Shifted(shift).double()
     x = torch.randn(5, 3, dtype=torch.float64)
