@@ -12,8 +12,8 @@ Layout, lowest first (imports run one way, down this list):
   :mod:`.report` is the result (:class:`SymmetryReport`).
 - :mod:`.rules` holds the per-op rules by family: :mod:`.rules.torch_ops` (elementwise),
   :mod:`.rules.indexing`, :mod:`.rules.reduction`, :mod:`.rules.linear`,
-  :mod:`.rules.recurrent`, :mod:`.rules.torch_sparse` (torch's sparse tensors),
-  :mod:`.rules.dgl_sparse` (``dgl.sparse``),
+  :mod:`.rules.contractions` (other products of tensors), :mod:`.rules.recurrent`,
+  :mod:`.rules.torch_sparse` (torch's sparse tensors), :mod:`.rules.dgl_sparse` (``dgl.sparse``),
   :mod:`.rules.dgl_message_passing` (DGL's message passing) and :mod:`.rules.hgt`
   (``HGTConv``), with :mod:`.rules.helpers` for rule authors and :mod:`.rules.registry`, where
   rules for custom ops and modules are registered (``gate=True`` for gates).

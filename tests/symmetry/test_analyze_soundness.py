@@ -149,6 +149,29 @@ def _square_through_a_refused_view(m, g, h):
     return buffer
 
 
+def _product_over_nodes(m, g, h):
+    return h * h.prod(0, keepdim=True)  # n factors: its degree would change with the graph
+
+
+def _power_of_a_data_tensor(m, g, h):
+    return h ** g.in_degrees().to(h.dtype).mean()
+
+
+def _addcmul_in_the_deprecated_form(m, g, h):
+    return torch.addcmul(h, 0.5, h, h)  # addcmul(input, value, tensor1, tensor2)
+
+
+def _addcmul_with_a_traced_value(m, g, h):
+    with torch.no_grad():  # a detached tensor is read as the number value
+        return torch.addcmul(h, h, h, value=h[0, 0].detach())
+
+
+def _addmm_written_into_its_input(m, g, h):
+    with torch.no_grad():
+        h = h.clone()
+        return torch.addmm(h, h * h, torch.eye(4, dtype=h.dtype), out=h)
+
+
 @pytest.mark.parametrize("body,named,noted", [
     (_maximum_given_by_keyword, "max", None),
     (_comparison_given_by_keyword, "gt", None),
@@ -172,15 +195,25 @@ def _square_through_a_refused_view(m, g, h):
     (_write_through_view, None, None),
     (_epsilon, "constant", None),
     (_clamp, "clamp", None),
+    (_product_over_nodes, "a product of entries whose number may change", None),
+    (_power_of_a_data_tensor, "not one number fixed by the model", None),
+    (_addcmul_in_the_deprecated_form, "a deprecated form", None),
+    (_addcmul_with_a_traced_value, "a scale computed from parameters", None),
+    (_addmm_written_into_its_input, "the result written into input", None),
 ], ids=lambda v: getattr(v, "__name__", "").strip("_") or None)
 def test_no_false_symmetry(body, named, noted):
     sound(Head(body, out_width=5 if body is _pad_one else 4), named, noted)
 
 
+def _tril_far_below_the_diagonal(m, g, h):
+    return torch.tril(h, -8)  # on 9 nodes only h[8, 0] is kept; larger graphs keep more
+
+
 @pytest.mark.parametrize("body", [_method_where, _aten_embedding,
                                   _normalize_by_the_count_of_nonzeros,
                                   _variance_with_unbiased_given_by_position, _deep_copy,
-                                  _conjugate_transposes], ids=lambda f: f.__name__.strip("_"))
+                                  _conjugate_transposes, _tril_far_below_the_diagonal],
+                         ids=lambda f: f.__name__.strip("_"))
 def test_exact_ops_keep_every_group(body):
     report = sound(Head(body))
     assert [group.name for group in report.groups] == [f"a channel {c}" for c in range(4)]
@@ -250,7 +283,8 @@ class _Shifted(nn.Module):
     lambda h, level: h.clamp(min=level),
     lambda h, level: F.threshold(h, level, 0.0),
     lambda h, level: torch.where(h > level, h, 0.0),
-], ids=["add", "clamp", "threshold", "where"])
+    lambda h, level: F.relu(h) ** (level + 2.0),  # a degree given by the caller
+], ids=["add", "clamp", "threshold", "where", "pow"])
 def test_a_float_passed_to_the_model_is_not_a_constant(shift):
     model = _Shifted(shift).double()
     x = torch.randn(5, 3, dtype=torch.float64)

@@ -1,4 +1,5 @@
-"""Exponent rules for linear maps (linear, matmul, bmm, einsum) and affine normalizations.
+"""Exponent rules for linear maps (linear, matmul, mv, dot, bmm, einsum), the fused form
+beta * input + alpha * product of ``addmm`` (:func:`scaled_sum`), and affine normalizations.
 
 A weight used as a linear map keeps its exponent in outer form ``row[o] - col[j]`` (see
 :mod:`~dglbal.symmetry.core.groups`): no symbol per entry. Products of two traced tensors, and
@@ -7,7 +8,7 @@ inputs whose exponents vary along their leading axes, are handled entry by entry
 from __future__ import annotations
 
 import string
-from typing import Any, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -20,8 +21,8 @@ from .helpers import arg, conservative, hold_at_zero, op_name, ops
 from .registry import register_op_rule
 from .torch_ops import add
 
-__all__ = ["input_channels", "linear", "matmul", "addmm", "einsum", "layer_norm",
-           "channel_norm"]
+__all__ = ["input_channels", "linear", "matmul", "scaled_sum", "addmm", "einsum",
+           "layer_norm", "channel_norm"]
 
 
 def input_channels(ctx: TraceContext, x: torch.Tensor) -> Optional[np.ndarray]:
@@ -132,9 +133,10 @@ def linear(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     ctx.set_field(out, field)
 
 
-@register_op_rule(*ops("matmul", "mm", "__matmul__", "bmm", "__rmatmul__"))
+@register_op_rule(*ops("matmul", "mm", "__matmul__", "bmm", "__rmatmul__", "mv", "dot"))
 def matmul(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """x @ W with a 2-D W in outer form when x's rows share exponents; else entry by entry."""
+    """x @ W with a 2-D W in outer form when x's rows share exponents; else entry by entry
+    (``mv``: a matrix times a vector, ``dot``: two vectors)."""
     a, b = (args[1], args[0]) if func.__name__ == "__rmatmul__" else (args[0], args[1])
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
         return conservative(ctx, func, args, kwargs, out)
@@ -151,16 +153,48 @@ def matmul(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     ctx.set_field(out, _entrywise_product(ctx, _matrix_field(ctx, a), _matrix_field(ctx, b)))
 
 
-@register_op_rule(torch.addmm, torch.Tensor.addmm)
+def scaled_sum(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any,
+               product: Callable[[], None], alpha: str = "alpha") -> None:
+    """beta * input + alpha * product, the form of ``addmm`` and its kin: ``product()`` gives
+    ``out`` the product's field, then input (``args[0]``) is added as in a sum. A scale that
+    is a zero constant (see :meth:`~dglbal.symmetry.context.TraceContext.zero_constant`)
+    drops its term, whose exponents are then free. Refused: the deprecated calls with the
+    scales first (``addmm(beta, input, mat1, mat2)``), a scale computed from parameters
+    (read as a number, out of autograd's sight) and a result written into input.
+
+    Parameters
+    ----------
+    ctx, func, args, kwargs, out
+        As a rule receives them; ``args`` starts with input and the two factors.
+    product : callable
+        Sets the field of ``out`` to that of the product (another rule, called on the
+        factors).
+    alpha : str, default "alpha"
+        The keyword of the product's scale (``value`` for ``addcmul``).
+    """
+    scales = arg(args, kwargs, 3, "beta", 1), kwargs.get(alpha, 1)
+    if len(args) < 3 or not all(isinstance(a, torch.Tensor) for a in args[:3]):
+        return conservative(ctx, func, args, kwargs, out, reason="a deprecated form, the "
+                            "scales first")
+    if any(ctx.is_tracked(s) for s in scales) or out is args[0]:
+        return conservative(ctx, func, args, kwargs, out, reason="a scale computed from "
+                            "parameters, or the result written into input")
+    keep_input, keep_product = (not ctx.zero_constant(s) for s in scales)
+    if not keep_product:
+        return ctx.set_field(out, ctx.field(args[0]) if keep_input else None)
+    product()
+    if keep_input:
+        add(ctx, func, [out, args[0]], {}, out)
+
+
+@register_op_rule(torch.addmm, torch.Tensor.addmm, torch.addmv, torch.Tensor.addmv,
+                  torch.baddbmm, torch.Tensor.baddbmm)
 def addmm(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """addmm(input, mat1, mat2, beta, alpha) = beta * input + alpha * mat1 @ mat2: the product
-    as in :func:`matmul`, then input added as in a sum (a bias, a residual; beta = 0 ignores
-    it). Also ``torch.sparse.addmm`` and ``sampled_addmm`` (the product at sampled
-    positions)."""
-    mat1, mat2 = arg(args, kwargs, 1, "mat1"), arg(args, kwargs, 2, "mat2")
-    matmul(ctx, func, (mat1, mat2), {}, out)
-    if arg(args, kwargs, 3, "beta", 1) != 0:
-        add(ctx, func, [out, args[0]], {}, out)
+    as in :func:`matmul`, then input added as in a sum (a bias, a residual), by
+    :func:`scaled_sum`. Also ``addmv`` (a matrix times a vector), ``baddbmm`` (batches),
+    ``torch.sparse.addmm`` and ``sampled_addmm`` (the product at sampled positions)."""
+    scaled_sum(ctx, func, args, kwargs, out, lambda: matmul(ctx, func, args[1:3], {}, out))
 
 
 def _einsum_terms(equation: str, operands: Sequence[torch.Tensor]):

@@ -20,8 +20,8 @@ from .helpers import arg, conservative, dims, equal_along, op_name, ops, outputs
 from .registry import register_op_rule
 from .torch_ops import add
 
-__all__ = ["reduce_field", "reduction", "spread", "cumulative", "order", "compare", "normalize",
-           "weight_norm", "cosine_similarity", "softmax"]
+__all__ = ["reduce_field", "reduction", "spread", "product", "cumulative", "order", "compare",
+           "normalize", "weight_norm", "cosine_similarity", "softmax"]
 
 
 def reduce_field(ctx: TraceContext, x: torch.Tensor, dim: Any, keepdim: bool
@@ -85,6 +85,27 @@ def spread(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out:
     field = reduce_field(ctx, args[0], dim, keepdim)
     factor = 2 if getattr(func, "__name__", "") == "var" else 1
     ctx.set_field(out, ctx.combine([(factor, field)]))
+
+
+@register_op_rule(*ops("prod"))
+def product(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
+    """The product of a parameter's entries (along an axis, or all) has the sum of their
+    exponents. Of any other tensor it is refused: the number of factors, and the degree with
+    it, may change with the input (a product over nodes)."""
+    x = args[0]
+    name = ctx.param_name(x)
+    if name is None:
+        return conservative(ctx, func, args, kwargs, out, reason="a product of entries whose "
+                            "number may change with the input: only a parameter's entries are "
+                            "multiplied in a fixed number")
+    dim, _ = _dim_and_keepdim(args, kwargs, 1)
+    field = ctx.param_field(name)
+    if dim is None or x.dim() == 0:
+        field, dim = field.reshape(-1), 0
+    axis = dim % field.ndim
+    target = ctx.fresh(field.shape[:axis] + (1,) + field.shape[axis + 1:], label="product")
+    ctx.define(target, [(1, field.take([k], axis=axis)) for k in range(field.shape[axis])])
+    ctx.set_field(out, target.reshape(tuple(out.shape)))
 
 
 @register_op_rule(*ops("cumsum", "cummax", "cummin", "logcumsumexp", "cumprod"))

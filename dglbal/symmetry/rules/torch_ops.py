@@ -29,9 +29,11 @@ COPY_INTO = set(ops("copy_"))
                        "feature_alpha_dropout", "clone", "contiguous", "detach", "to", "float",
                        "double", "half", "bfloat16", "type", "type_as", "cpu", "cuda", "abs",
                        "neg", "negative", "__neg__", "__abs__", "copy_", "requires_grad_",
-                       "detach_", "__deepcopy__"))
+                       "detach_", "__deepcopy__", "tril", "tril_", "triu", "triu_"))
 def passthrough(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """Positively homogeneous elementwise ops (and copies): the field moves unchanged. A cast
+    """Positively homogeneous elementwise ops (and copies): the field moves unchanged. ``tril``
+    and ``triu`` set entries to 0, which takes any exponent: they keep x's, as which entries
+    are zeroed depends on the number of rows, which may change with the input. A cast
     (or copy) of floating values into an integer or boolean tensor truncates, and alpha
     dropout while training is affine: neither is homogeneous."""
     source = args[1] if func in COPY_INTO else args[0]
@@ -249,13 +251,29 @@ def multiply(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, ou
 _POWERS = {"sqrt": 0.5, "rsqrt": -0.5, "reciprocal": -1, "square": 2}
 
 
+def _fixed_exponent(ctx: TraceContext, p: Any) -> Optional[Number]:
+    """The value of an exponent the model fixes: a Python number (unless Python may hold
+    input data, see :mod:`dglbal.symmetry.constants`) or a constant real tensor of one entry
+    (a buffer, ``torch.tensor(2.0)``); None for any other."""
+    if isinstance(p, torch.Tensor) and p in ctx.constants and p.numel() == 1 and \
+            not p.is_meta and not p.is_complex():
+        return p.item()
+    if isinstance(p, Number) and not ctx.constants.python_holds_data:
+        return p
+    return None
+
+
 @register_op_rule(*ops("pow", "pow_", "__pow__", "float_power", *_POWERS))
 def power(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """x ** p multiplies the exponents by p (p a number)."""
-    name = getattr(func, "__name__", "")
-    exponent = _POWERS.get(name, arg(args, kwargs, 1, "exponent"))
-    if not isinstance(exponent, Number) or not ctx.is_tracked(args[0]):
+    """x ** p multiplies the exponents by p, a number fixed by the model (see
+    :func:`_fixed_exponent`): one that may change with the input would change the degree."""
+    name, p = getattr(func, "__name__", ""), arg(args, kwargs, 1, "exponent")
+    if not ctx.is_tracked(args[0]) or ctx.is_tracked(p):  # c ** x, x ** y: not homogeneous
         return conservative(ctx, func, args, kwargs, out)
+    exponent = _POWERS[name] if name in _POWERS else _fixed_exponent(ctx, p)
+    if exponent is None:
+        return conservative(ctx, func, args, kwargs, out, reason=f"exponent "
+                            f"{_describe(ctx, p, '')}: not one number fixed by the model")
     ctx.set_field(out, ctx.combine([(exponent, ctx.field(args[0]))]))
 
 
