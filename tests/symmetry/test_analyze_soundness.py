@@ -197,7 +197,8 @@ def _addmm_written_into_its_input(m, g, h):
     (_clamp, "clamp", None),
     (_product_over_nodes, "a product of entries whose number may change", None),
     (_power_of_a_data_tensor, "not one number fixed by the model", None),
-    (_addcmul_in_the_deprecated_form, "a deprecated form", None),
+    pytest.param(_addcmul_in_the_deprecated_form, "a deprecated form", None,
+                 marks=pytest.mark.filterwarnings("ignore:This overload of addcmul")),
     (_addcmul_with_a_traced_value, "a scale computed from parameters", None),
     (_addmm_written_into_its_input, "the result written into input", None),
 ], ids=lambda v: getattr(v, "__name__", "").strip("_") or None)

@@ -265,8 +265,9 @@ def _fixed_exponent(ctx: TraceContext, p: Any) -> Optional[Number]:
 
 @register_op_rule(*ops("pow", "pow_", "__pow__", "float_power", *_POWERS))
 def power(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
-    """x ** p multiplies the exponents by p, a number fixed by the model (see
-    :func:`_fixed_exponent`): one that may change with the input would change the degree."""
+    """x ** p multiplies the exponents by p, a number fixed by the model (a Python number while
+    Python holds no input data, or a constant one-entry tensor of the model): one that may
+    change with the input would change the degree."""
     name, p = getattr(func, "__name__", ""), arg(args, kwargs, 1, "exponent")
     if not ctx.is_tracked(args[0]) or ctx.is_tracked(p):  # c ** x, x ** y: not homogeneous
         return conservative(ctx, func, args, kwargs, out)
