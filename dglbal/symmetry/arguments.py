@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, ContextManager, List, Sequence, Tuple
+from typing import Any, ContextManager, Iterator, List, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -145,13 +145,20 @@ def holds_floats(inputs: Any) -> bool:
     >>> holds_floats((torch.ones(2), {"shift": 0.0})), holds_floats((torch.ones(2), 3, True))
     (True, False)
     """
-    if isinstance(inputs, (float, complex)):
-        return True
-    if isinstance(inputs, (list, tuple)):
-        return any(holds_floats(item) for item in inputs)
-    if isinstance(inputs, dict):
-        return any(holds_floats(item) for item in inputs.values())
-    return False
+    return any(isinstance(leaf, (float, complex)) for leaf in _leaves(inputs))
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The values in (nested) tuples, lists and dict values, in order; any other value is a
+    leaf itself."""
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _leaves(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 def describe_inputs(inputs: Sequence[Any]) -> str:
@@ -183,10 +190,4 @@ def output_tensors(out: Any) -> List[torch.Tensor]:
     >>> output_tensors({"logits": torch.ones(1), "extra": (torch.zeros(2), 3)})
     [tensor([1.]), tensor([0., 0.])]
     """
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, (list, tuple)):
-        return [t for item in out for t in output_tensors(item)]
-    if isinstance(out, dict):
-        return [t for item in out.values() for t in output_tensors(item)]
-    return []
+    return [leaf for leaf in _leaves(out) if isinstance(leaf, torch.Tensor)]
