@@ -306,20 +306,36 @@ def minimize(norm: OrbitNorm, theta: np.ndarray, live: np.ndarray, tol: float,
         if worst < tol or step == max_steps or stalled:  # stalled: rounding, no descent left
             return t, step, worst
         direction = newton_direction(norm, c, diagonal, live, worst, direct)
-        alpha, new = _line_search(norm, t, direction, total, float(2.0 * c @ direction))
+        alpha, new = _line_search(norm, t, direction, total, c, live)
         stalled = alpha < 1e-10
         t = t + alpha * direction
         total, c, scale, diagonal = new
     return t, max_steps, worst
 
 
+# N's own rounding: a decrease of N smaller than this (relative) cannot be seen in N.
+_RESOLVED = 64 * np.finfo(float).eps
+
+
 def _line_search(norm: OrbitNorm, t: np.ndarray, direction: np.ndarray,
-                 total: float, slope: float) -> tuple:
+                 total: float, c: np.ndarray, live: np.ndarray) -> tuple:
     """Step length along the Newton direction: halved until N decreases enough (Armijo), or
     doubled while the full step still points downhill. Far from the minimum, where a group
     must move by a large log factor, N grows like exp(2 t) and a Newton step covers only about
-    half a unit of t; doubling then saves most of the steps. Returns (alpha, evaluation)."""
+    half a unit of t; doubling then saves most of the steps. Near the minimum the decrease a
+    step promises (2 c . direction) falls below N's rounding, where Armijo's test on N is
+    noise (it took steps of 1e-9 of the Newton step and stayed put for 1000 steps): there
+    the step is halved until the live groups' |c| decreases instead. Returns (alpha,
+    evaluation)."""
+    slope = float(2.0 * c @ direction)
     alpha, new = 1.0, norm.at(t + direction)
+    if -slope <= _RESOLVED * total:
+        residual = float(np.linalg.norm(c[live]))
+        while float(np.linalg.norm(new[1][live])) >= (1 - 1e-4 * alpha) * residual \
+                and alpha >= 1e-10:
+            alpha /= 2
+            new = norm.at(t + alpha * direction)
+        return alpha, new
     while new[0] > total + 0.25 * alpha * slope and alpha >= 1e-10:
         alpha /= 2
         new = norm.at(t + alpha * direction)

@@ -31,7 +31,6 @@ from .graphs import describe_inputs
 __all__ = ["check_training", "check_monitor", "check_balancing", "check_conservation"]
 
 #: the tolerance balancing is asked for, and its contract checked: |c_g| <= tol (I_g + O_g).
-#: (Asking for 1e-10 can cost 1000 sweeps: preserve mode may stall near 2e-9.)
 BALANCED = 1e-8
 
 
