@@ -16,7 +16,7 @@ A model is balanced when every c_g is 0.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 import numpy as np
 import torch
@@ -260,7 +260,8 @@ class BalanceReport(SymmetryReport):
 
 def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "init",
                         beta: Optional[float] = 2.0, tol: float = 1e-6,
-                        max_sweeps: int = 1000) -> BalanceReport:
+                        max_sweeps: int = 1000,
+                        forward_kwargs: Optional[Mapping[str, Any]] = None) -> BalanceReport:
     """Find the model's rescale symmetries and balance it along them, in place.
 
     ``mode="init"`` balances as an initialization (changes the function; ``beta`` is the
@@ -284,6 +285,8 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
         Stop when |c_g| < tol (I_g + O_g) for every group.
     max_sweeps : int, default 1000
         The most Newton steps (or sweeps) taken.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward (as for :func:`dglbal.analyze`).
 
     Returns
     -------
@@ -293,7 +296,8 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
     Raises
     ------
     TypeError
-        If ``model`` is not an ``nn.Module``.
+        If ``model`` is not an ``nn.Module``, or ``forward_kwargs`` is not a mapping of
+        argument names.
     ValueError
         For a bad ``mode``, ``beta``, ``tol`` or ``max_sweeps``, parameters on the ``meta``
         device, a parameter sharing memory with another, NaN or infinite parameters, or a
@@ -307,7 +311,7 @@ def analyze_and_balance(model: nn.Module, *example_inputs: Any, mode: str = "ini
     >>> bool(balance_constants(model, report).abs().max() < 1e-4)
     True
     """
-    report = analyze(model, *example_inputs)
+    report = analyze(model, *example_inputs, forward_kwargs=forward_kwargs)
     summary = balance_(model, report, mode, beta=beta, tol=tol, max_sweeps=max_sweeps)
     return BalanceReport(report, summary)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, List, Mapping, Optional, Union
 
 import numpy as np
 import torch
@@ -13,6 +13,7 @@ from torch import nn
 
 from dglbal._plotting import new_figure
 from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry.arguments import keyword_inputs
 
 from .groups import GroupStats, group_statistics
 from .inputs import check_inputs, check_targets, diagnosis_loss, input_cosine
@@ -234,7 +235,8 @@ def _nanmedian(values: np.ndarray) -> float:
 
 def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = None,
              mask: Optional[torch.Tensor] = None, report: Optional[SymmetryReport] = None,
-             groups: bool = True, seed: int = 0) -> Diagnosis:
+             groups: bool = True, seed: int = 0,
+             forward_kwargs: Optional[Mapping[str, Any]] = None) -> Diagnosis:
     """Look at ``model`` as it is (typically at initialization) on ``inputs``.
 
     One forward and one backward pass: per watched layer (the graph layers, else every module
@@ -263,6 +265,9 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
         Analyse the rescale groups (default True); False skips the analysis.
     seed : int
         Seed of the random projection.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}``: the model runs
+        as ``model(*inputs, **forward_kwargs)``.
 
     Returns
     -------
@@ -273,7 +278,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     ------
     TypeError
         ``model`` is not a module, its output is not a tensor, ``labels`` or ``mask`` are not
-        tensors, or ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`.
+        tensors, ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`, or
+        ``forward_kwargs`` is not a mapping of argument names.
     ValueError
         ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
         output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
@@ -293,20 +299,23 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if report is not None and not isinstance(report, SymmetryReport):
         raise TypeError(f"report must be a SymmetryReport (dglbal.analyze(model, ...)), got "
                         f"{type(report).__name__}")
-    check_inputs(inputs)
+    keywords = keyword_inputs(forward_kwargs)
+    check_inputs(inputs, keywords)
     check_targets(labels, mask)
     # the model's function is measured, not the inputs': no gradient accumulates into them
     inputs = tuple(x.detach() if isinstance(x, torch.Tensor) else x for x in inputs)
+    keywords = {k: x.detach() if isinstance(x, torch.Tensor) else x for k, x in keywords.items()}
     notes: List[str] = []
     saved = {p: p.grad for p in model.parameters()}
     modes = {module: module.training for module in model.modules()}
     model.eval()  # no dropout: the diagnosis is of the function itself
     try:
-        stats = layer_statistics(model, lambda: model(*inputs),
+        stats = layer_statistics(model, lambda: model(*inputs, **keywords),
                                  diagnosis_loss(labels, mask, seed))
         group_stats = None
         if groups:
-            report = report if report is not None else analyze(model, *inputs)
+            report = report if report is not None else analyze(model, *inputs,
+                                                               forward_kwargs=keywords)
             if report.groups:
                 group_stats = group_statistics(model, report)
             else:

@@ -3,7 +3,7 @@ input features' cosine, and the loss of its backward pass."""
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from typing import Any, Callable, Mapping, Optional
 
 import torch
 import torch.nn.functional as F
@@ -23,20 +23,23 @@ def input_cosine(inputs: tuple) -> float:
     return math.nan
 
 
-def check_inputs(inputs: tuple) -> None:
-    """Refuse inputs whose statistics would be NaN: what is measured is the model."""
-    for position, x in enumerate(inputs, start=1):
+def check_inputs(inputs: tuple, keywords: Mapping[str, Any]) -> None:
+    """Refuse inputs (positional, then keyword) whose statistics would be NaN: what is
+    measured is the model."""
+    named = [(f"input {position}", x) for position, x in enumerate(inputs, start=1)]
+    named += [(f"keyword input {name!r}", x) for name, x in keywords.items()]
+    for name, x in named:
         if isinstance(x, torch.Tensor):
             if x.numel() == 0:
-                raise ValueError(f"diagnose: input {position} is an empty tensor of shape "
+                raise ValueError(f"diagnose: {name} is an empty tensor of shape "
                                  f"{tuple(x.shape)}: there is nothing to measure")
             if x.is_floating_point() or x.is_complex():
                 bad = int((~torch.isfinite(x)).sum())
                 if bad:
-                    raise ValueError(f"diagnose: input {position} has {bad} NaN or infinite "
+                    raise ValueError(f"diagnose: {name} has {bad} NaN or infinite "
                                      f"entries of {x.numel()}; pass finite features")
         elif callable(getattr(x, "num_nodes", None)) and x.num_nodes() == 0:
-            raise ValueError(f"diagnose: input {position} is a graph without nodes: there is "
+            raise ValueError(f"diagnose: {name} is a graph without nodes: there is "
                              "nothing to measure")
 
 

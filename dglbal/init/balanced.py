@@ -2,7 +2,7 @@
 the analyser handles."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import torch
 from torch import nn
@@ -25,8 +25,8 @@ def _zero_biases_and_residuals_(model: nn.Module) -> None:
                 p.zero_()
 
 
-def balanced_xavier_(model: nn.Module, *example_inputs: Any,
-                     beta: Optional[float] = 2.0) -> BalanceReport:
+def balanced_xavier_(model: nn.Module, *example_inputs: Any, beta: Optional[float] = 2.0,
+                     forward_kwargs: Optional[Mapping[str, Any]] = None) -> BalanceReport:
     """BalX: Xavier feature weights, zero attention, balanced (init mode) with ``beta`` = 2.
 
     Graph layers get DGL's Xavier initialization, other parameters keep theirs; biases and
@@ -45,6 +45,8 @@ def balanced_xavier_(model: nn.Module, *example_inputs: Any,
         when they are omitted.
     beta : float, optional
         The first neurons' incoming squared norm; ``None`` keeps Xavier's.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward (as for :func:`dglbal.analyze`).
 
     Returns
     -------
@@ -70,11 +72,12 @@ def balanced_xavier_(model: nn.Module, *example_inputs: Any,
     for layer in graph_layers(model):
         init_layer_(layer, "xavier")
     _zero_biases_and_residuals_(model)
-    return analyze_and_balance(model, *example_inputs, mode="init", beta=beta)
+    return analyze_and_balance(model, *example_inputs, mode="init", beta=beta,
+                               forward_kwargs=forward_kwargs)
 
 
-def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
-                         beta: float = 2.0) -> BalanceReport:
+def balanced_orthogonal_(model: nn.Module, *example_inputs: Any, beta: float = 2.0,
+                         forward_kwargs: Optional[Mapping[str, Any]] = None) -> BalanceReport:
     """BalO: looks-linear orthogonal weights, zero attention, balanced with ``beta`` = 2.
 
     Each weight used as a linear map gets the looks-linear form of its role in the analyser's
@@ -93,6 +96,8 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
         when they are omitted.
     beta : float
         The first neurons' incoming squared norm.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward (as for :func:`dglbal.analyze`).
 
     Returns
     -------
@@ -113,11 +118,12 @@ def balanced_orthogonal_(model: nn.Module, *example_inputs: Any,
     >>> len(report.groups)
     32
     """
-    report = looks_linear_(model, *example_inputs)
+    report = looks_linear_(model, *example_inputs, forward_kwargs=forward_kwargs)
     return BalanceReport(report, balance_(model, report, "init", beta=beta))
 
 
-def looks_linear_(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
+def looks_linear_(model: nn.Module, *example_inputs: Any,
+                  forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """LLortho on any model the analyser handles: BalO's draw, not balanced.
 
     The weights :func:`balanced_orthogonal_` draws before it balances (see there): the
@@ -132,6 +138,8 @@ def looks_linear_(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     *example_inputs
         Inputs to run it on once (a graph and features); dglbal's builders make their own
         when they are omitted.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward (as for :func:`dglbal.analyze`).
 
     Returns
     -------
@@ -151,7 +159,7 @@ def looks_linear_(model: nn.Module, *example_inputs: Any) -> SymmetryReport:
     >>> sorted({role for role, _ in report.weight_roles.values()})
     ['first', 'hidden', 'last']
     """
-    report = analyze(model, *example_inputs)
+    report = analyze(model, *example_inputs, forward_kwargs=forward_kwargs)
     params = dict(model.named_parameters())
     with torch.no_grad():
         drawn = _draw_multi_block_maps(model, report.weight_roles)

@@ -25,7 +25,7 @@ The rules for dglbal's own attention kernels live with the kernels
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, Optional
 
 import torch
 from torch import nn
@@ -33,7 +33,7 @@ from torch import nn
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .approximate import relaxed_groups
 from .arguments import (ModelRunError, check_model, describe_inputs, holds_floats,
-                        model_constants, output_tensors, run_eagerly, unwrap)
+                        keyword_inputs, model_constants, output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import RuleError, register_module_rule, register_op_rule
@@ -93,7 +93,8 @@ def _all_parameters_require_grad(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(False)
 
 
-def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> SymmetryReport:
+def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False,
+            forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Find every rescale symmetry of ``model``'s parameters by running it once.
 
     Each group is a symmetry ``theta_k -> lambda ** e_k * theta_k`` (any lambda > 0) under which
@@ -112,7 +113,8 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     code does: a parameter these inputs read only in part (``w[:graph.num_nodes()]``) is held
     at exponent 0 and named in ``report.unsupported``, since a larger input reads the rest.
     A float among the inputs (a threshold, a shift) may be another number for other inputs:
-    no Python number is then taken to be 0 for every input.
+    no Python number is then taken to be 0 for every input. Keyword inputs
+    (``forward_kwargs``) are inputs like the positional ones.
 
     Parameters
     ----------
@@ -123,6 +125,9 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
         What ``model(*example_inputs)`` takes; every node and edge type should have members.
     up_to_eps : bool, default False
         Also find the symmetries that hold up to an eps.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}``: the model runs
+        as ``model(*example_inputs, **forward_kwargs)``.
 
     Returns
     -------
@@ -132,7 +137,8 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     Raises
     ------
     TypeError
-        If ``model`` is not an ``nn.Module`` or its output holds no tensor.
+        If ``model`` is not an ``nn.Module``, its output holds no tensor, or
+        ``forward_kwargs`` is not a mapping of argument names.
     ValueError
         If ``model`` has no parameters or has parameters or buffers on the ``meta`` device.
     ModelRunError
@@ -149,6 +155,7 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
     """
     if not isinstance(up_to_eps, bool):
         raise TypeError(f"analyze: up_to_eps must be True or False, got {up_to_eps!r}")
+    keywords = keyword_inputs(forward_kwargs)
     traced, notes = unwrap(model)
     named = check_model(traced)  # the wrapped module's names: the report fits it and its wrappers
     if not example_inputs:
@@ -158,20 +165,21 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False) -> 
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
-    ctx.constants.python_holds_data = holds_floats(example_inputs)
+    ctx.constants.python_holds_data = holds_floats((example_inputs, keywords))
     if up_to_eps:
         ctx.applied = []  # the constraints, kept for the relaxed system
     with _left_as_found(traced), _all_parameters_require_grad(traced), \
             run_eagerly(traced, notes), Tracer(ctx, traced):
         try:
-            out = traced(*example_inputs)
+            out = traced(*example_inputs, **keywords)
         except RuleError:
             raise
         except Exception as error:
             first = (str(error).strip().splitlines() or [""])[0]  # not DGL's C++ stack
             raise ModelRunError(f"analyze runs the model once on the example inputs, and "
                                 f"{type(traced).__name__} raised {type(error).__name__}: "
-                                f"{first} (example inputs: {describe_inputs(example_inputs)}); "
+                                f"{first} (example inputs: "
+                                f"{describe_inputs(example_inputs, keywords)}); "
                                 "check that they are what its forward takes") from error
     outputs = output_tensors(out)
     if not outputs:

@@ -9,6 +9,8 @@
   or ``module.fc.weight``), so one report fits the module and every wrapper of it
   (``SymmetryReport.rescale_`` and :mod:`dglbal.balance` unwrap the same way). Compiled
   submodules run with dynamo off during the trace.
+- Keyword arguments for ``forward`` (``forward_kwargs``) must be a mapping with string keys
+  (:func:`keyword_inputs`); they are inputs like the positional ones.
 - An exception raised by the model while it runs on the example inputs is re-raised as
   :class:`ModelRunError`, naming the model and the inputs' types.
 """
@@ -16,13 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, ContextManager, Iterator, List, Sequence, Tuple
+from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
-           "holds_floats", "describe_inputs", "output_tensors"]
+           "keyword_inputs", "holds_floats", "describe_inputs", "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -122,6 +124,41 @@ def model_constants(model: nn.Module) -> List[torch.Tensor]:
     return list(model.buffers()) + attributes
 
 
+def keyword_inputs(forward_kwargs: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    """``forward_kwargs`` (keyword arguments for the model's ``forward``) as a new dict.
+
+    Parameters
+    ----------
+    forward_kwargs : mapping of str to object, or None
+        What ``model(*inputs, **forward_kwargs)`` takes by keyword (``edge_weight=w``);
+        ``None`` for none.
+
+    Returns
+    -------
+    dict
+        The same items.
+
+    Raises
+    ------
+    TypeError
+        If ``forward_kwargs`` is not a mapping, or a key is not a string.
+
+    Examples
+    --------
+    >>> keyword_inputs(None), keyword_inputs({"edge_weight": None})
+    ({}, {'edge_weight': None})
+    """
+    if forward_kwargs is None:
+        return {}
+    if not isinstance(forward_kwargs, Mapping):
+        raise TypeError(f"forward_kwargs must be a dict of keyword arguments for the model's "
+                        f"forward, e.g. {{'edge_weight': w}}, got {type(forward_kwargs).__name__}")
+    bad = [key for key in forward_kwargs if not isinstance(key, str)]
+    if bad:
+        raise TypeError(f"forward_kwargs' keys must be argument names (str), got {bad[0]!r}")
+    return dict(forward_kwargs)
+
+
 def holds_floats(inputs: Any) -> bool:
     """Whether Python floats are among (nested tuples, lists and dicts of) the example inputs.
 
@@ -161,13 +198,15 @@ def _leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def describe_inputs(inputs: Sequence[Any]) -> str:
-    """The example inputs' types (and tensor shapes), for messages."""
+def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None
+                    ) -> str:
+    """The example inputs' types (and tensor shapes), keyword inputs by name, for messages."""
     def one(x: Any) -> str:
         if isinstance(x, torch.Tensor):
             return f"Tensor{tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
         return type(x).__name__
-    return ", ".join(one(x) for x in inputs) or "none"
+    described = [one(x) for x in inputs] + [f"{k}={one(v)}" for k, v in (keywords or {}).items()]
+    return ", ".join(described) or "none"
 
 
 def output_tensors(out: Any) -> List[torch.Tensor]:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import dgl
 import numpy as np
@@ -29,6 +30,7 @@ from torch.overrides import TorchFunctionMode
 from dglbal.balance.residuals import NEGLIGIBLE, relative_residuals, residual_terms
 from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze, output_tensors
+from dglbal.symmetry.arguments import keyword_inputs
 
 from .graphs import describe_inputs
 
@@ -38,7 +40,8 @@ __all__ = ["VacuousCheckError", "NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "
 
 
 def as_double(value: Any) -> Any:
-    """Cast floating tensors (also inside tuples, lists and a graph's features) to float64.
+    """Cast floating tensors (also inside tuples, lists, dicts and a graph's features) to
+    float64.
 
     Each floating tensor becomes a new leaf, detached from the one passed in (with its
     ``requires_grad`` flag): a backward pass through the copy leaves the caller's ``.grad``
@@ -47,7 +50,7 @@ def as_double(value: Any) -> Any:
     Parameters
     ----------
     value : object
-        A tensor, a tuple or list of values, a DGL graph, or anything else.
+        A tensor, a tuple, list or dict of values, a DGL graph, or anything else.
 
     Returns
     -------
@@ -66,6 +69,8 @@ def as_double(value: Any) -> Any:
         return _leaf64(value) if value.is_floating_point() else value
     if isinstance(value, (list, tuple)):
         return type(value)(as_double(v) for v in value)
+    if isinstance(value, dict):
+        return {key: as_double(v) for key, v in value.items()}
     if isinstance(value, dgl.DGLGraph):
         local = value.local_var()
         for frame in (local.srcdata, local.dstdata, local.edata):
@@ -120,32 +125,41 @@ class VacuousCheckError(ValueError):
     (``hypothesis.reject()``), as :func:`~dglbal.testing.check_model` does."""
 
 
-class _Prepared(NamedTuple):
-    """What every check starts from: the float64 eval-mode copy, the float64 inputs, the
-    report, and the copy's outputs on the inputs (each tensor flattened)."""
+@dataclass(frozen=True)
+class _Prepared:
+    """What every check starts from: the float64 eval-mode copy, the float64 inputs
+    (positional and keyword), the report, the copy's outputs on the inputs (each tensor
+    flattened), and the inputs described for messages (``where``)."""
     model64: nn.Module
     inputs64: Tuple[Any, ...]
+    keywords64: Dict[str, Any]
     report: SymmetryReport
     outputs: List[torch.Tensor]
+    where: str
+
+    def run(self, module: nn.Module) -> List[torch.Tensor]:
+        """``module``'s outputs on the float64 inputs, each tensor flattened."""
+        return _output_list(module(*self.inputs64, **self.keywords64))
 
 
-def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport]
-             ) -> _Prepared:
+def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport],
+             forward_kwargs: Optional[Mapping[str, Any]] = None) -> _Prepared:
+    keywords = keyword_inputs(forward_kwargs)
+    where = f"inputs: {describe_inputs(inputs, keywords)}"
     model64 = _double_model(model)
-    inputs64 = as_double(tuple(inputs))
+    inputs64, keywords64 = as_double(tuple(inputs)), as_double(keywords)
     with torch.no_grad():
-        outputs = _output_list(model64(*inputs64))
+        outputs = _output_list(model64(*inputs64, **keywords64))
     if not any(t.numel() for t in outputs):
         raise VacuousCheckError(f"the model's outputs on these inputs have no entries, so no "
-                                f"check can fail; give inputs with nodes (inputs: "
-                                f"{describe_inputs(inputs)})")
+                                f"check can fail; give inputs with nodes ({where})")
     if report is None:
-        report = analyze(model64, *inputs64)
+        report = analyze(model64, *inputs64, forward_kwargs=keywords64)
     check_report_matches(dict(model64.named_parameters()), report, model)
-    return _Prepared(model64, inputs64, report, outputs)
+    return _Prepared(model64, inputs64, keywords64, report, outputs, where)
 
 
-def _refuse_zero_outputs(outputs: Sequence[torch.Tensor], inputs: Sequence[Any]) -> None:
+def _refuse_zero_outputs(outputs: Sequence[torch.Tensor], where: str) -> None:
     """Outputs that are 0 everywhere stay 0 under any rescaling (a zero-initialised head
     multiplies whatever the groups do): a symmetry check could not fail on them."""
     if not any(bool(t.count_nonzero()) for t in outputs):
@@ -153,7 +167,7 @@ def _refuse_zero_outputs(outputs: Sequence[torch.Tensor], inputs: Sequence[Any])
             f"the model's outputs on these inputs are all zero (a zero-initialised output "
             f"layer?), so no rescaling can change them and the check could not fail; check the "
             f"model at a point with non-zero outputs, e.g. after perturbing its parameters as "
-            f"check_model does (inputs: {describe_inputs(inputs)})")
+            f"check_model does ({where})")
 
 
 def _check_options(model: Any, **counts_and_tolerances: Any) -> None:
@@ -224,15 +238,15 @@ def _relative_change(out: Sequence[torch.Tensor], reference: Sequence[torch.Tens
     return worst
 
 
-def _worst_single_group(model64: nn.Module, inputs64: Tuple[Any, ...], report: SymmetryReport,
-                        reference: Sequence[torch.Tensor]) -> Tuple[float, Any]:
+def _worst_single_group(prepared: _Prepared) -> Tuple[float, Any]:
     """Rescale each group alone (lambda = 2): the largest relative change and its group."""
+    report = prepared.report
     worst, blamed = -1.0, report.groups[0]
     for group in report.groups:
         lambdas = torch.ones(len(report.groups), dtype=torch.float64)
         lambdas[group.index] = 2.0
         error = _relative_change(
-            _output_list(report.rescale_(_copy(model64), lambdas)(*inputs64)), reference)
+            prepared.run(report.rescale_(_copy(prepared.model64), lambdas)), prepared.outputs)
         if error > worst:
             worst, blamed = error, group
     return worst, blamed
@@ -240,7 +254,9 @@ def _worst_single_group(model64: nn.Module, inputs64: Tuple[Any, ...], report: S
 
 def check_rescale_invariance(model: nn.Module, *inputs: Any,
                              report: Optional[SymmetryReport] = None, trials: int = 2,
-                             rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+                             rtol: float = 1e-9, seed: int = 0,
+                             forward_kwargs: Optional[Mapping[str, Any]] = None
+                             ) -> SymmetryReport:
     """Rescale along every group at once with random lambdas: the outputs must not change.
 
     ``inputs`` may differ from those the report was made with (the symmetries do not depend
@@ -266,6 +282,9 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
         The largest relative change of the outputs allowed.
     seed : int, default 0
         Seed of the lambdas.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -295,29 +314,31 @@ def check_rescale_invariance(model: nn.Module, *inputs: Any,
     4
     """
     _check_options(model, trials=trials, rtol=rtol)
-    model64, inputs64, report, reference = _prepare(model, inputs, report)
-    _refuse_zero_outputs(reference, inputs)
+    prepared = _prepare(model, inputs, report, forward_kwargs)
+    report, reference = prepared.report, prepared.outputs
+    _refuse_zero_outputs(reference, prepared.where)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for trial in range(trials):
             spread = LAMBDA_SPREADS[trial % len(LAMBDA_SPREADS)]
             lambdas = torch.exp(spread * torch.randn(len(report.groups), generator=generator,
                                                      dtype=torch.float64))
-            rescaled = report.rescale_(_copy(model64), lambdas)
-            error = _relative_change(_output_list(rescaled(*inputs64)), reference)
+            rescaled = report.rescale_(_copy(prepared.model64), lambdas)
+            error = _relative_change(prepared.run(rescaled), reference)
             if not error <= rtol:
-                alone, group = _worst_single_group(model64, inputs64, report, reference)
+                alone, group = _worst_single_group(prepared)
                 raise AssertionError(
                     f"not a symmetry: outputs changed by {error:.2e} (relative, rtol "
                     f"{rtol:.0e}) after rescaling along all {len(report.groups)} groups "
                     f"(random lambdas, trial {trial}); {_group_label(group)} alone (lambda = 2) "
-                    f"changes them by {alone:.2e}; inputs: {describe_inputs(inputs)}")
+                    f"changes them by {alone:.2e}; {prepared.where}")
     return report
 
 
 @torch.enable_grad()
 def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
-                  rtol: float = 1e-9, seed: int = 0) -> SymmetryReport:
+                  rtol: float = 1e-9, seed: int = 0,
+                  forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """The infinitesimal check: sum_k e_k theta_k dL/dtheta_k = 0 per group, random loss L
     (the true derivative: padding rows of embedding tables included). On failure the
     ``AssertionError`` names the worst group, its parameters, the inputs and the residual
@@ -337,6 +358,9 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
         The largest relative residual allowed.
     seed : int, default 0
         Seed of the random loss (a random linear projection of the outputs).
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -365,10 +389,11 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     4
     """
     _check_options(model, rtol=rtol)
-    model64, inputs64, report, outputs = _prepare(model, inputs, report)
-    _refuse_zero_outputs(outputs, inputs)
+    prepared = _prepare(model, inputs, report, forward_kwargs)
+    model64, report = prepared.model64, prepared.report
+    _refuse_zero_outputs(prepared.outputs, prepared.where)
     with _TrueEmbeddingGradients():
-        parts = _output_list(model64(*inputs64))
+        parts = prepared.run(model64)
     generator = torch.Generator().manual_seed(seed)
     loss = sum((torch.randn(part.shape, generator=generator, dtype=torch.float64) * part).sum()
                / max(float(part.detach().norm()), 1e-300)  # each output at its own scale:
@@ -380,5 +405,5 @@ def check_noether(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
         group = report.groups[int(relative.argmax())]
         raise AssertionError(f"Noether's identity fails: sum_k e_k theta_k dL/dtheta_k = "
                              f"{worst:.2e} (relative, rtol {rtol:.0e}) for {_group_label(group)}; "
-                             f"inputs: {describe_inputs(inputs)}")
+                             f"{prepared.where}")
     return report

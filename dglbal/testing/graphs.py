@@ -13,7 +13,7 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 import dgl
 import torch
@@ -106,9 +106,10 @@ def describe_graph(graph: dgl.DGLGraph) -> str:
     return f"{nodes}, {'; '.join(parts)}"
 
 
-def describe_inputs(inputs: Sequence[Any]) -> str:
+def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None
+                    ) -> str:
     """The inputs of a check, for failure messages: graphs (and blocks) by their nodes and
-    edges, tensors by shape and dtype."""
+    edges, tensors by shape and dtype, keyword inputs by name."""
     def one(value: Any) -> str:
         if isinstance(value, dgl.DGLGraph):
             return describe_graph(value)
@@ -117,4 +118,5 @@ def describe_inputs(inputs: Sequence[Any]) -> str:
         if isinstance(value, (list, tuple)):
             return "[" + ", ".join(one(v) for v in value) + "]"
         return type(value).__name__
-    return "; ".join(one(v) for v in inputs) or "no inputs"
+    described = [one(v) for v in inputs] + [f"{k}={one(v)}" for k, v in (keywords or {}).items()]
+    return "; ".join(described) or "no inputs"

@@ -199,7 +199,7 @@ def _property(make_model: Callable[[], nn.Module], drawn: SearchStrategy,
         analysed, checked = tuple(analysed), tuple(checked)
         model = _build(make_model, seed, perturb)
         try:
-            _, _, report, _ = _prepare(model, analysed, None)
+            report = _prepare(model, analysed, None).report
             for part in per_example:
                 _run(part, _PER_EXAMPLE[part], model, checked, report, seed, analysed)
         except VacuousCheckError:
@@ -214,7 +214,7 @@ def _check_once(make_model: Callable[[], nn.Module], in_feats: Optional[int],
     if complete_inputs is None:
         complete_inputs = input_sets(in_feats, count=2)
     model = _build(make_model, 0, perturb)
-    _, _, report, _ = _prepare(model, tuple(complete_inputs[0]), None)
+    report = _prepare(model, tuple(complete_inputs[0]), None).report
     if expected_groups is not None and len(report.groups) != expected_groups:
         raise AssertionError(f"check_model: {len(report.groups)} groups found, "
                              f"{expected_groups} expected")

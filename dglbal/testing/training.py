@@ -13,7 +13,7 @@ step (features of scale 1e3, lr 1e-2) moves the norms far more than I_g + O_g.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
@@ -23,10 +23,8 @@ from dglbal.balance.balancing import FlatExponents, balance_, balance_constants,
 from dglbal.balance.conservation import ConservationMonitor
 from dglbal.symmetry import SymmetryReport
 
-from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _output_list, _outputs,
-                     _prepare, _relative_change, check_noether, check_rescale_invariance,
-                     delta_terms, relative_delta)
-from .graphs import describe_inputs
+from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _prepare, _relative_change,
+                     check_noether, check_rescale_invariance, delta_terms, relative_delta)
 
 __all__ = ["check_training", "check_monitor", "check_balancing", "check_conservation"]
 
@@ -72,8 +70,8 @@ def _worst(values: np.ndarray) -> Tuple[float, int]:
 
 @torch.enable_grad()
 def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
-                   steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0
-                   ) -> SymmetryReport:
+                   steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0,
+                   forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Along ``steps`` steps of SGD and of Adam (random linear loss), delta_g = 0 at every
     step, and every SGD step moves c_g by exactly lr^2 sum_k e_gk grad_k^2 (no first-order
     drift, so c_g is constant under gradient flow). Returns the report.
@@ -96,6 +94,9 @@ def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepo
         The largest relative residual allowed.
     seed : int, default 0
         Seed of the random linear loss.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -124,21 +125,22 @@ def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepo
     4
     """
     _check_options(model, steps=steps, rtol=rtol)
-    model64, inputs64, report, outputs = _prepare(model, inputs, report)
-    projection = _projection(outputs, seed)
+    prepared = _prepare(model, inputs, report, forward_kwargs)
+    report, where = prepared.report, prepared.where
+    projection = _projection(prepared.outputs, seed)
     optimizers: List[Callable] = [torch.optim.SGD, torch.optim.Adam]
     for make in optimizers:
-        trained = _copy(model64)
+        trained = _copy(prepared.model64)
         optimizer = make(trained.parameters(), lr=lr)
         for step in range(steps):
             optimizer.zero_grad()
-            (projection * _outputs(trained(*inputs64))).sum().backward()
+            (projection * torch.cat(prepared.run(trained))).sum().backward()
             worst, g = _worst(relative_delta(trained, report))
             if not worst <= rtol:
                 raise AssertionError(
                     f"delta_g = {worst:.2e} (relative, rtol {rtol:.0e}) for "
                     f"{_group_label(report.groups[g])} at step {step} of {make.__name__}; "
-                    f"inputs: {describe_inputs(inputs)}")
+                    f"{where}")
             if make is torch.optim.SGD:
                 flat = FlatExponents(trained, report)
                 predicted, step_scale = _sgd_drift(flat, lr)
@@ -154,14 +156,15 @@ def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepo
                         f"SGD step {step} moved c_g of {_group_label(report.groups[g])} by "
                         f"{worst:.2e} (relative to I_g + O_g and the step's terms, rtol "
                         f"{rtol:.0e}) more than lr^2 sum e grad^2: c drifts at first order in "
-                        f"lr; inputs: {describe_inputs(inputs)}")
+                        f"lr; {where}")
     return report
 
 
 @torch.enable_grad()
 def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                   steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0,
-                  monitor: Callable[..., Any] = ConservationMonitor) -> SymmetryReport:
+                  monitor: Callable[..., Any] = ConservationMonitor,
+                  forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Train a float64 copy in the model's own mode (``model.train()``: dropout and other
     training-time ops on, as in a training run) with SGD for ``steps`` steps, recording
     ``monitor(model, report)`` every step: it must record delta_g = 0 and c_g drifting by
@@ -192,6 +195,9 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
         Seed of the random linear loss.
     monitor : callable, default ConservationMonitor
         ``monitor(model, report)`` makes the monitor under test.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -220,19 +226,20 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     4
     """
     _check_options(model, steps=steps, rtol=rtol)
-    _, inputs64, report, outputs = _prepare(model, inputs, report)
+    prepared = _prepare(model, inputs, report, forward_kwargs)
+    report, where = prepared.report, prepared.where
     trained = _copy(model).double()
     for p in trained.parameters():
         p.requires_grad_(True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        projection = _projection(outputs, seed)
+        projection = _projection(prepared.outputs, seed)
         watcher = monitor(trained, report)
         optimizer = torch.optim.SGD(trained.parameters(), lr=lr)
         expected, steps_scale = np.zeros(len(report.groups)), np.zeros(len(report.groups))
         for step in range(steps):
             optimizer.zero_grad()
-            (projection * _outputs(trained(*inputs64))).sum().backward()
+            (projection * torch.cat(prepared.run(trained))).sum().backward()
             watcher.record()
             flat = FlatExponents(trained, report)
             scale = _per_group(flat, np.abs(flat.value) * flat.theta[flat.entry] ** 2)
@@ -248,8 +255,7 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
                 raise AssertionError(
                     f"the monitor records delta_g = {worst:.2e} (relative, rtol {rtol:.0e}) "
                     f"for {_group_label(report.groups[g])} at training step {step} (mode "
-                    f"{'train' if trained.training else 'eval'}); inputs: "
-                    f"{describe_inputs(inputs)}")
+                    f"{'train' if trained.training else 'eval'}); {where}")
             worst, g = _worst(np.abs(c[-1] - c[0] - expected)
                               / np.maximum(scale + steps_scale, 1e-300))
             if not worst <= rtol:
@@ -257,7 +263,7 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
                     f"the monitor's c_g drifts: {_group_label(report.groups[g])} moved "
                     f"{worst:.2e} (relative to I_g + O_g and the steps' terms, rtol "
                     f"{rtol:.0e}) away from the lr^2 sum e grad^2 of {step} SGD steps; "
-                    f"inputs: {describe_inputs(inputs)}")
+                    f"{where}")
             drift, step_scale = _sgd_drift(flat, lr)
             expected += drift
             steps_scale += step_scale
@@ -265,8 +271,8 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     return report
 
 
-def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None
-                    ) -> SymmetryReport:
+def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
+                    forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Balancing along the report's groups, asked for ``tol=1e-8``: ``mode="preserve"`` keeps
     the outputs (1e-10 relative) and reaches |c_g| <= 1e-8 (I_g + O_g) on every live group,
     ``mode="init"`` reaches it too, and both are idempotent. A model without groups has
@@ -282,6 +288,9 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
     report : SymmetryReport, optional
         :func:`dglbal.analyze`'s report of ``model``; by default the model is analysed (in
         float64) on ``inputs``.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -309,12 +318,12 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
     4
     """
     _check_options(model)
-    model64, inputs64, report, before = _prepare(model, inputs, report)
+    prepared = _prepare(model, inputs, report, forward_kwargs)
+    report, where = prepared.report, prepared.where
     if not report.groups:
         return report
-    where = f"inputs: {describe_inputs(inputs)}"
     for mode in ("preserve", "init"):
-        balanced = _copy(model64)
+        balanced = _copy(prepared.model64)
         summary = balance_(balanced, report, mode, tol=BALANCED)
         live = np.array([g.name not in summary.dead_groups for g in report.groups])
         norms = group_norms(balanced, report)
@@ -326,7 +335,7 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
                                  f"{_group_label(report.groups[g])}; {where}")
         if mode == "preserve":
             with torch.no_grad():
-                change = _relative_change(_output_list(balanced(*inputs64)), before)
+                change = _relative_change(prepared.run(balanced), prepared.outputs)
             if not change <= 1e-10 or math.isnan(change):
                 raise AssertionError(f"preserve balancing changed the outputs by {change:.2e} "
                                      f"(relative); {where}")
@@ -341,8 +350,8 @@ def check_balancing(model: nn.Module, *inputs: Any, report: Optional[SymmetryRep
 
 
 def check_conservation(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
-                       steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0
-                       ) -> SymmetryReport:
+                       steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0,
+                       forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Every check of the conservation law on a float64 copy of ``model``; raises on failure.
 
     - the groups are symmetries: outputs unchanged under random rescaling
@@ -373,6 +382,9 @@ def check_conservation(model: nn.Module, *inputs: Any, report: Optional[Symmetry
         The largest relative residual allowed.
     seed : int, default 0
         Seed of the random linear loss.
+    forward_kwargs : mapping of str to object, optional
+        Keyword arguments for ``model``'s forward, e.g. ``{"edge_weight": w}`` (cast to
+        float64 like ``inputs``).
 
     Returns
     -------
@@ -404,9 +416,13 @@ def check_conservation(model: nn.Module, *inputs: Any, report: Optional[Symmetry
     ``def test_my_model_conserves(): check_conservation(MyModel(), graph, features)``.
     """
     _check_options(model, steps=steps, rtol=rtol)
-    report = check_rescale_invariance(model, *inputs, report=report, rtol=rtol * 10, seed=seed)
-    check_noether(model, *inputs, report=report, rtol=rtol, seed=seed)
-    check_training(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed)
-    check_monitor(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed)
-    check_balancing(model, *inputs, report=report)
+    kwargs = forward_kwargs
+    report = check_rescale_invariance(model, *inputs, report=report, rtol=rtol * 10, seed=seed,
+                                      forward_kwargs=kwargs)
+    check_noether(model, *inputs, report=report, rtol=rtol, seed=seed, forward_kwargs=kwargs)
+    check_training(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed,
+                   forward_kwargs=kwargs)
+    check_monitor(model, *inputs, report=report, steps=steps, lr=lr, rtol=rtol, seed=seed,
+                  forward_kwargs=kwargs)
+    check_balancing(model, *inputs, report=report, forward_kwargs=kwargs)
     return report

@@ -1,0 +1,124 @@
+"""Keyword inputs: every public function that runs a model takes ``forward_kwargs`` and calls
+``model(*inputs, **forward_kwargs)``, treats them as inputs (data, cast to float64 by the
+checks, named in messages) and refuses anything but a mapping of argument names."""
+import dgl
+import pytest
+import torch
+import torch.nn.functional as F
+from dgl.nn import GraphConv
+from torch import nn
+
+import dglbal
+from dglbal.init import balanced_orthogonal_, balanced_xavier_, looks_linear_
+from dglbal.symmetry import ModelRunError
+from dglbal.testing import (check_balancing, check_conservation, check_monitor, check_noether,
+                            check_rescale_invariance, check_training)
+
+
+class KeywordGCN(nn.Module):
+    """Two DGL GraphConv layers; the edge weights (and a shift) come by keyword only."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = GraphConv(5, 8, norm="both"), GraphConv(8, 3, norm="both")
+
+    def forward(self, graph, feat, *, edge_weight, shift=0.0):
+        hidden = F.relu(self.a(graph, feat, edge_weight=edge_weight) + shift)
+        return self.b(graph, hidden, edge_weight=edge_weight)
+
+
+class PositionalGCN(KeywordGCN):
+    """The same function with the edge weights passed by position."""
+
+    def forward(self, graph, feat, edge_weight):
+        return super().forward(graph, feat, edge_weight=edge_weight)
+
+
+def _inputs():
+    generator = torch.Generator().manual_seed(0)
+    src = torch.randint(0, 12, (40,), generator=generator)
+    dst = torch.randint(0, 12, (40,), generator=generator)
+    graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=12))
+    feat = torch.randn(12, 5, generator=generator)
+    weight = torch.rand(graph.num_edges(), generator=generator) + 0.5
+    return graph, feat, weight
+
+
+def _model(cls=KeywordGCN):
+    torch.manual_seed(0)
+    return cls()
+
+
+ENTRY_POINTS = {
+    "analyze": dglbal.analyze,
+    "analyze_and_balance": lambda m, *x, **k: dglbal.analyze_and_balance(
+        m, *x, mode="preserve", **k),
+    "balanced_xavier_": balanced_xavier_,
+    "balanced_orthogonal_": balanced_orthogonal_,
+    "looks_linear_": looks_linear_,
+    "diagnose": dglbal.diagnose,
+    "check_rescale_invariance": check_rescale_invariance,
+    "check_noether": check_noether,
+    "check_training": check_training,
+    "check_monitor": check_monitor,
+    "check_balancing": check_balancing,
+    "check_conservation": check_conservation,
+}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_runs_the_model_with_its_keyword_inputs(entry):
+    graph, feat, weight = _inputs()
+    result = ENTRY_POINTS[entry](_model(), graph, feat, forward_kwargs={"edge_weight": weight})
+    report = result if isinstance(result, dglbal.SymmetryReport) else \
+        dglbal.analyze(_model(), graph, feat, forward_kwargs={"edge_weight": weight})
+    assert len(report.groups) == 8  # the hidden ReLU neurons
+    if entry == "diagnose":
+        assert len(result.layers) == 2 and len(result.groups.names) == 8
+    with pytest.raises((TypeError, ModelRunError), match="edge_weight"):
+        ENTRY_POINTS[entry](_model(), graph, feat)  # the keyword is required: it was passed
+
+
+def test_keyword_inputs_give_the_groups_of_positional_ones():
+    graph, feat, weight = _inputs()
+    by_keyword = dglbal.analyze(_model(), graph, feat, forward_kwargs={"edge_weight": weight})
+    by_position = dglbal.analyze(_model(PositionalGCN), graph, feat, weight)
+    assert by_keyword.parameter_order == by_position.parameter_order
+    for g_keyword, g_position in zip(by_keyword.groups, by_position.groups, strict=True):
+        for name in by_keyword.parameter_order:
+            assert torch.equal(g_keyword.exponents(name), g_position.exponents(name))
+
+
+def test_a_float_passed_by_keyword_is_data_not_a_trusted_zero():
+    """shift=0.0 by keyword may be another number for other inputs: relu(a + shift) is then
+    not homogeneous, and no group is claimed; with the model's own default 0.0 it is."""
+    graph, feat, weight = _inputs()
+    model = _model()
+    passed = dglbal.analyze(model, graph, feat,
+                            forward_kwargs={"edge_weight": weight, "shift": 0.0})
+    default = dglbal.analyze(model, graph, feat, forward_kwargs={"edge_weight": weight})
+    assert len(passed.groups) == 0 and len(default.groups) == 8
+    with pytest.raises(AssertionError, match=r"shift=float"):  # and why: at 0.5 it is false
+        check_rescale_invariance(model, graph, feat, report=default,
+                                 forward_kwargs={"edge_weight": weight, "shift": 0.5})
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("kwargs, match", [
+    ([("edge_weight", None)], "forward_kwargs must be a dict of keyword arguments.*got list"),
+    ({0: None}, "forward_kwargs' keys must be argument names.*got 0"),
+])
+def test_what_is_not_a_mapping_of_argument_names_is_refused(entry, kwargs, match):
+    graph, feat, _ = _inputs()
+    with pytest.raises(TypeError, match=match):
+        ENTRY_POINTS[entry](_model(), graph, feat, forward_kwargs=kwargs)
+
+
+def test_messages_name_keyword_inputs():
+    graph, feat, weight = _inputs()
+    with pytest.raises(ModelRunError, match=r"edge_weight=Tensor\(3,\) float32"):
+        dglbal.analyze(_model(), graph, feat, forward_kwargs={"edge_weight": weight[:3]})
+    bad = weight.clone()
+    bad[0] = float("nan")
+    with pytest.raises(ValueError, match="keyword input 'edge_weight' has 1 NaN"):
+        dglbal.diagnose(_model(), graph, feat, forward_kwargs={"edge_weight": bad})
