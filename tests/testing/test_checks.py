@@ -16,7 +16,7 @@ from dglbal.nn import GAT, GCN
 from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
                             check_conservation, check_monitor, check_noether,
                             check_rescale_invariance, check_symmetries, check_training)
-from dglbal.testing.checks import NEGLIGIBLE, delta_terms, relative_delta
+from dglbal.testing.checks import NEGLIGIBLE, as_double, delta_terms, relative_delta
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import random_stack
 
@@ -348,3 +348,10 @@ def test_large_steps_on_a_correct_model_are_no_false_alarm(scale, lr):
     graph, feat = _graph_and_features()
     check_training(_gat(), graph, scale * feat, lr=lr)
     check_monitor(_gat(), graph, scale * feat, lr=lr)
+
+
+def test_as_double_casts_the_tensors_of_feature_dicts():
+    """Heterograph features come as {node type: tensor}: cast like tuples and lists."""
+    cast = as_double({"user": torch.ones(2, 3), "item": (torch.ones(1), torch.arange(2))})
+    assert cast["user"].dtype == torch.float64 and cast["item"][0].dtype == torch.float64
+    assert cast["item"][1].dtype == torch.int64
