@@ -29,7 +29,7 @@ from .dataflow import ALWAYS, DataFlow, Edge
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
 from .memory import MemoryIndex
-from .untraced import NOT_A_VIEW, autograd_sources, replay_view
+from .untraced import NOT_A_VIEW, UNSEEN, autograd_sources, replay_view
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
@@ -417,7 +417,8 @@ class TraceContext:
             field = None
             found = autograd_sources(self, self._by_grad_fn, x.grad_fn, x.output_nr)
             if found:
-                self.report_unsupported(f"untraced op {type(x.grad_fn).__name__}")
+                self.report_unsupported(f"untraced op {type(x.grad_fn).__name__} (run where "
+                                        f"the trace cannot see: {UNSEEN})")
             for node_field, key in found:
                 sources.append(key)
                 if key.startswith("p:"):

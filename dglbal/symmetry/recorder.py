@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, List
 
 import numpy as np
 import torch
+from torch._C._functorch import is_functorch_wrapped_tensor
 from torch.overrides import TorchFunctionMode
 
 from .context import TraceContext
@@ -39,6 +40,16 @@ def _reads_numbers(items) -> bool:
     """Whether a Python number is among (nested lists / tuples of) arguments."""
     return any(isinstance(v, Number) or (isinstance(v, (list, tuple)) and _reads_numbers(v))
                for v in items)
+
+
+def _transformed(items) -> bool:
+    """Whether a tensor among ``items`` is wrapped by a ``torch.func`` transform (``vmap``'s
+    batched tensors, ``grad``'s): ops on them work per sample, on shapes the rules do not see.
+    They are not recorded; what the transform returns is then a tensor the trace did not see,
+    and whatever it depends on is held at exponent 0 and named where it is read (see
+    ``.untraced``)."""
+    return any(isinstance(v, torch.Tensor) and is_functorch_wrapped_tensor(v)
+               for v in values(items))
 
 
 def escapes(out) -> bool:
@@ -121,8 +132,8 @@ class OpRecorder(TorchFunctionMode):
 
     def record(self, func, args, kwargs, out, target=None) -> None:
         ctx = self.ctx
-        if ctx.muted:
-            return
+        if ctx.muted or _transformed(list(args) + list(kwargs.values()) + outputs(out)):
+            return  # inside torch.func.vmap / grad: see _transformed
         name = getattr(func, "__name__", "")
         args, kwargs = positional(func, args, kwargs)  # rules read leading arguments by position
         arguments = values(list(args) + list(kwargs.values()))

@@ -2,8 +2,10 @@
 graphs (used by :meth:`~dglbal.symmetry.context.TraceContext.field`).
 
 Basic indexing with Python slices and ints skips torch's function modes: such views are
-replayed from their autograd nodes (:func:`replay_view`). For anything else the traced tensors
-and parameters it depends on are found (:func:`autograd_sources`), to be held at exponent 0.
+replayed from their autograd nodes (:func:`replay_view`). For anything else (what a
+``torch.func`` transform such as ``vmap`` returns: the ops on its batched tensors are not
+recorded, their rules would see one sample's shapes) the traced tensors and parameters it
+depends on are found (:func:`autograd_sources`), to be held at exponent 0.
 """
 from __future__ import annotations
 
@@ -13,9 +15,12 @@ import numpy as np
 
 from .core.fields import Field, as_array
 
-__all__ = ["NOT_A_VIEW", "replay_view", "autograd_sources"]
+__all__ = ["NOT_A_VIEW", "UNSEEN", "replay_view", "autograd_sources"]
 
 NOT_A_VIEW = object()
+UNSEEN = ("inside torch.func.vmap or grad, under DisableTorchFunction, or in an extension "
+          "that bypasses torch's function modes")
+"""Where the ops that make untraced tensors run, for the report."""
 
 
 def replay_view(ctx: Any, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node: Any,
@@ -54,12 +59,15 @@ def autograd_sources(ctx: Any, recorded: Dict[Tuple[int, int], Tuple[Field, str]
                      node: Any, nr: int) -> List[Tuple[Field, str]]:
     """(field, key) of the traced tensors and parameters an untraced tensor depends on (its
     autograd graph; ``recorded`` as in :func:`replay_view`)."""
-    found, seen, stack = [], set(), [(node, nr)]
+    # ``seen`` keeps the nodes alive: a C++ node's Python object is made on access and freed
+    # with its last reference, and a new one may take a freed object's id (a branch mistaken
+    # for one already walked would hide the parameters behind it).
+    found, seen, stack = [], {}, [(node, nr)]
     while stack:
         node, nr = stack.pop()
         if node is None or (id(node), nr) in seen:
             continue
-        seen.add((id(node), nr))
+        seen[(id(node), nr)] = node
         if (id(node), nr) in recorded:
             found.append(recorded[(id(node), nr)])
             continue

@@ -14,6 +14,7 @@ import dglbal
 from dglbal.nn import GAT, GCN
 from dglbal.symmetry import register_module_rule, register_op_rule
 from dglbal.symmetry.rules.registry import MODULE_RULES, OP_RULES, register_dgl_rule
+from dglbal.symmetry.untraced import UNSEEN
 from dglbal.testing import check_complete, check_rescale_invariance, check_symmetries
 from dglbal.testing.models import DGL_MODELS
 from dglbal.testing.graphs import Stack, input_sets
@@ -438,8 +439,37 @@ def test_untraced_op_holds_its_inputs_and_keeps_what_made_them():
             return _Untraced.apply(self.out(F.relu(self.conv(graph, x).flatten(1))))
 
     report = check_symmetries(WithKernel(), 5, 8)
-    assert report.unsupported == ["untraced op _UntracedBackward"]
+    assert report.unsupported == [f"untraced op _UntracedBackward (run where the trace cannot "
+                                  f"see: {UNSEEN})"]
     assert report.gates == ["conv.attn_l", "conv.attn_r"]
+
+
+class _VmapSide(nn.Module):
+    """A ReLU layer read twice: by a traced head, and per node inside ``torch.func.vmap``,
+    squared (no symmetry of ``a`` survives the side branch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(4, 5), nn.Linear(5, 2), nn.Linear(5, 2)
+
+    def forward(self, x):
+        side = torch.func.vmap(lambda row: self.c(torch.relu(self.a(row)) ** 2))(x)
+        return self.b(torch.relu(self.a(x))) + side
+
+
+def test_ops_inside_vmap_are_held_not_misread():
+    """Ops on vmap's batched tensors see one sample's shapes: the rules once failed on them
+    (RuleError quoting "Cannot access storage of BatchedTensorImpl"). They are not recorded;
+    what vmap returns is an untraced tensor, whose sources are held at exponent 0 and named.
+    The walk to those sources once lost branches (a freed autograd node's id taken by a new
+    one looked already walked): ``a`` was missed and its 5 channels reported, a false
+    symmetry that changed the outputs by 1.4."""
+    torch.manual_seed(0)
+    model, x = _VmapSide().double(), torch.randn(6, 4, dtype=torch.float64)
+    report = dglbal.analyze(model, x)
+    assert report.groups == [] and len(report.parameter_order) == 6
+    assert any("torch.func.vmap" in str(u) and "a: 5" in str(u) for u in report.unsupported), \
+        report.unsupported
 
 
 @pytest.mark.parametrize("reduce", ["sum", "amax", "prod"])
