@@ -33,7 +33,8 @@ from torch import nn
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .approximate import relaxed_groups
 from .arguments import (ModelRunError, check_model, describe_inputs, holds_floats,
-                        keyword_inputs, model_constants, output_tensors, run_eagerly, unwrap)
+                        holds_integers, keyword_inputs, model_constants, output_tensors,
+                        run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import RuleError, register_module_rule, register_op_rule
@@ -113,7 +114,8 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False,
     code does: a parameter these inputs read only in part (``w[:graph.num_nodes()]``) is held
     at exponent 0 and named in ``report.unsupported``, since a larger input reads the rest.
     A float among the inputs (a threshold, a shift) may be another number for other inputs:
-    no Python number is then taken to be 0 for every input. Keyword inputs
+    no Python number is then taken to be 0 for every input; after an int (a count, a number
+    of steps) or a graph's degrees in Python, no finite one. Keyword inputs
     (``forward_kwargs``) are inputs like the positional ones.
 
     Parameters
@@ -166,6 +168,7 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False,
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
     ctx.constants.python_holds_data = holds_floats((example_inputs, keywords))
+    ctx.constants.python_holds_integers = holds_integers((example_inputs, keywords))
     if up_to_eps:
         ctx.applied = []  # the constraints, kept for the relaxed system
     with _left_as_found(traced), _all_parameters_require_grad(traced), \

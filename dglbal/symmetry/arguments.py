@@ -24,7 +24,8 @@ import torch
 from torch import nn
 
 __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
-           "keyword_inputs", "holds_floats", "describe_inputs", "output_tensors"]
+           "keyword_inputs", "holds_floats", "holds_integers", "describe_inputs",
+           "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -164,8 +165,8 @@ def holds_floats(inputs: Any) -> bool:
 
     A float passed to the model (a threshold, a shift) is input data that is already in
     Python: another input may pass another value where these pass 0, so the trace starts as
-    if values had entered Python (see ``.constants``). Integers (counts, sizes, indices) and
-    booleans (flags) do not count, as a graph's node counts do not.
+    if values had entered Python (see ``.constants``). Integers (counts, sizes, indices):
+    :func:`holds_integers`; booleans (flags) do not count.
 
     Parameters
     ----------
@@ -183,6 +184,29 @@ def holds_floats(inputs: Any) -> bool:
     (True, False)
     """
     return any(isinstance(leaf, (float, complex)) for leaf in _leaves(inputs))
+
+
+def holds_integers(inputs: Any) -> bool:
+    """Whether Python integers (not booleans) are among (nested tuples, lists and dicts of) the
+    example inputs: a count or a size passed to the model may be another number for other
+    inputs, as a graph's degrees are once they enter Python (see ``.constants``).
+
+    Parameters
+    ----------
+    inputs : object
+        The example inputs, or one of them.
+
+    Returns
+    -------
+    bool
+        True if an int (not a bool) is among them.
+
+    Examples
+    --------
+    >>> holds_integers((torch.ones(2), {"k": 3})), holds_integers((torch.ones(2), True))
+    (True, False)
+    """
+    return any(isinstance(leaf, int) and not isinstance(leaf, bool) for leaf in _leaves(inputs))
 
 
 def _leaves(value: Any) -> Iterator[Any]:

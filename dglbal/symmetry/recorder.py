@@ -9,8 +9,9 @@ shares its memory (views), entry by entry through their strides.
 from __future__ import annotations
 
 import contextlib
-from numbers import Number
-from typing import Any, Callable, Iterator, List
+import sys
+from types import FrameType
+from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 import torch
@@ -36,10 +37,15 @@ def mark_data(ctx: TraceContext, out) -> None:
         ctx.set_field(value, None)
 
 
-def _reads_numbers(items) -> bool:
-    """Whether a Python number is among (nested lists / tuples of) arguments."""
-    return any(isinstance(v, Number) or (isinstance(v, (list, tuple)) and _reads_numbers(v))
-               for v in items)
+def _called_from_dgl(frame: Optional[FrameType]) -> bool:
+    """Whether the first caller outside torch and this analyser is DGL's own code or
+    dglbal's layers (whose Python numbers are their literals, see ``.constants``)."""
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if not module.startswith(("torch.", "dglbal.symmetry.")) and module != "torch":
+            return module == "dgl" or module.startswith(("dgl.", "dglbal.nn."))
+        frame = frame.f_back
+    return False
 
 
 def _transformed(items) -> bool:
@@ -140,9 +146,11 @@ class OpRecorder(TorchFunctionMode):
         # Values that enter Python as numbers (a bool only steers control flow).
         to_python = name not in METADATA and out is not None and not isinstance(out, bool) \
             and not outputs(out)
+        ctx.constants.called_from_dgl = (to_python or ctx.constants.python_holds_integers) \
+            and _called_from_dgl(sys._getframe(1))
         ctx.constants.note(name, arguments, outputs(out), target, to_python=to_python,
-                           reads_numbers=ctx.constants.python_holds_data  # else it never counts
-                           and _reads_numbers(list(args) + list(kwargs.values())))
+                           reads_numbers=ctx.constants.reads_untrusted(
+                               list(args) + list(kwargs.values())))
         inputs = [v for v in arguments if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return mark_data(ctx, out)
@@ -232,6 +240,7 @@ class OpRecorder(TorchFunctionMode):
         ctx = self.ctx
         if ctx.muted:
             return
+        ctx.constants.called_from_dgl = False  # whoever called the last recorded op
         inputs = [v for v in inputs if ctx.known(v) or ctx.is_tracked(v)]
         if not inputs:
             return mark_data(ctx, results)

@@ -294,10 +294,57 @@ def test_a_float_passed_to_the_model_is_not_a_constant(shift):
     check_rescale_invariance(model, x, 1.0, report=report)
 
 
-def test_an_integer_passed_to_the_model_keeps_the_zeros_of_its_code():
-    model = _Shifted(lambda h, steps: h.clamp(min=0) * steps).double()
-    report = dglbal.analyze(model, torch.randn(5, 3, dtype=torch.float64), 2)
-    assert len(report.groups) == 4 and report.unsupported == []
+@pytest.mark.parametrize("shift", [
+    lambda h, steps: h.clamp(min=steps - 2),
+    lambda h, steps: F.relu(h) ** (steps - 1),
+    lambda h, steps: h.clamp(min=0) * steps,  # a literal 0 is no different once ints are in
+], ids=["clamp", "pow", "literal"])
+def test_an_integer_passed_to_the_model_is_input_data(shift):
+    """An int passed to forward may be another number for other inputs: the kink it places
+    (0 at steps = 2) and the degree it gives were once trusted, 4 false groups each (outputs
+    changed by 1.9 and 0.38 at steps = 3); integer arithmetic makes any finite number, so
+    none is trusted."""
+    model = _Shifted(shift).double()
+    x = torch.randn(5, 3, dtype=torch.float64)
+    report = dglbal.analyze(model, x, 2)
+    assert report.groups == [] and any("Python number" in u for u in report.unsupported)
+    check_rescale_invariance(model, x, 3, report=report)
+
+
+class _DegreeKink(nn.Module):
+    """A kink the graph places through Python: the least in-degree less one, 0 with self-loops
+    on a graph whose least in-degree is 1 (another graph makes it 1 or more)."""
+
+    def __init__(self, fill=None):
+        super().__init__()
+        self.a, self.b, self.fill = nn.Linear(5, 4), nn.Linear(4, 3), fill
+
+    def forward(self, graph, x):
+        least = float(graph.in_degrees().min() - 1)
+        h = self.a(x)
+        if self.fill is None:
+            return self.b(h.clamp(min=least))
+        isolated = torch.tensor([d == 0 for d in graph.in_degrees().tolist()])
+        return self.b(F.relu(h.masked_fill(isolated[:, None], self.fill)))
+
+
+def test_a_number_from_the_graph_is_not_a_constant():
+    """Degrees were trusted once they entered Python, as integers from the start: 4 false
+    groups, outputs changed by 4.4 on a graph with two self-loops per node."""
+    model = _DegreeKink().double()
+    graph = dgl.add_self_loop(dgl.graph(([0, 1, 2, 3], [1, 2, 3, 4]), num_nodes=9))
+    x = torch.randn(9, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    report = dglbal.analyze(model, graph, x)  # node 0 has only its self-loop: least is 0
+    assert report.groups == [] and any("Python number" in u for u in report.unsupported)
+    check_rescale_invariance(model, dgl.add_self_loop(graph), x, report=report)
+
+
+@pytest.mark.parametrize("fill, groups", [(float("-inf"), 4), (0.0, 0)], ids=["inf", "zero"])
+def test_after_graph_integers_only_infinities_stay_trusted(fill, groups):
+    """No integer arithmetic makes an infinity: relu(masked_fill(h, mask, -inf)) keeps its
+    groups after the degrees entered Python; a finite fill does not."""
+    report = sound(_DegreeKink(fill))
+    assert len(report.groups) == groups
 
 
 @pytest.mark.parametrize("call,groups", [

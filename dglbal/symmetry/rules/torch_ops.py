@@ -62,7 +62,7 @@ def _describe(ctx: TraceContext, c: Any, scalar: str = "the constant ") -> str:
     """How a constant operand reads in a report (numbers prefixed with ``scalar``)."""
     if not isinstance(c, (torch.Tensor, Number)):
         return repr(c)
-    if isinstance(c, Number) and ctx.constants.python_holds_data:
+    if isinstance(c, Number) and not ctx.constants.trusts(c):
         return f"the Python number {float(c):g} (it may carry input data)"
     if isinstance(c, Number) or (c in ctx.constants and c.numel() == 1 and not c.is_meta):
         return f"{scalar}{float(c):g}"
@@ -258,7 +258,7 @@ def _fixed_exponent(ctx: TraceContext, p: Any) -> Optional[Number]:
     if isinstance(p, torch.Tensor) and p in ctx.constants and p.numel() == 1 and \
             not p.is_meta and not p.is_complex():
         return p.item()
-    if isinstance(p, Number) and not ctx.constants.python_holds_data:
+    if isinstance(p, Number) and ctx.constants.trusts(p):
         return p
     return None
 
