@@ -122,8 +122,8 @@ class OpRecorder(TorchFunctionMode):
     def before_write(self, target) -> None:
         """An in-place op is about to change ``target``: note what it holds now."""
         ctx = self.ctx
-        if target is None or ctx.muted:
-            return
+        if target is None or ctx.muted or _transformed([target]):
+            return  # a transform's tensor (grad's requires_grad_()): not recorded
         if not ctx.known(target):
             ctx.set_field(target, ctx.field(target))
         ctx.free_before_write.clear()

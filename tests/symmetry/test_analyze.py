@@ -472,6 +472,35 @@ def test_ops_inside_vmap_are_held_not_misread():
         report.unsupported
 
 
+class _GradInside(nn.Module):
+    """Two ReLU layers: ``d``'s neurons reach the output through traced ops, ``a``'s also
+    through ``torch.func.grad`` (the gradient of a cubic: their squares)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 2)
+        self.d, self.e = nn.Linear(4, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        squares = torch.func.grad(lambda t: (t ** 3).sum())(h)
+        return self.b(h) + squares[:, :2] + self.e(torch.relu(self.d(x)))
+
+
+def test_torch_func_grad_inside_a_forward_is_held_not_a_crash():
+    """``torch.func.grad`` calls ``requires_grad_()`` on its wrapped input: the in-place
+    bookkeeping read the wrapper's storage and the model failed under analysis
+    (ModelRunError quoting "Cannot access storage of TensorWrapper"). What grad reads is
+    held at exponent 0 and named; ``d``'s neurons stay free."""
+    torch.manual_seed(0)
+    model, x = _GradInside().double(), torch.randn(6, 4, dtype=torch.float64)
+    report = dglbal.analyze(model, x)
+    assert {group.name for group in report.groups} == {f"d channel {c}" for c in range(3)}
+    assert any("a: 3" in str(u) for u in report.unsupported), report.unsupported
+    check_rescale_invariance(model, torch.randn(9, 4, dtype=torch.float64), report=report,
+                             trials=4)
+
+
 @pytest.mark.parametrize("reduce", ["sum", "amax", "prod"])
 def test_scatter_reduce_over_data_chosen_entries(reduce):
     """Sums and maxima of entries chosen by data need one common exponent; products of them
