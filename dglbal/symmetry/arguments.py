@@ -78,15 +78,15 @@ def _is_compiled(module: nn.Module) -> bool:
 
 
 def run_eagerly(model: nn.Module, notes: List[str]) -> ContextManager:
-    """A context in which ``torch.compile``'d submodules run their original code eagerly
-    (dynamo off), so that the trace sees their ops; a note names them."""
+    """A context in which ``torch.compile``'d submodules and functions run their original
+    code eagerly (dynamo off), so that the trace sees their ops; a note names the modules.
+    (Dynamo tracing under the trace's function mode aborted the process.)"""
     compiled = [name for name, m in model.named_modules() if _is_compiled(m)]
-    dynamo = sys.modules.get("torch._dynamo")  # loaded whenever something was compiled
-    if not compiled or dynamo is None:
-        return contextlib.nullcontext()
-    notes.append(f"torch.compile'd submodules ({', '.join(compiled)}) were run eagerly: their "
-                 "original code, which the compiled graph computes")
-    return dynamo.config.patch(disable=True)
+    if compiled:
+        notes.append(f"torch.compile'd submodules ({', '.join(compiled)}) were run eagerly: "
+                     "their original code, which the compiled graph computes")
+    import torch._dynamo  # noqa: F401  (a function compiled in the forward loads it late)
+    return sys.modules["torch._dynamo"].config.patch(disable=True)
 
 
 def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:

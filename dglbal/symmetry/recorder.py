@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator, List, Optional
 
 import numpy as np
 import torch
-from torch._C._functorch import is_functorch_wrapped_tensor
+from torch._C._functorch import get_unwrapped, is_functorch_wrapped_tensor
 from torch.overrides import TorchFunctionMode
 
 from .context import TraceContext
@@ -51,11 +51,17 @@ def _called_from_dgl(frame: Optional[FrameType]) -> bool:
 def _transformed(items) -> bool:
     """Whether a tensor among ``items`` is wrapped by a ``torch.func`` transform (``vmap``'s
     batched tensors, ``grad``'s): ops on them work per sample, on shapes the rules do not see.
-    They are not recorded; what the transform returns is then a tensor the trace did not see,
-    and whatever it depends on is held at exponent 0 and named where it is read (see
-    ``.untraced``)."""
+    They are not recorded: what they read is held at exponent 0 (``OpRecorder._transform``),
+    and what the transform returns is a tensor the trace did not see (see ``.untraced``)."""
     return any(isinstance(v, torch.Tensor) and is_functorch_wrapped_tensor(v)
                for v in values(items))
+
+
+def _unwrapped(v):
+    """The plain tensor under a transform's wrappers (a batched input: the input itself)."""
+    while isinstance(v, torch.Tensor) and is_functorch_wrapped_tensor(v):
+        v = get_unwrapped(v)
+    return v
 
 
 def escapes(out) -> bool:
@@ -112,6 +118,7 @@ class OpRecorder(TorchFunctionMode):
         super().__init__()
         self.ctx = ctx
         self.seen = 0  # indexing ops the mode has handled: tells the patches what it missed
+        self._inner: dict = {}  # by id: made inside a transform, or already held there
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -128,8 +135,8 @@ class OpRecorder(TorchFunctionMode):
     def before_write(self, target) -> None:
         """An in-place op is about to change ``target``: note what it holds now."""
         ctx = self.ctx
-        if target is None or ctx.muted:
-            return
+        if target is None or ctx.muted or _transformed([target]):
+            return  # a transform's tensor (grad's requires_grad_()): not recorded
         if not ctx.known(target):
             ctx.set_field(target, ctx.field(target))
         ctx.free_before_write.clear()
@@ -138,8 +145,10 @@ class OpRecorder(TorchFunctionMode):
 
     def record(self, func, args, kwargs, out, target=None) -> None:
         ctx = self.ctx
-        if ctx.muted or _transformed(list(args) + list(kwargs.values()) + outputs(out)):
-            return  # inside torch.func.vmap / grad: see _transformed
+        if ctx.muted:
+            return
+        if _transformed(list(args) + list(kwargs.values()) + outputs(out)):
+            return self._transform(func, values(list(args) + list(kwargs.values())), out)
         name = getattr(func, "__name__", "")
         args, kwargs = positional(func, args, kwargs)  # rules read leading arguments by position
         arguments = values(list(args) + list(kwargs.values()))
@@ -181,6 +190,28 @@ class OpRecorder(TorchFunctionMode):
             ctx.mark_escaping()
         written = [target] + aliases if target is not None else []  # in place: new values
         ctx.record_flow(inputs, outputs(out) + written, gate=gate)
+
+    def _transform(self, func, arguments: List[Any], out) -> None:
+        """An op inside a ``torch.func`` transform (not recorded, see ``_transformed``): the
+        traced tensors and parameters it reads are held at exponent 0, named and kept (under
+        ``no_grad`` what the transform returns has no autograd history to find them by)."""
+        ctx = self.ctx
+        read = [v for v in map(_unwrapped, arguments) if id(v) not in self._inner
+                and (ctx.known(v) or ctx.is_tracked(v))]
+        self._inner.update((id(v), v) for v in read + list(map(_unwrapped, outputs(out))))
+        if not read:
+            return
+        ctx.begin_op(op_name(func))
+        ctx.report_unsupported(f"{op_name(func)} inside torch.func.vmap or grad (per sample, "
+                               "not recorded): what it reads is held at exponent 0")
+        for v in read:
+            name = ctx.param_name(v)
+            if name is not None:
+                ctx.require_param_zero(name)
+            else:
+                ctx.require_zero(ctx.field(v))
+        ctx.mark_escaping()
+        ctx.record_flow(read, [])
 
     def _update_aliases(self, func, target: torch.Tensor, before) -> List[torch.Tensor]:
         """An in-place write gave the target new values: tensors sharing its memory (views

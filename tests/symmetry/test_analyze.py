@@ -468,8 +468,70 @@ def test_ops_inside_vmap_are_held_not_misread():
     model, x = _VmapSide().double(), torch.randn(6, 4, dtype=torch.float64)
     report = dglbal.analyze(model, x)
     assert report.groups == [] and len(report.parameter_order) == 6
-    assert any("torch.func.vmap" in str(u) and "a: 5" in str(u) for u in report.unsupported), \
-        report.unsupported
+    assert any("torch.func.vmap" in str(u) and "a.weight: 5" in str(u)
+               for u in report.unsupported), report.unsupported
+
+
+class _TransformUnderNoGrad(nn.Module):
+    """A ReLU layer whose output is divided by a per-node scale computed by a ``torch.func``
+    transform under ``no_grad``: what the transform returns has no autograd history."""
+
+    def __init__(self, transform):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 5), nn.Linear(5, 2)
+        self.transform = transform
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        with torch.no_grad():
+            scale = self.transform(h)
+        return self.b(h / (1.0 + scale))
+
+
+@pytest.mark.parametrize("transform", [
+    lambda h: torch.func.vmap(lambda row: (row * row).sum())(h)[:, None],
+    lambda h: torch.func.grad(lambda t: (t ** 3).sum())(h)])
+def test_torch_func_transforms_under_no_grad_hold_what_they_read(transform):
+    """Under ``no_grad`` what vmap or grad returns has no autograd history: it was read as
+    data and the 5 channels of ``a`` were reported, a false symmetry (outputs changed by
+    0.2 to 2 when rescaled). The ops inside a transform now hold what they read."""
+    torch.manual_seed(0)
+    model, x = _TransformUnderNoGrad(transform).double(), torch.randn(6, 4, dtype=torch.float64)
+    report = dglbal.analyze(model, x)
+    assert report.groups == []
+    assert any("inside torch.func.vmap or grad" in str(u) and "a: 5" in str(u)
+               for u in report.unsupported), report.unsupported
+    check_rescale_invariance(model, torch.randn(9, 4, dtype=torch.float64), report=report,
+                             trials=4)
+
+
+class _GradInside(nn.Module):
+    """Two ReLU layers: ``d``'s neurons reach the output through traced ops, ``a``'s also
+    through ``torch.func.grad`` (the gradient of a cubic: their squares)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 2)
+        self.d, self.e = nn.Linear(4, 3), nn.Linear(3, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        squares = torch.func.grad(lambda t: (t ** 3).sum())(h)
+        return self.b(h) + squares[:, :2] + self.e(torch.relu(self.d(x)))
+
+
+def test_torch_func_grad_inside_a_forward_is_held_not_a_crash():
+    """``torch.func.grad`` calls ``requires_grad_()`` on its wrapped input: the in-place
+    bookkeeping read the wrapper's storage and the model failed under analysis
+    (ModelRunError quoting "Cannot access storage of TensorWrapper"). What grad reads is
+    held at exponent 0 and named; ``d``'s neurons stay free."""
+    torch.manual_seed(0)
+    model, x = _GradInside().double(), torch.randn(6, 4, dtype=torch.float64)
+    report = dglbal.analyze(model, x)
+    assert {group.name for group in report.groups} == {f"d channel {c}" for c in range(3)}
+    assert any("a: 3" in str(u) for u in report.unsupported), report.unsupported
+    check_rescale_invariance(model, torch.randn(9, 4, dtype=torch.float64), report=report,
+                             trials=4)
 
 
 @pytest.mark.parametrize("reduce", ["sum", "amax", "prod"])

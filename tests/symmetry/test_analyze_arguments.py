@@ -147,6 +147,31 @@ def test_compiled_submodules_are_run_eagerly():
     assert any("mid" in n and "eagerly" in n for n in report.notes)
 
 
+def _scaled_by_its_peak(t):
+    return t * t.abs().amax(0)
+
+
+_COMPILED_PEAK = torch.compile(_scaled_by_its_peak)
+
+
+class CompiledFunction(Head):
+    """A ReLU layer read by a ``torch.compile``'d function (not a module): degree 2."""
+
+    def forward(self, graph, x):
+        return self.b(_COMPILED_PEAK(F.relu(self.a(x))))
+
+
+def test_compiled_functions_are_run_eagerly():
+    """Only compiled submodules turned dynamo off: a compiled function was traced by dynamo
+    under the analyser's function mode and the process aborted ("terminate called after
+    throwing an instance of 'pybind11::error_already_set'", a rule failing on FakeTensors)."""
+    model = CompiledFunction().double()
+    report = dglbal.analyze(model, *_inputs())
+    assert len(report.groups) == 4 and report.unsupported == []
+    check_rescale_invariance(model, *input_sets(5, count=1, seed=3)[0], report=report,
+                             trials=4)
+
+
 def test_inputs_computed_with_autograd_are_data():
     graph, x = _inputs()
     x = x.clone().requires_grad_() * 2  # a non-leaf input, made outside the model
