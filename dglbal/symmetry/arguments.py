@@ -16,8 +16,7 @@
 """
 from __future__ import annotations
 
-import contextlib
-import sys
+import importlib
 from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -85,8 +84,9 @@ def run_eagerly(model: nn.Module, notes: List[str]) -> ContextManager:
     if compiled:
         notes.append(f"torch.compile'd submodules ({', '.join(compiled)}) were run eagerly: "
                      "their original code, which the compiled graph computes")
-    import torch._dynamo  # noqa: F401  (a function compiled in the forward loads it late)
-    return sys.modules["torch._dynamo"].config.patch(disable=True)
+    # Loaded here, not at import (half a second): a function compiled inside the forward
+    # would load it only during the trace.
+    return importlib.import_module("torch._dynamo").config.patch(disable=True)
 
 
 def check_model(model: Any) -> List[Tuple[str, nn.Parameter]]:
