@@ -23,18 +23,21 @@ __all__ = ["move", "repeat_interleave", "pad", "getitem", "gather", "embedding",
            "setitem"]
 
 _VIEWS = set(ops("view"))
+_VIEWS_AS = set(ops("view_as"))  # the field may not be contiguous: reshaped, not viewed
 
 
 @register_op_rule(*ops(
     "view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "permute", "transpose",
     "t", "expand", "expand_as", "repeat", "tile", "narrow", "select", "split", "chunk", "unbind",
     "cat", "concat", "concatenate", "stack", "hstack", "vstack", "flip", "roll", "movedim",
-    "moveaxis", "swapaxes", "swapdims", "diagonal", "tensor_split", "broadcast_to"))
+    "moveaxis", "swapaxes", "swapdims", "diagonal", "tensor_split", "broadcast_to", "view_as",
+    "reshape_as"))
 def move(ctx: TraceContext, func: Any, args: Sequence[Any], kwargs: dict, out: Any) -> None:
     """Ops that only move entries: apply the same op to the fields."""
     if func in _VIEWS and len(args) > 1 and isinstance(args[1], torch.dtype):
         return conservative(ctx, func, args, kwargs, out)
-    call = torch.Tensor.reshape if func in _VIEWS else func
+    call = torch.Tensor.reshape if func in _VIEWS else \
+        torch.Tensor.reshape_as if func in _VIEWS_AS else func
     moved = call(*swap_values(ctx, args), **swap_values(ctx, kwargs))
     for tensor, field in zip(outputs(out), outputs(moved)):
         ctx.set_field(tensor, collapse(field.numpy()))
