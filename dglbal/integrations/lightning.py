@@ -9,7 +9,7 @@ gradient clipping (the order of "Dynamic Rescaling for Training GNNs").
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +26,7 @@ from dglbal.balance.conservation import check_threshold
 from dglbal.balance.hooks import gradients_finite
 from dglbal.balance.rebalance import check_rebalance_arguments
 from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry.arguments import keyword_inputs
 
 __all__ = ["BalanceCallback", "LoggersWriter"]
 
@@ -91,6 +92,9 @@ class BalanceCallback(pl.Callback):
     ----------
     example_inputs : sequence, optional
         What the model's ``forward`` takes (a graph and features), for the analyser.
+    forward_kwargs : mapping of str to object, optional
+        What it takes by keyword (``{"edge_weight": w}``), moved to the device like
+        ``example_inputs``.
     module : str, optional
         The submodule to balance (``pl_module.get_submodule(module)``); the LightningModule
         itself by default (its ``forward`` must take ``example_inputs``).
@@ -117,6 +121,7 @@ class BalanceCallback(pl.Callback):
     """
 
     def __init__(self, example_inputs: Optional[Sequence[Any]] = None, *,
+                 forward_kwargs: Optional[Mapping[str, Any]] = None,
                  module: Optional[str] = None, balance: Optional[str] = "init",
                  beta: Optional[float] = 2.0, rebalance: Optional[str] = "relative_gradients",
                  every: int = 10, sweeps: int = 10, monitor: bool = True,
@@ -125,6 +130,7 @@ class BalanceCallback(pl.Callback):
             raise TypeError("BalanceCallback: example_inputs must be a tuple or list of the "
                             "model's inputs (graph, features), got "
                             f"{type(example_inputs).__name__}")
+        self.forward_kwargs = keyword_inputs(forward_kwargs)
         if module is not None and not isinstance(module, str):
             raise TypeError(f"BalanceCallback: module must be a submodule's name, got "
                             f"{type(module).__name__}")
@@ -164,7 +170,8 @@ class BalanceCallback(pl.Callback):
         model = self._model(pl_module)
         inputs = () if self.example_inputs is None else tuple(
             _to_device(x, pl_module.device) for x in self.example_inputs)
-        self.report = analyze(model, *inputs)
+        keywords = {k: _to_device(x, pl_module.device) for k, x in self.forward_kwargs.items()}
+        self.report = analyze(model, *inputs, forward_kwargs=keywords)
         # Once per callback: a second fit continues from the trained weights.
         if self.balance is not None and trainer.ckpt_path is None and self.summary is None:
             self.summary = balance_(model, self.report, self.balance, beta=self.beta)

@@ -180,3 +180,20 @@ def test_refusals(start, tmp_path):
     module = NodeClassifier(copy.deepcopy(start))
     with pytest.raises(ValueError, match="module='net', but NodeClassifier has no such"):
         _trainer(tmp_path, callbacks=[BalanceCallback(module="net")]).fit(module)
+
+
+class ScaledClassifier(NodeClassifier):
+    """A LightningModule whose forward takes a scale by keyword only."""
+
+    def forward(self, graph, feat, *, scale):
+        return self.model(graph, feat * scale)
+
+
+def test_keyword_inputs_reach_the_analysis(start, tmp_path):
+    module = ScaledClassifier(copy.deepcopy(start))
+    callback = BalanceCallback((module.graph, module.feat),
+                               forward_kwargs={"scale": torch.tensor(2.0)}, rebalance=None)
+    _trainer(tmp_path, steps=1, callbacks=[callback]).fit(module)
+    assert len(callback.report.groups) == 16  # (L - 1) x width hidden neurons of the GAT
+    with pytest.raises(TypeError, match="forward_kwargs must be a dict"):
+        BalanceCallback(forward_kwargs=[("scale", 2.0)])
