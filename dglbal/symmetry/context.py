@@ -29,7 +29,7 @@ from .dataflow import ALWAYS, DataFlow, Edge
 from .findings import NOTE, REFUSAL, Finding, sort_findings
 from .guards import DivisionGuards
 from .memory import MemoryIndex
-from .untraced import NOT_A_VIEW, UNSEEN, autograd_sources, replay_view
+from .untraced import untracked_field
 
 __all__ = ["TraceContext", "Value", "ALWAYS", "NEURON", "PARAMETER", "AUXILIARY", "ZERO"]
 
@@ -82,7 +82,8 @@ class TraceContext:
         self._fields: Dict[int, Field] = {}
         self._alive: List[torch.Tensor] = []
         self.memory = MemoryIndex()  # traced tensors by storage, for in-place writes' aliases
-        self._by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
+        # (autograd node id, output number) -> (field, key) of traced tensors (.untraced)
+        self.by_grad_fn: Dict[Tuple[int, int], Tuple[Field, str]] = {}
         self.unsupported: List[Finding] = []  # refusals, then notes: made by finish()
         self.notes: List[Finding] = []
         self.free_before_write: set = set()  # in-place targets that held only zeros / infinities
@@ -211,7 +212,7 @@ class TraceContext:
         if name is not None:
             return self.param_field(name)
         if x.requires_grad and x.grad_fn is not None:
-            return self._untracked(x)
+            return untracked_field(self, x)
         return None
 
     def set_field(self, tensor: object, field: Field) -> None:
@@ -239,7 +240,7 @@ class TraceContext:
             # Keep the node's Python wrapper alive: its id is the key, and a freed wrapper
             # would come back as a new object with another id.
             self._alive.append(node)
-            self._by_grad_fn[(id(node), tensor.output_nr)] = (field, self.key(tensor))
+            self.by_grad_fn[(id(node), tensor.output_nr)] = (field, self.key(tensor))
 
     def hold_empty(self, tensor: torch.Tensor, fields: Sequence[Field]) -> None:
         """An empty tensor made from traced values: whatever exponents it would carry cannot
@@ -399,32 +400,3 @@ class TraceContext:
     def aliases(self, tensor: torch.Tensor) -> List[torch.Tensor]:
         """Other traced tensors that share ``tensor``'s memory (views of it, or it of them)."""
         return [t for t in self.memory.sharing(tensor) if id(t) in self._fields]
-
-    # -- tensors computed outside the trace ---------------------------------------------------
-    def _untracked(self, x: torch.Tensor) -> Field:
-        """A parameter-dependent tensor made by an op the trace did not see.
-
-        Basic indexing with Python slices and ints skips torch's function modes; such views
-        are replayed from their autograd nodes. Anything else is unknown: its sources (traced
-        tensors and parameters, found through the autograd graph) are held at exponent 0.
-        Either way the sources are linked to the tensor, so that what made them stays live.
-        A tensor with no such sources (an input computed with autograd outside the model) is
-        data.
-        """
-        sources: List[str] = []
-        field = replay_view(self, self._by_grad_fn, x.grad_fn, x.output_nr, sources)
-        if field is NOT_A_VIEW:
-            field = None
-            found = autograd_sources(self, self._by_grad_fn, x.grad_fn, x.output_nr)
-            if found:
-                self.report_unsupported(f"untraced op {type(x.grad_fn).__name__} (run where "
-                                        f"the trace cannot see: {UNSEEN})")
-            for node_field, key in found:
-                sources.append(key)
-                if key.startswith("p:"):
-                    self.require_param_zero(key[2:])
-                else:
-                    self.require_zero(node_field)
-        self.set_field(x, field)
-        self.dataflow.link(sources, self.key(x))
-        return self._fields[id(x)]

@@ -15,12 +15,41 @@ import numpy as np
 
 from .core.fields import Field, as_array
 
-__all__ = ["NOT_A_VIEW", "UNSEEN", "replay_view", "autograd_sources"]
+__all__ = ["NOT_A_VIEW", "UNSEEN", "untracked_field", "replay_view", "autograd_sources"]
 
 NOT_A_VIEW = object()
 UNSEEN = ("inside torch.func.vmap or grad, under DisableTorchFunction, or in an extension "
           "that bypasses torch's function modes")
 """Where the ops that make untraced tensors run, for the report."""
+
+
+def untracked_field(ctx: Any, x: Any) -> Any:
+    """The field of a parameter-dependent tensor made by an op the trace did not see (for
+    :meth:`~dglbal.symmetry.context.TraceContext.field`).
+
+    Basic indexing with Python slices and ints skips torch's function modes; such views are
+    replayed from their autograd nodes. Anything else is unknown: its sources (traced tensors
+    and parameters, found through the autograd graph) are held at exponent 0. Either way the
+    sources are linked to the tensor, so that what made them stays live. A tensor with no
+    such sources (an input computed with autograd outside the model) is data.
+    """
+    sources: List[str] = []
+    field = replay_view(ctx, ctx.by_grad_fn, x.grad_fn, x.output_nr, sources)
+    if field is NOT_A_VIEW:
+        field = None
+        found = autograd_sources(ctx, ctx.by_grad_fn, x.grad_fn, x.output_nr)
+        if found:
+            ctx.report_unsupported(f"untraced op {type(x.grad_fn).__name__} (run where the "
+                                   f"trace cannot see: {UNSEEN})")
+        for node_field, key in found:
+            sources.append(key)
+            if key.startswith("p:"):
+                ctx.require_param_zero(key[2:])
+            else:
+                ctx.require_zero(node_field)
+    ctx.set_field(x, field)
+    ctx.dataflow.link(sources, ctx.key(x))
+    return ctx.field(x)
 
 
 def replay_view(ctx: Any, recorded: Dict[Tuple[int, int], Tuple[Field, str]], node: Any,
