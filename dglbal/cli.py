@@ -15,7 +15,7 @@ from dglbal.experiments.config import TrainConfig, cli_fields, option_name, vali
 from dglbal.experiments.diagnosis import diagnose_schemes, diagnosis_files, write_diagnoses
 from dglbal.experiments.environment import prepare_output_dir
 from dglbal.experiments.runstore import Interrupted
-from dglbal.experiments.sweep import SweepConfig, run_sweep, write_outputs
+from dglbal.experiments.sweep import SweepConfig, run_sweep, validate_sweep, write_outputs
 from dglbal.experiments.tables import plot_curves, save_results, summary_table, summary_tables
 from dglbal.experiments.train import run_experiment
 from dglbal.nn import kernels
@@ -141,9 +141,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     sweep = SweepConfig(datasets=_once("--dataset", args.dataset),
                         depths=_once("--layers", args.layers),
                         base=_config(args, args.dataset[0], args.layers[0]))
-    for dataset in sweep.datasets:
-        for layers in sweep.depths:
-            validate_config(_config(args, dataset, layers))
+    validate_sweep(sweep)
     out = prepare_output_dir(args.out, folders=("runs", "monitor") if args.monitor else ("runs",),
                              files=("results.csv", "summary.md", "accuracy_vs_depth.png"))
     records = run_sweep(sweep, out, progress=not args.quiet)

@@ -26,7 +26,7 @@ from .environment import prepare_output_dir
 from .value_checks import conforms, refuse_duplicates, type_name
 from .train import prepare_graph, run_once
 
-__all__ = ["SweepConfig", "run_sweep", "write_outputs"]
+__all__ = ["SweepConfig", "validate_sweep", "run_sweep", "write_outputs"]
 
 
 @dataclass
@@ -56,14 +56,52 @@ class SweepConfig:
     base: TrainConfig = field(default_factory=TrainConfig)
 
 
+def validate_sweep(sweep: SweepConfig) -> None:
+    """Refuse a grid with a cell that cannot give a meaningful run, naming the cell.
+
+    Parameters
+    ----------
+    sweep : SweepConfig
+        The grid.
+
+    Raises
+    ------
+    ValueError
+        A dataset or depth list that is empty or repeats itself, or a cell
+        :func:`~dglbal.experiments.config.validate_config` refuses (the message names the
+        cell: ``--skip`` acts at ``--layers 5`` and not at 2).
+
+    Examples
+    --------
+    >>> try:
+    ...     validate_sweep(SweepConfig(["synthetic"], [2, 5], TrainConfig(skip=True)))
+    ... except ValueError as error:
+    ...     print(str(error)[:61])
+    at --dataset synthetic --layers 2 of the sweep: --skip has no
+    """
+    for name, values, kind in (("--dataset", sweep.datasets, List[str]),
+                               ("--layers", sweep.depths, List[int])):
+        if not conforms(values, kind) or not values:
+            raise ValueError(f"{name} must be a non-empty {type_name(kind)}, got {values!r}")
+        refuse_duplicates(name, values)
+    for dataset in sweep.datasets:
+        for layers in sweep.depths:
+            try:
+                validate_config(replace(sweep.base, dataset=dataset, layers=layers))
+            except ValueError as error:
+                where = f"--dataset {dataset} --layers {layers}"
+                raise ValueError(f"at {where} of the sweep: {error}" if
+                                 len(sweep.datasets) * len(sweep.depths) > 1 else
+                                 str(error)) from None
+
+
 def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict]:
     """Run (or load) every run of the grid; returns one record per run. Each run is written
     to ``<out>/runs/`` as it finishes; a Ctrl-C raises
     :class:`dglbal.experiments.runstore.Interrupted`.
 
     Before any run trains, every cell of the grid is checked: its options
-    (:func:`~dglbal.experiments.config.validate_config`; a dataset or depth listed twice is
-    refused), its dataset (loaded once) and each scheme's model
+    (:func:`validate_sweep`), its dataset (loaded once) and each scheme's model
     (:func:`~dglbal.experiments.train.prepare_graph`).
 
     Parameters
@@ -106,17 +144,12 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     (1, 1)
     >>> out.cleanup()
     """
-    for name, values, kind in (("--dataset", sweep.datasets, List[str]),
-                               ("--layers", sweep.depths, List[int])):
-        if not conforms(values, kind) or not values:
-            raise ValueError(f"{name} must be a non-empty {type_name(kind)}, got {values!r}")
-        refuse_duplicates(name, values)
+    validate_sweep(sweep)
     prepare_output_dir(out, folders=("runs",))
     graphs: Dict[str, object] = {}
     for dataset in sweep.datasets:
         for layers in sweep.depths:
             config = replace(sweep.base, dataset=dataset, layers=layers)
-            validate_config(config)
             graph = graphs[dataset] if dataset in graphs else config.load_graph()
             graphs[dataset] = prepare_graph(config, graph)
 

@@ -285,6 +285,15 @@ def test_an_option_without_effect_is_refused_before_any_training(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_sweep_names_the_cell_an_option_has_no_effect_in(tmp_path, capsys, monkeypatch):
+    """--skip acts at --layers 5 and 10, not at 2: the error says at which cell."""
+    import dglbal.experiments.sweep
+
+    monkeypatch.setattr(dglbal.experiments.sweep, "run_once", pytest.fail)
+    _fails(["sweep", *TINY, "--layers", "5", "2", "10", "--skip", "--out", str(tmp_path)],
+           capsys, "at --dataset cora --layers 2 of the sweep: --skip has no effect")
+
+
 def test_sampling_options_are_taken_with_minibatch_or_a_dist_config(tmp_path, monkeypatch):
     import dglbal.cli
 
