@@ -81,6 +81,10 @@ class _DeepGNN(nn.Module):
                     or not math.isfinite(balance_beta) or balance_beta <= 0):
                 raise ValueError(f"balance_beta must be a positive finite number (or None: "
                                  f"the scheme's own), got {balance_beta!r}")
+        if logit_spread != DEFAULT_LOGIT_SPREAD and not scheme.data_scaled:
+            raise ValueError(f"logit_spread={logit_spread!r} has no effect with init={init!r}: "
+                             "only a data-scaled scheme (bal_o_data, looks_linear_data, ...) "
+                             "sets its scale from the data; leave it out")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
                 or not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")

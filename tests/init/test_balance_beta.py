@@ -56,6 +56,13 @@ def test_a_beta_for_a_scheme_that_does_not_balance_is_refused(init):
         GAT(12, 8, 3, num_layers=4, init=init, balance_beta=3.0)
 
 
+@pytest.mark.parametrize("init", ["xavier", "bal_o", "he"])
+def test_a_logit_spread_for_a_scheme_without_a_data_scale_is_refused(init):
+    """It was ignored: a model built as if its logits were set to another spread."""
+    with pytest.raises(ValueError, match=rf"logit_spread=0.5 has no effect with init='{init}'"):
+        GAT(12, 8, 3, num_layers=4, init=init, logit_spread=0.5)
+
+
 @pytest.mark.parametrize("beta", [0, -1.0, float("nan"), float("inf"), True, "2"])
 def test_a_beta_that_is_not_a_positive_finite_number_is_refused_before_any_draw(beta):
     with pytest.raises(ValueError, match="balance_beta must be a positive finite number"):
