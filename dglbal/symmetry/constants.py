@@ -27,9 +27,10 @@ Numbers DGL's own code passes to torch (the 0 that ``pad_packed_tensor`` pads wi
 1e-30 under PNA's square root) are its literals and stay trusted then, and the integers its
 own code takes into Python (``out_degrees`` checks its argument with ``.item()``) do not
 count: the recorder says which ops DGL's code (or dglbal's layers) calls
-(``called_from_dgl``). Left trusted so: DGL methods that hand a degree to the caller as a
-Python int (``g.in_degrees(0)``). Sizes (``x.shape``, ``numel()``) and counts
-DGL returns as Python ints (``num_nodes()``) are not values of a tensor and change nothing.
+(``called_from_dgl``); a degree or edge id a DGLGraph method hands to the model's code as a
+Python int (``g.in_degrees(0)``) counts (the tracer wraps those methods). Sizes
+(``x.shape``, ``numel()``) and counts DGL returns as Python ints (``num_nodes()``) are not
+values of a tensor and change nothing.
 """
 from __future__ import annotations
 

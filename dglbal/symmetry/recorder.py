@@ -26,7 +26,7 @@ from .rules.registry import OP_RULES, RuleError, is_gate
 from .rules.torch_ops import METADATA, passthrough
 from .signatures import positional
 
-__all__ = ["OpRecorder", "mark_data", "escapes", "rule_for"]
+__all__ = ["OpRecorder", "mark_data", "escapes", "rule_for", "called_from_dgl"]
 
 _IN_PLACE = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__setitem__"}
 
@@ -37,7 +37,7 @@ def mark_data(ctx: TraceContext, out) -> None:
         ctx.set_field(value, None)
 
 
-def _called_from_dgl(frame: Optional[FrameType]) -> bool:
+def called_from_dgl(frame: Optional[FrameType]) -> bool:
     """Whether the first caller outside torch and this analyser is DGL's own code or
     dglbal's layers (whose Python numbers are their literals, see ``.constants``)."""
     while frame is not None:
@@ -156,7 +156,7 @@ class OpRecorder(TorchFunctionMode):
         to_python = name not in METADATA and out is not None and not isinstance(out, bool) \
             and not outputs(out)
         ctx.constants.called_from_dgl = (to_python or ctx.constants.python_holds_integers) \
-            and _called_from_dgl(sys._getframe(1))
+            and called_from_dgl(sys._getframe(1))
         ctx.constants.note(name, arguments, outputs(out), target, to_python=to_python,
                            reads_numbers=ctx.constants.reads_untrusted(
                                list(args) + list(kwargs.values())))

@@ -20,15 +20,19 @@ Each op is recorded by :class:`~dglbal.symmetry.recorder.OpRecorder`.
 """
 from __future__ import annotations
 
+import functools
 import inspect
+import sys
+from numbers import Number
 from typing import Any, Callable, Dict, List
 
+import dgl
 import torch
 from dgl.backend.pytorch import sparse
 from torch import nn
 
 from .context import TraceContext
-from .recorder import OpRecorder, escapes, mark_data, rule_for
+from .recorder import OpRecorder, called_from_dgl, escapes, mark_data, rule_for
 from .rules.dgl_sparse import wrap_methods
 from .rules.helpers import conservative, outputs, values
 from .rules.registry import DGL_RULES, is_gate, module_rule_for
@@ -37,6 +41,8 @@ __all__ = ["Tracer"]
 
 _ORIGINAL_GETITEM = torch._C.TensorBase.__getitem__
 _ORIGINAL_SETITEM = torch._C.TensorBase.__setitem__
+# DGLGraph methods that hand a degree or an edge id to the caller as a Python int
+_INT_RESULTS = ("in_degrees", "out_degrees", "edge_ids")
 
 
 def _dgl_functions() -> List[type]:
@@ -182,8 +188,25 @@ class Tracer:
             "__setitem__")))
         torch.Tensor.__setitem__ = self._setitem()
         self._patched.extend(wrap_methods(self.ctx, self._record_method))
+        for name in _INT_RESULTS:
+            self._patched.append((dgl.DGLGraph, name, dgl.DGLGraph.__dict__.get(name)))
+            setattr(dgl.DGLGraph, name, self._counted(getattr(dgl.DGLGraph, name)))
         self._mode.__enter__()
         return self
+
+    def _counted(self, method: Callable) -> Callable:
+        """``method``, and a Python int it hands to code other than DGL's is input data
+        (``g.in_degrees(0)``: another graph gives another; see ``.constants``)."""
+        constants = self.ctx.constants
+
+        @functools.wraps(method)
+        def counted(*args, **kwargs):
+            out = method(*args, **kwargs)
+            if isinstance(out, Number) and not isinstance(out, bool) and \
+                    not called_from_dgl(sys._getframe(1)):
+                constants.python_holds_integers = True
+            return out
+        return counted
 
     def _record_method(self, rule: Callable[[], None], inputs: List[Any], results: List[Any]
                        ) -> None:
