@@ -32,9 +32,8 @@ from torch import nn
 
 from . import rules  # noqa: F401  (registers the built-in rules)
 from .approximate import relaxed_groups
-from .arguments import (ModelRunError, check_model, describe_inputs, holds_floats,
-                        holds_integers, keyword_inputs, model_constants, output_tensors,
-                        run_eagerly, unwrap)
+from .arguments import (ModelRunError, check_model, describe_inputs, keyword_inputs,
+                        model_constants, numbers_among, output_tensors, run_eagerly, unwrap)
 from .context import TraceContext
 from .core.groups import assemble, weight_roles
 from .rules.registry import RuleError, register_module_rule, register_op_rule
@@ -167,8 +166,9 @@ def analyze(model: nn.Module, *example_inputs: Any, up_to_eps: bool = False,
                             f"{type(traced).__name__} cannot make its own")
         example_inputs = probe()
     ctx = TraceContext(named, constants=model_constants(traced))
-    ctx.constants.python_holds_data = holds_floats((example_inputs, keywords))
-    ctx.constants.python_holds_integers = holds_integers((example_inputs, keywords))
+    constants = ctx.constants
+    constants.python_holds_data, constants.python_holds_integers = numbers_among(
+        (example_inputs, keywords))
     if up_to_eps:
         ctx.applied = []  # the constraints, kept for the relaxed system
     with _left_as_found(traced), _all_parameters_require_grad(traced), \

@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
-           "keyword_inputs", "holds_floats", "holds_integers", "describe_inputs",
-           "output_tensors"]
+           "keyword_inputs", "numbers_among", "describe_inputs", "output_tensors"]
 
 
 class ModelRunError(RuntimeError):
@@ -160,36 +159,14 @@ def keyword_inputs(forward_kwargs: Optional[Mapping[str, Any]]) -> Dict[str, Any
     return dict(forward_kwargs)
 
 
-def holds_floats(inputs: Any) -> bool:
-    """Whether Python floats are among (nested tuples, lists and dicts of) the example inputs.
+def numbers_among(inputs: Any) -> Tuple[bool, bool]:
+    """Whether Python floats (or complex numbers), and whether Python integers, are among
+    (nested tuples, lists and dicts of) the example inputs.
 
-    A float passed to the model (a threshold, a shift) is input data that is already in
-    Python: another input may pass another value where these pass 0, so the trace starts as
-    if values had entered Python (see ``.constants``). Integers (counts, sizes, indices):
-    :func:`holds_integers`; booleans (flags) do not count.
-
-    Parameters
-    ----------
-    inputs : object
-        The example inputs, or one of them.
-
-    Returns
-    -------
-    bool
-        True if a float (or complex number) is among them.
-
-    Examples
-    --------
-    >>> holds_floats((torch.ones(2), {"shift": 0.0})), holds_floats((torch.ones(2), 3, True))
-    (True, False)
-    """
-    return any(isinstance(leaf, (float, complex)) for leaf in _leaves(inputs))
-
-
-def holds_integers(inputs: Any) -> bool:
-    """Whether Python integers (not booleans) are among (nested tuples, lists and dicts of) the
-    example inputs: a count or a size passed to the model may be another number for other
-    inputs, as a graph's degrees are once they enter Python (see ``.constants``).
+    A number passed to the model (a threshold, a shift, a number of steps) is input data that
+    is already in Python: another input may pass another value where these pass 0, so the
+    trace starts as if such values had entered Python (see ``.constants``: after floats no
+    Python number is trusted, after integers no finite one). Booleans (flags) do not count.
 
     Parameters
     ----------
@@ -198,15 +175,17 @@ def holds_integers(inputs: Any) -> bool:
 
     Returns
     -------
-    bool
-        True if an int (not a bool) is among them.
+    tuple of bool
+        (a float or complex number is among them, an int that is not a bool is).
 
     Examples
     --------
-    >>> holds_integers((torch.ones(2), {"k": 3})), holds_integers((torch.ones(2), True))
-    (True, False)
+    >>> numbers_among((torch.ones(2), {"shift": 0.0})), numbers_among((torch.ones(2), 3, True))
+    ((True, False), (False, True))
     """
-    return any(isinstance(leaf, int) and not isinstance(leaf, bool) for leaf in _leaves(inputs))
+    leaves = list(_leaves(inputs))
+    return (any(isinstance(leaf, (float, complex)) for leaf in leaves),
+            any(isinstance(leaf, int) and not isinstance(leaf, bool) for leaf in leaves))
 
 
 def _leaves(value: Any) -> Iterator[Any]:
