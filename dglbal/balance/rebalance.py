@@ -149,7 +149,6 @@ class Rebalancer(StepAttachable):
         self.model, self.criterion = model, criterion
         self.every, self.sweeps = int(every), int(sweeps)  # a numpy integer too
         self.optimizer = optimizer
-        self._powers = state_powers(optimizer) if optimizer is not None else {}
         self._log_clamp = (math.log(low), math.log(high))
         self.report = report if report is not None else _analyze_builder(model)
         self.calls = 0
@@ -159,6 +158,7 @@ class Rebalancer(StepAttachable):
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
         if optimizer is not None:
+            state_powers(optimizer)  # refuses an optimizer whose state is unknown
             check_holds_parameters(optimizer, self._index.params, "Rebalancer")
             warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=3)
         if self._index.num_groups == 0:
@@ -218,7 +218,7 @@ class Rebalancer(StepAttachable):
         """:meth:`attach`: carry the state of the optimizer attached to (one given at
         construction must be that one)."""
         if self.optimizer is None:
-            self._powers = state_powers(optimizer)
+            state_powers(optimizer)
             warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=4)
             self.optimizer = optimizer
         elif self.optimizer is not optimizer:
@@ -329,8 +329,8 @@ class Rebalancer(StepAttachable):
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
                                            device=self._frozen.device)
             return self.last_factors
-        if self.optimizer is not None:
-            check_state(self.optimizer, self._index.params, self._powers)
+        if self.optimizer is not None:  # read now: rebalancer.optimizer may have been replaced
+            check_state(self.optimizer, self._index.params, state_powers(self.optimizer))
         started = time.perf_counter()
         mass, power = self._mass()
         state = SweepState(self._sums, mass, power)
@@ -360,6 +360,7 @@ class Rebalancer(StepAttachable):
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
         state was checked); one factor per parameter, in the sweep's dtype: each product is
         computed there and rounded once into the tensor's own dtype."""
+        powers = {} if self.optimizer is None else state_powers(self.optimizer)
         for p, factor in zip(self._index.params, factors):
             f = factor.view_as(p)
             p.mul_(f)
@@ -369,7 +370,7 @@ class Rebalancer(StepAttachable):
             elif p.grad is not None:
                 p.grad.div_(f)
             if self.optimizer is not None:
-                rescale_state_(self.optimizer, p, f, self._powers)
+                rescale_state_(self.optimizer, p, f, powers)
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
                 after: torch.Tensor, mass: torch.Tensor, total: torch.Tensor) -> None:
