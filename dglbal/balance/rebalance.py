@@ -44,7 +44,7 @@ from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
 from .optimizer_state import (check_state, held_parameter_ids, rescale_state_, state_powers,
-                              warn_unheld)
+                              warn_uncarried)
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
@@ -102,6 +102,7 @@ class Rebalancer(StepAttachable):
     optimizer : torch.optim.Optimizer, optional
         The optimizer whose state follows the rescaling (SGD, Adam, AdamW, NAdam, RAdam,
         Adamax, Adagrad); ``None`` for a stateless update (or the one :meth:`attach` is given).
+        L2 weight decay and Adagrad's starting sum are carried inexactly (a ``UserWarning``).
     clamp : pair of float, default (1e-5, 2.0)
         The range of each sweep's factor.
     writer : object with ``add_scalar``, optional
@@ -160,7 +161,7 @@ class Rebalancer(StepAttachable):
         if optimizer is not None:
             state_powers(optimizer)  # refuses an optimizer whose state is unknown
             check_holds_parameters(optimizer, self._index.params, "Rebalancer")
-            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=3)
+            warn_uncarried(optimizer, self._index.names, self._index.params, stacklevel=3)
         if self._index.num_groups == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=2)
@@ -219,7 +220,7 @@ class Rebalancer(StepAttachable):
         construction must be that one)."""
         if self.optimizer is None:
             state_powers(optimizer)
-            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=4)
+            warn_uncarried(optimizer, self._index.names, self._index.params, stacklevel=4)
             self.optimizer = optimizer
         elif self.optimizer is not optimizer:
             raise ValueError("Rebalancer.attach: the rebalancer carries the state of the "
