@@ -77,11 +77,12 @@ class Rebalancer(StepAttachable):
     ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
     ``history`` holds one record per rebalance: the call, the range of the total factor per
     group, the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
-    before and after (over the groups where it is defined; NaN when it is nowhere), and the
-    number of entries with a non-finite parameter or gradient (their groups are left alone,
-    with a warning). With a ``writer`` (anything with ``add_scalar``, as TensorBoard's
-    ``SummaryWriter``), every rebalance also writes these numbers and the seconds it took as
-    ``<tag>/<name>`` at step ``call``.
+    before and after (after: of the model as rescaled, each parameter rounded to its dtype;
+    over the groups where it is defined; NaN when it is nowhere), and the number of entries
+    with a non-finite parameter or gradient (their groups are left alone, with a warning).
+    With a ``writer`` (anything with ``add_scalar``, as TensorBoard's ``SummaryWriter``),
+    every rebalance also writes these numbers and the seconds it took as ``<tag>/<name>`` at
+    step ``call``.
 
     A model wrapped in ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel`` is
     rescaled through its wrapper (the report names the wrapped module's parameters).
@@ -349,8 +350,7 @@ class Rebalancer(StepAttachable):
                 state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
         self._apply(state.factors(self._index))
-        self._record(log_total, before, self._imbalance(state), mass,
-                     total)  # waits for the device: the time below is the device's too
+        self._record(log_total, before, self.imbalance(), mass, total)  # the model's; syncs
         self.last_factors = torch.exp(log_total)
         scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
         write_scalars(self.writer, self.tag,

@@ -365,3 +365,20 @@ def test_state_that_does_not_scale_like_gradients_is_named(make_optimizer, named
     pairs, caught = _carried_and_replayed_state(make_optimizer)
     assert max(float((c - r).abs().max() / r.abs().max()) for c, r in pairs) > 1e-3
     assert len(caught) == 1 and named in caught[0] and "not carried exactly" in caught[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("criterion", ["relative_gradients", "norms"])
+def test_the_history_measures_the_model_after_rounding(dtype, criterion):
+    """The imbalance recorded after a rebalance is the model's, in its dtype (a bfloat16 MLP
+    holds about 1e-3), not the float64 sweep's (about 1e-16)."""
+    model = _mlp().to(dtype)
+    rebalancer = Rebalancer(model, dglbal.analyze(model, MLP_X.to(dtype)), criterion=criterion,
+                            every=1, sweeps=20)
+    (model(MLP_X.to(dtype)).float() ** 2).mean().backward()
+    assert rebalancer.step()
+    measured = rebalancer.imbalance()
+    measured = measured[measured.isfinite()]
+    assert float(measured.max()) > 1e-12  # rounding leaves some
+    assert rebalancer.history[-1]["imbalance_after_max"] == float(measured.max())
+    assert rebalancer.history[-1]["imbalance_after_median"] == float(measured.quantile(0.5))
