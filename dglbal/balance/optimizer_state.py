@@ -9,12 +9,12 @@ gradients their squares. :class:`~dglbal.Rebalancer` checks the whole state with
 from __future__ import annotations
 
 import warnings
-from typing import Dict, Iterable, Sequence, Set
+from typing import Dict, Iterable, List, Sequence, Set
 
 import torch
 
 __all__ = ["IGNORED_STATE", "STATE_POWERS", "check_state", "held_parameter_ids", "rescale_state_",
-           "state_powers", "warn_unheld"]
+           "state_powers", "warn_uncarried"]
 
 # State key -> power p, the entry is multiplied by lambda ** (-p e) (p = 1 for running means
 # of gradients, 2 for those of squared gradients). Keys in IGNORED_STATE do not depend on the
@@ -84,10 +84,12 @@ def held_parameter_ids(optimizer: torch.optim.Optimizer) -> Set[int]:
     return {id(p) for group in optimizer.param_groups for p in group["params"]}
 
 
-def warn_unheld(optimizer: torch.optim.Optimizer, names: Sequence[str],
-                params: Sequence[torch.Tensor], stacklevel: int) -> None:
-    """Warn when ``optimizer`` does not hold some trainable parameters of ``params``: trained
-    by another optimizer, that one's state would not follow their rescaling.
+def warn_uncarried(optimizer: torch.optim.Optimizer, names: Sequence[str],
+                   params: Sequence[torch.Tensor], stacklevel: int) -> None:
+    """Warn when ``optimizer`` does not hold some trainable parameters of ``params`` (trained
+    by another optimizer, that one's state would not follow their rescaling), and when a
+    parameter group holding some of them puts into the state a term that does not scale like
+    the gradients (:func:`_inexact_options`).
 
     Parameters
     ----------
@@ -106,3 +108,26 @@ def warn_unheld(optimizer: torch.optim.Optimizer, names: Sequence[str],
                       f"{', ...' if len(missing) > 3 else ''}); if another optimizer trains "
                       "them, its state (momentum, moments) is not rescaled with them",
                       UserWarning, stacklevel=stacklevel)
+    inexact = _inexact_options(optimizer, {id(p) for p in params if p.requires_grad})
+    if inexact:
+        warnings.warn(f"Rebalancer: {type(optimizer).__name__}'s state is not carried exactly "
+                      f"with {', '.join(inexact)}: it holds terms that scale like the parameters "
+                      "(L2 weight decay) or not at all (a starting sum), which are rescaled like "
+                      "gradients; exact without them (AdamW, or decoupled_weight_decay=True)",
+                      UserWarning, stacklevel=stacklevel)
+
+
+def _inexact_options(optimizer: torch.optim.Optimizer, rescaled: Set[int]) -> List[str]:
+    """The options of the parameter groups holding a rescaled parameter that add to the state
+    a term not scaling like the gradients: weight decay added to the gradient (not AdamW's, nor
+    with ``decoupled_weight_decay``), Adagrad's ``initial_accumulator_value``."""
+    found = []
+    for group in optimizer.param_groups:
+        if not any(id(p) in rescaled for p in group["params"]):
+            continue
+        if group.get("weight_decay", 0) and not isinstance(optimizer, torch.optim.AdamW) \
+                and not group.get("decoupled_weight_decay", False):
+            found.append(f"weight_decay={group['weight_decay']}")
+        if group.get("initial_accumulator_value", 0):
+            found.append(f"initial_accumulator_value={group['initial_accumulator_value']}")
+    return list(dict.fromkeys(found))

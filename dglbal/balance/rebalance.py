@@ -44,7 +44,7 @@ from .hooks import (ScalarWriter, StepAttachable, check_holds_parameters, check_
 from .index import ExponentIndex
 from .levels import Level, SweepState, forward_levels
 from .optimizer_state import (check_state, held_parameter_ids, rescale_state_, state_powers,
-                              warn_unheld)
+                              warn_uncarried)
 
 __all__ = ["CRITERIA", "Rebalancer", "check_rebalance_arguments"]
 
@@ -77,11 +77,12 @@ class Rebalancer(StepAttachable):
     ``last_factors`` is the total factor lambda_g of every group in the last rebalance;
     ``history`` holds one record per rebalance: the call, the range of the total factor per
     group, the largest and median relative imbalance |R_in - R_out| / (R_in + R_out)
-    before and after (over the groups where it is defined; NaN when it is nowhere), and the
-    number of entries with a non-finite parameter or gradient (their groups are left alone,
-    with a warning). With a ``writer`` (anything with ``add_scalar``, as TensorBoard's
-    ``SummaryWriter``), every rebalance also writes these numbers and the seconds it took as
-    ``<tag>/<name>`` at step ``call``.
+    before and after (after: of the model as rescaled, each parameter rounded to its dtype;
+    over the groups where it is defined; NaN when it is nowhere), and the number of entries
+    with a non-finite parameter or gradient (their groups are left alone, with a warning).
+    With a ``writer`` (anything with ``add_scalar``, as TensorBoard's ``SummaryWriter``),
+    every rebalance also writes these numbers and the seconds it took as ``<tag>/<name>`` at
+    step ``call``.
 
     A model wrapped in ``torch.compile``, ``DataParallel`` or ``DistributedDataParallel`` is
     rescaled through its wrapper (the report names the wrapped module's parameters).
@@ -102,6 +103,7 @@ class Rebalancer(StepAttachable):
     optimizer : torch.optim.Optimizer, optional
         The optimizer whose state follows the rescaling (SGD, Adam, AdamW, NAdam, RAdam,
         Adamax, Adagrad); ``None`` for a stateless update (or the one :meth:`attach` is given).
+        L2 weight decay and Adagrad's starting sum are carried inexactly (a ``UserWarning``).
     clamp : pair of float, default (1e-5, 2.0)
         The range of each sweep's factor.
     writer : object with ``add_scalar``, optional
@@ -149,7 +151,6 @@ class Rebalancer(StepAttachable):
         self.model, self.criterion = model, criterion
         self.every, self.sweeps = int(every), int(sweeps)  # a numpy integer too
         self.optimizer = optimizer
-        self._powers = state_powers(optimizer) if optimizer is not None else {}
         self._log_clamp = (math.log(low), math.log(high))
         self.report = report if report is not None else _analyze_builder(model)
         self.calls = 0
@@ -159,8 +160,9 @@ class Rebalancer(StepAttachable):
         if not self._index.params:
             raise ValueError(f"{type(model).__name__} has no parameter in the report")
         if optimizer is not None:
+            state_powers(optimizer)  # refuses an optimizer whose state is unknown
             check_holds_parameters(optimizer, self._index.params, "Rebalancer")
-            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=3)
+            warn_uncarried(optimizer, self._index.names, self._index.params, stacklevel=3)
         if self._index.num_groups == 0:
             warnings.warn(f"{type(model).__name__} has no rescale group to rebalance; "
                           "Rebalancer.step() will do nothing", stacklevel=2)
@@ -218,8 +220,8 @@ class Rebalancer(StepAttachable):
         """:meth:`attach`: carry the state of the optimizer attached to (one given at
         construction must be that one)."""
         if self.optimizer is None:
-            self._powers = state_powers(optimizer)
-            warn_unheld(optimizer, self._index.names, self._index.params, stacklevel=4)
+            state_powers(optimizer)
+            warn_uncarried(optimizer, self._index.names, self._index.params, stacklevel=4)
             self.optimizer = optimizer
         elif self.optimizer is not optimizer:
             raise ValueError("Rebalancer.attach: the rebalancer carries the state of the "
@@ -329,8 +331,8 @@ class Rebalancer(StepAttachable):
             self.last_factors = torch.ones(self.num_groups, dtype=self._dtype,
                                            device=self._frozen.device)
             return self.last_factors
-        if self.optimizer is not None:
-            check_state(self.optimizer, self._index.params, self._powers)
+        if self.optimizer is not None:  # read now: rebalancer.optimizer may have been replaced
+            check_state(self.optimizer, self._index.params, state_powers(self.optimizer))
         started = time.perf_counter()
         mass, power = self._mass()
         state = SweepState(self._sums, mass, power)
@@ -348,8 +350,7 @@ class Rebalancer(StepAttachable):
                 state.shift(level, log_lambda)
                 log_total[level.groups] += log_lambda
         self._apply(state.factors(self._index))
-        self._record(log_total, before, self._imbalance(state), mass,
-                     total)  # waits for the device: the time below is the device's too
+        self._record(log_total, before, self.imbalance(), mass, total)  # the model's; syncs
         self.last_factors = torch.exp(log_total)
         scalars = {k: v for k, v in self.history[-1].items() if k != "call"}
         write_scalars(self.writer, self.tag,
@@ -360,6 +361,7 @@ class Rebalancer(StepAttachable):
         """theta *= factor, grad /= factor, optimizer state along (a single pass, after the
         state was checked); one factor per parameter, in the sweep's dtype: each product is
         computed there and rounded once into the tensor's own dtype."""
+        powers = {} if self.optimizer is None else state_powers(self.optimizer)
         for p, factor in zip(self._index.params, factors):
             f = factor.view_as(p)
             p.mul_(f)
@@ -369,7 +371,7 @@ class Rebalancer(StepAttachable):
             elif p.grad is not None:
                 p.grad.div_(f)
             if self.optimizer is not None:
-                rescale_state_(self.optimizer, p, f, self._powers)
+                rescale_state_(self.optimizer, p, f, powers)
 
     def _record(self, log_total: torch.Tensor, before: torch.Tensor,
                 after: torch.Tensor, mass: torch.Tensor, total: torch.Tensor) -> None:

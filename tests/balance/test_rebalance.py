@@ -295,3 +295,90 @@ def test_half_precision_channel_factors_beyond_float16_keep_the_weights_finite()
     assert all(bool(torch.isfinite(p).all()) for p in model.parameters())
     after = copy.deepcopy(model).double()(x.double()).detach()
     torch.testing.assert_close(after, before, rtol=1e-2, atol=1e-3 * float(before.abs().max()))
+
+
+MLP_X = torch.linspace(-1, 1, 40, dtype=torch.float64).view(10, 4)
+
+
+def _mlp():
+    """A float64 ReLU MLP with biases, seeded."""
+    torch.manual_seed(1)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5), nn.ReLU(),
+                         nn.Linear(5, 2)).double()
+
+
+def _carried_and_replayed_state(make_optimizer, steps=3):
+    """Train ``steps`` steps, rebalance under the norms criterion and return, per state entry,
+    (the state the rebalancer carried, the state the same optimizer reaches when the whole run
+    is replayed in the rescaled coordinates: parameters r theta_t, gradients grad_t / r)."""
+    model = _mlp()
+    optimizer = make_optimizer(model.parameters())
+    run = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (model(MLP_X) ** 2).mean().backward()
+        run.append([(p.detach().clone(), p.grad.clone()) for p in model.parameters()])
+        optimizer.step()
+    before = [p.detach().clone() for p in model.parameters()]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Rebalancer(model, dglbal.analyze(model, MLP_X), criterion="norms", every=1,
+                   optimizer=optimizer).step()
+    ratios = [p.detach() / theta for p, theta in zip(model.parameters(), before)]
+    replay = _mlp()
+    replayed = make_optimizer(replay.parameters())
+    for point in run:
+        with torch.no_grad():
+            for p, (theta, grad), r in zip(replay.parameters(), point, ratios):
+                p.copy_(theta * r)
+                p.grad = grad / r
+        replayed.step()
+    pairs = [(value, replayed.state[q][key]) for p, q in zip(model.parameters(),
+                                                              replay.parameters())
+             for key, value in optimizer.state[p].items() if key in GRADIENT_LIKE or key == "sum"]
+    return pairs, [str(w.message) for w in caught]
+
+
+@pytest.mark.parametrize("make_optimizer", [
+    lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
+    lambda ps: torch.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    lambda ps: torch.optim.NAdam(ps, lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+    lambda ps: torch.optim.Adagrad(ps, lr=0.1),
+])
+def test_carried_state_is_the_state_of_the_run_in_rescaled_coordinates(make_optimizer):
+    pairs, caught = _carried_and_replayed_state(make_optimizer)
+    assert pairs and caught == []
+    for carried, replayed in pairs:
+        torch.testing.assert_close(carried, replayed, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("make_optimizer, named", [
+    (lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.1), "weight_decay"),
+    (lambda ps: torch.optim.Adam(ps, lr=0.01, weight_decay=0.1), "weight_decay"),
+    (lambda ps: torch.optim.Adagrad(ps, lr=0.1, initial_accumulator_value=0.1),
+     "initial_accumulator_value"),
+])
+def test_state_that_does_not_scale_like_gradients_is_named(make_optimizer, named):
+    """L2 weight decay puts weight_decay * theta (scaling like theta, not like the gradient)
+    into the state, Adagrad a constant starting sum: carried like gradients, such a state is
+    not the one of the run in rescaled coordinates, and the rebalancer says so."""
+    pairs, caught = _carried_and_replayed_state(make_optimizer)
+    assert max(float((c - r).abs().max() / r.abs().max()) for c, r in pairs) > 1e-3
+    assert len(caught) == 1 and named in caught[0] and "not carried exactly" in caught[0]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("criterion", ["relative_gradients", "norms"])
+def test_the_history_measures_the_model_after_rounding(dtype, criterion):
+    """The imbalance recorded after a rebalance is the model's, in its dtype (a bfloat16 MLP
+    holds about 1e-3), not the float64 sweep's (about 1e-16)."""
+    model = _mlp().to(dtype)
+    rebalancer = Rebalancer(model, dglbal.analyze(model, MLP_X.to(dtype)), criterion=criterion,
+                            every=1, sweeps=20)
+    (model(MLP_X.to(dtype)).float() ** 2).mean().backward()
+    assert rebalancer.step()
+    measured = rebalancer.imbalance()
+    measured = measured[measured.isfinite()]
+    assert float(measured.max()) > 1e-12  # rounding leaves some
+    assert rebalancer.history[-1]["imbalance_after_max"] == float(measured.max())
+    assert rebalancer.history[-1]["imbalance_after_median"] == float(measured.quantile(0.5))

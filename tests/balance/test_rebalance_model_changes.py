@@ -188,3 +188,31 @@ def test_a_model_moved_to_another_device_is_followed():
     assert _equal(model, manual)
     assert rebalancer.last_factors.device.type == "cuda"
     assert monitor.history["c"][0] == first and len(monitor.history["c"]) == 2
+
+
+def _momentum_buffers(optimizer):
+    """Each parameter's SGD momentum buffer, cloned."""
+    return {p: s["momentum_buffer"].clone() for p, s in optimizer.state.items()}
+
+
+@pytest.mark.parametrize("first", [None, torch.optim.Adam])
+def test_an_optimizer_set_later_has_its_state_carried(first):
+    """``rebalancer.optimizer = ...`` (what the stale-optimizer error asks for) carries that
+    optimizer's state, whatever optimizer (or none) the rebalancer was made with."""
+    model = _mlp()
+    rebalancer = Rebalancer(model, dglbal.analyze(model, X), every=1, criterion="norms",
+                            optimizer=first and first(model.parameters(), lr=0.1))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    _backward(model)
+    optimizer.step()
+    buffers, before = _momentum_buffers(optimizer), [p.detach().clone() for p in
+                                                      model.parameters()]
+    rebalancer.optimizer = optimizer
+    assert rebalancer.step()
+    for p, theta in zip(model.parameters(), before):
+        torch.testing.assert_close(optimizer.state[p]["momentum_buffer"],
+                                   buffers[p] * theta / p.detach(), rtol=1e-12, atol=0)
+    rebalancer.optimizer = torch.optim.RMSprop(model.parameters(), lr=0.1)
+    rebalancer.optimizer.step()
+    with pytest.raises(TypeError, match="cannot carry the state of RMSprop"):
+        rebalancer.rebalance_()
