@@ -252,6 +252,17 @@ def test_an_empty_parameter_is_no_crash():
     check_rescale_invariance(model, *input_sets(5, count=1)[0], report=report)
 
 
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")
+def test_a_layer_of_width_zero_is_no_crash():
+    """Linear(2, 0)'s bias has no entry: the bias rule once failed reshaping the empty field
+    (a RuleError quoting numpy); the neurons before it keep their groups."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU(),
+                          nn.Linear(2, 0)).double()
+    report = dglbal.analyze(model, torch.randn(5, 4, dtype=torch.float64))
+    assert [group.name for group in report.groups] == [f"0 channel {c}" for c in range(3)]
+
+
 def test_rescale_refuses_lambdas_that_overflow_the_dtype_and_changes_nothing():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)).half()

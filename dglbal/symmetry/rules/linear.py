@@ -89,7 +89,8 @@ def _bias(ctx, bias: torch.Tensor, field: np.ndarray) -> None:
     name = ctx.param_name(bias)
     if name is not None and name not in ctx.exponents and bias.dim() == 1:
         field = as_array(field, 1)
-        own = np.broadcast_to(field.reshape(-1, field.shape[-1])[0], tuple(bias.shape)).copy()
+        rows = field.reshape(-1, field.shape[-1]) if field.shape[-1] else field.reshape(1, 0)
+        own = np.broadcast_to(rows[0], tuple(bias.shape)).copy()  # (a layer of width 0: none)
         ctx.exponents[name] = FieldExponent(own)
         if field.size > own.size:
             ctx.equal(field, own)
