@@ -91,8 +91,10 @@ def _outputs(out: Any) -> torch.Tensor:
 
 def _output_list(out: Any) -> List[torch.Tensor]:
     """Each output tensor, flattened: compared one by one, so that an output a million times
-    smaller than another is not measured against the larger one's norm."""
-    return [t.reshape(-1) for t in output_tensors(out)]
+    smaller than another is not measured against the larger one's norm. Integer and boolean
+    outputs (an argmax) are compared as float64: a symmetry leaves them unchanged too."""
+    return [t.reshape(-1) if t.is_floating_point() else t.reshape(-1).double()
+            for t in output_tensors(out)]
 
 
 def _copy(model: nn.Module) -> nn.Module:

@@ -355,3 +355,29 @@ def test_as_double_casts_the_tensors_of_feature_dicts():
     cast = as_double({"user": torch.ones(2, 3), "item": (torch.ones(1), torch.arange(2))})
     assert cast["user"].dtype == torch.float64 and cast["item"][0].dtype == torch.float64
     assert cast["item"][1].dtype == torch.int64
+
+
+class _WithPrediction(nn.Module):
+    """Logits and their argmax (an integer tensor): the second output is invariant too."""
+
+    def __init__(self, activation: Callable = F.relu):
+        super().__init__()
+        self.activation = activation
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 3)
+
+    def forward(self, x):
+        logits = self.b(self.activation(self.a(x)))
+        return {"logits": logits, "label": logits.argmax(-1)}
+
+
+def test_an_integer_output_is_compared_not_a_crash():
+    """A model that also returns its prediction (argmax): the checks crashed computing the
+    norm of an integer tensor (``linalg.vector_norm: Expected a floating point ...``)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3)
+    check_conservation(_WithPrediction(), x, steps=1)
+    relu = _WithPrediction()
+    gelu = _WithPrediction(F.gelu)
+    gelu.load_state_dict(relu.state_dict())
+    with pytest.raises(AssertionError, match="not a symmetry"):
+        check_rescale_invariance(gelu, x, report=analyze(relu, x))
