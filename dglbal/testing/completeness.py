@@ -66,7 +66,6 @@ def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[st
     return [n for n in params if n in reached or n in report.table.entries]
 
 
-@torch.enable_grad()
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                                 report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
                                 seed: int = 0) -> Tuple[int, int]:
@@ -130,6 +129,16 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     >>> blackbox_symmetry_dimension(model, [(x,)], analyze(model, x))
     (4, 4)
     """
+    measured, symbolic = _symmetry_spaces(model, input_sets, report, points, rtol, seed)
+    return _rank(measured), _rank(symbolic)
+
+
+@torch.enable_grad()
+def _symmetry_spaces(model: nn.Module, input_sets: Sequence[Sequence[Any]],
+                     report: SymmetryReport, points: int, rtol: float, seed: int
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """(black-box symmetries, the report's groups) as columns over the entries of the
+    measured parameters (see :func:`blackbox_symmetry_dimension`)."""
     _check_input_sets(input_sets)
     generator = torch.Generator().manual_seed(seed)
     model64 = _double_model(model)
@@ -157,11 +166,11 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     jacobian = np.stack(rows) @ atoms
     _, values, vt = np.linalg.svd(jacobian)
     rank = int((values > rtol * values.max()).sum())
-    null = vt[rank:].T
-    blackbox = _rank(atoms @ null) if null.size else 0  # null is orthonormal, atoms 0/1
+    measured = atoms @ vt[rank:].T  # orthonormal null space, atoms 0/1: columns of norm >= 1
     symbolic = np.stack([np.concatenate([g.exponents(n).reshape(-1).numpy() for n in names])
-                         for g in report.groups], axis=1) if report.groups else np.zeros((0, 0))
-    return blackbox, _rank(symbolic)
+                         for g in report.groups], axis=1) if report.groups \
+        else np.zeros((atoms.shape[0], 0))
+    return measured, symbolic
 
 
 def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
@@ -214,24 +223,34 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
     _check_options(model, points=points)
     report = report if report is not None else analyze(_double_model(model),
                                                        *as_double(tuple(input_sets[0])))
-    blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report, points=points)
-    if blackbox > symbolic:
-        blackbox, symbolic = blackbox_symmetry_dimension(model, input_sets, report,
-                                                         points=2 * points, seed=1)
+    blackbox, symbolic, joint = _dimensions(model, input_sets, report, points, seed=0)
+    if joint > symbolic:
+        blackbox, symbolic, joint = _dimensions(model, input_sets, report, 2 * points, seed=1)
     where = f"inputs: {' | '.join(describe_inputs(inputs) for inputs in input_sets)}"
     if symbolic != len(report.groups):
         raise AssertionError(f"the {len(report.groups)} groups are not independent "
                              f"(rank {symbolic}); {where}")
-    if blackbox > symbolic:
+    false = f"; they claim {joint - blackbox} it does not find" if joint > blackbox else ""
+    if joint > symbolic:
         held = f"; held at exponent 0: {', '.join(report.unsupported)}" \
             if report.unsupported else ""
         raise AssertionError(f"incomplete: the black box finds {blackbox} independent "
                              f"rescale symmetries, the {symbolic} groups miss "
-                             f"{blackbox - symbolic}{held}; {where}")
-    if blackbox < symbolic:
+                             f"{joint - symbolic}{false}{held}; {where}")
+    if joint > blackbox:
         raise AssertionError(f"false symmetries: {symbolic} groups, but the black box finds only "
-                             f"{blackbox} rescale symmetries; {where}")
+                             f"{blackbox} rescale symmetries{false}; {where}")
     return report
+
+
+def _dimensions(model: nn.Module, input_sets: Sequence[Sequence[Any]], report: SymmetryReport,
+                points: int, seed: int) -> Tuple[int, int, int]:
+    """The dimensions of the black-box symmetries, of the groups' span and of both together:
+    the groups miss ``joint - symbolic`` measured symmetries and claim ``joint - blackbox``
+    the black box does not find (equal dimensions alone may be two different spaces)."""
+    measured, symbolic = _symmetry_spaces(model, input_sets, report, points, 1e-9, seed)
+    unit = symbolic / np.maximum(np.linalg.norm(symbolic, axis=0), 1e-300)  # like measured's
+    return _rank(measured), _rank(symbolic), _rank(np.concatenate([measured, unit], axis=1))
 
 
 def check_symmetries(model: nn.Module, in_feats: int, expected_groups: Optional[int] = None,

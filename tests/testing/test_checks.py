@@ -381,3 +381,30 @@ def test_an_integer_output_is_compared_not_a_crash():
     gelu.load_state_dict(relu.state_dict())
     with pytest.raises(AssertionError, match="not a symmetry"):
         check_rescale_invariance(gelu, x, report=analyze(relu, x))
+
+
+class _Wired(nn.Module):
+    """Linear, ReLU, Linear; ``crossed`` feeds hidden unit i to the output layer's column
+    3 - i. The twins have the same parameters and as many groups, but not the same ones."""
+
+    def __init__(self, crossed: bool):
+        super().__init__()
+        self.crossed = crossed
+        self.a, self.b = nn.Linear(3, 4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        hidden = F.relu(self.a(x))
+        return self.b(hidden.flip(-1) if self.crossed else hidden)
+
+
+def test_check_complete_compares_the_spans_not_only_their_dimensions():
+    """The straight twin's report claims row i of a with column i of b, the crossed model's
+    symmetries pair row i with column 3 - i: 4 groups, 4 black-box symmetries, spanning 6
+    dimensions together. check_complete passed it (it compared the two dimensions alone)."""
+    torch.manual_seed(0)
+    sets = [(torch.randn(6, 3),), (torch.randn(7, 3),)]
+    straight, crossed = _Wired(False), _Wired(True)
+    crossed.load_state_dict(straight.state_dict())
+    check_complete(crossed, sets)
+    with pytest.raises(AssertionError, match="the 4 groups miss 2; they claim 2 it does not find"):
+        check_complete(crossed, sets, report=analyze(straight, *sets[0]))
