@@ -167,8 +167,9 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
                   forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:
     """Train a float64 copy in the model's own mode (``model.train()``: dropout and other
     training-time ops on, as in a training run) with SGD for ``steps`` steps, recording
-    ``monitor(model, report)`` every step: it must record delta_g = 0 and c_g drifting by
-    exactly the lr^2 sum_k e_gk grad_k^2 of the steps taken.
+    ``monitor(model, report)`` every step: it must record delta_g = 0 and the model's
+    c_g = sum_k e_gk theta_k^2, drifting by exactly the lr^2 sum_k e_gk grad_k^2 of the steps
+    taken.
 
     The report (by default made on a float64 eval-mode copy, as the other checks do) is what a
     training run monitors; an op that breaks a group only in training (noise added to
@@ -207,8 +208,8 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     Raises
     ------
     AssertionError
-        If the monitor records a delta_g above ``rtol`` or a drift of c_g other than the lr^2
-        term.
+        If the monitor records a delta_g above ``rtol``, a c_g other than the model's, or a
+        drift of c_g other than the lr^2 term.
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
@@ -256,6 +257,14 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
                     f"the monitor records delta_g = {worst:.2e} (relative, rtol {rtol:.0e}) "
                     f"for {_group_label(report.groups[g])} at training step {step} (mode "
                     f"{'train' if trained.training else 'eval'}); {where}")
+            true_c = _per_group(flat, flat.value * flat.theta[flat.entry] ** 2)
+            worst, g = _worst(np.abs(c[-1] - true_c) / np.maximum(scale, 1e-300))
+            if not worst <= rtol:
+                raise AssertionError(
+                    f"the monitor records c_g = {c[-1][g]:.6e} for "
+                    f"{_group_label(report.groups[g])} at training step {step}, the model's "
+                    f"c_g = sum e theta^2 is {true_c[g]:.6e} ({worst:.2e} relative to "
+                    f"I_g + O_g, rtol {rtol:.0e}); {where}")
             worst, g = _worst(np.abs(c[-1] - c[0] - expected)
                               / np.maximum(scale + steps_scale, 1e-300))
             if not worst <= rtol:

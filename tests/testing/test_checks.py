@@ -408,3 +408,30 @@ def test_check_complete_compares_the_spans_not_only_their_dimensions():
     check_complete(crossed, sets)
     with pytest.raises(AssertionError, match="the 4 groups miss 2; they claim 2 it does not find"):
         check_complete(crossed, sets, report=analyze(straight, *sets[0]))
+
+
+class _DriftAsC:
+    """A wrong monitor: records c_g - c_g(first record) under ``"c"`` (the drift where the
+    conserved quantity belongs). Its drifts are right, its values are not."""
+
+    def __init__(self, model, report):
+        self.inner = ConservationMonitor(model, report)
+
+    def record(self):
+        self.inner.record()
+
+    @property
+    def history(self):
+        history = dict(self.inner.history)
+        first = history["c"][0]
+        history["c"] = [[c - c0 for c, c0 in zip(row, first)] for row in history["c"]]
+        return history
+
+
+def test_a_monitor_that_records_wrong_values_of_c_is_caught():
+    """check_monitor compared only differences of the recorded c_g (c[-1] - c[0]), so a
+    monitor recording the drift instead of c_g itself passed."""
+    graph, feat = _graph_and_features()
+    check_monitor(_gat(), graph, feat, steps=2)
+    with pytest.raises(AssertionError, match=r"the monitor records c_g = .* the model's c_g"):
+        check_monitor(_gat(), graph, feat, steps=2, monitor=_DriftAsC)
