@@ -89,7 +89,8 @@ def warn_uncarried(optimizer: torch.optim.Optimizer, names: Sequence[str],
     """Warn when ``optimizer`` does not hold some trainable parameters of ``params`` (trained
     by another optimizer, that one's state would not follow their rescaling), and when a
     parameter group holding some of them puts into the state a term that does not scale like
-    the gradients (:func:`_inexact_options`).
+    the gradients (L2 weight decay outside AdamW or decoupled decay, Adagrad's
+    ``initial_accumulator_value``).
 
     Parameters
     ----------

@@ -9,8 +9,8 @@ runs (:mod:`.runstore`), resumable grids (:mod:`.sweep`) and their tables and pl
 Nothing in the library imports this package; the command line (:mod:`dglbal.cli`) does.
 """
 from .config import RunResult, TrainConfig, validate_config
-from .sweep import SweepConfig, run_sweep
+from .sweep import SweepConfig, run_sweep, validate_sweep
 from .train import build_model, run_experiment, run_once, train_node_classifier
 
-__all__ = ["RunResult", "TrainConfig", "validate_config", "SweepConfig", "run_sweep",
-           "build_model", "run_experiment", "run_once", "train_node_classifier"]
+__all__ = ["RunResult", "TrainConfig", "validate_config", "SweepConfig", "validate_sweep",
+           "run_sweep", "build_model", "run_experiment", "run_once", "train_node_classifier"]
