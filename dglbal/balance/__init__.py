@@ -1,9 +1,9 @@
 """Balancing along the symmetries the analyser finds: at initialization and function-preserving
-(:mod:`.balancing`, with the orbit's minimum-norm point in :mod:`.orbit`), the conservation
-law (:mod:`.residuals`) and its monitor (:mod:`.conservation`), and dynamic rescaling during
-training (:mod:`.rebalance`). :mod:`.index` is the one flat index of parameters and exponents
-they all read; :mod:`.flat` the float64 working copy balancing moves, :mod:`.init_walk` init
-mode's walk.
+(:mod:`~dglbal.balance.balancing`, with the orbit's minimum-norm point in :mod:`.orbit`), the
+conservation law (:mod:`.residuals`) and its monitor (:mod:`.conservation`), and dynamic
+rescaling during training (:mod:`.rebalance`). :mod:`.index` is the one flat index of parameters
+and exponents they all read; :mod:`.flat` the float64 working copy balancing moves,
+:mod:`.init_walk` init mode's walk.
 """
 from .balancing import (BalanceReport, BalanceSummary, analyze_and_balance, balance_,
                         balance_constants, group_norms)

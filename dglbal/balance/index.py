@@ -1,14 +1,14 @@
 """The flat index of a model's parameters and of a report's exponents.
 
-Balancing (:mod:`.balancing`), the conservation law and its monitor (:mod:`.conservation`),
-dynamic rescaling (:mod:`.rebalance`) and :mod:`dglbal.testing` all read a model through one
-:class:`ExponentIndex`: the report's parameters in its order, concatenated into one flat
-vector (``offsets[i]:offsets[i + 1]`` is parameter i), and their exponents in the report's
-compact form (weights in outer form: groups per channel). Sums over groups run on that form
-(:attr:`ExponentIndex.sums`, :mod:`.sums`); the (entry, group, value) triplets over the flat
-vector are expanded only on first use (``entry``, ``group``, ``value``). Building an index
-checks that the report describes the model and finds the groups that touch a frozen
-parameter, once; it refuses parameters that share memory, which could not be rescaled apart.
+Balancing (:mod:`~dglbal.balance.balancing`), the conservation law and its monitor
+(:mod:`.conservation`), dynamic rescaling (:mod:`.rebalance`) and :mod:`dglbal.testing` all read
+a model through one :class:`ExponentIndex`: the report's parameters in its order, concatenated
+into one flat vector (``offsets[i]:offsets[i + 1]`` is parameter i), and their exponents in the
+report's compact form (weights in outer form: groups per channel). Sums over groups run on that
+form (:attr:`ExponentIndex.sums`, :mod:`.sums`); the (entry, group, value) triplets over the
+flat vector are expanded only on first use (``entry``, ``group``, ``value``). Building an index
+checks that the report describes the model and finds the groups that touch a frozen parameter,
+once; it refuses parameters that share memory, which could not be rescaled apart.
 """
 from __future__ import annotations
 

@@ -18,9 +18,11 @@
 from typing import Any
 
 from . import graphs, models
-from .checks import VacuousCheckError, as_double, check_noether, check_rescale_invariance
+from .checks import VacuousCheckError, check_noether, check_rescale_invariance
+from .graphs import as_double
 from .completeness import blackbox_symmetry_dimension, check_complete, check_symmetries
-from .training import check_balancing, check_conservation, check_monitor, check_training
+from .balancing import check_balancing
+from .training import check_conservation, check_monitor, check_training
 
 __all__ = ["graphs", "models", "VacuousCheckError", "as_double", "blackbox_symmetry_dimension",
            "check_balancing", "check_complete", "check_conservation", "check_model", "PARTS",

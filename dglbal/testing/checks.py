@@ -20,7 +20,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import dgl
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,57 +31,10 @@ from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze, output_tensors
 from dglbal.symmetry.arguments import keyword_inputs
 
-from .graphs import describe_inputs
+from .graphs import as_double, describe_inputs
 
 __all__ = ["VacuousCheckError", "NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "relative_delta",
-           "as_double",
            "check_noether", "check_rescale_invariance"]
-
-
-def as_double(value: Any) -> Any:
-    """Cast floating tensors (also inside tuples, lists, dicts and a graph's features) to
-    float64.
-
-    Each floating tensor becomes a new leaf, detached from the one passed in (with its
-    ``requires_grad`` flag): a backward pass through the copy leaves the caller's ``.grad``
-    alone.
-
-    Parameters
-    ----------
-    value : object
-        A tensor, a tuple, list or dict of values, a DGL graph, or anything else.
-
-    Returns
-    -------
-    object
-        The same structure with floating tensors in float64 (a graph as a ``local_var()`` copy
-        with its floating node and edge features cast); integer tensors and other values as
-        they were.
-
-    Examples
-    --------
-    >>> import torch
-    >>> as_double((torch.ones(2), torch.arange(2)))
-    (tensor([1., 1.], dtype=torch.float64), tensor([0, 1]))
-    """
-    if isinstance(value, torch.Tensor):
-        return _leaf64(value) if value.is_floating_point() else value
-    if isinstance(value, (list, tuple)):
-        return type(value)(as_double(v) for v in value)
-    if isinstance(value, dict):
-        return {key: as_double(v) for key, v in value.items()}
-    if isinstance(value, dgl.DGLGraph):
-        local = value.local_var()
-        for frame in (local.srcdata, local.dstdata, local.edata):
-            for key, tensor in list(frame.items()):
-                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
-                    frame[key] = _leaf64(tensor)
-        return local
-    return value
-
-
-def _leaf64(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.detach().double().requires_grad_(tensor.requires_grad)
 
 
 def _outputs(out: Any) -> torch.Tensor:
@@ -238,6 +190,18 @@ def _relative_change(out: Sequence[torch.Tensor], reference: Sequence[torch.Tens
         change, scale = float((part - base).norm()), float(base.norm())
         worst = max(worst, change / scale if scale > 0 else (0.0 if change == 0 else math.inf))
     return worst
+
+
+def _worst(values: np.ndarray) -> Tuple[float, int]:
+    """(largest value, its index); NaN counts as the largest (a diverged value is not hidden)."""
+    if not len(values):
+        return 0.0, -1
+    nan = np.flatnonzero(np.isnan(values))
+    index = int(nan[0]) if len(nan) else int(np.argmax(values))
+    return float(values[index]), index
+
+
+@torch.enable_grad()
 
 
 def _worst_single_group(prepared: _Prepared) -> Tuple[float, Any]:

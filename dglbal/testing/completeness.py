@@ -17,8 +17,8 @@ from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze
 
 from .checks import (_TrueEmbeddingGradients, _check_input_sets, _check_options, _double_model,
-                     _outputs, as_double, check_noether, check_rescale_invariance)
-from .graphs import describe_inputs, input_sets
+                     _outputs, check_noether, check_rescale_invariance)
+from .graphs import as_double, describe_inputs, input_sets
 
 __all__ = ["blackbox_symmetry_dimension", "check_complete", "check_symmetries"]
 

@@ -1,5 +1,6 @@
 """Small random inputs for property tests of graph models: homogeneous graphs, bipartite
-graphs, sampled DGL blocks, (graph, features) sets, and a plain stack of layers.
+graphs, sampled DGL blocks, (graph, features) sets, and a plain stack of layers; inputs cast
+to float64 for the checks (:func:`as_double`).
 
 Every generator is seeded, so a failing test names the graph it failed on.
 
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["homogeneous", "bipartite", "sampled_block", "input_sets", "Stack", "describe_graph",
-           "describe_inputs"]
+           "describe_inputs", "as_double"]
 
 #: graphs with at most this many edges are described with their edge list
 LISTED_EDGES = 24
@@ -104,6 +105,52 @@ def describe_graph(graph: dgl.DGLGraph) -> str:
                   if len(src) <= LISTED_EDGES else "")
         parts.append(f"{len(src)} edges{relation}{listed}")
     return f"{nodes}, {'; '.join(parts)}"
+
+
+def as_double(value: Any) -> Any:
+    """Cast floating tensors (also inside tuples, lists, dicts and a graph's features) to
+    float64.
+
+    Each floating tensor becomes a new leaf, detached from the one passed in (with its
+    ``requires_grad`` flag): a backward pass through the copy leaves the caller's ``.grad``
+    alone.
+
+    Parameters
+    ----------
+    value : object
+        A tensor, a tuple, list or dict of values, a DGL graph, or anything else.
+
+    Returns
+    -------
+    object
+        The same structure with floating tensors in float64 (a graph as a ``local_var()`` copy
+        with its floating node and edge features cast); integer tensors and other values as
+        they were.
+
+    Examples
+    --------
+    >>> import torch
+    >>> as_double((torch.ones(2), torch.arange(2)))
+    (tensor([1., 1.], dtype=torch.float64), tensor([0, 1]))
+    """
+    if isinstance(value, torch.Tensor):
+        return _leaf64(value) if value.is_floating_point() else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(as_double(v) for v in value)
+    if isinstance(value, dict):
+        return {key: as_double(v) for key, v in value.items()}
+    if isinstance(value, dgl.DGLGraph):
+        local = value.local_var()
+        for frame in (local.srcdata, local.dstdata, local.edata):
+            for key, tensor in list(frame.items()):
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point():
+                    frame[key] = _leaf64(tensor)
+        return local
+    return value
+
+
+def _leaf64(tensor: torch.Tensor) -> torch.Tensor:
+    return tensor.detach().double().requires_grad_(tensor.requires_grad)
 
 
 def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None

@@ -19,7 +19,8 @@ from .checks import (VacuousCheckError, _check_input_sets, _check_options, _prep
 from .completeness import check_complete
 from .graphs import describe_inputs, input_sets
 from .strategies import inputs as graph_inputs
-from .training import check_balancing, check_monitor, check_training
+from .balancing import check_balancing
+from .training import check_monitor, check_training
 
 __all__ = ["PARTS", "check_model"]
 

@@ -16,7 +16,8 @@ from dglbal.nn import GAT, GCN
 from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
                             check_conservation, check_monitor, check_noether,
                             check_rescale_invariance, check_symmetries, check_training)
-from dglbal.testing.checks import NEGLIGIBLE, as_double, delta_terms, relative_delta
+from dglbal.testing.checks import NEGLIGIBLE, delta_terms, relative_delta
+from dglbal.testing.graphs import as_double
 from dglbal.testing.graphs import input_sets
 from dglbal.testing.strategies import random_stack
 
