@@ -201,9 +201,6 @@ def _worst(values: np.ndarray) -> Tuple[float, int]:
     return float(values[index]), index
 
 
-@torch.enable_grad()
-
-
 def _worst_single_group(prepared: _Prepared) -> Tuple[float, Any]:
     """Rescale each group alone (lambda = 2): the largest relative change and its group."""
     report = prepared.report

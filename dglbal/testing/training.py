@@ -56,6 +56,7 @@ def _sgd_drift(flat: FlatExponents, lr: float) -> Tuple[np.ndarray, np.ndarray]:
     return drift, scale
 
 
+@torch.enable_grad()
 def check_training(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,
                    steps: int = 3, lr: float = 1e-3, rtol: float = 1e-9, seed: int = 0,
                    forward_kwargs: Optional[Mapping[str, Any]] = None) -> SymmetryReport:

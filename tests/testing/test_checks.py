@@ -143,10 +143,12 @@ def test_monitor_records_without_a_host_round_trip(monkeypatch):
     assert len(monitor.history["c"]) == 1 and len(monitor.history["rel_grad"]) == 1
 
 
-def test_checks_differentiate_also_under_no_grad():
+@pytest.mark.parametrize("check", [check_noether, check_training, check_monitor,
+                                   check_conservation], ids=lambda c: c.__name__)
+def test_checks_differentiate_also_under_no_grad(check):
     model = GCN(5, 4, 2, num_layers=3)
     with torch.no_grad():
-        check_noether(model, *_graph_and_features())
+        check(model, *_graph_and_features())
 
 
 def test_checks_copy_models_with_hook_based_weight_norm():
