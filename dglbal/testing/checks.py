@@ -37,16 +37,17 @@ __all__ = ["VacuousCheckError", "NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "
            "check_noether", "check_rescale_invariance"]
 
 
-def _outputs(out: Any) -> torch.Tensor:
-    return torch.cat([t.reshape(-1) for t in output_tensors(out)])
-
-
 def _output_list(out: Any) -> List[torch.Tensor]:
     """Each output tensor, flattened: compared one by one, so that an output a million times
     smaller than another is not measured against the larger one's norm. Integer and boolean
     outputs (an argmax) are compared as float64: a symmetry leaves them unchanged too."""
     return [t.reshape(-1) if t.is_floating_point() else t.reshape(-1).double()
             for t in output_tensors(out)]
+
+
+def _outputs(out: Any) -> torch.Tensor:
+    """Every output, flattened into one vector (:func:`_output_list`, concatenated)."""
+    return torch.cat(_output_list(out))
 
 
 def _copy(model: nn.Module) -> nn.Module:
