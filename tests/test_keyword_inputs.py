@@ -11,7 +11,8 @@ from torch import nn
 import dglbal
 from dglbal.init import balanced_orthogonal_, balanced_xavier_, looks_linear_
 from dglbal.symmetry import ModelRunError
-from dglbal.testing import (check_balancing, check_conservation, check_monitor, check_noether,
+from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
+                            check_conservation, check_monitor, check_noether,
                             check_rescale_invariance, check_training)
 
 
@@ -34,12 +35,12 @@ class PositionalGCN(KeywordGCN):
         return super().forward(graph, feat, edge_weight=edge_weight)
 
 
-def _inputs():
-    generator = torch.Generator().manual_seed(0)
-    src = torch.randint(0, 12, (40,), generator=generator)
-    dst = torch.randint(0, 12, (40,), generator=generator)
-    graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=12))
-    feat = torch.randn(12, 5, generator=generator)
+def _inputs(seed=0, nodes=12):
+    generator = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, nodes, (40,), generator=generator)
+    dst = torch.randint(0, nodes, (40,), generator=generator)
+    graph = dgl.add_self_loop(dgl.graph((src, dst), num_nodes=nodes))
+    feat = torch.randn(nodes, 5, generator=generator)
     weight = torch.rand(graph.num_edges(), generator=generator) + 0.5
     return graph, feat, weight
 
@@ -122,3 +123,32 @@ def test_messages_name_keyword_inputs():
     bad[0] = float("nan")
     with pytest.raises(ValueError, match="keyword input 'edge_weight' has 1 NaN"):
         dglbal.diagnose(_model(), graph, feat, forward_kwargs={"edge_weight": bad})
+
+
+def test_completeness_runs_each_input_set_with_its_keyword_inputs():
+    """check_complete and blackbox_symmetry_dimension take input sets: keyword inputs are one
+    mapping per set (here the edge weights of each set's graph) or one mapping for all."""
+    sets = [_inputs(seed, nodes) for seed, nodes in ((0, 12), (1, 9))]
+    input_sets = [(graph, feat) for graph, feat, _ in sets]
+    per_set = [{"edge_weight": weight} for _, _, weight in sets]
+    report = check_complete(_model(), input_sets, forward_kwargs=per_set)
+    assert len(report.groups) == 8
+    assert blackbox_symmetry_dimension(_model(), input_sets, report,
+                                       forward_kwargs=per_set) == (8, 8)
+    graph, feat, weight = sets[0]
+    shared = check_complete(_model(), [(graph, feat), (graph, 2 * feat)],
+                            forward_kwargs={"edge_weight": weight})
+    assert len(shared.groups) == 8
+    with pytest.raises((TypeError, ModelRunError), match="edge_weight"):
+        check_complete(_model(), input_sets)  # the keyword is required: it was passed
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ([{}], ValueError, "forward_kwargs holds 1 mappings for 2 input sets"),
+    ("edge_weight", TypeError, "or a list of one per input set, got str"),
+    ([{0: None}, {}], TypeError, "forward_kwargs' keys must be argument names"),
+])
+def test_completeness_refuses_keyword_sets_that_do_not_fit(kwargs, error, match):
+    graph, feat, _ = _inputs()
+    with pytest.raises(error, match=match):
+        check_complete(_model(), [(graph, feat), (graph, feat)], forward_kwargs=kwargs)

@@ -7,7 +7,7 @@ these with the checks of :mod:`.checks` on random graphs. Same conventions as :m
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -15,12 +15,43 @@ from torch import nn
 
 from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze
+from dglbal.symmetry.arguments import keyword_inputs
 
 from .checks import (_TrueEmbeddingGradients, _check_input_sets, _check_options, _double_model,
                      _outputs, check_noether, check_rescale_invariance)
 from .graphs import as_double, describe_inputs, input_sets
 
 __all__ = ["blackbox_symmetry_dimension", "check_complete", "check_symmetries"]
+
+_KeywordSets = Union[Mapping[str, Any], Sequence[Mapping[str, Any]], None]
+_Inputs = List[Tuple[Tuple[Any, ...], Dict[str, Any]]]
+
+
+def _keyword_sets(input_sets: Sequence[Sequence[Any]], forward_kwargs: _KeywordSets
+                  ) -> List[Dict[str, Any]]:
+    """The keyword inputs of every input set: ``forward_kwargs`` is one mapping for every
+    set or a sequence of one mapping per set."""
+    _check_input_sets(input_sets)
+    if forward_kwargs is None or isinstance(forward_kwargs, Mapping):
+        keyword_sets = [forward_kwargs] * len(input_sets)
+    elif isinstance(forward_kwargs, (list, tuple)):
+        if len(forward_kwargs) != len(input_sets):
+            raise ValueError(f"forward_kwargs holds {len(forward_kwargs)} mappings for "
+                             f"{len(input_sets)} input sets; give one per input set, or one "
+                             f"mapping for all")
+        keyword_sets = list(forward_kwargs)
+    else:
+        raise TypeError(f"forward_kwargs must be a dict of keyword arguments for the model's "
+                        f"forward, or a list of one per input set, got "
+                        f"{type(forward_kwargs).__name__}")
+    return [keyword_inputs(keywords) for keywords in keyword_sets]
+
+
+def _float64_inputs(input_sets: Sequence[Sequence[Any]], keyword_sets: List[Dict[str, Any]]
+                    ) -> _Inputs:
+    """``(positional, keyword)`` inputs of every input set, cast to float64."""
+    return [(as_double(tuple(inputs)), as_double(keywords))
+            for inputs, keywords in zip(input_sets, keyword_sets)]
 
 
 def _atoms(shapes: Sequence[Tuple[int, ...]]) -> np.ndarray:
@@ -54,13 +85,13 @@ def _redraw_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     return model
 
 
-def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[str]:
+def _measured(model64: nn.Module, inputs64: _Inputs, report: SymmetryReport) -> List[str]:
     """Every parameter the outputs depend on in autograd, and any the report gives exponents."""
     params = dict(model64.named_parameters())
     reached = set()
-    for inputs in input_sets:
+    for inputs, keywords in inputs64:
         with _TrueEmbeddingGradients():
-            out = _outputs(model64(*as_double(tuple(inputs))))
+            out = _outputs(model64(*inputs, **keywords))
         grads = torch.autograd.grad(out.sum(), list(params.values()), allow_unused=True)
         reached.update(n for n, g in zip(params, grads) if g is not None)
     return [n for n in params if n in reached or n in report.table.entries]
@@ -68,7 +99,8 @@ def _measured(model64: nn.Module, input_sets, report: SymmetryReport) -> List[st
 
 def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[Any]],
                                 report: SymmetryReport, points: int = 8, rtol: float = 1e-9,
-                                seed: int = 0) -> Tuple[int, int]:
+                                seed: int = 0, forward_kwargs: _KeywordSets = None
+                                ) -> Tuple[int, int]:
     """(black-box dimension, symbolic dimension) of the rescale symmetries, measured.
 
     The black box is the nullspace of J[m, s] = sum_{k in slice s} theta_k dF_m/dtheta_k over
@@ -105,6 +137,9 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
         Singular values below ``rtol`` times the largest count as zero.
     seed : int, default 0
         Seed of the random points and projections.
+    forward_kwargs : mapping of str to object, or a sequence of them, optional
+        Keyword arguments for ``model``'s forward: one mapping for every input set, or one
+        per input set (cast to float64 like the inputs).
 
     Returns
     -------
@@ -114,9 +149,11 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
 
     Raises
     ------
+    TypeError
+        If ``forward_kwargs`` is neither a mapping nor a list of them.
     ValueError
-        If ``input_sets`` is not a non-empty list of input tuples, or ``report`` is not a report
-        of ``model``.
+        If ``input_sets`` is not a non-empty list of input tuples, ``forward_kwargs`` does not
+        hold one mapping per input set, or ``report`` is not a report of ``model``.
 
     Examples
     --------
@@ -129,32 +166,31 @@ def blackbox_symmetry_dimension(model: nn.Module, input_sets: Sequence[Sequence[
     >>> blackbox_symmetry_dimension(model, [(x,)], analyze(model, x))
     (4, 4)
     """
-    measured, symbolic = _symmetry_spaces(model, input_sets, report, points, rtol, seed)
+    inputs64 = _float64_inputs(input_sets, _keyword_sets(input_sets, forward_kwargs))
+    measured, symbolic = _symmetry_spaces(model, inputs64, report, points, rtol, seed)
     return _rank(measured), _rank(symbolic)
 
 
 @torch.enable_grad()
-def _symmetry_spaces(model: nn.Module, input_sets: Sequence[Sequence[Any]],
-                     report: SymmetryReport, points: int, rtol: float, seed: int
-                     ) -> Tuple[np.ndarray, np.ndarray]:
+def _symmetry_spaces(model: nn.Module, inputs64: _Inputs, report: SymmetryReport,
+                     points: int, rtol: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """(black-box symmetries, the report's groups) as columns over the entries of the
     measured parameters (see :func:`blackbox_symmetry_dimension`)."""
-    _check_input_sets(input_sets)
     generator = torch.Generator().manual_seed(seed)
     model64 = _double_model(model)
     check_report_matches(dict(model64.named_parameters()), report, model)
-    names = _measured(model64, input_sets, report)
+    names = _measured(model64, inputs64, report)
     shapes = [tuple(dict(model64.named_parameters())[n].shape) for n in names]
     atoms = _atoms(shapes)
-    rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / max(len(input_sets), 1)))
+    rows_per_set = int(np.ceil((2 * atoms.shape[1] + 16) / len(inputs64)))
     rows = []
     for point in range(points):
         current = model64 if point == 0 else _redraw_(_double_model(model), generator)
         params = dict(current.named_parameters())
         theta = torch.cat([params[n].detach().reshape(-1) for n in names]).numpy()
-        for inputs in input_sets:
+        for inputs, keywords in inputs64:
             with _TrueEmbeddingGradients():
-                out = _outputs(current(*as_double(tuple(inputs))))
+                out = _outputs(current(*inputs, **keywords))
             for _ in range(rows_per_set):
                 projection = torch.randn(out.shape, generator=generator, dtype=torch.float64)
                 grads = torch.autograd.grad((projection * out).sum(), [params[n] for n in names],
@@ -174,7 +210,8 @@ def _symmetry_spaces(model: nn.Module, input_sets: Sequence[Sequence[Any]],
 
 
 def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
-                   report: Optional[SymmetryReport] = None, points: int = 8) -> SymmetryReport:
+                   report: Optional[SymmetryReport] = None, points: int = 8,
+                   forward_kwargs: _KeywordSets = None) -> SymmetryReport:
     """The groups found span the black-box symmetry space (see blackbox_symmetry_dimension).
 
     A black box of ``points`` parameter points can still count a direction that is no
@@ -194,6 +231,10 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
         The report to check; by default the model is analysed on ``input_sets[0]``.
     points : int, default 8
         Parameter points of the black box (twice as many for a second look).
+    forward_kwargs : mapping of str to object, or a sequence of them, optional
+        Keyword arguments for ``model``'s forward: one mapping for every input set, e.g.
+        ``{"edge_weight": w}``, or one per input set, e.g. ``[{"graph": g1}, {"graph": g2}]``
+        (cast to float64 like the inputs).
 
     Returns
     -------
@@ -206,9 +247,11 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
         If the groups are not independent, miss a symmetry the black box finds (``held at
         exponent 0`` names the report's refusals), or claim one it does not find.
     TypeError
-        If ``model`` is not an ``nn.Module``.
+        If ``model`` is not an ``nn.Module``, or ``forward_kwargs`` is neither a mapping nor a
+        list of them.
     ValueError
-        If ``input_sets`` is not a non-empty list of input tuples or ``points`` is below 1.
+        If ``input_sets`` is not a non-empty list of input tuples, ``forward_kwargs`` does not
+        hold one mapping per input set, or ``points`` is below 1.
 
     Examples
     --------
@@ -219,14 +262,17 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
     >>> len(check_complete(model, [(torch.randn(5, 3),), (torch.randn(6, 3),)]).groups)
     4
     """
-    _check_input_sets(input_sets)
+    keyword_sets = _keyword_sets(input_sets, forward_kwargs)
+    inputs64 = _float64_inputs(input_sets, keyword_sets)
     _check_options(model, points=points)
-    report = report if report is not None else analyze(_double_model(model),
-                                                       *as_double(tuple(input_sets[0])))
-    blackbox, symbolic, joint = _dimensions(model, input_sets, report, points, seed=0)
+    if report is None:
+        first, keywords = inputs64[0]
+        report = analyze(_double_model(model), *first, forward_kwargs=keywords)
+    blackbox, symbolic, joint = _dimensions(model, inputs64, report, points, seed=0)
     if joint > symbolic:
-        blackbox, symbolic, joint = _dimensions(model, input_sets, report, 2 * points, seed=1)
-    where = f"inputs: {' | '.join(describe_inputs(inputs) for inputs in input_sets)}"
+        blackbox, symbolic, joint = _dimensions(model, inputs64, report, 2 * points, seed=1)
+    where = "inputs: " + " | ".join(describe_inputs(inputs, keywords)
+                                    for inputs, keywords in zip(input_sets, keyword_sets))
     if symbolic != len(report.groups):
         raise AssertionError(f"the {len(report.groups)} groups are not independent "
                              f"(rank {symbolic}); {where}")
@@ -243,12 +289,12 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
     return report
 
 
-def _dimensions(model: nn.Module, input_sets: Sequence[Sequence[Any]], report: SymmetryReport,
-                points: int, seed: int) -> Tuple[int, int, int]:
+def _dimensions(model: nn.Module, inputs64: _Inputs, report: SymmetryReport, points: int,
+                seed: int) -> Tuple[int, int, int]:
     """The dimensions of the black-box symmetries, of the groups' span and of both together:
     the groups miss ``joint - symbolic`` measured symmetries and claim ``joint - blackbox``
     the black box does not find (equal dimensions alone may be two different spaces)."""
-    measured, symbolic = _symmetry_spaces(model, input_sets, report, points, 1e-9, seed)
+    measured, symbolic = _symmetry_spaces(model, inputs64, report, points, 1e-9, seed)
     unit = symbolic / np.maximum(np.linalg.norm(symbolic, axis=0), 1e-300)  # like measured's
     return _rank(measured), _rank(symbolic), _rank(np.concatenate([measured, unit], axis=1))
 

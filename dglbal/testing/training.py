@@ -197,7 +197,8 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
     ------
     AssertionError
         If the monitor records a delta_g above ``rtol``, a c_g other than the model's, or a
-        drift of c_g other than the lr^2 term.
+        drift of c_g other than the lr^2 term; or if its ``history`` lacks ``"c"`` or
+        ``"delta"`` or does not hold one record of every group per ``record()`` call.
     TypeError
         If ``model`` is not an ``nn.Module``.
     ValueError
@@ -232,9 +233,7 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
             watcher.record()
             flat = FlatExponents(trained, report)
             scale = _per_group(flat, np.abs(flat.value) * flat.theta[flat.entry] ** 2)
-            history = watcher.history
-            c, delta = np.asarray(history["c"], dtype=float), np.asarray(history["delta"],
-                                                                        dtype=float)
+            c, delta = _recorded(watcher, len(report.groups), step, where)
             # the monitor's relative delta of a group whose terms are rounding noise is noise:
             # those groups are measured as the other checks do (see NEGLIGIBLE)
             _, terms = delta_terms(trained, report)
@@ -266,6 +265,29 @@ def check_monitor(model: nn.Module, *inputs: Any, report: Optional[SymmetryRepor
             steps_scale += step_scale
             optimizer.step()
     return report
+
+
+def _recorded(watcher: Any, groups: int, step: int, where: str
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """The monitor's history of c and delta as (records, groups) arrays; a history without
+    those keys, or with records of another length than the report's groups, is the monitor's
+    failure, not numpy's."""
+    history = getattr(watcher, "history", None)
+    if not isinstance(history, Mapping) or not {"c", "delta"} <= set(history):
+        raise AssertionError(f"the monitor has no history of 'c' and 'delta' after "
+                             f"record() at training step {step} (it has "
+                             f"{type(history).__name__}); {where}")
+    arrays = []
+    for key in ("c", "delta"):
+        records = [np.asarray(r, dtype=float).reshape(-1) for r in history[key]]
+        lengths = sorted({len(r) for r in records})
+        if len(records) != step + 1 or lengths != [groups]:
+            raise AssertionError(
+                f"the monitor records {len(records)} values of {key!r} after {step + 1} "
+                f"record() calls, of lengths {lengths}; the report has {groups} groups, one "
+                f"record of {groups} per call expected; {where}")
+        arrays.append(np.stack(records))
+    return arrays[0], arrays[1]
 
 
 def check_conservation(model: nn.Module, *inputs: Any, report: Optional[SymmetryReport] = None,

@@ -438,3 +438,54 @@ def test_a_monitor_that_records_wrong_values_of_c_is_caught():
     check_monitor(_gat(), graph, feat, steps=2)
     with pytest.raises(AssertionError, match=r"the monitor records c_g = .* the model's c_g"):
         check_monitor(_gat(), graph, feat, steps=2, monitor=_DriftAsC)
+
+
+class _Truncated(_DriftAsC):
+    """A wrong monitor: records only the first group's c_g and delta_g."""
+
+    @property
+    def history(self):
+        history = dict(self.inner.history)
+        for key in ("c", "delta"):
+            history[key] = [row[:1] for row in history[key]]
+        return history
+
+
+class _Silent(_DriftAsC):
+    """A wrong monitor: keeps no history."""
+
+    @property
+    def history(self):
+        return {}
+
+
+class _EverySecondStep(_DriftAsC):
+    """A wrong monitor: records on every second call only."""
+
+    def __init__(self, model, report):
+        super().__init__(model, report)
+        self.calls = 0
+
+    def record(self):
+        self.calls += 1
+        if self.calls % 2:
+            self.inner.record()
+
+    @property
+    def history(self):
+        return self.inner.history
+
+
+@pytest.mark.parametrize("monitor, message", [
+    (_Truncated, r"records 1 values of 'c' after 1 record\(\) calls, of lengths \[1\]; the "
+                 r"report has \d+ groups"),
+    (_Silent, r"no history of 'c' and 'delta' after record\(\) at training step 0"),
+    (_EverySecondStep, r"records 1 values of 'c' after 2 record\(\) calls"),
+])
+def test_a_monitor_with_malformed_records_is_named(monitor, message):
+    """A monitor recording fewer groups than the report's failed with numpy's broadcasting
+    error deep in the check, a missing history with a KeyError, and one skipping records was
+    blamed for wrong values of c_g."""
+    graph, feat = _graph_and_features()
+    with pytest.raises(AssertionError, match=message):
+        check_monitor(_gat(), graph, feat, steps=3, monitor=monitor)
