@@ -310,7 +310,8 @@ def _mlp():
 def _carried_and_replayed_state(make_optimizer, steps=3):
     """Train ``steps`` steps, rebalance under the norms criterion and return, per state entry,
     (the state the rebalancer carried, the state the same optimizer reaches when the whole run
-    is replayed in the rescaled coordinates: parameters r theta_t, gradients grad_t / r)."""
+    is replayed in the rescaled coordinates: parameters r theta_t, gradients grad_t / r), the
+    warnings and the ratios r."""
     model = _mlp()
     optimizer = make_optimizer(model.parameters())
     run = []
@@ -335,8 +336,9 @@ def _carried_and_replayed_state(make_optimizer, steps=3):
         replayed.step()
     pairs = [(value, replayed.state[q][key]) for p, q in zip(model.parameters(),
                                                               replay.parameters())
-             for key, value in optimizer.state[p].items() if key in GRADIENT_LIKE or key == "sum"]
-    return pairs, [str(w.message) for w in caught]
+             for key, value in optimizer.state[p].items()
+             if key in GRADIENT_LIKE or key in ("sum", "exp_inf")]
+    return pairs, [str(w.message) for w in caught], ratios
 
 
 @pytest.mark.parametrize("make_optimizer", [
@@ -346,7 +348,7 @@ def _carried_and_replayed_state(make_optimizer, steps=3):
     lambda ps: torch.optim.Adagrad(ps, lr=0.1),
 ])
 def test_carried_state_is_the_state_of_the_run_in_rescaled_coordinates(make_optimizer):
-    pairs, caught = _carried_and_replayed_state(make_optimizer)
+    pairs, caught, _ = _carried_and_replayed_state(make_optimizer)
     assert pairs and caught == []
     for carried, replayed in pairs:
         torch.testing.assert_close(carried, replayed, rtol=1e-12, atol=1e-15)
@@ -362,9 +364,22 @@ def test_state_that_does_not_scale_like_gradients_is_named(make_optimizer, named
     """L2 weight decay puts weight_decay * theta (scaling like theta, not like the gradient)
     into the state, Adagrad a constant starting sum: carried like gradients, such a state is
     not the one of the run in rescaled coordinates, and the rebalancer says so."""
-    pairs, caught = _carried_and_replayed_state(make_optimizer)
+    pairs, caught, _ = _carried_and_replayed_state(make_optimizer)
     assert max(float((c - r).abs().max() / r.abs().max()) for c, r in pairs) > 1e-3
     assert len(caught) == 1 and named in caught[0] and "not carried exactly" in caught[0]
+
+
+def test_adamax_state_is_carried_up_to_its_eps():
+    """Adamax keeps exp_inf = max(beta2 exp_inf, |grad| + eps): the eps inside does not scale
+    like the gradients, so the carried exp_inf is off by at most eps |1 - 1/r| (documented, no
+    warning: it matters only where |grad| is of the order of eps)."""
+    eps = 1e-3
+    pairs, caught, ratios = _carried_and_replayed_state(
+        lambda ps: torch.optim.Adamax(ps, lr=0.01, eps=eps))
+    bound = eps * max(float((1 - 1 / r).abs().max()) for r in ratios)
+    errors = [float((carried - replayed).abs().max()) for carried, replayed in pairs]
+    assert caught == [] and bound > 0
+    assert max(errors) <= bound * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
