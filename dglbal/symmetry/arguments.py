@@ -17,9 +17,11 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any, ContextManager, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import (Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional,
+                    Sequence, Tuple)
 
 import torch
+from dgl import DGLGraph
 from torch import nn
 
 __all__ = ["ModelRunError", "check_model", "unwrap", "run_eagerly", "model_constants",
@@ -201,15 +203,44 @@ def _leaves(value: Any) -> Iterator[Any]:
         yield value
 
 
-def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None
-                    ) -> str:
-    """The example inputs' types (and tensor shapes), keyword inputs by name, for messages."""
-    def one(x: Any) -> str:
-        if isinstance(x, torch.Tensor):
-            return f"Tensor{tuple(x.shape)} {str(x.dtype).replace('torch.', '')} on {x.device}"
-        return type(x).__name__
-    described = [one(x) for x in inputs] + [f"{k}={one(v)}" for k, v in (keywords or {}).items()]
-    return ", ".join(described) or "none"
+def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None,
+                    graph: Optional[Callable[[Any], str]] = None) -> str:
+    """Inputs for messages: tensors by shape, dtype and (off the CPU) device, graphs by
+    ``graph`` (by default their type, nodes and edges), lists and tuples item by item, other
+    values by type, keyword inputs by name; ``"; "`` between inputs.
+
+    Parameters
+    ----------
+    inputs : sequence
+        The positional inputs.
+    keywords : mapping of str to object, optional
+        The keyword inputs.
+    graph : callable, optional
+        Describes a ``DGLGraph`` (the test kit lists small graphs' edges, to rebuild them).
+
+    Returns
+    -------
+    str
+        The description, ``"no inputs"`` for none.
+
+    Examples
+    --------
+    >>> import torch
+    >>> describe_inputs([torch.ones(2, 3), [1.0]], {"edge_weight": torch.ones(4)})
+    'Tensor(2, 3) float32; [float]; edge_weight=Tensor(4,) float32'
+    """
+    def one(value: Any) -> str:
+        if isinstance(value, DGLGraph):
+            return graph(value) if graph is not None else \
+                f"{type(value).__name__} of {value.num_nodes()} nodes, {value.num_edges()} edges"
+        if isinstance(value, torch.Tensor):
+            device = "" if value.device.type == "cpu" else f" on {value.device}"
+            return f"Tensor{tuple(value.shape)} {str(value.dtype).replace('torch.', '')}{device}"
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(one(v) for v in value) + "]"
+        return type(value).__name__
+    described = [one(v) for v in inputs] + [f"{k}={one(v)}" for k, v in (keywords or {}).items()]
+    return "; ".join(described) or "no inputs"
 
 
 def output_tensors(out: Any) -> List[torch.Tensor]:

@@ -29,9 +29,9 @@ from torch.overrides import TorchFunctionMode
 from dglbal.balance.residuals import NEGLIGIBLE, relative_residuals, residual_terms
 from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze, output_tensors
-from dglbal.symmetry.arguments import keyword_inputs
+from dglbal.symmetry.arguments import describe_inputs, keyword_inputs
 
-from .graphs import as_double, describe_inputs
+from .graphs import as_double, describe_graph
 
 __all__ = ["VacuousCheckError", "NEGLIGIBLE", "LAMBDA_SPREADS", "delta_terms", "relative_delta",
            "check_noether", "check_rescale_invariance"]
@@ -100,7 +100,7 @@ class _Prepared:
 def _prepare(model: nn.Module, inputs: Sequence[Any], report: Optional[SymmetryReport],
              forward_kwargs: Optional[Mapping[str, Any]] = None) -> _Prepared:
     keywords = keyword_inputs(forward_kwargs)
-    where = f"inputs: {describe_inputs(inputs, keywords)}"
+    where = f"inputs: {describe_inputs(inputs, keywords, graph=describe_graph)}"
     model64 = _double_model(model)
     inputs64, keywords64 = as_double(tuple(inputs)), as_double(keywords)
     with torch.no_grad():

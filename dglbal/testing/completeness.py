@@ -15,11 +15,11 @@ from torch import nn
 
 from dglbal.balance._checks import check_report_matches
 from dglbal.symmetry import SymmetryReport, analyze
-from dglbal.symmetry.arguments import keyword_inputs
+from dglbal.symmetry.arguments import describe_inputs, keyword_inputs
 
 from .checks import (_TrueEmbeddingGradients, _check_input_sets, _check_options, _double_model,
                      _outputs, check_noether, check_rescale_invariance)
-from .graphs import as_double, describe_inputs, input_sets
+from .graphs import as_double, describe_graph, input_sets
 
 __all__ = ["blackbox_symmetry_dimension", "check_complete", "check_symmetries"]
 
@@ -271,7 +271,7 @@ def check_complete(model: nn.Module, input_sets: Sequence[Sequence[Any]],
     blackbox, symbolic, joint = _dimensions(model, inputs64, report, points, seed=0)
     if joint > symbolic:
         blackbox, symbolic, joint = _dimensions(model, inputs64, report, 2 * points, seed=1)
-    where = "inputs: " + " | ".join(describe_inputs(inputs, keywords)
+    where = "inputs: " + " | ".join(describe_inputs(inputs, keywords, graph=describe_graph)
                                     for inputs, keywords in zip(input_sets, keyword_sets))
     if symbolic != len(report.groups):
         raise AssertionError(f"the {len(report.groups)} groups are not independent "

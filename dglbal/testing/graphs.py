@@ -14,7 +14,7 @@ Examples
 """
 from __future__ import annotations
 
-from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Tuple
 
 import dgl
 import torch
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = ["homogeneous", "bipartite", "sampled_block", "input_sets", "Stack", "describe_graph",
-           "describe_inputs", "as_double"]
+           "as_double"]
 
 #: graphs with at most this many edges are described with their edge list
 LISTED_EDGES = 24
@@ -151,19 +151,3 @@ def as_double(value: Any) -> Any:
 
 def _leaf64(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().double().requires_grad_(tensor.requires_grad)
-
-
-def describe_inputs(inputs: Sequence[Any], keywords: Optional[Mapping[str, Any]] = None
-                    ) -> str:
-    """The inputs of a check, for failure messages: graphs (and blocks) by their nodes and
-    edges, tensors by shape and dtype, keyword inputs by name."""
-    def one(value: Any) -> str:
-        if isinstance(value, dgl.DGLGraph):
-            return describe_graph(value)
-        if isinstance(value, torch.Tensor):
-            return f"Tensor{tuple(value.shape)} {str(value.dtype).replace('torch.', '')}"
-        if isinstance(value, (list, tuple)):
-            return "[" + ", ".join(one(v) for v in value) + "]"
-        return type(value).__name__
-    described = [one(v) for v in inputs] + [f"{k}={one(v)}" for k, v in (keywords or {}).items()]
-    return "; ".join(described) or "no inputs"

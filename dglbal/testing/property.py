@@ -14,10 +14,12 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from torch import nn
 
+from dglbal.symmetry.arguments import describe_inputs
+
 from .checks import (VacuousCheckError, _check_input_sets, _check_options, _prepare,
                      check_noether, check_rescale_invariance)
 from .completeness import check_complete
-from .graphs import describe_inputs, input_sets
+from .graphs import describe_graph, input_sets
 from .strategies import inputs as graph_inputs
 from .balancing import check_balancing
 from .training import check_monitor, check_training
@@ -86,7 +88,7 @@ def _run(part: str, check: Callable, model: nn.Module, checked: Tuple[Any, ...],
         check(model, *checked, report=report)
     except AssertionError as error:
         raise AssertionError(f"check_model, part {part!r} (model seed {seed}; analysed on "
-                             f"{describe_inputs(analysed)}): {error}") from error
+                             f"{describe_inputs(analysed, graph=describe_graph)}): {error}") from error
 
 
 def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = None, *,

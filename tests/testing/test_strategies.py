@@ -5,7 +5,8 @@ import pytest
 import torch
 from hypothesis import find, given, settings
 
-from dglbal.testing.graphs import describe_graph, describe_inputs
+from dglbal.symmetry.arguments import describe_inputs
+from dglbal.testing.graphs import describe_graph
 from dglbal.testing.strategies import (batched_graphs, bipartite_graphs, blocks, edge_weights,
                                        features, graphs, heterographs, inputs)
 
@@ -133,8 +134,11 @@ def test_descriptions_name_nodes_and_edges():
     assert describe_graph(block).startswith("block of 2 source and 1 destination nodes, 2 edges")
     big = dgl.graph((torch.arange(30), torch.arange(30)))
     assert describe_graph(big) == "graph of 30 nodes, 30 edges"
-    assert describe_inputs([graph, torch.zeros(3, 2)]) == (
+    assert describe_inputs([graph, torch.zeros(3, 2)], graph=describe_graph) == (
         "graph of 3 nodes, 2 edges: [(0, 1), (1, 1)]; Tensor(3, 2) float32")
+    weight = torch.ones(2, dtype=torch.int64)
+    assert describe_inputs([graph, [torch.zeros(3, 2)]], {"w": weight}) == (
+        "DGLGraph of 3 nodes, 2 edges; [Tensor(3, 2) float32]; w=Tensor(2,) int64")
 
 
 @pytest.mark.parametrize("make, error, match", [
