@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from dgl.nn import GraphConv
+from hypothesis import settings
 from torch import nn
 
 import dglbal
@@ -13,7 +14,9 @@ from dglbal.init import balanced_orthogonal_, balanced_xavier_, looks_linear_
 from dglbal.symmetry import ModelRunError
 from dglbal.testing import (blackbox_symmetry_dimension, check_balancing, check_complete,
                             check_conservation, check_monitor, check_noether,
-                            check_rescale_invariance, check_training)
+                            check_model, check_rescale_invariance, check_training)
+from dglbal.testing.strategies import edge_weights
+from dglbal.testing.strategies import inputs as graph_inputs
 
 
 class KeywordGCN(nn.Module):
@@ -152,3 +155,23 @@ def test_completeness_refuses_keyword_sets_that_do_not_fit(kwargs, error, match)
     graph, feat, _ = _inputs()
     with pytest.raises(error, match=match):
         check_complete(_model(), [(graph, feat), (graph, feat)], forward_kwargs=kwargs)
+
+
+class PositionalWrapper(nn.Module):
+    """The testing guide's wrapper: check_model draws positional inputs only."""
+
+    def __init__(self):
+        super().__init__()
+        self.model = KeywordGCN()
+
+    def forward(self, graph, feat, weight):
+        return self.model(graph, feat, edge_weight=weight)
+
+
+def test_check_model_checks_a_keyword_forward_through_a_positional_wrapper():
+    drawn = graph_inputs(5).flatmap(
+        lambda inputs: edge_weights(inputs[0]).map(lambda weight: (*inputs, weight)))
+    check_model(PositionalWrapper, inputs=drawn, parts=("symmetry", "noether", "training"),
+                settings=settings(max_examples=3, derandomize=True))
+    report = dglbal.analyze(PositionalWrapper(), *_inputs())
+    assert len(report.groups) == 8
