@@ -282,7 +282,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
         ``forward_kwargs`` is not a mapping of argument names.
     ValueError
         ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
-        output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
+        output's columns, of an output with one row of scores per node, ``(N, C)`` or
+        ``(N, 1, C)``; mask: boolean, selecting at least one row); an input tensor has NaN
         or infinite entries or no entries; an input graph has no nodes.
 
     Examples

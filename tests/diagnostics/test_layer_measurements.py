@@ -4,7 +4,7 @@ import dgl
 import pytest
 import torch
 import torch.nn.functional as F
-from dgl.nn import GraphConv
+from dgl.nn import GATConv, GraphConv
 from torch import nn
 
 from dglbal import diagnose
@@ -84,3 +84,26 @@ def test_an_in_place_activation_after_a_layer_does_not_change_its_measured_outpu
     assert first.output_moment == pytest.approx(expected[0][0], rel=1e-12)
     assert first.cosine == pytest.approx(expected[0][2], abs=1e-10)
     assert diagnose(model, graph, feat, groups=False).layers[0] == first
+
+
+class _Heads(nn.Module):
+    """A DGL GATConv whose (nodes, heads, classes) output is returned without a head mean."""
+
+    def __init__(self, heads: int):
+        super().__init__()
+        self.conv = GATConv(5, 3, num_heads=heads)
+
+    def forward(self, graph, feat):
+        return self.conv(graph, feat)
+
+
+def test_labels_need_one_class_score_per_column_not_heads_times_classes(graph):
+    """An output of 2 heads x 3 classes was flattened to 6 columns and labels 0..2 scored
+    against the first head's only, where training refuses it (cross entropy takes (N, C))."""
+    torch.manual_seed(0)
+    feat, labels = torch.randn(40, 5), torch.randint(0, 3, (40,))
+    with pytest.raises(ValueError, match=r"labels need an output of one row of class scores "
+                                         r"per node, got shape \(40, 2, 3\)"):
+        diagnose(_Heads(2), graph, feat, labels=labels, groups=False)
+    one_head = diagnose(_Heads(1), graph, feat, labels=labels, groups=False)  # (40, 1, 3)
+    assert len(one_head.layers) == 1 and one_head.layers[0].gradient_reached
