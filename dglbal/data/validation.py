@@ -146,9 +146,9 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
     ------
     GraphDataError
         (or ``error``) naming ``source`` and the offending node data: a graph with no
-        nodes, features that are not 2-D numbers or not finite, labels that are not whole
-        numbers or are negative other than -1, a mask that is missing, of the wrong shape
-        or selects no labelled node.
+        nodes or several node types, features that are not 2-D numbers or not finite,
+        labels that are not whole numbers or are negative other than -1, a mask that is
+        missing, of the wrong shape or selects no labelled node.
 
     Examples
     --------
@@ -162,6 +162,10 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
     """
     if not isinstance(graph, dgl.DGLGraph):
         raise error(f"{source}: expected a dgl.DGLGraph, got {type(graph).__name__}")
+    if len(graph.ntypes) > 1:  # its ndata would hold one tensor per node type
+        raise error(f"{source}: a graph of one node type is needed, got {len(graph.ntypes)}: "
+                    f"{', '.join(graph.ntypes)} (dgl.to_homogeneous or dgl.node_type_subgraph "
+                    "makes one)")
     if graph.num_nodes() == 0:
         raise error(f"{source}: the graph has no nodes")
     missing = [k for k in ("feat", "label") if k not in graph.ndata]
