@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dglbal.data import (DatasetFileError, GraphDataError, UnlabelledNodesWarning,
-                         check_node_data, load_dataset, make_synthetic)
+from dglbal.data import (DatasetFileError, GraphDataError, OverlappingMasksWarning,
+                         UnlabelledNodesWarning, check_node_data, load_dataset, make_synthetic)
 from dglbal.experiments.train import train_node_classifier
 from dglbal.nn import GCN
 
@@ -176,8 +176,8 @@ def test_a_graph_of_several_node_types_is_refused_naming_them(graph):
                               ("author", "writes", "paper"): ([0, 1], [0, 2])})
     hetero.nodes["paper"].data["feat"] = torch.ones(3, 2)
     hetero.nodes["paper"].data["label"] = torch.tensor([0, 1, 0])
-    for mask in ("train_mask", "val_mask", "test_mask"):
-        hetero.nodes["paper"].data[mask] = torch.ones(3, dtype=torch.bool)
+    for node, mask in enumerate(("train_mask", "val_mask", "test_mask")):
+        hetero.nodes["paper"].data[mask] = torch.arange(3) == node
     with pytest.raises(GraphDataError, match=r"my graph: a graph of one node type is needed, "
                                              r"got 2: author, paper"):
         check_node_data(hetero, "my graph")
@@ -187,3 +187,19 @@ def test_a_graph_of_several_node_types_is_refused_naming_them(graph):
                                 ("paper", "extends", "paper"): ([2], [0])})
     one_type.ndata.update(hetero.nodes["paper"].data)
     assert check_node_data(one_type) is one_type  # several edge types, one node type
+
+
+@pytest.mark.parametrize("first, second", [("train_mask", "test_mask"),
+                                           ("train_mask", "val_mask"),
+                                           ("val_mask", "test_mask")])
+def test_masks_that_share_nodes_are_named_in_a_warning(graph, first, second):
+    """A test mask holding training nodes scored them silently (an inflated accuracy)."""
+    shared = graph.ndata[first] | graph.ndata[second]
+    overlapping = _with(graph, **{first: shared, second: shared})
+    count = int((graph.ndata[first] | graph.ndata[second]).sum())
+    with pytest.warns(OverlappingMasksWarning,
+                      match=rf"my graph: {first} and {second} share {count} of the graph's "
+                            rf"nodes \(first: node \d+\)") as caught:
+        checked = check_node_data(overlapping, "my graph")
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the caller
+    assert checked is overlapping  # the masks are the user's, kept as they are
