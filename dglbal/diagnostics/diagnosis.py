@@ -125,16 +125,22 @@ class Diagnosis:
                         f"against {out[0]:.2g} at layer 1): {_ADVICE[kind]}"]
         return []
 
+    def _measured_gradients(self) -> List[int]:
+        """The layers whose gradient was measured (reached by the backward pass, finite)."""
+        return [k for k, s in enumerate(self.layers)
+                if s.gradient_reached and math.isfinite(s.gradient_moment)]
+
     def _gradient_problems(self) -> List[str]:
-        grads = [s.gradient_moment for s in self.layers]
-        if not grads or not (math.isfinite(grads[0]) and math.isfinite(grads[-1])
-                             and grads[-1] > 0):
+        measured = self._measured_gradients()  # a frozen first layer takes none: from the next
+        if len(measured) < 2 or not self.layers[measured[-1]].gradient_moment > 0:
             return []
-        ratio = grads[0] / grads[-1]
+        first, last = measured[0], measured[-1]
+        ratio = self.layers[first].gradient_moment / self.layers[last].gradient_moment
         if 1 / THRESHOLDS["scale"] <= ratio <= THRESHOLDS["scale"]:
             return []
         return [f"gradients {'vanish' if ratio < 1 else 'explode'} towards the input (E[g^2] "
-                f"{grads[0]:.2g} at layer 1 against {grads[-1]:.2g} at layer {len(grads)}): "
+                f"{self.layers[first].gradient_moment:.2g} at layer {first + 1} against "
+                f"{self.layers[last].gradient_moment:.2g} at layer {last + 1}): "
                 f"{_ADVICE['gradients']}"]
 
     def _collapse_problems(self) -> List[str]:
@@ -167,8 +173,12 @@ class Diagnosis:
         measured = bool(self.layers) and all(math.isfinite(s.cosine) for s in self.layers)
         apart = ("node features stay apart" if measured else "the node features' cosine is "
                  "undefined (fewer than two nodes with nonzero features at a layer)")
-        return ("no problem found at initialization: output and gradient scales stay within "
-                f"a factor {THRESHOLDS['scale']:g} across the layers, {apart}"
+        reached = len(self._measured_gradients())
+        scales = ("output and gradient scales stay" if reached > 1 else "output scales stay")
+        unmeasured = ("" if reached else " (no gradient reached the layers: nothing they "
+                      "depend on requires one)")
+        return (f"no problem found at initialization: {scales} within a factor "
+                f"{THRESHOLDS['scale']:g} across the layers{unmeasured}, {apart}"
                 + (", and the groups are balanced" if self.groups is not None else ""))
 
     def table(self) -> str:
