@@ -3,6 +3,7 @@ by group, and a verdict a user can act on."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Union
@@ -288,7 +289,8 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     ------
     TypeError
         ``model`` is not a module, its output is not a tensor, ``labels`` or ``mask`` are not
-        tensors, ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`, or
+        tensors, ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`, ``seed`` is not
+        an integer, or
         ``forward_kwargs`` is not a mapping of argument names.
     ValueError
         ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
@@ -310,6 +312,9 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if report is not None and not isinstance(report, SymmetryReport):
         raise TypeError(f"report must be a SymmetryReport (dglbal.analyze(model, ...)), got "
                         f"{type(report).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"diagnose: seed (of the random projection) must be an integer, got "
+                        f"{seed!r}")
     keywords = keyword_inputs(forward_kwargs)
     check_inputs(inputs, keywords)
     check_targets(labels, mask)

@@ -107,3 +107,15 @@ def test_labels_need_one_class_score_per_column_not_heads_times_classes(graph):
         diagnose(_Heads(2), graph, feat, labels=labels, groups=False)
     one_head = diagnose(_Heads(1), graph, feat, labels=labels, groups=False)  # (40, 1, 3)
     assert len(one_head.layers) == 1 and one_head.layers[0].gradient_reached
+
+
+@pytest.mark.parametrize("seed", ["0", 1.5, None, True])
+def test_a_seed_that_is_not_an_integer_is_named_before_the_forward_pass(graph, seed):
+    """It failed in torch's manual_seed after the forward pass ("expected a long")."""
+    model = GCN(6, 12, 3, num_layers=2)
+    calls = []
+    model.register_forward_hook(lambda *args: calls.append(1))
+    with pytest.raises(TypeError, match=rf"diagnose: seed \(of the random projection\) must "
+                                        rf"be an integer, got {seed!r}"):
+        diagnose(model, graph, torch.randn(40, 6), seed=seed)
+    assert not calls
