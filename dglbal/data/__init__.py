@@ -14,12 +14,13 @@ from ._common import (DATA_ENV, DatasetFileError, DatasetNotFoundError, data_roo
     row_normalize)
 from .registry import DatasetSpec, dataset_names, get_dataset, register_dataset
 from .synthetic import make_synthetic
-from .validation import GraphDataError, UnlabelledNodesWarning, check_node_data
+from .validation import (GraphDataError, OverlappingMasksWarning, UnlabelledNodesWarning,
+    check_node_data)
 
 __all__ = ["DATA_ENV", "DatasetFileError", "DatasetNotFoundError", "DatasetSpec",
-           "GraphDataError", "UnlabelledNodesWarning", "check_node_data", "dataset_names",
-           "get_dataset", "load_dataset", "make_synthetic", "num_classes", "register_dataset",
-           "row_normalize"]
+           "GraphDataError", "OverlappingMasksWarning", "UnlabelledNodesWarning",
+           "check_node_data", "dataset_names", "get_dataset", "load_dataset", "make_synthetic",
+           "num_classes", "register_dataset", "row_normalize"]
 
 
 def load_dataset(name: str, root: Optional[str] = None, *, split: int = 1,

@@ -62,6 +62,9 @@ def row_normalize(feat: torch.Tensor) -> torch.Tensor:
     """Scale each row to sum 1 (rows of zeros stay zero), like PyG's NormalizeFeatures;
     negative features are shifted to start at 0 first.
 
+    Computed in float32; rows whose float32 sum overflows (entries near or beyond float32's
+    largest value) are computed again in float64, so they too sum to 1.
+
     Parameters
     ----------
     feat : torch.Tensor
@@ -72,17 +75,35 @@ def row_normalize(feat: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         The float32 normalized features (a new tensor).
 
+    Raises
+    ------
+    ValueError
+        If ``feat`` holds NaN or infinite entries, naming the rows.
+
     Examples
     --------
     >>> row_normalize(torch.tensor([[1.0, 3.0], [0.0, 0.0]]))
     tensor([[0.2500, 0.7500],
             [0.0000, 0.0000]])
     """
-    feat = feat.float()
+    if feat.is_floating_point() and not bool(torch.isfinite(feat).all()):
+        rows = torch.nonzero(~torch.isfinite(feat).all(dim=1)).squeeze(1)
+        raise ValueError(f"row_normalize: the features hold NaN or inf in {len(rows)} rows "
+                         f"(first: row {int(rows[0])})")
+    out = _row_normalized(feat.float())
+    wide = ~torch.isfinite(out).all(dim=1)  # a sum past float32: inf, the row 0 or NaN
+    if bool(wide.any()):
+        out[wide] = _row_normalized(feat.double())[wide].float()
+    return out
+
+
+def _row_normalized(feat: torch.Tensor) -> torch.Tensor:
+    """:func:`row_normalize` in ``feat``'s own floating dtype (inf where a sum overflows)."""
     if feat.numel() and feat.min() < 0:
         feat = feat - feat.min()
     sums = feat.sum(dim=1, keepdim=True)
-    return torch.where(sums > 0, feat / sums.clamp(min=torch.finfo(feat.dtype).tiny), feat)
+    out = torch.where(sums > 0, feat / sums.clamp(min=torch.finfo(feat.dtype).tiny), feat)
+    return torch.where(torch.isinf(sums), torch.full_like(out, float("inf")), out)
 
 
 def finalize(graph: dgl.DGLGraph, source: str = "the graph",

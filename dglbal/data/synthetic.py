@@ -1,6 +1,8 @@
 """The embedded default: a contextual stochastic block model generated in-process."""
 from __future__ import annotations
 
+import numbers
+
 import dgl
 import numpy as np
 import torch
@@ -24,6 +26,16 @@ def _split_masks(labels: np.ndarray, rng: np.random.Generator, per_class: int, n
         mask[index] = True
         masks[f"{part}_mask"] = torch.from_numpy(mask)
     return masks
+
+
+def _integer(value: object) -> bool:
+    """An integer (Python's or numpy's), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _real(value: object) -> bool:
+    """A real number (Python's or numpy's), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def make_synthetic(
@@ -74,7 +86,9 @@ def make_synthetic(
     ------
     ValueError
         For a setting it cannot generate (fewer than 20 features, one class, too few nodes
-        for the classes, a rate outside [0, 1], ...), naming it.
+        for the classes, a rate outside [0, 1], a negative seed, ...) or of the wrong kind (a
+        float or string where an integer is needed), naming it. numpy's integers and floats
+        are taken as Python's.
 
     Examples
     --------
@@ -82,23 +96,26 @@ def make_synthetic(
     >>> g.ndata["feat"].shape
     torch.Size([200, 500])
     """
-    for name, value, ok, wanted in (
-            ("num_classes", num_classes, isinstance(num_classes, int) and num_classes >= 2,
-             "an integer >= 2"),
-            ("num_features", num_features, isinstance(num_features, int) and num_features >= 20,
+    for name, value, low, wanted in (
+            ("num_nodes", num_nodes, 1, "an integer"),
+            ("num_classes", num_classes, 2, "an integer >= 2"),
+            ("num_features", num_features, 20,
              "an integer >= 20 (each class has 20 topic words)"),
-            ("words_per_node", words_per_node,
-             isinstance(words_per_node, int) and words_per_node >= 1, "an integer >= 1"),
-            ("avg_degree", avg_degree, np.isfinite(avg_degree) and avg_degree >= 0,
-             "a finite number >= 0"),
-            ("homophily", homophily, 0 <= homophily <= 1, "in [0, 1]"),
-            ("signal", signal, 0 <= signal <= 1, "in [0, 1]")):
-        if isinstance(value, bool) or not ok:
+            ("words_per_node", words_per_node, 1, "an integer >= 1"),
+            ("seed", seed, 0, "an integer >= 0")):
+        if not _integer(value) or value < low:
             raise ValueError(f"make_synthetic: {name} must be {wanted}, got {value!r}")
+    for name, value, high, wanted in (("avg_degree", avg_degree, np.inf, "a finite number >= 0"),
+                                      ("homophily", homophily, 1, "in [0, 1]"),
+                                      ("signal", signal, 1, "in [0, 1]")):
+        if not _real(value) or not 0 <= value <= high or not np.isfinite(value):
+            raise ValueError(f"make_synthetic: {name} must be {wanted}, got {value!r}")
+    num_nodes, num_classes, num_features = int(num_nodes), int(num_classes), int(num_features)
+    words_per_node = int(words_per_node)
     # 20 training nodes per class, >= 1 val, >= 2 test
-    if not isinstance(num_nodes, int) or num_nodes < 20 * num_classes + 3:
+    if num_nodes < 20 * num_classes + 3:
         raise ValueError(f"num_nodes={num_nodes} is too small for {num_classes} classes")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(int(seed))
     labels = rng.permutation(np.arange(num_nodes) % num_classes)
     members = [np.flatnonzero(labels == c) for c in range(num_classes)]
 

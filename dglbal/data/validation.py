@@ -7,7 +7,8 @@ only when integer-valued) and boolean ``train_mask`` / ``val_mask`` / ``test_mas
 values of any dtype are read as booleans), each selecting at least one node. A label of
 ``UNLABELLED`` (-1, the usual "no label" marker) is allowed: such nodes are taken out of the
 masks with an :class:`UnlabelledNodesWarning` saying how many left which mask. Any other
-negative label is refused.
+negative label is refused. Masks that share nodes are kept, with an
+:class:`OverlappingMasksWarning` naming them (a test score would include training nodes).
 
 Examples
 --------
@@ -23,8 +24,8 @@ import warnings
 import dgl
 import torch
 
-__all__ = ["MASKS", "UNLABELLED", "GraphDataError", "UnlabelledNodesWarning", "check_node_data",
-           "check_classes"]
+__all__ = ["MASKS", "UNLABELLED", "GraphDataError", "UnlabelledNodesWarning",
+           "OverlappingMasksWarning", "check_node_data", "check_classes"]
 
 MASKS = ("train_mask", "val_mask", "test_mask")
 UNLABELLED = -1
@@ -80,6 +81,44 @@ class UnlabelledNodesWarning(UserWarning):
     >>> caught[0].category.__name__, trained.ndata["train_mask"].tolist()
     ('UnlabelledNodesWarning', [True, True, False])
     """
+
+
+class OverlappingMasksWarning(UserWarning):
+    """Two of a graph's train, validation and test masks share nodes.
+
+    A ``UserWarning`` :func:`check_node_data` gives naming the masks and the count: a test
+    (or validation) score then includes nodes the model was trained on.
+
+    Parameters
+    ----------
+    *args
+        The message, as for ``UserWarning``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import dgl, torch
+    >>> g = dgl.graph(([0, 1], [1, 2]))
+    >>> g.ndata["feat"], g.ndata["label"] = torch.ones(3, 2), torch.tensor([0, 1, 0])
+    >>> g.ndata["train_mask"] = g.ndata["test_mask"] = torch.tensor([True, True, False])
+    >>> g.ndata["val_mask"] = torch.tensor([False, False, True])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = check_node_data(g)
+    >>> caught[0].category.__name__
+    'OverlappingMasksWarning'
+    """
+
+
+def _warn_overlaps(masks: dict, source: str) -> None:
+    """Warn for each pair of masks that share nodes (scores on nodes trained on)."""
+    for first, second in (("train_mask", "val_mask"), ("train_mask", "test_mask"),
+                          ("val_mask", "test_mask")):
+        both = torch.nonzero(masks[first] & masks[second]).squeeze(1)
+        if len(both):
+            warnings.warn(f"{source}: {first} and {second} share {len(both)} of the graph's "
+                          f"nodes (first: node {int(both[0])}); scores on {second} include "
+                          f"nodes of {first}", OverlappingMasksWarning, stacklevel=3)
 
 
 def _labels(graph: dgl.DGLGraph, source: str, error: type) -> torch.Tensor:
@@ -138,7 +177,8 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
     Returns
     -------
     dgl.DGLGraph
-        ``graph`` itself when it needs no change; otherwise a shallow copy (the caller's
+        ``graph`` itself when it needs no change (masks that share nodes are kept as they
+        are, with an :class:`OverlappingMasksWarning`); otherwise a shallow copy (the caller's
         graph is not modified) with ``label`` as int64 and boolean masks without the nodes
         labelled -1.
 
@@ -146,22 +186,26 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
     ------
     GraphDataError
         (or ``error``) naming ``source`` and the offending node data: a graph with no
-        nodes, features that are not 2-D numbers or not finite, labels that are not whole
-        numbers or are negative other than -1, a mask that is missing, of the wrong shape
-        or selects no labelled node.
+        nodes or several node types, features that are not 2-D numbers or not finite,
+        labels that are not whole numbers or are negative other than -1, a mask that is
+        missing, of the wrong shape or selects no labelled node.
 
     Examples
     --------
     >>> import dgl, torch
     >>> g = dgl.graph(([0, 1], [1, 2]))
     >>> g.ndata["feat"], g.ndata["label"] = torch.ones(3, 2), torch.tensor([0, 1, 0])
-    >>> for mask in ("train_mask", "val_mask", "test_mask"):
-    ...     g.ndata[mask] = torch.ones(3, dtype=torch.bool)
+    >>> for node, mask in enumerate(("train_mask", "val_mask", "test_mask")):
+    ...     g.ndata[mask] = torch.arange(3) == node
     >>> check_node_data(g) is g  # nothing to change
     True
     """
     if not isinstance(graph, dgl.DGLGraph):
         raise error(f"{source}: expected a dgl.DGLGraph, got {type(graph).__name__}")
+    if len(graph.ntypes) > 1:  # its ndata would hold one tensor per node type
+        raise error(f"{source}: a graph of one node type is needed, got {len(graph.ntypes)}: "
+                    f"{', '.join(graph.ntypes)} (dgl.to_homogeneous or dgl.node_type_subgraph "
+                    "makes one)")
     if graph.num_nodes() == 0:
         raise error(f"{source}: the graph has no nodes")
     missing = [k for k in ("feat", "label") if k not in graph.ndata]
@@ -190,15 +234,16 @@ def check_node_data(graph: dgl.DGLGraph, source: str = "the graph",
         dropped[name] = int((mask & ~labelled).sum())
         if not bool(masks[name].any()):
             raise error(f"{source}: every node of {name} is unlabelled (label -1)")
-    changed = (graph.ndata["label"].dtype != torch.long
-               or any(graph.ndata[n].dtype != torch.bool or dropped[n] for n in MASKS))
-    if not changed:
-        return graph
     if any(dropped.values()):
         counts = ", ".join(f"{n} {dropped[n]} of {int((masks[n]).sum()) + dropped[n]}"
                            for n in MASKS if dropped[n])
         warnings.warn(f"{source}: nodes labelled -1 (unlabelled) are left out of the masks: "
                       f"{counts}", UnlabelledNodesWarning, stacklevel=2)
+    _warn_overlaps(masks, source)
+    changed = (graph.ndata["label"].dtype != torch.long
+               or any(graph.ndata[n].dtype != torch.bool or dropped[n] for n in MASKS))
+    if not changed:
+        return graph
     graph = graph.local_var()
     graph.ndata["label"] = label
     graph.ndata.update(masks)

@@ -3,6 +3,7 @@ by group, and a verdict a user can act on."""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Union
@@ -125,16 +126,22 @@ class Diagnosis:
                         f"against {out[0]:.2g} at layer 1): {_ADVICE[kind]}"]
         return []
 
+    def _measured_gradients(self) -> List[int]:
+        """The layers whose gradient was measured (reached by the backward pass, finite)."""
+        return [k for k, s in enumerate(self.layers)
+                if s.gradient_reached and math.isfinite(s.gradient_moment)]
+
     def _gradient_problems(self) -> List[str]:
-        grads = [s.gradient_moment for s in self.layers]
-        if not grads or not (math.isfinite(grads[0]) and math.isfinite(grads[-1])
-                             and grads[-1] > 0):
+        measured = self._measured_gradients()  # a frozen first layer takes none: from the next
+        if len(measured) < 2 or not self.layers[measured[-1]].gradient_moment > 0:
             return []
-        ratio = grads[0] / grads[-1]
+        first, last = measured[0], measured[-1]
+        ratio = self.layers[first].gradient_moment / self.layers[last].gradient_moment
         if 1 / THRESHOLDS["scale"] <= ratio <= THRESHOLDS["scale"]:
             return []
         return [f"gradients {'vanish' if ratio < 1 else 'explode'} towards the input (E[g^2] "
-                f"{grads[0]:.2g} at layer 1 against {grads[-1]:.2g} at layer {len(grads)}): "
+                f"{self.layers[first].gradient_moment:.2g} at layer {first + 1} against "
+                f"{self.layers[last].gradient_moment:.2g} at layer {last + 1}): "
                 f"{_ADVICE['gradients']}"]
 
     def _collapse_problems(self) -> List[str]:
@@ -167,8 +174,12 @@ class Diagnosis:
         measured = bool(self.layers) and all(math.isfinite(s.cosine) for s in self.layers)
         apart = ("node features stay apart" if measured else "the node features' cosine is "
                  "undefined (fewer than two nodes with nonzero features at a layer)")
-        return ("no problem found at initialization: output and gradient scales stay within "
-                f"a factor {THRESHOLDS['scale']:g} across the layers, {apart}"
+        reached = len(self._measured_gradients())
+        scales = ("output and gradient scales stay" if reached > 1 else "output scales stay")
+        unmeasured = ("" if reached else " (no gradient reached the layers: nothing they "
+                      "depend on requires one)")
+        return (f"no problem found at initialization: {scales} within a factor "
+                f"{THRESHOLDS['scale']:g} across the layers{unmeasured}, {apart}"
                 + (", and the groups are balanced" if self.groups is not None else ""))
 
     def table(self) -> str:
@@ -278,11 +289,13 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     ------
     TypeError
         ``model`` is not a module, its output is not a tensor, ``labels`` or ``mask`` are not
-        tensors, ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`, or
+        tensors, ``report`` is not a :class:`~dglbal.symmetry.SymmetryReport`, ``seed`` is not
+        an integer, or
         ``forward_kwargs`` is not a mapping of argument names.
     ValueError
         ``labels`` or ``mask`` do not fit the output (labels: 1-D integer classes within the
-        output's columns; mask: boolean, selecting at least one row); an input tensor has NaN
+        output's columns, of an output with one row of scores per node, ``(N, C)`` or
+        ``(N, 1, C)``; mask: boolean, selecting at least one row); an input tensor has NaN
         or infinite entries or no entries; an input graph has no nodes.
 
     Examples
@@ -299,6 +312,9 @@ def diagnose(model: nn.Module, *inputs: Any, labels: Optional[torch.Tensor] = No
     if report is not None and not isinstance(report, SymmetryReport):
         raise TypeError(f"report must be a SymmetryReport (dglbal.analyze(model, ...)), got "
                         f"{type(report).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"diagnose: seed (of the random projection) must be an integer, got "
+                        f"{seed!r}")
     keywords = keyword_inputs(forward_kwargs)
     check_inputs(inputs, keywords)
     check_targets(labels, mask)

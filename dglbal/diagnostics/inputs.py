@@ -62,9 +62,12 @@ def diagnosis_loss(labels: Optional[torch.Tensor], mask: Optional[torch.Tensor],
     """``loss(output)``: the cross-entropy of ``labels`` over ``mask``, or without
     labels a fixed random projection (seed ``seed``) of the output's rows."""
     def loss(output: torch.Tensor) -> torch.Tensor:
-        if labels is not None and output.dim() < 2:
+        # (nodes, 1, classes) is one row of scores; (nodes, heads, classes) is not
+        if labels is not None and (output.dim() < 2 or output.shape[1:-1].numel() != 1):
             raise ValueError(f"labels need an output of one row of class scores per node, got "
-                             f"shape {tuple(output.shape)}")
+                             f"shape {tuple(output.shape)}"
+                             + (" (average or concatenate the heads first)"
+                                if output.dim() > 2 else ""))
         if mask is not None and output.dim() == 0:
             raise ValueError("mask needs an output of one row per node, got shape ()")
         rows = output if mask is None else _masked(output, mask, "mask")

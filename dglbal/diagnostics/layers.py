@@ -124,14 +124,23 @@ def _moment(tensor: Optional[torch.Tensor]) -> float:
     return float(tensor.detach().double().pow(2).mean())
 
 
+def _row_cosine(output: torch.Tensor) -> float:
+    """:func:`mean_pairwise_cosine` of an output with two rows or more, else NaN."""
+    if output.dim() >= 1 and output.shape[0] > 1:
+        return mean_pairwise_cosine(output)
+    return float("nan")
+
+
 def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
                      loss: Callable[[torch.Tensor], torch.Tensor]) -> List[LayerStats]:
     """Run ``run()`` (the model's forward) with hooks on :func:`watched_layers`, backpropagate
     ``loss(output)`` and return each watched layer's :class:`LayerStats`, in the order the
     layers ran (a layer run twice appears twice). A layer that returns a tuple or list (DGL's
     ``GATConv(..., get_attention=True)``: features, attention) is measured on its first
-    element; a layer whose output is no tensor is left out. The parameters' gradients are those of
-    ``loss`` afterwards (the caller saves and restores its own).
+    element; a layer whose output is no tensor is left out. A layer's output is measured as the
+    layer returns it, before the model goes on (an in-place activation after it changes
+    nothing). The parameters' gradients are those of ``loss`` afterwards (the caller saves and
+    restores its own).
 
     Parameters
     ----------
@@ -169,7 +178,9 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
                 output = output[0]
             if not isinstance(output, torch.Tensor):
                 return
-            entry = {"name": name, "output": output.detach(), "grad": None}
+            # measured now: the model may change the output in place afterwards (a ReLU)
+            entry = {"name": name, "moment": _moment(output), "cosine": _row_cosine(output),
+                     "grad": None}
             records.append(entry)
             if output.requires_grad:
                 output.register_hook(lambda g: entry.__setitem__("grad", g.detach()))
@@ -190,7 +201,5 @@ def layer_statistics(model: nn.Module, run: Callable[[], torch.Tensor],
     finally:
         for handle in handles:
             handle.remove()
-    return [LayerStats(r["name"], _moment(r["output"]), _moment(r["grad"]),
-                       mean_pairwise_cosine(r["output"]) if r["output"].dim() >= 1
-                       and r["output"].shape[0] > 1 else float("nan"), r["grad"] is not None)
-            for r in records]
+    return [LayerStats(r["name"], r["moment"], _moment(r["grad"]), r["cosine"],
+                       r["grad"] is not None) for r in records]

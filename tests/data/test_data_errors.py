@@ -1,5 +1,6 @@
 """Bad dataset files and arguments name the file and the dataset."""
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -84,7 +85,9 @@ def test_overlapping_masks_are_refused(tmp_path, split):
     masks[split, 4] = True  # node 4 is also a test node of every split
     path = _write(tmp_path, train_masks=masks)
     with pytest.raises(DatasetFileError, match=rf"{path} \(split {split}\): train_masks and "
-                                               r"test_masks share 1 node \(first: node 4\)"):
+                                               r"test_masks share 1 node \(first: node 4\)"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("error")  # the error, not a warning of the same overlap first
         load_dataset("texas", str(tmp_path), split=split)
     load_dataset("texas", str(tmp_path), split=1)  # the other splits are sound
 

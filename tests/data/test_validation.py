@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from dglbal.data import (DatasetFileError, GraphDataError, UnlabelledNodesWarning,
-                         check_node_data, load_dataset, make_synthetic)
+from dglbal.data import (DatasetFileError, GraphDataError, OverlappingMasksWarning,
+                         UnlabelledNodesWarning, check_node_data, load_dataset, make_synthetic)
 from dglbal.experiments.train import train_node_classifier
 from dglbal.nn import GCN
 
@@ -168,3 +168,38 @@ def test_npz_with_unusual_but_valid_dtypes_loads(tmp_path):
 def test_make_synthetic_refuses_settings_it_cannot_honour(option, value):
     with pytest.raises(ValueError, match=f"make_synthetic: {option} must be"):
         make_synthetic(num_nodes=300, **{option: value})
+
+
+def test_a_graph_of_several_node_types_is_refused_naming_them(graph):
+    """Its ndata holds one tensor per node type: an AttributeError from inside the check."""
+    hetero = dgl.heterograph({("paper", "cites", "paper"): ([0, 1], [1, 2]),
+                              ("author", "writes", "paper"): ([0, 1], [0, 2])})
+    hetero.nodes["paper"].data["feat"] = torch.ones(3, 2)
+    hetero.nodes["paper"].data["label"] = torch.tensor([0, 1, 0])
+    for node, mask in enumerate(("train_mask", "val_mask", "test_mask")):
+        hetero.nodes["paper"].data[mask] = torch.arange(3) == node
+    with pytest.raises(GraphDataError, match=r"my graph: a graph of one node type is needed, "
+                                             r"got 2: author, paper"):
+        check_node_data(hetero, "my graph")
+    with pytest.raises(GraphDataError, match="one node type"):  # the Python API
+        train_node_classifier(GCN(2, 4, 2, num_layers=2), hetero, epochs=1)
+    one_type = dgl.heterograph({("paper", "cites", "paper"): ([0, 1], [1, 2]),
+                                ("paper", "extends", "paper"): ([2], [0])})
+    one_type.ndata.update(hetero.nodes["paper"].data)
+    assert check_node_data(one_type) is one_type  # several edge types, one node type
+
+
+@pytest.mark.parametrize("first, second", [("train_mask", "test_mask"),
+                                           ("train_mask", "val_mask"),
+                                           ("val_mask", "test_mask")])
+def test_masks_that_share_nodes_are_named_in_a_warning(graph, first, second):
+    """A test mask holding training nodes scored them silently (an inflated accuracy)."""
+    shared = graph.ndata[first] | graph.ndata[second]
+    overlapping = _with(graph, **{first: shared, second: shared})
+    count = int((graph.ndata[first] | graph.ndata[second]).sum())
+    with pytest.warns(OverlappingMasksWarning,
+                      match=rf"my graph: {first} and {second} share {count} of the graph's "
+                            rf"nodes \(first: node \d+\)") as caught:
+        checked = check_node_data(overlapping, "my graph")
+    assert len(caught) == 1 and caught[0].filename == __file__  # points at the caller
+    assert checked is overlapping  # the masks are the user's, kept as they are
