@@ -71,15 +71,16 @@ class UnlabelledNodesWarning(UserWarning):
     --------
     >>> import warnings
     >>> import dgl, torch
-    >>> g = dgl.graph(([0, 1], [1, 2]))
-    >>> g.ndata["feat"], g.ndata["label"] = torch.ones(3, 2), torch.tensor([0, 1, -1])
-    >>> for mask in ("train_mask", "val_mask", "test_mask"):
-    ...     g.ndata[mask] = torch.ones(3, dtype=torch.bool)
+    >>> g = dgl.graph(([0, 1, 2], [1, 2, 3]))
+    >>> g.ndata["feat"], g.ndata["label"] = torch.ones(4, 2), torch.tensor([0, 1, 0, -1])
+    >>> g.ndata["train_mask"] = torch.tensor([True, False, False, True])
+    >>> g.ndata["val_mask"] = torch.tensor([False, True, False, False])
+    >>> g.ndata["test_mask"] = torch.tensor([False, False, True, False])
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
     ...     trained = check_node_data(g)
-    >>> caught[0].category.__name__, trained.ndata["train_mask"].tolist()
-    ('UnlabelledNodesWarning', [True, True, False])
+    >>> [w.category.__name__ for w in caught], trained.ndata["train_mask"].tolist()
+    (['UnlabelledNodesWarning'], [True, False, False, False])
     """
 
 
