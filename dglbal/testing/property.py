@@ -87,8 +87,9 @@ def _run(part: str, check: Callable, model: nn.Module, checked: Tuple[Any, ...],
     try:
         check(model, *checked, report=report)
     except AssertionError as error:
+        where = describe_inputs(analysed, graph=describe_graph)
         raise AssertionError(f"check_model, part {part!r} (model seed {seed}; analysed on "
-                             f"{describe_inputs(analysed, graph=describe_graph)}): {error}") from error
+                             f"{where}): {error}") from error
 
 
 def check_model(make_model: Callable[[], nn.Module], in_feats: Optional[int] = None, *,
