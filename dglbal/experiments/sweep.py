@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_text_atomic
-from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
+from .tables import mean_ci, panels, plot_curves, score_name, scored_percent, summary_tables
 from .runstore import balance_beta_of, distinct, result_of, run_or_load
 from .config import TrainConfig, validate_config
 from .environment import prepare_output_dir
@@ -212,7 +212,7 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
             axes[1, column].plot(depths, epochs, marker="o", label=scheme)
         axes[0, column].set(title=f"{model.upper()} on {dataset}" + (f"\n{label}" if label else ""),
                             xlabel="layers",
-                            ylabel="test accuracy (%)", xscale="log")
+                            ylabel=f"test {score_name(subset)} (%)", xscale="log")
         axes[1, column].set(xlabel="layers", ylabel="epochs to best model (median)", xscale="log",
                             yscale="log")
         axes[0, column].legend()

@@ -17,8 +17,8 @@ from .runkey import describe_differences, table_setting
 from .runstore import distinct
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme",
-           "summary_table", "panels", "summary_tables", "setting_table", "choose_on_validation",
-           "save_results", "plot_curves", "ENDINGS"]
+           "summary_table", "panels", "score_name", "summary_tables", "setting_table",
+           "choose_on_validation", "save_results", "plot_curves", "ENDINGS"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -135,11 +135,19 @@ def _grid(title: str, subset: List[dict], depths: List[int], schemes: List[str],
     return lines + [""]
 
 
+def score_name(records: Iterable[dict]) -> str:
+    """What the records' scores are, as a table names them: ``accuracy``, ``ROC-AUC`` (files
+    written before runs recorded their metric hold accuracies)."""
+    metrics = {r.get("metric", "accuracy") for r in records}
+    return " / ".join(sorted({"rocauc": "ROC-AUC"}.get(m, m) for m in metrics))
+
+
 def summary_tables(records: List[dict]) -> str:
     """Markdown tables per dataset, model and configuration, in the paper's layout:
 
-    - test accuracy (%), mean +- 95% CI (Student t; "n/a" for one run), the paper's value in
-      brackets, a cell with fewer runs than the table's seeds saying how many it has;
+    - test accuracy (or ROC-AUC, :func:`score_name`) (%), mean +- 95% CI (Student t; "n/a"
+      for one run), the paper's value in brackets, a cell with fewer runs than the table's
+      seeds saying how many it has;
     - how the runs ended: diverged / stopped at the epoch budget / reached the loss
       threshold, and the median final training loss of the runs that did not diverge;
     - epochs to the best validation accuracy and to 95% of it: median [quartiles].
@@ -150,7 +158,7 @@ def summary_tables(records: List[dict]) -> str:
         schemes = list(dict.fromkeys(r["scheme"] for r in subset))
         budget = sorted({r["budget"] for r in subset})
         seeds = len({r["seed"] for r in subset})
-        optimizer = subset[0]["optimizer"]
+        optimizer, score = subset[0]["optimizer"], score_name(subset)
 
         def accuracy(runs, depth, scheme):
             cell = _accuracy_cell([r["test_acc"] for r in runs])
@@ -168,12 +176,12 @@ def summary_tables(records: List[dict]) -> str:
                      f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
-        lines += _grid("Test accuracy (%), mean +- 95% CI (the paper's in brackets):", subset,
+        lines += _grid(f"Test {score} (%), mean +- 95% CI (the paper's in brackets):", subset,
                        depths, schemes, accuracy)
         lines += _grid("How the runs ended (div: diverged, budget: at the epoch budget, "
                        "conv: loss threshold reached; median final training loss of the "
                        "others):", subset, depths, schemes, lambda runs, d, s: _ending_cell(runs))
-        lines += _grid("Epochs to the best validation accuracy / to 95% of it, median "
+        lines += _grid(f"Epochs to the best validation {score} / to 95% of it, median "
                        "[quartiles]:", subset, depths, schemes, epochs)
     return "\n".join(lines)
 
@@ -256,7 +264,8 @@ def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
                                for c in curves])
             ax.plot(np.arange(1, length + 1), padded.mean(0), label=scheme)
     ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss")
-    ax_val.set(xlabel="epoch", ylabel="validation accuracy")
+    ax_val.set(xlabel="epoch",
+               ylabel=f"validation {score_name({'metric': r.metric} for r in results)}")
     ax_val.legend()
     fig.suptitle(title)
     fig.tight_layout()

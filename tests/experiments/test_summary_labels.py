@@ -1,4 +1,5 @@
-"""The paper's numbers printed beside ours: only for the model family the paper measured."""
+"""Summary tables: the paper's numbers only for the model family the paper measured, and the
+score named as what it is (accuracy or ROC-AUC)."""
 import pytest
 
 from dglbal.experiments.config import RunResult, TrainConfig
@@ -28,3 +29,17 @@ def test_a_model_the_paper_did_not_measure_gets_no_paper_value(model):
 @pytest.mark.parametrize("model, paper", [("gat", "79.5 +- 0.4"), ("gcn", "79.6 +- 1.0")])
 def test_the_paper_value_of_a_measured_model_is_its_own(model, paper):
     assert f"50.0 +- n/a ({paper})" in summary_tables([_cora_record(model)])
+
+
+def test_a_sweep_of_roc_auc_runs_says_roc_auc_not_accuracy():
+    config = TrainConfig(dataset="minesweeper", model="gcn", layers=2, hidden=8)
+    result = RunResult(scheme="xavier", seed=0, test_acc=0.75, best_val_acc=0.7, best_epoch=0,
+                       epochs=1, seconds=0.1, stop_reason="max_epochs", train_loss=[0.6],
+                       val_acc=[0.7], metric="rocauc")
+    table = summary_tables([run_record(config, result, "cpu")])
+    assert "Test ROC-AUC (%), mean +- 95% CI" in table
+    assert "Epochs to the best validation ROC-AUC / to 95% of it" in table
+    assert "accuracy" not in table
+    cora = summary_tables([_cora_record("gcn")])  # accuracy panels read as before
+    assert "Test accuracy (%), mean +- 95% CI" in cora
+    assert "Epochs to the best validation accuracy / to 95% of it" in cora
