@@ -238,11 +238,16 @@ def choose_on_validation(candidates: Dict[Any, List[dict]]) -> Tuple[Any, List[i
 
 
 def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> Path:
-    """Write the configuration, a per-scheme summary and every run's history as JSON."""
+    """Write the configuration, a per-scheme summary and every run's history as JSON.
+
+    The summary's ``test_acc_ci95`` is None (``null``) unless at least two runs were scored:
+    one score has no interval, as the tables' "n/a" says."""
     summary = {}
     for scheme, runs in by_scheme(results).items():
         tests, unscored = scored_percent(r.test_acc for r in runs)
         acc, ci = mean_ci([t / 100 for t in tests]) if tests else (None, None)
+        if len(tests) < 2:  # one score has no interval (the tables' "n/a"), not one of width 0
+            ci = None
         summary[scheme] = {"test_acc_mean": acc, "test_acc_ci95": ci, "runs": len(runs),
                            "unscored_runs": unscored}
     payload = {"config": vars(config) | {"lr": config.learning_rate()}, "summary": summary,
