@@ -21,7 +21,7 @@ from .environment import resolve_device
 from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
 from .protocol import get_protocol
-from .runstore import result_of, run_or_load
+from .runstore import result_of, run_or_load, warn_unmonitored
 from .value_checks import check_value
 from .step_hooks import BackwardHook
 
@@ -234,7 +234,8 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     so a Ctrl-C (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was
     kept) loses only the run in progress. With ``config.monitor``, each run records the
     conservation diagnostics and writes ``monitor_<scheme>_seed<seed>.png`` and ``.json``
-    under ``monitor_dir``.
+    under ``monitor_dir`` as it trains; runs loaded from ``runs_dir`` are named in an
+    :class:`~dglbal.experiments.runstore.UnmonitoredRunWarning`.
 
     Parameters
     ----------
@@ -271,7 +272,10 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     graph = (prepare_graph(config, config.load_graph()) if graph is None
              else prepare_graph(config, graph, "the graph passed to run_experiment"))
 
+    trained = set()
+
     def train(run_config: TrainConfig, scheme: str, seed: int):
+        trained.add((scheme, seed))
         return run_once(run_config, scheme, seed, graph, progress=progress,
                         monitor_dir=monitor_dir), str(graph.device)
 
@@ -279,7 +283,11 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     bar = tqdm(total=len(runs), desc="runs", disable=not progress, dynamic_ncols=True)
     with bar:
         if runs_dir is not None:
-            return [result_of(r) for r in run_or_load(runs, Path(runs_dir), train, bar.update)]
+            records = run_or_load(runs, Path(runs_dir), train, bar.update)
+            if config.monitor:
+                warn_unmonitored([r["run"] for r in records
+                                  if (r["scheme"], r["seed"]) not in trained], Path(runs_dir))
+            return [result_of(r) for r in records]
         results = []
         for run in runs:
             results.append(train(*run)[0])
