@@ -235,7 +235,7 @@ class RunResult:
     seconds : float
         Wall-clock time.
     stop_reason : str
-        Why it stopped (``"converged"``, ``"max_epochs"``, ``"diverged"``).
+        Why it stopped (``"loss_threshold"``, ``"max_epochs"``, ``"diverged"``).
     train_loss, val_acc : list of float
         Per-epoch training loss and validation score.
     metric : str, default "accuracy"

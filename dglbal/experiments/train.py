@@ -164,7 +164,7 @@ def train_node_classifier(
     -------
     dict
         ``test_acc`` and ``best_val_acc`` (the metric, at the best epoch; ``None`` when no
-        epoch was scored), ``best_epoch``, ``stop_reason`` (``"converged"``,
+        epoch was scored), ``best_epoch``, ``stop_reason`` (``"loss_threshold"``,
         ``"max_epochs"``, ``"diverged"``), ``epochs`` run, ``seconds``, and the per-epoch
         ``train_loss`` and ``val_acc``.
 
