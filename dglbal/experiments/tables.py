@@ -56,7 +56,8 @@ def by_scheme(results: List[RunResult]) -> Dict[str, List[RunResult]]:
 
 def summary_table(results: List[RunResult]) -> str:
     """One row per scheme: test accuracy (or ROC-AUC) (%) mean +- 95% CI, best epoch
-    (median), epochs (median), seconds per run (mean), how the runs stopped."""
+    (median, counted from 1 as the epochs are: the sweep tables' epochs to the best model),
+    epochs (median), seconds per run (mean), how the runs stopped."""
     metric = "ROC-AUC" if results and results[0].metric == "rocauc" else "acc"
     header = f"{'scheme':<24}{f'test {metric} (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
              f"{'epochs':>9}{'s/run':>8}  stops"
@@ -64,7 +65,7 @@ def summary_table(results: List[RunResult]) -> str:
     for scheme, runs in by_scheme(results).items():
         tests, unscored = scored_percent(r.test_acc for r in runs)
         vals, _ = scored_percent(r.best_val_acc for r in runs)
-        best = [r.best_epoch for r in runs if r.best_epoch >= 0]
+        best = [r.best_epoch + 1 for r in runs if r.best_epoch >= 0]  # 1-based, as `epochs`
         reasons = [r.stop_reason for r in runs]
         stops = ", ".join(f"{reason} x{reasons.count(reason)}" for reason in sorted(set(reasons)))
         if unscored:
