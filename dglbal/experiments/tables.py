@@ -259,20 +259,24 @@ def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> P
 
 
 def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
-    """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme."""
+    """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme.
+    Runs with no recorded epoch (diverged at their first step) have no curve: the mean is over
+    the others (a scheme none of whose runs has one gets no line)."""
     fig, (ax_loss, ax_val) = new_figure(1, 2, figsize=(11, 4))
     for scheme, runs in by_scheme(results).items():
         for ax, key in ((ax_loss, "train_loss"), (ax_val, "val_acc")):
-            curves = [getattr(r, key) for r in runs]
+            curves = [getattr(r, key) for r in runs if getattr(r, key)]
+            if not curves:
+                continue
             length = max(len(c) for c in curves)
             # Runs that stopped early keep their last value (loss below threshold, final acc).
-            padded = np.array([c + [c[-1]] * (length - len(c)) if c else [np.nan] * length
-                               for c in curves])
+            padded = np.array([c + [c[-1]] * (length - len(c)) for c in curves])
             ax.plot(np.arange(1, length + 1), padded.mean(0), label=scheme)
     ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss")
     ax_val.set(xlabel="epoch",
                ylabel=f"validation {score_name({'metric': r.metric} for r in results)}")
-    ax_val.legend()
+    if ax_val.get_lines():
+        ax_val.legend()
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
