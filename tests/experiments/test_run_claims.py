@@ -190,3 +190,22 @@ def test_two_real_sweeps_on_one_out_split_the_grid(tmp_path, monkeypatch):
         for records in outcomes)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 8
     assert not list((tmp_path / "runs").glob("*.claim"))
+
+
+def test_of_two_processes_taking_over_one_stale_claim_only_one_holds_it(tmp_path, monkeypatch):
+    """Two sweeps restarted after a crash reach the dead sweep's claim together: both judge it
+    stale; the first takes it over, and the second must not remove that new, live claim."""
+    claim = tmp_path / "run.claim"
+    claim.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    real = claims._stale
+
+    def judged_stale_then_the_other_claims(path, *text):
+        verdict = real(path, *text)
+        monkeypatch.setattr(claims, "_stale", real)  # the other process judges for itself
+        assert claims.claim(path, "first")  # ... and takes the stale claim over meanwhile
+        return verdict
+
+    monkeypatch.setattr(claims, "_stale", judged_stale_then_the_other_claims)
+    assert not claims.claim(claim, "second")
+    assert claims.holder(claim)["token"] == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.claim"]  # nothing left aside
