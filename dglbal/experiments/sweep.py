@@ -17,7 +17,7 @@ from typing import Dict, List
 import numpy as np
 from tqdm.auto import tqdm
 
-from dglbal._plotting import new_figure
+from dglbal._plotting import new_figure, require_plotting
 from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, panels, plot_curves, score_name, scored_percent, summary_tables
 from .runstore import balance_beta_of, distinct, result_of, run_or_load, warn_unmonitored
@@ -145,6 +145,8 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     >>> out.cleanup()
     """
     validate_sweep(sweep)
+    if sweep.base.monitor:  # its plot is written as each run ends
+        require_plotting("--monitor")
     prepare_output_dir(out, folders=("runs",))
     graphs: Dict[str, object] = {}
     for dataset in sweep.datasets:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from dglbal._plotting import require_plotting
 from dglbal.balance import ConservationMonitor
 from dglbal.data import check_node_data, get_dataset, num_classes
 from dglbal.init import get_scheme
@@ -269,6 +270,8 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     ['xavier', 'bal_o']
     """
     validate_config(config)
+    if config.monitor and monitor_dir is not None:  # its plot is written as each run ends
+        require_plotting("--monitor")
     graph = (prepare_graph(config, config.load_graph()) if graph is None
              else prepare_graph(config, graph, "the graph passed to run_experiment"))
 
