@@ -7,7 +7,8 @@ host; it removes the claim once the run file is written or the run failed. A run
 another process is left to it: the sweep does its other runs first, then waits for the run
 file. A claim whose process is gone (same host, the pid no longer exists) is stale and is
 taken over, by one process only when several find it at once (sweeps restarted together
-after a crash). A claim from another host cannot be checked: remove it by hand if that machine's
+after a crash); so is a claim holding this process's pid that another process wrote (a
+restarted container gives its sweep the pid of the one that died). A claim from another host cannot be checked: remove it by hand if that machine's
 sweep died.
 """
 from __future__ import annotations
@@ -21,9 +22,13 @@ import time
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["CLAIM_SUFFIX", "claim", "release", "release_own", "holder", "describe"]
+__all__ = ["CLAIM_SUFFIX", "PROCESS_ID", "claim", "release", "release_own", "holder", "describe"]
 
 CLAIM_SUFFIX = ".claim"
+PROCESS_ID = secrets.token_hex(8)
+"""This process in its claims (with its pid): a claim holding this pid under another process
+id was left by an earlier process that had the same pid, as a container restarted after a
+crash gives its sweep the same pid again."""
 UNREADABLE_GRACE = 60.0
 """Seconds a claim file may stay unreadable (its writer between create and write) before
 it counts as stale."""
@@ -70,6 +75,8 @@ def _stale(path: Path, text: Optional[str]) -> bool:
     if held.get("host") != socket.gethostname():
         return False
     pid = held.get("pid")
+    if pid == os.getpid():  # this process's (another thread's), or an earlier one's
+        return held.get("process") != PROCESS_ID
     return not (isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and _alive(pid))
 
 
@@ -90,7 +97,8 @@ def claim(path: Path, token: Optional[str] = None) -> bool:
         try:
             with os.fdopen(handle, "w") as stream:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                           "since": time.time(), "token": token}, stream)
+                           "process": PROCESS_ID, "since": time.time(), "token": token},
+                          stream)
         except BaseException as error:
             release(path)
             if isinstance(error, OSError):

@@ -209,3 +209,23 @@ def test_of_two_processes_taking_over_one_stale_claim_only_one_holds_it(tmp_path
     assert not claims.claim(claim, "second")
     assert claims.holder(claim)["token"] == "first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.claim"]  # nothing left aside
+
+
+def test_a_claim_left_by_an_earlier_process_with_this_pid_is_taken_over(tmp_path):
+    """A container restarted after a crash gives its sweep the pid of the sweep that died:
+    that sweep's claim must not read as this live process's, or the sweep waits for itself
+    forever."""
+    runs = _grid(seeds=1)[:1]
+    config, scheme, seed = runs[0]
+    claim = tmp_path / f"{run_name(config, scheme, seed)}.claim"
+    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.time() - 3600, "token": "the dead sweep's"}))
+    finished = []
+    worker = threading.Thread(daemon=True, target=lambda: finished.append(
+        run_or_load(runs, tmp_path, lambda c, s, n: (_result(s, n), "cpu"))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunClaimedWarning)
+        worker.start()
+        worker.join(timeout=10)
+    assert finished and finished[0][0]["seed"] == 0 and not claim.exists()
+    assert claims.claim(claim, "mine") and not claims.claim(claim, "another thread's")
