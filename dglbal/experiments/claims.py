@@ -8,8 +8,8 @@ another process is left to it: the sweep does its other runs first, then waits f
 file. A claim whose process is gone (same host, the pid no longer exists) is stale and is
 taken over, by one process only when several find it at once (sweeps restarted together
 after a crash); so is a claim holding this process's pid that another process wrote (a
-restarted container gives its sweep the pid of the one that died). A claim from another host cannot be checked: remove it by hand if that machine's
-sweep died.
+restarted container gives its sweep the pid of the one that died). A claim from another
+host cannot be checked: remove it by hand if that machine's sweep died.
 """
 from __future__ import annotations
 
