@@ -6,9 +6,21 @@ backend nor registers figures with pyplot, and ``import dglbal`` does not import
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any, Tuple
 
 PLOT_EXTRA_HINT = "pip install 'dglbal[plot]'"
+
+
+def require_plotting(purpose: str) -> None:
+    """Raise, before any work, the ImportError :func:`new_figure` would raise later for
+    ``purpose`` (``"--monitor"``: a plot written as each run finishes) when matplotlib is
+    missing."""
+    try:
+        importlib.import_module("matplotlib.figure")
+    except ImportError as error:
+        raise ImportError(f"{purpose} plots need matplotlib: {PLOT_EXTRA_HINT} (nothing was "
+                          "trained)") from error
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, *, figsize: Tuple[float, float],

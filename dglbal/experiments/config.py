@@ -235,7 +235,7 @@ class RunResult:
     seconds : float
         Wall-clock time.
     stop_reason : str
-        Why it stopped (``"converged"``, ``"max_epochs"``, ``"diverged"``).
+        Why it stopped (``"loss_threshold"``, ``"max_epochs"``, ``"diverged"``).
     train_loss, val_acc : list of float
         Per-epoch training loss and validation score.
     metric : str, default "accuracy"
@@ -290,9 +290,16 @@ _ONLY_WITH: Dict[str, tuple] = {
     "rebalance_sweeps": (lambda c: c.rebalance != "none", "--rebalance norms or relgrad"),
     "logit_spread": (lambda c: any(get_scheme(s).data_scaled for s in c.schemes),
                      "a data-scaled --init scheme (bal_o_data, looks_linear_data, ...)"),
-    "balance_beta": (lambda c: any(get_scheme(s).tunable_beta for s in c.schemes),
+    "balance_beta": (lambda c: c.layers > 1 and any(get_scheme(s).tunable_beta
+                                                    for s in c.schemes),
                      "a balanced --init scheme (bal_x, bal_o; not bal_o_data, whose data "
-                     "scale undoes any beta)"),
+                     "scale undoes any beta) and --layers 2 or more (one layer has no hidden "
+                     "neuron to balance)"),
+    # Last, so that the options above are named first when they are wrong on their own.
+    "hidden": (lambda c: c.layers > 1, "--layers 2 or more (one layer maps the features to "
+                                       "the classes: no hidden width)"),
+    "rebalance": (lambda c: c.layers > 1, "--layers 2 or more (one layer has no hidden "
+                                          "neuron, so no rescale group to rebalance)"),
 }
 """Options that only act in some configurations: set elsewhere, they would be ignored
 silently (and still change the run's identity), so they are refused. (``--batch-size`` and

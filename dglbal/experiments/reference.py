@@ -74,11 +74,14 @@ GCN_SGD_CORA = {scheme: dict(zip(_GCN_DEPTHS, values)) for scheme, values in {
 
 def reference_interval(model: str, dataset: str, scheme: str, layers: int,
                        optimizer: str = "sgd") -> Optional[Interval]:
-    """The paper's (mean, 95% CI) for this setting, if it reports one."""
+    """The paper's (mean, 95% CI) for this setting, if it reports one (GAT and GCN only: it
+    has no SAGE or GIN numbers)."""
     if model == "gcn":
         table = {"cora": GCN_SGD_CORA} if optimizer == "sgd" else {}
-    else:
+    elif model == "gat":
         table = GAT_SGD if optimizer == "sgd" else GAT_ADAM if optimizer == "adam" else {}
+    else:
+        table = {}
     return table.get(dataset, {}).get(scheme, {}).get(layers)
 
 

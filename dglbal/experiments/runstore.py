@@ -30,13 +30,30 @@ from .config import RunResult, TrainConfig
 from .runkey import canonical, legacy_run_name, recorded_identity, run_identity, run_name
 from .value_checks import conforms
 
-__all__ = ["RunFileWarning", "RunClaimedWarning", "CLAIM_POLL_SECONDS", "epochs_to_fraction",
-           "run_record", "set_aside", "load_run", "result_of", "Interrupted", "run_or_load",
-           "distinct", "balance_beta_of", "logit_spread_of"]
+__all__ = ["RunFileWarning", "RunClaimedWarning", "UnmonitoredRunWarning", "warn_unmonitored",
+           "CLAIM_POLL_SECONDS", "epochs_to_fraction", "run_record", "set_aside", "load_run",
+           "result_of", "Interrupted", "run_or_load", "distinct", "balance_beta_of",
+           "logit_spread_of"]
 
 
 class RunFileWarning(UserWarning):
     """A run file could not be reused and was set aside."""
+
+
+class UnmonitoredRunWarning(UserWarning):
+    """``--monitor`` was asked for runs that were loaded from their files, not trained."""
+
+
+def warn_unmonitored(loaded: List[str], runs_dir: Path) -> None:
+    """Say that the runs ``loaded`` (their names) finished earlier and were loaded from
+    ``runs_dir``, so ``--monitor``, which records a run as it trains, wrote nothing for them
+    (the monitor is not part of a run's identity: a finished run is not trained again)."""
+    if loaded:
+        warnings.warn(f"--monitor records runs as they train; {len(loaded)} run(s) finished "
+                      f"earlier (or by another process) were loaded from {runs_dir}, so no "
+                      f"monitor file was written for them: {', '.join(loaded)} (move their "
+                      "run files away to train them again with the monitor)",
+                      UnmonitoredRunWarning, stacklevel=3)
 
 
 def epochs_to_fraction(val_acc: List[float], fraction: float = 0.95) -> int:

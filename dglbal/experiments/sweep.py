@@ -17,10 +17,10 @@ from typing import Dict, List
 import numpy as np
 from tqdm.auto import tqdm
 
-from dglbal._plotting import new_figure
+from dglbal._plotting import new_figure, require_plotting
 from .atomic import replaced_atomically, write_text_atomic
-from .tables import mean_ci, panels, plot_curves, scored_percent, summary_tables
-from .runstore import balance_beta_of, distinct, result_of, run_or_load
+from .tables import mean_ci, panels, plot_curves, score_name, scored_percent, summary_tables
+from .runstore import balance_beta_of, distinct, result_of, run_or_load, warn_unmonitored
 from .config import TrainConfig, validate_config
 from .environment import prepare_output_dir
 from .value_checks import conforms, refuse_duplicates, type_name
@@ -145,6 +145,8 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     >>> out.cleanup()
     """
     validate_sweep(sweep)
+    if sweep.base.monitor:  # its plot is written as each run ends
+        require_plotting("--monitor")
     prepare_output_dir(out, folders=("runs",))
     graphs: Dict[str, object] = {}
     for dataset in sweep.datasets:
@@ -153,7 +155,10 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
             graph = graphs[dataset] if dataset in graphs else config.load_graph()
             graphs[dataset] = prepare_graph(config, graph)
 
+    trained = set()
+
     def train(config: TrainConfig, scheme: str, seed: int):
+        trained.add((config.dataset, config.layers, scheme, seed))
         monitor_dir = (Path(out) / "monitor" / f"{config.dataset}-L{config.layers}"
                        if config.monitor else None)
         config = replace(config, monitor=config.monitor and seed == sweep.base.seeds[0])
@@ -165,7 +170,12 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
             for d in sweep.datasets for L in sweep.depths
             for s in sweep.base.schemes for seed in sweep.base.seeds]
     with tqdm(total=len(runs), desc="sweep", disable=not progress, dynamic_ncols=True) as bar:
-        return run_or_load(runs, Path(out) / "runs", train, bar.update)
+        records = run_or_load(runs, Path(out) / "runs", train, bar.update)
+    if sweep.base.monitor:  # the first seed's runs record the monitor
+        warn_unmonitored([r["run"] for r in records if r["seed"] == sweep.base.seeds[0] and
+                          (r["dataset"], r["layers"], r["scheme"], r["seed"]) not in trained],
+                         Path(out) / "runs")
+    return records
 
 
 def write_outputs(records: List[dict], out: Path) -> List[Path]:
@@ -212,7 +222,7 @@ def _plot_depths(records: List[dict], out: Path) -> Path:
             axes[1, column].plot(depths, epochs, marker="o", label=scheme)
         axes[0, column].set(title=f"{model.upper()} on {dataset}" + (f"\n{label}" if label else ""),
                             xlabel="layers",
-                            ylabel="test accuracy (%)", xscale="log")
+                            ylabel=f"test {score_name(subset)} (%)", xscale="log")
         axes[1, column].set(xlabel="layers", ylabel="epochs to best model (median)", xscale="log",
                             yscale="log")
         axes[0, column].legend()

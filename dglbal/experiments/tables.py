@@ -17,8 +17,8 @@ from .runkey import describe_differences, table_setting
 from .runstore import distinct
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme",
-           "summary_table", "panels", "summary_tables", "setting_table", "choose_on_validation",
-           "save_results", "plot_curves", "ENDINGS"]
+           "summary_table", "panels", "score_name", "summary_tables", "setting_table",
+           "choose_on_validation", "save_results", "plot_curves", "ENDINGS"]
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple:
@@ -56,7 +56,8 @@ def by_scheme(results: List[RunResult]) -> Dict[str, List[RunResult]]:
 
 def summary_table(results: List[RunResult]) -> str:
     """One row per scheme: test accuracy (or ROC-AUC) (%) mean +- 95% CI, best epoch
-    (median), epochs (median), seconds per run (mean), how the runs stopped."""
+    (median, counted from 1 as the epochs are: the sweep tables' epochs to the best model),
+    epochs (median), seconds per run (mean), how the runs stopped."""
     metric = "ROC-AUC" if results and results[0].metric == "rocauc" else "acc"
     header = f"{'scheme':<24}{f'test {metric} (%)':>18}{'best val (%)':>14}{'best epoch':>12}" \
              f"{'epochs':>9}{'s/run':>8}  stops"
@@ -64,7 +65,7 @@ def summary_table(results: List[RunResult]) -> str:
     for scheme, runs in by_scheme(results).items():
         tests, unscored = scored_percent(r.test_acc for r in runs)
         vals, _ = scored_percent(r.best_val_acc for r in runs)
-        best = [r.best_epoch for r in runs if r.best_epoch >= 0]
+        best = [r.best_epoch + 1 for r in runs if r.best_epoch >= 0]  # 1-based, as `epochs`
         reasons = [r.stop_reason for r in runs]
         stops = ", ".join(f"{reason} x{reasons.count(reason)}" for reason in sorted(set(reasons)))
         if unscored:
@@ -135,11 +136,19 @@ def _grid(title: str, subset: List[dict], depths: List[int], schemes: List[str],
     return lines + [""]
 
 
+def score_name(records: Iterable[dict]) -> str:
+    """What the records' scores are, as a table names them: ``accuracy``, ``ROC-AUC`` (files
+    written before runs recorded their metric hold accuracies)."""
+    metrics = {r.get("metric", "accuracy") for r in records}
+    return " / ".join(sorted({"rocauc": "ROC-AUC"}.get(m, m) for m in metrics))
+
+
 def summary_tables(records: List[dict]) -> str:
     """Markdown tables per dataset, model and configuration, in the paper's layout:
 
-    - test accuracy (%), mean +- 95% CI (Student t; "n/a" for one run), the paper's value in
-      brackets, a cell with fewer runs than the table's seeds saying how many it has;
+    - test accuracy (or ROC-AUC, :func:`score_name`) (%), mean +- 95% CI (Student t; "n/a"
+      for one run), the paper's value in brackets, a cell with fewer runs than the table's
+      seeds saying how many it has;
     - how the runs ended: diverged / stopped at the epoch budget / reached the loss
       threshold, and the median final training loss of the runs that did not diverge;
     - epochs to the best validation accuracy and to 95% of it: median [quartiles].
@@ -150,7 +159,7 @@ def summary_tables(records: List[dict]) -> str:
         schemes = list(dict.fromkeys(r["scheme"] for r in subset))
         budget = sorted({r["budget"] for r in subset})
         seeds = len({r["seed"] for r in subset})
-        optimizer = subset[0]["optimizer"]
+        optimizer, score = subset[0]["optimizer"], score_name(subset)
 
         def accuracy(runs, depth, scheme):
             cell = _accuracy_cell([r["test_acc"] for r in runs])
@@ -168,12 +177,12 @@ def summary_tables(records: List[dict]) -> str:
                      f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
-        lines += _grid("Test accuracy (%), mean +- 95% CI (the paper's in brackets):", subset,
+        lines += _grid(f"Test {score} (%), mean +- 95% CI (the paper's in brackets):", subset,
                        depths, schemes, accuracy)
         lines += _grid("How the runs ended (div: diverged, budget: at the epoch budget, "
                        "conv: loss threshold reached; median final training loss of the "
                        "others):", subset, depths, schemes, lambda runs, d, s: _ending_cell(runs))
-        lines += _grid("Epochs to the best validation accuracy / to 95% of it, median "
+        lines += _grid(f"Epochs to the best validation {score} / to 95% of it, median "
                        "[quartiles]:", subset, depths, schemes, epochs)
     return "\n".join(lines)
 
@@ -230,11 +239,16 @@ def choose_on_validation(candidates: Dict[Any, List[dict]]) -> Tuple[Any, List[i
 
 
 def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> Path:
-    """Write the configuration, a per-scheme summary and every run's history as JSON."""
+    """Write the configuration, a per-scheme summary and every run's history as JSON.
+
+    The summary's ``test_acc_ci95`` is None (``null``) unless at least two runs were scored:
+    one score has no interval, as the tables' "n/a" says."""
     summary = {}
     for scheme, runs in by_scheme(results).items():
         tests, unscored = scored_percent(r.test_acc for r in runs)
         acc, ci = mean_ci([t / 100 for t in tests]) if tests else (None, None)
+        if len(tests) < 2:  # one score has no interval (the tables' "n/a"), not one of width 0
+            ci = None
         summary[scheme] = {"test_acc_mean": acc, "test_acc_ci95": ci, "runs": len(runs),
                            "unscored_runs": unscored}
     payload = {"config": vars(config) | {"lr": config.learning_rate()}, "summary": summary,
@@ -245,19 +259,24 @@ def save_results(results: List[RunResult], config: TrainConfig, path: Path) -> P
 
 
 def plot_curves(results: List[RunResult], path: Path, title: str = "") -> Path:
-    """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme."""
+    """Training loss and validation accuracy per epoch, mean over seeds, one line per scheme.
+    Runs with no recorded epoch (diverged at their first step) have no curve: the mean is over
+    the others (a scheme none of whose runs has one gets no line)."""
     fig, (ax_loss, ax_val) = new_figure(1, 2, figsize=(11, 4))
     for scheme, runs in by_scheme(results).items():
         for ax, key in ((ax_loss, "train_loss"), (ax_val, "val_acc")):
-            curves = [getattr(r, key) for r in runs]
+            curves = [getattr(r, key) for r in runs if getattr(r, key)]
+            if not curves:
+                continue
             length = max(len(c) for c in curves)
             # Runs that stopped early keep their last value (loss below threshold, final acc).
-            padded = np.array([c + [c[-1]] * (length - len(c)) if c else [np.nan] * length
-                               for c in curves])
+            padded = np.array([c + [c[-1]] * (length - len(c)) for c in curves])
             ax.plot(np.arange(1, length + 1), padded.mean(0), label=scheme)
     ax_loss.set(yscale="log", xlabel="epoch", ylabel="training loss")
-    ax_val.set(xlabel="epoch", ylabel="validation accuracy")
-    ax_val.legend()
+    ax_val.set(xlabel="epoch",
+               ylabel=f"validation {score_name({'metric': r.metric} for r in results)}")
+    if ax_val.get_lines():
+        ax_val.legend()
     fig.suptitle(title)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

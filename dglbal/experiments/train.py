@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from dglbal._plotting import require_plotting
 from dglbal.balance import ConservationMonitor
 from dglbal.data import check_node_data, get_dataset, num_classes
 from dglbal.init import get_scheme
@@ -21,7 +22,7 @@ from .environment import resolve_device
 from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
 from .protocol import get_protocol
-from .runstore import result_of, run_or_load
+from .runstore import result_of, run_or_load, warn_unmonitored
 from .value_checks import check_value
 from .step_hooks import BackwardHook
 
@@ -164,7 +165,7 @@ def train_node_classifier(
     -------
     dict
         ``test_acc`` and ``best_val_acc`` (the metric, at the best epoch; ``None`` when no
-        epoch was scored), ``best_epoch``, ``stop_reason`` (``"converged"``,
+        epoch was scored), ``best_epoch``, ``stop_reason`` (``"loss_threshold"``,
         ``"max_epochs"``, ``"diverged"``), ``epochs`` run, ``seconds``, and the per-epoch
         ``train_loss`` and ``val_acc``.
 
@@ -234,7 +235,8 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     so a Ctrl-C (raised as :class:`dglbal.experiments.runstore.Interrupted`, saying what was
     kept) loses only the run in progress. With ``config.monitor``, each run records the
     conservation diagnostics and writes ``monitor_<scheme>_seed<seed>.png`` and ``.json``
-    under ``monitor_dir``.
+    under ``monitor_dir`` as it trains; runs loaded from ``runs_dir`` are named in an
+    :class:`~dglbal.experiments.runstore.UnmonitoredRunWarning`.
 
     Parameters
     ----------
@@ -268,10 +270,15 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     ['xavier', 'bal_o']
     """
     validate_config(config)
+    if config.monitor and monitor_dir is not None:  # its plot is written as each run ends
+        require_plotting("--monitor")
     graph = (prepare_graph(config, config.load_graph()) if graph is None
              else prepare_graph(config, graph, "the graph passed to run_experiment"))
 
+    trained = set()
+
     def train(run_config: TrainConfig, scheme: str, seed: int):
+        trained.add((scheme, seed))
         return run_once(run_config, scheme, seed, graph, progress=progress,
                         monitor_dir=monitor_dir), str(graph.device)
 
@@ -279,7 +286,11 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     bar = tqdm(total=len(runs), desc="runs", disable=not progress, dynamic_ncols=True)
     with bar:
         if runs_dir is not None:
-            return [result_of(r) for r in run_or_load(runs, Path(runs_dir), train, bar.update)]
+            records = run_or_load(runs, Path(runs_dir), train, bar.update)
+            if config.monitor:
+                warn_unmonitored([r["run"] for r in records
+                                  if (r["scheme"], r["seed"]) not in trained], Path(runs_dir))
+            return [result_of(r) for r in records]
         results = []
         for run in runs:
             results.append(train(*run)[0])

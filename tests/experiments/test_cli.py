@@ -164,8 +164,9 @@ def test_a_sweep_refuses_a_depth_a_scheme_cannot_take_before_training_the_others
     import dglbal.experiments.sweep
 
     monkeypatch.setattr(dglbal.experiments.sweep, "run_once", pytest.fail)
-    _fails(["sweep", *TINY, "--init", "bal_o", "--layers", "2", "1", "--out", str(tmp_path)],
-           capsys, "--init bal_o --layers 1", "needs at least 2 layers")
+    # the default --hidden: a width given at --layers 1 is refused as having no effect
+    _fails(["sweep", "--epochs", "2", "--quiet", "--init", "bal_o", "--layers", "2", "1",
+            "--out", str(tmp_path)], capsys, "--init bal_o --layers 1", "needs at least 2 layers")
 
 
 def test_a_read_only_runs_folder_is_refused_before_training(tmp_path, capsys, monkeypatch):

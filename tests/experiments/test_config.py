@@ -90,6 +90,14 @@ def test_prepare_output_dir_creates_and_checks_the_folders(tmp_path):
     (dict(balance_beta=float("inf"), schemes=["bal_o"]), "--balance-beta must be a positive"),
     (dict(balance_beta=True, schemes=["bal_o"]), r"--balance-beta must be of type "
                                                  r"Optional\[float\], got True"),
+    # one layer maps the features to the classes: no hidden width, no rescale group
+    *[(dict(model=model, layers=1, hidden=8), "--hidden has no effect without --layers 2")
+      for model in ("gat", "gcn", "sage", "gin")],
+    (dict(model="gcn", layers=1, rebalance="norms"), "--rebalance has no effect without "
+                                                     "--layers 2 or more"),
+    (dict(layers=1, rebalance="relgrad"), "--rebalance has no effect without --layers 2"),
+    (dict(model="gcn", layers=1, schemes=["bal_x"], balance_beta=4.0),
+     r"--balance-beta has no effect without .* and --layers 2 or more"),
 ])
 def test_an_option_that_would_be_ignored_is_refused(settings, message):
     with pytest.raises(ValueError, match=message):

@@ -190,3 +190,42 @@ def test_two_real_sweeps_on_one_out_split_the_grid(tmp_path, monkeypatch):
         for records in outcomes)
     assert len(list((tmp_path / "runs").glob("*.json"))) == 8
     assert not list((tmp_path / "runs").glob("*.claim"))
+
+
+def test_of_two_processes_taking_over_one_stale_claim_only_one_holds_it(tmp_path, monkeypatch):
+    """Two sweeps restarted after a crash reach the dead sweep's claim together: both judge it
+    stale; the first takes it over, and the second must not remove that new, live claim."""
+    claim = tmp_path / "run.claim"
+    claim.write_text(json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}))
+    real = claims._stale
+
+    def judged_stale_then_the_other_claims(path, *text):
+        verdict = real(path, *text)
+        monkeypatch.setattr(claims, "_stale", real)  # the other process judges for itself
+        assert claims.claim(path, "first")  # ... and takes the stale claim over meanwhile
+        return verdict
+
+    monkeypatch.setattr(claims, "_stale", judged_stale_then_the_other_claims)
+    assert not claims.claim(claim, "second")
+    assert claims.holder(claim)["token"] == "first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.claim"]  # nothing left aside
+
+
+def test_a_claim_left_by_an_earlier_process_with_this_pid_is_taken_over(tmp_path):
+    """A container restarted after a crash gives its sweep the pid of the sweep that died:
+    that sweep's claim must not read as this live process's, or the sweep waits for itself
+    forever."""
+    runs = _grid(seeds=1)[:1]
+    config, scheme, seed = runs[0]
+    claim = tmp_path / f"{run_name(config, scheme, seed)}.claim"
+    claim.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "since": time.time() - 3600, "token": "the dead sweep's"}))
+    finished = []
+    worker = threading.Thread(daemon=True, target=lambda: finished.append(
+        run_or_load(runs, tmp_path, lambda c, s, n: (_result(s, n), "cpu"))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RunClaimedWarning)
+        worker.start()
+        worker.join(timeout=10)
+    assert finished and finished[0][0]["seed"] == 0 and not claim.exists()
+    assert claims.claim(claim, "mine") and not claims.claim(claim, "another thread's")
