@@ -6,11 +6,8 @@ import pytest
 import torch
 
 import dglbal.experiments.environment
-import dglbal.experiments.protocol
 import dglbal.experiments.train
 from dglbal.cli import main
-from dglbal.data import make_synthetic
-from dglbal.data._common import finalize
 from dglbal.experiments.runstore import Interrupted
 from dglbal.experiments.config import TrainConfig
 from dglbal.experiments.environment import resolve_device
@@ -18,13 +15,6 @@ from dglbal.experiments.train import run_experiment
 
 TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "--quiet"]
 
-
-@pytest.fixture
-def small_data(monkeypatch):
-    """A 300-node graph for every dataset name (these probes are about files, not accuracy)."""
-    graph = finalize(make_synthetic(num_nodes=300))
-    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *args, **kwargs: graph)
-    return graph
 
 
 def _fails(argv, capsys, *expected):

@@ -4,19 +4,10 @@ import warnings
 
 import pytest
 
-import dglbal.experiments.protocol
 from dglbal.cli import main
-from dglbal.data import finalize, make_synthetic
 from dglbal.experiments.runstore import UnmonitoredRunWarning
 
 TINY = ["--layers", "2", "--init", "xavier", "--epochs", "2", "--hidden", "4", "--quiet"]
-
-
-@pytest.fixture
-def small_data(monkeypatch):
-    graph = finalize(make_synthetic(num_nodes=300))
-    monkeypatch.setattr(dglbal.experiments.protocol, "load_dataset", lambda *a, **k: graph)
-    return graph
 
 
 def test_train_with_monitor_names_the_runs_it_loaded_instead_of_monitoring(tmp_path, small_data):
