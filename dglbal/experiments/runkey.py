@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import typing
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from dglbal.data import dataset_names
 
@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .protocol import PROTOCOLS, get_protocol, paper_learning_rate
 
 __all__ = ["GRID_AXES", "run_identity", "recorded_identity", "run_name", "legacy_run_name",
-           "canonical", "table_setting", "describe_differences"]
+           "canonical", "table_setting", "describe_differences", "paper_differences"]
 
 GRID_AXES = ("schemes", "seeds")
 
@@ -144,3 +144,41 @@ def describe_differences(settings: Iterable[str]) -> Dict[str, str]:
     keys = sorted({k for p in parsed.values() for k in p})
     varying = [k for k in keys if len({json.dumps(p.get(k)) for p in parsed.values()}) > 1]
     return {s: ", ".join(f"{k}={p.get(k)!r}" for k in varying) for s, p in parsed.items()}
+
+
+_PAPER_SETTING = {k: v for k, v in json.loads(table_setting({"config": {"protocol": "paper"}})
+                                              ).items() if k != "optimizer"}
+"""The paper's experiments as a table setting: ``--protocol paper`` with every other option
+at its default (GATv2 or GCN of width 64, one head, no bias, no dropout, 5000 epochs, the
+paper's learning rates); the optimizer is a table axis of the paper's own (SGD, Adam)."""
+
+
+def paper_differences(records: Iterable[dict]) -> List[str]:
+    """The settings in which ``records`` differ from the paper's experiments, as
+    ``name=value`` (one entry per name and value), so that a table printing the paper's
+    numbers beside them can say they come from another setting; empty when every record is
+    a run of the paper's setting.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Run records (run files' contents).
+
+    Returns
+    -------
+    list of str
+        E.g. ``["epochs=600", "protocol='dglbal'"]``.
+
+    Examples
+    --------
+    >>> paper_differences([{"config": {"protocol": "paper"}}])
+    []
+    >>> paper_differences([{"config": {"protocol": "dglbal", "epochs": 600}}])
+    ['epochs=600', "protocol='dglbal'"]
+    """
+    found = set()
+    for record in records:
+        setting = json.loads(table_setting(record))
+        found.update(f"{k}={setting.get(k)!r}" for k in _PAPER_SETTING
+                     if setting.get(k) != _PAPER_SETTING[k])
+    return sorted(found)

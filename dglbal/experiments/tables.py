@@ -13,7 +13,7 @@ from dglbal._plotting import new_figure
 from .atomic import replaced_atomically, write_json_atomic
 from .config import RunResult, TrainConfig
 from .reference import reference_text
-from .runkey import describe_differences, table_setting
+from .runkey import describe_differences, paper_differences, table_setting
 from .runstore import distinct
 
 __all__ = ["mean_ci", "interval_text", "median_quartiles", "scored_percent", "by_scheme",
@@ -147,8 +147,9 @@ def summary_tables(records: List[dict]) -> str:
     """Markdown tables per dataset, model and configuration, in the paper's layout:
 
     - test accuracy (or ROC-AUC, :func:`score_name`) (%), mean +- 95% CI (Student t; "n/a"
-      for one run), the paper's value in brackets, a cell with fewer runs than the table's
-      seeds saying how many it has;
+      for one run), the paper's value in brackets (the heading names the settings in which
+      the runs differ from the paper's, :func:`~dglbal.experiments.runkey.paper_differences`),
+      a cell with fewer runs than the table's seeds saying how many it has;
     - how the runs ended: diverged / stopped at the epoch budget / reached the loss
       threshold, and the median final training loss of the runs that did not diverge;
     - epochs to the best validation accuracy and to 95% of it: median [quartiles].
@@ -177,7 +178,7 @@ def summary_tables(records: List[dict]) -> str:
                      f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
-        lines += _grid(f"Test {score} (%), mean +- 95% CI (the paper's in brackets):", subset,
+        lines += _grid(f"Test {score} (%), mean +- 95% CI ({_paper_note(subset)}):", subset,
                        depths, schemes, accuracy)
         lines += _grid("How the runs ended (div: diverged, budget: at the epoch budget, "
                        "conv: loss threshold reached; median final training loss of the "
@@ -185,6 +186,14 @@ def summary_tables(records: List[dict]) -> str:
         lines += _grid(f"Epochs to the best validation {score} / to 95% of it, median "
                        "[quartiles]:", subset, depths, schemes, epochs)
     return "\n".join(lines)
+
+
+def _paper_note(records: List[dict]) -> str:
+    """What the bracketed numbers are: the paper's, and, for runs of another setting, in
+    which settings they differ (its numbers are then no target for these runs)."""
+    differences = paper_differences(records)
+    return "the paper's in brackets" + (f", from its own setting: these runs have "
+                                        f"{', '.join(differences)}" if differences else "")
 
 
 def setting_table(label_columns: Sequence[str],
