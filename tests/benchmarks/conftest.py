@@ -39,3 +39,8 @@ def architectures() -> ModuleType:
 @pytest.fixture(scope="session")
 def one_class() -> ModuleType:
     return load_benchmark("one_class")
+
+
+@pytest.fixture(scope="session")
+def paper_agreement() -> ModuleType:
+    return load_benchmark("paper_agreement")
