@@ -203,6 +203,21 @@ def check_gcn_features(graph: DGLGraph, feat: Features, in_feats: int, layer: st
             "normalization is laid out along them)")
 
 
+def check_edge_weight_dtype(edge_weight: Optional[torch.Tensor], dtype: Optional[torch.dtype],
+                            layer: str) -> None:
+    """Refuse edge weights that would promote the attention past the weights' dtype (float64
+    weights for a float32 layer): DGL fails on the mixed types, and the promoted output would
+    only be refused by the next layer. Lower precisions (bfloat16) and autocast are left as
+    DGL leaves them."""
+    if edge_weight is None or dtype is None:
+        return
+    if torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled():
+        return
+    if torch.promote_types(edge_weight.dtype, dtype) != dtype:
+        raise TypeError(f"{layer}: edge_weight is {edge_weight.dtype} but the layer's weights "
+                        f"are {dtype}; convert it (edge_weight.to({dtype}))")
+
+
 def check_residual_alpha(alpha: float, layer: str) -> float:
     """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
     alpha = float(alpha)

@@ -13,8 +13,8 @@ from torch import nn
 from dglbal._graph_inputs import check_edge_weight
 
 from ._base import GraphLayer
-from ._checks import (Features, check_attention_options, check_features,
-                      check_graph, parameter_dtype)
+from ._checks import (Features, check_attention_options, check_edge_weight_dtype,
+                      check_features, check_graph, parameter_dtype)
 from .kernels.adjacency import graph_adjacency
 from .kernels.attention import attention_sum
 from .kernels.edge_ops import head_dots
@@ -136,6 +136,7 @@ class GATConv(GraphLayer):
         check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name,
                        parameter_dtype(self), extra_dims=True, pair_only=hasattr(self, "fc_src"))
         check_edge_weight(graph, edge_weight, name)
+        check_edge_weight_dtype(edge_weight, parameter_dtype(self), name)
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
