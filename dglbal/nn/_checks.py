@@ -219,7 +219,11 @@ def check_edge_weight_dtype(edge_weight: Optional[torch.Tensor], dtype: Optional
 
 
 def check_residual_alpha(alpha: float, layer: str) -> float:
-    """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
+    """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I: a real
+    number in [0, 1] (not a bool or a string, which ``float`` would take)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{layer}: residual_alpha must be a number in [0, 1], got "
+                        f"{alpha!r} ({type(alpha).__name__})")
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"{layer}: residual_alpha must lie in [0, 1], got {alpha}")

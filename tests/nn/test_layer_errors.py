@@ -164,3 +164,11 @@ def test_gatconv_refuses_float64_edge_weights_into_a_float32_layer():
     assert out.dtype == torch.float32  # a lower precision is promoted, as in DGL
     out = LAYERS["GATConv"]().double()(graph, torch.randn(8, 5).double(), edge_weight=weight)
     assert out.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("alpha", [True, "0.5", None])
+def test_residual_alpha_that_is_not_a_number_is_named(name, alpha):
+    """True ran as alpha = 1 and '0.5' as 0.5; None failed inside float()."""
+    with pytest.raises(TypeError, match=f"{name}: residual_alpha must be a number in"):
+        LAYERS[name](residual_alpha=alpha)
