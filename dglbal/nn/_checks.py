@@ -88,6 +88,14 @@ def check_attention_options(layer: str, feat_drop: float, attn_drop: float,
                          f"got {negative_slope!r}")
 
 
+def check_activation(layer: str, activation: object) -> None:
+    """``activation`` is None or callable (a string such as "relu" failed only in forward,
+    with Python's bare "'str' object is not callable")."""
+    if activation is not None and not callable(activation):
+        raise TypeError(f"{layer}: activation must be None or callable (e.g. torch.relu or "
+                        f"nn.ReLU()), got {activation!r}")
+
+
 def parameter_dtype(module: torch.nn.Module) -> Optional[torch.dtype]:
     """The dtype of a module's first floating-point parameter (None if it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)

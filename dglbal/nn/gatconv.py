@@ -13,8 +13,8 @@ from torch import nn
 from dglbal._graph_inputs import check_edge_weight
 
 from ._base import GraphLayer
-from ._checks import (Features, check_attention_options, check_edge_weight_dtype,
-                      check_features, check_graph, parameter_dtype)
+from ._checks import (Features, check_activation, check_attention_options,
+                      check_edge_weight_dtype, check_features, check_graph, parameter_dtype)
 from .kernels.adjacency import graph_adjacency
 from .kernels.attention import attention_sum
 from .kernels.edge_ops import head_dots
@@ -92,6 +92,7 @@ class GATConv(GraphLayer):
         super().__init__()
         width = self._set_attention_sizes(in_feats, out_feats, num_heads, allow_zero_in_degree)
         check_attention_options(type(self).__name__, feat_drop, attn_drop, negative_slope)
+        check_activation(type(self).__name__, activation)
         if isinstance(in_feats, tuple):
             self.fc_src = nn.Linear(self._in_src_feats, width, bias=False)
             self.fc_dst = nn.Linear(self._in_dst_feats, width, bias=False)

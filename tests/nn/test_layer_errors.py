@@ -172,3 +172,11 @@ def test_residual_alpha_that_is_not_a_number_is_named(name, alpha):
     """True ran as alpha = 1 and '0.5' as 0.5; None failed inside float()."""
     with pytest.raises(TypeError, match=f"{name}: residual_alpha must be a number in"):
         LAYERS[name](residual_alpha=alpha)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_an_activation_that_is_not_callable_is_named_when_the_layer_is_built(name):
+    """activation='relu' built, then failed in forward with "'str' object is not callable"."""
+    with pytest.raises(TypeError, match=f"{name}: activation must be None or callable"):
+        LAYERS[name](activation="relu")
+    LAYERS[name](activation=torch.nn.ReLU())(_graph(), torch.randn(8, 5))
