@@ -21,6 +21,7 @@ which the cross-entropy's gradient is neither saturated nor flat.
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Optional
 
 import torch
@@ -129,6 +130,9 @@ def scale_to_logit_spread_(model: nn.Module, graph: DGLGraph, feat: torch.Tensor
     if num_layers < 1:
         raise ValueError(f"num_layers must be at least 1, got {num_layers}")
     spread = _spread_of(model, graph, feat, mask)
+    if not math.isfinite(spread):
+        raise ValueError("the model's initial logits are NaN or infinite on these features "
+                         "(NaN or infinite features or weights?); cannot set their scale")
     if not spread > 0:
         raise ValueError("the model's initial logits do not vary across classes on these "
                          "features (all-zero features or weights?); cannot set their scale")

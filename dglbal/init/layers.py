@@ -97,7 +97,8 @@ def init_layer_(layer: nn.Module, scheme: str = "xavier", position: str = "hidde
         is not a positive finite number, a scheme the layer does not define
         (:func:`dglbal.init.weights.check_scheme_defined`: He or looks-linear on SAGEConv's
         ``pool`` / ``lstm`` aggregators, looks-linear on a GINConv whose MLP is not made of
-        Linear and ReLU layers).
+        Linear and ReLU layers), a layer with parameters of no role the schemes know
+        (:func:`dglbal.init.weights.unknown_parameters`).
 
     Examples
     --------

@@ -28,7 +28,7 @@ from torch import nn
 
 __all__ = ["register_graph_layer", "graph_layers", "require_graph_layers", "is_attention_layer",
            "feature_maps", "feature_weights", "map_positions", "attention_parameters",
-           "layer_biases", "residual_linear", "check_scheme_defined"]
+           "layer_biases", "residual_linear", "check_scheme_defined", "unknown_parameters"]
 
 _ATTENTION_NAMES = ("attn", "attn_l", "attn_r")
 _FEATURE_LINEAR_NAMES = ("fc", "fc_src", "fc_dst")
@@ -237,7 +237,17 @@ def check_scheme_defined(layer: nn.Module, scheme: str) -> None:
     """Refuse ``scheme`` on a layer where it is not defined (a ``ValueError`` naming the
     layer, the option and the alternatives): He and looks-linear on SAGEConv's ``pool`` and
     ``lstm`` aggregators (their inner transforms are not feature maps); looks-linear on a
-    GINConv whose ``apply_func`` is not a Linear / Linear-ReLU MLP."""
+    GINConv whose ``apply_func`` is not a Linear / Linear-ReLU MLP. On any other layer
+    (GAT-like, GraphConv-like, registered types), also refuse parameters that play no role
+    the schemes know (:func:`unknown_parameters`): every scheme would leave them as they
+    were."""
+    unknown = unknown_parameters(layer)
+    if unknown:
+        raise ValueError(
+            f"init {scheme!r}: {type(layer).__name__} has parameters the init schemes do not "
+            f"know: {', '.join(unknown)}; every scheme would leave them as they are. The "
+            "schemes know DGL's names (fc / fc_src / fc_dst, GraphConv's weight, attn / "
+            "attn_l / attn_r, res_fc, biases): use those, or initialize the layer yourself")
     if scheme == "xavier":
         return
     if isinstance(layer, SAGEConv) and layer._aggre_type not in _SAGE_FEATURE_AGGREGATORS:
@@ -251,6 +261,21 @@ def check_scheme_defined(layer: nn.Module, scheme: str) -> None:
                          f"an nn.Sequential of Linear and ReLU layers; got "
                          f"{type(layer.apply_func).__name__}: "
                          f"{layer.apply_func!r}. Use init='xavier' or 'he'")
+
+
+def unknown_parameters(layer: nn.Module) -> List[str]:
+    """The names of a layer's parameters that are none of its feature maps, attention
+    vectors, residual weight or biases, so that no scheme would draw them (a registered layer
+    with other names than DGL's). SAGEConv and GINConv have their own rules (their aggregator
+    and MLP parts, GIN's ``eps``), and give none."""
+    if isinstance(layer, (SAGEConv, GINConv)):
+        return []
+    known = {id(t if t._base is None else t._base) for t in feature_weights(layer)}
+    known.update(id(p) for p in attention_parameters(layer) + layer_biases(layer))
+    residual = residual_linear(layer)
+    if residual is not None:
+        known.add(id(residual.weight))
+    return [name for name, p in layer.named_parameters() if id(p) not in known]
 
 
 def attention_parameters(layer: nn.Module) -> List[nn.Parameter]:

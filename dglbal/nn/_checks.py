@@ -88,6 +88,14 @@ def check_attention_options(layer: str, feat_drop: float, attn_drop: float,
                          f"got {negative_slope!r}")
 
 
+def check_activation(layer: str, activation: object) -> None:
+    """``activation`` is None or callable (a string such as "relu" failed only in forward,
+    with Python's bare "'str' object is not callable")."""
+    if activation is not None and not callable(activation):
+        raise TypeError(f"{layer}: activation must be None or callable (e.g. torch.relu or "
+                        f"nn.ReLU()), got {activation!r}")
+
+
 def parameter_dtype(module: torch.nn.Module) -> Optional[torch.dtype]:
     """The dtype of a module's first floating-point parameter (None if it has none)."""
     return next((p.dtype for p in module.parameters() if p.is_floating_point()), None)
@@ -203,8 +211,27 @@ def check_gcn_features(graph: DGLGraph, feat: Features, in_feats: int, layer: st
             "normalization is laid out along them)")
 
 
+def check_edge_weight_dtype(edge_weight: Optional[torch.Tensor], dtype: Optional[torch.dtype],
+                            layer: str) -> None:
+    """Refuse edge weights that would promote the attention past the weights' dtype (float64
+    weights for a float32 layer): DGL fails on the mixed types, and the promoted output would
+    only be refused by the next layer. Lower precisions (bfloat16) and autocast are left as
+    DGL leaves them."""
+    if edge_weight is None or dtype is None:
+        return
+    if torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled():
+        return
+    if torch.promote_types(edge_weight.dtype, dtype) != dtype:
+        raise TypeError(f"{layer}: edge_weight is {edge_weight.dtype} but the layer's weights "
+                        f"are {dtype}; convert it (edge_weight.to({dtype}))")
+
+
 def check_residual_alpha(alpha: float, layer: str) -> float:
-    """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I."""
+    """Validate the residual aggregation coefficient alpha of (1 - alpha) A + alpha I: a real
+    number in [0, 1] (not a bool or a string, which ``float`` would take)."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"{layer}: residual_alpha must be a number in [0, 1], got "
+                        f"{alpha!r} ({type(alpha).__name__})")
     alpha = float(alpha)
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"{layer}: residual_alpha must lie in [0, 1], got {alpha}")

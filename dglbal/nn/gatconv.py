@@ -13,8 +13,8 @@ from torch import nn
 from dglbal._graph_inputs import check_edge_weight
 
 from ._base import GraphLayer
-from ._checks import (Features, check_attention_options, check_features,
-                      check_graph, parameter_dtype)
+from ._checks import (Features, check_activation, check_attention_options,
+                      check_edge_weight_dtype, check_features, check_graph, parameter_dtype)
 from .kernels.adjacency import graph_adjacency
 from .kernels.attention import attention_sum
 from .kernels.edge_ops import head_dots
@@ -92,6 +92,7 @@ class GATConv(GraphLayer):
         super().__init__()
         width = self._set_attention_sizes(in_feats, out_feats, num_heads, allow_zero_in_degree)
         check_attention_options(type(self).__name__, feat_drop, attn_drop, negative_slope)
+        check_activation(type(self).__name__, activation)
         if isinstance(in_feats, tuple):
             self.fc_src = nn.Linear(self._in_src_feats, width, bias=False)
             self.fc_dst = nn.Linear(self._in_dst_feats, width, bias=False)
@@ -136,6 +137,7 @@ class GATConv(GraphLayer):
         check_features(graph, feat, self._in_src_feats, self._in_dst_feats, name,
                        parameter_dtype(self), extra_dims=True, pair_only=hasattr(self, "fc_src"))
         check_edge_weight(graph, edge_weight, name)
+        check_edge_weight_dtype(edge_weight, parameter_dtype(self), name)
         heads, out = self._num_heads, self._out_feats
         fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
         fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc

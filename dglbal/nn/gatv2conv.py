@@ -10,8 +10,8 @@ from dgl.nn.pytorch.utils import Identity
 from torch import nn
 
 from ._base import GraphLayer
-from ._checks import (Features, check_attention_options, check_features, check_graph,
-                      parameter_dtype)
+from ._checks import (Features, check_activation, check_attention_options, check_features,
+                      check_graph, parameter_dtype)
 from .kernels.adjacency import graph_adjacency
 from .kernels.attention import attention_sum, gatv2_logits
 from .kernels.sparse import dense, feature_dropout
@@ -85,6 +85,7 @@ class GATv2Conv(GraphLayer):
         super().__init__()
         width = self._set_attention_sizes(in_feats, out_feats, num_heads, allow_zero_in_degree)
         check_attention_options(type(self).__name__, feat_drop, attn_drop, negative_slope)
+        check_activation(type(self).__name__, activation)
         self.fc_src = nn.Linear(self._in_src_feats, width, bias=bias)
         if share_weights and not isinstance(in_feats, tuple):
             self.fc_dst = self.fc_src

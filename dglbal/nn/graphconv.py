@@ -13,8 +13,8 @@ from torch import nn
 from dglbal._graph_inputs import check_edge_weight
 
 from ._base import GraphLayer
-from ._checks import (Features, check_gcn_features, check_graph, check_sizes,
-    parameter_dtype)
+from ._checks import (Features, check_activation, check_gcn_features, check_graph,
+    check_sizes, parameter_dtype)
 from .kernels.sparse import dense, is_sparse
 
 __all__ = ["GraphConv"]
@@ -84,6 +84,7 @@ class GraphConv(GraphLayer):
     ):
         super().__init__()
         check_sizes(type(self).__name__, in_feats=in_feats, out_feats=out_feats)
+        check_activation(type(self).__name__, activation)
         if norm not in _NORMS:
             raise DGLError(f"Invalid norm value. Must be one of {_NORMS}, but got {norm!r}.")
         self._in_feats = in_feats

@@ -33,6 +33,29 @@ def _position(index: int, num_layers: int) -> str:
     return "last" if index == num_layers - 1 else "hidden"
 
 
+def _check_init_data(init_data: Optional[InitData], init: str, needs_data: bool) -> None:
+    """``init_data``: a (graph, features) pair, given only to a scheme that reads it (a graph
+    alone failed deep inside DGL; data given to another scheme was ignored)."""
+    if init_data is None:
+        return
+    if not needs_data:
+        raise ValueError(f"init_data has no effect with init={init!r}: it does not read the "
+                         "data (gnn_he and the *_data schemes do); leave it out")
+    graph = init_data[0] if isinstance(init_data, (tuple, list)) and len(init_data) == 2 \
+        else None
+    graphs = graph if isinstance(graph, (tuple, list)) else [graph]
+    if (not graphs or not all(isinstance(g, DGLGraph) for g in graphs)
+            or not isinstance(init_data[1], torch.Tensor)):
+        raise TypeError(f"init={init!r}: init_data must be a (graph, features) pair, a "
+                        f"DGLGraph (or its blocks) and a tensor, got {_describe(init_data)}")
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__} of ({', '.join(type(v).__name__ for v in value)})"
+    return type(value).__name__
+
+
 class _DeepGNN(nn.Module):
     """A stack of graph layers in pre-activation form, optionally with fixup skips.
 
@@ -64,6 +87,7 @@ class _DeepGNN(nn.Module):
                              f"got num_layers={num_layers}")
         if scheme.needs_data and init_data is None:
             raise ValueError(f"init={init!r} needs the data: pass init_data=(graph, features)")
+        _check_init_data(init_data, init, scheme.needs_data)
         if scheme.data_scaled and skip:
             raise ValueError(f"init={init!r} needs a plain stack (skip=False): with skips "
                              "the output is not homogeneous of degree L in the weights")
@@ -129,6 +153,7 @@ class _DeepGNN(nn.Module):
             if isinstance(layer, GraphLayer):  # DGL's layers are redrawn by _finish_init
                 layer.reset_parameters()
         if init_data is not None:
+            _check_init_data(init_data, self.init, self.scheme.needs_data)
             self._init_data = init_data
         self._finish_init()
 

@@ -132,3 +132,12 @@ def test_the_target_spread_is_a_training_option(tmp_path, capsys):
     assert main(["train", "--init", "bal_o_data", "--logit-spread", "0", "--epochs", "1",
                  "--quiet", "--out", str(tmp_path)]) == 2
     assert "--logit-spread must be a positive finite number" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_features_are_named_not_called_constant(value):
+    """NaN logits were reported as logits that 'do not vary across classes'."""
+    g, feat = graph_and_features()
+    feat[3, 2] = value
+    with pytest.raises(ValueError, match="logits are NaN or infinite on these features"):
+        GAT(20, 8, 3, num_layers=4, init="bal_o_data", init_data=(g, feat))

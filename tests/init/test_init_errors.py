@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from dglbal.init import (aggregation_matrix, gnn_he_, he_normal_, init_layer_,
-                         looks_linear_orthogonal_, xavier_, zero_attention_)
+                         looks_linear_orthogonal_, register_graph_layer, xavier_,
+                         zero_attention_)
 from dglbal.nn import GATv2Conv, GraphConv
 
 
@@ -100,3 +101,34 @@ def test_gnn_he_takes_edge_weights_of_shape_e_or_e_by_1():
     column = aggregation_matrix(GraphConv(8, 4, norm="none"), graph, weights[:, None])
     assert (flat != column).nnz == 0
     gnn_he_(GraphConv(8, 4), graph, edge_weight=-weights[:, None])  # negative weights: fine
+
+
+class _LinConv(nn.Module):
+    """A registered layer whose feature map is not under one of DGL's names."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+
+class _GatedGAT(dgl.nn.GATConv):
+    """DGL's GATConv with one more weight no scheme knows."""
+
+    def __init__(self):
+        super().__init__(4, 2, num_heads=2)
+        self.gate = nn.Linear(4, 4)
+
+
+@pytest.mark.parametrize("scheme", ["xavier", "xavier_zero_attention", "he", "looks_linear",
+                                    "gnn_he"])
+@pytest.mark.parametrize("make, name", [(_LinConv, "lin.weight"), (_GatedGAT, "gate.weight")])
+def test_schemes_refuse_a_registered_layer_with_parameters_they_do_not_know(scheme, make, name):
+    register_graph_layer(make)
+    layer = make()
+    before = [p.clone() for p in layer.parameters()]
+    with pytest.raises(ValueError, match=f"do not know: {name}; every scheme would leave"):
+        if scheme == "gnn_he":
+            gnn_he_(nn.Sequential(layer), dgl.add_self_loop(dgl.rand_graph(4, 8)))
+        else:
+            init_layer_(layer, scheme)
+    assert all(torch.equal(b, p) for b, p in zip(before, layer.parameters()))

@@ -151,3 +151,32 @@ def test_a_layer_built_for_a_feature_pair_refuses_one_tensor(make):
     graph = dgl.add_self_loop(dgl.rand_graph(10, 30))
     with pytest.raises(ValueError, match=r"takes a \(source, destination\) feature pair"):
         make()(graph, torch.randn(10, 5))
+
+
+def test_gatconv_refuses_float64_edge_weights_into_a_float32_layer():
+    """DGL fails on the mixed types; the promoted float64 output was returned silently."""
+    graph = _graph()
+    weight = torch.rand(graph.num_edges(), dtype=torch.float64)
+    with pytest.raises(TypeError, match="GATConv: edge_weight is torch.float64 but the layer's "
+                                        "weights are torch.float32"):
+        LAYERS["GATConv"]()(graph, torch.randn(8, 5), edge_weight=weight)
+    out = LAYERS["GATConv"]()(graph, torch.randn(8, 5), edge_weight=weight.bfloat16())
+    assert out.dtype == torch.float32  # a lower precision is promoted, as in DGL
+    out = LAYERS["GATConv"]().double()(graph, torch.randn(8, 5).double(), edge_weight=weight)
+    assert out.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("alpha", [True, "0.5", None])
+def test_residual_alpha_that_is_not_a_number_is_named(name, alpha):
+    """True ran as alpha = 1 and '0.5' as 0.5; None failed inside float()."""
+    with pytest.raises(TypeError, match=f"{name}: residual_alpha must be a number in"):
+        LAYERS[name](residual_alpha=alpha)
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_an_activation_that_is_not_callable_is_named_when_the_layer_is_built(name):
+    """activation='relu' built, then failed in forward with "'str' object is not callable"."""
+    with pytest.raises(TypeError, match=f"{name}: activation must be None or callable"):
+        LAYERS[name](activation="relu")
+    LAYERS[name](activation=torch.nn.ReLU())(_graph(), torch.randn(8, 5))

@@ -1,5 +1,6 @@
 """Deep GAT / GCN / SAGE / GIN builders: structure, heads, fixup skips, equivalence with dgl.nn
 stacks, and the analyser's view of them."""
+import dgl
 import dgl.nn.pytorch as dglnn
 import pytest
 import torch
@@ -228,3 +229,24 @@ def test_sage_pool_keeps_dgls_xavier():
     model = SAGE(4, 6, 3, 3, aggregator="pool")
     graph = homogeneous()
     assert model(graph, features(graph, 4)).shape == (graph.num_nodes(), 3)
+
+
+@pytest.mark.parametrize("bad", [lambda g, x: g, lambda g, x: (x, g), lambda g, x: (g,),
+                                 lambda g, x: (g, x.numpy())])
+def test_init_data_that_is_not_a_graph_and_features_pair_is_named(bad):
+    """A graph alone failed inside DGL with 'Invalid key "0". Must be one of the edge types'."""
+    g = dgl.add_self_loop(dgl.rand_graph(10, 30))
+    x = torch.randn(10, 5)
+    with pytest.raises(TypeError, match=r"init='gnn_he': init_data must be a \(graph, "
+                                        "features\\) pair"):
+        GCN(5, 8, 3, 3, init="gnn_he", init_data=bad(g, x))
+    model = GCN(5, 8, 3, 3, init="gnn_he", init_data=(g, x))
+    with pytest.raises(TypeError, match="init_data must be a"):
+        model.reset_parameters(init_data=bad(g, x))
+
+
+@pytest.mark.parametrize("init", ["xavier", "he", "bal_o"])
+def test_init_data_given_to_a_scheme_that_does_not_read_it_is_refused(init):
+    g = dgl.add_self_loop(dgl.rand_graph(10, 30))
+    with pytest.raises(ValueError, match=f"init_data has no effect with init='{init}'"):
+        GCN(5, 8, 3, 3, init=init, init_data=(g, torch.randn(10, 5)))
