@@ -178,7 +178,10 @@ def summary_tables(records: List[dict]) -> str:
                      f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
-        lines += _grid(f"Test {score} (%), mean +- 95% CI ({_paper_note(subset)}):", subset,
+        paper = any(reference_text(model, dataset, r["scheme"], r["layers"], optimizer)
+                    for r in subset)
+        lines += _grid(f"Test {score} (%), mean +- 95% CI"
+                       + (f" ({_paper_note(subset)})" if paper else "") + ":", subset,
                        depths, schemes, accuracy)
         lines += _grid("How the runs ended (div: diverged, budget: at the epoch budget, "
                        "conv: loss threshold reached; median final training loss of the "

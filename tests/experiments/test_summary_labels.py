@@ -24,6 +24,7 @@ def test_a_model_the_paper_did_not_measure_gets_no_paper_value(model):
     assert reference_interval(model, "cora", "bal_o", 5, "adam") is None
     table = summary_tables([_cora_record(model)])
     assert "79.5 +- 0.4" not in table  # the GAT's BalO at L = 5 on Cora
+    assert "Test accuracy (%), mean +- 95% CI:" in table and "paper" not in table
     assert "| bal_o | 50.0 +- n/a |" in table
 
 
