@@ -175,7 +175,7 @@ def summary_tables(records: List[dict]) -> str:
                     f"{median_quartiles([r['epochs_to_95'] for r in scored])}")
 
         lines.append(f"### {model.upper()} on {dataset} ({optimizer}, at most "
-                     f"{'/'.join(map(str, budget))} epochs, {seeds} seeds"
+                     f"{'/'.join(map(str, budget))} epochs, {seeds} seed{'s' * (seeds != 1)}"
                      + (f"; {label}" if label else "") + ")")
         lines.append("")
         paper = any(reference_text(model, dataset, r["scheme"], r["layers"], optimizer)

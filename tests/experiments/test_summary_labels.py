@@ -25,6 +25,7 @@ def test_a_model_the_paper_did_not_measure_gets_no_paper_value(model):
     table = summary_tables([_cora_record(model)])
     assert "79.5 +- 0.4" not in table  # the GAT's BalO at L = 5 on Cora
     assert "Test accuracy (%), mean +- 95% CI:" in table and "paper" not in table
+    assert f"### {model.upper()} on cora (sgd, at most 5000 epochs, 1 seed)" in table
     assert "| bal_o | 50.0 +- n/a |" in table
 
 
