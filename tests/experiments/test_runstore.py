@@ -344,7 +344,7 @@ def test_a_run_listed_twice_is_counted_once_in_the_tables():
     record = _record(TrainConfig(hidden=8))
     table = summary_tables([record, dict(record)])
     row = next(line for line in table.splitlines() if line.startswith("| xavier |"))
-    assert row == "| xavier | 50.0 +- n/a |" and "1 seeds" in table
+    assert row == "| xavier | 50.0 +- n/a |" and "1 seed)" in table
 
 
 def test_unscored_runs_are_counted_aside_not_averaged_as_zero():
