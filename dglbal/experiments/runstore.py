@@ -18,7 +18,7 @@ import typing
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy as np
 
@@ -44,10 +44,12 @@ class UnmonitoredRunWarning(UserWarning):
     """``--monitor`` was asked for runs that were loaded from their files, not trained."""
 
 
-def warn_unmonitored(loaded: List[str], runs_dir: Path) -> None:
-    """Say that the runs ``loaded`` (their names) finished earlier and were loaded from
-    ``runs_dir``, so ``--monitor``, which records a run as it trains, wrote nothing for them
-    (the monitor is not part of a run's identity: a finished run is not trained again)."""
+def warn_unmonitored(records: List[dict], trained: Set[str], runs_dir: Path) -> None:
+    """Say which of ``records`` were loaded from ``runs_dir``, not trained (their run names
+    are not in ``trained``), so ``--monitor``, which records a run as it trains, wrote nothing
+    for them (the monitor is not part of a run's identity: a finished run is not trained
+    again)."""
+    loaded = [r["run"] for r in records if r["run"] not in trained]
     if loaded:
         warnings.warn(f"--monitor records runs as they train; {len(loaded)} run(s) finished "
                       f"earlier (or by another process) were loaded from {runs_dir}, so no "

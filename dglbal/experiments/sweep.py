@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from dglbal._plotting import new_figure, require_plotting
 from .atomic import replaced_atomically, write_text_atomic
 from .tables import mean_ci, panels, plot_curves, score_name, scored_percent, summary_tables
+from .runkey import run_name
 from .runstore import balance_beta_of, distinct, result_of, run_or_load, warn_unmonitored
 from .config import TrainConfig, validate_config
 from .environment import prepare_output_dir
@@ -158,7 +159,7 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     trained = set()
 
     def train(config: TrainConfig, scheme: str, seed: int):
-        trained.add((config.dataset, config.layers, scheme, seed))
+        trained.add(run_name(config, scheme, seed))
         monitor_dir = (Path(out) / "monitor" / f"{config.dataset}-L{config.layers}"
                        if config.monitor else None)
         config = replace(config, monitor=config.monitor and seed == sweep.base.seeds[0])
@@ -172,8 +173,7 @@ def run_sweep(sweep: SweepConfig, out: Path, progress: bool = True) -> List[dict
     with tqdm(total=len(runs), desc="sweep", disable=not progress, dynamic_ncols=True) as bar:
         records = run_or_load(runs, Path(out) / "runs", train, bar.update)
     if sweep.base.monitor:  # the first seed's runs record the monitor
-        warn_unmonitored([r["run"] for r in records if r["seed"] == sweep.base.seeds[0] and
-                          (r["dataset"], r["layers"], r["scheme"], r["seed"]) not in trained],
+        warn_unmonitored([r for r in records if r["seed"] == sweep.base.seeds[0]], trained,
                          Path(out) / "runs")
     return records
 

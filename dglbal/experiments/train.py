@@ -22,6 +22,7 @@ from .environment import resolve_device
 from .loop import fit, full_batch_loop, sampled_loop
 from .metrics import accuracy, metric_function, resolve_metric
 from .protocol import get_protocol
+from .runkey import run_name
 from .runstore import result_of, run_or_load, warn_unmonitored
 from .value_checks import check_value
 from .step_hooks import BackwardHook
@@ -278,7 +279,7 @@ def run_experiment(config: TrainConfig, progress: bool = True,
     trained = set()
 
     def train(run_config: TrainConfig, scheme: str, seed: int):
-        trained.add((scheme, seed))
+        trained.add(run_name(run_config, scheme, seed))
         return run_once(run_config, scheme, seed, graph, progress=progress,
                         monitor_dir=monitor_dir), str(graph.device)
 
@@ -288,8 +289,7 @@ def run_experiment(config: TrainConfig, progress: bool = True,
         if runs_dir is not None:
             records = run_or_load(runs, Path(runs_dir), train, bar.update)
             if config.monitor:
-                warn_unmonitored([r["run"] for r in records
-                                  if (r["scheme"], r["seed"]) not in trained], Path(runs_dir))
+                warn_unmonitored(records, trained, Path(runs_dir))
             return [result_of(r) for r in records]
         results = []
         for run in runs:

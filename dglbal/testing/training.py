@@ -29,6 +29,7 @@ from .checks import (NEGLIGIBLE, _check_options, _copy, _group_label, _prepare, 
 
 __all__ = ["check_training", "check_monitor", "check_conservation"]
 
+
 def _projection(outputs: List[torch.Tensor], seed: int) -> torch.Tensor:
     """A random linear loss L = <projection, outputs>: every output counts."""
     size = sum(t.numel() for t in outputs)
